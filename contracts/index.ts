@@ -1,0 +1,9 @@
+/**
+ * Parley's wire contracts: every shape that crosses the wire, as zod schemas with inferred types.
+ * Server, SDK, OpenAPI document and tests all import from here.
+ */
+export * from './ids.ts';
+export * from './message.ts';
+export * from './room.ts';
+export * from './events.ts';
+export * from './errors.ts';

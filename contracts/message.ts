@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { MessageId, RoomId, Timestamp, UserId } from './ids.ts';
+
+/** Default maximum message length, in characters (server config `MESSAGE_MAX_CHARS`). */
+export const DEFAULT_MESSAGE_MAX_CHARS = 4000;
+
+/** Maximum page size of `messages.list`. */
+export const MESSAGE_PAGE_MAX = 500;
+
+/**
+ * A stored message. `seq` is dense per room (1, 2, 3, ...) and is the only order:
+ * history, cursors and subscription event ids all use it.
+ */
+export const Message = z.object({
+  id: MessageId,
+  chat_room: RoomId,
+  sender: UserId,
+  content: z.string(),
+  created_at: Timestamp,
+  seq: z.number().int().positive(),
+});
+export type Message = z.infer<typeof Message>;
+
+/** Message content: non-empty after trimming; the upper bound is enforced by the server's config. */
+export const MessageContent = z
+  .string({ message: 'must be a string' })
+  .refine((s) => s.trim().length > 0, 'must not be blank');
+
+/** A client-chosen idempotency key: a retried send with the same key returns the first message. */
+export const ClientId = z.string().min(1).max(64);
+
+/** Input of `messages.send`. */
+export const SendMessageInput = z.object({
+  roomId: RoomId,
+  content: MessageContent,
+  clientId: ClientId.optional(),
+});
+export type SendMessageInput = z.infer<typeof SendMessageInput>;
+
+/** A history cursor: the `seq` after which the next page starts. */
+export const Cursor = z.coerce.number().int().nonnegative();
+
+/** Input of `messages.list`: keyset pagination by `seq`, oldest first. */
+export const ListMessagesInput = z.object({
+  roomId: RoomId,
+  cursor: Cursor.optional(),
+  limit: z.coerce.number().int().min(1).max(MESSAGE_PAGE_MAX).default(50),
+});
+export type ListMessagesInput = z.input<typeof ListMessagesInput>;
+
+/** One page of history; `nextCursor` is null on the last page. */
+export const MessagePage = z.object({
+  items: z.array(Message),
+  nextCursor: z.number().int().nullable(),
+});
+export type MessagePage = z.infer<typeof MessagePage>;
+
+/** Input of `messages.typing`. */
+export const TypingInput = z.object({ roomId: RoomId });
+export type TypingInput = z.infer<typeof TypingInput>;

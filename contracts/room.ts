@@ -1,0 +1,29 @@
+import { z } from 'zod';
+import { RoomId, UserId } from './ids.ts';
+import { Message } from './message.ts';
+
+/** A room of exactly two participants (the seed's ChatRoom model). */
+export const ChatRoom = z.object({
+  id: RoomId,
+  participant1: UserId,
+  participant2: UserId,
+  name: z.string().nullable(),
+});
+export type ChatRoom = z.infer<typeof ChatRoom>;
+
+/** Maximum length of a room name, in characters. */
+export const ROOM_NAME_MAX_CHARS = 255;
+
+/** Input of `rooms.open`: the caller's room with `otherUserId`, created on first use. */
+export const OpenRoomInput = z.object({
+  otherUserId: UserId,
+  name: z.string().trim().max(ROOM_NAME_MAX_CHARS).optional(),
+});
+export type OpenRoomInput = z.infer<typeof OpenRoomInput>;
+
+/** One row of `rooms.list`: the room, its message count so far and its newest message. */
+export const RoomSummary = ChatRoom.extend({
+  last_seq: z.number().int().nonnegative(),
+  last_message: Message.nullable(),
+});
+export type RoomSummary = z.infer<typeof RoomSummary>;

@@ -1,0 +1,22 @@
+import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
+import type { FastifyInstance } from 'fastify';
+import type { Services } from '../services.ts';
+import { appRouter, type AppRouter } from '../trpc/app.router.ts';
+import { createContextFactory } from '../trpc/context.ts';
+
+/** tRPC over HTTP (batched) at /trpc and over WebSocket at the same path. */
+export async function registerTrpcAdapter(app: FastifyInstance, services: Services) {
+  const options: FastifyTRPCPluginOptions<AppRouter> = {
+    prefix: '/trpc',
+    useWSS: true,
+    trpcOptions: {
+      router: appRouter,
+      createContext: createContextFactory(services),
+      keepAlive: { enabled: true, pingMs: services.config.wsPingMs, pongWaitMs: 5_000 },
+      onError({ error, path }) {
+        if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'tRPC procedure failed');
+      },
+    },
+  };
+  await app.register(fastifyTRPCPlugin, options);
+}

@@ -1,0 +1,95 @@
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { registerTrpcAdapter } from './adapters/trpc.ts';
+import { loadOrCreateDevSecret } from './auth/dev-secret.ts';
+import type { Config } from './config.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.ts';
+import { createOrm, migrate } from './db/orm.ts';
+import { ERROR_MAP } from './errors/map.ts';
+import { createServices, type Services } from './services.ts';
+
+export interface ParleyApp {
+  fastify: FastifyInstance;
+  services: Services;
+  /** The HS256 secret tokens are verified with (the dev secret on the embedded default). */
+  jwtSecret: string | undefined;
+  /** Starts listening; resolves to the base URL, e.g. `http://127.0.0.1:3000`. */
+  listen(): Promise<string>;
+  /** Graceful: stop accepting, close sockets with 1001, drain in-flight requests, close the database. */
+  close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** The one way to build the service; `main` and every test use it. */
+export async function createApp(config: Config): Promise<ParleyApp> {
+  let embedded: EmbeddedPostgres | undefined;
+  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir);
+  // PGlite serves one connection at a time; a bigger pool would queue behind it and hang.
+  const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: embedded ? 1 : config.dbPoolMax });
+  try {
+    await migrate(orm);
+  } catch (err) {
+    await orm.close(true);
+    await embedded?.close();
+    throw err;
+  }
+  const jwtSecret = config.jwt.hsSecret ?? (config.jwt.jwksUrl ? undefined : await loadOrCreateDevSecret(config.dataDir));
+
+  const fastify = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: config.bodyLimitBytes,
+    // tRPC batches put every procedure name in the path: the default 100 fails at ~10 calls.
+    routerOptions: { maxParamLength: 5_000 },
+    return503OnClosing: true,
+  });
+  const services = createServices({ config, orm, log: fastify.log, jwtSecret });
+
+  await fastify.register(websocket, {
+    options: { maxPayload: config.wsMaxPayloadBytes },
+    preClose(done) {
+      const { wsClose } = ERROR_MAP.SHUTTING_DOWN;
+      for (const client of fastify.websocketServer.clients) client.close(wsClose, 'server shutting down');
+      done();
+    },
+  });
+  fastify.get('/healthz', async () => ({ status: 'ok' }));
+  fastify.get('/readyz', async (_req, reply) => {
+    try {
+      await orm.em.fork().execute('select 1');
+      return { status: 'ok' };
+    } catch {
+      return reply.code(503).send({ status: 'unavailable', detail: 'database unreachable' });
+    }
+  });
+  await registerTrpcAdapter(fastify, services);
+
+  fastify.addHook('onClose', async () => {
+    await orm.close(true);
+    await embedded?.close();
+  });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const timer = setTimeout(() => fastify.log.warn('shutdown grace period elapsed'), config.shutdownGraceMs);
+      try {
+        await fastify.close();
+      } finally {
+        clearTimeout(timer);
+      }
+    })());
+
+  return {
+    fastify,
+    services,
+    jwtSecret,
+    async listen() {
+      await fastify.listen({ host: config.host, port: config.port });
+      const address = fastify.server.address();
+      const port = typeof address === 'object' && address ? address.port : config.port;
+      return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

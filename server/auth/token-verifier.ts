@@ -1,0 +1,71 @@
+import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { ParleyError, UserId } from '../../contracts/index.ts';
+
+export interface TokenVerifierOptions {
+  /** HS256 shared secret (at least 32 characters). */
+  hsSecret?: string | undefined;
+  /** URL of a JWKS for asymmetric keys (RS256, ES256, EdDSA, ...). */
+  jwksUrl?: string | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+}
+
+export interface TokenVerifier {
+  /** Resolves to the user id (`sub`) of a valid token; throws a token ParleyError otherwise. */
+  verify(token: string | undefined | null): Promise<string>;
+}
+
+const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+
+export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
+  const { hsSecret, jwksUrl, issuer, audience } = options;
+  if (!hsSecret && !jwksUrl) throw new ParleyError('INTERNAL', 'createTokenVerifier needs hsSecret or jwksUrl');
+  if (hsSecret !== undefined && hsSecret.length < 32) {
+    throw new ParleyError('INTERNAL', 'createTokenVerifier: hsSecret must be at least 32 characters');
+  }
+  const hsKey = hsSecret ? new TextEncoder().encode(hsSecret) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = jwksUrl ? createRemoteJWKSet(new URL(jwksUrl)) : undefined;
+  const claims = { ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
+
+  async function verifyWithKey(token: string) {
+    // The allow-list of algorithms is what refuses `alg: none` and HS/RS confusion.
+    if (hsKey) {
+      try {
+        return await jwtVerify(token, hsKey, { ...claims, algorithms: ['HS256'] });
+      } catch (err) {
+        if (!jwks || !(err instanceof errors.JOSEAlgNotAllowed)) throw err;
+      }
+    }
+    return await jwtVerify(token, jwks!, { ...claims, algorithms: ASYMMETRIC_ALGS });
+  }
+
+  return {
+    async verify(token) {
+      if (!token) throw new ParleyError('UNAUTHENTICATED', 'Authentication credentials were not provided.');
+      let payload;
+      try {
+        ({ payload } = await verifyWithKey(token));
+      } catch (err) {
+        throw toParleyError(err);
+      }
+      const sub = UserId.safeParse(payload.sub);
+      if (!sub.success) {
+        throw new ParleyError('TOKEN_INVALID', 'Token has no valid subject.', { claim: 'sub', reason: 'missing or invalid' });
+      }
+      return sub.data;
+    },
+  };
+}
+
+function toParleyError(err: unknown): ParleyError {
+  if (err instanceof errors.JWTExpired) {
+    return new ParleyError('TOKEN_EXPIRED', 'Token has expired.', { claim: 'exp', reason: err.reason });
+  }
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    return new ParleyError('TOKEN_INVALID', `Token claim "${err.claim}" is invalid.`, { claim: err.claim, reason: err.reason });
+  }
+  if (err instanceof errors.JOSEError) {
+    return new ParleyError('TOKEN_INVALID', 'Token is invalid.', { reason: err.code });
+  }
+  return new ParleyError('TOKEN_INVALID', 'Token is invalid.', { reason: 'unverifiable' });
+}

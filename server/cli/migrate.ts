@@ -1,0 +1,15 @@
+import { loadConfig } from '../config.ts';
+import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
+import { createOrm, migrate } from '../db/orm.ts';
+
+// Same target as `npm start`: DATABASE_URL, or the embedded database under DATA_DIR.
+const config = loadConfig();
+const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir);
+const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: 1 });
+try {
+  const applied = await migrate(orm);
+  console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');
+} finally {
+  await orm.close(true);
+  await embedded?.close();
+}

@@ -1,0 +1,86 @@
+import { z } from 'zod';
+import { DEFAULT_MESSAGE_MAX_CHARS } from '../contracts/index.ts';
+
+const int = (min: number) => z.coerce.number().int().min(min);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  DB_POOL_MAX: int(1).default(10),
+  DATA_DIR: z.string().min(1).default('./data'),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_JWKS_URL: z.url().optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  MESSAGE_MAX_CHARS: int(1).default(DEFAULT_MESSAGE_MAX_CHARS),
+  BODY_LIMIT_BYTES: int(1024).default(64 * 1024),
+  WS_MAX_PAYLOAD_BYTES: int(1024).default(64 * 1024),
+  WS_PING_MS: int(100).default(30_000),
+  WS_SEND_QUEUE_MAX_BYTES: int(1024).default(1024 * 1024),
+  TYPING_THROTTLE_MS: int(0).default(1000),
+  SHUTDOWN_GRACE_MS: int(0).default(10_000),
+});
+
+/** Everything the service reads from its environment, parsed once and frozen. */
+export interface Config {
+  readonly env: 'development' | 'production' | 'test';
+  readonly host: string;
+  readonly port: number;
+  readonly logLevel: string;
+  /** Unset: run on the embedded PostgreSQL under `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  readonly dbPoolMax: number;
+  readonly dataDir: string;
+  readonly jwt: {
+    readonly hsSecret: string | undefined;
+    readonly jwksUrl: string | undefined;
+    readonly issuer: string | undefined;
+    readonly audience: string | undefined;
+  };
+  readonly messageMaxChars: number;
+  readonly bodyLimitBytes: number;
+  readonly wsMaxPayloadBytes: number;
+  readonly wsPingMs: number;
+  readonly wsSendQueueMaxBytes: number;
+  readonly typingThrottleMs: number;
+  readonly shutdownGraceMs: number;
+}
+
+/** Parses the environment; throws one error listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
+  const parsed = EnvSchema.safeParse(blanksRemoved);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
+    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  if (e.NODE_ENV === 'production' && !e.JWT_SECRET && !e.JWT_JWKS_URL) {
+    throw new Error('Invalid configuration:\n  JWT_SECRET: required in production (or set JWT_JWKS_URL)');
+  }
+  return deepFreeze({
+    env: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    logLevel: e.LOG_LEVEL,
+    databaseUrl: e.DATABASE_URL,
+    dbPoolMax: e.DB_POOL_MAX,
+    dataDir: e.DATA_DIR,
+    jwt: { hsSecret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
+    messageMaxChars: e.MESSAGE_MAX_CHARS,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    wsMaxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES,
+    wsPingMs: e.WS_PING_MS,
+    wsSendQueueMaxBytes: e.WS_SEND_QUEUE_MAX_BYTES,
+    typingThrottleMs: e.TYPING_THROTTLE_MS,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+  });
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const v of Object.values(value)) if (v && typeof v === 'object') deepFreeze(v);
+  return Object.freeze(value);
+}

@@ -1,0 +1,104 @@
+import type { Message, RoomEvent } from '../../contracts/index.ts';
+import type { RoomBus } from './room-bus.ts';
+
+export interface RoomFeedSource {
+  bus: RoomBus;
+  roomId: string;
+  /** Stored messages with `after < seq <= upTo` (no upper bound when omitted), oldest first, at most `limit`. */
+  readAfter(after: number, limit: number, upTo?: number): Promise<Message[]>;
+  /** The room's newest seq right now. */
+  lastSeq(): Promise<number>;
+}
+
+export interface RoomFeedOptions {
+  /** Resume after this seq; when null, start with what is sent from now on. */
+  afterSeq: number | null;
+  signal: AbortSignal;
+  /** Live message events held for a slow reader before it falls back to reading the database. */
+  maxBuffered?: number;
+  replayBatch?: number;
+}
+
+/**
+ * Every room event after `afterSeq`, each message exactly once and in seq order.
+ *
+ * Sends commit in seq order (the room row lock) but their live events can reach us out of
+ * order, and a reader can fall behind: whenever the live stream skips a seq, or overflows its
+ * buffer, the missing range is read from the database before anything newer is yielded.
+ */
+/** A room event and the feed's position after it: the newest seq delivered so far. */
+export interface FeedItem {
+  position: number;
+  event: RoomEvent;
+}
+
+export async function* roomFeed(source: RoomFeedSource, options: RoomFeedOptions): AsyncGenerator<FeedItem> {
+  const { signal, maxBuffered = 1000, replayBatch = 500 } = options;
+  let pending: RoomEvent[] = [];
+  let pendingMessages = 0;
+  let overflowed = false;
+  let wake: (() => void) | null = null;
+
+  // Subscribe before reading the database, so nothing committed in between is missed.
+  const unsubscribe = source.bus.subscribe(source.roomId, (event) => {
+    if (event.type === 'message') {
+      if (overflowed) return;
+      if (pendingMessages >= maxBuffered) {
+        overflowed = true;
+      } else {
+        pending.push(event);
+        pendingMessages++;
+      }
+    } else {
+      pending.push(event);
+    }
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal.addEventListener('abort', onAbort);
+
+  let last = options.afterSeq ?? (await source.lastSeq());
+
+  async function* readStored(upTo?: number): AsyncGenerator<FeedItem> {
+    for (;;) {
+      const rows = await source.readAfter(last, replayBatch, upTo);
+      for (const message of rows) {
+        last = message.seq;
+        yield { position: last, event: { type: 'message', message } };
+      }
+      if (rows.length < replayBatch || (upTo !== undefined && last >= upTo)) return;
+    }
+  }
+
+  try {
+    yield* readStored();
+    while (!signal.aborted) {
+      if (overflowed) {
+        pending = pending.filter((e) => e.type !== 'message');
+        pendingMessages = 0;
+        overflowed = false;
+        yield* readStored();
+        continue;
+      }
+      const event = pending.shift();
+      if (!event) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        continue;
+      }
+      if (event.type !== 'message') {
+        yield { position: last, event };
+        continue;
+      }
+      pendingMessages--;
+      const { seq } = event.message;
+      if (seq <= last) continue;
+      if (seq > last + 1) yield* readStored(seq - 1);
+      last = seq;
+      yield { position: last, event };
+    }
+  } finally {
+    unsubscribe();
+    signal.removeEventListener('abort', onAbort);
+  }
+}

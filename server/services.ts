@@ -1,0 +1,36 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { createAuthenticator, type Authenticator } from './auth/authenticator.ts';
+import { createTokenVerifier } from './auth/token-verifier.ts';
+import type { Config } from './config.ts';
+import type { Orm } from './db/orm.ts';
+import { createMessageService, type MessageService } from './domain/messages.service.ts';
+import { createRoomBus, type RoomBus } from './domain/room-bus.ts';
+import { createRoomService, type RoomService } from './domain/rooms.service.ts';
+import { createTypingService, type TypingService } from './domain/typing.service.ts';
+import { createUserDirectory } from './domain/user-directory.ts';
+
+/** Everything procedures need, built once per app; passed down explicitly, never global. */
+export interface Services {
+  config: Config;
+  orm: Orm;
+  bus: RoomBus;
+  authenticator: Authenticator;
+  rooms: RoomService;
+  messages: MessageService;
+  typing: TypingService;
+}
+
+export function createServices({ config, orm, log, jwtSecret }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined }): Services {
+  const bus = createRoomBus((err) => log.error({ err }, 'room event listener failed'));
+  const users = createUserDirectory();
+  const verifier = createTokenVerifier({ ...config.jwt, hsSecret: jwtSecret });
+  return {
+    config,
+    orm,
+    bus,
+    authenticator: createAuthenticator({ verifier, users, em: () => orm.em.fork() }),
+    rooms: createRoomService({ users }),
+    messages: createMessageService({ bus, maxChars: config.messageMaxChars }),
+    typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
+  };
+}

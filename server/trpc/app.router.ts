@@ -1,0 +1,14 @@
+import { messagesRouter } from './messages.router.ts';
+import { roomsRouter } from './rooms.router.ts';
+import { createCallerFactory, router } from './init.ts';
+
+/** The single source of truth: REST and legacy WebSocket adapters call these same procedures. */
+export const appRouter = router({
+  rooms: roomsRouter,
+  messages: messagesRouter,
+});
+
+/** The router's type, all the SDK imports from the server. */
+export type AppRouter = typeof appRouter;
+
+export const createCaller = createCallerFactory(appRouter);

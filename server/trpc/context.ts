@@ -1,0 +1,34 @@
+import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import { extractToken } from '../auth/token-sources.ts';
+import type { Services } from '../services.ts';
+
+/** What every procedure receives: the services, and the caller, resolved lazily from the token. */
+export interface Context {
+  services: Services;
+  /** Verifies the request's token (once per context) and returns the user id. */
+  authenticate(): Promise<string>;
+}
+
+/** A context for a token found anywhere on the request; verification waits until a procedure needs it. */
+export function contextForToken(services: Services, token: string | undefined): Context {
+  let user: Promise<string> | undefined;
+  return {
+    services,
+    authenticate: () => (user ??= services.authenticator.authenticate(token)),
+  };
+}
+
+/** A context for a caller an adapter has already authenticated. */
+export function contextForUser(services: Services, userId: string): Context {
+  const user = Promise.resolve(userId);
+  return { services, authenticate: () => user };
+}
+
+/** tRPC's createContext for HTTP and WebSocket requests alike. */
+export function createContextFactory(services: Services) {
+  return ({ req, info }: CreateFastifyContextOptions): Context =>
+    contextForToken(
+      services,
+      extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }),
+    );
+}

@@ -1,0 +1,67 @@
+import { initTRPC, TRPCError } from '@trpc/server';
+import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import type { ParleyErrorCode, ParleyErrorDetails } from '../../contracts/index.ts';
+import { ERROR_MAP } from '../errors/map.ts';
+import { toParleyError } from '../errors/to-parley-error.ts';
+import type { Context } from './context.ts';
+
+/** tRPC's own failures (bad JSON, unknown procedure, ...) that never reach our code. */
+const FROM_TRPC_CODE: Partial<Record<TRPC_ERROR_CODE_KEY, ParleyErrorCode>> = {
+  PARSE_ERROR: 'INVALID_INPUT',
+  BAD_REQUEST: 'INVALID_INPUT',
+  NOT_FOUND: 'NOT_FOUND',
+  METHOD_NOT_SUPPORTED: 'INVALID_INPUT',
+  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  UNAUTHORIZED: 'UNAUTHENTICATED',
+  TOO_MANY_REQUESTS: 'RATE_LIMITED',
+};
+
+/** The Parley code and details behind any tRPC error. */
+export function parleyErrorOf(error: TRPCError) {
+  const parley = toParleyError(error.cause ?? error);
+  if (parley.code === 'INTERNAL' && error.code !== 'INTERNAL_SERVER_ERROR') {
+    const code = FROM_TRPC_CODE[error.code] ?? 'INTERNAL';
+    return { code, message: code === 'INTERNAL' ? parley.message : error.message, details: {} as ParleyErrorDetails };
+  }
+  return { code: parley.code, message: parley.message, details: parley.details };
+}
+
+const t = initTRPC.context<Context>().create({
+  errorFormatter({ shape, error }) {
+    const parley = parleyErrorOf(error);
+    const mapped = ERROR_MAP[parley.code];
+    return {
+      code: TRPC_ERROR_CODES_BY_KEY[mapped.trpc],
+      message: parley.message,
+      data: {
+        code: mapped.trpc,
+        httpStatus: mapped.http,
+        path: shape.data.path,
+        parleyCode: parley.code,
+        details: parley.details,
+      },
+    };
+  },
+});
+
+/** Domain errors become tRPC errors with the mapped code; the ParleyError stays as `cause`. */
+const mapDomainErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
+    const parley = toParleyError(result.error.cause);
+    if (parley.code !== 'INTERNAL') {
+      throw new TRPCError({ code: ERROR_MAP[parley.code].trpc, message: parley.message, cause: parley });
+    }
+  }
+  return result;
+});
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+export const publicProcedure = t.procedure.use(mapDomainErrors);
+
+/** Resolves the caller from the token once per call and gives it a fresh EntityManager fork. */
+export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+  const userId = await ctx.authenticate();
+  return next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
+});

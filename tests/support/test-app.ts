@@ -1,0 +1,77 @@
+import { basename } from 'node:path';
+import pg from 'pg';
+import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
+import { createApp, type ParleyApp } from '../../server/app.ts';
+import { signToken } from '../../server/auth/sign-token.ts';
+import { loadConfig } from '../../server/config.ts';
+
+/** The PostgreSQL server tests create their databases on (never the data itself). */
+export const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const TEST_SECRET = 'parley-test-secret-0123456789abcdefghijklmnop';
+
+export interface TestApp {
+  app: ParleyApp;
+  url: string;
+  databaseUrl: string;
+  token(userId: string, expiresIn?: string): Promise<string>;
+  /** An SDK client for `userId`; closed with the app. */
+  client(userId: string): Promise<ChatClient>;
+  /** Runs SQL against the test database directly, to check what was stored. */
+  sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A fresh database `parley_test_<file>_<pid>` and a server on port 0, built by the real `createApp`. */
+export async function startTestApp(testFile: string, env: Record<string, string> = {}): Promise<TestApp> {
+  const tag = basename(testFile).replace(/\..*$/, '').replace(/\W/g, '_').toLowerCase();
+  const dbName = `parley_test_${tag}_${process.pid}`;
+  await admin(async (c) => {
+    await c.query(`drop database if exists ${dbName} with (force)`);
+    await c.query(`create database ${dbName}`);
+  });
+  const databaseUrl = new URL(ADMIN_URL);
+  databaseUrl.pathname = `/${dbName}`;
+  const config = loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATABASE_URL: databaseUrl.href,
+    JWT_SECRET: TEST_SECRET,
+    ...env,
+  });
+  const app = await createApp(config);
+  const url = await app.listen();
+  const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
+  const clients: ChatClient[] = [];
+  const token = (userId: string, expiresIn = '1h') => signToken({ secret: TEST_SECRET, userId, expiresIn });
+  return {
+    app,
+    url,
+    databaseUrl: databaseUrl.href,
+    token,
+    async client(userId) {
+      const client = createChatClient({ url, token: await token(userId) });
+      clients.push(client);
+      return client;
+    },
+    async sql(text, values) {
+      return (await pool.query(text, values)).rows;
+    },
+    async close() {
+      await Promise.allSettled(clients.map((c) => c.close()));
+      await app.close();
+      await pool.end();
+      await admin((c) => c.query(`drop database if exists ${dbName} with (force)`));
+    },
+  };
+}

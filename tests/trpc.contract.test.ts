@@ -1,0 +1,228 @@
+import { TRPCClientError } from '@trpc/client';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
+import { range, record } from './support/subscription.ts';
+import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
+
+let t: TestApp;
+let alice: ChatClient;
+let bob: ChatClient;
+let mallory: ChatClient;
+
+beforeAll(async () => {
+  t = await startTestApp(import.meta.filename);
+  [alice, bob, mallory] = await Promise.all([t.client('alice'), t.client('bob'), t.client('mallory')]);
+});
+afterAll(() => t?.close());
+
+/** The tRPC code and Parley code a failed call was rejected with. */
+async function rejection(promise: Promise<unknown>) {
+  const err = await promise.then(
+    () => expect.fail('expected the call to be rejected'),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TRPCClientError);
+  const data = (err as TRPCClientError<never>).data as unknown as { code: string; parleyCode: string };
+  return { code: data.code, parleyCode: data.parleyCode, message: (err as Error).message };
+}
+
+let pairs = 0;
+/** A fresh room between two fresh users, so tests do not share seqs. */
+async function freshRoom() {
+  const n = ++pairs;
+  const [a, b] = await Promise.all([t.client(`a${n}`), t.client(`b${n}`)]);
+  const room = await a.rooms.open.mutate({ otherUserId: `b${n}` });
+  return { a, b, room, bId: `b${n}`, aId: `a${n}` };
+}
+
+describe('rooms', () => {
+  it('concurrent rooms.open from both users yields one room', async () => {
+    const [c, d] = await Promise.all([t.client('carol'), t.client('dave')]);
+    const rooms = await Promise.all(range(1, 10).map((i) => (i % 2 ? c : d).rooms.open.mutate({ otherUserId: i % 2 ? 'dave' : 'carol' })));
+    expect(new Set(rooms.map((r) => r.id)).size).toBe(1);
+    expect(await t.sql("select id from chat_rooms where 'carol' in (participant1_id, participant2_id)")).toHaveLength(1);
+  });
+
+  it('rooms.list shows the caller’s rooms, newest activity first, with the last message', async () => {
+    const r1 = await alice.rooms.open.mutate({ otherUserId: 'erin', name: 'first' });
+    const r2 = await alice.rooms.open.mutate({ otherUserId: 'frank' });
+    await alice.messages.send.mutate({ roomId: r1.id, content: 'latest' });
+    const list = await alice.rooms.list.query();
+    expect(list.map((r) => r.id).slice(0, 2)).toEqual([r1.id, r2.id]);
+    expect(list[0]).toMatchObject({ name: 'first', last_seq: 1, last_message: { content: 'latest', sender: 'alice', seq: 1 } });
+    expect(list[1]).toMatchObject({ last_seq: 0, last_message: null });
+  });
+
+  it('a room with yourself is refused with a field error', async () => {
+    expect(await rejection(alice.rooms.open.mutate({ otherUserId: 'alice' }))).toMatchObject({ code: 'BAD_REQUEST', parleyCode: 'INVALID_INPUT' });
+  });
+});
+
+describe('messages', () => {
+  it('two users: open a room, subscribe, send, both receive', async () => {
+    const { a, b, room, aId, bId } = await freshRoom();
+    const subA = record(a, room.id, '0');
+    const subB = record(b, room.id, '0');
+    const sent = await a.messages.send.mutate({ roomId: room.id, content: 'hello bob' });
+    expect(sent).toMatchObject({ chat_room: room.id, sender: aId, content: 'hello bob', seq: 1 });
+    await b.messages.send.mutate({ roomId: room.id, content: 'hi' });
+    await Promise.all([subA.waitForMessages(2), subB.waitForMessages(2)]);
+    for (const sub of [subA, subB]) {
+      expect(sub.events).toEqual([
+        { type: 'message', message: sent },
+        { type: 'message', message: expect.objectContaining({ sender: bId, content: 'hi', seq: 2 }) },
+      ]);
+      sub.unsubscribe();
+    }
+  });
+
+  it('history pagination over 260 messages returns each exactly once, in order', async () => {
+    const { a, room } = await freshRoom();
+    for (let i = 1; i <= 260; i += 20) {
+      await Promise.all(range(i, i + 19).map((n) => a.messages.send.mutate({ roomId: room.id, content: `m${n}`, clientId: `c${n}` })));
+    }
+    const seen: number[] = [];
+    let cursor: number | undefined;
+    do {
+      const page = await a.messages.list.query({ roomId: room.id, limit: 37, ...(cursor !== undefined ? { cursor } : {}) });
+      seen.push(...page.items.map((m) => m.seq));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    expect(seen).toEqual(range(1, 260));
+  });
+
+  it('a retried send with the same clientId stores one message', async () => {
+    const { a, room } = await freshRoom();
+    const sends = await Promise.all(range(1, 5).map(() => a.messages.send.mutate({ roomId: room.id, content: 'once', clientId: 'retry-1' })));
+    expect(new Set(sends.map((m) => m.id)).size).toBe(1);
+    expect(await t.sql('select count(*)::int as n from messages where chat_room_id = $1', [room.id])).toEqual([{ n: 1 }]);
+  });
+
+  it('content must be non-blank and within the configured length', async () => {
+    const { a, room } = await freshRoom();
+    for (const content of ['', '   \n ', 'x'.repeat(4001)]) {
+      expect(await rejection(a.messages.send.mutate({ roomId: room.id, content }))).toMatchObject({ code: 'BAD_REQUEST', parleyCode: 'INVALID_INPUT' });
+    }
+    await a.messages.send.mutate({ roomId: room.id, content: 'x'.repeat(4000) });
+    expect(await t.sql('select seq from messages where chat_room_id = $1', [room.id])).toEqual([{ seq: '1' }]);
+  });
+
+  it('typing reaches the other participant, is throttled, and is never stored', async () => {
+    const { a, b, room, aId } = await freshRoom();
+    const subB = record(b, room.id, '0');
+    await subB.started;
+    await a.messages.send.mutate({ roomId: room.id, content: 'before typing' });
+    await subB.waitForMessages(1);
+    expect(await a.messages.typing.mutate({ roomId: room.id })).toEqual({ delivered: true });
+    expect(await a.messages.typing.mutate({ roomId: room.id })).toEqual({ delivered: false });
+    await vi.waitFor(() => expect(subB.events.at(-1)).toEqual({ type: 'typing', chat_room: room.id, user: aId }));
+    // A typing event carries the last message's id, so a resume from it loses nothing.
+    expect(subB.lastId).toBe('1');
+    subB.unsubscribe();
+    expect(await t.sql('select count(*)::int as n from messages where chat_room_id = $1', [room.id])).toEqual([{ n: 1 }]);
+  });
+});
+
+describe('resumable subscriptions', () => {
+  it('a subscriber that misses 20 messages and resumes with its last event id receives exactly those 20, in order', async () => {
+    const { a, b, room } = await freshRoom();
+    const first = record(b, room.id, '0');
+    for (const n of range(1, 5)) await a.messages.send.mutate({ roomId: room.id, content: `m${n}` });
+    await first.waitForMessages(5);
+    first.unsubscribe();
+    for (const n of range(6, 25)) await a.messages.send.mutate({ roomId: room.id, content: `m${n}` });
+    const resumed = record(b, room.id, first.lastId);
+    await resumed.waitForMessages(20);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(resumed.seqs()).toEqual(range(6, 25));
+    resumed.unsubscribe();
+  });
+
+  it('200 concurrent sends by both users over several connections, subscriber resuming twice: seq 1..200 exactly once, history agrees', async () => {
+    const { room, aId, bId } = await freshRoom();
+    const senders = await Promise.all(range(1, 6).map((i) => t.client(i % 2 ? aId : bId)));
+    const watcher = await t.client(aId);
+    const seen: number[] = [];
+    let sub = record(watcher, room.id, '0');
+    const sends = Promise.all(range(1, 200).map((n) => senders[n % senders.length]!.messages.send.mutate({ roomId: room.id, content: `m${n}` })));
+    for (const at of [40, 120]) {
+      await sub.waitForMessages(1);
+      await vi.waitFor(() => expect(seen.length + sub.seqs().length).toBeGreaterThanOrEqual(at), { timeout: 20_000 });
+      sub.unsubscribe();
+      seen.push(...sub.seqs());
+      sub = record(watcher, room.id, sub.lastId);
+    }
+    await sends;
+    await vi.waitFor(() => expect(seen.length + sub.seqs().length).toBeGreaterThanOrEqual(200), { timeout: 20_000 });
+    await new Promise((r) => setTimeout(r, 200));
+    seen.push(...sub.seqs());
+    sub.unsubscribe();
+    expect(seen).toEqual(range(1, 200));
+    const history = await watcher.messages.list.query({ roomId: room.id, limit: 500 });
+    expect(history.items.map((m) => m.seq)).toEqual(range(1, 200));
+    expect(history.nextCursor).toBeNull();
+  });
+
+  it('the SDK reconnects by itself after the server drops its socket and resumes without gap or duplicate', async () => {
+    const { a, b, room } = await freshRoom();
+    const sub = record(b, room.id, '0');
+    for (const n of range(1, 60)) {
+      await a.messages.send.mutate({ roomId: room.id, content: `m${n}` });
+      if (n === 20 || n === 40) for (const socket of t.app.fastify.websocketServer.clients) socket.terminate();
+    }
+    await sub.waitForMessages(60);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sub.seqs()).toEqual(range(1, 60));
+    sub.unsubscribe();
+  });
+});
+
+describe('authorization', () => {
+  it('a third user gets NOT_FOUND on every procedure for the room, like for a room that does not exist', async () => {
+    const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
+    for (const roomId of [room.id, crypto.randomUUID()]) {
+      const calls = [
+        () => mallory.messages.list.query({ roomId }),
+        () => mallory.messages.send.mutate({ roomId, content: 'let me in' }),
+        () => mallory.messages.typing.mutate({ roomId }),
+      ];
+      for (const call of calls) expect(await rejection(call())).toMatchObject({ code: 'NOT_FOUND', parleyCode: 'ROOM_NOT_FOUND' });
+      const sub = record(mallory, roomId, '0');
+      await vi.waitFor(() => expect(sub.errors).toHaveLength(1));
+      const err = sub.errors[0] as TRPCClientError<never>;
+      expect(err.data).toMatchObject({ code: 'NOT_FOUND', parleyCode: 'ROOM_NOT_FOUND' });
+      sub.unsubscribe();
+    }
+    expect(await t.sql("select count(*)::int as n from messages where sender_id = 'mallory'")).toEqual([{ n: 0 }]);
+  });
+
+  const key = new TextEncoder().encode(TEST_SECRET);
+  const now = Math.floor(Date.now() / 1000);
+  const badTokens: Record<string, () => Promise<string>> = {
+    missing: async () => '',
+    malformed: async () => 'not-a-jwt',
+    expired: () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(now - 60).sign(key),
+    'not yet valid': () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setNotBefore(now + 3600).setExpirationTime('2h').sign(key),
+    'wrong signature': () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1h').sign(new TextEncoder().encode('x'.repeat(48))),
+    'alg none': async () => {
+      const part = (v: object) => Buffer.from(JSON.stringify(v)).toString('base64url');
+      return `${part({ alg: 'none', typ: 'JWT' })}.${part({ sub: 'alice', exp: now + 3600 })}.`;
+    },
+    'no subject': () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(key),
+  };
+
+  it.each(Object.keys(badTokens))('a %s token is rejected with UNAUTHORIZED over HTTP and WebSocket', async (kind) => {
+    const client = createChatClient({ url: t.url, token: await badTokens[kind]!() });
+    try {
+      expect((await rejection(client.rooms.list.query())).code).toBe('UNAUTHORIZED');
+      expect((await rejection(client.rooms.open.mutate({ otherUserId: 'bob' }))).code).toBe('UNAUTHORIZED');
+      const sub = record(client, crypto.randomUUID(), '0');
+      await vi.waitFor(() => expect(sub.errors).toHaveLength(1));
+      expect((sub.errors[0] as TRPCClientError<never>).data).toMatchObject({ code: 'UNAUTHORIZED' });
+      sub.unsubscribe();
+    } finally {
+      await client.close();
+    }
+  });
+});
