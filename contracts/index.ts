@@ -7,3 +7,4 @@ export * from './message.ts';
 export * from './room.ts';
 export * from './events.ts';
 export * from './errors.ts';
+export * from './legacy.ts';

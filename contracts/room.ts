@@ -21,6 +21,10 @@ export const OpenRoomInput = z.object({
 });
 export type OpenRoomInput = z.infer<typeof OpenRoomInput>;
 
+/** Output of `rooms.open`: the room and its newest seq, a resume point for `messages.onEvent`. */
+export const OpenedRoom = ChatRoom.extend({ last_seq: z.number().int().nonnegative() });
+export type OpenedRoom = z.infer<typeof OpenedRoom>;
+
 /** One row of `rooms.list`: the room, its message count so far and its newest message. */
 export const RoomSummary = ChatRoom.extend({
   last_seq: z.number().int().nonnegative(),

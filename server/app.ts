@@ -1,11 +1,16 @@
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { registerLegacyWsAdapter } from './adapters/legacy-ws.ts';
+import { registerRestAdapter } from './adapters/rest.ts';
 import { registerTrpcAdapter } from './adapters/trpc.ts';
 import { loadOrCreateDevSecret } from './auth/dev-secret.ts';
 import type { Config } from './config.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.ts';
 import { createOrm, migrate } from './db/orm.ts';
+import { replyError } from './errors/http-reply.ts';
 import { ERROR_MAP } from './errors/map.ts';
+import { fastifyErrorToParley } from './errors/fastify-errors.ts';
+import { registerDocsRoutes } from './openapi/docs.routes.ts';
 import { createServices, type Services } from './services.ts';
 
 export interface ParleyApp {
@@ -39,7 +44,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     logger: { level: config.logLevel },
     bodyLimit: config.bodyLimitBytes,
     // tRPC batches put every procedure name in the path: the default 100 fails at ~10 calls.
-    routerOptions: { maxParamLength: 5_000 },
+    routerOptions: { maxParamLength: 5_000, ignoreTrailingSlash: true },
     return503OnClosing: true,
   });
   const services = createServices({ config, orm, log: fastify.log, jwtSecret });
@@ -61,7 +66,12 @@ export async function createApp(config: Config): Promise<ParleyApp> {
       return reply.code(503).send({ status: 'unavailable', detail: 'database unreachable' });
     }
   });
+  fastify.setErrorHandler((err, _req, reply) => replyError(reply, fastifyErrorToParley(err)));
+  fastify.setNotFoundHandler((_req, reply) => replyError(reply, fastifyErrorToParley({ statusCode: 404 })));
   await registerTrpcAdapter(fastify, services);
+  await registerRestAdapter(fastify, services);
+  await registerLegacyWsAdapter(fastify, services);
+  await registerDocsRoutes(fastify);
 
   fastify.addHook('onClose', async () => {
     await orm.close(true);

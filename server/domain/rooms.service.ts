@@ -1,5 +1,5 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { ParleyError, type ChatRoom as ChatRoomDto, type RoomSummary } from '../../contracts/index.ts';
+import { ParleyError, type OpenedRoom, type RoomSummary } from '../../contracts/index.ts';
 import { ChatRoom, type IChatRoom } from '../db/entities/chat-room.entity.ts';
 import { messageFromRow, type MessageRow } from './message-mapper.ts';
 import type { UserDirectory } from './user-directory.ts';
@@ -8,7 +8,7 @@ type Participants = readonly [string, string];
 
 export interface RoomService {
   /** The caller's room with `otherUserId`, created on first use; concurrent calls from either side yield one room. */
-  open(em: EntityManager, userId: string, otherUserId: string, name?: string): Promise<ChatRoomDto>;
+  open(em: EntityManager, userId: string, otherUserId: string, name?: string): Promise<OpenedRoom>;
   /** The caller's rooms, most recent activity first, each with its newest message. */
   list(em: EntityManager, userId: string): Promise<RoomSummary[]>;
   /** The room's participants; ROOM_NOT_FOUND for a missing room and for a non-participant alike. */
@@ -114,6 +114,6 @@ interface RoomListRow {
   m_seq: string | null;
 }
 
-export function toRoomDto(room: IChatRoom): ChatRoomDto {
-  return { id: room.id, participant1: room.participant1.id, participant2: room.participant2.id, name: room.name ?? null };
+export function toRoomDto(room: IChatRoom): OpenedRoom {
+  return { id: room.id, participant1: room.participant1.id, participant2: room.participant2.id, name: room.name ?? null, last_seq: room.lastSeq ?? 0 };
 }

@@ -1,12 +1,12 @@
 import { z } from 'zod';
-import { ChatRoom, OpenRoomInput, RoomSummary } from '../../contracts/index.ts';
+import { OpenedRoom, OpenRoomInput, RoomSummary } from '../../contracts/index.ts';
 import { authedProcedure, router } from './init.ts';
 
 export const roomsRouter = router({
   /** Get-or-create the caller's room with another user; idempotent and race-safe. */
   open: authedProcedure
     .input(OpenRoomInput)
-    .output(ChatRoom)
+    .output(OpenedRoom)
     .mutation(({ ctx, input }) => ctx.services.rooms.open(ctx.em, ctx.userId, input.otherUserId, input.name || undefined)),
 
   /** The caller's rooms, newest activity first, each with its last message. */

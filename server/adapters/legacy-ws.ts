@@ -1,0 +1,118 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { LegacyClientFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type RoomEvent } from '../../contracts/index.ts';
+import { authenticateRequest } from '../auth/request-auth.ts';
+import { replyError } from '../errors/http-reply.ts';
+import { ERROR_MAP } from '../errors/map.ts';
+import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
+import type { Services } from '../services.ts';
+import { createCaller } from '../trpc/app.router.ts';
+import { contextForUser } from '../trpc/context.ts';
+
+interface PairParams {
+  userId: string;
+  otherUserId: string;
+}
+
+function frameOf(event: RoomEvent): LegacyServerFrame {
+  return event.type === 'message'
+    ? { action: 'new_message', message: toLegacyMessage(event.message) }
+    : { action: 'typing', chat_room: event.chat_room, user: event.user };
+}
+
+/** The seed's `ws/chat/<userId>/<otherUserId>/` protocol, each action a call into the tRPC router. */
+export async function registerLegacyWsAdapter(app: FastifyInstance, services: Services) {
+  const { wsPingMs, wsSendQueueMaxBytes } = services.config;
+
+  // The upgrade is refused with a plain HTTP status, as Channels' auth middleware did.
+  async function authorizeUpgrade(req: FastifyRequest<{ Params: PairParams }>) {
+    const userId = await authenticateRequest(services, req);
+    const { userId: pathUser, otherUserId } = req.params;
+    if (!UserId.safeParse(pathUser).success || !UserId.safeParse(otherUserId).success) throw new ParleyError('NOT_FOUND', 'Not found.');
+    if (pathUser !== userId) throw new ParleyError('FORBIDDEN', 'userId in the URL is not the authenticated user.');
+    if (otherUserId === userId) throw new ParleyError('INVALID_INPUT', 'Cannot chat with yourself.', { fields: { other_user: ['must be another user'] } });
+  }
+
+  app.get<{ Params: PairParams }>(
+    '/ws/chat/:userId/:otherUserId/',
+    {
+      websocket: true,
+      preValidation: async (req, reply) => {
+        try {
+          await authorizeUpgrade(req);
+        } catch (err) {
+          return replyError(reply, err);
+        }
+      },
+    },
+    (socket: WebSocket, req: FastifyRequest<{ Params: PairParams }>) => {
+      const { userId, otherUserId } = req.params;
+      const caller = createCaller(contextForUser(services, userId));
+      const stop = new AbortController();
+      const feedCaller = createCaller(contextForUser(services, userId), { signal: stop.signal });
+
+      const send = (frame: LegacyServerFrame) => {
+        if (socket.readyState !== socket.OPEN) return;
+        // A reader that cannot keep up is closed rather than buffered without bound; it may reconnect.
+        if (socket.bufferedAmount > wsSendQueueMaxBytes) return socket.close(ERROR_MAP.SLOW_CONSUMER.wsClose, 'slow consumer');
+        socket.send(JSON.stringify(frame));
+      };
+      const sendError = (err: unknown) => {
+        const parley = toParleyError(err);
+        if (parley.code === 'INTERNAL') req.log.error({ err }, 'legacy ws frame failed');
+        send({ action: 'error', code: parley.code, detail: parley.message });
+      };
+      const closeWith = (err: unknown) => {
+        const parley = toParleyError(err);
+        if (socket.readyState === socket.OPEN) socket.close(ERROR_MAP[parley.code].wsClose, parley.message.slice(0, 120));
+      };
+
+      const room = caller.rooms.open({ otherUserId });
+      // The feed starts at the seq the room had when the socket was accepted: nothing sent after is missed.
+      room.then(async ({ id: roomId, last_seq }) => {
+        const feed = await feedCaller.messages.onEvent({ roomId, lastEventId: String(last_seq) });
+        // A server-side caller yields tRPC's raw tracked envelope, `[id, event]`, whatever its type says.
+        for await (const item of feed) send(frameOf((Array.isArray(item) ? item[1] : item.data) as RoomEvent));
+      }).catch((err: unknown) => {
+        if (!stop.signal.aborted) closeWith(err);
+      });
+
+      async function handle(raw: string) {
+        let json: unknown;
+        try {
+          json = JSON.parse(raw);
+        } catch {
+          throw new ParleyError('INVALID_INPUT', 'Frame is not valid JSON.');
+        }
+        const parsed = LegacyClientFrame.safeParse(json);
+        if (!parsed.success) throw invalidInput(parsed.error.issues);
+        const frame = parsed.data;
+        const { id: roomId } = await room;
+        if (frame.chat_room !== roomId) throw new ParleyError('INVALID_INPUT', "chat_room is not this connection's room.", { fields: { chat_room: ['must be this connection\'s room'] } });
+        if (frame.other_user !== otherUserId) throw new ParleyError('INVALID_INPUT', "other_user is not this connection's other user.", { fields: { other_user: ['must match the URL'] } });
+        if (frame.action === 'typing') return void (await caller.messages.typing({ roomId }));
+        if (frame.sender !== userId) throw new ParleyError('FORBIDDEN', 'You may only send messages as yourself.', { fields: { sender: ['must be the authenticated user'] } });
+        await caller.messages.send({ roomId, content: frame.message });
+      }
+
+      // Frames of one socket are handled one at a time, so its messages keep their order.
+      let queue = Promise.resolve();
+      socket.on('message', (data, isBinary) => {
+        const raw = isBinary ? null : data.toString();
+        queue = queue.then(() => (raw === null ? sendError(new ParleyError('INVALID_INPUT', 'Binary frames are not supported.')) : handle(raw).catch(sendError)));
+      });
+
+      let alive = true;
+      socket.on('pong', () => (alive = true));
+      const heartbeat = setInterval(() => {
+        if (!alive) return socket.terminate();
+        alive = false;
+        socket.ping();
+      }, wsPingMs);
+      socket.on('close', () => {
+        clearInterval(heartbeat);
+        stop.abort();
+      });
+    },
+  );
+}

@@ -1,0 +1,128 @@
+import { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
+import {
+  LegacyHistoryQuery,
+  LegacyOpenRoomBody,
+  LegacySendMessageBody,
+  ParleyError,
+  RoomId,
+  toLegacyMessage,
+} from '../../contracts/index.ts';
+import { authenticateRequest } from '../auth/request-auth.ts';
+import { replyError } from '../errors/http-reply.ts';
+import { invalidInput } from '../errors/to-parley-error.ts';
+import type { Services } from '../services.ts';
+import { createCaller } from '../trpc/app.router.ts';
+import { contextForUser } from '../trpc/context.ts';
+
+type Caller = ReturnType<typeof createCaller>;
+interface RoomParams {
+  chat_room_id: string;
+}
+
+/** Legacy REST routes of the spec, each a thin call into the tRPC router. */
+export async function registerRestAdapter(app: FastifyInstance, services: Services) {
+  const HISTORY_BATCH = 500;
+
+  async function authed(req: FastifyRequest) {
+    const userId = await authenticateRequest(services, req);
+    return { userId, caller: createCaller(contextForUser(services, userId)) };
+  }
+
+  function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+    const result = schema.safeParse(value ?? {});
+    if (!result.success) throw invalidInput(result.error.issues);
+    return result.data;
+  }
+
+  /** DRF's `<uuid:...>` path converter never matches a malformed id, so it is a 404 there and here. */
+  function roomIdOf(req: FastifyRequest<{ Params: RoomParams }>) {
+    const id = RoomId.safeParse(req.params.chat_room_id);
+    if (!id.success) throw new ParleyError('NOT_FOUND', 'Not found.');
+    return id.data;
+  }
+
+  /** The whole history as a JSON array, page by page, so memory stays flat for any room size. */
+  async function* historyJson(caller: Caller, roomId: string, first: { items: Parameters<typeof toLegacyMessage>[0][]; nextCursor: number | null }) {
+    let page = first;
+    let separator = '[';
+    for (;;) {
+      let chunk = '';
+      for (const message of page.items) {
+        chunk += separator + JSON.stringify(toLegacyMessage(message));
+        separator = ',';
+      }
+      if (chunk) yield chunk;
+      if (page.nextCursor === null) break;
+      page = await caller.messages.list({ roomId, cursor: page.nextCursor, limit: HISTORY_BATCH });
+    }
+    yield separator === '[' ? '[]' : ']';
+  }
+
+  app.get<{ Params: RoomParams; Querystring: Record<string, string> }>('/:chat_room_id/messages/', async (req, reply) => {
+    try {
+      const { caller } = await authed(req);
+      const roomId = roomIdOf(req);
+      const query = parse(LegacyHistoryQuery, req.query);
+      if (query.limit === undefined && query.cursor === undefined) {
+        // The first page is read before the status is sent, so a bad room is a clean 404.
+        const first = await caller.messages.list({ roomId, limit: HISTORY_BATCH });
+        return reply.type('application/json; charset=utf-8').send(Readable.from(historyJson(caller, roomId, first)));
+      }
+      const page = await caller.messages.list({ roomId, cursor: query.cursor, limit: query.limit ?? 50 });
+      if (page.nextCursor !== null) {
+        const next = new URL(req.url, 'http://placeholder');
+        next.searchParams.set('cursor', String(page.nextCursor));
+        next.searchParams.set('limit', String(query.limit ?? 50));
+        void reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
+      }
+      return page.items.map(toLegacyMessage);
+    } catch (err) {
+      return replyError(reply, err);
+    }
+  });
+
+  app.post<{ Params: RoomParams }>('/:chat_room_id/messages/', async (req, reply) => {
+    try {
+      const { caller, userId } = await authed(req);
+      const roomId = roomIdOf(req);
+      const body = parse(LegacySendMessageBody, req.body);
+      if (body.chat_room !== roomId) {
+        throw new ParleyError('INVALID_INPUT', 'chat_room does not match the URL.', {
+          fields: { chat_room: ['Must be the id of the chat room in the URL.'] },
+        });
+      }
+      if (body.sender !== userId) {
+        throw new ParleyError('FORBIDDEN', 'You may only send messages as yourself.', {
+          fields: { sender: ['Must be the authenticated user.'] },
+        });
+      }
+      const message = await caller.messages.send({ roomId, content: body.content });
+      return reply.code(201).send(toLegacyMessage(message));
+    } catch (err) {
+      return replyError(reply, err);
+    }
+  });
+
+  app.post('/rooms/', async (req, reply) => {
+    try {
+      const { caller } = await authed(req);
+      const body = parse(LegacyOpenRoomBody, req.body);
+      const { id, participant1, participant2, name } = await caller.rooms.open({ otherUserId: body.other_user, ...(body.name ? { name: body.name } : {}) });
+      return { id, participant1, participant2, name };
+    } catch (err) {
+      return replyError(reply, err);
+    }
+  });
+
+  app.get('/rooms/', async (req, reply) => {
+    try {
+      const { caller } = await authed(req);
+      const rooms = await caller.rooms.list();
+      return rooms.map(({ id, participant1, participant2, name }) => ({ id, participant1, participant2, name }));
+    } catch (err) {
+      return replyError(reply, err);
+    }
+  });
+}

@@ -1,0 +1,140 @@
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatClient } from '../client-sdk/index.ts';
+import { openLegacySocket } from './support/legacy-socket.ts';
+import { servedOpenApi } from './support/openapi.ts';
+import { range, record } from './support/subscription.ts';
+import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
+
+let t: TestApp;
+let openapi: Awaited<ReturnType<typeof servedOpenApi>>;
+let alice: string;
+let bob: string;
+let mallory: string;
+let roomId: string;
+let aliceSdk: ChatClient;
+
+beforeAll(async () => {
+  t = await startTestApp(import.meta.filename);
+  openapi = await servedOpenApi(t.url);
+  [alice, bob, mallory] = (await Promise.all(['alice', 'bob', 'mallory'].map((u) => t.token(u)))) as [string, string, string];
+  aliceSdk = await t.client('alice');
+  const res = await http('POST', '/rooms/', alice, { other_user: 'bob' });
+  roomId = ((await res.json()) as { id: string }).id;
+});
+afterAll(() => t?.close());
+
+async function http(method: string, path: string, token?: string, body?: unknown, headers: Record<string, string> = {}) {
+  return fetch(t.url + path, {
+    method,
+    headers: {
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...headers,
+    },
+    ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+  });
+}
+
+/** Calls the route, checks status and that the body matches the served OpenAPI document. */
+async function call(operationId: string, status: number, method: string, path: string, token?: string, body?: unknown, headers?: Record<string, string>) {
+  const res = await http(method, path, token, body, headers);
+  const json = (await res.json()) as unknown;
+  expect(res.status, JSON.stringify(json)).toBe(status);
+  openapi.expectValid(operationId, status, json);
+  return { res, json: json as any };
+}
+
+const messageCount = async () => ((await t.sql<{ n: number }>('select count(*)::int as n from messages'))[0]!.n);
+
+describe('messages', () => {
+  it('POST creates a message (201, the seed’s five fields) and GET lists all messages oldest first', async () => {
+    const { json: sent } = await call('sendMessage', 201, 'POST', `/${roomId}/messages/`, alice, { content: 'hello', chat_room: roomId, sender: 'alice' });
+    expect(Object.keys(sent).sort()).toEqual(['chat_room', 'content', 'created_at', 'id', 'sender']);
+    await call('sendMessage', 201, 'POST', `/${roomId}/messages/`, bob, { content: 'hi alice', chat_room: roomId, sender: 'bob' });
+    const { json: list } = await call('listMessages', 200, 'GET', `/${roomId}/messages/`, bob);
+    expect(list.map((m: { content: string }) => m.content)).toEqual(['hello', 'hi alice']);
+    expect(list[0]).toEqual(sent);
+  });
+
+  it('GET streams a long history completely and in order; ?limit=&cursor= pages with a Link header', async () => {
+    const room = (await aliceSdk.rooms.open.mutate({ otherUserId: 'carol' })).id;
+    await t.sql(
+      `with r as (update chat_rooms set last_seq = 2500 where id = $1 returning id)
+       insert into messages (id, chat_room_id, sender_id, content, seq, created_at)
+       select gen_random_uuid(), r.id, 'alice', 'm' || n, n, now() from r, generate_series(1, 2500) n`,
+      [room],
+    );
+    const { json: all } = await call('listMessages', 200, 'GET', `/${room}/messages/`, alice);
+    expect(all.map((m: { content: string }) => m.content)).toEqual(range(1, 2500).map((n) => `m${n}`));
+
+    const paged: string[] = [];
+    let next: string | undefined = `/${room}/messages/?limit=400`;
+    while (next) {
+      const { res, json } = await call('listMessages', 200, 'GET', next, alice);
+      paged.push(...json.map((m: { content: string }) => m.content));
+      next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
+    }
+    expect(paged).toEqual(range(1, 2500).map((n) => `m${n}`));
+  });
+
+  it('a message POSTed over REST reaches a legacy WebSocket client and a tRPC subscriber', async () => {
+    const legacy = await openLegacySocket(t.url, 'bob', 'alice', bob);
+    const sub = record(aliceSdk, roomId, String((await aliceSdk.messages.list.query({ roomId, limit: 500 })).items.length));
+    await sub.started;
+    const { json: sent } = await call('sendMessage', 201, 'POST', `/${roomId}/messages/`, alice, { content: 'across surfaces', chat_room: roomId, sender: 'alice' });
+    expect(await legacy.waitFor((f) => f.action === 'new_message')).toEqual({ action: 'new_message', message: sent });
+    await sub.waitForMessages(1);
+    expect(sub.events.at(-1)).toEqual({ type: 'message', message: { ...sent, seq: expect.any(Number) } });
+    sub.unsubscribe();
+    legacy.close();
+  });
+});
+
+describe('rooms', () => {
+  it('POST /rooms/ gets or creates the caller’s room with a user; GET /rooms/ lists them', async () => {
+    const { json: room } = await call('openRoom', 200, 'POST', '/rooms/', bob, { other_user: 'alice' });
+    expect(room).toEqual({ id: roomId, participant1: 'alice', participant2: 'bob', name: null });
+    const { json: rooms } = await call('listRooms', 200, 'GET', '/rooms/', bob);
+    expect(rooms).toContainEqual(room);
+  });
+});
+
+describe('bad input: a clear 4xx, the service keeps answering, nothing half-written', () => {
+  const key = new TextEncoder().encode(TEST_SECRET);
+  const cases: Array<[string, () => Promise<[string, string, string | undefined, unknown, Record<string, string>?]>, number, Record<string, unknown>]> = [
+    ['missing token', async () => ['sendMessage', 'POST', undefined, { content: 'x', chat_room: roomId, sender: 'alice' }], 401, { detail: 'Authentication credentials were not provided.' }],
+    ['expired token', async () => ['sendMessage', 'POST', await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(Math.floor(Date.now() / 1000) - 10).sign(key), { content: 'x', chat_room: roomId, sender: 'alice' }], 401, { detail: 'Token has expired.' }],
+    ['forged token', async () => ['sendMessage', 'POST', await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1h').sign(new TextEncoder().encode('f'.repeat(40))), { content: 'x', chat_room: roomId, sender: 'alice' }], 401, { detail: 'Token is invalid.' }],
+    ['non-participant', async () => ['sendMessage', 'POST', mallory, { content: 'x', chat_room: roomId, sender: 'mallory' }], 404, { detail: 'Not found.' }],
+    ['spoofed sender', async () => ['sendMessage', 'POST', alice, { content: 'x', chat_room: roomId, sender: 'bob' }], 403, { sender: ['Must be the authenticated user.'] }],
+    ['mismatched chat_room', async () => ['sendMessage', 'POST', alice, { content: 'x', chat_room: crypto.randomUUID(), sender: 'alice' }], 400, { chat_room: ['Must be the id of the chat room in the URL.'] }],
+    ['empty content', async () => ['sendMessage', 'POST', alice, { content: '  ', chat_room: roomId, sender: 'alice' }], 400, { content: ['must not be blank'] }],
+    ['missing fields', async () => ['sendMessage', 'POST', alice, {}], 400, { content: expect.any(Array), chat_room: expect.any(Array), sender: expect.any(Array) }],
+    ['oversized content', async () => ['sendMessage', 'POST', alice, { content: 'x'.repeat(4001), chat_room: roomId, sender: 'alice' }], 400, { content: ['Ensure this field has no more than 4000 characters.'] }],
+    ['oversized body', async () => ['sendMessage', 'POST', alice, { content: 'x'.repeat(70_000), chat_room: roomId, sender: 'alice' }], 413, { detail: 'Request body is too large.' }],
+    ['invalid JSON', async () => ['sendMessage', 'POST', alice, '{"content": "x",'], 400, { detail: expect.stringMatching(/^JSON parse error/) }],
+    ['unknown room on GET', async () => ['listMessages', 'GET', alice, undefined], 404, { detail: 'Not found.' }],
+  ];
+
+  it.each(cases)('%s', async (_name, request, status, expected) => {
+    const [operationId, method, token, body] = await request();
+    const before = await messageCount();
+    const path = _name === 'unknown room on GET' ? `/${crypto.randomUUID()}/messages/` : `/${roomId}/messages/`;
+    const { res, json } = await call(operationId, status, method, path, token, body);
+    expect(json).toMatchObject(expected);
+    if (status === 401) expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(await messageCount()).toBe(before);
+    expect((await http('GET', '/healthz')).status).toBe(200);
+  });
+
+  it('a malformed room id in the path is a 404, as with the original’s <uuid:> route', async () => {
+    await call('listMessages', 404, 'GET', '/not-a-uuid/messages/', alice);
+    await call('sendMessage', 404, 'POST', '/not-a-uuid/messages/', alice, { content: 'x', chat_room: roomId, sender: 'alice' });
+  });
+
+  it('GET without a token is a 401 with WWW-Authenticate: Bearer', async () => {
+    const { res } = await call('listMessages', 401, 'GET', `/${roomId}/messages/`);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="parley"');
+  });
+});
