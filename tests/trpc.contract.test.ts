@@ -145,9 +145,13 @@ describe('resumable subscriptions', () => {
     const watcher = await t.client(aId);
     const seen: number[] = [];
     let sub = record(watcher, room.id, '0');
-    const sends = Promise.all(range(1, 200).map((n) => senders[n % senders.length]!.messages.send.mutate({ roomId: room.id, content: `m${n}` })));
+    // Ten waves of 20 concurrent sends, so the two disconnects land while sends are in flight.
+    const sends = (async () => {
+      for (let wave = 0; wave < 10; wave++) {
+        await Promise.all(range(wave * 20 + 1, wave * 20 + 20).map((n) => senders[n % senders.length]!.messages.send.mutate({ roomId: room.id, content: `m${n}` })));
+      }
+    })();
     for (const at of [40, 120]) {
-      await sub.waitForMessages(1);
       await vi.waitFor(() => expect(seen.length + sub.seqs().length).toBeGreaterThanOrEqual(at), { timeout: 20_000 });
       sub.unsubscribe();
       seen.push(...sub.seqs());

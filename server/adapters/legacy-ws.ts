@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { LegacyClientFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type RoomEvent } from '../../contracts/index.ts';
+import { LegacyClientFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../contracts/index.ts';
 import { authenticateRequest } from '../auth/request-auth.ts';
 import { replyError } from '../errors/http-reply.ts';
 import { ERROR_MAP } from '../errors/map.ts';
@@ -24,6 +24,9 @@ function frameOf(event: RoomEvent): LegacyServerFrame {
 export async function registerLegacyWsAdapter(app: FastifyInstance, services: Services) {
   const { wsPingMs, wsSendQueueMaxBytes } = services.config;
 
+  // The room is opened before the upgrade is accepted: once a client is connected, its room exists.
+  const rooms = new WeakMap<FastifyRequest, OpenedRoom>();
+
   // The upgrade is refused with a plain HTTP status, as Channels' auth middleware did.
   async function authorizeUpgrade(req: FastifyRequest<{ Params: PairParams }>) {
     const userId = await authenticateRequest(services, req);
@@ -31,6 +34,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     if (!UserId.safeParse(pathUser).success || !UserId.safeParse(otherUserId).success) throw new ParleyError('NOT_FOUND', 'Not found.');
     if (pathUser !== userId) throw new ParleyError('FORBIDDEN', 'userId in the URL is not the authenticated user.');
     if (otherUserId === userId) throw new ParleyError('INVALID_INPUT', 'Cannot chat with yourself.', { fields: { other_user: ['must be another user'] } });
+    rooms.set(req, await createCaller(contextForUser(services, userId)).rooms.open({ otherUserId }));
   }
 
   app.get<{ Params: PairParams }>(
@@ -67,7 +71,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         if (socket.readyState === socket.OPEN) socket.close(ERROR_MAP[parley.code].wsClose, parley.message.slice(0, 120));
       };
 
-      const room = caller.rooms.open({ otherUserId });
+      const room = Promise.resolve(rooms.get(req)!);
       // The feed starts at the seq the room had when the socket was accepted: nothing sent after is missed.
       room.then(async ({ id: roomId, last_seq }) => {
         const feed = await feedCaller.messages.onEvent({ roomId, lastEventId: String(last_seq) });

@@ -1,0 +1,126 @@
+import { SignJWT } from 'jose';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChatClient, LegacyServerFrame } from '../client-sdk/index.ts';
+import { openLegacySocket, upgradeStatus, type LegacySocket } from './support/legacy-socket.ts';
+import { record } from './support/subscription.ts';
+import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
+
+let t: TestApp;
+let aliceSdk: ChatClient;
+let roomId: string;
+let alice: LegacySocket;
+let bob: LegacySocket;
+
+beforeAll(async () => {
+  // A short heartbeat so the dead-socket test does not wait 30 s.
+  t = await startTestApp(import.meta.filename, { WS_PING_MS: '300' });
+  aliceSdk = await t.client('alice');
+  roomId = (await aliceSdk.rooms.open.mutate({ otherUserId: 'bob' })).id;
+  [alice, bob] = await Promise.all([openLegacySocket(t.url, 'alice', 'bob', await t.token('alice')), openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'))]);
+});
+afterAll(async () => {
+  alice?.close();
+  bob?.close();
+  await t?.close();
+});
+
+const isMessage = (content: string) => (f: LegacyServerFrame) => f.action === 'new_message' && f.message.content === content;
+const messageCount = async () => ((await t.sql<{ n: number }>('select count(*)::int as n from messages'))[0]!.n);
+const newMessage = (overrides: Record<string, unknown> = {}) => ({ action: 'new_message', message: 'hi', sender: 'bob', chat_room: roomId, other_user: 'alice', ...overrides });
+
+describe('chatting', () => {
+  it('new_message is stored and reaches both participants’ sockets, REST GET and messages.list', async () => {
+    bob.send(newMessage({ message: 'hello from legacy' }));
+    const [toAlice, toBob] = await Promise.all([alice.waitFor(isMessage('hello from legacy')), bob.waitFor(isMessage('hello from legacy'))]);
+    expect(toAlice).toEqual(toBob);
+    expect(toAlice).toEqual({
+      action: 'new_message',
+      message: { id: expect.any(String), chat_room: roomId, sender: 'bob', content: 'hello from legacy', created_at: expect.any(String) },
+    });
+    const rest = await fetch(`${t.url}/${roomId}/messages/`, { headers: { authorization: `Bearer ${await t.token('alice')}` } });
+    expect(await rest.json()).toContainEqual((toAlice as Extract<LegacyServerFrame, { action: 'new_message' }>).message);
+    const page = await aliceSdk.messages.list.query({ roomId });
+    expect(page.items.map((m) => m.content)).toContain('hello from legacy');
+  });
+
+  it('typing is broadcast to the other participant and never stored', async () => {
+    const before = await messageCount();
+    const from = alice.frames.length;
+    bob.send({ action: 'typing', chat_room: roomId, other_user: 'alice' });
+    expect(await alice.waitFor((f) => f.action === 'typing', from)).toEqual({ action: 'typing', chat_room: roomId, user: 'bob' });
+    expect(await messageCount()).toBe(before);
+  });
+
+  it('a message sent through tRPC reaches legacy sockets, and a legacy message reaches tRPC subscribers', async () => {
+    const sub = record(aliceSdk, roomId, String((await aliceSdk.messages.list.query({ roomId, limit: 500 })).items.length));
+    await aliceSdk.messages.send.mutate({ roomId, content: 'from trpc' });
+    await bob.waitFor(isMessage('from trpc'));
+    bob.send(newMessage({ message: 'from legacy' }));
+    await sub.waitForMessages(2);
+    expect(sub.events.map((e) => e.type === 'message' && e.message.content)).toEqual(['from trpc', 'from legacy']);
+    sub.unsubscribe();
+  });
+
+  it('connecting to a new pair creates their room', async () => {
+    const carol = await openLegacySocket(t.url, 'carol', 'dave', await t.token('carol'));
+    const rooms = await (await fetch(`${t.url}/rooms/`, { headers: { authorization: `Bearer ${await t.token('dave')}` } })).json();
+    expect(rooms).toEqual([{ id: expect.any(String), participant1: 'carol', participant2: 'dave', name: null }]);
+    carol.close();
+  });
+});
+
+describe('the upgrade is refused with an HTTP status', () => {
+  const key = new TextEncoder().encode(TEST_SECRET);
+  it.each([
+    ['no token', async (): Promise<string> => '/ws/chat/alice/bob/', 401],
+    ['an expired token', async (): Promise<string> => `/ws/chat/alice/bob/?token=${await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(Math.floor(Date.now() / 1000) - 10).sign(key)}`, 401],
+    ['a forged token', async (): Promise<string> => `/ws/chat/alice/bob/?token=${await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1h').sign(new TextEncoder().encode('f'.repeat(40)))}`, 401],
+    ['another user’s userId', async (): Promise<string> => `/ws/chat/bob/alice/?token=${await t.token('alice')}`, 403],
+  ] as const)('%s', async (_name, path, status) => {
+    expect(await upgradeStatus(t.url, await path())).toBe(status);
+  });
+
+  it('a Bearer header works as well as ?token=', async () => {
+    expect(await upgradeStatus(t.url, '/ws/chat/alice/bob/', { authorization: `Bearer ${await t.token('alice')}` })).toBe(101);
+  });
+});
+
+describe('bad frames get an error frame, the socket stays open, nothing is stored', () => {
+  // Frames are built when the test runs, once the room exists.
+  const cases: Array<[string, () => unknown, string]> = [
+    ['not JSON', () => '{"action": "new_message",', 'INVALID_INPUT'],
+    ['unknown action', () => ({ action: 'dance', chat_room: 'x' }), 'INVALID_INPUT'],
+    ['missing field', () => ({ action: 'new_message', sender: 'bob', chat_room: 'x', other_user: 'alice' }), 'INVALID_INPUT'],
+    ['invalid chat_room', () => newMessage({ chat_room: 'not-a-uuid' }), 'INVALID_INPUT'],
+    ['wrong room', () => newMessage({ chat_room: crypto.randomUUID() }), 'INVALID_INPUT'],
+    ['spoofed sender', () => newMessage({ sender: 'alice' }), 'FORBIDDEN'],
+    ['empty content', () => newMessage({ message: '   ' }), 'INVALID_INPUT'],
+    ['oversized content', () => newMessage({ message: 'x'.repeat(4001) }), 'INVALID_INPUT'],
+  ];
+
+  it.each(cases)('%s', async (_name, frame, code) => {
+    const before = await messageCount();
+    const from = bob.frames.length;
+    bob.send(frame());
+    expect(await bob.waitFor((f) => f.action === 'error', from)).toEqual({ action: 'error', code, detail: expect.any(String) });
+    const probe = `still open after ${_name}`;
+    bob.send(newMessage({ message: probe }));
+    await bob.waitFor(isMessage(probe), from);
+    expect(await messageCount()).toBe(before + 1);
+  });
+
+  it('a frame over the size limit closes the socket with 1009; the server keeps serving', async () => {
+    const victim = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'));
+    victim.send(newMessage({ message: 'x'.repeat(70 * 1024) }));
+    expect((await victim.closed).code).toBe(1009);
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+  });
+
+  it('a socket that stops answering pings is closed by the heartbeat', async () => {
+    const silent = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'), { autoPong: false });
+    const { code } = await silent.closed;
+    expect(code).toBe(1006);
+    expect(silent.ws.readyState).toBe(WebSocket.CLOSED);
+  });
+});

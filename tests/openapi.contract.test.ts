@@ -1,0 +1,39 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { servedOpenApi } from './support/openapi.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp(import.meta.filename);
+});
+afterAll(() => t?.close());
+
+it('serves a valid OpenAPI 3.1 document describing the REST routes and every tRPC procedure', async () => {
+  // servedOpenApi fails unless the document passes the OpenAPI 3.1 meta-schema.
+  const { document } = await servedOpenApi(t.url);
+  const doc = document as unknown as { openapi: string; paths: Record<string, Record<string, { security?: unknown }>>; components: { securitySchemes: unknown } };
+  expect(doc.openapi).toBe('3.1.0');
+  expect(Object.keys(doc.paths)).toEqual(
+    expect.arrayContaining([
+      '/{chat_room_id}/messages/',
+      '/rooms/',
+      '/trpc/rooms.open',
+      '/trpc/rooms.list',
+      '/trpc/messages.list',
+      '/trpc/messages.send',
+      '/trpc/messages.typing',
+      '/trpc/messages.onEvent',
+    ]),
+  );
+  expect(doc.components.securitySchemes).toEqual({ bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } });
+  expect(doc.paths['/{chat_room_id}/messages/']!.post!.security).toEqual([{ bearerAuth: [] }]);
+});
+
+it('serves interactive docs at /docs without any CDN', async () => {
+  const res = await fetch(`${t.url}/docs/`);
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/text\/html/);
+  const html = await res.text();
+  expect(html).toContain('/openapi.json');
+  expect(html).not.toMatch(/https:\/\/cdn\./);
+});
