@@ -74,6 +74,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerDocsRoutes(fastify);
 
   fastify.addHook('onClose', async () => {
+    if (!(await services.inflight.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
     await orm.close(true);
     await embedded?.close();
   });

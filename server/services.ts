@@ -3,6 +3,7 @@ import { createAuthenticator, type Authenticator } from './auth/authenticator.ts
 import { createTokenVerifier } from './auth/token-verifier.ts';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
+import { createInflightTracker, type InflightTracker } from './domain/inflight.ts';
 import { createMessageService, type MessageService } from './domain/messages.service.ts';
 import { createRoomBus, type RoomBus } from './domain/room-bus.ts';
 import { createRoomService, type RoomService } from './domain/rooms.service.ts';
@@ -18,6 +19,8 @@ export interface Services {
   rooms: RoomService;
   messages: MessageService;
   typing: TypingService;
+  /** Mutations in progress; shutdown waits for them before closing the database. */
+  inflight: InflightTracker;
 }
 
 export function createServices({ config, orm, log, jwtSecret }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined }): Services {
@@ -32,5 +35,6 @@ export function createServices({ config, orm, log, jwtSecret }: { config: Config
     rooms: createRoomService({ users }),
     messages: createMessageService({ bus, maxChars: config.messageMaxChars }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
+    inflight: createInflightTracker(),
   };
 }

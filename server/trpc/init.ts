@@ -13,7 +13,6 @@ const FROM_TRPC_CODE: Partial<Record<TRPC_ERROR_CODE_KEY, ParleyErrorCode>> = {
   METHOD_NOT_SUPPORTED: 'INVALID_INPUT',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNAUTHORIZED: 'UNAUTHENTICATED',
-  TOO_MANY_REQUESTS: 'RATE_LIMITED',
 };
 
 /** The Parley code and details behind any tRPC error. */
@@ -61,7 +60,9 @@ export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = t.procedure.use(mapDomainErrors);
 
 /** Resolves the caller from the token once per call and gives it a fresh EntityManager fork. */
-export const authedProcedure = publicProcedure.use(async ({ ctx, next }) => {
+export const authedProcedure = publicProcedure.use(async ({ ctx, next, type }) => {
   const userId = await ctx.authenticate();
-  return next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
+  const result = next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
+  // A send accepted before SIGTERM is finished and stored, not cut off by the database closing.
+  return type === 'mutation' ? ctx.services.inflight.track(result) : result;
 });
