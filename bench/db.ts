@@ -1,0 +1,72 @@
+import pg from 'pg';
+
+export const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const withDb = (url: string, name: string) => {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+};
+
+async function admin(sql: string) {
+  const c = new pg.Client({ connectionString: ADMIN_URL });
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+/** A fresh database per run, so results never depend on what an earlier run left behind. */
+export async function createBenchDb(name = `parley_bench_${process.pid}`) {
+  await admin(`drop database if exists ${name} with (force)`);
+  await admin(`create database ${name}`);
+  const url = withDb(ADMIN_URL, name);
+  return {
+    name,
+    url,
+    drop: () => admin(`drop database if exists ${name} with (force)`),
+  };
+}
+
+export async function postgresVersion(): Promise<string> {
+  const { rows } = await admin('select version() as v');
+  return String(rows[0]?.v ?? 'unknown');
+}
+
+export interface Pair {
+  roomId: string;
+  a: string;
+  b: string;
+}
+
+/** Creates `count` user pairs `<prefix><i>a`/`<prefix><i>b` and a room each, in two set-based statements. */
+export async function seedPairs(pool: pg.Pool, prefix: string, count: number): Promise<Pair[]> {
+  await pool.query(
+    `insert into users (id) select $1 || i || s from generate_series(0, $2 - 1) i, unnest(array['a','b']) s on conflict do nothing`,
+    [prefix, count],
+  );
+  const { rows } = await pool.query<{ id: string; i: number }>(
+    `insert into chat_rooms (id, participant1_id, participant2_id)
+     select gen_random_uuid(), $1 || i || 'a', $1 || i || 'b' from generate_series(0, $2 - 1) i
+     on conflict do nothing
+     returning id, substring(participant1_id from char_length($1) + 1 for char_length(participant1_id) - char_length($1) - 1)::int as i`,
+    [prefix, count],
+  );
+  const pairs: Pair[] = new Array(count);
+  for (const r of rows) pairs[r.i] = { roomId: r.id, a: `${prefix}${r.i}a`, b: `${prefix}${r.i}b` };
+  return pairs;
+}
+
+/** Fills a room with `count` messages in one statement and moves its last_seq past them. */
+export async function seedHistory(pool: pg.Pool, pair: Pair, count: number, contentChars = 80) {
+  await pool.query(
+    `insert into messages (id, chat_room_id, sender_id, content, seq, created_at)
+     select gen_random_uuid(), $1, case when i % 2 = 0 then $2 else $3 end,
+            rpad('history message ' || i || ' ', $5, 'x'), i, now() - make_interval(secs => $4 - i)
+       from generate_series(1, $4) i`,
+    [pair.roomId, pair.a, pair.b, count, contentChars],
+  );
+  await pool.query('update chat_rooms set last_seq = $2, last_message_at = now() where id = $1', [pair.roomId, count]);
+}

@@ -1,0 +1,53 @@
+/**
+ * Prints the top self-time frames of a V8 .cpuprofile (from `node --cpu-prof`):
+ * `node bench/profile-summary.ts [file.cpuprofile] [top=25]`; without a file, the newest in bench/results.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { BENCH_DIR } from './proc.ts';
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+export function topFrames(profile: Profile, top = 25) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const selfUs = new Map<string, number>();
+  let total = 0;
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas[i] ?? 0;
+    total += dt;
+    const f = byId.get(id)!.callFrame;
+    const where = f.url ? `${relative(process.cwd(), f.url.replace(/^file:\/\//, ''))}:${f.lineNumber + 1}` : '';
+    const key = `${f.functionName || '(anonymous)'} ${where}`.trim();
+    selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
+  });
+  const idle = ['(idle)', '(program)', '(garbage collector)'];
+  const busy = total - [...selfUs].filter(([k]) => idle.includes(k)).reduce((n, [, v]) => n + v, 0);
+  const frames = [...selfUs].sort((a, b) => b[1] - a[1]).slice(0, top).map(([frame, us]) => ({ frame, ms: us / 1000, pctOfTotal: (100 * us) / total }));
+  return { totalMs: total / 1000, busyMs: busy / 1000, frames };
+}
+
+export function newestProfile(dir = join(BENCH_DIR, 'results')): string | undefined {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+  return files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+}
+
+export function printSummary(file: string, top = 25) {
+  const { totalMs, busyMs, frames } = topFrames(JSON.parse(readFileSync(file, 'utf8')) as Profile, top);
+  console.log(`\n${relative(process.cwd(), file)}: ${totalMs.toFixed(0)} ms sampled, ${busyMs.toFixed(0)} ms outside idle/program/GC\n`);
+  console.log('| self ms | % | frame |\n|---:|---:|---|');
+  for (const f of frames) console.log(`| ${f.ms.toFixed(1)} | ${f.pctOfTotal.toFixed(1)} | \`${f.frame}\` |`);
+}
+
+if (import.meta.main) {
+  const file = process.argv[2] ?? newestProfile();
+  if (!file) throw new Error('no .cpuprofile given or found in bench/results');
+  printSummary(file, Number(process.argv[3] ?? 25));
+}

@@ -1,0 +1,72 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type pg from 'pg';
+import { BENCH_DIR } from './proc.ts';
+
+/** What every scenario gets from the runner. */
+export interface BenchContext {
+  quick: boolean;
+  baseUrl: string;
+  secret: string;
+  dbUrl: string;
+  /** Straight to the bench database, for seeding. */
+  pool: pg.Pool;
+  /** The server's DB pool size: the raw-pg baseline uses as many connections. */
+  poolMax: number;
+  legacy: { rest: boolean; ws: boolean };
+  serverPid: number;
+  relayUrl: string;
+  relayPid: number;
+  /** Collects garbage in the server (or relay) and returns its live listener count. */
+  gc(target: 'server' | 'relay'): Promise<number>;
+  /** Notable but not fatal (errors during load, missed targets). */
+  problems: string[];
+  /** Lost or duplicated messages, failed probes: the run exits non-zero. */
+  failures: string[];
+}
+
+/** One line of the results table; `data` carries the full figures into the JSON. */
+export interface Row {
+  scenario: string;
+  surface: string;
+  params: string;
+  result: string;
+  baseline: string;
+  ratio: number;
+  data: Record<string, unknown>;
+}
+
+export interface Target {
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+export function markdown(rows: Row[], targets: Target[], facts: Record<string, unknown>): string {
+  const esc = (s: string) => s.replaceAll('|', '\\|');
+  const lines = [
+    `Machine: ${facts.cores} cores, Node ${facts.node}, ${String(facts.postgres).split(' on ')[0]}, ${facts.mode} run, ${facts.date}.`,
+    '',
+    '| Scenario | Surface | Parameters | Result | Baseline | Ratio |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.scenario} | ${r.surface} | ${esc(r.params)} | ${esc(r.result)} | ${esc(r.baseline)} | ${Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}×` : '—'} |`),
+    '',
+    '| Target | Measured | Met |',
+    '|---|---|---|',
+    ...targets.map((t) => `| ${esc(t.target)} | ${esc(t.measured)} | ${t.met === null ? 'n/a' : t.met ? 'yes' : '**no**'} |`),
+    '',
+  ];
+  return lines.join('\n');
+}
+
+export const RESULTS_DIR = join(BENCH_DIR, 'results');
+
+export function writeResults(json: object, md: string, svg: string | undefined) {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const stamp = new Date().toISOString().replaceAll(':', '-').replace(/\..+/, '');
+  const text = `${JSON.stringify(json, null, 2)}\n`;
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), text);
+  writeFileSync(join(RESULTS_DIR, `${stamp}.json`), text);
+  writeFileSync(join(RESULTS_DIR, 'latest.md'), md);
+  if (svg) writeFileSync(join(RESULTS_DIR, 'latency.svg'), svg);
+}

@@ -1,0 +1,154 @@
+/**
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history]`
+ *
+ * Fresh database, the Parley server and the raw-ws relay each in their own process, load
+ * generators in further processes; prints a Markdown table and writes bench/results/.
+ */
+import { randomBytes } from 'node:crypto';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import WebSocket from 'ws';
+import { signToken } from '../server/auth/sign-token.ts';
+import { latencyChart } from './chart.ts';
+import { createBenchDb, postgresVersion, seedPairs } from './db.ts';
+import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
+import { printSummary, newestProfile } from './profile-summary.ts';
+import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from './report.ts';
+import { runConnections } from './scenarios/connections.ts';
+import { runHistory } from './scenarios/history.ts';
+import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
+import { runSendThroughput } from './scenarios/send-throughput.ts';
+import { evaluateTargets } from './targets.ts';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const profile = args.includes('--profile');
+const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const wanted = (name: string) => !only || only.some((o) => name.startsWith(o));
+const POOL_MAX = 10;
+const started = performance.now();
+
+const db = await createBenchDb();
+let dropped = false;
+const cleanup = async () => {
+  killChildren();
+  if (!dropped) {
+    dropped = true;
+    await db.drop().catch((err: unknown) => console.error(`could not drop ${db.name}:`, err));
+  }
+};
+process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+process.once('SIGTERM', () => void cleanup().finally(() => process.exit(143)));
+// A bound on the whole run, so a wedged scenario cannot hold CI.
+const watchdog = setTimeout(() => {
+  console.error('bench: overall time limit reached');
+  void cleanup().finally(() => process.exit(2));
+}, quick ? 120_000 : 540_000);
+watchdog.unref();
+
+let exitCode = 0;
+try {
+  exitCode = await main();
+} catch (err) {
+  console.error('bench failed:', err);
+  exitCode = 1;
+} finally {
+  await cleanup();
+}
+process.exit(exitCode);
+
+async function main(): Promise<number> {
+  const secret = randomBytes(32).toString('base64url');
+  const server = spawnNode(join(BENCH_DIR, 'server-process.ts'), {
+    nodeArgs: ['--expose-gc', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [])],
+    env: { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
+  });
+  const relay = spawnNode(join(BENCH_DIR, 'baselines', 'ws-relay.ts'), { nodeArgs: ['--expose-gc'] });
+  const [srv, rel] = await Promise.all([
+    nextMessage<{ url: string; pid: number }>(server, (m) => m.type === 'ready', 60_000, 'server'),
+    nextMessage<{ url: string; pid: number }>(relay, (m) => m.type === 'ready', 30_000, 'relay'),
+  ]);
+  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
+  const gcOf = (child: typeof server) => async () => {
+    const reply = nextMessage<{ listeners: number }>(child, (m) => m.type === 'gc-done', 30_000, 'gc');
+    child.send({ type: 'gc' });
+    return (await reply).listeners;
+  };
+  const gcServer = gcOf(server);
+  const gcRelay = gcOf(relay);
+  const ctx: BenchContext = {
+    quick, baseUrl: srv.url, secret, dbUrl: db.url, pool, poolMax: POOL_MAX,
+    legacy: await probeLegacy(srv.url, secret, pool),
+    serverPid: srv.pid, relayUrl: rel.url, relayPid: rel.pid,
+    gc: (target) => (target === 'server' ? gcServer() : gcRelay()),
+    problems: [], failures: [],
+  };
+  if (!ctx.legacy.rest) console.error('legacy REST: skipped: legacy adapter not available');
+  if (!ctx.legacy.ws) console.error('legacy WS: skipped: legacy adapter not available');
+
+  const rows: Row[] = [];
+  let delivery: DeliveryResult[] = [];
+  const timings: Record<string, number> = {};
+  const scenarios: Array<[string, () => Promise<void>]> = [
+    ['send', async () => void rows.push(...(await runSendThroughput(ctx)))],
+    ['live', async () => {
+      const r = await runLiveDelivery(ctx);
+      rows.push(...r.rows);
+      delivery = r.results;
+    }],
+    ['connections', async () => void rows.push(...(await runConnections(ctx)))],
+    ['history', async () => void rows.push(...(await runHistory(ctx)))],
+  ];
+  for (const [name, run] of scenarios) {
+    if (!wanted(name)) continue;
+    const t0 = performance.now();
+    console.error(`bench: ${name}…`);
+    try {
+      await run();
+    } catch (err) {
+      ctx.failures.push(`${name} scenario failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    }
+    timings[name] = Math.round(performance.now() - t0);
+    console.error(`bench: ${name} done in ${(timings[name] / 1000).toFixed(1)} s`);
+  }
+  await pool.end();
+
+  const stopped = new Promise((resolve) => server.once('exit', resolve));
+  server.send({ type: 'stop' });
+  await Promise.race([stopped, new Promise((r) => setTimeout(r, 15_000))]);
+
+  const facts = {
+    date: new Date().toISOString(), mode: quick ? 'quick' : 'full', cores: availableParallelism(), node: process.version,
+    postgres: await postgresVersion(), platform: `${process.platform} ${process.arch}`, dbPoolMax: POOL_MAX, legacy: ctx.legacy,
+  };
+  const targets = evaluateTargets(rows, delivery);
+  const md = markdown(rows, targets, facts);
+  const svg = delivery.length ? await latencyChart(delivery, `Live delivery latency, 100 pairs (${facts.mode} run, ${facts.cores} cores)`) : undefined;
+  const wallMs = Math.round(performance.now() - started);
+  writeResults({ facts, wallMs, timings, rows, delivery, targets, problems: ctx.problems, failures: ctx.failures }, md, svg);
+  console.log(md);
+  if (profile) {
+    const file = newestProfile();
+    if (file) printSummary(file, 20);
+  }
+  for (const p of ctx.problems) console.error(`note: ${p}`);
+  for (const f of ctx.failures) console.error(`FAILURE: ${f}`);
+  console.error(`bench: ${facts.mode} run finished in ${(wallMs / 1000).toFixed(1)} s${ctx.failures.length ? ` with ${ctx.failures.length} failure(s)` : ''}`);
+  return ctx.failures.length ? 1 : 0;
+}
+
+/** The legacy adapters are optional in this run: a 404 from their routes means "not built yet". */
+async function probeLegacy(baseUrl: string, secret: string, pool: pg.Pool) {
+  const [pair] = await seedPairs(pool, 'probe', 1);
+  const token = await signToken({ secret, userId: pair!.a, expiresIn: '1h' });
+  const res = await fetch(`${baseUrl}/${pair!.roomId}/messages/`, { headers: { authorization: `Bearer ${token}` } });
+  await res.arrayBuffer();
+  const ws = await new Promise<boolean>((resolve) => {
+    const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws/chat/${pair!.a}/${pair!.b}/?token=${token}`);
+    const timer = setTimeout(() => (socket.terminate(), resolve(false)), 5_000);
+    socket.once('open', () => (clearTimeout(timer), socket.close(), resolve(true)));
+    socket.once('error', () => (clearTimeout(timer), resolve(false)));
+  });
+  return { rest: res.status === 200, ws };
+}

@@ -1,0 +1,159 @@
+/**
+ * Scenario 2: live delivery. 100 pairs; user a of each pair sends at a fixed total rate (open
+ * loop), user b is subscribed; latency is send start → arrival at b, measured in one process so
+ * both ends read the same clock. Every message sent must arrive exactly once.
+ */
+import WebSocket from 'ws';
+import { signToken } from '../../server/auth/sign-token.ts';
+import { connect, type SurfaceClient } from '../clients.ts';
+import { seedPairs, type Pair } from '../db.ts';
+import { sleep } from '../proc.ts';
+import type { BenchContext, Row } from '../report.ts';
+import { ratio, summarize, type Summary } from '../stats.ts';
+import { runWorker } from '../workers.ts';
+
+type Variant = 'raw-ws relay' | 'trpc' | 'legacy-ws';
+interface DeliveryParams {
+  variant: Variant;
+  rate: number;
+  durationMs: number;
+  pairs: Pair[];
+  baseUrl: string;
+  relayUrl: string;
+  secret: string;
+}
+export interface DeliveryResult {
+  variant: Variant;
+  rate: number;
+  sent: number;
+  sendErrors: number;
+  firstError?: string;
+  /** Sends skipped because too many were unanswered: the system could not keep up. */
+  shed: number;
+  received: number;
+  lost: number;
+  duplicated: number;
+  deliveredPerSec: number;
+  latency: Summary;
+}
+
+async function relayClient(url: string): Promise<SurfaceClient> {
+  const socket = new WebSocket(url);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+  });
+  const self: SurfaceClient = {
+    send: async (content) => socket.send(content),
+    subscribe: async () => {},
+    close: async () => socket.close(),
+  };
+  socket.on('message', (raw) => self.onMessage?.(String(raw), ''));
+  return self;
+}
+
+async function endpoints(p: DeliveryParams, pair: Pair, i: number): Promise<[SurfaceClient, SurfaceClient]> {
+  if (p.variant === 'raw-ws relay') return [await relayClient(`${p.relayUrl}/${i}/a`), await relayClient(`${p.relayUrl}/${i}/b`)];
+  const surface = p.variant === 'trpc' ? 'trpc-ws' : 'legacy-ws';
+  const tokenA = await signToken({ secret: p.secret, userId: pair.a, expiresIn: '1h' });
+  const tokenB = await signToken({ secret: p.secret, userId: pair.b, expiresIn: '1h' });
+  const receiver = await connect(surface, { baseUrl: p.baseUrl, token: tokenB, user: pair.b, other: pair.a, roomId: pair.roomId });
+  await receiver.subscribe();
+  const sender = await connect(surface, { baseUrl: p.baseUrl, token: tokenA, user: pair.a, other: pair.b, roomId: pair.roomId });
+  return [sender, receiver];
+}
+
+export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
+  const ends = await Promise.all(p.pairs.map((pair, i) => endpoints(p, pair, i)));
+  const total = Math.round((p.rate * p.durationMs) / 1000);
+  const sentAt = new Map<string, number>();
+  const seen = new Set<string>();
+  const latencies = new Float64Array(total);
+  let received = 0, duplicated = 0, sent = 0, acked = 0, sendErrors = 0, shed = 0, lastArrival = 0;
+  let firstError: string | undefined;
+  let warm = 0;
+  for (const [, receiver] of ends) {
+    receiver.onMessage = (content) => {
+      const now = performance.now();
+      if (content.startsWith('warm')) return void warm++;
+      const t0 = sentAt.get(content);
+      if (t0 === undefined) return;
+      if (seen.has(content)) return void duplicated++;
+      seen.add(content);
+      latencies[received++] = now - t0;
+      lastArrival = now;
+    };
+  }
+  // One message per pair first: connections open, server paths warm, subscriptions proven live.
+  await Promise.all(ends.map(([sender], i) => sender.send(`warm ${i}`)));
+  for (let t = 0; warm < ends.length && t < 500; t++) await sleep(10);
+  if (warm < ends.length) throw new Error(`warm-up: ${warm}/${ends.length} pairs delivered`);
+
+  const maxOutstanding = Math.max(200, p.rate);
+  const start = performance.now();
+  while (sent + shed < total && performance.now() - start < p.durationMs + 2_000) {
+    const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * p.rate));
+    for (; sent + shed < due; ) {
+      const outstanding = p.variant === 'raw-ws relay' ? sent - received : sent - acked - sendErrors;
+      if (outstanding >= maxOutstanding) {
+        shed++;
+        continue;
+      }
+      const n = sent++;
+      const content = `m ${n % ends.length} ${n}`;
+      sentAt.set(content, performance.now());
+      ends[n % ends.length]![0].send(content).then(
+        () => acked++,
+        (err: unknown) => {
+          sendErrors++;
+          sentAt.delete(content);
+          firstError ??= err instanceof Error ? err.message : String(err);
+        },
+      );
+    }
+    await sleep(1);
+  }
+  const drainUntil = performance.now() + 5_000;
+  while (received + sendErrors < sent && performance.now() < drainUntil) await sleep(5);
+  await sleep(100); // a late duplicate would arrive now
+  await Promise.all(ends.flatMap(([a, b]) => [a.close(), b.close()]));
+  return {
+    variant: p.variant, rate: p.rate, sent, sendErrors, firstError, shed, received,
+    lost: sent - sendErrors - received,
+    duplicated,
+    deliveredPerSec: received / (Math.max(1, lastArrival - start) / 1000),
+    latency: summarize(latencies.subarray(0, received)),
+  };
+}
+
+export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[]; results: DeliveryResult[] }> {
+  const pairs = await seedPairs(ctx.pool, 'live', 100);
+  const variants: Variant[] = ['raw-ws relay', 'trpc', ...(ctx.legacy.ws ? (['legacy-ws'] as const) : [])];
+  const results: DeliveryResult[] = [];
+  const rows: Row[] = [];
+  // Quick keeps the lowest and the overload rate: the loss check matters most where queues build up.
+  for (const rate of ctx.quick ? [500, 5000] : [500, 2000, 5000]) {
+    let base: DeliveryResult | undefined;
+    for (const variant of variants) {
+      const durationMs = ctx.quick ? 600 : 3000;
+      const r = await runWorker<DeliveryResult>('deliveryLoad', { variant, rate, durationMs, pairs, baseUrl: ctx.baseUrl, relayUrl: ctx.relayUrl, secret: ctx.secret }, 90_000);
+      results.push(r);
+      if (variant === 'raw-ws relay') base = r;
+      if (r.lost || r.duplicated) ctx.failures.push(`live delivery ${variant} @${rate}/s: ${r.lost} lost, ${r.duplicated} duplicated of ${r.sent - r.sendErrors}`);
+      if (r.sendErrors) ctx.problems.push(`live delivery ${variant} @${rate}/s: ${r.sendErrors} send errors (${r.firstError})`);
+      if (r.shed) ctx.problems.push(`live delivery ${variant} @${rate}/s: generator shed ${r.shed} sends (more than ${Math.max(200, rate)} unanswered)`);
+      const l = r.latency;
+      rows.push({
+        scenario: 'live delivery',
+        surface: variant,
+        params: `${rate} msg/s, 100 pairs`,
+        result: `p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} / max ${l.max.toFixed(1)} ms; ${r.deliveredPerSec.toFixed(0)} delivered/s; lost ${r.lost}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ''}`,
+        baseline: variant === 'raw-ws relay' ? '—' : `raw-ws p99 ${base!.latency.p99.toFixed(2)} ms`,
+        ratio: variant === 'raw-ws relay' ? NaN : ratio(l.p99, base!.latency.p99),
+        data: { ...r },
+      });
+    }
+    if (!ctx.legacy.ws) rows.push({ scenario: 'live delivery', surface: 'legacy-ws', params: `${rate} msg/s`, result: 'skipped: legacy adapter not available', baseline: '—', ratio: NaN, data: { skipped: true } });
+  }
+  return { rows, results };
+}

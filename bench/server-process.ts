@@ -1,0 +1,21 @@
+/**
+ * The Parley server under test, alone in its process so its CPU and RSS are its own.
+ * Reports its URL over IPC; answers `gc` (with --expose-gc) so memory is measured after collection.
+ */
+import { createApp } from '../server/app.ts';
+import { loadConfig } from '../server/config.ts';
+
+const app = await createApp(loadConfig(process.env));
+const url = await app.listen();
+process.send?.({ type: 'ready', url, pid: process.pid, jwtSecret: app.jwtSecret });
+
+process.on('message', (msg: { type: string }) => {
+  if (msg.type === 'gc') {
+    (globalThis as { gc?: () => void }).gc?.();
+    process.send?.({ type: 'gc-done', listeners: app.services.bus.listenerCount() });
+  } else if (msg.type === 'stop') {
+    // A clean exit, so --cpu-prof writes its profile.
+    app.close().finally(() => process.exit(0));
+  }
+});
+process.on('disconnect', () => void app.close().finally(() => process.exit(0)));

@@ -1,0 +1,43 @@
+/** Issue 6's targets, evaluated (reported, never asserted) from the rows. */
+import type { Row, Target } from './report.ts';
+import type { DeliveryResult } from './scenarios/live-delivery.ts';
+
+const PARLEY = new Set(['trpc-http', 'trpc-ws', 'rest', 'legacy-ws']);
+
+export function evaluateTargets(rows: Row[], delivery: DeliveryResult[]): Target[] {
+  const targets: Target[] = [];
+  for (const [layout, min] of [['many rooms', 0.8], ['hot room', 0.5]] as const) {
+    const cells = rows.filter((r) => r.scenario === 'send throughput' && r.params === `c=64, ${layout}` && PARLEY.has(r.surface) && Number.isFinite(r.ratio));
+    targets.push({
+      target: `send c=64 ${layout} ≥ ${min * 100}% of raw-pg same SQL`,
+      measured: cells.map((r) => `${r.surface} ${(r.ratio * 100).toFixed(0)}%`).join(', ') || 'not measured',
+      met: cells.length ? cells.every((r) => r.ratio >= min) : null,
+    });
+  }
+  const at2000 = delivery.filter((d) => d.rate === 2000 && d.variant !== 'raw-ws relay');
+  targets.push({
+    target: 'live delivery p99 < 5 ms at 2000 msg/s',
+    measured: at2000.map((d) => `${d.variant} ${d.latency.p99.toFixed(2)} ms`).join(', ') || 'not measured',
+    met: at2000.length ? at2000.every((d) => d.latency.p99 < 5) : null,
+  });
+  const at5000 = delivery.filter((d) => d.rate === 5000 && d.variant !== 'raw-ws relay');
+  targets.push({
+    target: 'no loss at 5000 msg/s',
+    measured: at5000.map((d) => `${d.variant} lost ${d.lost}, dup ${d.duplicated}, shed ${d.shed}, achieved ${d.deliveredPerSec.toFixed(0)}/s`).join('; ') || 'not measured',
+    met: at5000.length ? at5000.every((d) => d.lost === 0 && d.duplicated === 0) : null,
+  });
+  const conns = rows.filter((r) => r.scenario === 'idle connections').at(-1);
+  const parley = conns?.data.parley as { bytesPerSub: number; subscriptions: number } | undefined;
+  targets.push({
+    target: '20k idle subscriptions ≤ 20 KiB RSS each',
+    measured: parley ? `${(parley.bytesPerSub / 1024).toFixed(1)} KiB/sub at ${conns!.data.n} subs` : 'not measured',
+    met: parley && conns!.data.n === 20000 ? parley.bytesPerSub <= 20 * 1024 : null,
+  });
+  const history = rows.find((r) => r.scenario === 'history' && !r.data.skipped);
+  targets.push({
+    target: '100k-message history < 50 MiB peak RSS growth',
+    measured: history ? `${Number(history.data.growthMiB).toFixed(1)} MiB at ${history.data.count} messages` : 'not measured',
+    met: history && history.data.count === 100_000 ? Number(history.data.growthMiB) < 50 : null,
+  });
+  return targets;
+}
