@@ -5,13 +5,9 @@ import { ParleyError, type Message, type MessagePage } from '../../contracts/ind
 import { Message as MessageEntity } from '../db/entities/message.entity.ts';
 import { MESSAGE_COLUMNS, messageFromEntity, messageFromRow, type MessageRow } from './message-mapper.ts';
 import type { RoomBus } from './room-bus.ts';
+import { createSendBatcher, type SendCommand } from './send-batcher.ts';
 
-export interface SendCommand {
-  roomId: string;
-  sender: string;
-  content: string;
-  clientId?: string | undefined;
-}
+export type { SendCommand };
 
 export interface MessageService {
   /** Stores the message with the room's next seq and publishes it; a repeated clientId returns the first message. */
@@ -19,8 +15,6 @@ export interface MessageService {
   /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */
   readAfter(em: EntityManager, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
   page(em: EntityManager, roomId: string, cursor: number, limit: number): Promise<MessagePage>;
-  /** Every message of the room in seq order, read in bounded batches so memory stays flat. */
-  all(em: EntityManager, roomId: string, batchSize?: number): AsyncGenerator<Message>;
 }
 
 // One statement takes the next seq and inserts: the room row stays locked until commit, so seqs
@@ -41,28 +35,33 @@ export function createMessageService({ bus, maxChars }: { bus: RoomBus; maxChars
     return rows.map(messageFromEntity);
   }
 
+  async function sendOne(em: EntityManager, { roomId, sender, content, clientId }: SendCommand): Promise<Message | null> {
+    try {
+      const [row] = await em.execute<MessageRow[]>(SEND_SQL, [roomId, sender, sender, randomUUID(), sender, content, clientId ?? null]);
+      return row ? messageFromRow(row) : null;
+    } catch (err) {
+      if (!(err instanceof UniqueConstraintViolationException) || !clientId) throw err;
+      const [first] = await em.execute<MessageRow[]>(
+        `select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and sender_id = ? and client_id = ?`,
+        [roomId, sender, clientId],
+      );
+      if (!first) throw err;
+      return messageFromRow(first);
+    }
+  }
+  const batcher = createSendBatcher({ sendOne });
+
   return {
-    async send(em, { roomId, sender, content, clientId }) {
+    async send(em, command) {
+      const { roomId, content } = command;
       if (content.length > maxChars) {
         throw new ParleyError('INVALID_INPUT', `Message content exceeds ${maxChars} characters.`, {
           fields: { content: [`Ensure this field has no more than ${maxChars} characters.`] },
         });
       }
-      let rows: MessageRow[];
-      try {
-        rows = await em.execute<MessageRow[]>(SEND_SQL, [roomId, sender, sender, randomUUID(), sender, content, clientId ?? null]);
-      } catch (err) {
-        if (!(err instanceof UniqueConstraintViolationException) || !clientId) throw err;
-        const [first] = await em.execute<MessageRow[]>(
-          `select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and sender_id = ? and client_id = ?`,
-          [roomId, sender, clientId],
-        );
-        if (!first) throw err;
-        return messageFromRow(first);
-      }
-      const [row] = rows;
-      if (!row) throw new ParleyError('ROOM_NOT_FOUND', 'Not found.');
-      const message = messageFromRow(row);
+      const message = await batcher.send(em, command);
+      if (!message) throw new ParleyError('ROOM_NOT_FOUND', 'Not found.');
+      // The batcher resolves a room's sends in seq order, so events are published in order too.
       bus.publish(roomId, { type: 'message', message });
       return message;
     },
@@ -73,19 +72,6 @@ export function createMessageService({ bus, maxChars }: { bus: RoomBus; maxChars
       const rows = await readAfter(em, roomId, cursor, limit + 1);
       const items = rows.slice(0, limit);
       return { items, nextCursor: rows.length > limit ? items.at(-1)!.seq : null };
-    },
-
-    async *all(em, roomId, batchSize = 1000) {
-      let after = 0;
-      for (;;) {
-        const rows = await em.execute<MessageRow[]>(
-          `select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and seq > ? order by seq limit ?`,
-          [roomId, after, batchSize],
-        );
-        for (const row of rows) yield messageFromRow(row);
-        if (rows.length < batchSize) return;
-        after = Number(rows.at(-1)!.seq);
-      }
     },
   };
 }
