@@ -1,0 +1,68 @@
+import { createServer, type Server } from 'node:http';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createChatClient } from '../client-sdk/index.ts';
+import { loadConfig } from '../server/config.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+let t: TestApp;
+let jwks: Server;
+let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('ES256');
+  privateKey = pair.privateKey;
+  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+  jwks = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [jwk] })));
+  await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+  const address = jwks.address() as { port: number };
+  // No JWT_SECRET: only the identity provider's asymmetric keys are trusted.
+  t = await startTestApp(import.meta.filename, {
+    JWT_SECRET: '',
+    JWT_JWKS_URL: `http://127.0.0.1:${address.port}/jwks.json`,
+    JWT_ISSUER: 'https://idp.example',
+    JWT_AUDIENCE: 'parley',
+  });
+});
+afterAll(async () => {
+  await t?.close();
+  jwks?.close();
+});
+
+const idpToken = (claims: { iss?: string; aud?: string } = {}) =>
+  new SignJWT({})
+    .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+    .setSubject('alice')
+    .setIssuer(claims.iss ?? 'https://idp.example')
+    .setAudience(claims.aud ?? 'parley')
+    .setExpirationTime('1h')
+    .sign(privateKey);
+
+const roomsStatus = async (token: string) => (await fetch(`${t.url}/rooms/`, { headers: { authorization: `Bearer ${token}` } })).status;
+
+describe('JWT_JWKS_URL with issuer and audience', () => {
+  it('accepts a token signed by a key from the JWKS, over REST and tRPC', async () => {
+    expect(await roomsStatus(await idpToken())).toBe(200);
+    const chat = createChatClient({ url: t.url, token: await idpToken() });
+    expect(await chat.rooms.list.query()).toEqual([]);
+    await chat.close();
+  });
+
+  it.each([
+    ['a wrong issuer', () => idpToken({ iss: 'https://evil.example' })],
+    ['a wrong audience', () => idpToken({ aud: 'someone-else' })],
+    ['an HS256 token (no shared secret is configured)', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuer('https://idp.example').setAudience('parley').setExpirationTime('1h').sign(new TextEncoder().encode('s'.repeat(40)))],
+  ])('rejects %s with 401', async (_name, token) => {
+    expect(await roomsStatus(await token())).toBe(401);
+  });
+});
+
+describe('configuration', () => {
+  it('refuses to start in production without JWT_SECRET or JWT_JWKS_URL', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required in production/);
+  });
+
+  it('names every bad variable at once', () => {
+    expect(() => loadConfig({ PORT: 'abc', JWT_SECRET: 'short' })).toThrow(/PORT[\s\S]*JWT_SECRET: must be at least 32 characters/);
+  });
+});
