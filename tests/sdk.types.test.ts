@@ -1,0 +1,21 @@
+import { expectTypeOf, it } from 'vitest';
+import type { ChatClient, Message, OpenedRoom, RoomEvent, RoomSummary, RouterInputs, RouterOutputs, SendMessageInput } from '../client-sdk/index.ts';
+
+// Type-level (checked by `npm run typecheck`): what the SDK infers from the server's router is exactly what the contracts say.
+it('procedure outputs are the contract types', () => {
+  expectTypeOf<RouterOutputs['messages']['send']>().toEqualTypeOf<Message>();
+  expectTypeOf<RouterOutputs['rooms']['open']>().toEqualTypeOf<OpenedRoom>();
+  expectTypeOf<RouterOutputs['rooms']['list']>().toEqualTypeOf<RoomSummary[]>();
+  expectTypeOf<RouterOutputs['messages']['list']['items']>().toEqualTypeOf<Message[]>();
+});
+
+it('procedure inputs are the contract inputs', () => {
+  expectTypeOf<RouterInputs['messages']['send']>().toEqualTypeOf<SendMessageInput>();
+  expectTypeOf<RouterInputs['messages']['onEvent']>().toHaveProperty('lastEventId');
+});
+
+it('subscription data is the RoomEvent union, with an id', () => {
+  type Yielded = RouterOutputs['messages']['onEvent'] extends AsyncIterable<infer T> ? T : never;
+  expectTypeOf<Yielded>().toEqualTypeOf<{ id: string; data: RoomEvent }>();
+  expectTypeOf<ChatClient['close']>().toEqualTypeOf<() => Promise<void>>();
+});
