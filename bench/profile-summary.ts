@@ -8,6 +8,7 @@ import { BENCH_DIR } from './proc.ts';
 
 interface ProfileNode {
   id: number;
+  children?: number[];
   callFrame: { functionName: string; url: string; lineNumber: number };
 }
 interface Profile {
@@ -28,10 +29,26 @@ export function topFrames(profile: Profile, top = 25) {
     const key = `${f.functionName || '(anonymous)'} ${where}`.trim();
     selfUs.set(key, (selfUs.get(key) ?? 0) + dt);
   });
+  // Inclusive time of the project's own functions: which stage of a request the time is spent under.
+  const parent = new Map<number, number>();
+  for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const inclusiveUs = new Map<string, number>();
+  profile.samples.forEach((id, i) => {
+    const seen = new Set<string>();
+    for (let n: number | undefined = id; n !== undefined; n = parent.get(n)) {
+      const f = byId.get(n)!.callFrame;
+      if (!/\/(server|contracts)\//.test(f.url) || f.url.includes('node_modules')) continue;
+      const key = `${f.functionName || '(anonymous)'} ${relative(process.cwd(), f.url.replace(/^file:\/\//, ''))}:${f.lineNumber + 1}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      inclusiveUs.set(key, (inclusiveUs.get(key) ?? 0) + (profile.timeDeltas[i] ?? 0));
+    }
+  });
+  const stages = [...inclusiveUs].sort((a, b) => b[1] - a[1]).slice(0, top).map(([frame, us]) => ({ frame, ms: us / 1000 }));
   const idle = ['(idle)', '(program)', '(garbage collector)'];
   const busy = total - [...selfUs].filter(([k]) => idle.includes(k)).reduce((n, [, v]) => n + v, 0);
   const frames = [...selfUs].sort((a, b) => b[1] - a[1]).slice(0, top).map(([frame, us]) => ({ frame, ms: us / 1000, pctOfTotal: (100 * us) / total }));
-  return { totalMs: total / 1000, busyMs: busy / 1000, frames };
+  return { totalMs: total / 1000, busyMs: busy / 1000, frames, stages };
 }
 
 export function newestProfile(dir = join(BENCH_DIR, 'results')): string | undefined {
@@ -40,10 +57,12 @@ export function newestProfile(dir = join(BENCH_DIR, 'results')): string | undefi
 }
 
 export function printSummary(file: string, top = 25) {
-  const { totalMs, busyMs, frames } = topFrames(JSON.parse(readFileSync(file, 'utf8')) as Profile, top);
+  const { totalMs, busyMs, frames, stages } = topFrames(JSON.parse(readFileSync(file, 'utf8')) as Profile, top);
   console.log(`\n${relative(process.cwd(), file)}: ${totalMs.toFixed(0)} ms sampled, ${busyMs.toFixed(0)} ms outside idle/program/GC\n`);
   console.log('| self ms | % | frame |\n|---:|---:|---|');
   for (const f of frames) console.log(`| ${f.ms.toFixed(1)} | ${f.pctOfTotal.toFixed(1)} | \`${f.frame}\` |`);
+  console.log('\n| inclusive ms | project function (stage) |\n|---:|---|');
+  for (const s of stages) console.log(`| ${s.ms.toFixed(1)} | \`${s.frame}\` |`);
 }
 
 if (import.meta.main) {

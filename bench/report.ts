@@ -19,6 +19,8 @@ export interface BenchContext {
   relayPid: number;
   /** Collects garbage in the server (or relay) and returns its live listener count. */
   gc(target: 'server' | 'relay'): Promise<number>;
+  /** `--surface=a,b`: limit the send matrix to these surfaces (e.g. to profile one). */
+  surfaces: string[] | undefined;
   /** Notable but not fatal (errors during load, missed targets). */
   problems: string[];
   /** Lost or duplicated messages, failed probes: the run exits non-zero. */
@@ -45,7 +47,7 @@ export interface Target {
 export function markdown(rows: Row[], targets: Target[], facts: Record<string, unknown>): string {
   const esc = (s: string) => s.replaceAll('|', '\\|');
   const lines = [
-    `Machine: ${facts.cores} cores, Node ${facts.node}, ${String(facts.postgres).split(' on ')[0]}, ${facts.mode} run, ${facts.date}.`,
+    `Machine: ${facts.cores} cores, Node ${facts.node}, ${String(facts.postgres).split(' on ')[0]}, ${facts.mode} run, ${facts.date}, commit ${facts.commit}${(facts.uncommittedServerChanges as string[] | undefined)?.length ? ' + uncommitted server changes' : ''}.`,
     '',
     '| Scenario | Surface | Parameters | Result | Baseline | Ratio |',
     '|---|---|---|---|---|---|',

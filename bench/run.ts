@@ -4,6 +4,7 @@
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
  */
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -83,6 +84,7 @@ async function main(): Promise<number> {
     serverPid: srv.pid, relayUrl: rel.url, relayPid: rel.pid,
     gc: (target) => (target === 'server' ? gcServer() : gcRelay()),
     problems: [], failures: [],
+    surfaces: args.find((a) => a.startsWith('--surface='))?.slice(10).split(','),
   };
   if (!ctx.legacy.rest) console.error('legacy REST: skipped: legacy adapter not available');
   if (!ctx.legacy.ws) console.error('legacy WS: skipped: legacy adapter not available');
@@ -90,14 +92,15 @@ async function main(): Promise<number> {
   const rows: Row[] = [];
   let delivery: DeliveryResult[] = [];
   const timings: Record<string, number> = {};
+  // Idle connections run first: the server's RSS baseline is then not inflated by earlier load.
   const scenarios: Array<[string, () => Promise<void>]> = [
+    ['connections', async () => void rows.push(...(await runConnections(ctx)))],
     ['send', async () => void rows.push(...(await runSendThroughput(ctx)))],
     ['live', async () => {
       const r = await runLiveDelivery(ctx);
       rows.push(...r.rows);
       delivery = r.results;
     }],
-    ['connections', async () => void rows.push(...(await runConnections(ctx)))],
     ['history', async () => void rows.push(...(await runHistory(ctx)))],
   ];
   for (const [name, run] of scenarios) {
@@ -120,7 +123,7 @@ async function main(): Promise<number> {
 
   const facts = {
     date: new Date().toISOString(), mode: quick ? 'quick' : 'full', cores: availableParallelism(), node: process.version,
-    postgres: await postgresVersion(), platform: `${process.platform} ${process.arch}`, dbPoolMax: POOL_MAX, legacy: ctx.legacy,
+    postgres: await postgresVersion(), ...gitFacts(), platform: `${process.platform} ${process.arch}`, dbPoolMax: POOL_MAX, legacy: ctx.legacy,
   };
   const targets = evaluateTargets(rows, delivery);
   const md = markdown(rows, targets, facts);
@@ -136,6 +139,18 @@ async function main(): Promise<number> {
   for (const f of ctx.failures) console.error(`FAILURE: ${f}`);
   console.error(`bench: ${facts.mode} run finished in ${(wallMs / 1000).toFixed(1)} s${ctx.failures.length ? ` with ${ctx.failures.length} failure(s)` : ''}`);
   return ctx.failures.length ? 1 : 0;
+}
+
+/** The server is loaded from the work tree: record which commit, and whether server code had local edits. */
+function gitFacts() {
+  const git = (...a: string[]) => {
+    try {
+      return execFileSync('git', a, { cwd: join(BENCH_DIR, '..'), encoding: 'utf8' }).trim();
+    } catch {
+      return 'unknown';
+    }
+  };
+  return { commit: git('rev-parse', '--short', 'HEAD'), uncommittedServerChanges: git('status', '--porcelain', 'server', 'contracts').split('\n').filter(Boolean) };
 }
 
 /** The legacy adapters are optional in this run: a 404 from their routes means "not built yet". */

@@ -101,7 +101,8 @@ export async function runSendThroughput(ctx: BenchContext): Promise<Row[]> {
   const [hot] = await seedPairs(ctx.pool, 'hot', 1);
   const insertMany = await seedPairs(ctx.pool, 'ins', 64);
   const [insertHot] = await seedPairs(ctx.pool, 'inshot', 1);
-  const parley = PARLEY.filter((s) => (s === 'rest' ? ctx.legacy.rest : s === 'legacy-ws' ? ctx.legacy.ws : true));
+  const available = PARLEY.filter((s) => (s === 'rest' ? ctx.legacy.rest : s === 'legacy-ws' ? ctx.legacy.ws : true));
+  const parley = available.filter((s) => !ctx.surfaces || ctx.surfaces.includes(s));
   const rows: Row[] = [];
   for (const conc of concs) {
     for (const layout of conc === 1 ? ['many rooms'] : ['many rooms', 'hot room']) {
@@ -133,7 +134,7 @@ export async function runSendThroughput(ctx: BenchContext): Promise<Row[]> {
           data: { conc, layout, ...r },
         });
       }
-      for (const s of PARLEY.filter((m) => !parley.includes(m))) {
+      for (const s of PARLEY.filter((m) => !available.includes(m))) {
         rows.push({ scenario: 'send throughput', surface: s, params: `c=${conc}, ${layout}`, result: 'skipped: legacy adapter not available', baseline: '—', ratio: NaN, data: { skipped: true } });
       }
     }
