@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { openLegacySocket } from './support/legacy-socket.ts';
-import { ADMIN_URL, TEST_SECRET } from './support/test-app.ts';
+import { ADMIN_URL, dropTestDatabase, TEST_SECRET } from './support/test-app.ts';
 import { signToken } from '../server/auth/sign-token.ts';
 
 const dbName = `parley_test_lifecycle_${process.pid}`;
@@ -12,7 +12,7 @@ const admin = async (sql: string) => {
   await c.connect();
   await c.query(sql).finally(() => c.end());
 };
-afterAll(() => admin(`drop database if exists ${dbName} with (force)`));
+afterAll(() => dropTestDatabase(dbName));
 
 it('npm start’s entry point serves, and on SIGTERM closes sockets with 1001 and exits 0', async () => {
   await admin(`drop database if exists ${dbName} with (force)`);

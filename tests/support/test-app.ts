@@ -31,6 +31,22 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Drops a test database once its connections are gone. Dropping `with (force)` while a closed
+ * pool's sockets are still shutting down makes the server kill them, and pg reports that as an
+ * unhandled error in the test run.
+ */
+export async function dropTestDatabase(dbName: string) {
+  await admin(async (c) => {
+    for (let i = 0; i < 50; i++) {
+      const { rows } = await c.query('select count(*)::int as n from pg_stat_activity where datname = $1', [dbName]);
+      if (rows[0].n === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await c.query(`drop database if exists ${dbName} with (force)`);
+  });
+}
+
 /** A fresh database `parley_test_<file>_<pid>` and a server on port 0, built by the real `createApp`. */
 export async function startTestApp(testFile: string, env: Record<string, string> = {}): Promise<TestApp> {
   const tag = basename(testFile).replace(/\..*$/, '').replace(/\W/g, '_').toLowerCase();
@@ -71,7 +87,7 @@ export async function startTestApp(testFile: string, env: Record<string, string>
       await Promise.allSettled(clients.map((c) => c.close()));
       await app.close();
       await pool.end();
-      await admin((c) => c.query(`drop database if exists ${dbName} with (force)`));
+      await dropTestDatabase(dbName);
     },
   };
 }
