@@ -99,6 +99,20 @@ describe('messages', () => {
     expect(await t.sql('select count(*)::int as n from messages where chat_room_id = $1', [room.id])).toEqual([{ n: 1 }]);
   });
 
+  it('concurrent sends across many rooms, retries of one clientId among them: each room dense 1..n, one message per clientId', async () => {
+    const pairs = await Promise.all(range(1, 8).map(() => freshRoom()));
+    const sends = pairs.flatMap(({ a, room }) => [
+      ...range(1, 30).map((n) => a.messages.send.mutate({ roomId: room.id, content: `m${n}` })),
+      ...range(1, 3).map(() => a.messages.send.mutate({ roomId: room.id, content: 'retried', clientId: 'same' })),
+    ]);
+    await Promise.all(sends);
+    for (const { a, room } of pairs) {
+      const { items } = await a.messages.list.query({ roomId: room.id, limit: 500 });
+      expect(items.map((m) => m.seq)).toEqual(range(1, 31));
+      expect(items.filter((m) => m.content === 'retried')).toHaveLength(1);
+    }
+  });
+
   it('content must be non-blank and within the configured length', async () => {
     const { a, room } = await freshRoom();
     for (const content of ['', '   \n ', 'x'.repeat(4001)]) {

@@ -23,6 +23,13 @@ function frameOf(event: RoomEvent): LegacyServerFrame {
 /** The seed's `ws/chat/<userId>/<otherUserId>/` protocol, each action a call into the tRPC router. */
 export async function registerLegacyWsAdapter(app: FastifyInstance, services: Services) {
   const { wsPingMs, wsSendQueueMaxBytes } = services.config;
+  // A live event is the same object for every socket of its room: serialize it once, not per socket.
+  const frames = new WeakMap<RoomEvent, string>();
+  const frameText = (event: RoomEvent) => {
+    let text = frames.get(event);
+    if (text === undefined) frames.set(event, (text = JSON.stringify(frameOf(event))));
+    return text;
+  };
 
   // The room is opened before the upgrade is accepted: once a client is connected, its room exists.
   const rooms = new WeakMap<FastifyRequest, OpenedRoom>();
@@ -55,11 +62,11 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       const stop = new AbortController();
       const feedCaller = createCaller(contextForUser(services, userId), { signal: stop.signal });
 
-      const send = (frame: LegacyServerFrame) => {
+      const send = (frame: LegacyServerFrame | string) => {
         if (socket.readyState !== socket.OPEN) return;
         // A reader that cannot keep up is closed rather than buffered without bound; it may reconnect.
         if (socket.bufferedAmount > wsSendQueueMaxBytes) return socket.close(ERROR_MAP.SLOW_CONSUMER.wsClose, 'slow consumer');
-        socket.send(JSON.stringify(frame));
+        socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
       };
       const sendError = (err: unknown) => {
         const parley = toParleyError(err);
@@ -76,7 +83,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       room.then(async ({ id: roomId, last_seq }) => {
         const feed = await feedCaller.messages.onEvent({ roomId, lastEventId: String(last_seq) });
         // A server-side caller yields tRPC's raw tracked envelope, `[id, event]`, whatever its type says.
-        for await (const item of feed) send(frameOf((Array.isArray(item) ? item[1] : item.data) as RoomEvent));
+        for await (const item of feed) send(frameText((Array.isArray(item) ? item[1] : item.data) as RoomEvent));
       }).catch((err: unknown) => {
         if (!stop.signal.aborted) closeWith(err);
       });

@@ -1,3 +1,4 @@
+import { createSecretKey } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { ParleyError, UserId } from '../../contracts/index.ts';
 
@@ -8,6 +9,8 @@ export interface TokenVerifierOptions {
   jwksUrl?: string | undefined;
   issuer?: string | undefined;
   audience?: string | undefined;
+  /** Verified tokens remembered until they expire, so a client's next request skips the signature check. Default 10,000. */
+  cacheSize?: number;
 }
 
 export interface TokenVerifier {
@@ -18,12 +21,14 @@ export interface TokenVerifier {
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const { hsSecret, jwksUrl, issuer, audience } = options;
+  const { hsSecret, jwksUrl, issuer, audience, cacheSize = 10_000 } = options;
   if (!hsSecret && !jwksUrl) throw new ParleyError('INTERNAL', 'createTokenVerifier needs hsSecret or jwksUrl');
   if (hsSecret !== undefined && hsSecret.length < 32) {
     throw new ParleyError('INTERNAL', 'createTokenVerifier: hsSecret must be at least 32 characters');
   }
-  const hsKey = hsSecret ? new TextEncoder().encode(hsSecret) : undefined;
+  // A KeyObject is imported once; raw bytes would be re-imported through WebCrypto on every verify.
+  const hsKey = hsSecret ? createSecretKey(Buffer.from(hsSecret, 'utf8')) : undefined;
+  const verified = new Map<string, { userId: string; expiresAt: number }>();
   const jwks: JWTVerifyGetKey | undefined = jwksUrl ? createRemoteJWKSet(new URL(jwksUrl)) : undefined;
   const claims = { ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
 
@@ -42,6 +47,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   return {
     async verify(token) {
       if (!token) throw new ParleyError('UNAUTHENTICATED', 'Authentication credentials were not provided.');
+      const hit = verified.get(token);
+      if (hit && Date.now() < hit.expiresAt) return hit.userId;
       let payload;
       try {
         ({ payload } = await verifyWithKey(token));
@@ -51,6 +58,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       const sub = UserId.safeParse(payload.sub);
       if (!sub.success) {
         throw new ParleyError('TOKEN_INVALID', 'Token has no valid subject.', { claim: 'sub', reason: 'missing or invalid' });
+      }
+      // Only tokens with an expiry are remembered, and never past it (nor past 10 minutes, so a
+      // JWKS key rotation takes effect).
+      if (payload.exp !== undefined) {
+        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+        verified.set(token, { userId: sub.data, expiresAt: Math.min(payload.exp * 1000, Date.now() + 600_000) });
       }
       return sub.data;
     },

@@ -14,70 +14,105 @@ export interface SendCommand {
 export type SendOne = (em: EntityManager, command: SendCommand) => Promise<Message | null>;
 
 interface Pending {
+  em: EntityManager;
   command: SendCommand;
   resolve(message: Message | null): void;
   reject(err: unknown): void;
 }
 
-// Many sends in one statement: one seq range taken from the room row, one multi-row insert.
-// A room whose sender set includes a stranger matches no row, and nothing is inserted.
+// Many sends, over any number of rooms, in one statement: each room takes one seq range from its
+// row and the messages go in as one multi-row insert. A room whose senders include a stranger (or
+// that does not exist) matches no row; its sends are retried one by one for their own answer.
 const BATCH_SQL = `
   with batch as (
-    select * from json_to_recordset(?::json) as b(id uuid, sender_id text, content text, client_id text, ord int)),
-  room as (
-    update chat_rooms set last_seq = last_seq + ?, last_message_at = now()
-     where id = ? and not exists (select 1 from batch where batch.sender_id not in (participant1_id, participant2_id))
-    returning id, last_seq)
+    select * from json_to_recordset(?::json)
+      as b(id uuid, room_id uuid, sender_id text, content text, client_id text, ord int)),
+  counts as (select room_id, count(*) as n from batch group by room_id),
+  rooms as (
+    update chat_rooms r set last_seq = r.last_seq + counts.n, last_message_at = now()
+      from counts
+     where r.id = counts.room_id
+       and not exists (select 1 from batch b where b.room_id = r.id and b.sender_id not in (r.participant1_id, r.participant2_id))
+    returning r.id, r.last_seq, counts.n)
   insert into messages (id, chat_room_id, sender_id, content, seq, client_id)
-  select batch.id, room.id, batch.sender_id, batch.content, room.last_seq - ? + batch.ord, batch.client_id from room, batch
+  select b.id, b.room_id, b.sender_id, b.content,
+         rooms.last_seq - rooms.n + row_number() over (partition by b.room_id order by b.ord), b.client_id
+    from batch b join rooms on rooms.id = b.room_id
   returning ${MESSAGE_COLUMNS}`;
 
 /**
- * Coalesces concurrent sends to one room. A room has at most one statement in flight per
- * process; sends arriving meanwhile wait and then go together in one statement. Under no
- * contention a send runs alone at once; under contention the room row is locked once per
- * batch instead of once per message, which is where a hot room spends its time.
+ * Coalesces concurrent sends into few statements (group commit). A room is in at most one
+ * statement at a time and its sends keep their arrival order, so seqs are handed out in that
+ * order and each send resolves after every earlier send of its room. Alone, a send runs at once;
+ * under load, one statement and one commit carry many messages instead of one each.
  */
-export function createSendBatcher({ sendOne, maxBatch = 256 }: { sendOne: SendOne; maxBatch?: number }) {
-  const rooms = new Map<string, Pending[]>();
+export function createSendBatcher({ sendOne, maxBatch = 256, maxInflight = 2 }: { sendOne: SendOne; maxBatch?: number; maxInflight?: number }) {
+  let queue: Pending[] = [];
+  const busyRooms = new Set<string>();
+  let inflight = 0;
 
-  async function runBatch(em: EntityManager, roomId: string, batch: Pending[]) {
+  async function run(batch: Pending[]) {
+    let left = batch;
     if (batch.length > 1) {
-      const rows = batch.map((p, i) => ({ id: randomUUID(), sender_id: p.command.sender, content: p.command.content, client_id: p.command.clientId ?? null, ord: i + 1 }));
+      const rows = batch.map((p, i) => ({
+        id: randomUUID(),
+        room_id: p.command.roomId,
+        sender_id: p.command.sender,
+        content: p.command.content,
+        client_id: p.command.clientId ?? null,
+        ord: i + 1,
+      }));
       try {
-        const stored = await em.execute<MessageRow[]>(BATCH_SQL, [JSON.stringify(rows), batch.length, roomId, batch.length]);
-        if (stored.length === batch.length) {
-          const byId = new Map(stored.map((row) => [row.id, messageFromRow(row)]));
-          rows.forEach((row, i) => batch[i]!.resolve(byId.get(row.id)!));
-          return;
-        }
+        const stored = new Map((await batch[0]!.em.execute<MessageRow[]>(BATCH_SQL, [JSON.stringify(rows)])).map((r) => [r.id, r]));
+        left = [];
+        rows.forEach((row, i) => {
+          const hit = stored.get(row.id);
+          if (hit) batch[i]!.resolve(messageFromRow(hit));
+          else left.push(batch[i]!);
+        });
       } catch {
-        // A repeated clientId (or anything else) fails the whole batch: fall through to one by one,
-        // so each send gets its own answer.
+        // A repeated clientId (or anything else) fails the whole statement; nothing was stored.
       }
     }
-    for (const pending of batch) {
-      await sendOne(em, pending.command).then(pending.resolve, pending.reject);
-    }
+    for (const pending of left) await sendOne(pending.em, pending.command).then(pending.resolve, pending.reject);
   }
 
-  async function drain(em: EntityManager, roomId: string, queue: Pending[]) {
-    try {
-      while (queue.length) await runBatch(em, roomId, queue.splice(0, maxBatch));
-    } finally {
-      rooms.delete(roomId);
+  function pump() {
+    while (inflight < maxInflight && queue.length) {
+      const batch: Pending[] = [];
+      const rest: Pending[] = [];
+      const taken = new Set<string>();
+      const blocked = new Set<string>();
+      for (const pending of queue) {
+        const room = pending.command.roomId;
+        // Once one send of a room waits, every later send of that room waits too: order is kept.
+        if (busyRooms.has(room) || blocked.has(room) || batch.length >= maxBatch) {
+          blocked.add(room);
+          rest.push(pending);
+        } else {
+          taken.add(room);
+          batch.push(pending);
+        }
+      }
+      if (!batch.length) return;
+      queue = rest;
+      inflight++;
+      for (const room of taken) busyRooms.add(room);
+      void run(batch).finally(() => {
+        inflight--;
+        for (const room of taken) busyRooms.delete(room);
+        pump();
+      });
     }
   }
 
   return {
-    /** Resolves in seq order per room: a batch resolves its sends in arrival order. */
+    /** Resolves with the stored message, or null for a missing room or a sender outside it. */
     send(em: EntityManager, command: SendCommand): Promise<Message | null> {
       return new Promise((resolve, reject) => {
-        const queue = rooms.get(command.roomId);
-        if (queue) return void queue.push({ command, resolve, reject });
-        const fresh: Pending[] = [{ command, resolve, reject }];
-        rooms.set(command.roomId, fresh);
-        void drain(em, command.roomId, fresh);
+        queue.push({ em, command, resolve, reject });
+        // A send to a busy room cannot start a statement; skipping the scan keeps a hot room O(n).
+        if (!busyRooms.has(command.roomId)) pump();
       });
     },
   };
