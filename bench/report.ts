@@ -63,12 +63,18 @@ export function markdown(rows: Row[], targets: Target[], facts: Record<string, u
 
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
 
-export function writeResults(json: object, md: string, svg: string | undefined) {
-  mkdirSync(RESULTS_DIR, { recursive: true });
+/**
+ * Full runs write the committed results (`latest.*`, the chart, a dated copy); quick, filtered
+ * or profiled runs write under `results/partial/` (git-ignored), so a CI smoke or a profiling
+ * session never overwrites the figures README quotes.
+ */
+export function writeResults(json: object, md: string, svg: string | undefined, full: boolean) {
+  const dir = full ? RESULTS_DIR : join(RESULTS_DIR, 'partial');
+  mkdirSync(dir, { recursive: true });
   const stamp = new Date().toISOString().replaceAll(':', '-').replace(/\..+/, '');
   const text = `${JSON.stringify(json, null, 2)}\n`;
-  writeFileSync(join(RESULTS_DIR, 'latest.json'), text);
-  writeFileSync(join(RESULTS_DIR, `${stamp}.json`), text);
-  writeFileSync(join(RESULTS_DIR, 'latest.md'), md);
-  if (svg) writeFileSync(join(RESULTS_DIR, 'latency.svg'), svg);
+  writeFileSync(join(dir, 'latest.json'), text);
+  writeFileSync(join(dir, `${stamp}.json`), text);
+  writeFileSync(join(dir, 'latest.md'), md);
+  if (svg) writeFileSync(join(dir, 'latency.svg'), svg);
 }

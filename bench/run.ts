@@ -129,7 +129,8 @@ async function main(): Promise<number> {
   const md = markdown(rows, targets, facts);
   const svg = delivery.length ? await latencyChart(delivery, `Live delivery latency, 100 pairs (${facts.mode} run, ${facts.cores} cores)`) : undefined;
   const wallMs = Math.round(performance.now() - started);
-  writeResults({ facts, wallMs, timings, rows, delivery, targets, problems: ctx.problems, failures: ctx.failures }, md, svg);
+  const full = !quick && !only && !args.some((a) => a.startsWith('--surface=') || a === '--profile');
+  writeResults({ facts, wallMs, timings, rows, delivery, targets, problems: ctx.problems, failures: ctx.failures }, md, svg, full);
   console.log(md);
   if (profile) {
     const file = newestProfile();
