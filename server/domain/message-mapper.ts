@@ -1,5 +1,4 @@
 import type { Message as MessageDto } from '../../contracts/index.ts';
-import type { IMessage } from '../db/entities/message.entity.ts';
 
 /** A `messages` row as raw SQL returns it (bigint arrives as a string). */
 export interface MessageRow {
@@ -21,16 +20,5 @@ export function messageFromRow(row: MessageRow): MessageDto {
     content: row.content,
     created_at: new Date(row.created_at).toISOString(),
     seq: Number(row.seq),
-  };
-}
-
-export function messageFromEntity(entity: IMessage): MessageDto {
-  return {
-    id: entity.id,
-    chat_room: entity.chatRoom.id,
-    sender: entity.sender.id,
-    content: entity.content,
-    created_at: entity.createdAt.toISOString(),
-    seq: entity.seq,
   };
 }

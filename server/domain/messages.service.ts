@@ -2,8 +2,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import { ParleyError, type Message, type MessagePage } from '../../contracts/index.ts';
-import { Message as MessageEntity } from '../db/entities/message.entity.ts';
-import { MESSAGE_COLUMNS, messageFromEntity, messageFromRow, type MessageRow } from './message-mapper.ts';
+import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from './message-mapper.ts';
 import type { RoomBus } from './room-bus.ts';
 import { createSendBatcher, type SendCommand } from './send-batcher.ts';
 
@@ -29,10 +28,13 @@ const SEND_SQL = `
   returning ${MESSAGE_COLUMNS}`;
 
 export function createMessageService({ bus, maxChars }: { bus: RoomBus; maxChars: number }): MessageService {
+  // Plain rows, not entities: history and replays read many messages and never modify them.
   async function readAfter(em: EntityManager, roomId: string, after: number, limit: number, upTo?: number) {
-    const seq = upTo === undefined ? { $gt: after } : { $gt: after, $lte: upTo };
-    const rows = await em.find(MessageEntity, { chatRoom: roomId, seq }, { orderBy: { seq: 'asc' }, limit });
-    return rows.map(messageFromEntity);
+    const rows = await em.execute<MessageRow[]>(
+      `select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and seq > ? and seq <= ? order by seq limit ?`,
+      [roomId, after, upTo ?? Number.MAX_SAFE_INTEGER, limit],
+    );
+    return rows.map(messageFromRow);
   }
 
   async function sendOne(em: EntityManager, { roomId, sender, content, clientId }: SendCommand): Promise<Message | null> {
