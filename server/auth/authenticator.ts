@@ -11,7 +11,8 @@ export function createAuthenticator({ verifier, users, em }: { verifier: TokenVe
   return {
     async authenticate(token) {
       const userId = await verifier.verify(token);
-      await users.ensure(em(), userId);
+      // Most requests come from users already stored: no EntityManager fork for them.
+      if (!users.known(userId)) await users.ensure(em(), userId);
       return userId;
     },
   };

@@ -3,6 +3,8 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 /** Users exist from the first time their id is seen (in a token, or as someone's chat partner). */
 export interface UserDirectory {
   ensure(em: EntityManager, userId: string): Promise<void>;
+  /** True when the user is known to be stored already (no database needed). */
+  known(userId: string): boolean;
 }
 
 export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: number } = {}): UserDirectory {
@@ -15,5 +17,6 @@ export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: numbe
       if (known.size >= cacheSize) known.clear();
       known.add(userId);
     },
+    known: (userId) => known.has(userId),
   };
 }
