@@ -1,7 +1,11 @@
 import { z } from 'zod';
 
 /** A user id: the JWT `sub` claim, an opaque string of 1 to 64 characters. */
-export const UserId = z.string().min(1, 'must not be empty').max(64, 'must be at most 64 characters');
+export const UserId = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(64, 'must be at most 64 characters')
+  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
 export type UserId = z.infer<typeof UserId>;
 
 /** A chat room id (UUID). */

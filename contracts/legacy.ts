@@ -24,7 +24,12 @@ export type LegacySendMessageBody = z.infer<typeof LegacySendMessageBody>;
 /** Body of `POST /rooms/`: the caller's room with `other_user`, created on first use. */
 export const LegacyOpenRoomBody = z.object({
   other_user: UserId,
-  name: z.string().trim().max(ROOM_NAME_MAX_CHARS).nullish(),
+  name: z
+    .string()
+    .trim()
+    .max(ROOM_NAME_MAX_CHARS)
+    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
+    .nullish(),
 });
 export type LegacyOpenRoomBody = z.infer<typeof LegacyOpenRoomBody>;
 

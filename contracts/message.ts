@@ -24,10 +24,16 @@ export type Message = z.infer<typeof Message>;
 /** Message content: non-empty after trimming; the upper bound is enforced by the server's config. */
 export const MessageContent = z
   .string({ message: 'must be a string' })
-  .refine((s) => s.trim().length > 0, 'must not be blank');
+  .refine((s) => s.trim().length > 0, 'must not be blank')
+  // PostgreSQL text cannot hold NUL; refusing it here makes it a 400, not a failed insert.
+  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
 
 /** A client-chosen idempotency key: a retried send with the same key returns the first message. */
-export const ClientId = z.string().min(1).max(64);
+export const ClientId = z
+  .string()
+  .min(1)
+  .max(64)
+  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
 
 /** Input of `messages.send`. */
 export const SendMessageInput = z.object({

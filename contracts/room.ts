@@ -17,7 +17,12 @@ export const ROOM_NAME_MAX_CHARS = 255;
 /** Input of `rooms.open`: the caller's room with `otherUserId`, created on first use. */
 export const OpenRoomInput = z.object({
   otherUserId: UserId,
-  name: z.string().trim().max(ROOM_NAME_MAX_CHARS).optional(),
+  name: z
+    .string()
+    .trim()
+    .max(ROOM_NAME_MAX_CHARS)
+    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
+    .optional(),
 });
 export type OpenRoomInput = z.infer<typeof OpenRoomInput>;
 

@@ -95,6 +95,7 @@ describe('bad frames get an error frame, the socket stays open, nothing is store
     ['invalid chat_room', () => newMessage({ chat_room: 'not-a-uuid' }), 'INVALID_INPUT'],
     ['wrong room', () => newMessage({ chat_room: crypto.randomUUID() }), 'INVALID_INPUT'],
     ['spoofed sender', () => newMessage({ sender: 'alice' }), 'FORBIDDEN'],
+    ['NUL in content', () => newMessage({ message: 'a\u0000b' }), 'INVALID_INPUT'],
     ['empty content', () => newMessage({ message: '   ' }), 'INVALID_INPUT'],
     ['oversized content', () => newMessage({ message: 'x'.repeat(4001) }), 'INVALID_INPUT'],
   ];

@@ -109,6 +109,7 @@ describe('bad input: a clear 4xx, the service keeps answering, nothing half-writ
     ['non-participant', async () => ['sendMessage', 'POST', mallory, { content: 'x', chat_room: roomId, sender: 'mallory' }], 404, { detail: 'Not found.' }],
     ['spoofed sender', async () => ['sendMessage', 'POST', alice, { content: 'x', chat_room: roomId, sender: 'bob' }], 403, { sender: ['Must be the authenticated user.'] }],
     ['mismatched chat_room', async () => ['sendMessage', 'POST', alice, { content: 'x', chat_room: crypto.randomUUID(), sender: 'alice' }], 400, { chat_room: ['Must be the id of the chat room in the URL.'] }],
+    ['NUL in content', async () => ['sendMessage', 'POST', alice, { content: 'a\u0000b', chat_room: roomId, sender: 'alice' }], 400, { content: ['must not contain NUL characters'] }],
     ['empty content', async () => ['sendMessage', 'POST', alice, { content: '  ', chat_room: roomId, sender: 'alice' }], 400, { content: ['must not be blank'] }],
     ['missing fields', async () => ['sendMessage', 'POST', alice, {}], 400, { content: expect.any(Array), chat_room: expect.any(Array), sender: expect.any(Array) }],
     ['oversized content', async () => ['sendMessage', 'POST', alice, { content: 'x'.repeat(4001), chat_room: roomId, sender: 'alice' }], 400, { content: ['Ensure this field has no more than 4000 characters.'] }],
