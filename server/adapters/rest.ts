@@ -5,6 +5,7 @@ import {
   LegacyHistoryQuery,
   LegacyOpenRoomBody,
   LegacySendMessageBody,
+  type MessagePage,
   ParleyError,
   RoomId,
   toLegacyMessage,
@@ -44,7 +45,7 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
   }
 
   /** The whole history as a JSON array, page by page, so memory stays flat for any room size. */
-  async function* historyJson(caller: Caller, roomId: string, first: { items: Parameters<typeof toLegacyMessage>[0][]; nextCursor: number | null }) {
+  async function* historyJson(caller: Caller, roomId: string, first: MessagePage) {
     let page = first;
     let separator = '[';
     for (;;) {
