@@ -13,6 +13,7 @@
  */
 import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, type TRPCClient } from '@trpc/client';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { TRPC_BATCH_MAX_ITEMS } from '../contracts/index.ts';
 import type { AppRouter } from '../server/trpc/app.router.ts';
 
 export type { AppRouter };
@@ -62,7 +63,11 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: wsLink({ client: wsClient }),
-        false: httpBatchLink({ url: `${base}/trpc`, headers: async () => ({ authorization: `Bearer ${await getToken()}` }) }),
+        false: httpBatchLink({
+          url: `${base}/trpc`,
+          maxItems: TRPC_BATCH_MAX_ITEMS,
+          headers: async () => ({ authorization: `Bearer ${await getToken()}` }),
+        }),
       }),
     ],
   });

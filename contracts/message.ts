@@ -4,6 +4,9 @@ import { MessageId, RoomId, Timestamp, UserId } from './ids.ts';
 /** Default maximum message length, in characters (server config `MESSAGE_MAX_CHARS`). */
 export const DEFAULT_MESSAGE_MAX_CHARS = 4000;
 
+/** The most calls the SDK puts in one HTTP batch; the server sizes tRPC's body limit by it. */
+export const TRPC_BATCH_MAX_ITEMS = 10;
+
 /** Maximum page size of `messages.list`. */
 export const MESSAGE_PAGE_MAX = 500;
 

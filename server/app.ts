@@ -10,6 +10,7 @@ import { createOrm, migrate } from './db/orm.ts';
 import { replyError } from './errors/http-reply.ts';
 import { ERROR_MAP } from './errors/map.ts';
 import { fastifyErrorToParley } from './errors/fastify-errors.ts';
+import { isTrpcRequest, trpcHttpErrorBody } from './errors/trpc-http-error.ts';
 import { registerDocsRoutes } from './openapi/docs.routes.ts';
 import { createServices, type Services } from './services.ts';
 
@@ -66,7 +67,11 @@ export async function createApp(config: Config): Promise<ParleyApp> {
       return reply.code(503).send({ status: 'unavailable', detail: 'database unreachable' });
     }
   });
-  fastify.setErrorHandler((err, _req, reply) => replyError(reply, fastifyErrorToParley(err)));
+  fastify.setErrorHandler((err, req, reply) => {
+    const parley = fastifyErrorToParley(err);
+    if (!isTrpcRequest(req)) return replyError(reply, parley);
+    return reply.code(ERROR_MAP[parley.code].http).send(trpcHttpErrorBody(req, parley));
+  });
   fastify.setNotFoundHandler((_req, reply) => replyError(reply, fastifyErrorToParley({ statusCode: 404 })));
   await registerTrpcAdapter(fastify, services);
   await registerRestAdapter(fastify, services);

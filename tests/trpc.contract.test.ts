@@ -122,6 +122,15 @@ describe('messages', () => {
     expect(await t.sql('select seq from messages where chat_room_id = $1', [room.id])).toEqual([{ seq: '1' }]);
   });
 
+  it('a request over the body limit is refused with PAYLOAD_TOO_LARGE in tRPC’s own error shape', async () => {
+    const { a, room } = await freshRoom();
+    expect(await rejection(a.messages.send.mutate({ roomId: room.id, content: 'x'.repeat(700_000) }))).toMatchObject({
+      code: 'PAYLOAD_TOO_LARGE',
+      parleyCode: 'PAYLOAD_TOO_LARGE',
+    });
+    expect((await a.messages.list.query({ roomId: room.id })).items).toEqual([]);
+  });
+
   it('typing reaches the other participant, is throttled, and is never stored', async () => {
     const { a, b, room, aId } = await freshRoom();
     const subB = record(b, room.id, '0');

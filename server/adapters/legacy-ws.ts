@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { LegacyClientFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../contracts/index.ts';
 import { authenticateRequest } from '../auth/request-auth.ts';
+import { closeAtExpiry } from '../auth/session-expiry.ts';
 import { replyError } from '../errors/http-reply.ts';
 import { ERROR_MAP } from '../errors/map.ts';
 import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
@@ -32,16 +33,16 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
   };
 
   // The room is opened before the upgrade is accepted: once a client is connected, its room exists.
-  const rooms = new WeakMap<FastifyRequest, OpenedRoom>();
+  const accepted = new WeakMap<FastifyRequest, { room: OpenedRoom; expiresAt: number | undefined }>();
 
   // The upgrade is refused with a plain HTTP status, as Channels' auth middleware did.
   async function authorizeUpgrade(req: FastifyRequest<{ Params: PairParams }>) {
-    const userId = await authenticateRequest(services, req);
+    const { userId, expiresAt } = await authenticateRequest(services, req);
     const { userId: pathUser, otherUserId } = req.params;
     if (!UserId.safeParse(pathUser).success || !UserId.safeParse(otherUserId).success) throw new ParleyError('NOT_FOUND', 'Not found.');
     if (pathUser !== userId) throw new ParleyError('FORBIDDEN', 'userId in the URL is not the authenticated user.');
     if (otherUserId === userId) throw new ParleyError('INVALID_INPUT', 'Cannot chat with yourself.', { fields: { other_user: ['must be another user'] } });
-    rooms.set(req, await createCaller(contextForUser(services, userId)).rooms.open({ otherUserId }));
+    accepted.set(req, { room: await createCaller(contextForUser(services, userId)).rooms.open({ otherUserId }), expiresAt });
   }
 
   app.get<{ Params: PairParams }>(
@@ -78,7 +79,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         if (socket.readyState === socket.OPEN) socket.close(ERROR_MAP[parley.code].wsClose, parley.message.slice(0, 120));
       };
 
-      const room = Promise.resolve(rooms.get(req)!);
+      const { room: opened, expiresAt } = accepted.get(req)!;
+      const room = Promise.resolve(opened);
+      closeAtExpiry(socket, expiresAt);
       // The feed starts at the seq the room had when the socket was accepted: nothing sent after is missed.
       room.then(async ({ id: roomId, last_seq }) => {
         const feed = await feedCaller.messages.onEvent({ roomId, lastEventId: String(last_seq) });

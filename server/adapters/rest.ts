@@ -27,7 +27,7 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
   const HISTORY_BATCH = 500;
 
   async function authed(req: FastifyRequest) {
-    const userId = await authenticateRequest(services, req);
+    const { userId } = await authenticateRequest(services, req);
     return { userId, caller: createCaller(contextForUser(services, userId)) };
   }
 

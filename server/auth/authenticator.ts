@@ -1,19 +1,19 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { UserDirectory } from '../domain/user-directory.ts';
-import type { TokenVerifier } from './token-verifier.ts';
+import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 
 export interface Authenticator {
-  /** The user id of a valid token, stored on first sight; token ParleyErrors otherwise. */
-  authenticate(token: string | undefined): Promise<string>;
+  /** The user (stored on first sight) and expiry of a valid token; token ParleyErrors otherwise. */
+  authenticate(token: string | undefined): Promise<VerifiedToken>;
 }
 
 export function createAuthenticator({ verifier, users, em }: { verifier: TokenVerifier; users: UserDirectory; em: () => EntityManager }): Authenticator {
   return {
     async authenticate(token) {
-      const userId = await verifier.verify(token);
+      const verified = await verifier.verify(token);
       // Most requests come from users already stored: no EntityManager fork for them.
-      if (!users.known(userId)) await users.ensure(em(), userId);
-      return userId;
+      if (!users.known(verified.userId)) await users.ensure(em(), verified.userId);
+      return verified;
     },
   };
 }

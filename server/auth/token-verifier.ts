@@ -13,9 +13,15 @@ export interface TokenVerifierOptions {
   cacheSize?: number;
 }
 
+/** Who a valid token speaks for, and until when (ms since the epoch; undefined: no `exp`). */
+export interface VerifiedToken {
+  userId: string;
+  expiresAt: number | undefined;
+}
+
 export interface TokenVerifier {
-  /** Resolves to the user id (`sub`) of a valid token; throws a token ParleyError otherwise. */
-  verify(token: string | undefined | null): Promise<string>;
+  /** Resolves for a valid token; throws a token ParleyError otherwise. */
+  verify(token: string | undefined | null): Promise<VerifiedToken>;
 }
 
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
@@ -28,7 +34,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   }
   // A KeyObject is imported once; raw bytes would be re-imported through WebCrypto on every verify.
   const hsKey = hsSecret ? createSecretKey(Buffer.from(hsSecret, 'utf8')) : undefined;
-  const verified = new Map<string, { userId: string; expiresAt: number }>();
+  const verified = new Map<string, { token: VerifiedToken; cachedUntil: number }>();
   const jwks: JWTVerifyGetKey | undefined = jwksUrl ? createRemoteJWKSet(new URL(jwksUrl)) : undefined;
   const claims = { ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
 
@@ -48,7 +54,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     async verify(token) {
       if (!token) throw new ParleyError('UNAUTHENTICATED', 'Authentication credentials were not provided.');
       const hit = verified.get(token);
-      if (hit && Date.now() < hit.expiresAt) return hit.userId;
+      if (hit && Date.now() < hit.cachedUntil) return hit.token;
       let payload;
       try {
         ({ payload } = await verifyWithKey(token));
@@ -61,11 +67,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       }
       // Only tokens with an expiry are remembered, and never past it (nor past 10 minutes, so a
       // JWKS key rotation takes effect).
-      if (payload.exp !== undefined) {
+      const result = { userId: sub.data, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
+      if (result.expiresAt !== undefined) {
         if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-        verified.set(token, { userId: sub.data, expiresAt: Math.min(payload.exp * 1000, Date.now() + 600_000) });
+        verified.set(token, { token: result, cachedUntil: Math.min(result.expiresAt, Date.now() + 600_000) });
       }
-      return sub.data;
+      return result;
     },
   };
 }

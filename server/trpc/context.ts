@@ -1,4 +1,6 @@
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
+import { WebSocket } from 'ws';
+import { closeAtExpiry } from '../auth/session-expiry.ts';
 import { extractToken } from '../auth/token-sources.ts';
 import type { Services } from '../services.ts';
 
@@ -7,14 +9,21 @@ export interface Context {
   services: Services;
   /** Verifies the request's token (once per context) and returns the user id. */
   authenticate(): Promise<string>;
+  /** The connection's WebSocket, for tRPC over WebSocket: subscriptions watch its send buffer. */
+  socket?: WebSocket | undefined;
 }
 
 /** A context for a token found anywhere on the request; verification waits until a procedure needs it. */
-export function contextForToken(services: Services, token: string | undefined): Context {
+export function contextForToken(services: Services, token: string | undefined, socket?: WebSocket): Context {
   let user: Promise<string> | undefined;
   return {
     services,
-    authenticate: () => (user ??= services.authenticator.authenticate(token)),
+    socket,
+    authenticate: () =>
+      (user ??= services.authenticator.authenticate(token).then(({ userId, expiresAt }) => {
+        if (socket) closeAtExpiry(socket, expiresAt);
+        return userId;
+      })),
   };
 }
 
@@ -24,11 +33,12 @@ export function contextForUser(services: Services, userId: string): Context {
   return { services, authenticate: () => user };
 }
 
-/** tRPC's createContext for HTTP and WebSocket requests alike. */
+/** tRPC's createContext for HTTP and WebSocket requests alike (over WebSocket, `res` is the socket). */
 export function createContextFactory(services: Services) {
-  return ({ req, info }: CreateFastifyContextOptions): Context =>
+  return ({ req, res, info }: CreateFastifyContextOptions): Context =>
     contextForToken(
       services,
       extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }),
+      res instanceof WebSocket ? res : undefined,
     );
 }

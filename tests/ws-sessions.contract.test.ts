@@ -1,0 +1,76 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { ChatClient } from '../client-sdk/index.ts';
+import { openLegacySocket } from './support/legacy-socket.ts';
+import { range } from './support/subscription.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+let t: TestApp;
+let alice: ChatClient;
+let roomId: string;
+
+beforeAll(async () => {
+  // The smallest send queue the config allows, so a paused reader is "slow" quickly.
+  t = await startTestApp(import.meta.filename, { WS_SEND_QUEUE_MAX_BYTES: '1024' });
+  alice = await t.client('alice');
+  roomId = (await alice.rooms.open.mutate({ otherUserId: 'bob' })).id;
+});
+afterAll(() => t?.close());
+
+/** Sends enough 4,000-character messages to fill the loopback's socket buffers several times over. */
+async function flood() {
+  const content = 'x'.repeat(4000);
+  for (const wave of range(1, 30)) {
+    await Promise.all(range(1, 100).map(() => alice.messages.send.mutate({ roomId, content })));
+  }
+}
+
+/** A raw WebSocket whose reader stops reading once `paused()` is called. */
+function closeCodeAfterResume(ws: WebSocket) {
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  return {
+    pause: () => (ws as unknown as { _socket: { pause(): void } })._socket.pause(),
+    resumeAndWait: async () => {
+      (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      return closed;
+    },
+  };
+}
+
+describe('a reader that cannot keep up is closed with 4001 (SLOW_CONSUMER), not buffered without bound', () => {
+  it('legacy ws/chat socket', async () => {
+    const bob = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'));
+    const reader = closeCodeAfterResume(bob.ws);
+    reader.pause();
+    await flood();
+    expect(await reader.resumeAndWait()).toBe(4001);
+    expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
+  });
+
+  it('tRPC subscription socket', async () => {
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${await t.token('bob')}`);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const started = new Promise<void>((resolve) => ws.on('message', (d) => String(d).includes('"started"') && resolve()));
+    ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
+    await started;
+    const reader = closeCodeAfterResume(ws);
+    reader.pause();
+    await flood();
+    expect(await reader.resumeAndWait()).toBe(4001);
+  });
+});
+
+describe('a socket does not outlive its token', () => {
+  it('legacy ws/chat closes with 4501 (TOKEN_EXPIRED) when the token expires', async () => {
+    const socket = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob', '2s'));
+    expect((await socket.closed).code).toBe(4501);
+  });
+
+  it('tRPC WebSocket closes with 4501 when the token it authenticated with expires', async () => {
+    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${await t.token('bob', '2s')}`);
+    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
+    expect(await closed).toBe(4501);
+  });
+});
