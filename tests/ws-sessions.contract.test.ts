@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import type { ChatClient } from '../client-sdk/index.ts';
+import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
-import { range } from './support/subscription.ts';
+import { range, record } from './support/subscription.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 let t: TestApp;
@@ -72,5 +72,25 @@ describe('a socket does not outlive its token', () => {
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
     expect(await closed).toBe(4501);
+  });
+
+  it('the SDK, given a token function, reconnects with a fresh token after 4501 and resumes without a gap', async () => {
+    let issued = 0;
+    const closes: Array<number | undefined> = [];
+    const bob = createChatClient({
+      url: t.url,
+      token: () => (issued++, t.token('bob', '2s')),
+      onClose: (cause) => closes.push(cause?.code),
+    });
+    const sub = record(bob, roomId, String((await alice.messages.list.query({ roomId, limit: 500 })).items.at(-1)?.seq ?? 0));
+    await sub.started;
+    await new Promise((r) => setTimeout(r, 2_500));
+    await alice.messages.send.mutate({ roomId, content: 'after the refresh' });
+    await sub.waitForMessages(1);
+    expect(sub.events.at(-1)).toMatchObject({ type: 'message', message: { content: 'after the refresh' } });
+    expect(closes).toContain(4501);
+    expect(issued).toBeGreaterThanOrEqual(2);
+    sub.unsubscribe();
+    await bob.close();
   });
 });
