@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PARLEY_ERROR_CODES } from './errors.ts';
 import { RoomId, UserId } from './ids.ts';
-import { Message, MessageContent } from './message.ts';
+import { Message, MESSAGE_PAGE_MAX, MessageContent } from './message.ts';
 import { ROOM_NAME_MAX_CHARS } from './room.ts';
 
 /**
@@ -35,7 +35,7 @@ export type LegacyOpenRoomBody = z.infer<typeof LegacyOpenRoomBody>;
 
 /** Query of `GET /<chat_room_id>/messages/`: with either key, one page instead of the whole history. */
 export const LegacyHistoryQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).optional(),
+  limit: z.coerce.number().int().min(1).max(MESSAGE_PAGE_MAX).optional(),
   cursor: z.coerce.number().int().nonnegative().optional(),
 });
 

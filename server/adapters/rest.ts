@@ -5,6 +5,7 @@ import {
   LegacyHistoryQuery,
   LegacyOpenRoomBody,
   LegacySendMessageBody,
+  MESSAGE_PAGE_MAX,
   type MessagePage,
   ParleyError,
   RoomId,
@@ -24,7 +25,7 @@ interface RoomParams {
 
 /** Legacy REST routes of the spec, each a thin call into the tRPC router. */
 export async function registerRestAdapter(app: FastifyInstance, services: Services) {
-  const HISTORY_BATCH = 500;
+  const HISTORY_BATCH = MESSAGE_PAGE_MAX;
 
   async function authed(req: FastifyRequest) {
     const { userId } = await authenticateRequest(services, req);

@@ -1,3 +1,4 @@
+import { MESSAGE_PAGE_MAX } from '../../contracts/index.ts';
 import { jsonContent, ref } from './json-schema.ts';
 
 const errors = {
@@ -20,7 +21,7 @@ export const legacyPaths = {
       ...secured,
       parameters: [
         roomParam,
-        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 }, description: 'Page size; with limit or cursor, one page is returned' },
+        { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: MESSAGE_PAGE_MAX }, description: 'Page size; with limit or cursor, one page is returned' },
         { name: 'cursor', in: 'query', schema: { type: 'integer', minimum: 0 }, description: 'Start after this seq (from the Link header)' },
       ],
       responses: {
