@@ -1,11 +1,14 @@
 import { z } from 'zod';
 
+/** Refinement for any stored string: PostgreSQL text cannot hold NUL, so it is a field error here, not a failed insert. */
+export const noNul = [(s: string) => !s.includes('\u0000'), 'must not contain NUL characters'] as const;
+
 /** A user id: the JWT `sub` claim, an opaque string of 1 to 64 characters. */
 export const UserId = z
   .string()
   .min(1, 'must not be empty')
   .max(64, 'must be at most 64 characters')
-  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
+  .refine(...noNul);
 export type UserId = z.infer<typeof UserId>;
 
 /** A chat room id (UUID). */

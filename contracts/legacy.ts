@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { PARLEY_ERROR_CODES } from './errors.ts';
 import { RoomId, UserId } from './ids.ts';
 import { Message, MESSAGE_PAGE_MAX, MessageContent } from './message.ts';
-import { ROOM_NAME_MAX_CHARS } from './room.ts';
+import { RoomName } from './room.ts';
 
 /**
  * Shapes of the legacy surfaces (the Django REST Framework + Channels API Parley replaces):
@@ -24,12 +24,7 @@ export type LegacySendMessageBody = z.infer<typeof LegacySendMessageBody>;
 /** Body of `POST /rooms/`: the caller's room with `other_user`, created on first use. */
 export const LegacyOpenRoomBody = z.object({
   other_user: UserId,
-  name: z
-    .string()
-    .trim()
-    .max(ROOM_NAME_MAX_CHARS)
-    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
-    .nullish(),
+  name: RoomName.nullish(),
 });
 export type LegacyOpenRoomBody = z.infer<typeof LegacyOpenRoomBody>;
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MessageId, RoomId, Timestamp, UserId } from './ids.ts';
+import { MessageId, noNul, RoomId, Timestamp, UserId } from './ids.ts';
 
 /** Default maximum message length, in characters (server config `MESSAGE_MAX_CHARS`). */
 export const DEFAULT_MESSAGE_MAX_CHARS = 4000;
@@ -28,15 +28,10 @@ export type Message = z.infer<typeof Message>;
 export const MessageContent = z
   .string({ message: 'must be a string' })
   .refine((s) => s.trim().length > 0, 'must not be blank')
-  // PostgreSQL text cannot hold NUL; refusing it here makes it a 400, not a failed insert.
-  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
+  .refine(...noNul);
 
 /** A client-chosen idempotency key: a retried send with the same key returns the first message. */
-export const ClientId = z
-  .string()
-  .min(1)
-  .max(64)
-  .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters');
+export const ClientId = z.string().min(1).max(64).refine(...noNul);
 
 /** Input of `messages.send`. */
 export const SendMessageInput = z.object({

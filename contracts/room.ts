@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RoomId, UserId } from './ids.ts';
+import { noNul, RoomId, UserId } from './ids.ts';
 import { Message } from './message.ts';
 
 /** A room of exactly two participants (the seed's ChatRoom model). */
@@ -14,15 +14,13 @@ export type ChatRoom = z.infer<typeof ChatRoom>;
 /** Maximum length of a room name, in characters. */
 export const ROOM_NAME_MAX_CHARS = 255;
 
+/** A room's display name: trimmed, at most {@link ROOM_NAME_MAX_CHARS} characters. */
+export const RoomName = z.string().trim().max(ROOM_NAME_MAX_CHARS).refine(...noNul);
+
 /** Input of `rooms.open`: the caller's room with `otherUserId`, created on first use. */
 export const OpenRoomInput = z.object({
   otherUserId: UserId,
-  name: z
-    .string()
-    .trim()
-    .max(ROOM_NAME_MAX_CHARS)
-    .refine((s) => !s.includes('\u0000'), 'must not contain NUL characters')
-    .optional(),
+  name: RoomName.optional(),
 });
 export type OpenRoomInput = z.infer<typeof OpenRoomInput>;
 
