@@ -7,6 +7,9 @@ export const DEFAULT_MESSAGE_MAX_CHARS = 4000;
 /** The most calls the SDK puts in one HTTP batch; the server sizes tRPC's body limit by it. */
 export const TRPC_BATCH_MAX_ITEMS = 10;
 
+/** Page size of `messages.list` (and of the legacy `?cursor=` pages) when none is asked for. */
+export const DEFAULT_PAGE_SIZE = 50;
+
 /** Maximum page size of `messages.list`. */
 export const MESSAGE_PAGE_MAX = 500;
 
@@ -48,7 +51,7 @@ export const Cursor = z.coerce.number().int().nonnegative();
 export const ListMessagesInput = z.object({
   roomId: RoomId,
   cursor: Cursor.optional(),
-  limit: z.coerce.number().int().min(1).max(MESSAGE_PAGE_MAX).default(50),
+  limit: z.coerce.number().int().min(1).max(MESSAGE_PAGE_MAX).default(DEFAULT_PAGE_SIZE),
 });
 export type ListMessagesInput = z.input<typeof ListMessagesInput>;
 

@@ -2,13 +2,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { LegacyClientFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../contracts/index.ts';
 import { authenticateRequest } from '../auth/request-auth.ts';
-import { closeAtExpiry } from '../auth/session-expiry.ts';
 import { replyError } from '../errors/http-reply.ts';
 import { ERROR_MAP } from '../errors/map.ts';
 import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
 import type { Services } from '../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
+import { closeAtExpiry, closeIfSlow } from '../ws/socket-policies.ts';
 
 interface PairParams {
   userId: string;
@@ -59,14 +59,14 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     },
     (socket: WebSocket, req: FastifyRequest<{ Params: PairParams }>) => {
       const { userId, otherUserId } = req.params;
-      const caller = createCaller(contextForUser(services, userId));
+      const { room, expiresAt } = accepted.get(req)!;
       const stop = new AbortController();
-      const feedCaller = createCaller(contextForUser(services, userId), { signal: stop.signal });
+      // The signal ends the subscription when the socket closes; mutations do not read it.
+      const caller = createCaller(contextForUser(services, userId), { signal: stop.signal });
+      closeAtExpiry(socket, expiresAt);
 
       const send = (frame: LegacyServerFrame | string) => {
-        if (socket.readyState !== socket.OPEN) return;
-        // A reader that cannot keep up is closed rather than buffered without bound; it may reconnect.
-        if (socket.bufferedAmount > wsSendQueueMaxBytes) return socket.close(ERROR_MAP.SLOW_CONSUMER.wsClose, 'slow consumer');
+        if (socket.readyState !== socket.OPEN || closeIfSlow(socket, wsSendQueueMaxBytes)) return;
         socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
       };
       const sendError = (err: unknown) => {
@@ -79,15 +79,12 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         if (socket.readyState === socket.OPEN) socket.close(ERROR_MAP[parley.code].wsClose, parley.message.slice(0, 120));
       };
 
-      const { room: opened, expiresAt } = accepted.get(req)!;
-      const room = Promise.resolve(opened);
-      closeAtExpiry(socket, expiresAt);
       // The feed starts at the seq the room had when the socket was accepted: nothing sent after is missed.
-      room.then(async ({ id: roomId, last_seq }) => {
-        const feed = await feedCaller.messages.onEvent({ roomId, lastEventId: String(last_seq) });
+      void (async () => {
+        const feed = await caller.messages.onEvent({ roomId: room.id, lastEventId: String(room.last_seq) });
         // A server-side caller yields tRPC's raw tracked envelope, `[id, event]`, whatever its type says.
         for await (const item of feed) send(frameText((Array.isArray(item) ? item[1] : item.data) as RoomEvent));
-      }).catch((err: unknown) => {
+      })().catch((err: unknown) => {
         if (!stop.signal.aborted) closeWith(err);
       });
 
@@ -101,7 +98,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         const parsed = LegacyClientFrame.safeParse(json);
         if (!parsed.success) throw invalidInput(parsed.error.issues);
         const frame = parsed.data;
-        const { id: roomId } = await room;
+        const roomId = room.id;
         if (frame.chat_room !== roomId) throw new ParleyError('INVALID_INPUT', "chat_room is not this connection's room.", { fields: { chat_room: ['must be this connection\'s room'] } });
         if (frame.other_user !== otherUserId) throw new ParleyError('INVALID_INPUT', "other_user is not this connection's other user.", { fields: { other_user: ['must match the URL'] } });
         if (frame.action === 'typing') return void (await caller.messages.typing({ roomId }));

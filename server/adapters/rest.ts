@@ -6,7 +6,9 @@ import {
   LegacyOpenRoomBody,
   LegacySendMessageBody,
   MESSAGE_PAGE_MAX,
+  type ChatRoom,
   type MessagePage,
+  DEFAULT_PAGE_SIZE,
   ParleyError,
   RoomId,
   toLegacyMessage,
@@ -19,6 +21,9 @@ import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
 
 type Caller = ReturnType<typeof createCaller>;
+/** A room in the seed's four fields (the tRPC outputs carry `last_seq` and more). */
+const asChatRoom = ({ id, participant1, participant2, name }: ChatRoom): ChatRoom => ({ id, participant1, participant2, name });
+
 interface RoomParams {
   chat_room_id: string;
 }
@@ -72,11 +77,12 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
         const first = await caller.messages.list({ roomId, limit: HISTORY_BATCH });
         return reply.type('application/json; charset=utf-8').send(Readable.from(historyJson(caller, roomId, first)));
       }
-      const page = await caller.messages.list({ roomId, cursor: query.cursor, limit: query.limit ?? 50 });
+      const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+      const page = await caller.messages.list({ roomId, cursor: query.cursor, limit });
       if (page.nextCursor !== null) {
         const next = new URL(req.url, 'http://placeholder');
         next.searchParams.set('cursor', String(page.nextCursor));
-        next.searchParams.set('limit', String(query.limit ?? 50));
+        next.searchParams.set('limit', String(limit));
         void reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
       }
       return page.items.map(toLegacyMessage);
@@ -111,8 +117,7 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
     try {
       const { caller } = await authed(req);
       const body = parse(LegacyOpenRoomBody, req.body);
-      const { id, participant1, participant2, name } = await caller.rooms.open({ otherUserId: body.other_user, ...(body.name ? { name: body.name } : {}) });
-      return { id, participant1, participant2, name };
+      return asChatRoom(await caller.rooms.open({ otherUserId: body.other_user, ...(body.name ? { name: body.name } : {}) }));
     } catch (err) {
       return replyError(reply, err);
     }
@@ -121,8 +126,7 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
   app.get('/rooms/', async (req, reply) => {
     try {
       const { caller } = await authed(req);
-      const rooms = await caller.rooms.list();
-      return rooms.map(({ id, participant1, participant2, name }) => ({ id, participant1, participant2, name }));
+      return (await caller.rooms.list()).map(asChatRoom);
     } catch (err) {
       return replyError(reply, err);
     }

@@ -21,12 +21,21 @@ interface Pending {
 }
 
 // Many sends, over any number of rooms, in one statement: each room takes one seq range from its
-// row and the messages go in as one multi-row insert. A room whose senders include a stranger (or
-// that does not exist) matches no row; its sends are retried one by one for their own answer.
+// row and the messages go in as one multi-row insert. Sends left out of the result are answered
+// one by one: a room whose senders include a stranger (or that does not exist) matches no row,
+// and a retried clientId (already stored, or repeated in the batch) is left out of `batch` so that
+// one retry does not fail the whole statement.
 const BATCH_SQL = `
-  with batch as (
+  with input as (
     select * from json_to_recordset(?::json)
       as b(id uuid, room_id uuid, sender_id text, content text, client_id text, ord int)),
+  batch as (
+    select i.* from input i
+     where i.client_id is null
+        or (not exists (select 1 from messages m
+                         where m.chat_room_id = i.room_id and m.sender_id = i.sender_id and m.client_id = i.client_id)
+            and i.ord = (select min(j.ord) from input j
+                          where j.room_id = i.room_id and j.sender_id = i.sender_id and j.client_id = i.client_id))),
   counts as (select room_id, count(*) as n from batch group by room_id),
   rooms as (
     update chat_rooms r set last_seq = r.last_seq + counts.n, last_message_at = now()
@@ -71,7 +80,8 @@ export function createSendBatcher({ sendOne, maxBatch = 256, maxInflight = 2 }: 
           else left.push(batch[i]!);
         });
       } catch {
-        // A repeated clientId (or anything else) fails the whole statement; nothing was stored.
+        // A clientId stored by a concurrent statement (or anything else) fails the whole
+        // statement; nothing was stored, so every send is answered one by one.
       }
     }
     for (const pending of left) await sendOne(pending.em, pending.command).then(pending.resolve, pending.reject);

@@ -1,8 +1,8 @@
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import { WebSocket } from 'ws';
-import { closeAtExpiry } from '../auth/session-expiry.ts';
 import { extractToken } from '../auth/token-sources.ts';
 import type { Services } from '../services.ts';
+import { closeAtExpiry } from '../ws/socket-policies.ts';
 
 /** What every procedure receives: the services, and the caller, resolved lazily from the token. */
 export interface Context {

@@ -1,7 +1,7 @@
 import { tracked } from '@trpc/server';
 import { ListMessagesInput, Message, MessagePage, RoomEventsInput, SendMessageInput, TypingInput } from '../../contracts/index.ts';
 import { roomFeed } from '../domain/room-feed.ts';
-import { ERROR_MAP } from '../errors/map.ts';
+import { closeIfSlow } from '../ws/socket-policies.ts';
 import { z } from 'zod';
 import { authedProcedure, router } from './init.ts';
 
@@ -52,12 +52,7 @@ export const messagesRouter = router({
     );
     const { socket } = ctx;
     for await (const { position, event } of feed) {
-      // tRPC writes without backpressure: a reader this far behind is dropped (4001) and resumes
-      // from its last event id on reconnect, instead of the server buffering for it without bound.
-      if (socket && socket.bufferedAmount > ctx.services.config.wsSendQueueMaxBytes) {
-        socket.close(ERROR_MAP.SLOW_CONSUMER.wsClose, 'slow consumer');
-        return;
-      }
+      if (socket && closeIfSlow(socket, ctx.services.config.wsSendQueueMaxBytes)) return;
       yield tracked(String(position), event);
     }
   }),
