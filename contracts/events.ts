@@ -17,6 +17,7 @@ export type RoomEvent = z.infer<typeof RoomEvent>;
 /** Input of `messages.onEvent`; `lastEventId` (a seq) resumes after a reconnect. */
 export const RoomEventsInput = z.object({
   roomId: RoomId,
-  lastEventId: z.string().regex(/^\d+$/, 'must be a message seq').nullish(),
+  // 15 digits stay within Number.MAX_SAFE_INTEGER; more is no seq this server hands out.
+  lastEventId: z.string().regex(/^\d{1,15}$/, 'must be a message seq (1 to 15 digits)').nullish(),
 });
 export type RoomEventsInput = z.infer<typeof RoomEventsInput>;

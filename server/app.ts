@@ -11,6 +11,7 @@ import { replyError } from './errors/http-reply.ts';
 import { ERROR_MAP } from './errors/map.ts';
 import { fastifyErrorToParley } from './errors/fastify-errors.ts';
 import { isTrpcRequest, trpcHttpErrorBody } from './errors/trpc-http-error.ts';
+import { httpServerFactory } from './http/http-server.ts';
 import { registerDocsRoutes } from './openapi/docs.routes.ts';
 import { createServices, type Services } from './services.ts';
 
@@ -47,11 +48,19 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     // tRPC batches put every procedure name in the path: the default 100 fails at ~10 calls.
     routerOptions: { maxParamLength: 5_000, ignoreTrailingSlash: true },
     return503OnClosing: true,
+    serverFactory: httpServerFactory(config),
   });
   const services = createServices({ config, orm, log: fastify.log, jwtSecret });
 
   await fastify.register(websocket, {
     options: { maxPayload: config.wsMaxPayloadBytes },
+    errorHandler: (err, socket, req) => {
+      // Oversized or malformed frames and dropped connections are the client's doing.
+      const clientFault = /^(WS_ERR_|ECONNRESET|EPIPE)/.test((err as NodeJS.ErrnoException).code ?? '');
+      if (clientFault) req.log.info({ code: (err as NodeJS.ErrnoException).code }, 'WebSocket closed on a client error');
+      else req.log.error({ err }, 'WebSocket handler failed');
+      socket.terminate();
+    },
     preClose(done) {
       const { wsClose } = ERROR_MAP.SHUTTING_DOWN;
       for (const client of fastify.websocketServer.clients) client.close(wsClose, 'server shutting down');

@@ -20,6 +20,11 @@ const EnvSchema = z.object({
   WS_MAX_PAYLOAD_BYTES: int(1024).default(64 * 1024),
   WS_PING_MS: int(100).default(30_000),
   WS_SEND_QUEUE_MAX_BYTES: int(1024).default(1024 * 1024),
+  WS_MAX_INFLIGHT: int(1).default(32),
+  WS_MAX_SUBSCRIPTIONS: int(1).default(1000),
+  HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
+  MAX_CONNECTIONS_PER_IP: int(0).default(1000),
   TYPING_THROTTLE_MS: int(0).default(1000),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
 });
@@ -45,6 +50,13 @@ export interface Config {
   readonly wsMaxPayloadBytes: number;
   readonly wsPingMs: number;
   readonly wsSendQueueMaxBytes: number;
+  /** Requests (tRPC) or frames (ws/chat) one socket may have in progress; beyond it reading pauses. */
+  readonly wsMaxInflight: number;
+  readonly wsMaxSubscriptions: number;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpRequestTimeoutMs: number;
+  /** Open TCP connections one client address may hold; 0 = no cap. */
+  readonly maxConnectionsPerIp: number;
   readonly typingThrottleMs: number;
   readonly shutdownGraceMs: number;
 }
@@ -75,6 +87,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsMaxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES,
     wsPingMs: e.WS_PING_MS,
     wsSendQueueMaxBytes: e.WS_SEND_QUEUE_MAX_BYTES,
+    wsMaxInflight: e.WS_MAX_INFLIGHT,
+    wsMaxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
+    httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
+    httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
+    maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     typingThrottleMs: e.TYPING_THROTTLE_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   });

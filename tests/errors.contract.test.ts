@@ -15,10 +15,10 @@ it('README’s error table lists every code with exactly the mapped HTTP status,
   expect(rows.map(([code]) => code)).toEqual([...PARLEY_ERROR_CODES].sort((a, b) => Object.keys(ERROR_MAP).indexOf(a) - Object.keys(ERROR_MAP).indexOf(b)));
 });
 
-it('WS close codes follow the convention: 4000-4499 retry, 4500-4999 terminal, or an RFC 6455 code', () => {
+it('WS close codes follow the convention: 4000-4499 retry (5xx, 429), 4500-4999 terminal, or an RFC 6455 code', () => {
   for (const [code, { wsClose, http }] of Object.entries(ERROR_MAP)) {
     if (wsClose < 4000) expect([1001, 1009], code).toContain(wsClose);
-    else if (http >= 500) expect(wsClose, code).toBeLessThan(4500);
+    else if (http >= 500 || http === 429) expect(wsClose, code).toBeLessThan(4500);
     else expect(wsClose, code).toBeGreaterThanOrEqual(4500);
   }
 });

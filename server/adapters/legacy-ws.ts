@@ -8,7 +8,7 @@ import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
 import type { Services } from '../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
-import { closeAtExpiry, closeIfSlow } from '../ws/socket-policies.ts';
+import { startSocketSession } from '../ws/socket-session.ts';
 
 interface PairParams {
   userId: string;
@@ -23,7 +23,7 @@ function frameOf(event: RoomEvent): LegacyServerFrame {
 
 /** The seed's `ws/chat/<userId>/<otherUserId>/` protocol, each action a call into the tRPC router. */
 export async function registerLegacyWsAdapter(app: FastifyInstance, services: Services) {
-  const { wsPingMs, wsSendQueueMaxBytes } = services.config;
+  const { wsPingMs, wsSendQueueMaxBytes, wsMaxInflight } = services.config;
   // A live event is the same object for every socket of its room: serialize it once, not per socket.
   const frames = new WeakMap<RoomEvent, string>();
   const frameText = (event: RoomEvent) => {
@@ -60,15 +60,13 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     (socket: WebSocket, req: FastifyRequest<{ Params: PairParams }>) => {
       const { userId, otherUserId } = req.params;
       const { room, expiresAt } = accepted.get(req)!;
-      const stop = new AbortController();
+      const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, pingMs: wsPingMs });
+      session.expireAt(expiresAt);
       // The signal ends the subscription when the socket closes; mutations do not read it.
-      const caller = createCaller(contextForUser(services, userId), { signal: stop.signal });
-      closeAtExpiry(socket, expiresAt);
+      const caller = createCaller(contextForUser(services, userId), { signal: session.signal });
 
-      const send = (frame: LegacyServerFrame | string) => {
-        if (socket.readyState !== socket.OPEN || closeIfSlow(socket, wsSendQueueMaxBytes)) return;
-        socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
-      };
+      // The session's send-buffer cap applies to every write.
+      const send = (frame: LegacyServerFrame | string) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
       const sendError = (err: unknown) => {
         const parley = toParleyError(err);
         if (parley.code === 'INTERNAL') req.log.error({ err }, 'legacy ws frame failed');
@@ -85,7 +83,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         // A server-side caller yields tRPC's raw tracked envelope, `[id, event]`, whatever its type says.
         for await (const item of feed) send(frameText((Array.isArray(item) ? item[1] : item.data) as RoomEvent));
       })().catch((err: unknown) => {
-        if (!stop.signal.aborted) closeWith(err);
+        if (!session.signal.aborted) closeWith(err);
       });
 
       async function handle(raw: string) {
@@ -106,23 +104,23 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         await caller.messages.send({ roomId, content: frame.message });
       }
 
-      // Frames of one socket are handled one at a time, so its messages keep their order.
+      // Frames of one socket are handled one at a time, so its messages keep their order. Reading
+      // pauses while the queue is full; once the socket closes, what is still queued is dropped.
       let queue = Promise.resolve();
       socket.on('message', (data, isBinary) => {
+        if (!session.begin()) return sendError(new ParleyError('RATE_LIMITED', 'Too many frames waiting; slow down.'));
         const raw = isBinary ? null : data.toString();
-        queue = queue.then(() => (raw === null ? sendError(new ParleyError('INVALID_INPUT', 'Binary frames are not supported.')) : handle(raw).catch(sendError)));
-      });
-
-      let alive = true;
-      socket.on('pong', () => (alive = true));
-      const heartbeat = setInterval(() => {
-        if (!alive) return socket.terminate();
-        alive = false;
-        socket.ping();
-      }, wsPingMs);
-      socket.on('close', () => {
-        clearInterval(heartbeat);
-        stop.abort();
+        queue = queue.then(async () => {
+          try {
+            if (session.signal.aborted) return;
+            if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
+            await handle(raw);
+          } catch (err) {
+            sendError(err);
+          } finally {
+            session.end();
+          }
+        });
       });
     },
   );

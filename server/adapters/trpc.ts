@@ -1,28 +1,68 @@
-import { fastifyTRPCPlugin, type FastifyTRPCPluginOptions } from '@trpc/server/adapters/fastify';
-import type { FastifyInstance } from 'fastify';
-import { TRPC_BATCH_MAX_ITEMS } from '../../contracts/index.ts';
+import type { AnyTRPCProcedure, AnyTRPCRouter } from '@trpc/server';
+import { fastifyRequestHandler } from '@trpc/server/adapters/fastify';
+import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { ParleyError, TRPC_BATCH_MAX_ITEMS } from '../../contracts/index.ts';
+import { extractToken } from '../auth/token-sources.ts';
+import { ERROR_MAP } from '../errors/map.ts';
+import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
 import type { Services } from '../services.ts';
-import { appRouter, type AppRouter } from '../trpc/app.router.ts';
-import { createContextFactory } from '../trpc/context.ts';
+import { appRouter } from '../trpc/app.router.ts';
+import { contextForToken, createContextFactory } from '../trpc/context.ts';
+import { parleyErrorOf } from '../trpc/init.ts';
+import { startSocketSession } from '../ws/socket-session.ts';
+import { limitTrpcCalls } from '../ws/trpc-call-limit.ts';
+
+const procedures = (appRouter as AnyTRPCRouter)._def.procedures as Record<string, AnyTRPCProcedure>;
 
 /** tRPC over HTTP (batched) at /trpc and over WebSocket at the same path. */
 export async function registerTrpcAdapter(app: FastifyInstance, services: Services) {
-  // A batch carries up to TRPC_BATCH_MAX_ITEMS calls (the SDK's limit), each within the body limit.
-  const bodyLimit = services.config.bodyLimitBytes * TRPC_BATCH_MAX_ITEMS;
-  app.addHook('onRoute', (route) => {
-    if (route.url.startsWith('/trpc')) route.bodyLimit = bodyLimit;
-  });
-  const options: FastifyTRPCPluginOptions<AppRouter> = {
-    prefix: '/trpc',
-    useWSS: true,
-    trpcOptions: {
-      router: appRouter,
-      createContext: createContextFactory(services),
-      keepAlive: { enabled: true, pingMs: services.config.wsPingMs, pongWaitMs: 5_000 },
-      onError({ error, path }) {
-        if (error.code === 'INTERNAL_SERVER_ERROR') app.log.error({ err: error.cause ?? error, path }, 'tRPC procedure failed');
-      },
+  const { config } = services;
+  const log = app.log;
+  const trpcOptions = {
+    router: appRouter,
+    maxBatchSize: TRPC_BATCH_MAX_ITEMS,
+    onError({ error, path, type }: { error: Parameters<typeof parleyErrorOf>[0]; path: string | undefined; type: string }) {
+      const { code } = parleyErrorOf(error);
+      // Client mistakes are routine; `error` is for our own faults, so a client cannot flood it.
+      if (code === 'INTERNAL') log.error({ err: error.cause ?? error, path, type }, 'tRPC procedure failed');
+      else log.info({ code, path, type }, 'tRPC call refused');
     },
   };
-  await app.register(fastifyTRPCPlugin, options);
+
+  // Subscriptions live on the WebSocket, where the socket rules apply; tRPC 11 would otherwise
+  // serve them as Server-Sent Events, outside token expiry and the slow-reader cut-off.
+  async function refuseSubscriptionsOverHttp(req: FastifyRequest<{ Params: { path: string } }>, reply: FastifyReply) {
+    const paths = req.params.path.split(',');
+    if (!paths.some((path) => procedures[path]?._def.type === 'subscription')) return;
+    const refusal = new ParleyError('METHOD_NOT_ALLOWED', 'Subscriptions are served over the WebSocket at /trpc, not over HTTP.');
+    return reply.code(ERROR_MAP.METHOD_NOT_ALLOWED.http).send(trpcHttpErrorBody(req, refusal));
+  }
+
+  await app.register(async (scope) => {
+    // tRPC parses bodies itself.
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+    const createContext = createContextFactory(services);
+    scope.all<{ Params: { path: string } }>(
+      '/trpc/:path',
+      // A batch carries up to TRPC_BATCH_MAX_ITEMS calls, each within the body limit.
+      { bodyLimit: config.bodyLimitBytes * TRPC_BATCH_MAX_ITEMS, preHandler: refuseSubscriptionsOverHttp },
+      (req, reply) => fastifyRequestHandler({ ...trpcOptions, createContext, req, res: reply, path: req.params.path }),
+    );
+
+    scope.get('/trpc', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
+      const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, pingMs: config.wsPingMs });
+      const handle = getWSConnectionHandler({
+        ...trpcOptions,
+        wss: scope.websocketServer,
+        createContext: ({ info }) =>
+          contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt) => session.expireAt(expiresAt)),
+        experimental_encoder: limitTrpcCalls(socket, session, config.wsMaxSubscriptions),
+      });
+      handle(socket, req.raw);
+    });
+  });
 }

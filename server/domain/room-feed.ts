@@ -1,4 +1,4 @@
-import type { Message, RoomEvent } from '../../contracts/index.ts';
+import { ParleyError, type Message, type RoomEvent } from '../../contracts/index.ts';
 import type { RoomBus } from './room-bus.ts';
 
 export interface RoomFeedSource {
@@ -57,7 +57,7 @@ export async function* roomFeed(source: RoomFeedSource, options: RoomFeedOptions
   const onAbort = () => wake?.();
   signal.addEventListener('abort', onAbort);
 
-  let last = options.afterSeq ?? (await source.lastSeq());
+  let last = 0;
 
   async function* readStored(upTo?: number): AsyncGenerator<FeedItem> {
     for (;;) {
@@ -71,6 +71,14 @@ export async function* roomFeed(source: RoomFeedSource, options: RoomFeedOptions
   }
 
   try {
+    const newest = await source.lastSeq();
+    // A resume point the room never reached would wait in silence for seqs that are already taken.
+    if (options.afterSeq !== null && options.afterSeq > newest) {
+      throw new ParleyError('INVALID_INPUT', `lastEventId ${options.afterSeq} is past the room's last message (${newest}).`, {
+        fields: { lastEventId: [`must be at most ${newest}, the room's last seq; resubscribe from there or without lastEventId`] },
+      });
+    }
+    last = options.afterSeq ?? newest;
     yield* readStored();
     while (!signal.aborted) {
       if (overflowed) {

@@ -5,7 +5,7 @@ export interface ErrorMapping {
   readonly http: number;
   readonly trpc: TRPC_ERROR_CODE_KEY;
   /**
-   * 4000-4499: the client may reconnect; 4500-4999: terminal, fix the request first.
+   * 4000-4499: the client may reconnect (later, for 4029); 4500-4999: terminal, fix the request first.
    * 1001 (going away) and 1009 (message too big) are RFC 6455's own, which WebSocket libraries already understand.
    */
   readonly wsClose: number;
@@ -24,4 +24,7 @@ export const ERROR_MAP: Readonly<Record<ParleyErrorCode, ErrorMapping>> = Object
   NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4505 },
   INVALID_INPUT: { http: 400, trpc: 'BAD_REQUEST', wsClose: 4506 },
   PAYLOAD_TOO_LARGE: { http: 413, trpc: 'PAYLOAD_TOO_LARGE', wsClose: 1009 },
+  METHOD_NOT_ALLOWED: { http: 405, trpc: 'METHOD_NOT_SUPPORTED', wsClose: 4507 },
+  // A client over a limit may retry later, so its close code is in the reconnect range.
+  RATE_LIMITED: { http: 429, trpc: 'TOO_MANY_REQUESTS', wsClose: 4029 },
 });

@@ -1,7 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import type { ParleyError } from '../../contracts/index.ts';
-import { ERROR_MAP } from './map.ts';
+import { trpcErrorShape } from './trpc-error-shape.ts';
 
 /**
  * A failure Fastify raises before tRPC runs (body too large, bad JSON), in tRPC's own error
@@ -9,16 +8,9 @@ import { ERROR_MAP } from './map.ts';
  * batched request (`?batch=1`, procedures joined by commas) gets one error per procedure.
  */
 export function trpcHttpErrorBody(req: FastifyRequest, parley: ParleyError) {
-  const mapped = ERROR_MAP[parley.code];
   const url = new URL(req.url, 'http://local');
   const paths = decodeURIComponent(url.pathname.replace(/^\/trpc\/?/, '')).split(',');
-  const errorFor = (path: string) => ({
-    error: {
-      code: TRPC_ERROR_CODES_BY_KEY[mapped.trpc],
-      message: parley.message,
-      data: { code: mapped.trpc, httpStatus: mapped.http, path, parleyCode: parley.code, details: parley.details },
-    },
-  });
+  const errorFor = (path: string) => ({ error: trpcErrorShape(parley, path) });
   return url.searchParams.get('batch') === '1' ? paths.map(errorFor) : errorFor(paths[0] ?? '');
 }
 

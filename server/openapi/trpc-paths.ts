@@ -34,7 +34,11 @@ export function trpcPaths(router: AnyRouter) {
           summary: `subscription ${path} (WebSocket only)`,
           description: 'Subscribe over the tRPC WebSocket at `/trpc` (token in connectionParams). Each event is sent with id = the seq of the newest message delivered so far; resubscribe with `lastEventId` to resume.',
           parameters: input ? [{ name: 'input', in: 'query', required: true, content: jsonContent(input) }] : [],
-          responses: { 101: { description: 'Switching protocols (WebSocket)' }, default: trpcError },
+          responses: {
+            101: { description: 'Switching protocols (WebSocket)' },
+            405: { description: 'Over plain HTTP (Server-Sent Events): refused with METHOD_NOT_ALLOWED; subscribe over the WebSocket', content: trpcError.content },
+            default: trpcError,
+          },
         },
       };
     }

@@ -1,8 +1,9 @@
 import { initTRPC, TRPCError } from '@trpc/server';
-import { TRPC_ERROR_CODES_BY_KEY, type TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import type { ParleyErrorCode, ParleyErrorDetails } from '../../contracts/index.ts';
 import { ERROR_MAP } from '../errors/map.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
+import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import type { Context } from './context.ts';
 
 /** tRPC's own failures (bad JSON, unknown procedure, ...) that never reach our code. */
@@ -10,7 +11,8 @@ const FROM_TRPC_CODE: Partial<Record<TRPC_ERROR_CODE_KEY, ParleyErrorCode>> = {
   PARSE_ERROR: 'INVALID_INPUT',
   BAD_REQUEST: 'INVALID_INPUT',
   NOT_FOUND: 'NOT_FOUND',
-  METHOD_NOT_SUPPORTED: 'INVALID_INPUT',
+  METHOD_NOT_SUPPORTED: 'METHOD_NOT_ALLOWED',
+  TOO_MANY_REQUESTS: 'RATE_LIMITED',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNAUTHORIZED: 'UNAUTHENTICATED',
 };
@@ -26,21 +28,10 @@ export function parleyErrorOf(error: TRPCError) {
 }
 
 const t = initTRPC.context<Context>().create({
-  errorFormatter({ shape, error }) {
-    const parley = parleyErrorOf(error);
-    const mapped = ERROR_MAP[parley.code];
-    return {
-      code: TRPC_ERROR_CODES_BY_KEY[mapped.trpc],
-      message: parley.message,
-      data: {
-        code: mapped.trpc,
-        httpStatus: mapped.http,
-        path: shape.data.path,
-        parleyCode: parley.code,
-        details: parley.details,
-      },
-    };
-  },
+  errorFormatter: ({ shape, error }) => trpcErrorShape(parleyErrorOf(error), shape.data.path),
+  // Subscriptions are served over the WebSocket only, where socket rules (token expiry, slow
+  // reader cut-off) apply; the HTTP adapter answers them with METHOD_NOT_ALLOWED first.
+  sse: { enabled: false },
 });
 
 /** Domain errors become tRPC errors with the mapped code; the ParleyError stays as `cause`. */

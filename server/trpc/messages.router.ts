@@ -1,7 +1,6 @@
 import { tracked } from '@trpc/server';
 import { ListMessagesInput, Message, MessagePage, RoomEventsInput, SendMessageInput, TypingInput } from '../../contracts/index.ts';
 import { roomFeed } from '../domain/room-feed.ts';
-import { closeIfSlow } from '../ws/socket-policies.ts';
 import { z } from 'zod';
 import { authedProcedure, router } from './init.ts';
 
@@ -50,10 +49,6 @@ export const messagesRouter = router({
       },
       { afterSeq: input.lastEventId ? Number(input.lastEventId) : null, signal: signal ?? new AbortController().signal },
     );
-    const { socket } = ctx;
-    for await (const { position, event } of feed) {
-      if (socket && closeIfSlow(socket, ctx.services.config.wsSendQueueMaxBytes)) return;
-      yield tracked(String(position), event);
-    }
+    for await (const { position, event } of feed) yield tracked(String(position), event);
   }),
 });

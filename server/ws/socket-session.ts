@@ -1,0 +1,97 @@
+import type { WebSocket } from 'ws';
+import { ERROR_MAP } from '../errors/map.ts';
+
+/** The rules every WebSocket of both surfaces (tRPC and legacy ws/chat) lives by. */
+export interface SocketRules {
+  /** Bytes buffered for a reader before its socket is closed with 4001 (SLOW_CONSUMER). */
+  maxBufferedBytes: number;
+  /** Units of work (requests, frames) in progress before the socket stops reading. */
+  maxInflight: number;
+  /** Heartbeat interval; a socket that misses a pong is dropped. */
+  pingMs: number;
+}
+
+export interface SocketSession {
+  /**
+   * Starts a unit of work. Reading pauses once `maxInflight` are in progress; frames already read
+   * past twice that are refused (false): the caller answers them with RATE_LIMITED.
+   */
+  begin(): boolean;
+  end(): void;
+  /** Closes the socket with 4501 (TOKEN_EXPIRED) when the token it authenticated with expires. */
+  expireAt(expiresAt: number | undefined): void;
+  /** Aborted once the socket starts closing (by either side): queued work is dropped, subscriptions end. */
+  readonly signal: AbortSignal;
+}
+
+// setTimeout fires at once for delays above 2^31-1 ms; longer sessions are re-armed.
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Applies the socket rules. Neither `ws` nor tRPC applies backpressure: a reader that stops
+ * reading, or a client that sends faster than we work, would grow the heap without bound. So
+ * every write checks the send buffer first (every write: subscription events, query answers,
+ * error frames alike), and reading pauses while too much work is in progress.
+ */
+export function startSocketSession(socket: WebSocket, rules: SocketRules): SocketSession {
+  const closed = new AbortController();
+  const timers = new Set<NodeJS.Timeout>();
+  let inflight = 0;
+
+  // `close` fires only after the closing handshake (or its 30 s timeout); work must stop at its start.
+  const rawClose = socket.close.bind(socket);
+  socket.close = ((code?: number, reason?: string | Buffer) => {
+    rawClose(code, reason);
+    closed.abort();
+    // A paused socket would never read the peer's close frame, and close only at ws's timeout.
+    if (socket.isPaused) socket.resume();
+  }) as WebSocket['close'];
+
+  const rawSend = socket.send.bind(socket);
+  // Patched on the instance, so tRPC's own writes obey the cap as well as ours.
+  socket.send = ((data: Parameters<WebSocket['send']>[0], ...rest: unknown[]) => {
+    if (socket.readyState !== socket.OPEN) return;
+    if (socket.bufferedAmount > rules.maxBufferedBytes) {
+      socket.close(ERROR_MAP.SLOW_CONSUMER.wsClose, 'slow consumer');
+      return;
+    }
+    (rawSend as (...args: unknown[]) => void)(data, ...rest);
+  }) as WebSocket['send'];
+
+  let alive = true;
+  socket.on('pong', () => (alive = true));
+  const heartbeat = setInterval(() => {
+    if (!alive) return socket.terminate();
+    alive = false;
+    socket.ping();
+  }, rules.pingMs);
+  timers.add(heartbeat);
+
+  socket.once('close', () => {
+    for (const timer of timers) clearTimeout(timer);
+    closed.abort();
+  });
+
+  return {
+    signal: closed.signal,
+    begin() {
+      if (closed.signal.aborted) return false;
+      if (inflight >= rules.maxInflight * 2) return false;
+      if (++inflight >= rules.maxInflight && !socket.isPaused) socket.pause();
+      return true;
+    },
+    end() {
+      inflight--;
+      if (inflight < rules.maxInflight && socket.isPaused && !closed.signal.aborted) socket.resume();
+    },
+    expireAt(expiresAt) {
+      if (expiresAt === undefined || closed.signal.aborted) return;
+      const arm = () => {
+        const left = expiresAt - Date.now();
+        const timer = setTimeout(left > MAX_TIMER_MS ? arm : () => socket.close(ERROR_MAP.TOKEN_EXPIRED.wsClose, 'token expired'), Math.min(Math.max(left, 0), MAX_TIMER_MS));
+        timers.add(timer);
+      };
+      arm();
+    },
+  };
+}

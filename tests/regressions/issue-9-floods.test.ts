@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
+import { signToken } from '../../server/auth/sign-token.ts';
+import { peakRss, startServerProcess, type ServerProcess } from '../support/server-process.ts';
+import { TEST_SECRET } from '../support/test-app.ts';
+
+// The server runs in its own process, so its memory is measured apart from the flooding clients.
+let server: ServerProcess;
+let roomId: string;
+const token = (userId: string) => signToken({ secret: TEST_SECRET, userId, expiresIn: '1h' });
+const MiB = 1024 * 1024;
+/** What a flood may add to the server's RSS; unbounded buffering grew it by gigabytes. */
+const RSS_BOUND = 96 * MiB;
+
+beforeAll(async () => {
+  server = await startServerProcess('issue9_floods');
+  const headers = { authorization: `Bearer ${await token('alice')}`, 'content-type': 'application/json' };
+  roomId = ((await (await fetch(`${server.url}/rooms/`, { method: 'POST', headers, body: JSON.stringify({ other_user: 'bob' }) })).json()) as { id: string }).id;
+  const body = JSON.stringify({ content: 'x'.repeat(300), chat_room: roomId, sender: 'alice' });
+  for (let wave = 0; wave < 10; wave++) {
+    await Promise.all(Array.from({ length: 50 }, () => fetch(`${server.url}/${roomId}/messages/`, { method: 'POST', headers, body }).then((r) => r.arrayBuffer())));
+  }
+});
+afterAll(() => server?.close());
+
+async function openSocket(path: string) {
+  const ws = new WebSocket(server.url.replace(/^http/, 'ws') + path);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  const raw = (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+  return { ws, closed, stopReading: () => raw.pause(), resumeReading: () => raw.resume() };
+}
+
+async function storedCount() {
+  const rows = await server.sql<{ n: number }>('select count(*)::int as n from messages where chat_room_id = $1', [roomId]);
+  return rows[0]!.n;
+}
+
+/** Waits until the room's stored message count stops moving. */
+async function settledCount() {
+  let previous = -1;
+  return vi.waitFor(
+    async () => {
+      const n = await storedCount();
+      const stable = n === previous;
+      previous = n;
+      if (!stable) throw new Error(`still moving: ${n}`);
+      return n;
+    },
+    { timeout: 30_000, interval: 500 },
+  );
+}
+
+it('a tRPC socket that never reads and asks 1,500 pages of history is closed with 4001, and the server’s RSS stays bounded', async () => {
+  const before = await server.rss();
+  const socket = await openSocket(`/trpc?token=${await token('alice')}`);
+  socket.stopReading();
+  const sampling = peakRss(server);
+  for (let id = 1; id <= 1500; id++) {
+    socket.ws.send(JSON.stringify({ id, method: 'query', params: { path: 'messages.list', input: { roomId, limit: 500 } } }));
+  }
+  // An observation window: long enough for unbounded buffering to show (it took gigabytes in seconds).
+  await new Promise((r) => setTimeout(r, 3_000));
+  const peak = await sampling.stop();
+  socket.resumeReading();
+  expect(await socket.closed).toBe(4001);
+  console.info(`tRPC history flood: server RSS ${(before / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB`);
+  expect(peak - before).toBeLessThan(RSS_BOUND);
+});
+
+it('a ws/chat client pushing 20,000 frames of 4 KB without reading: reading pauses, RSS stays bounded, and nothing queued is stored once the socket is closed', async () => {
+  const before = await server.rss();
+  const storedBefore = await storedCount();
+  const socket = await openSocket(`/ws/chat/alice/bob/?token=${await token('alice')}`);
+  socket.stopReading();
+  const sampling = peakRss(server);
+  const frame = JSON.stringify({ action: 'new_message', message: 'y'.repeat(4000), sender: 'alice', chat_room: roomId, other_user: 'bob' });
+  for (let i = 0; i < 20_000; i++) socket.ws.send(frame);
+  const stored = (await settledCount()) - storedBefore;
+  const peak = await sampling.stop();
+  socket.resumeReading();
+  expect(await socket.closed).toBe(4001);
+  console.info(`ws/chat flood: ${stored} of 20000 frames stored before the 4001 close; server RSS ${(before / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB`);
+  expect(stored).toBeGreaterThan(0);
+  expect(stored).toBeLessThan(20_000);
+  expect(peak - before).toBeLessThan(RSS_BOUND);
+});
+
+it('client mistakes (a foreign room’s subscription, an oversized frame) are not logged at error level', async () => {
+  const mallory = await openSocket(`/trpc?token=${await token('mallory')}`);
+  const answered = new Promise<string>((resolve) => mallory.ws.on('message', (d) => String(d).includes('"error"') && resolve(String(d))));
+  mallory.ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
+  expect(JSON.parse(await answered)).toMatchObject({ id: 1, error: { data: { parleyCode: 'ROOM_NOT_FOUND' } } });
+  mallory.ws.close();
+
+  const big = await openSocket(`/ws/chat/alice/bob/?token=${await token('alice')}`);
+  big.ws.send('z'.repeat(70_000));
+  expect(await big.closed).toBe(1009);
+
+  const lines = server.output().split('\n').filter((l) => l.startsWith('{'));
+  const errors = lines.filter((l) => (JSON.parse(l) as { level: number }).level >= 50);
+  expect(errors).toEqual([]);
+  expect(lines.some((l) => l.includes('ROOM_NOT_FOUND'))).toBe(true);
+});
