@@ -1,3 +1,4 @@
+import { TRPC_BATCH_MAX_ITEMS } from '../contracts/index.ts';
 /**
  * One client per virtual user on each surface, reduced to what the scenarios need: a send that
  * resolves when the server has stored the message, and a stream of message contents received.
@@ -28,7 +29,8 @@ const wsUrl = (base: string) => base.replace(/^http/, 'ws');
 
 function trpcClient(e: Endpoint, transport: 'http' | 'ws') {
   const ws = createWSClient({ url: `${wsUrl(e.baseUrl)}/trpc`, connectionParams: async () => ({ token: e.token }), lazy: { enabled: true, closeMs: 60_000 } });
-  const http = httpBatchLink({ url: `${e.baseUrl}/trpc`, headers: () => ({ authorization: `Bearer ${e.token}` }) });
+  // The server refuses batches past TRPC_BATCH_MAX_ITEMS, as it does the SDK's.
+  const http = httpBatchLink({ url: `${e.baseUrl}/trpc`, maxItems: TRPC_BATCH_MAX_ITEMS, headers: () => ({ authorization: `Bearer ${e.token}` }) });
   const trpc: TRPCClient<AppRouter> = createTRPCClient<AppRouter>({ links: [transport === 'http' ? http : wsLink({ client: ws })] });
   const sub = createTRPCClient<AppRouter>({ links: [wsLink({ client: ws })] });
   const self: SurfaceClient = {

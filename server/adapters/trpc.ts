@@ -22,7 +22,6 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
   const log = app.log;
   const trpcOptions = {
     router: appRouter,
-    maxBatchSize: TRPC_BATCH_MAX_ITEMS,
     onError({ error, path, type }: { error: Parameters<typeof parleyErrorOf>[0]; path: string | undefined; type: string }) {
       const { code } = parleyErrorOf(error);
       // Client mistakes are routine; `error` is for our own faults, so a client cannot flood it.
@@ -50,11 +49,13 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
       '/trpc/:path',
       // A batch carries up to TRPC_BATCH_MAX_ITEMS calls, each within the body limit.
       { bodyLimit: config.bodyLimitBytes * TRPC_BATCH_MAX_ITEMS, preHandler: refuseSubscriptionsOverHttp },
-      (req, reply) => fastifyRequestHandler({ ...trpcOptions, createContext, req, res: reply, path: req.params.path }),
+      (req, reply) => fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext, req, res: reply, path: req.params.path }),
     );
 
     scope.get('/trpc', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
       const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, pingMs: config.wsPingMs });
+      // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
+      // subscriptions at once after a reconnect); the session's in-flight limits bound the work.
       const handle = getWSConnectionHandler({
         ...trpcOptions,
         wss: scope.websocketServer,

@@ -1,6 +1,6 @@
 import { jsonEncoder } from '@trpc/server/adapters/ws';
 import type { WebSocket } from 'ws';
-import { ParleyError, TRPC_BATCH_MAX_ITEMS } from '../../contracts/index.ts';
+import { ParleyError } from '../../contracts/index.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import type { SocketSession } from './socket-session.ts';
 
@@ -56,9 +56,7 @@ export function limitTrpcCalls(socket: WebSocket, session: SocketSession, maxSub
   return {
     decode(data) {
       const decoded = jsonEncoder.decode(data);
-      if (!Array.isArray(decoded)) return admit(decoded) ? decoded : [];
-      // tRPC refuses an oversized batch whole, before running any of it.
-      return decoded.length > TRPC_BATCH_MAX_ITEMS ? decoded : decoded.filter(admit);
+      return Array.isArray(decoded) ? decoded.filter(admit) : admit(decoded) ? decoded : [];
     },
     encode(message) {
       const { id, error, result } = message as Answer;

@@ -45,7 +45,7 @@ describe('subscriptions live on the WebSocket only', () => {
   });
 });
 
-describe('batches hold at most 10 calls', () => {
+describe('HTTP batches hold at most 10 calls', () => {
   it('an HTTP batch of 11 sends is refused whole with 400 and stores nothing', async () => {
     const before = await storedCount();
     const paths = Array(11).fill('messages.send').join(',');
@@ -57,16 +57,6 @@ describe('batches hold at most 10 calls', () => {
     });
     expect(res.status).toBe(400);
     expect(await storedCount()).toBe(before);
-  });
-
-  it('a WebSocket batch of 11 sends is refused whole and stores nothing', async () => {
-    const before = await storedCount();
-    const socket = await trpcSocket();
-    socket.ws.send(JSON.stringify(Array.from({ length: 11 }, (_, i) => ({ id: i + 1, method: 'mutation', params: { path: 'messages.send', input: { roomId, content: 'batched' } } }))));
-    await socket.until(() => socket.answers.length >= 11);
-    expect(socket.answers.every((a) => a.error)).toBe(true);
-    expect(await storedCount()).toBe(before);
-    socket.ws.close();
   });
 });
 
