@@ -4,6 +4,7 @@ import { createTokenVerifier } from './auth/token-verifier.ts';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { createInflightTracker, type InflightTracker } from './domain/inflight.ts';
+import { createMessageStore } from './domain/message-store.ts';
 import { createMessageService, type MessageService } from './domain/messages.service.ts';
 import { createRoomBus, type RoomBus } from './domain/room-bus.ts';
 import { createRoomService, type RoomService } from './domain/rooms.service.ts';
@@ -26,14 +27,22 @@ export interface Services {
 export function createServices({ config, orm, log, jwtSecret }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined }): Services {
   const bus = createRoomBus((err) => log.error({ err }, 'room event listener failed'));
   const users = createUserDirectory();
+  const rooms = createRoomService({ users });
   const verifier = createTokenVerifier({ ...config.jwt, hsSecret: jwtSecret });
   return {
     config,
     orm,
     bus,
     authenticator: createAuthenticator({ verifier, users, em: () => orm.em.fork() }),
-    rooms: createRoomService({ users }),
-    messages: createMessageService({ bus, maxChars: config.messageMaxChars }),
+    rooms,
+    messages: createMessageService({
+      bus,
+      store: createMessageStore(),
+      em: () => orm.em.fork(),
+      lastSeq: (em, roomId) => rooms.lastSeq(em, roomId),
+      maxChars: config.messageMaxChars,
+      onBatchError: (err, size) => log.warn({ err, size }, 'group-commit batch failed; its sends are retried one by one'),
+    }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     inflight: createInflightTracker(),
   };

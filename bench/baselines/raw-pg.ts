@@ -1,18 +1,11 @@
 /**
- * The raw-pg baselines, run inside a load worker: Parley's send statement issued directly over a
+ * The raw-pg baselines, run inside a load worker: Parley's send statement (imported from the
+ * server's message store) issued directly over a
  * pool as large as the server's, and a plain single-row INSERT (the floor for any persisted send).
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-
-export const SEND_SQL = `
-  with room as (
-    update chat_rooms set last_seq = last_seq + 1, last_message_at = now()
-     where id = $1 and (participant1_id = $2 or participant2_id = $2)
-    returning id, last_seq)
-  insert into messages (id, chat_room_id, sender_id, content, seq, client_id)
-  select $3, room.id, $2, $4, room.last_seq, null from room
-  returning id, chat_room_id, sender_id, content, created_at, seq`;
+import { STORE_MESSAGES_SQL, storeMessagesParam } from '../../server/domain/message-store.ts';
 
 const INSERT_SQL = `insert into messages (id, chat_room_id, sender_id, content, seq, client_id) values ($1, $2, $3, $4, $5, null)`;
 
@@ -22,7 +15,7 @@ let plainSeq = 1_000_000_000 + process.pid * 1_000_000;
 export function rawPgSender(pool: pg.Pool, mode: 'pg-send-sql' | 'pg-insert', roomId: string, user: string) {
   return async (content: string) => {
     if (mode === 'pg-send-sql') {
-      const { rowCount } = await pool.query(SEND_SQL, [roomId, user, randomUUID(), content]);
+      const { rowCount } = await pool.query(STORE_MESSAGES_SQL, [storeMessagesParam([{ roomId, sender: user, content }]).json]);
       if (rowCount !== 1) throw new Error('send statement inserted nothing');
     } else {
       await pool.query(INSERT_SQL, [randomUUID(), roomId, user, content, plainSeq++]);

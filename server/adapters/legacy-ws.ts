@@ -62,7 +62,6 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       const { room, expiresAt } = accepted.get(req)!;
       const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, pingMs: wsPingMs });
       session.expireAt(expiresAt);
-      // The signal ends the subscription when the socket closes; mutations do not read it.
       const caller = createCaller(contextForUser(services, userId), { signal: session.signal });
 
       // The session's send-buffer cap applies to every write.
@@ -79,9 +78,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
 
       // The feed starts at the seq the room had when the socket was accepted: nothing sent after is missed.
       void (async () => {
-        const feed = await caller.messages.onEvent({ roomId: room.id, lastEventId: String(room.last_seq) });
-        // A server-side caller yields tRPC's raw tracked envelope, `[id, event]`, whatever its type says.
-        for await (const item of feed) send(frameText((Array.isArray(item) ? item[1] : item.data) as RoomEvent));
+        for await (const { event } of services.messages.feed(room.id, room.last_seq, session.signal)) send(frameText(event));
       })().catch((err: unknown) => {
         if (!session.signal.aborted) closeWith(err);
       });

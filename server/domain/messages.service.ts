@@ -1,79 +1,84 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { UniqueConstraintViolationException } from '@mikro-orm/postgresql';
-import { randomUUID } from 'node:crypto';
 import { ParleyError, type Message, type MessagePage } from '../../contracts/index.ts';
-import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from './message-mapper.ts';
+import type { MessageStore, NewMessage } from './message-store.ts';
 import type { RoomBus } from './room-bus.ts';
-import { createSendBatcher, type SendCommand } from './send-batcher.ts';
+import { roomFeed, type FeedItem } from './room-feed.ts';
+import { createCoalescer } from './send-coalescer.ts';
 
-export type { SendCommand };
+export type { FeedItem, NewMessage };
 
 export interface MessageService {
-  /** Stores the message with the room's next seq and publishes it; a repeated clientId returns the first message. */
-  send(em: EntityManager, command: SendCommand): Promise<Message>;
-  /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */
-  readAfter(em: EntityManager, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
-  page(em: EntityManager, roomId: string, cursor: number, limit: number): Promise<MessagePage>;
+  /**
+   * Stores the message with the room's next seq and publishes it; a repeated clientId returns the
+   * first message. The caller has checked that the sender is in the room.
+   */
+  send(message: NewMessage): Promise<Message>;
+  page(roomId: string, cursor: number, limit: number): Promise<MessagePage>;
+  /** The room's live feed after `afterSeq` (null: from now on); see {@link roomFeed}. */
+  feed(roomId: string, afterSeq: number | null, signal: AbortSignal): AsyncGenerator<FeedItem>;
 }
 
-// One statement takes the next seq and inserts: the room row stays locked until commit, so seqs
-// of a room commit in order and are dense; a non-participant matches no room row and inserts nothing.
-const SEND_SQL = `
-  with room as (
-    update chat_rooms set last_seq = last_seq + 1, last_message_at = now()
-     where id = ? and (participant1_id = ? or participant2_id = ?)
-    returning id, last_seq)
-  insert into messages (id, chat_room_id, sender_id, content, seq, client_id)
-  select ?, room.id, ?, ?, room.last_seq, ? from room
-  returning ${MESSAGE_COLUMNS}`;
+export interface MessageServiceDeps {
+  bus: RoomBus;
+  store: MessageStore;
+  /** A fresh EntityManager for a statement of the service's own (a batch serves many requests). */
+  em: () => EntityManager;
+  lastSeq(em: EntityManager, roomId: string): Promise<number>;
+  maxChars: number;
+  onBatchError(err: unknown, size: number): void;
+}
 
-export function createMessageService({ bus, maxChars }: { bus: RoomBus; maxChars: number }): MessageService {
-  // Plain rows, not entities: history and replays read many messages and never modify them.
-  async function readAfter(em: EntityManager, roomId: string, after: number, limit: number, upTo?: number) {
-    const rows = await em.execute<MessageRow[]>(
-      `select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and seq > ? and seq <= ? order by seq limit ?`,
-      [roomId, after, upTo ?? Number.MAX_SAFE_INTEGER, limit],
-    );
-    return rows.map(messageFromRow);
-  }
-
-  async function sendOne(em: EntityManager, { roomId, sender, content, clientId }: SendCommand): Promise<Message | null> {
-    try {
-      const [row] = await em.execute<MessageRow[]>(SEND_SQL, [roomId, sender, sender, randomUUID(), sender, content, clientId ?? null]);
-      return row ? messageFromRow(row) : null;
-    } catch (err) {
-      if (!(err instanceof UniqueConstraintViolationException) || !clientId) throw err;
-      const [first] = await em.execute<MessageRow[]>(
-        `select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and sender_id = ? and client_id = ?`,
-        [roomId, sender, clientId],
+export function createMessageService({ bus, store, em, lastSeq, maxChars, onBatchError }: MessageServiceDeps): MessageService {
+  const coalescer = createCoalescer<NewMessage, Message>({
+    keyOf: (m) => m.roomId,
+    onBatchError,
+    async run(messages) {
+      const conn = em();
+      const stored = await store.insert(conn, messages);
+      return Promise.all(
+        stored.map(async (message, i) => {
+          if (message) return message;
+          // Left out as a retry: its clientId is stored already.
+          const { roomId, sender, clientId } = messages[i]!;
+          const first = clientId === undefined ? undefined : await store.findByClientId(conn, roomId, sender, clientId);
+          if (!first) throw new ParleyError('INTERNAL', 'A send was neither stored nor found by its clientId.');
+          return first;
+        }),
       );
-      if (!first) throw err;
-      return messageFromRow(first);
-    }
-  }
-  const batcher = createSendBatcher({ sendOne });
+    },
+  });
 
   return {
-    async send(em, command) {
-      const { roomId, content } = command;
-      if (content.length > maxChars) {
+    async send(message) {
+      if (message.content.length > maxChars) {
         throw new ParleyError('INVALID_INPUT', `Message content exceeds ${maxChars} characters.`, {
           fields: { content: [`Ensure this field has no more than ${maxChars} characters.`] },
         });
       }
-      const message = await batcher.send(em, command);
-      if (!message) throw new ParleyError('ROOM_NOT_FOUND', 'Not found.');
-      // The batcher resolves a room's sends in seq order, so events are published in order too.
-      bus.publish(roomId, { type: 'message', message });
-      return message;
+      const stored = await coalescer.submit(message);
+      // Invariant: in one process a room's messages are published in seq order — the coalescer
+      // resolves a room's sends in seq order, and each publishes in its own continuation, in that
+      // order. The feed still repairs gaps, for readers that overflow and events from elsewhere.
+      bus.publish(message.roomId, { type: 'message', message: stored });
+      return stored;
     },
 
-    readAfter,
-
-    async page(em, roomId, cursor, limit) {
-      const rows = await readAfter(em, roomId, cursor, limit + 1);
+    async page(roomId, cursor, limit) {
+      const rows = await store.readAfter(em(), roomId, cursor, limit + 1);
       const items = rows.slice(0, limit);
       return { items, nextCursor: rows.length > limit ? items.at(-1)!.seq : null };
+    },
+
+    feed(roomId, afterSeq, signal) {
+      return roomFeed(
+        {
+          bus,
+          roomId,
+          readAfter: (after, limit, upTo) => store.readAfter(em(), roomId, after, limit, upTo),
+          lastSeq: () => lastSeq(em(), roomId),
+        },
+        { afterSeq, signal },
+      );
     },
   };
 }

@@ -1,7 +1,7 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type OpenedRoom, type RoomSummary } from '../../contracts/index.ts';
 import { ChatRoom, type IChatRoom } from '../db/entities/chat-room.entity.ts';
-import { messageFromRow, type MessageRow } from './message-mapper.ts';
+import { messageFromRow, type MessageRow } from './message-store.ts';
 import type { UserDirectory } from './user-directory.ts';
 
 type Participants = readonly [string, string];

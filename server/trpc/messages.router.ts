@@ -1,6 +1,5 @@
 import { tracked } from '@trpc/server';
 import { ListMessagesInput, Message, MessagePage, RoomEventsInput, SendMessageInput, TypingInput } from '../../contracts/index.ts';
-import { roomFeed } from '../domain/room-feed.ts';
 import { z } from 'zod';
 import { authedProcedure, router } from './init.ts';
 
@@ -11,7 +10,7 @@ export const messagesRouter = router({
     .output(MessagePage)
     .query(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
-      return ctx.services.messages.page(ctx.em, input.roomId, input.cursor ?? 0, input.limit);
+      return ctx.services.messages.page(input.roomId, input.cursor ?? 0, input.limit);
     }),
 
   /** Persists a message from the caller; a retried `clientId` returns the first message. */
@@ -20,7 +19,7 @@ export const messagesRouter = router({
     .output(Message)
     .mutation(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
-      return ctx.services.messages.send(ctx.em, { roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId });
+      return ctx.services.messages.send({ roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId });
     }),
 
   /** Tells the other participant the caller is typing; throttled, never stored. */
@@ -38,17 +37,8 @@ export const messagesRouter = router({
    * typing events, because tRPC's WebSocket client forgets its resume point on an event without id.
    */
   onEvent: authedProcedure.input(RoomEventsInput).subscription(async function* ({ ctx, input, signal }) {
-    const { rooms, messages, bus, orm } = ctx.services;
-    await rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
-    const feed = roomFeed(
-      {
-        bus,
-        roomId: input.roomId,
-        readAfter: (after, limit, upTo) => messages.readAfter(orm.em.fork(), input.roomId, after, limit, upTo),
-        lastSeq: () => rooms.lastSeq(orm.em.fork(), input.roomId),
-      },
-      { afterSeq: input.lastEventId ? Number(input.lastEventId) : null, signal: signal ?? new AbortController().signal },
-    );
+    await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+    const feed = ctx.services.messages.feed(input.roomId, input.lastEventId ? Number(input.lastEventId) : null, signal ?? new AbortController().signal);
     for await (const { position, event } of feed) yield tracked(String(position), event);
   }),
 });

@@ -1,0 +1,109 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { randomUUID } from 'node:crypto';
+import type { Message } from '../../contracts/index.ts';
+
+// The one owner of `messages` rows: their columns, their mapping to the wire, the statement that
+// stores them and the reads of history and replay. A new column changes this file and a migration.
+
+/** A `messages` row as raw SQL returns it (bigint arrives as a string). */
+export interface MessageRow {
+  id: string;
+  chat_room_id: string;
+  sender_id: string;
+  content: string;
+  created_at: Date | string;
+  seq: string | number;
+}
+
+export const MESSAGE_COLUMNS = 'id, chat_room_id, sender_id, content, created_at, seq';
+
+export function messageFromRow(row: MessageRow): Message {
+  return {
+    id: row.id,
+    chat_room: row.chat_room_id,
+    sender: row.sender_id,
+    content: row.content,
+    created_at: new Date(row.created_at).toISOString(),
+    seq: Number(row.seq),
+  };
+}
+
+/** A message to store; the caller has checked that `sender` is in `roomId`. */
+export interface NewMessage {
+  roomId: string;
+  sender: string;
+  content: string;
+  clientId?: string | undefined;
+}
+
+/**
+ * Stores any number of messages, over any rooms, in one statement: each room takes one seq range
+ * from its row (the row lock orders concurrent statements, so seqs are dense and commit in order)
+ * and the messages go in as one multi-row insert, numbered in input order within their room. A
+ * send whose clientId is already stored, or repeated earlier in the input, is left out instead of
+ * failing the statement; its caller reads the first one with {@link MessageStore.findByClientId}.
+ * Parameter `$1` is a JSON array of `{id, room_id, sender_id, content, client_id, ord}`.
+ */
+export const STORE_MESSAGES_SQL = `
+  with input as (
+    select * from json_to_recordset($1::json)
+      as b(id uuid, room_id uuid, sender_id text, content text, client_id text, ord int)),
+  batch as (
+    select i.* from input i
+     where i.client_id is null
+        or (not exists (select 1 from messages m
+                         where m.chat_room_id = i.room_id and m.sender_id = i.sender_id and m.client_id = i.client_id)
+            and i.ord = (select min(j.ord) from input j
+                          where j.room_id = i.room_id and j.sender_id = i.sender_id and j.client_id = i.client_id))),
+  counts as (select room_id, count(*) as n from batch group by room_id),
+  rooms as (
+    update chat_rooms r set last_seq = r.last_seq + counts.n, last_message_at = now()
+      from counts where r.id = counts.room_id
+    returning r.id, r.last_seq, counts.n)
+  insert into messages (id, chat_room_id, sender_id, content, seq, client_id)
+  select b.id, b.room_id, b.sender_id, b.content,
+         rooms.last_seq - rooms.n + row_number() over (partition by b.room_id order by b.ord), b.client_id
+    from batch b join rooms on rooms.id = b.room_id
+  returning ${MESSAGE_COLUMNS}`;
+
+/** The `$1` of {@link STORE_MESSAGES_SQL}, with fresh ids in input order. */
+export function storeMessagesParam(messages: readonly NewMessage[]) {
+  const rows = messages.map((m, i) => ({ id: randomUUID(), room_id: m.roomId, sender_id: m.sender, content: m.content, client_id: m.clientId ?? null, ord: i + 1 }));
+  return { ids: rows.map((r) => r.id), json: JSON.stringify(rows) };
+}
+
+export interface MessageStore {
+  /** Stores the messages (one statement); each result is the stored message, or undefined when left out as a retry. */
+  insert(em: EntityManager, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
+  findByClientId(em: EntityManager, roomId: string, sender: string, clientId: string): Promise<Message | undefined>;
+  /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */
+  readAfter(em: EntityManager, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
+}
+
+// Plain rows, not entities: history and replays read many messages and never modify them.
+export function createMessageStore(): MessageStore {
+  return {
+    async insert(em, messages) {
+      const { ids, json } = storeMessagesParam(messages);
+      const rows = await em.execute<MessageRow[]>(STORE_MESSAGES_SQL.replace('$1', '?'), [json]);
+      const stored = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => {
+        const row = stored.get(id);
+        return row && messageFromRow(row);
+      });
+    },
+
+    async findByClientId(em, roomId, sender, clientId) {
+      const [row] = await em.execute<MessageRow[]>(`select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and sender_id = ? and client_id = ?`, [roomId, sender, clientId]);
+      return row && messageFromRow(row);
+    },
+
+    async readAfter(em, roomId, after, limit, upTo) {
+      const rows = await em.execute<MessageRow[]>(
+        `select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and seq > ? and seq <= ? order by seq limit ?`,
+        [roomId, after, upTo ?? Number.MAX_SAFE_INTEGER, limit],
+      );
+      return rows.map(messageFromRow);
+    },
+  };
+}

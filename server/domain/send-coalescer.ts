@@ -1,0 +1,79 @@
+interface Pending<T, R> {
+  item: T;
+  resolve(result: R): void;
+  reject(err: unknown): void;
+}
+
+export interface CoalescerOptions<T, R> {
+  /** Runs one batch; returns one result per item, in order. */
+  run(items: T[]): Promise<R[]>;
+  /** Items with one key are never in two batches at once, and keep their arrival order. */
+  keyOf(item: T): string;
+  /** Told about a failed batch before its items are retried one at a time. */
+  onBatchError(err: unknown, size: number): void;
+  maxBatch?: number;
+  maxInflight?: number;
+}
+
+/**
+ * Group commit without SQL: concurrent items go to `run` together. Alone, an item runs at once;
+ * under load, one batch (one statement, one commit) carries many. A key (a room) is in at most
+ * one batch at a time and its items keep their arrival order, and results are delivered in batch
+ * order, so each item resolves after every earlier item of its key.
+ */
+export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256, maxInflight = 2 }: CoalescerOptions<T, R>) {
+  let queue: Pending<T, R>[] = [];
+  const busyKeys = new Set<string>();
+  let inflight = 0;
+
+  async function runBatch(batch: Pending<T, R>[]) {
+    try {
+      const results = await run(batch.map((p) => p.item));
+      batch.forEach((p, i) => p.resolve(results[i]!));
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.reject(err);
+      // One poisoned item must not fail its neighbours: each is tried alone, in order.
+      onBatchError(err, batch.length);
+      for (const p of batch) await run([p.item]).then(([result]) => p.resolve(result!), p.reject);
+    }
+  }
+
+  function pump() {
+    while (inflight < maxInflight && queue.length) {
+      const batch: Pending<T, R>[] = [];
+      const rest: Pending<T, R>[] = [];
+      const taken = new Set<string>();
+      const blocked = new Set<string>();
+      for (const pending of queue) {
+        const key = keyOf(pending.item);
+        // Once one item of a key waits, every later item of that key waits too: order is kept.
+        if (busyKeys.has(key) || blocked.has(key) || batch.length >= maxBatch) {
+          blocked.add(key);
+          rest.push(pending);
+        } else {
+          taken.add(key);
+          batch.push(pending);
+        }
+      }
+      if (!batch.length) return;
+      queue = rest;
+      inflight++;
+      for (const key of taken) busyKeys.add(key);
+      void runBatch(batch).finally(() => {
+        inflight--;
+        for (const key of taken) busyKeys.delete(key);
+        pump();
+      });
+    }
+  }
+
+  return {
+    submit(item: T): Promise<R> {
+      return new Promise((resolve, reject) => {
+        queue.push({ item, resolve, reject });
+        // An item of a busy key cannot start a batch; skipping the scan keeps a hot room O(n).
+        if (!busyKeys.has(keyOf(item))) pump();
+      });
+    },
+  };
+}
