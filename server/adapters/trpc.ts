@@ -12,7 +12,7 @@ import { appRouter } from '../trpc/app.router.ts';
 import { contextForToken, createContextFactory } from '../trpc/context.ts';
 import { parleyErrorOf } from '../trpc/init.ts';
 import { startSocketSession } from '../ws/socket-session.ts';
-import { limitTrpcCalls } from '../ws/trpc-call-limit.ts';
+import { limitTrpcCalls, type EventTextCache } from '../ws/trpc-call-limit.ts';
 
 const procedures = (appRouter as AnyTRPCRouter)._def.procedures as Record<string, AnyTRPCProcedure>;
 
@@ -45,6 +45,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
     const createContext = createContextFactory(services);
+    const eventTexts: EventTextCache = new WeakMap();
     scope.all<{ Params: { path: string } }>(
       '/trpc/:path',
       // A batch carries up to TRPC_BATCH_MAX_ITEMS calls, each within the body limit.
@@ -61,7 +62,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
         wss: scope.websocketServer,
         createContext: ({ info }) =>
           contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt) => session.expireAt(expiresAt)),
-        experimental_encoder: limitTrpcCalls(socket, session, config.wsMaxSubscriptions),
+        experimental_encoder: limitTrpcCalls(socket, session, config.wsMaxSubscriptions, eventTexts),
       });
       handle(socket, req.raw);
     });

@@ -47,6 +47,14 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
     if (socket.isPaused) socket.resume();
   }) as WebSocket['close'];
 
+  // Frames written in one tick (a burst of events, a replay) leave in one write, not one each.
+  const tcp = (socket as unknown as { _socket: import('node:net').Socket })._socket;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    tcp.uncork();
+  };
+
   const rawSend = socket.send.bind(socket);
   // Patched on the instance, so tRPC's own writes obey the cap as well as ours.
   socket.send = ((data: Parameters<WebSocket['send']>[0], ...rest: unknown[]) => {
@@ -54,6 +62,11 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
     if (socket.bufferedAmount > rules.maxBufferedBytes) {
       socket.close(ERROR_MAP.SLOW_CONSUMER.wsClose, 'slow consumer');
       return;
+    }
+    if (!corked) {
+      corked = true;
+      tcp.cork();
+      process.nextTick(uncork);
     }
     (rawSend as (...args: unknown[]) => void)(data, ...rest);
   }) as WebSocket['send'];

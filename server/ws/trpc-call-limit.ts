@@ -16,9 +16,13 @@ interface Call {
 
 interface Answer {
   id?: CallId | null;
+  jsonrpc?: string;
   error?: unknown;
-  result?: { type?: string };
+  result?: { type?: string; id?: string; data?: { id?: string; data?: unknown } };
 }
+
+/** Serialized event payloads, shared by every socket: one live event reaches many subscribers. */
+export type EventTextCache = WeakMap<object, string>;
 
 const isCall = (msg: unknown): msg is Call & { id: CallId } =>
   typeof msg === 'object' && msg !== null && (typeof (msg as Call).id === 'number' || typeof (msg as Call).id === 'string');
@@ -29,7 +33,7 @@ const isCall = (msg: unknown): msg is Call & { id: CallId } =>
  * mutations (the session pauses reading, and refuses what was already read past twice that) and
  * at most `maxSubscriptions` subscriptions; a call over a limit is answered with RATE_LIMITED.
  */
-export function limitTrpcCalls(socket: WebSocket, session: SocketSession, maxSubscriptions: number): Encoder {
+export function limitTrpcCalls(socket: WebSocket, session: SocketSession, maxSubscriptions: number, eventTexts: EventTextCache): Encoder {
   const calls = new Set<CallId>();
   const subscriptions = new Set<CallId>();
 
@@ -59,10 +63,18 @@ export function limitTrpcCalls(socket: WebSocket, session: SocketSession, maxSub
       return Array.isArray(decoded) ? decoded.filter(admit) : admit(decoded) ? decoded : [];
     },
     encode(message) {
-      const { id, error, result } = message as Answer;
+      const { id, jsonrpc, error, result } = message as Answer;
       if (id !== undefined && id !== null) {
         if (calls.delete(id)) session.end();
         else if (error !== undefined || result?.type === 'stopped') subscriptions.delete(id);
+        else if (result?.type === 'data' && subscriptions.has(id) && typeof result.data?.data === 'object' && result.data.data !== null) {
+          // A tracked subscription event: its payload is serialized once for all subscribers.
+          const event = result.data.data;
+          let text = eventTexts.get(event);
+          if (text === undefined) eventTexts.set(event, (text = JSON.stringify(event)));
+          const trackedId = JSON.stringify(result.id);
+          return `{"id":${JSON.stringify(id)},${jsonrpc ? '"jsonrpc":"2.0",' : ''}"result":{"type":"data","id":${trackedId},"data":{"id":${JSON.stringify(result.data.id)},"data":${text}}}}`;
+        }
       }
       return jsonEncoder.encode(message);
     },
