@@ -157,8 +157,10 @@ describe('resumable subscriptions', () => {
     for (const n of range(6, 25)) await a.messages.send.mutate({ roomId: room.id, content: `m${n}` });
     const resumed = record(b, room.id, first.lastId);
     await resumed.waitForMessages(20);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(resumed.seqs()).toEqual(range(6, 25));
+    // A marker sent afterwards arrives after any duplicate could have: then the record is complete.
+    await a.messages.send.mutate({ roomId: room.id, content: 'marker' });
+    await resumed.waitForMessages(21);
+    expect(resumed.seqs()).toEqual(range(6, 26));
     resumed.unsubscribe();
   });
 
@@ -182,12 +184,13 @@ describe('resumable subscriptions', () => {
     }
     await sends;
     await vi.waitFor(() => expect(seen.length + sub.seqs().length).toBeGreaterThanOrEqual(200), { timeout: 20_000 });
-    await new Promise((r) => setTimeout(r, 200));
+    await watcher.messages.send.mutate({ roomId: room.id, content: 'marker' });
+    await vi.waitFor(() => expect(sub.seqs()).toContain(201), { timeout: 20_000 });
     seen.push(...sub.seqs());
     sub.unsubscribe();
-    expect(seen).toEqual(range(1, 200));
+    expect(seen).toEqual(range(1, 201));
     const history = await watcher.messages.list.query({ roomId: room.id, limit: 500 });
-    expect(history.items.map((m) => m.seq)).toEqual(range(1, 200));
+    expect(history.items.map((m) => m.seq)).toEqual(range(1, 201));
     expect(history.nextCursor).toBeNull();
   });
 
@@ -199,8 +202,9 @@ describe('resumable subscriptions', () => {
       if (n === 20 || n === 40) for (const socket of t.app.fastify.websocketServer.clients) socket.terminate();
     }
     await sub.waitForMessages(60);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(sub.seqs()).toEqual(range(1, 60));
+    await a.messages.send.mutate({ roomId: room.id, content: 'marker' });
+    await sub.waitForMessages(61);
+    expect(sub.seqs()).toEqual(range(1, 61));
     sub.unsubscribe();
   });
 });

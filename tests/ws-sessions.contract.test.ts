@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
@@ -85,7 +85,7 @@ describe('a socket does not outlive its token', () => {
     // The room's newest seq (the first page of history would be the oldest 500 after the floods above).
     const sub = record(bob, roomId, String((await alice.rooms.open.mutate({ otherUserId: 'bob' })).last_seq));
     await sub.started;
-    await new Promise((r) => setTimeout(r, 2_500));
+    await vi.waitFor(() => expect(closes).toContain(4501), { timeout: 10_000 });
     await alice.messages.send.mutate({ roomId, content: 'after the refresh' });
     await sub.waitForMessages(1);
     expect(sub.events.at(-1)).toMatchObject({ type: 'message', message: { content: 'after the refresh' } });
