@@ -38,8 +38,8 @@ export function createServices({ config, orm, log, jwtSecret }: { config: Config
     messages: createMessageService({
       bus,
       store: createMessageStore(),
-      em: () => orm.em.fork(),
-      lastSeq: (em, roomId) => rooms.lastSeq(em, roomId),
+      sql: orm.em.getConnection(),
+      lastSeq: (roomId) => rooms.lastSeq(orm.em.fork(), roomId),
       maxChars: config.messageMaxChars,
       onBatchError: (err, size) => log.warn({ err, size }, 'group-commit batch failed; its sends are retried one by one'),
     }),

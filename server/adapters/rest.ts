@@ -75,7 +75,10 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
       if (query.limit === undefined && query.cursor === undefined) {
         // The first page is read before the status is sent, so a bad room is a clean 404.
         const first = await caller.messages.list({ roomId, limit: HISTORY_BATCH });
-        return reply.type('application/json; charset=utf-8').send(Readable.from(historyJson(caller, roomId, first)));
+        const json = reply.type('application/json; charset=utf-8');
+        // A history that fits in one page goes out in one write; longer ones stream page by page.
+        if (first.nextCursor === null) return json.send(JSON.stringify(first.items.map(toLegacyMessage)));
+        return json.send(Readable.from(historyJson(caller, roomId, first)));
       }
       const limit = query.limit ?? DEFAULT_PAGE_SIZE;
       const page = await caller.messages.list({ roomId, cursor: query.cursor, limit });

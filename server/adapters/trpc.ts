@@ -12,6 +12,7 @@ import { appRouter } from '../trpc/app.router.ts';
 import { contextForToken, createContextFactory } from '../trpc/context.ts';
 import { parleyErrorOf } from '../trpc/init.ts';
 import { startSocketSession } from '../ws/socket-session.ts';
+import { answerPlainCalls } from './trpc-http-calls.ts';
 import { limitTrpcCalls, type EventTextCache } from '../ws/trpc-call-limit.ts';
 
 const procedures = (appRouter as AnyTRPCRouter)._def.procedures as Record<string, AnyTRPCProcedure>;
@@ -50,7 +51,11 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
       '/trpc/:path',
       // A batch carries up to TRPC_BATCH_MAX_ITEMS calls, each within the body limit.
       { bodyLimit: config.bodyLimitBytes * TRPC_BATCH_MAX_ITEMS, preHandler: refuseSubscriptionsOverHttp },
-      (req, reply) => fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext, req, res: reply, path: req.params.path }),
+      async (req, reply) => {
+        const ctx = contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url }));
+        if (await answerPlainCalls(req, reply, req.params.path, ctx, trpcOptions.onError)) return reply;
+        return fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext, req, res: reply, path: req.params.path });
+      },
     );
 
     scope.get('/trpc', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {

@@ -15,7 +15,9 @@ export interface MessageRow {
   seq: string | number;
 }
 
-export const MESSAGE_COLUMNS = 'id, chat_room_id, sender_id, content, created_at, seq';
+/** `created_at` leaves PostgreSQL as the wire's ISO string: parsing a Date per row, only to format it again, dominated history reads. */
+export const isoTimestamp = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+export const MESSAGE_COLUMNS = `id, chat_room_id, sender_id, content, ${isoTimestamp('created_at')} as created_at, seq`;
 
 export function messageFromRow(row: MessageRow): Message {
   return {
@@ -23,10 +25,13 @@ export function messageFromRow(row: MessageRow): Message {
     chat_room: row.chat_room_id,
     sender: row.sender_id,
     content: row.content,
-    created_at: new Date(row.created_at).toISOString(),
+    created_at: typeof row.created_at === 'string' ? row.created_at : row.created_at.toISOString(),
     seq: Number(row.seq),
   };
 }
+
+/** Runs raw SQL: the connection itself, since these statements need no EntityManager (nor its per-request fork). */
+export type Sql = ReturnType<EntityManager['getConnection']>;
 
 /** A message to store; the caller has checked that `sender` is in `roomId`. */
 export interface NewMessage {
@@ -74,18 +79,18 @@ export function storeMessagesParam(messages: readonly NewMessage[]) {
 
 export interface MessageStore {
   /** Stores the messages (one statement); each result is the stored message, or undefined when left out as a retry. */
-  insert(em: EntityManager, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
-  findByClientId(em: EntityManager, roomId: string, sender: string, clientId: string): Promise<Message | undefined>;
+  insert(sql: Sql, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
+  findByClientId(sql: Sql, roomId: string, sender: string, clientId: string): Promise<Message | undefined>;
   /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */
-  readAfter(em: EntityManager, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
+  readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
 }
 
 // Plain rows, not entities: history and replays read many messages and never modify them.
 export function createMessageStore(): MessageStore {
   return {
-    async insert(em, messages) {
+    async insert(sql, messages) {
       const { ids, json } = storeMessagesParam(messages);
-      const rows = await em.execute<MessageRow[]>(STORE_MESSAGES_SQL.replace('$1', '?'), [json]);
+      const rows = await sql.execute<MessageRow[]>(STORE_MESSAGES_SQL.replace('$1', '?'), [json]);
       const stored = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => {
         const row = stored.get(id);
@@ -93,13 +98,13 @@ export function createMessageStore(): MessageStore {
       });
     },
 
-    async findByClientId(em, roomId, sender, clientId) {
-      const [row] = await em.execute<MessageRow[]>(`select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and sender_id = ? and client_id = ?`, [roomId, sender, clientId]);
+    async findByClientId(sql, roomId, sender, clientId) {
+      const [row] = await sql.execute<MessageRow[]>(`select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and sender_id = ? and client_id = ?`, [roomId, sender, clientId]);
       return row && messageFromRow(row);
     },
 
-    async readAfter(em, roomId, after, limit, upTo) {
-      const rows = await em.execute<MessageRow[]>(
+    async readAfter(sql, roomId, after, limit, upTo) {
+      const rows = await sql.execute<MessageRow[]>(
         `select ${MESSAGE_COLUMNS} from messages where chat_room_id = ? and seq > ? and seq <= ? order by seq limit ?`,
         [roomId, after, upTo ?? Number.MAX_SAFE_INTEGER, limit],
       );

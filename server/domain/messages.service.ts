@@ -1,6 +1,5 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type Message, type MessagePage } from '../../contracts/index.ts';
-import type { MessageStore, NewMessage } from './message-store.ts';
+import type { MessageStore, NewMessage, Sql } from './message-store.ts';
 import type { RoomBus } from './room-bus.ts';
 import { roomFeed, type FeedItem } from './room-feed.ts';
 import { createCoalescer } from './send-coalescer.ts';
@@ -21,26 +20,25 @@ export interface MessageService {
 export interface MessageServiceDeps {
   bus: RoomBus;
   store: MessageStore;
-  /** A fresh EntityManager for a statement of the service's own (a batch serves many requests). */
-  em: () => EntityManager;
-  lastSeq(em: EntityManager, roomId: string): Promise<number>;
+  sql: Sql;
+  /** The room's newest seq (the rooms service owns room rows). */
+  lastSeq(roomId: string): Promise<number>;
   maxChars: number;
   onBatchError(err: unknown, size: number): void;
 }
 
-export function createMessageService({ bus, store, em, lastSeq, maxChars, onBatchError }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, store, sql, lastSeq, maxChars, onBatchError }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
     async run(messages) {
-      const conn = em();
-      const stored = await store.insert(conn, messages);
+      const stored = await store.insert(sql, messages);
       return Promise.all(
         stored.map(async (message, i) => {
           if (message) return message;
           // Left out as a retry: its clientId is stored already.
           const { roomId, sender, clientId } = messages[i]!;
-          const first = clientId === undefined ? undefined : await store.findByClientId(conn, roomId, sender, clientId);
+          const first = clientId === undefined ? undefined : await store.findByClientId(sql, roomId, sender, clientId);
           if (!first) throw new ParleyError('INTERNAL', 'A send was neither stored nor found by its clientId.');
           return first;
         }),
@@ -64,7 +62,7 @@ export function createMessageService({ bus, store, em, lastSeq, maxChars, onBatc
     },
 
     async page(roomId, cursor, limit) {
-      const rows = await store.readAfter(em(), roomId, cursor, limit + 1);
+      const rows = await store.readAfter(sql, roomId, cursor, limit + 1);
       const items = rows.slice(0, limit);
       return { items, nextCursor: rows.length > limit ? items.at(-1)!.seq : null };
     },
@@ -74,8 +72,8 @@ export function createMessageService({ bus, store, em, lastSeq, maxChars, onBatc
         {
           bus,
           roomId,
-          readAfter: (after, limit, upTo) => store.readAfter(em(), roomId, after, limit, upTo),
-          lastSeq: () => lastSeq(em(), roomId),
+          readAfter: (after, limit, upTo) => store.readAfter(sql, roomId, after, limit, upTo),
+          lastSeq: () => lastSeq(roomId),
         },
         { afterSeq, signal },
       );

@@ -1,7 +1,7 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type OpenedRoom, type RoomSummary } from '../../contracts/index.ts';
 import { ChatRoom, type IChatRoom } from '../db/entities/chat-room.entity.ts';
-import { messageFromRow, type MessageRow } from './message-store.ts';
+import { isoTimestamp, messageFromRow, type MessageRow } from './message-store.ts';
 import type { UserDirectory } from './user-directory.ts';
 
 type Participants = readonly [string, string];
@@ -60,7 +60,7 @@ export function createRoomService({ users, cacheSize = 50_000 }: { users: UserDi
     async list(em, userId) {
       const rows = await em.execute<Array<RoomListRow>>(
         `select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
-                m.id as m_id, m.sender_id as m_sender_id, m.content as m_content, m.created_at as m_created_at, m.seq as m_seq
+                m.id as m_id, m.sender_id as m_sender_id, m.content as m_content, ${isoTimestamp('m.created_at')} as m_created_at, m.seq as m_seq
            from chat_rooms r
            left join messages m on m.chat_room_id = r.id and m.seq = r.last_seq
           where r.participant1_id = ? or r.participant2_id = ?

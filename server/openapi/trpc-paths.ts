@@ -6,6 +6,7 @@ interface ProcedureDef {
   type: 'query' | 'mutation' | 'subscription';
   inputs: z.ZodType[];
   output?: z.ZodType;
+  meta?: { output?: z.ZodType };
 }
 
 const trpcError = {
@@ -19,7 +20,8 @@ export function trpcPaths(router: AnyRouter) {
   const procedures = router._def.procedures as Record<string, { _def: ProcedureDef }>;
   for (const [path, { _def: def }] of Object.entries(procedures)) {
     const input = def.inputs[0] ? jsonSchemaOf(def.inputs[0], 'input') : undefined;
-    const output = def.output ? jsonSchemaOf(def.output) : {};
+    const declared = def.meta?.output ?? def.output;
+    const output = declared ? jsonSchemaOf(declared) : {};
     const common = { operationId: `trpc.${path}`, tags: ['tRPC'], security: [{ bearerAuth: [] }] };
     const ok = { 200: { description: 'Result', content: jsonContent({ type: 'object', properties: { result: { type: 'object', properties: { data: output } } } }) }, default: trpcError };
     if (def.type === 'mutation') {

@@ -1,5 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
+import type { z } from 'zod';
 import type { ParleyErrorCode, ParleyErrorDetails } from '../../contracts/index.ts';
 import { ERROR_MAP } from '../errors/map.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
@@ -27,7 +28,16 @@ export function parleyErrorOf(error: TRPCError) {
   return { code: parley.code, message: parley.message, details: parley.details };
 }
 
-const t = initTRPC.context<Context>().create({
+/**
+ * A procedure's result shape, for the OpenAPI document. Results are not re-validated at run time:
+ * the server builds them from typed rows, the SDK type tests pin them to the contracts, and
+ * validating every message of every page cost more CPU than serializing it.
+ */
+export interface ProcedureMeta {
+  output?: z.ZodType;
+}
+
+const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
   errorFormatter: ({ shape, error }) => trpcErrorShape(parleyErrorOf(error), shape.data.path),
   // Subscriptions are served over the WebSocket only, where socket rules (token expiry, slow
   // reader cut-off) apply; the HTTP adapter answers them with METHOD_NOT_ALLOWED first.

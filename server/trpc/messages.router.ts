@@ -7,7 +7,7 @@ export const messagesRouter = router({
   /** History keyset-paginated by seq, oldest first within a page. */
   list: authedProcedure
     .input(ListMessagesInput)
-    .output(MessagePage)
+    .meta({ output: MessagePage })
     .query(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
       return ctx.services.messages.page(input.roomId, input.cursor ?? 0, input.limit);
@@ -16,7 +16,7 @@ export const messagesRouter = router({
   /** Persists a message from the caller; a retried `clientId` returns the first message. */
   send: authedProcedure
     .input(SendMessageInput)
-    .output(Message)
+    .meta({ output: Message })
     .mutation(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
       return ctx.services.messages.send({ roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId });
@@ -25,7 +25,7 @@ export const messagesRouter = router({
   /** Tells the other participant the caller is typing; throttled, never stored. */
   typing: authedProcedure
     .input(TypingInput)
-    .output(z.object({ delivered: z.boolean() }))
+    .meta({ output: z.object({ delivered: z.boolean() }) })
     .mutation(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
       return ctx.services.typing.typing(input.roomId, ctx.userId);
