@@ -1,5 +1,6 @@
-import { tracked } from '@trpc/server';
-import { ListMessagesInput, Message, MessagePage, RoomEventsInput, SendMessageInput, TypingInput } from '../../contracts/index.ts';
+import { tracked, type TrackedEnvelope } from '@trpc/server';
+import { ListMessagesInput, Message, MessagePage, RoomEventsInput, SendMessageInput, TypingInput, type RoomEvent } from '../../contracts/index.ts';
+import type { FeedItem } from '../domain/messages.service.ts';
 import { z } from 'zod';
 import { authedProcedure, router } from './init.ts';
 
@@ -36,9 +37,29 @@ export const messagesRouter = router({
    * seq order. Every event's id is the seq of the newest message delivered so far — also for
    * typing events, because tRPC's WebSocket client forgets its resume point on an event without id.
    */
-  onEvent: authedProcedure.input(RoomEventsInput).subscription(async function* ({ ctx, input, signal }) {
+  onEvent: authedProcedure.input(RoomEventsInput).subscription(async ({ ctx, input, signal }) => {
     await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
     const feed = ctx.services.messages.feed(input.roomId, input.lastEventId ? Number(input.lastEventId) : null, signal ?? new AbortController().signal);
-    for await (const { position, event } of feed) yield tracked(String(position), event);
+    return trackedEvents(feed);
   }),
 });
+
+/**
+ * The feed's items as tRPC tracked events. A plain iterator rather than a second async generator:
+ * every live event crosses this for every subscriber, and a generator frame costs a promise hop.
+ */
+function trackedEvents(feed: AsyncGenerator<FeedItem>): AsyncIterableIterator<TrackedEnvelope<RoomEvent>> {
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      const item = await feed.next();
+      return item.done ? { done: true, value: undefined } : { done: false, value: tracked(String(item.value.position), item.value.event) };
+    },
+    async return() {
+      await feed.return(undefined);
+      return { done: true, value: undefined };
+    },
+  };
+}
