@@ -2,6 +2,7 @@
  * Parley's wire contracts: every shape that crosses the wire, as zod schemas with inferred types.
  * Server, SDK, OpenAPI document and tests all import from here.
  */
+export * from './field-messages.ts';
 export * from './ids.ts';
 export * from './message.ts';
 export * from './room.ts';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PARLEY_ERROR_CODES } from './errors.ts';
-import { RoomId, UserId } from './ids.ts';
+import { FIELD_MESSAGES, objectErrors } from './field-messages.ts';
+import { countFrom, RoomId, UserId } from './ids.ts';
 import { Message, MESSAGE_PAGE_MAX, MessageContent } from './message.ts';
 import { RoomName } from './room.ts';
 
@@ -14,24 +15,30 @@ export const LegacyMessage = Message.omit({ seq: true });
 export type LegacyMessage = z.infer<typeof LegacyMessage>;
 
 /** Body of `POST /<chat_room_id>/messages/`. */
-export const LegacySendMessageBody = z.object({
-  content: MessageContent,
-  chat_room: RoomId,
-  sender: UserId,
-});
+export const LegacySendMessageBody = z.object(
+  {
+    content: MessageContent,
+    chat_room: RoomId,
+    sender: UserId,
+  },
+  { error: objectErrors },
+);
 export type LegacySendMessageBody = z.infer<typeof LegacySendMessageBody>;
 
 /** Body of `POST /rooms/`: the caller's room with `other_user`, created on first use. */
-export const LegacyOpenRoomBody = z.object({
-  other_user: UserId,
-  name: RoomName.nullish(),
-});
+export const LegacyOpenRoomBody = z.object(
+  {
+    other_user: UserId,
+    name: RoomName.nullish(),
+  },
+  { error: objectErrors },
+);
 export type LegacyOpenRoomBody = z.infer<typeof LegacyOpenRoomBody>;
 
 /** Query of `GET /<chat_room_id>/messages/`: with either key, one page instead of the whole history. */
 export const LegacyHistoryQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(MESSAGE_PAGE_MAX).optional(),
-  cursor: z.coerce.number().int().nonnegative().optional(),
+  limit: countFrom(1).max(MESSAGE_PAGE_MAX, FIELD_MESSAGES.maxValue(MESSAGE_PAGE_MAX)).optional(),
+  cursor: countFrom(0).optional(),
 });
 
 /** DRF's error body for 401/403/404/413/5xx; a 403 may name the offending field too. */

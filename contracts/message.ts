@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { MessageId, noNul, RoomId, Timestamp, UserId } from './ids.ts';
+import { FIELD_MESSAGES } from './field-messages.ts';
+import { countFrom, MessageId, RoomId, storable, text, Timestamp, UserId } from './ids.ts';
 
 /** Default maximum message length, in characters (server config `MESSAGE_MAX_CHARS`). */
 export const DEFAULT_MESSAGE_MAX_CHARS = 4000;
@@ -28,13 +29,13 @@ export const Message = z.object({
 export type Message = z.infer<typeof Message>;
 
 /** Message content: non-empty after trimming; the upper bound is enforced by the server's config. */
-export const MessageContent = z
-  .string({ message: 'must be a string' })
-  .refine((s) => s.trim().length > 0, 'must not be blank')
-  .refine(...noNul);
+export const MessageContent = storable(text().refine((s) => s.trim().length > 0, FIELD_MESSAGES.blank));
+
+/** {@link MessageContent} within the server's `MESSAGE_MAX_CHARS`. */
+export const boundedMessageContent = (maxChars: number) => MessageContent.max(maxChars, FIELD_MESSAGES.maxChars(maxChars));
 
 /** A client-chosen idempotency key: a retried send with the same key returns the first message. */
-export const ClientId = z.string().min(1).max(64).refine(...noNul);
+export const ClientId = storable(text().min(1, FIELD_MESSAGES.blank).max(64, FIELD_MESSAGES.maxChars(64)));
 
 /** Input of `messages.send`. */
 export const SendMessageInput = z.object({
@@ -45,13 +46,13 @@ export const SendMessageInput = z.object({
 export type SendMessageInput = z.infer<typeof SendMessageInput>;
 
 /** A history cursor: the `seq` after which the next page starts. */
-export const Cursor = z.coerce.number().int().nonnegative();
+export const Cursor = countFrom(0);
 
 /** Input of `messages.list`: keyset pagination by `seq`, oldest first. */
 export const ListMessagesInput = z.object({
   roomId: RoomId,
   cursor: Cursor.optional(),
-  limit: z.coerce.number().int().min(1).max(MESSAGE_PAGE_MAX).default(DEFAULT_PAGE_SIZE),
+  limit: countFrom(1).max(MESSAGE_PAGE_MAX, FIELD_MESSAGES.maxValue(MESSAGE_PAGE_MAX)).default(DEFAULT_PAGE_SIZE),
 });
 export type ListMessagesInput = z.input<typeof ListMessagesInput>;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { noNul, RoomId, UserId } from './ids.ts';
+import { FIELD_MESSAGES } from './field-messages.ts';
+import { RoomId, storable, text, UserId } from './ids.ts';
 import { Message } from './message.ts';
 
 /** A room of exactly two participants (the seed's ChatRoom model). */
@@ -15,7 +16,7 @@ export type ChatRoom = z.infer<typeof ChatRoom>;
 export const ROOM_NAME_MAX_CHARS = 255;
 
 /** A room's display name: trimmed, at most {@link ROOM_NAME_MAX_CHARS} characters. */
-export const RoomName = z.string().trim().max(ROOM_NAME_MAX_CHARS).refine(...noNul);
+export const RoomName = storable(text().trim().max(ROOM_NAME_MAX_CHARS, FIELD_MESSAGES.maxChars(ROOM_NAME_MAX_CHARS)));
 
 /** Input of `rooms.open`: the caller's room with `otherUserId`, created on first use. */
 export const OpenRoomInput = z.object({

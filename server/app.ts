@@ -12,6 +12,10 @@ import { ERROR_MAP } from './errors/map.ts';
 import { fastifyErrorToParley } from './errors/fastify-errors.ts';
 import { isTrpcRequest, trpcHttpErrorBody } from './errors/trpc-http-error.ts';
 import { httpServerFactory } from './http/http-server.ts';
+import { replyToBadUrl } from './http/bad-url.ts';
+import { registerCors } from './http/cors.ts';
+import { logSerializers } from './http/log-serializers.ts';
+import { refuseInvalidUtf8Bodies } from './http/utf8-body.ts';
 import { registerDocsRoutes } from './openapi/docs.routes.ts';
 import { createServices, type Services } from './services.ts';
 
@@ -43,7 +47,8 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   const jwtSecret = config.jwt.hsSecret ?? (config.jwt.jwksUrl ? undefined : await loadOrCreateDevSecret(config.dataDir));
 
   const fastify = Fastify({
-    logger: { level: config.logLevel },
+    logger: { level: config.logLevel, serializers: logSerializers },
+    frameworkErrors: replyToBadUrl,
     bodyLimit: config.bodyLimitBytes,
     // tRPC batches put every procedure name in the path: the default 100 fails at ~10 calls.
     routerOptions: { maxParamLength: 5_000, ignoreTrailingSlash: true },
@@ -52,6 +57,8 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   });
   const services = createServices({ config, orm, log: fastify.log, jwtSecret });
 
+  await registerCors(fastify, config);
+  refuseInvalidUtf8Bodies(fastify);
   await fastify.register(websocket, {
     options: { maxPayload: config.wsMaxPayloadBytes },
     errorHandler: (err, socket, req) => {

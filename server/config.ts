@@ -3,6 +3,15 @@ import { DEFAULT_MESSAGE_MAX_CHARS } from '../contracts/index.ts';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 
+// `*`, `none`, or a comma-separated list of origins (`https://chat.example.com,http://localhost:5173`).
+const corsOrigins = z.union([
+  z.enum(['*', 'none']),
+  z
+    .string()
+    .transform((list) => list.split(',').map((o) => o.trim()))
+    .pipe(z.array(z.url({ protocol: /^https?$/ }).refine((o) => new URL(o).origin === o, 'must be an origin: scheme://host[:port], no path'))),
+]);
+
 const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -15,6 +24,8 @@ const EnvSchema = z.object({
   JWT_JWKS_URL: z.url().optional(),
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_MAX_AGE_SECONDS: int(0).default(30 * 24 * 3600),
+  CORS_ORIGINS: corsOrigins.optional(),
   MESSAGE_MAX_CHARS: int(1).default(DEFAULT_MESSAGE_MAX_CHARS),
   BODY_LIMIT_BYTES: int(1024).default(64 * 1024),
   WS_MAX_PAYLOAD_BYTES: int(1024).default(64 * 1024),
@@ -44,7 +55,11 @@ export interface Config {
     readonly jwksUrl: string | undefined;
     readonly issuer: string | undefined;
     readonly audience: string | undefined;
+    /** Tokens older than this (seconds since `iat`) are refused; 0 = no limit. */
+    readonly maxAgeSeconds: number;
   };
+  /** Origins allowed to call from a browser: a list, `*`, or none; development defaults to loopback origins. */
+  readonly corsOrigins: readonly string[] | '*' | 'loopback';
   readonly messageMaxChars: number;
   readonly bodyLimitBytes: number;
   readonly wsMaxPayloadBytes: number;
@@ -81,7 +96,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,
-    jwt: { hsSecret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE },
+    jwt: { hsSecret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, maxAgeSeconds: e.JWT_MAX_AGE_SECONDS },
+    corsOrigins: e.CORS_ORIGINS === 'none' ? [] : (e.CORS_ORIGINS ?? (e.NODE_ENV === 'development' ? 'loopback' : [])),
     messageMaxChars: e.MESSAGE_MAX_CHARS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     wsMaxPayloadBytes: e.WS_MAX_PAYLOAD_BYTES,

@@ -35,6 +35,7 @@ const idpToken = (claims: { iss?: string; aud?: string } = {}) =>
     .setSubject('alice')
     .setIssuer(claims.iss ?? 'https://idp.example')
     .setAudience(claims.aud ?? 'parley')
+    .setIssuedAt()
     .setExpirationTime('1h')
     .sign(privateKey);
 

@@ -4,7 +4,6 @@ import type { z } from 'zod';
 import {
   LegacyHistoryQuery,
   LegacyOpenRoomBody,
-  LegacySendMessageBody,
   MESSAGE_PAGE_MAX,
   type ChatRoom,
   type MessagePage,
@@ -16,6 +15,7 @@ import {
 import { authenticateRequest } from '../auth/request-auth.ts';
 import { replyError } from '../errors/http-reply.ts';
 import { invalidInput } from '../errors/to-parley-error.ts';
+import { createLegacySendBodyCheck } from './legacy-send-body.ts';
 import type { Services } from '../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
@@ -31,6 +31,7 @@ interface RoomParams {
 /** Legacy REST routes of the spec, each a thin call into the tRPC router. */
 export async function registerRestAdapter(app: FastifyInstance, services: Services) {
   const HISTORY_BATCH = MESSAGE_PAGE_MAX;
+  const checkSendBody = createLegacySendBodyCheck(services.config.messageMaxChars);
 
   async function authed(req: FastifyRequest) {
     const { userId } = await authenticateRequest(services, req);
@@ -98,17 +99,7 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
     try {
       const { caller, userId } = await authed(req);
       const roomId = roomIdOf(req);
-      const body = parse(LegacySendMessageBody, req.body);
-      if (body.chat_room !== roomId) {
-        throw new ParleyError('INVALID_INPUT', 'chat_room does not match the URL.', {
-          fields: { chat_room: ['Must be the id of the chat room in the URL.'] },
-        });
-      }
-      if (body.sender !== userId) {
-        throw new ParleyError('FORBIDDEN', 'You may only send messages as yourself.', {
-          fields: { sender: ['Must be the authenticated user.'] },
-        });
-      }
+      const body = checkSendBody(req.body, { roomId, userId });
       const message = await caller.messages.send({ roomId, content: body.content });
       return reply.code(201).send(toLegacyMessage(message));
     } catch (err) {

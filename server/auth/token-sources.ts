@@ -10,9 +10,10 @@ export function extractToken({ authorization, url, connectionParams }: TokenSour
   if (fromParams) return fromParams;
   const header = Array.isArray(authorization) ? authorization[0] : authorization;
   if (header) {
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    // A malformed header is an invalid credential, not a missing one.
-    return match ? match[1] : header;
+    const bearer = /^Bearer(?:\s+(.*))?$/i.exec(header.trim());
+    // Another scheme (or a bare JWT) carries no credentials we accept: the client is told
+    // `WWW-Authenticate: Bearer` (RFC 6750 §3.1). A malformed Bearer header is an invalid token.
+    if (bearer) return bearer[1]?.trim() || header;
   }
   if (url) {
     const query = url.indexOf('?');

@@ -9,14 +9,19 @@ export interface TokenVerifierOptions {
   jwksUrl?: string | undefined;
   issuer?: string | undefined;
   audience?: string | undefined;
+  /**
+   * Oldest token accepted, in seconds since its `iat`, whatever its `exp` says; 0 = no limit.
+   * When set, tokens must carry `iat`. Default 0.
+   */
+  maxAgeSeconds?: number;
   /** Verified tokens remembered until they expire, so a client's next request skips the signature check. Default 10,000. */
   cacheSize?: number;
 }
 
-/** Who a valid token speaks for, and until when (ms since the epoch; undefined: no `exp`). */
+/** Who a valid token speaks for, and until when (ms since the epoch: its `exp`, or sooner at its maximum age). */
 export interface VerifiedToken {
   userId: string;
-  expiresAt: number | undefined;
+  expiresAt: number;
 }
 
 export interface TokenVerifier {
@@ -27,7 +32,7 @@ export interface TokenVerifier {
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const { hsSecret, jwksUrl, issuer, audience, cacheSize = 10_000 } = options;
+  const { hsSecret, jwksUrl, issuer, audience, maxAgeSeconds = 0, cacheSize = 10_000 } = options;
   if (!hsSecret && !jwksUrl) throw new ParleyError('INTERNAL', 'createTokenVerifier needs hsSecret or jwksUrl');
   if (hsSecret !== undefined && hsSecret.length < 32) {
     throw new ParleyError('INTERNAL', 'createTokenVerifier: hsSecret must be at least 32 characters');
@@ -36,7 +41,13 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const hsKey = hsSecret ? createSecretKey(Buffer.from(hsSecret, 'utf8')) : undefined;
   const verified = new Map<string, { token: VerifiedToken; cachedUntil: number }>();
   const jwks: JWTVerifyGetKey | undefined = jwksUrl ? createRemoteJWKSet(new URL(jwksUrl)) : undefined;
-  const claims = { ...(issuer ? { issuer } : {}), ...(audience ? { audience } : {}) };
+  // A token without `exp` would be valid, and its sockets open, forever (issue 9).
+  const claims = {
+    requiredClaims: ['exp'],
+    ...(maxAgeSeconds > 0 ? { maxTokenAge: maxAgeSeconds } : {}),
+    ...(issuer ? { issuer } : {}),
+    ...(audience ? { audience } : {}),
+  };
 
   async function verifyWithKey(token: string) {
     // The allow-list of algorithms is what refuses `alg: none` and HS/RS confusion.
@@ -65,13 +76,15 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       if (!sub.success) {
         throw new ParleyError('TOKEN_INVALID', 'Token has no valid subject.', { claim: 'sub', reason: 'missing or invalid' });
       }
-      // Only tokens with an expiry are remembered, and never past it (nor past 10 minutes, so a
-      // JWKS key rotation takes effect).
-      const result = { userId: sub.data, expiresAt: payload.exp === undefined ? undefined : payload.exp * 1000 };
-      if (result.expiresAt !== undefined) {
-        if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-        verified.set(token, { token: result, cachedUntil: Math.min(result.expiresAt, Date.now() + 600_000) });
+      // jose checks that `iat` is not in the future only when a maximum age is set.
+      if (payload.iat !== undefined && payload.iat > Date.now() / 1000) {
+        throw new ParleyError('TOKEN_INVALID', 'Token claim "iat" is invalid.', { claim: 'iat', reason: 'check_failed' });
       }
+      const agedOut = maxAgeSeconds > 0 && payload.iat !== undefined ? payload.iat + maxAgeSeconds : Infinity;
+      const result = { userId: sub.data, expiresAt: Math.min(payload.exp!, agedOut) * 1000 };
+      // Remembered never past expiry (nor past 10 minutes, so a JWKS key rotation takes effect).
+      if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+      verified.set(token, { token: result, cachedUntil: Math.min(result.expiresAt, Date.now() + 600_000) });
       return result;
     },
   };
@@ -79,7 +92,8 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
 function toParleyError(err: unknown): ParleyError {
   if (err instanceof errors.JWTExpired) {
-    return new ParleyError('TOKEN_EXPIRED', 'Token has expired.', { claim: 'exp', reason: err.reason });
+    // `exp` passed, or `iat` older than the maximum age.
+    return new ParleyError('TOKEN_EXPIRED', 'Token has expired.', { claim: err.claim, reason: err.reason });
   }
   if (err instanceof errors.JWTClaimValidationFailed) {
     return new ParleyError('TOKEN_INVALID', `Token claim "${err.claim}" is invalid.`, { claim: err.claim, reason: err.reason });

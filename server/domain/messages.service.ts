@@ -1,4 +1,4 @@
-import { ParleyError, type Message, type MessagePage } from '../../contracts/index.ts';
+import { FIELD_MESSAGES, ParleyError, type Message, type MessagePage } from '../../contracts/index.ts';
 import type { MessageStore, NewMessage, Sql } from './message-store.ts';
 import type { RoomBus } from './room-bus.ts';
 import { roomFeed, type FeedItem } from './room-feed.ts';
@@ -50,7 +50,7 @@ export function createMessageService({ bus, store, sql, lastSeq, maxChars, onBat
     async send(message) {
       if (message.content.length > maxChars) {
         throw new ParleyError('INVALID_INPUT', `Message content exceeds ${maxChars} characters.`, {
-          fields: { content: [`Ensure this field has no more than ${maxChars} characters.`] },
+          fields: { content: [FIELD_MESSAGES.maxChars(maxChars)] },
         });
       }
       const stored = await coalescer.submit(message);

@@ -1,7 +1,8 @@
-import { ParleyError } from '../../contracts/index.ts';
+import { isParleyError, ParleyError } from '../../contracts/index.ts';
 
 /** Failures Fastify raises before our handlers run (body parsing, limits, routing), as Parley errors. */
 export function fastifyErrorToParley(error: unknown): ParleyError {
+  if (isParleyError(error)) return error;
   const err = (typeof error === 'object' && error !== null ? error : {}) as { statusCode?: number; code?: string; message?: string };
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':

@@ -16,7 +16,11 @@ export function fieldErrorsFromIssues(issues: readonly IssueLike[]): FieldErrors
 }
 
 export function invalidInput(issues: readonly IssueLike[]): ParleyError {
-  const fields = fieldErrorsFromIssues(issues);
+  return invalidFields(fieldErrorsFromIssues(issues));
+}
+
+/** INVALID_INPUT naming every offending field, the way DRF reports a serializer's errors. */
+export function invalidFields(fields: FieldErrors): ParleyError {
   const summary = Object.entries(fields)
     .map(([field, messages]) => `${field}: ${messages.join('; ')}`)
     .join(', ');

@@ -9,9 +9,18 @@ import { trpcErrorShape } from './trpc-error-shape.ts';
  */
 export function trpcHttpErrorBody(req: FastifyRequest, parley: ParleyError) {
   const url = new URL(req.url, 'http://local');
-  const paths = decodeURIComponent(url.pathname.replace(/^\/trpc\/?/, '')).split(',');
+  // A path Fastify could not decode still gets an answer, naming no procedure.
+  const paths = url.pathname.replace(/^\/trpc\/?/, '').split(',').map(decodedOrEmpty);
   const errorFor = (path: string) => ({ error: trpcErrorShape(parley, path) });
   return url.searchParams.get('batch') === '1' ? paths.map(errorFor) : errorFor(paths[0] ?? '');
+}
+
+function decodedOrEmpty(component: string) {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    return '';
+  }
 }
 
 export const isTrpcRequest = (req: FastifyRequest) => req.url === '/trpc' || req.url.startsWith('/trpc/') || req.url.startsWith('/trpc?');

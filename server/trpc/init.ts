@@ -7,22 +7,40 @@ import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import type { Context } from './context.ts';
 
-/** tRPC's own failures (bad JSON, unknown procedure, ...) that never reach our code. */
-const FROM_TRPC_CODE: Partial<Record<TRPC_ERROR_CODE_KEY, ParleyErrorCode>> = {
+/**
+ * tRPC's own failures (bad JSON, unknown procedure, wrong method or media type, ...) that never
+ * reach our code. Exhaustive: an unmapped code once turned a CORS preflight into a 500 with
+ * nothing logged (issue 9).
+ */
+const FROM_TRPC_CODE: Readonly<Record<TRPC_ERROR_CODE_KEY, ParleyErrorCode>> = {
   PARSE_ERROR: 'INVALID_INPUT',
   BAD_REQUEST: 'INVALID_INPUT',
-  NOT_FOUND: 'NOT_FOUND',
+  UNPROCESSABLE_CONTENT: 'INVALID_INPUT',
   METHOD_NOT_SUPPORTED: 'METHOD_NOT_ALLOWED',
-  TOO_MANY_REQUESTS: 'RATE_LIMITED',
+  UNSUPPORTED_MEDIA_TYPE: 'INVALID_INPUT',
+  PRECONDITION_FAILED: 'INVALID_INPUT',
+  PRECONDITION_REQUIRED: 'INVALID_INPUT',
+  CONFLICT: 'INVALID_INPUT',
+  NOT_FOUND: 'NOT_FOUND',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
   UNAUTHORIZED: 'UNAUTHENTICATED',
+  PAYMENT_REQUIRED: 'FORBIDDEN',
+  FORBIDDEN: 'FORBIDDEN',
+  TOO_MANY_REQUESTS: 'RATE_LIMITED',
+  CLIENT_CLOSED_REQUEST: 'INVALID_INPUT',
+  TIMEOUT: 'INVALID_INPUT',
+  INTERNAL_SERVER_ERROR: 'INTERNAL',
+  NOT_IMPLEMENTED: 'INTERNAL',
+  BAD_GATEWAY: 'INTERNAL',
+  SERVICE_UNAVAILABLE: 'SHUTTING_DOWN',
+  GATEWAY_TIMEOUT: 'INTERNAL',
 };
 
 /** The Parley code and details behind any tRPC error. */
 export function parleyErrorOf(error: TRPCError) {
   const parley = toParleyError(error.cause ?? error);
   if (parley.code === 'INTERNAL' && error.code !== 'INTERNAL_SERVER_ERROR') {
-    const code = FROM_TRPC_CODE[error.code] ?? 'INTERNAL';
+    const code = FROM_TRPC_CODE[error.code];
     return { code, message: code === 'INTERNAL' ? parley.message : error.message, details: {} as ParleyErrorDetails };
   }
   return { code: parley.code, message: parley.message, details: parley.details };

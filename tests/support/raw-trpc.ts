@@ -1,0 +1,56 @@
+import WebSocket from 'ws';
+
+/** A tRPC error as it arrives on the wire (HTTP body or WebSocket message). */
+export interface WireTrpcError {
+  code: number;
+  message: string;
+  data: { code: string; httpStatus: number; parleyCode: string; details: { fields?: Record<string, string[]>; claim?: string } };
+}
+
+/** One tRPC call over plain HTTP (no SDK), so any input, valid or not, reaches the server as given. */
+export async function trpcHttp(baseUrl: string, path: string, input: unknown, token?: string, kind: 'query' | 'mutation' = 'mutation') {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const res =
+    kind === 'mutation'
+      ? await fetch(`${baseUrl}/trpc/${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: typeof input === 'string' ? input : JSON.stringify(input) })
+      : await fetch(`${baseUrl}/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`, { headers });
+  const body = (await res.json()) as { result?: { data: unknown }; error?: WireTrpcError };
+  return { status: res.status, ...body };
+}
+
+/** A raw tRPC WebSocket (token in `?token=`) that sends any message and awaits the answer to an id. */
+export async function openTrpcSocket(baseUrl: string, token: string) {
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/trpc?token=${encodeURIComponent(token)}`);
+  const answers = new Map<number | string, (msg: { result?: unknown; error?: WireTrpcError }) => void>();
+  ws.on('message', (data) => {
+    const msg = JSON.parse(data.toString()) as { id?: number | string; result?: { type?: string }; error?: WireTrpcError };
+    // A subscription first answers `started`; its error or data comes after.
+    if (msg.id !== undefined && msg.id !== null && msg.result?.type !== 'started') answers.get(msg.id)?.(msg);
+  });
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  let nextId = 0;
+  return {
+    ws,
+    closed,
+    /** Sends `{id, method, params: {path, input}}`; resolves with the answer to that id. */
+    call(method: 'query' | 'mutation' | 'subscription', path: string, input: unknown) {
+      const id = ++nextId;
+      return new Promise<{ result?: unknown; error?: WireTrpcError }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no answer to tRPC ${method} ${path} #${id}`)), 10_000);
+        answers.set(id, (msg) => {
+          clearTimeout(timer);
+          answers.delete(id);
+          resolve(msg);
+        });
+        ws.send(JSON.stringify({ id, method, params: { path, input } }));
+      });
+    },
+    /** Sends any text as it is. */
+    sendRaw: (text: string) => ws.send(text),
+    close: () => ws.close(),
+  };
+}
