@@ -1,20 +1,31 @@
-import { createApp } from './app.ts';
-import { loadConfig } from './config.ts';
+import { createApp, type ParleyApp } from './app.ts';
+import { startFailureMessage } from './cli/start-failure.ts';
+import { loadConfig, type Config } from './config.ts';
 
-const config = loadConfig();
-const app = await createApp(config);
-const url = await app.listen();
-app.fastify.log.info(`Parley serving on ${url} (${config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${config.dataDir}/pg`})`);
+let config: Config | undefined;
+let app: ParleyApp | undefined;
+async function start() {
+  config = loadConfig();
+  app = await createApp(config);
+  return { config, app, url: await app.listen() };
+}
+const started = await start().catch(async (err: unknown) => {
+  console.error(startFailureMessage(err, config));
+  await app?.close().catch(() => undefined);
+  return process.exit(1);
+});
+const { url } = started;
+started.app.fastify.log.info(`Parley serving on ${url} (${started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/pg`})`);
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    app.fastify.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), config.shutdownGraceMs + 5_000);
+    started.app.fastify.log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), started.config.shutdownGraceMs + 5_000);
     force.unref();
-    app.close().then(
+    started.app.close().then(
       () => process.exit(0),
       (err: unknown) => {
-        app.fastify.log.error({ err }, 'shutdown failed');
+        started.app.fastify.log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );

@@ -5,16 +5,44 @@ import { signToken } from '../auth/sign-token.ts';
 import { loadConfig } from '../config.ts';
 
 // `npm run token -- <userId> [--expires 30d]`: a token the local server accepts.
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { expires: { type: 'string', default: '30d' } } });
-const userId = UserId.safeParse(positionals[0]);
-if (!userId.success) {
-  console.error('usage: npm run token -- <userId> [--expires 30d]   (userId: 1-64 characters)');
+const USAGE = 'usage: npm run token -- <userId> [--expires 30d]   (userId: 1-64 characters; --expires: a number with s, m, h, d or w)';
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+/** Prints one line saying what to do, and exits: no stack trace for a mistyped command. */
+function fail(message: string): never {
+  console.error(message);
   process.exit(2);
 }
-const config = loadConfig();
-if (!config.jwt.hsSecret && config.jwt.jwksUrl) {
-  console.error('JWT_JWKS_URL is set: tokens come from your identity provider, not from Parley.');
-  process.exit(2);
+
+const args = (() => {
+  try {
+    return parseArgs({ allowPositionals: true, options: { expires: { type: 'string', default: '30d' }, help: { type: 'boolean', short: 'h' } } });
+  } catch {
+    return fail(USAGE);
+  }
+})();
+if (args.values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const userId = UserId.safeParse(args.positionals[0]);
+if (!userId.success || args.positionals.length > 1) fail(USAGE);
+const span = /^(\d+)(s|m|h|d|w)$/.exec(args.values.expires);
+if (!span) fail(`--expires "${args.values.expires}" is not a lifetime: use a number with s, m, h, d or w, e.g. --expires 12h.`);
+const lifetimeSeconds = Number(span[1]) * UNIT_SECONDS[span[2]!]!;
+if (lifetimeSeconds === 0) fail('--expires must be longer than 0, e.g. --expires 12h.');
+
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+})();
+if (!config.jwt.hsSecret && config.jwt.jwksUrl) fail('JWT_JWKS_URL is set: tokens come from your identity provider, not from Parley.');
+const { maxAgeSeconds } = config.jwt;
+if (maxAgeSeconds > 0 && lifetimeSeconds > maxAgeSeconds) {
+  fail(`--expires ${args.values.expires} is longer than JWT_MAX_AGE_SECONDS (${maxAgeSeconds} s), after which the server refuses the token: choose a shorter lifetime.`);
 }
 const secret = config.jwt.hsSecret ?? (await loadOrCreateDevSecret(config.dataDir));
-console.log(await signToken({ secret, userId: userId.data, expiresIn: values.expires, issuer: config.jwt.issuer, audience: config.jwt.audience }));
+console.log(await signToken({ secret, userId: userId.data, expiresIn: `${lifetimeSeconds}s`, issuer: config.jwt.issuer, audience: config.jwt.audience }));

@@ -1,0 +1,24 @@
+import type { Config } from '../config.ts';
+
+/**
+ * One line a person can act on for a failed start, instead of a stack trace: the usual causes
+ * are the machine's (a busy port, a database that is not running), not Parley's.
+ */
+export function startFailureMessage(err: unknown, config: Config | undefined): string {
+  const { code } = (err ?? {}) as { code?: unknown };
+  const port = config?.port ?? 3000;
+  const host = config?.host ?? '127.0.0.1';
+  switch (code) {
+    case 'EADDRINUSE':
+      return `Port ${port} on ${host} is already in use: stop the process using it, or start on another port, e.g. PORT=${port + 1} npm start.`;
+    case 'EACCES':
+      return `Not allowed to listen on port ${port}: use a port above 1023, e.g. PORT=3000 npm start.`;
+    case 'EADDRNOTAVAIL':
+      return `HOST=${host} is not an address of this machine: use HOST=127.0.0.1, or HOST=0.0.0.0 for every interface.`;
+    case 'ECONNREFUSED':
+      return 'PostgreSQL at DATABASE_URL refused the connection: start it, or unset DATABASE_URL to use the embedded database.';
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  // Configuration errors already name each bad variable, one per line.
+  return message.startsWith('Invalid configuration') ? message : `Parley could not start: ${message}`;
+}

@@ -1,0 +1,58 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../server/config.ts';
+import { startTestApp, TEST_SECRET, type TestApp } from '../support/test-app.ts';
+
+// Issue 9, finding 7: a browser on an allowed origin can call the API; others cannot.
+let t: TestApp;
+const ALLOWED = 'http://localhost:5173';
+
+beforeAll(async () => {
+  t = await startTestApp(import.meta.filename, { CORS_ORIGINS: `${ALLOWED},https://chat.example.com` });
+});
+afterAll(() => t?.close());
+
+const preflight = (path: string, origin: string, method = 'POST') =>
+  fetch(t.url + path, {
+    method: 'OPTIONS',
+    headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' },
+  });
+
+describe('finding 7: CORS from CORS_ORIGINS', () => {
+  it.each([
+    ['a tRPC procedure', '/trpc/messages.send'],
+    ['a tRPC batch', '/trpc/rooms.list,messages.list?batch=1'],
+    ['a legacy REST route', '/rooms/'],
+  ])('a preflight to %s from an allowed origin is a 204 allowing the method and headers', async (_name, path) => {
+    const res = await preflight(path, ALLOWED);
+    expect(res.status).toBe(204);
+    expect(res.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(res.headers.get('access-control-allow-methods')).toContain('POST');
+    expect(res.headers.get('access-control-allow-headers')).toMatch(/authorization.*content-type/);
+    expect(res.headers.get('vary')).toMatch(/origin/i);
+  });
+
+  it('a preflight from another origin is not allowed', async () => {
+    const res = await preflight('/trpc/messages.send', 'https://evil.example');
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
+  it('the actual cross-origin request carries the CORS headers and exposes Link and WWW-Authenticate', async () => {
+    const token = await t.token('alice');
+    const res = await fetch(`${t.url}/rooms/`, { headers: { origin: ALLOWED, authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+    expect(res.headers.get('access-control-expose-headers')).toMatch(/link.*www-authenticate/);
+    const trpc = await fetch(`${t.url}/trpc/rooms.list`, { headers: { origin: ALLOWED, authorization: `Bearer ${token}` } });
+    expect(trpc.status).toBe(200);
+    expect(trpc.headers.get('access-control-allow-origin')).toBe(ALLOWED);
+  });
+
+  it('defaults: none in production and test, loopback origins in development; bad lists are refused at start', () => {
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: TEST_SECRET }).corsOrigins).toEqual([]);
+    expect(loadConfig({ NODE_ENV: 'test' }).corsOrigins).toEqual([]);
+    expect(loadConfig({ NODE_ENV: 'development' }).corsOrigins).toBe('loopback');
+    expect(loadConfig({ NODE_ENV: 'development', CORS_ORIGINS: 'none' }).corsOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins).toBe('*');
+    expect(() => loadConfig({ CORS_ORIGINS: 'https://chat.example.com/app' })).toThrow(/CORS_ORIGINS/);
+  });
+});
