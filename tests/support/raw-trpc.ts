@@ -9,7 +9,7 @@ export interface WireTrpcError {
 
 /** One tRPC call over plain HTTP (no SDK), so any input, valid or not, reaches the server as given. */
 export async function trpcHttp(baseUrl: string, path: string, input: unknown, token?: string, kind: 'query' | 'mutation' = 'mutation') {
-  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const headers: Record<string, string> = token !== undefined ? { authorization: `Bearer ${token}` } : {};
   const res =
     kind === 'mutation'
       ? await fetch(`${baseUrl}/trpc/${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: typeof input === 'string' ? input : JSON.stringify(input) })
