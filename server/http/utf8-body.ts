@@ -11,7 +11,10 @@ export function refuseInvalidUtf8Bodies(app: FastifyInstance) {
   app.addHook('preParsing', async (req, _reply, payload) => {
     if (!Number(req.headers['content-length']) && req.headers['transfer-encoding'] === undefined) return payload;
     // A generator reads only once the parser does, so its error reaches the parser's listener.
-    return Readable.from(checkedUtf8(payload));
+    const checked = Readable.from(checkedUtf8(payload));
+    // The parser stops listening once it has answered (a 413, say): a later read error must still have a listener, or it would be thrown.
+    checked.on('error', () => undefined);
+    return checked;
   });
 }
 
