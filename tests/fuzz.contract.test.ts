@@ -5,7 +5,7 @@ import { openLegacySocket, type LegacySocket } from './support/legacy-socket.ts'
 import { openTrpcSocket, trpcHttp, type WireTrpcError } from './support/raw-trpc.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
 import {
-  deepJson, field, fuzzObject, fuzzString, fuzzValue, hasPoisonKey, isObject, isUuid, THE_ROOM, validClientId, validContent, validCount, validRoomName, validUserId, withRoom,
+  asSent, deepJson, field, fuzzObject, fuzzString, fuzzValue, hasPoisonKey, isObject, isUuid, THE_ROOM, validClientId, validContent, validCount, validRoomName, validUserId, withRoom,
 } from './support/fuzz-inputs.ts';
 
 // Issue 9, the general guard: random and adversarial input on every surface gets the precise
@@ -45,7 +45,7 @@ describe('REST', () => {
   it('POST /<room>/messages/: 201, 400 naming exactly the bad fields, 403 or 413, and a row only for a 201', async () => {
     await fc.assert(
       fc.asyncProperty(sendBody, async (generated) => {
-        const body = withRoom(generated, roomId);
+        const body = asSent(withRoom(generated, roomId));
         const text = JSON.stringify(body);
         const before = await rows();
         const res = await post(`/${roomId}/messages/`, text);
@@ -77,7 +77,7 @@ describe('REST', () => {
   it('POST /rooms/: 200, or 400 naming exactly the bad fields, and no row for a 400', async () => {
     const openBody = fuzzObject({ other_user: field(fc.constantFrom('bob', 'carol', 'alice'), HTTP_HUGE), name: field(fc.constantFrom('Chat', null, ''), HTTP_HUGE) }, HTTP_HUGE);
     await fc.assert(
-      fc.asyncProperty(openBody, async (body) => {
+      fc.asyncProperty(openBody.map(asSent), async (body) => {
         const text = JSON.stringify(body);
         const before = await rows();
         const res = await post('/rooms/', text);
@@ -182,7 +182,7 @@ describe('tRPC', () => {
     const seen = new Set<string>();
     await fc.assert(
       fc.asyncProperty(sendInput(HTTP_HUGE), async (generated) => {
-        const input = withRoom(generated, roomId);
+        const input = asSent(withRoom(generated, roomId));
         const before = await rows();
         const { status, error } = await trpcHttp(t.url, 'messages.send', JSON.stringify(input), alice);
         const { stored, ...expected } = expectedTrpcSend(input, seen);
@@ -198,7 +198,7 @@ describe('tRPC', () => {
     const listInput = fuzzObject({ roomId: field(fc.constant(THE_ROOM), 100), cursor: field(fc.nat(), 100), limit: field(fc.integer({ min: 1, max: 500 }), 100) }, 100);
     await fc.assert(
       fc.asyncProperty(listInput, async (generated) => {
-        const input = withRoom(generated, roomId);
+        const input = asSent(withRoom(generated, roomId));
         const { status, error } = await trpcHttp(t.url, 'messages.list', input, alice, 'query');
         let expected: { status: number; fields?: string[] } = { status: 200 };
         if (!isObject(input)) expected = { status: 400, fields: ['non_field_errors'] };
@@ -221,7 +221,7 @@ describe('tRPC', () => {
     const seen = new Set<string>();
     await fc.assert(
       fc.asyncProperty(sendInput(WS_HUGE).filter(fitsFrame), async (generated) => {
-        const input = withRoom(generated, roomId);
+        const input = asSent(withRoom(generated, roomId));
         const before = await rows();
         const { error } = await socket.call('mutation', 'messages.send', input);
         const { stored, ...expected } = expectedTrpcSend(input, seen);
@@ -291,7 +291,7 @@ describe('legacy ws/chat frames', () => {
     let probe = 0;
     await fc.assert(
       fc.asyncProperty(frameArb, async ({ frame: generated, text }) => {
-        const frame = withRoom(generated, roomId);
+        const frame = asSent(withRoom(generated, roomId));
         const expected = text === undefined ? expectedFrame(frame) : 'INVALID_INPUT';
         const before = await rows();
         const from = legacy.frames.length;

@@ -55,6 +55,9 @@ export const THE_ROOM = '<the room>';
 export const withRoom = (value: unknown, roomId: string): unknown =>
   value === THE_ROOM ? roomId : Array.isArray(value) ? value.map((v) => withRoom(v, roomId)) : isObject(value) ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withRoom(v, roomId)])) : value;
 
+/** A value as the server receives it: through JSON (Infinity and NaN become null, undefined keys vanish). */
+export const asSent = (value: unknown): unknown => JSON.parse(JSON.stringify(value) ?? 'null');
+
 export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 /** Fastify's JSON parser refuses `__proto__` keys and `constructor: {prototype}` (prototype poisoning). */
 export const hasPoisonKey = (v: unknown): boolean =>

@@ -38,7 +38,8 @@ export async function openTrpcSocket(baseUrl: string, token: string) {
     closed,
     /** Sends `{id, method, params: {path, input}}`; resolves with the answer to that id. */
     call(method: 'query' | 'mutation' | 'subscription', path: string, input: unknown) {
-      const id = ++nextId;
+      // A string id no fuzzed message carries, so answers to those never resolve a call.
+      const id = `call-${++nextId}`;
       return new Promise<{ result?: unknown; error?: WireTrpcError }>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no answer to tRPC ${method} ${path} #${id}`)), 10_000);
         answers.set(id, (msg) => {
