@@ -9,6 +9,7 @@ import type { Services } from '../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
 import { startSocketSession } from '../ws/socket-session.ts';
+import { checkLegacyPayload } from './legacy-payload.ts';
 
 interface PairParams {
   userId: string;
@@ -41,7 +42,6 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     const { userId: pathUser, otherUserId } = req.params;
     if (!UserId.safeParse(pathUser).success || !UserId.safeParse(otherUserId).success) throw new ParleyError('NOT_FOUND', 'Not found.');
     if (pathUser !== userId) throw new ParleyError('FORBIDDEN', 'userId in the URL is not the authenticated user.');
-    if (otherUserId === userId) throw new ParleyError('INVALID_INPUT', 'Cannot chat with yourself.', { fields: { other_user: ['must be another user'] } });
     accepted.set(req, { room: await createCaller(contextForUser(services, userId)).rooms.open({ otherUserId }), expiresAt });
   }
 
@@ -90,14 +90,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         } catch {
           throw new ParleyError('INVALID_INPUT', 'Frame is not valid JSON.');
         }
-        const parsed = LegacyClientFrame.safeParse(json);
-        if (!parsed.success) throw invalidInput(parsed.error.issues);
-        const frame = parsed.data;
+        const frame = checkLegacyPayload(LegacyClientFrame, json, { roomId: room.id, userId, otherUserId });
         const roomId = room.id;
-        if (frame.chat_room !== roomId) throw new ParleyError('INVALID_INPUT', "chat_room is not this connection's room.", { fields: { chat_room: ['must be this connection\'s room'] } });
-        if (frame.other_user !== otherUserId) throw new ParleyError('INVALID_INPUT', "other_user is not this connection's other user.", { fields: { other_user: ['must match the URL'] } });
         if (frame.action === 'typing') return void (await caller.messages.typing({ roomId }));
-        if (frame.sender !== userId) throw new ParleyError('FORBIDDEN', 'You may only send messages as yourself.', { fields: { sender: ['must be the authenticated user'] } });
         await caller.messages.send({ roomId, content: frame.message });
       }
 
