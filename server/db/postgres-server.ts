@@ -70,6 +70,7 @@ async function spawnServer(bin: PostgresBinaries, dir: string, port: number, run
   await new Promise<void>((resolve, reject) => {
     output.onLine = (line) => line.includes(READY) && resolve();
     child.once('exit', (code) => reject(new EmbeddedDatabaseError('POSTGRES_FAILED', `PostgreSQL exited (${code}) while starting: ${output.text()}`)));
+    child.once('error', (err) => reject(new EmbeddedDatabaseError('POSTGRES_FAILED', `PostgreSQL could not be started: ${err.message}`)));
   });
   output.onLine = undefined;
   // If Node exits without stop() (an uncaught error, process.exit), the server must not outlive it.
