@@ -9,9 +9,9 @@ export interface MainProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `server/main.ts` (what `npm start` runs) with `env` added to this process's environment. */
+/** Runs `server/main.ts` as `npm start` does, with `env` added to this process's environment. */
 export function runMain(env: Record<string, string>): MainProcess {
-  const child = spawn(process.execPath, ['server/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--max-semi-space-size=8', 'server/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
