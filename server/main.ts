@@ -1,13 +1,9 @@
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
-import { EmbeddedDatabaseError } from './db/embedded-errors.ts';
+import { exitOnEmbeddedDatabaseError } from './db/embedded-errors.ts';
 
 const config = loadConfig();
-const app = await createApp(config).catch((err: unknown) => {
-  if (!(err instanceof EmbeddedDatabaseError)) throw err;
-  process.stderr.write(`${err.message}\n`);
-  process.exit(1);
-});
+const app = await createApp(config).catch(exitOnEmbeddedDatabaseError);
 const url = await app.listen();
 app.fastify.log.info(`Parley serving on ${url} (${config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${config.dataDir}/postgres`})`);
 

@@ -17,3 +17,10 @@ export class EmbeddedDatabaseError extends Error {
     this.holderPid = holderPid;
   }
 }
+
+/** For entry points: an EmbeddedDatabaseError ends the process with its one-line message; anything else is rethrown. */
+export function exitOnEmbeddedDatabaseError(err: unknown): never {
+  if (!(err instanceof EmbeddedDatabaseError)) throw err;
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+}
