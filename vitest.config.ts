@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts'],
+    // TEST_ADMIN_DATABASE_URL, else PostgreSQL on 127.0.0.1:5432, else a throwaway server from npm.
+    globalSetup: ['tests/support/global-postgres.ts'],
     // Each file gets its own database and server, so files run in parallel safely.
     pool: 'forks',
     fileParallelism: true,

@@ -1,15 +1,13 @@
 import pg from 'pg';
 
-export const ADMIN_URL = process.env.BENCH_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-
 const withDb = (url: string, name: string) => {
   const u = new URL(url);
   u.pathname = `/${name}`;
   return u.toString();
 };
 
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
+async function admin(adminUrl: string, sql: string) {
+  const c = new pg.Client({ connectionString: adminUrl });
   await c.connect();
   try {
     return await c.query(sql);
@@ -19,20 +17,18 @@ async function admin(sql: string) {
 }
 
 /** A fresh database per run, so results never depend on what an earlier run left behind. */
-export async function createBenchDb(name = `parley_bench_${process.pid}`) {
-  await admin(`drop database if exists ${name} with (force)`);
-  await admin(`create database ${name}`);
-  const url = withDb(ADMIN_URL, name);
+export async function createBenchDb(adminUrl: string, name = `parley_bench_${process.pid}`) {
+  await admin(adminUrl, `drop database if exists ${name} with (force)`);
+  await admin(adminUrl, `create database ${name}`);
   return {
     name,
-    url,
-    drop: () => admin(`drop database if exists ${name} with (force)`),
+    url: withDb(adminUrl, name),
+    drop: () => admin(adminUrl, `drop database if exists ${name} with (force)`),
+    async postgresVersion(): Promise<string> {
+      const { rows } = await admin(adminUrl, 'select version() as v');
+      return String(rows[0]?.v ?? 'unknown');
+    },
   };
-}
-
-export async function postgresVersion(): Promise<string> {
-  const { rows } = await admin('select version() as v');
-  return String(rows[0]?.v ?? 'unknown');
 }
 
 export interface Pair {

@@ -12,7 +12,8 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { signToken } from '../server/auth/sign-token.ts';
 import { latencyChart } from './chart.ts';
-import { createBenchDb, postgresVersion, seedPairs } from './db.ts';
+import { scratchPostgres } from '../server/db/scratch-postgres.ts';
+import { createBenchDb, seedPairs } from './db.ts';
 import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
 import { printSummary, newestProfile } from './profile-summary.ts';
 import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from './report.ts';
@@ -30,13 +31,20 @@ const wanted = (name: string) => !only || only.some((o) => name.startsWith(o));
 const POOL_MAX = 10;
 const started = performance.now();
 
-const db = await createBenchDb();
+// BENCH_ADMIN_DATABASE_URL, else PostgreSQL on 127.0.0.1:5432, else a throwaway server from npm.
+const postgres = await scratchPostgres(process.env.BENCH_ADMIN_DATABASE_URL, { max_connections: 200 });
+if (postgres.source === 'throwaway') console.error(`bench: no PostgreSQL on 127.0.0.1:5432, started one at ${postgres.adminUrl}`);
+const db = await createBenchDb(postgres.adminUrl).catch(async (err: unknown) => {
+  await postgres.stop();
+  throw err;
+});
 let dropped = false;
 const cleanup = async () => {
   killChildren();
   if (!dropped) {
     dropped = true;
     await db.drop().catch((err: unknown) => console.error(`could not drop ${db.name}:`, err));
+    await postgres.stop();
   }
 };
 process.once('SIGINT', () => void cleanup().finally(() => process.exit(130)));
@@ -126,7 +134,7 @@ async function main(): Promise<number> {
 
   const facts = {
     date: new Date().toISOString(), mode: quick ? 'quick' : 'full', cores: availableParallelism(), node: process.version,
-    postgres: await postgresVersion(), ...gitFacts(), platform: `${process.platform} ${process.arch}`, dbPoolMax: POOL_MAX, legacy: ctx.legacy,
+    postgres: await db.postgresVersion(), ...gitFacts(), platform: `${process.platform} ${process.arch}`, dbPoolMax: POOL_MAX, legacy: ctx.legacy,
   };
   const targets = evaluateTargets(rows, delivery);
   const md = markdown(rows, targets, facts);

@@ -35,8 +35,7 @@ export interface ParleyApp {
 export async function createApp(config: Config): Promise<ParleyApp> {
   let embedded: EmbeddedPostgres | undefined;
   if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir);
-  // PGlite serves one connection at a time; a bigger pool would queue behind it and hang.
-  const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: embedded ? 1 : config.dbPoolMax });
+  const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: config.dbPoolMax });
   try {
     await migrate(orm);
   } catch (err) {

@@ -15,7 +15,7 @@ const started = await start().catch(async (err: unknown) => {
   return process.exit(1);
 });
 const { url } = started;
-started.app.fastify.log.info(`Parley serving on ${url} (${started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/pg`})`);
+started.app.fastify.log.info(`Parley serving on ${url} (${started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`})`);
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {

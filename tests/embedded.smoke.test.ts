@@ -1,13 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { afterAll, expect, it } from 'vitest';
 import { createChatClient } from '../client-sdk/index.ts';
 import { createApp } from '../server/app.ts';
 import { signToken } from '../server/auth/sign-token.ts';
 import { loadConfig } from '../server/config.ts';
+import { tempDataDir } from './support/temp-dir.ts';
 
-const dataDir = await mkdtemp(join(tmpdir(), 'parley-embedded-'));
+const dataDir = await tempDataDir('parley-embedded-');
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
 // What `npm start` does with no configuration: embedded PostgreSQL and a dev secret under DATA_DIR.

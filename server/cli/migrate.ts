@@ -1,10 +1,11 @@
 import { loadConfig } from '../config.ts';
+import { exitOnEmbeddedDatabaseError } from '../db/embedded-errors.ts';
 import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
 import { createOrm, migrate } from '../db/orm.ts';
 
 // Same target as `npm start`: DATABASE_URL, or the embedded database under DATA_DIR.
 const config = loadConfig();
-const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir);
+const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir).catch(exitOnEmbeddedDatabaseError);
 const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: 1 });
 try {
   const applied = await migrate(orm);

@@ -1,4 +1,5 @@
 import type { Config } from '../config.ts';
+import { EmbeddedDatabaseError } from '../db/embedded-errors.ts';
 
 /**
  * One line a person can act on for a failed start, instead of a stack trace: the usual causes
@@ -18,6 +19,8 @@ export function startFailureMessage(err: unknown, config: Config | undefined): s
     case 'ECONNREFUSED':
       return 'PostgreSQL at DATABASE_URL refused the connection: start it, or unset DATABASE_URL to use the embedded database.';
   }
+  // The embedded database's own failures already say what to do (who holds DATA_DIR, and how to run a second instance).
+  if (err instanceof EmbeddedDatabaseError) return err.message;
   const message = err instanceof Error ? err.message : String(err);
   // Configuration errors already name each bad variable, one per line.
   return message.startsWith('Invalid configuration') ? message : `Parley could not start: ${message}`;

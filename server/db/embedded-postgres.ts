@@ -1,30 +1,34 @@
 import { mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
+import { resolve } from 'node:path';
+import { lockDataDir } from './data-dir-lock.ts';
+import { startPostgresServer, stopStrayServer } from './postgres-server.ts';
 
 export interface EmbeddedPostgres {
-  /** A postgres:// URL for the regular driver; serves one connection at a time. */
+  /** A postgres:// URL on loopback. */
   url: string;
   close(): Promise<void>;
 }
 
 /**
- * PostgreSQL compiled to WASM (PGlite), persisted under `dataDir/pg` and served over the wire
- * protocol on loopback, so the same driver and migrations run as against a real server.
+ * A real PostgreSQL server (binaries from npm) on the cluster under `dataDir/postgres`,
+ * held by this process alone: a second process on the same `dataDir` is refused.
  */
 export async function startEmbeddedPostgres(dataDir: string): Promise<EmbeddedPostgres> {
-  const dir = resolve(join(dataDir, 'pg'));
-  await mkdir(dir, { recursive: true });
-  const db = await PGlite.create({ dataDir: dir });
-  const server = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0 });
-  await server.start();
-  const port = Number(server.getServerConn().split(':').at(-1));
-  return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    async close() {
-      await server.stop();
-      await db.close();
-    },
-  };
+  await mkdir(dataDir, { recursive: true });
+  const lock = await lockDataDir(dataDir);
+  try {
+    const dir = resolve(dataDir, 'postgres');
+    if (lock.tookOverFrom !== undefined) await stopStrayServer(dir);
+    const server = await startPostgresServer({ dir });
+    return {
+      url: server.url,
+      async close() {
+        await server.stop();
+        await lock.release();
+      },
+    };
+  } catch (err) {
+    await lock.release();
+    throw err;
+  }
 }

@@ -1,14 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
+import { runMain, servingUrl, type MainProcess } from './main-process.ts';
 import { ADMIN_URL, dropTestDatabase, TEST_SECRET } from './test-app.ts';
 
-export interface ServerProcess {
-  child: ChildProcess;
+export interface ServerProcess extends MainProcess {
   url: string;
   databaseUrl: string;
-  /** Every line the server logged so far (pino JSON). */
-  output(): string;
   /** The server process's resident set size, in bytes (from /proc). */
   rss(): Promise<number>;
   sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
@@ -31,39 +28,23 @@ export async function startServerProcess(tag: string, env: Record<string, string
   await admin(`create database ${dbName}`);
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
-  const child = spawn(process.execPath, ['--max-semi-space-size=8', 'server/main.ts'], {
-    env: { ...process.env, PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, JWT_SECRET: TEST_SECRET, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stderr!.on('data', (d) => (output += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      output += d;
-      const match = /Parley serving on (http:\/\/[^\s"]+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
-  });
+  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, JWT_SECRET: TEST_SECRET, ...env });
+  const url = await servingUrl(main);
   const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
   return {
-    child,
+    ...main,
     url,
     databaseUrl: databaseUrl.href,
-    output: () => output,
     async rss() {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const status = await readFile(`/proc/${main.child.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
     },
     async sql(text, values) {
       return (await pool.query(text, values)).rows;
     },
     async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
+      if (main.child.exitCode === null) main.child.kill('SIGTERM');
+      await main.exited;
       await pool.end();
       await dropTestDatabase(dbName);
     },

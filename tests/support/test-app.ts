@@ -1,12 +1,13 @@
 import { basename } from 'node:path';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { createApp, type ParleyApp } from '../../server/app.ts';
 import { signToken } from '../../server/auth/sign-token.ts';
 import { loadConfig } from '../../server/config.ts';
 
 /** The PostgreSQL server tests create their databases on (never the data itself). */
-export const ADMIN_URL = process.env.TEST_ADMIN_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const ADMIN_URL = inject('adminDatabaseUrl');
 export const TEST_SECRET = 'parley-test-secret-0123456789abcdefghijklmnop';
 
 export interface TestApp {

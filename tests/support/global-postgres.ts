@@ -1,0 +1,25 @@
+import type { TestProject } from 'vitest/node';
+import { scratchPostgres } from '../../server/db/scratch-postgres.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** The server test files create their databases on (see `tests/support/test-app.ts`). */
+    adminDatabaseUrl: string;
+  }
+}
+
+/**
+ * vitest globalSetup: one PostgreSQL server for the whole run, so `npm test` needs none installed.
+ * Its data is thrown away, so it skips durability work (fsync) that only slows the run.
+ */
+export default async function setup(project: TestProject) {
+  const postgres = await scratchPostgres(process.env.TEST_ADMIN_DATABASE_URL, {
+    fsync: 'off',
+    synchronous_commit: 'off',
+    full_page_writes: 'off',
+    max_connections: 200,
+  });
+  if (postgres.source === 'throwaway') console.log(`tests: no PostgreSQL on 127.0.0.1:5432, started one at ${postgres.adminUrl}`);
+  project.provide('adminDatabaseUrl', postgres.adminUrl);
+  return () => postgres.stop();
+}
