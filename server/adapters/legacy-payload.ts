@@ -28,7 +28,9 @@ export function checkLegacyPayload<S extends z.ZodType>(schema: S, payload: unkn
   const given = (typeof payload === 'object' && payload !== null ? payload : {}) as Record<string, unknown>;
   if (!fields.chat_room && given.chat_room !== expected.roomId) fields.chat_room = [WORDING.chat_room];
   if (expected.otherUserId !== undefined && !fields.other_user && given.other_user !== expected.otherUserId) fields.other_user = [WORDING.other_user];
-  const spoofed = 'sender' in given && !fields.sender && given.sender !== expected.userId;
+  // Only payloads with a sender field claim one (a typing frame's stray `sender` is ignored, as zod strips it).
+  const claimsSender = 'shape' in schema && typeof schema.shape === 'object' && schema.shape !== null && 'sender' in schema.shape;
+  const spoofed = claimsSender && !fields.sender && given.sender !== expected.userId;
   if (Object.keys(fields).length > 0) throw invalidFields(spoofed ? { ...fields, sender: [WORDING.sender] } : fields);
   if (spoofed) throw new ParleyError('FORBIDDEN', 'You may only send messages as yourself.', { fields: { sender: [WORDING.sender] } });
   return parsed.data!;

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
-import { LegacyClientFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../contracts/index.ts';
+import { LegacyClientFrame, LegacyNewMessageFrame, LegacyTypingFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../contracts/index.ts';
 import { authenticateRequest } from '../auth/request-auth.ts';
 import { replyError } from '../errors/http-reply.ts';
 import { ERROR_MAP } from '../errors/map.ts';
@@ -90,7 +90,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         } catch {
           throw new ParleyError('INVALID_INPUT', 'Frame is not valid JSON.');
         }
-        const frame = checkLegacyPayload(LegacyClientFrame, json, { roomId: room.id, userId, otherUserId });
+        const action = (json as { action?: unknown } | null)?.action;
+        const schema = action === 'new_message' ? LegacyNewMessageFrame : action === 'typing' ? LegacyTypingFrame : LegacyClientFrame;
+        const frame = checkLegacyPayload(schema, json, { roomId: room.id, userId, otherUserId });
         const roomId = room.id;
         if (frame.action === 'typing') return void (await caller.messages.typing({ roomId }));
         await caller.messages.send({ roomId, content: frame.message });
