@@ -17,6 +17,7 @@ export const PARLEY_ERROR_CODES = [
   'RATE_LIMITED',
   'SLOW_CONSUMER',
   'SHUTTING_DOWN',
+  'AUTH_UNAVAILABLE',
   'INTERNAL',
 ] as const;
 

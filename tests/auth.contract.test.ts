@@ -58,6 +58,26 @@ describe('JWT_JWKS_URL with issuer and audience', () => {
   });
 });
 
+describe('an identity provider that cannot be reached', () => {
+  it('is a 503 AUTH_UNAVAILABLE (retry later), not a 401 that would discard a good token', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as { port: number };
+    await new Promise((resolve) => closed.close(resolve));
+    const down = await startTestApp('auth-jwks-down', { JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'parley' });
+    try {
+      const res = await fetch(`${down.url}/rooms/`, { headers: { authorization: `Bearer ${await idpToken()}` } });
+      expect(res.status).toBe(503);
+      expect(await res.json()).toMatchObject({ detail: expect.stringContaining('unavailable') });
+      const chat = createChatClient({ url: down.url, token: await idpToken() });
+      await expect(chat.rooms.list.query()).rejects.toMatchObject({ data: { code: 'SERVICE_UNAVAILABLE', parleyCode: 'AUTH_UNAVAILABLE' } });
+      await chat.close();
+    } finally {
+      await down.close();
+    }
+  });
+});
+
 describe('configuration', () => {
   it('refuses to start in production without JWT_SECRET or JWT_JWKS_URL', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: required in production/);

@@ -1,6 +1,6 @@
 import { createSecretKey } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { ParleyError, UserId } from '../../contracts/index.ts';
+import { isParleyError, ParleyError, UserId } from '../../contracts/index.ts';
 
 export interface TokenVerifierOptions {
   /** HS256 shared secret (at least 32 characters). */
@@ -40,7 +40,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   // A KeyObject is imported once; raw bytes would be re-imported through WebCrypto on every verify.
   const hsKey = hsSecret ? createSecretKey(Buffer.from(hsSecret, 'utf8')) : undefined;
   const verified = new Map<string, { token: VerifiedToken; cachedUntil: number }>();
-  const jwks: JWTVerifyGetKey | undefined = jwksUrl ? createRemoteJWKSet(new URL(jwksUrl)) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = jwksUrl ? keysOrUnavailable(createRemoteJWKSet(new URL(jwksUrl))) : undefined;
   // A token without `exp` would be valid, and its sockets open, forever (issue 9).
   const claims = {
     requiredClaims: ['exp'],
@@ -90,7 +90,24 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   };
 }
 
+/**
+ * A JWKS that cannot be fetched (down, timing out, answering garbage) is our outage, not a bad
+ * token: 503, so clients retry instead of discarding a good token. A key the JWKS lacks is still
+ * the token's fault.
+ */
+function keysOrUnavailable(jwks: JWTVerifyGetKey): JWTVerifyGetKey {
+  return async (header, token) => {
+    try {
+      return await jwks(header, token);
+    } catch (err) {
+      if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) throw err;
+      throw new ParleyError('AUTH_UNAVAILABLE', 'The token cannot be verified right now: the key set is unavailable.', { reason: err instanceof errors.JOSEError ? err.code : 'fetch failed' });
+    }
+  };
+}
+
 function toParleyError(err: unknown): ParleyError {
+  if (isParleyError(err)) return err;
   if (err instanceof errors.JWTExpired) {
     // `exp` passed, or `iat` older than the maximum age.
     return new ParleyError('TOKEN_EXPIRED', 'Token has expired.', { claim: err.claim, reason: err.reason });
@@ -101,5 +118,6 @@ function toParleyError(err: unknown): ParleyError {
   if (err instanceof errors.JOSEError) {
     return new ParleyError('TOKEN_INVALID', 'Token is invalid.', { reason: err.code });
   }
-  return new ParleyError('TOKEN_INVALID', 'Token is invalid.', { reason: 'unverifiable' });
+  // Not the token's fault, nor one we foresaw: a 500, logged.
+  return new ParleyError('INTERNAL', 'Token verification failed.', { reason: 'unexpected' });
 }

@@ -15,6 +15,7 @@ export interface ErrorMapping {
 export const ERROR_MAP: Readonly<Record<ParleyErrorCode, ErrorMapping>> = Object.freeze({
   SHUTTING_DOWN: { http: 503, trpc: 'SERVICE_UNAVAILABLE', wsClose: 1001 },
   SLOW_CONSUMER: { http: 503, trpc: 'SERVICE_UNAVAILABLE', wsClose: 4001 },
+  AUTH_UNAVAILABLE: { http: 503, trpc: 'SERVICE_UNAVAILABLE', wsClose: 4013 },
   INTERNAL: { http: 500, trpc: 'INTERNAL_SERVER_ERROR', wsClose: 4010 },
   UNAUTHENTICATED: { http: 401, trpc: 'UNAUTHORIZED', wsClose: 4500 },
   TOKEN_EXPIRED: { http: 401, trpc: 'UNAUTHORIZED', wsClose: 4501 },
