@@ -3,13 +3,14 @@
  * and memory are its own. Receives one task over IPC, may exchange commands, posts one result.
  */
 import { idleConnections } from './scenarios/connections.ts';
+import { cannonLoad } from './scenarios/http-autocannon.ts';
 import { deliveryLoad } from './scenarios/live-delivery.ts';
 import { sendLoad } from './scenarios/send-throughput.ts';
 import type { Control } from './workers.ts';
 
 
 type Task = (params: any, control: Control) => Promise<unknown>;
-const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections };
+const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, cannonLoad };
 
 const inbox: Array<{ type: string }> = [];
 const waiters: Array<{ type: string; resolve(msg: any): void }> = [];

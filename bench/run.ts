@@ -19,6 +19,7 @@ import { printSummary, newestProfile } from './profile-summary.ts';
 import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from './report.ts';
 import { runConnections } from './scenarios/connections.ts';
 import { runHistory } from './scenarios/history.ts';
+import { runHttpAutocannon } from './scenarios/http-autocannon.ts';
 import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { evaluateTargets } from './targets.ts';
@@ -113,6 +114,7 @@ async function main(): Promise<number> {
       delivery = r.results;
     }],
     ['history', async () => void rows.push(...(await runHistory(ctx)))],
+    ['http', async () => void rows.push(...(await runHttpAutocannon(ctx)))],
   ];
   for (const [name, run] of scenarios) {
     if (!wanted(name)) continue;

@@ -1,0 +1,102 @@
+/**
+ * HTTP at full speed: the same procedure over REST and tRPC HTTP, and a REST history read,
+ * driven by autocannon (a pipelined generator far cheaper per request than fetch or the tRPC
+ * client), so the figure is the server's, not the load generator's. Each row reports the
+ * generator's and the server's CPU share (of one core) beside the throughput.
+ */
+import { readFile } from 'node:fs/promises';
+import autocannon from 'autocannon';
+import { signToken } from '../../server/auth/sign-token.ts';
+import { seedHistory, seedPairs } from '../db.ts';
+import type { BenchContext, Row } from '../report.ts';
+import { ratio } from '../stats.ts';
+import { runWorker } from '../workers.ts';
+
+interface Target {
+  name: 'rest POST' | 'trpc-http POST (batch of 1)' | 'rest GET 100 messages';
+  path: string;
+  method: 'GET' | 'POST';
+  body?: string;
+}
+interface CannonParams {
+  baseUrl: string;
+  token: string;
+  targets: Target[];
+  connections: number;
+  durationSec: number;
+}
+interface CannonResult {
+  name: Target['name'];
+  reqPerSec: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  generatorCpu: number;
+}
+
+/** Worker side: each target in turn, measuring this process's own CPU. */
+export async function cannonLoad(p: CannonParams): Promise<CannonResult[]> {
+  const out: CannonResult[] = [];
+  const headers = { authorization: `Bearer ${p.token}`, 'content-type': 'application/json' };
+  for (const t of p.targets) {
+    const cpu = process.cpuUsage();
+    const start = performance.now();
+    const r = await autocannon({ url: p.baseUrl + t.path, method: t.method, headers, connections: p.connections, duration: p.durationSec, ...(t.body ? { body: t.body } : {}) });
+    const used = process.cpuUsage(cpu);
+    out.push({
+      name: t.name,
+      reqPerSec: r.requests.average,
+      p50: r.latency.p50,
+      p99: r.latency.p99,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      generatorCpu: (used.user + used.system) / 1000 / (performance.now() - start),
+    });
+  }
+  return out;
+}
+
+/** CPU seconds a process has used so far (Linux /proc). */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export async function runHttpAutocannon(ctx: BenchContext): Promise<Row[]> {
+  const [hot] = await seedPairs(ctx.pool, 'cannon', 1);
+  const [reader] = await seedPairs(ctx.pool, 'cannonread', 1);
+  await seedHistory(ctx.pool, reader!, 100);
+  const rows: Row[] = [];
+  const durationSec = ctx.quick ? 2 : 6;
+  for (const connections of ctx.quick ? [64] : [16, 64]) {
+    const results: CannonResult[] = [];
+    const serverCpu = new Map<string, number>();
+    for (const target of [
+      { name: 'rest POST', method: 'POST', path: `/${hot!.roomId}/messages/`, body: JSON.stringify({ content: 'autocannon', chat_room: hot!.roomId, sender: hot!.a }), user: hot!.a },
+      { name: 'trpc-http POST (batch of 1)', method: 'POST', path: '/trpc/messages.send?batch=1', body: JSON.stringify({ 0: { roomId: hot!.roomId, content: 'autocannon' } }), user: hot!.a },
+      { name: 'rest GET 100 messages', method: 'GET', path: `/${reader!.roomId}/messages/`, user: reader!.a },
+    ] as const) {
+      const token = await signToken({ secret: ctx.secret, userId: target.user, expiresIn: '1h' });
+      const before = await cpuSeconds(ctx.serverPid);
+      const [result] = await runWorker<CannonResult[]>('cannonLoad', { baseUrl: ctx.baseUrl, token, targets: [target], connections, durationSec }, 60_000);
+      serverCpu.set(target.name, (await cpuSeconds(ctx.serverPid)) - before);
+      results.push(result!);
+    }
+    const rest = results.find((r) => r.name === 'rest POST')!;
+    for (const r of results) {
+      if (r.non2xx || r.errors) ctx.problems.push(`http ${r.name} c=${connections}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+      const isTrpc = r.name.startsWith('trpc');
+      rows.push({
+        scenario: 'http (autocannon)',
+        surface: r.name,
+        params: `c=${connections}, ${durationSec} s`,
+        result: `${r.reqPerSec.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms; CPU: generator ${(r.generatorCpu * 100).toFixed(0)} %, server ${((serverCpu.get(r.name)! / durationSec) * 100).toFixed(0)} % of a core`,
+        baseline: isTrpc ? `rest POST ${rest.reqPerSec.toFixed(0)} req/s` : '—',
+        ratio: isTrpc ? ratio(r.reqPerSec, rest.reqPerSec) : NaN,
+        data: { connections, ...r, serverCpuSeconds: serverCpu.get(r.name) },
+      });
+    }
+  }
+  return rows;
+}
