@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,cross]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -18,6 +18,7 @@ import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
 import { printSummary, newestProfile } from './profile-summary.ts';
 import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from './report.ts';
 import { runConnections } from './scenarios/connections.ts';
+import { runCrossInstance } from './scenarios/cross-instance.ts';
 import { runHistory } from './scenarios/history.ts';
 import { runHttpAutocannon } from './scenarios/http-autocannon.ts';
 import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
@@ -75,7 +76,7 @@ async function main(): Promise<number> {
     // stream's short-lived garbage from growing RSS by ~100 MiB before it is scavenged.
     nodeArgs: ['--expose-gc', '--max-semi-space-size=8', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [])],
     // Every load generator connects from loopback: no per-address connection cap.
-    env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
+    env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
   });
   const relay = spawnNode(join(BENCH_DIR, 'baselines', 'ws-relay.ts'), { nodeArgs: ['--expose-gc'] });
   const [srv, rel] = await Promise.all([
@@ -115,6 +116,7 @@ async function main(): Promise<number> {
     }],
     ['history', async () => void rows.push(...(await runHistory(ctx)))],
     ['http', async () => void rows.push(...(await runHttpAutocannon(ctx)))],
+    ['cross', async () => void rows.push(...(await runCrossInstance(ctx)))],
   ];
   for (const [name, run] of scenarios) {
     if (!wanted(name)) continue;

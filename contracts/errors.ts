@@ -35,6 +35,8 @@ export interface ParleyErrorDetails {
   claim?: string;
   /** For token failures: why the token was refused. */
   reason?: string;
+  /** For RATE_LIMITED: seconds until the next attempt can succeed (also REST's `Retry-After`). */
+  retryAfterSeconds?: number;
 }
 
 /**

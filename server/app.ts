@@ -17,6 +17,8 @@ import { registerCors } from './http/cors.ts';
 import { logSerializers } from './http/log-serializers.ts';
 import { refuseInvalidUtf8Bodies } from './http/utf8-body.ts';
 import { registerDocsRoutes } from './openapi/docs.routes.ts';
+import { registerMetricsRoutes } from './metrics/metrics.routes.ts';
+import { createScaleOut, type ScaleOut } from './scale-out.ts';
 import { createServices, type Services } from './services.ts';
 
 export interface ParleyApp {
@@ -54,7 +56,15 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     return503OnClosing: true,
     serverFactory: httpServerFactory(config),
   });
-  const services = createServices({ config, orm, log: fastify.log, jwtSecret });
+  let scale: ScaleOut;
+  try {
+    scale = await createScaleOut({ config, orm, log: fastify.log });
+  } catch (err) {
+    await orm.close(true);
+    await embedded?.close();
+    throw err;
+  }
+  const services = createServices({ config, orm, log: fastify.log, jwtSecret, scale });
 
   await registerCors(fastify, config);
   refuseInvalidUtf8Bodies(fastify);
@@ -77,10 +87,12 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   fastify.get('/readyz', async (_req, reply) => {
     try {
       await orm.em.fork().execute('select 1');
-      return { status: 'ok' };
     } catch {
       return reply.code(503).send({ status: 'unavailable', detail: 'database unreachable' });
     }
+    // Sends still work without the engine, but live events from other instances stop until it returns.
+    if (!services.fanout.isUp()) return reply.code(503).send({ status: 'unavailable', detail: `fan-out engine (${services.fanout.name}) disconnected` });
+    return { status: 'ok' };
   });
   fastify.setErrorHandler((err, req, reply) => {
     const parley = fastifyErrorToParley(err);
@@ -92,9 +104,11 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerRestAdapter(fastify, services);
   await registerLegacyWsAdapter(fastify, services);
   await registerDocsRoutes(fastify);
+  registerMetricsRoutes(fastify, services);
 
   fastify.addHook('onClose', async () => {
     if (!(await services.inflight.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
+    await scale.close();
     await orm.close(true);
     await embedded?.close();
   });

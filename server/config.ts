@@ -38,7 +38,21 @@ const EnvSchema = z.object({
   MAX_CONNECTIONS_PER_IP: int(0).default(1000),
   TYPING_THROTTLE_MS: int(0).default(1000),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  FANOUT: z.enum(['auto', 'local', 'postgres', 'redis']).default('auto'),
+  FANOUT_SWEEP_MS: int(100).default(2_000),
+  WORKERS: int(1).max(256).default(1),
+  SEND_RATE_PER_SEC: z.coerce.number().min(0).default(5),
+  SEND_BURST: int(1).default(20),
+  TYPING_RATE_PER_SEC: z.coerce.number().min(0).default(10),
+  TYPING_BURST: int(1).default(20),
 });
+
+/** A token bucket: `burst` at once, refilled at `perSec`; `perSec` 0 means unlimited. */
+export interface RateRule {
+  readonly perSec: number;
+  readonly burst: number;
+}
 
 /** Everything the service reads from its environment, parsed once and frozen. */
 export interface Config {
@@ -74,6 +88,14 @@ export interface Config {
   readonly maxConnectionsPerIp: number;
   readonly typingThrottleMs: number;
   readonly shutdownGraceMs: number;
+  readonly redisUrl: string | undefined;
+  /** How events reach the other instances; `local` = this process only. */
+  readonly fanout: 'local' | 'postgres' | 'redis';
+  /** How often watched rooms are checked for messages the engine did not bring. */
+  readonly fanoutSweepMs: number;
+  /** Processes serving one port (node:cluster); more than 1 needs `databaseUrl`. */
+  readonly workers: number;
+  readonly rateLimits: { readonly send: RateRule; readonly typing: RateRule };
 }
 
 /** Parses the environment; throws one error listing every bad variable. */
@@ -85,9 +107,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
-  if (e.NODE_ENV === 'production' && !e.JWT_SECRET && !e.JWT_JWKS_URL) {
-    throw new Error('Invalid configuration:\n  JWT_SECRET: required in production (or set JWT_JWKS_URL)');
+  const problems: string[] = [];
+  if (e.NODE_ENV === 'production' && !e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('JWT_SECRET: required in production (or set JWT_JWKS_URL)');
+  const fanout = e.FANOUT === 'auto' ? (e.REDIS_URL ? 'redis' : e.DATABASE_URL ? 'postgres' : 'local') : e.FANOUT;
+  if (fanout === 'redis' && !e.REDIS_URL) problems.push('FANOUT: redis needs REDIS_URL');
+  if (fanout === 'postgres' && !e.DATABASE_URL) problems.push('FANOUT: postgres needs DATABASE_URL');
+  if (e.WORKERS > 1 && !e.DATABASE_URL) {
+    problems.push('WORKERS: more than one worker needs DATABASE_URL (the embedded PostgreSQL serves a single process)');
   }
+  if (e.WORKERS > 1 && fanout === 'local') problems.push('WORKERS: more than one worker needs a fan-out engine (FANOUT is local)');
+  if (problems.length) throw new Error(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return deepFreeze({
     env: e.NODE_ENV,
     host: e.HOST,
@@ -110,6 +139,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     typingThrottleMs: e.TYPING_THROTTLE_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    redisUrl: e.REDIS_URL,
+    fanout,
+    fanoutSweepMs: e.FANOUT_SWEEP_MS,
+    workers: e.WORKERS,
+    rateLimits: {
+      send: { perSec: e.SEND_RATE_PER_SEC, burst: e.SEND_BURST },
+      typing: { perSec: e.TYPING_RATE_PER_SEC, burst: e.TYPING_BURST },
+    },
   });
 }
 

@@ -1,11 +1,15 @@
+import cluster from 'node:cluster';
 import { createApp, type ParleyApp } from './app.ts';
 import { startFailureMessage } from './cli/start-failure.ts';
+import { runPrimary } from './cluster/primary.ts';
 import { loadConfig, type Config } from './config.ts';
 
 let config: Config | undefined;
 let app: ParleyApp | undefined;
 async function start() {
   config = loadConfig();
+  // WORKERS>1: this process only deals connections to workers, each of which runs the code below.
+  if (config.workers > 1 && cluster.isPrimary) return void (await runPrimary(config));
   app = await createApp(config);
   return { config, app, url: await app.listen() };
 }
@@ -14,20 +18,22 @@ const started = await start().catch(async (err: unknown) => {
   await app?.close().catch(() => undefined);
   return process.exit(1);
 });
-const { url } = started;
-started.app.fastify.log.info(`Parley serving on ${url} (${started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`})`);
+if (started) {
+  const { url } = started;
+  started.app.fastify.log.info(`Parley serving on ${url} (${started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`})`);
 
-for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-  process.once(signal, () => {
-    started.app.fastify.log.info({ signal }, 'shutting down');
-    const force = setTimeout(() => process.exit(1), started.config.shutdownGraceMs + 5_000);
-    force.unref();
-    started.app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        started.app.fastify.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  });
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      started.app.fastify.log.info({ signal }, 'shutting down');
+      const force = setTimeout(() => process.exit(1), started.config.shutdownGraceMs + 5_000);
+      force.unref();
+      started.app.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          started.app.fastify.log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
 }

@@ -1,15 +1,16 @@
-import type { FastifyBaseLogger } from 'fastify';
 import { createAuthenticator, type Authenticator } from './auth/authenticator.ts';
 import { createTokenVerifier } from './auth/token-verifier.ts';
+import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { createInflightTracker, type InflightTracker } from './domain/inflight.ts';
 import { createMessageStore } from './domain/message-store.ts';
 import { createMessageService, type MessageService } from './domain/messages.service.ts';
-import { createRoomBus, type RoomBus } from './domain/room-bus.ts';
+import type { RoomBus } from './domain/room-bus.ts';
 import { createRoomService, type RoomService } from './domain/rooms.service.ts';
 import { createTypingService, type TypingService } from './domain/typing.service.ts';
 import { createUserDirectory } from './domain/user-directory.ts';
+import type { ScaleOut } from './scale-out.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -22,10 +23,13 @@ export interface Services {
   typing: TypingService;
   /** Mutations in progress; shutdown waits for them before closing the database. */
   inflight: InflightTracker;
+  fanout: ScaleOut['fanout'];
+  metrics: ScaleOut['metrics'];
+  limiter: ScaleOut['limiter'];
 }
 
-export function createServices({ config, orm, log, jwtSecret }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined }): Services {
-  const bus = createRoomBus((err) => log.error({ err }, 'room event listener failed'));
+export function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Services {
+  const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
   const rooms = createRoomService({ users });
   const verifier = createTokenVerifier({ ...config.jwt, hsSecret: jwtSecret });
@@ -42,8 +46,12 @@ export function createServices({ config, orm, log, jwtSecret }: { config: Config
       lastSeq: (roomId) => rooms.lastSeq(orm.em.fork(), roomId),
       maxChars: config.messageMaxChars,
       onBatchError: (err, size) => log.warn({ err, size }, 'group-commit batch failed; its sends are retried one by one'),
+      onBatch: metrics.batch,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     inflight: createInflightTracker(),
+    fanout,
+    metrics,
+    limiter,
   };
 }

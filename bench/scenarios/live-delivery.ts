@@ -19,6 +19,8 @@ interface DeliveryParams {
   durationMs: number;
   pairs: Pair[];
   baseUrl: string;
+  /** Where senders connect, when not `baseUrl` (receivers): another instance. */
+  senderUrl?: string;
   relayUrl: string;
   secret: string;
 }
@@ -59,7 +61,7 @@ async function endpoints(p: DeliveryParams, pair: Pair, i: number): Promise<[Sur
   const tokenB = await signToken({ secret: p.secret, userId: pair.b, expiresIn: '1h' });
   const receiver = await connect(surface, { baseUrl: p.baseUrl, token: tokenB, user: pair.b, other: pair.a, roomId: pair.roomId });
   await receiver.subscribe();
-  const sender = await connect(surface, { baseUrl: p.baseUrl, token: tokenA, user: pair.a, other: pair.b, roomId: pair.roomId });
+  const sender = await connect(surface, { baseUrl: p.senderUrl ?? p.baseUrl, token: tokenA, user: pair.a, other: pair.b, roomId: pair.roomId });
   return [sender, receiver];
 }
 

@@ -42,7 +42,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     const { userId: pathUser, otherUserId } = req.params;
     if (!UserId.safeParse(pathUser).success || !UserId.safeParse(otherUserId).success) throw new ParleyError('NOT_FOUND', 'Not found.');
     if (pathUser !== userId) throw new ParleyError('FORBIDDEN', 'userId in the URL is not the authenticated user.');
-    accepted.set(req, { room: await createCaller(contextForUser(services, userId)).rooms.open({ otherUserId }), expiresAt });
+    accepted.set(req, { room: await createCaller(contextForUser(services, userId, 'legacy-ws')).rooms.open({ otherUserId }), expiresAt });
   }
 
   app.get<{ Params: PairParams }>(
@@ -62,7 +62,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       const { room, expiresAt } = accepted.get(req)!;
       const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, pingMs: wsPingMs });
       session.expireAt(expiresAt);
-      const caller = createCaller(contextForUser(services, userId), { signal: session.signal });
+      const caller = createCaller(contextForUser(services, userId, 'legacy-ws'), { signal: session.signal });
 
       // The session's send-buffer cap applies to every write.
       const send = (frame: LegacyServerFrame | string) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
@@ -78,7 +78,16 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
 
       // The feed starts at the seq the room had when the socket was accepted: nothing sent after is missed.
       void (async () => {
-        for await (const { event } of services.messages.feed(room.id, room.last_seq, session.signal)) send(frameText(event));
+        const { metrics } = services;
+        metrics.subscription('legacy-ws', 1);
+        try {
+          for await (const { event } of await services.messages.feed(room.id, room.last_seq, session.signal)) {
+            metrics.delivered('legacy-ws');
+            send(frameText(event));
+          }
+        } finally {
+          metrics.subscription('legacy-ws', -1);
+        }
       })().catch((err: unknown) => {
         if (!session.signal.aborted) closeWith(err);
       });

@@ -35,7 +35,7 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
 
   async function authed(req: FastifyRequest) {
     const { userId } = await authenticateRequest(services, req);
-    return { userId, caller: createCaller(contextForUser(services, userId)) };
+    return { userId, caller: createCaller(contextForUser(services, userId, 'rest')) };
   }
 
   function parse<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {

@@ -1,7 +1,7 @@
 import { FIELD_MESSAGES, ParleyError, type Message, type MessagePage } from '../../contracts/index.ts';
 import type { MessageStore, NewMessage, Sql } from './message-store.ts';
 import type { RoomBus } from './room-bus.ts';
-import { roomFeed, type FeedItem } from './room-feed.ts';
+import { openRoomFeed, type FeedItem } from './room-feed.ts';
 import { createCoalescer } from './send-coalescer.ts';
 
 export type { FeedItem, NewMessage };
@@ -13,8 +13,8 @@ export interface MessageService {
    */
   send(message: NewMessage): Promise<Message>;
   page(roomId: string, cursor: number, limit: number): Promise<MessagePage>;
-  /** The room's live feed after `afterSeq` (null: from now on); see {@link roomFeed}. */
-  feed(roomId: string, afterSeq: number | null, signal: AbortSignal): AsyncGenerator<FeedItem>;
+  /** The room's live feed after `afterSeq` (null: from now on), subscribed once it resolves; see {@link openRoomFeed}. */
+  feed(roomId: string, afterSeq: number | null, signal: AbortSignal): Promise<AsyncGenerator<FeedItem>>;
 }
 
 export interface MessageServiceDeps {
@@ -25,13 +25,16 @@ export interface MessageServiceDeps {
   lastSeq(roomId: string): Promise<number>;
   maxChars: number;
   onBatchError(err: unknown, size: number): void;
+  /** Sends per statement, for metrics. */
+  onBatch?(size: number): void;
 }
 
-export function createMessageService({ bus, store, sql, lastSeq, maxChars, onBatchError }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, store, sql, lastSeq, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
     async run(messages) {
+      onBatch?.(messages.length);
       const stored = await store.insert(sql, messages);
       return Promise.all(
         stored.map(async (message, i) => {
@@ -68,7 +71,7 @@ export function createMessageService({ bus, store, sql, lastSeq, maxChars, onBat
     },
 
     feed(roomId, afterSeq, signal) {
-      return roomFeed(
+      return openRoomFeed(
         {
           bus,
           roomId,

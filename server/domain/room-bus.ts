@@ -1,10 +1,18 @@
 import type { RoomEvent } from '../../contracts/index.ts';
 
-export type RoomListener = (event: RoomEvent) => void;
+/**
+ * Not a room event: stored messages may have been missed (a fan-out engine reconnected, or carried
+ * only a seq range), so every feed of the room re-reads the database from its last seq.
+ */
+export interface CatchUp {
+  type: 'catch-up';
+}
+export type BusEvent = RoomEvent | CatchUp;
+export type RoomListener = (event: BusEvent) => void;
 
-/** Live fan-out of room events to every surface (tRPC subscriptions and legacy sockets) in this process. */
+/** Live fan-out of room events to every surface (tRPC subscriptions and legacy sockets), in this process and, with an engine, on every instance. */
 export interface RoomBus {
-  publish(roomId: string, event: RoomEvent): void;
+  publish(roomId: string, event: BusEvent): void;
   /** Returns the unsubscribe function. */
   subscribe(roomId: string, listener: RoomListener): () => void;
   /** Number of live listeners, for readiness and metrics. */

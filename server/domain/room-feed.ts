@@ -32,16 +32,25 @@ export interface FeedItem {
   event: RoomEvent;
 }
 
-export async function* roomFeed(source: RoomFeedSource, options: RoomFeedOptions): AsyncGenerator<FeedItem> {
+/**
+ * Opens the feed at once: subscribed to the bus and its starting seq read before it resolves, so
+ * a caller that reports "subscribed" after awaiting it (tRPC's `started`) misses nothing
+ * committed from then on — not even on another instance. An async generator's body would only
+ * run at the first `next()`, after `started` went out.
+ */
+export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOptions): Promise<AsyncGenerator<FeedItem>> {
   const { signal, maxBuffered = 1000, replayBatch = 500 } = options;
   let pending: RoomEvent[] = [];
   let pendingMessages = 0;
   let overflowed = false;
+  let catchUp = false;
   let wake: (() => void) | null = null;
 
   // Subscribe before reading the database, so nothing committed in between is missed.
   const unsubscribe = source.bus.subscribe(source.roomId, (event) => {
-    if (event.type === 'message') {
+    if (event.type === 'catch-up') {
+      catchUp = true;
+    } else if (event.type === 'message') {
       if (overflowed) return;
       if (pendingMessages >= maxBuffered) {
         overflowed = true;
@@ -56,8 +65,28 @@ export async function* roomFeed(source: RoomFeedSource, options: RoomFeedOptions
   });
   const onAbort = () => wake?.();
   signal.addEventListener('abort', onAbort);
+  const close = () => {
+    unsubscribe();
+    signal.removeEventListener('abort', onAbort);
+    signal.removeEventListener('abort', close);
+  };
+  // A feed that is never iterated (its client left first) still lets go of the bus.
+  signal.addEventListener('abort', close);
 
   let last = 0;
+  try {
+    const newest = await source.lastSeq();
+    // A resume point the room never reached would wait in silence for seqs that are already taken.
+    if (options.afterSeq !== null && options.afterSeq > newest) {
+      throw new ParleyError('INVALID_INPUT', `lastEventId ${options.afterSeq} is past the room's last message (${newest}).`, {
+        fields: { lastEventId: [`must be at most ${newest}, the room's last seq; resubscribe from there or without lastEventId`] },
+      });
+    }
+    last = options.afterSeq ?? newest;
+  } catch (err) {
+    close();
+    throw err;
+  }
 
   async function* readStored(upTo?: number): AsyncGenerator<FeedItem> {
     for (;;) {
@@ -70,43 +99,42 @@ export async function* roomFeed(source: RoomFeedSource, options: RoomFeedOptions
     }
   }
 
-  try {
-    const newest = await source.lastSeq();
-    // A resume point the room never reached would wait in silence for seqs that are already taken.
-    if (options.afterSeq !== null && options.afterSeq > newest) {
-      throw new ParleyError('INVALID_INPUT', `lastEventId ${options.afterSeq} is past the room's last message (${newest}).`, {
-        fields: { lastEventId: [`must be at most ${newest}, the room's last seq; resubscribe from there or without lastEventId`] },
-      });
-    }
-    last = options.afterSeq ?? newest;
-    yield* readStored();
-    while (!signal.aborted) {
-      if (overflowed) {
-        pending = pending.filter((e) => e.type !== 'message');
-        pendingMessages = 0;
-        overflowed = false;
-        yield* readStored();
-        continue;
-      }
-      const event = pending.shift();
-      if (!event) {
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
-        continue;
-      }
-      if (event.type !== 'message') {
+  async function* run(): AsyncGenerator<FeedItem> {
+    try {
+      yield* readStored();
+      while (!signal.aborted) {
+        if (overflowed) {
+          pending = pending.filter((e) => e.type !== 'message');
+          pendingMessages = 0;
+          overflowed = false;
+          yield* readStored();
+          continue;
+        }
+        if (catchUp) {
+          catchUp = false;
+          yield* readStored();
+          continue;
+        }
+        const event = pending.shift();
+        if (!event) {
+          await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+          continue;
+        }
+        if (event.type !== 'message') {
+          yield { position: last, event };
+          continue;
+        }
+        pendingMessages--;
+        const { seq } = event.message;
+        if (seq <= last) continue;
+        if (seq > last + 1) yield* readStored(seq - 1);
+        last = seq;
         yield { position: last, event };
-        continue;
       }
-      pendingMessages--;
-      const { seq } = event.message;
-      if (seq <= last) continue;
-      if (seq > last + 1) yield* readStored(seq - 1);
-      last = seq;
-      yield { position: last, event };
+    } finally {
+      close();
     }
-  } finally {
-    unsubscribe();
-    signal.removeEventListener('abort', onAbort);
   }
+  return run();
 }

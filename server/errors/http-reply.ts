@@ -19,6 +19,7 @@ export function replyError(reply: FastifyReply, err: unknown): FastifyReply {
     const challenge = parley.code === 'UNAUTHENTICATED' ? 'Bearer realm="parley"' : `Bearer realm="parley", error="invalid_token"`;
     void reply.header('www-authenticate', challenge);
   }
+  if (parley.details.retryAfterSeconds !== undefined) void reply.header('retry-after', String(parley.details.retryAfterSeconds));
   if (parley.code === 'INTERNAL') reply.log.error({ err }, 'request failed');
   return reply.code(status).send(body);
 }

@@ -8,6 +8,11 @@ const errors = {
   413: { description: 'Body over the size limit', content: jsonContent(ref('DrfDetailError')) },
   400: { description: 'Validation errors per field, or `{detail}` for malformed JSON', content: jsonContent({ oneOf: [ref('DrfFieldErrors'), ref('DrfDetailError')] }) },
 };
+const throttled = {
+  description: 'Over the per-user send rate (all surfaces count); retry after `Retry-After` seconds',
+  headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 } } },
+  content: jsonContent(ref('DrfDetailError')),
+};
 const roomParam = { name: 'chat_room_id', in: 'path', required: true, schema: { type: 'string', format: 'uuid' } };
 const secured = { security: [{ bearerAuth: [] }] };
 
@@ -42,7 +47,7 @@ export const legacyPaths = {
       ...secured,
       parameters: [roomParam],
       requestBody: { required: true, content: jsonContent(ref('LegacySendMessageBody')) },
-      responses: { 201: { description: 'The stored message', content: jsonContent(ref('LegacyMessage')) }, ...errors },
+      responses: { 201: { description: 'The stored message', content: jsonContent(ref('LegacyMessage')) }, ...errors, 429: throttled },
     },
   },
   '/rooms/': {
@@ -63,5 +68,6 @@ export const legacyPaths = {
     },
   },
   '/healthz': { get: { operationId: 'healthz', tags: ['Operations'], responses: { 200: { description: 'Process is up' } } } },
-  '/readyz': { get: { operationId: 'readyz', tags: ['Operations'], responses: { 200: { description: 'Database reachable' }, 503: { description: 'Database unreachable' } } } },
+  '/readyz': { get: { operationId: 'readyz', tags: ['Operations'], responses: { 200: { description: 'Database reachable and fan-out engine connected' }, 503: { description: 'Database unreachable, or fan-out engine disconnected (sends still work)' } } } },
+  '/metrics': { get: { operationId: 'metrics', tags: ['Operations'], summary: 'Prometheus text format', responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
 };

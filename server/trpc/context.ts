@@ -1,10 +1,13 @@
 import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
 import { extractToken } from '../auth/token-sources.ts';
+import type { Surface } from '../metrics/metrics.ts';
 import type { Services } from '../services.ts';
 
 /** What every procedure receives: the services, and the caller, resolved lazily from the token. */
 export interface Context {
   services: Services;
+  /** Which surface the call came in on, for metrics. */
+  surface: Surface;
   /** Verifies the request's token (once per context) and returns the user id. */
   authenticate(): Promise<string>;
 }
@@ -17,6 +20,7 @@ export function contextForToken(services: Services, token: string | undefined, o
   let user: Promise<string> | undefined;
   return {
     services,
+    surface: 'trpc',
     authenticate: () =>
       (user ??= services.authenticator.authenticate(token).then(({ userId, expiresAt }) => {
         onVerified?.(expiresAt);
@@ -26,9 +30,9 @@ export function contextForToken(services: Services, token: string | undefined, o
 }
 
 /** A context for a caller an adapter has already authenticated. */
-export function contextForUser(services: Services, userId: string): Context {
+export function contextForUser(services: Services, userId: string, surface: Surface): Context {
   const user = Promise.resolve(userId);
-  return { services, authenticate: () => user };
+  return { services, surface, authenticate: () => user };
 }
 
 /** tRPC's createContext for HTTP requests. */

@@ -2,7 +2,9 @@ import { tracked, type TrackedEnvelope } from '@trpc/server';
 import { ListMessagesInput, Message, MessagePage, RoomEventsInput, SendMessageInput, TypingInput, type RoomEvent } from '../../contracts/index.ts';
 import type { FeedItem } from '../domain/messages.service.ts';
 import { z } from 'zod';
+import type { Metrics, Surface } from '../metrics/metrics.ts';
 import { authedProcedure, router } from './init.ts';
+import { limitedProcedure } from './limited.procedure.ts';
 
 export const messagesRouter = router({
   /** History keyset-paginated by seq, oldest first within a page. */
@@ -15,7 +17,7 @@ export const messagesRouter = router({
     }),
 
   /** Persists a message from the caller; a retried `clientId` returns the first message. */
-  send: authedProcedure
+  send: limitedProcedure('send')
     .input(SendMessageInput)
     .meta({ output: Message })
     .mutation(async ({ ctx, input }) => {
@@ -24,7 +26,7 @@ export const messagesRouter = router({
     }),
 
   /** Tells the other participant the caller is typing; throttled, never stored. */
-  typing: authedProcedure
+  typing: limitedProcedure('typing')
     .input(TypingInput)
     .meta({ output: z.object({ delivered: z.boolean() }) })
     .mutation(async ({ ctx, input }) => {
@@ -39,8 +41,9 @@ export const messagesRouter = router({
    */
   onEvent: authedProcedure.input(RoomEventsInput).subscription(async ({ ctx, input, signal }) => {
     await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
-    const feed = ctx.services.messages.feed(input.roomId, input.lastEventId ? Number(input.lastEventId) : null, signal ?? new AbortController().signal);
-    return trackedEvents(feed);
+    // Awaited before returning, so tRPC's `started` means "nothing from now on is missed".
+    const feed = await ctx.services.messages.feed(input.roomId, input.lastEventId ? Number(input.lastEventId) : null, signal ?? new AbortController().signal);
+    return trackedEvents(feed, ctx.services.metrics, ctx.surface);
   }),
 });
 
@@ -48,16 +51,31 @@ export const messagesRouter = router({
  * The feed's items as tRPC tracked events. A plain iterator rather than a second async generator:
  * every live event crosses this for every subscriber, and a generator frame costs a promise hop.
  */
-function trackedEvents(feed: AsyncGenerator<FeedItem>): AsyncIterableIterator<TrackedEnvelope<RoomEvent>> {
+function trackedEvents(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface: Surface): AsyncIterableIterator<TrackedEnvelope<RoomEvent>> {
+  let open = true;
+  metrics.subscription(surface, 1);
+  const ended = () => {
+    if (open) metrics.subscription(surface, -1);
+    open = false;
+  };
   return {
     [Symbol.asyncIterator]() {
       return this;
     },
     async next() {
-      const item = await feed.next();
-      return item.done ? { done: true, value: undefined } : { done: false, value: tracked(String(item.value.position), item.value.event) };
+      const item = await feed.next().catch((err: unknown) => {
+        ended();
+        throw err;
+      });
+      if (item.done) {
+        ended();
+        return { done: true, value: undefined };
+      }
+      metrics.delivered(surface);
+      return { done: false, value: tracked(String(item.value.position), item.value.event) };
     },
     async return() {
+      ended();
       await feed.return(undefined);
       return { done: true, value: undefined };
     },

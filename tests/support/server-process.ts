@@ -28,7 +28,8 @@ export async function startServerProcess(tag: string, env: Record<string, string
   await admin(`create database ${dbName}`);
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
-  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, JWT_SECRET: TEST_SECRET, ...env });
+  // Rate limits off, as for in-process test apps: the floods here must reach the socket rules.
+  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ...env });
   const url = await servingUrl(main);
   const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
   return {

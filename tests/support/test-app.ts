@@ -64,6 +64,9 @@ export async function startTestApp(testFile: string, env: Record<string, string>
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: databaseUrl.href,
     JWT_SECRET: TEST_SECRET,
+    // Contract tests send bursts from one user; the rate-limit tests set their own limits.
+    SEND_RATE_PER_SEC: '0',
+    TYPING_RATE_PER_SEC: '0',
     ...env,
   });
   const app = await createApp(config);

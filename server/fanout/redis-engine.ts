@@ -1,0 +1,81 @@
+import { Redis } from 'ioredis';
+import type { EngineHandlers, FanoutEngine } from './fanout-engine.ts';
+
+const PREFIX = 'parley:room:';
+
+/**
+ * Fan-out over Redis pub/sub, one channel per room, subscribed only while this instance has local
+ * listeners for that room. Subscriptions are restored by us, not by the client's autoResubscribe:
+ * only after SUBSCRIBE is acknowledged can the feeds re-read without missing anything.
+ */
+export function createRedisEngine({ url }: { url: string }): FanoutEngine {
+  let handlers!: EngineHandlers;
+  const watched = new Set<string>();
+  let subscribed = false;
+  const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(n * 50, 1_000) };
+  const sub = new Redis(url, { ...common, connectionName: 'parley-sub', autoResubscribe: false, autoResendUnfulfilledCommands: false });
+  // Every publish of one tick goes out in one write.
+  const pub = new Redis(url, { ...common, connectionName: 'parley-pub', enableAutoPipelining: true });
+
+  const channel = (roomId: string) => PREFIX + roomId;
+
+  async function resubscribe() {
+    try {
+      const done = new Set<string>();
+      // Rooms watched while SUBSCRIBE is in flight are taken by the next round.
+      for (let todo = [...watched]; todo.length; todo = [...watched].filter((r) => !done.has(r))) {
+        await sub.subscribe(...todo.map(channel));
+        for (const r of todo) done.add(r);
+      }
+      subscribed = true;
+      handlers.resync();
+    } catch (err) {
+      handlers.onError(err, 'redis resubscribe');
+      // The connection broke again; its next 'ready' tries again.
+    }
+  }
+
+  return {
+    name: 'redis',
+    async start(h) {
+      handlers = h;
+      for (const client of [sub, pub]) client.on('error', (err) => handlers.onError(err, 'redis connection'));
+      sub.on('close', () => (subscribed = false));
+      sub.on('message', (ch: string, payload: string) => {
+        if (!ch.startsWith(PREFIX)) return;
+        try {
+          handlers.deliver(JSON.parse(payload));
+        } catch (err) {
+          handlers.onError(err, 'redis message');
+        }
+      });
+      await Promise.all([sub.connect(), pub.connect()]);
+      await resubscribe();
+      sub.on('ready', () => void resubscribe());
+    },
+    publish(batches) {
+      for (const batch of batches) {
+        pub.publish(channel(batch.room), JSON.stringify(batch)).catch((err: unknown) => handlers.onError(err, 'redis publish'));
+      }
+    },
+    watch(roomId) {
+      watched.add(roomId);
+      if (!subscribed) return;
+      // Whatever was published before the subscription took effect is read from the database.
+      sub.subscribe(channel(roomId)).then(
+        () => handlers.resync(roomId),
+        (err: unknown) => handlers.onError(err, 'redis subscribe'),
+      );
+    },
+    unwatch(roomId) {
+      watched.delete(roomId);
+      if (subscribed) sub.unsubscribe(channel(roomId)).catch((err: unknown) => handlers.onError(err, 'redis unsubscribe'));
+    },
+    isUp: () => subscribed && pub.status === 'ready',
+    async close() {
+      subscribed = false;
+      sub.disconnect();
+      pub.disconnect();
+    },
+  };
+}

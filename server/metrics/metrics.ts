@@ -1,0 +1,80 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Where a call or a socket came from. */
+export type Surface = 'trpc' | 'rest' | 'legacy-ws';
+
+export interface MetricSources {
+  /** The ORM's pool: connections in use, idle and waited for. */
+  pool(): Promise<{ totalCount: number; idleCount: number; waitingCount: number }>;
+  engine(): { name: string; up: boolean };
+  /** `pg_notification_queue_usage()`, or null without PostgreSQL. */
+  notifyQueueUsage(): Promise<number | null>;
+}
+
+/** One registry per app (not prom-client's global one): two apps in one process keep their own counts. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  const ms = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+  const sends = new Counter({ name: 'parley_sends_total', help: 'messages.send calls by surface and outcome (ok or the Parley error code)', labelNames: ['surface', 'outcome'], registers });
+  const sendSeconds = new Histogram({ name: 'parley_send_duration_seconds', help: 'messages.send latency, authentication to stored', labelNames: ['surface'], buckets: ms, registers });
+  const batchSize = new Histogram({ name: 'parley_group_commit_batch_size', help: 'Messages stored per send statement', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
+  const deliveries = new Counter({ name: 'parley_deliveries_total', help: 'Room events delivered to subscribers', labelNames: ['surface'], registers });
+  const fanoutLag = new Histogram({ name: 'parley_fanout_lag_seconds', help: 'Publish on one instance to receipt on this one', buckets: ms, registers });
+  const fanoutErrors = new Counter({ name: 'parley_fanout_errors_total', help: 'Fan-out engine failures (publish, connection, payload)', labelNames: ['what'], registers });
+  const sockets = new Gauge({ name: 'parley_open_sockets', help: 'Open WebSockets', labelNames: ['surface'], registers });
+  const subscriptions = new Gauge({ name: 'parley_subscriptions', help: 'Live room subscriptions', labelNames: ['surface'], registers });
+
+  return {
+    registry,
+    sendDone(surface: Surface, outcome: string, seconds: number) {
+      sends.inc({ surface, outcome });
+      if (outcome === 'ok') sendSeconds.observe({ surface }, seconds);
+    },
+    batch: (size: number) => batchSize.observe(size),
+    delivered: (surface: Surface) => deliveries.inc({ surface }),
+    remoteBatch: (lagMs: number) => fanoutLag.observe(Math.max(0, lagMs) / 1000),
+    fanoutError: (what: string) => fanoutErrors.inc({ what }),
+    socket: (surface: Surface, delta: 1 | -1) => sockets.inc({ surface }, delta),
+    subscription: (surface: Surface, delta: 1 | -1) => subscriptions.inc({ surface }, delta),
+
+    /** Gauges read at scrape time; registered once the app's database and engine exist. */
+    watch(sources: MetricSources) {
+      new Gauge({
+        name: 'parley_db_pool_connections',
+        help: 'ORM pool connections by state',
+        labelNames: ['state'],
+        registers,
+        async collect() {
+          const p = await sources.pool();
+          this.set({ state: 'total' }, p.totalCount);
+          this.set({ state: 'idle' }, p.idleCount);
+          this.set({ state: 'waiting' }, p.waitingCount);
+        },
+      });
+      new Gauge({
+        name: 'parley_fanout_engine_up',
+        help: '1 while the fan-out engine is connected (always 1 for local)',
+        labelNames: ['engine'],
+        registers,
+        collect() {
+          const { name, up } = sources.engine();
+          this.set({ engine: name }, up ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'parley_pg_notification_queue_usage',
+        help: 'pg_notification_queue_usage(): fraction of the NOTIFY queue in use; a stuck listener grows it',
+        registers,
+        async collect() {
+          const usage = await sources.notifyQueueUsage().catch(() => null);
+          if (usage !== null) this.set(usage);
+        },
+      });
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,79 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { Config } from './config.ts';
+import type { Orm } from './db/orm.ts';
+import { createRoomBus, type RoomBus } from './domain/room-bus.ts';
+import { createFanoutBus } from './fanout/fanout-bus.ts';
+import type { FanoutEngine } from './fanout/fanout-engine.ts';
+import { createPgNotifyEngine } from './fanout/pg-notify-engine.ts';
+import { createRedisEngine } from './fanout/redis-engine.ts';
+import { createRateLimiter, createMemoryTokens, type RateLimiter } from './limits/rate-limiter.ts';
+import { createRedisTokens } from './limits/redis-tokens.ts';
+import { createMetrics, type Metrics } from './metrics/metrics.ts';
+
+/** What lets several instances act as one service: the room bus across them, shared limits, metrics. */
+export interface ScaleOut {
+  bus: RoomBus;
+  fanout: { readonly name: 'local' | FanoutEngine['name']; isUp(): boolean };
+  metrics: Metrics;
+  limiter: RateLimiter;
+  close(): Promise<void>;
+}
+
+export async function createScaleOut({ config, orm, log }: { config: Config; orm: Orm; log: FastifyBaseLogger }): Promise<ScaleOut> {
+  const metrics = createMetrics();
+  const onListenerError = (err: unknown) => log.error({ err }, 'room event listener failed');
+  const lastLogged = new Map<string, number>();
+  let engine: FanoutEngine | undefined;
+  if (config.fanout === 'postgres') engine = createPgNotifyEngine({ databaseUrl: config.databaseUrl! });
+  if (config.fanout === 'redis') engine = createRedisEngine({ url: config.redisUrl! });
+  const fanoutBus = engine
+    ? await createFanoutBus({
+        engine,
+        onListenerError,
+        onEngineError: (err, what) => {
+          metrics.fanoutError(what);
+          // An outage fails every publish; one line a second per kind says as much.
+          const now = Date.now();
+          if (now - (lastLogged.get(what) ?? 0) < 1_000) return;
+          lastLogged.set(what, now);
+          log.warn({ err, what }, 'fan-out engine failure');
+        },
+        observer: metrics,
+        sweepMs: config.fanoutSweepMs,
+        async readLastSeqs(roomIds) {
+          const rows = await orm.em
+            .getConnection()
+            .execute<{ id: string; last_seq: number }[]>('select id, last_seq from chat_rooms where id in (select json_array_elements_text(?::json)::uuid)', [JSON.stringify(roomIds)]);
+          return new Map(rows.map((r) => [r.id, Number(r.last_seq)]));
+        },
+      })
+    : undefined;
+  const bus = fanoutBus ?? createRoomBus(onListenerError);
+  const fanout = engine ?? { name: 'local' as const, isUp: () => true };
+
+  const memory = createMemoryTokens();
+  const shared = config.redisUrl ? await createRedisTokens(config.redisUrl, memory) : undefined;
+  const limiter = createRateLimiter({ rules: config.rateLimits, tokens: shared?.take ?? memory, scope: shared ? 'redis' : 'memory', close: shared?.close });
+
+  metrics.watch({
+    pool: async () => await orm.em.getConnection().getNativeClient(),
+    engine: () => ({ name: fanout.name, up: fanout.isUp() }),
+    notifyQueueUsage: async () => {
+      if (!config.databaseUrl) return null;
+      const [row] = await orm.em.getConnection().execute<{ usage: number }[]>('select pg_notification_queue_usage() as usage');
+      return Number(row?.usage ?? 0);
+    },
+  });
+
+  return {
+    bus,
+    fanout,
+    metrics,
+    limiter,
+    async close() {
+      fanoutBus?.close();
+      await engine?.close();
+      await limiter.close();
+    },
+  };
+}

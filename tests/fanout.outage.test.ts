@@ -1,0 +1,150 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { LISTEN_APPLICATION_NAME } from '../server/fanout/pg-notify-engine.ts';
+import { openLegacySocket } from './support/legacy-socket.ts';
+import { startPeerApp, type PeerApp } from './support/peer-app.ts';
+import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
+import { range, record } from './support/subscription.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+// No periodic sweep here: recovery must come from the engine's reconnect, nothing else.
+const NO_SWEEP = { FANOUT_SWEEP_MS: '3600000' };
+
+/** Runs `cut` over and over while `work` runs; tells whether `probe` ever saw the engine down (503). */
+async function whileCutting(cut: () => Promise<unknown>, work: () => Promise<void>, probe: () => Promise<number>) {
+  let done = false;
+  let seenDown = false;
+  const cutting = (async () => {
+    while (!done) {
+      await cut();
+      if ((await probe()) === 503) seenDown = true;
+    }
+  })();
+  try {
+    await work();
+  } finally {
+    done = true;
+    await cutting;
+  }
+  return seenDown;
+}
+
+async function twoInstances(tag: string, env: Record<string, string>) {
+  const a = await startTestApp(`${import.meta.filename}-${tag}`, { ...NO_SWEEP, ...env });
+  const b = await startPeerApp(a, { ...NO_SWEEP, ...env });
+  const alice = await a.client('alice');
+  const bob = await b.client('bob');
+  const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
+  const subA = record(alice, room.id);
+  const subB = record(bob, room.id);
+  await Promise.all([subA.started, subB.started]);
+  const legacyB = await openLegacySocket(b.url, 'bob', 'alice', await a.token('bob'));
+  let sent = 0;
+  /** `n` sends from alice through A, `concurrency` at a time. */
+  const sendThroughA = async (n: number, concurrency = 4) => {
+    const from = sent;
+    sent += n;
+    let next = from;
+    await Promise.all(range(1, concurrency).map(async () => {
+      while (next < from + n) await alice.messages.send.mutate({ roomId: room.id, content: `m${++next}` });
+    }));
+  };
+  /** Every subscriber has every message sent so far, exactly once, tRPC in seq order. */
+  const expectAllDelivered = async () => {
+    await Promise.all([subA.waitForMessages(sent, 10_000), subB.waitForMessages(sent, 10_000)]);
+    await vi.waitFor(() => expect(legacyB.frames.filter((f) => f.action === 'new_message').length).toBeGreaterThanOrEqual(sent), { timeout: 10_000, interval: 10 });
+    expect(subA.seqs()).toEqual(range(1, sent));
+    expect(subB.seqs()).toEqual(range(1, sent));
+    const ids = legacyB.frames.flatMap((f) => (f.action === 'new_message' ? [f.message.id] : []));
+    expect(new Set(ids).size).toBe(sent);
+    expect(ids).toHaveLength(sent);
+  };
+  const ready = async (url: string) => (await fetch(`${url}/readyz`)).status;
+  return {
+    a,
+    b,
+    roomId: room.id,
+    sendThroughA,
+    expectAllDelivered,
+    ready,
+    async close() {
+      legacyB.close();
+      await b.close();
+      await a.close();
+    },
+  };
+}
+
+describe('PostgreSQL engine', () => {
+  let t: Awaited<ReturnType<typeof twoInstances>>;
+  beforeAll(async () => void (t = await twoInstances('pg', { FANOUT: 'postgres' })));
+  afterAll(() => t?.close());
+
+  it('the LISTEN backends terminated mid-stream (pg_terminate_backend): after reconnect nothing is lost or duplicated', async () => {
+    const admin = new pg.Client({ connectionString: t.a.databaseUrl });
+    await admin.connect();
+    const listeners = async () =>
+      (await admin.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database() and application_name = $1', [LISTEN_APPLICATION_NAME])).rows.map((r) => r.pid);
+    try {
+      const before = await listeners();
+      expect(before).toHaveLength(2);
+      const stream = t.sendThroughA(200);
+      await admin.query('select pg_terminate_backend(pid) from unnest($1::int[]) as pid', [before]);
+      await stream;
+      // The tail goes out while every new LISTEN session is cut again, and nothing follows it to
+      // reveal a gap: only the resync after the reconnect can bring it.
+      const seenDown = await whileCutting(() => admin.query('select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and application_name = $1', [LISTEN_APPLICATION_NAME]), () => t.sendThroughA(20), () => t.ready(t.b.url));
+      expect(seenDown).toBe(true);
+      await t.expectAllDelivered();
+      await vi.waitFor(async () => expect(await listeners()).toHaveLength(2), { timeout: 5_000, interval: 20 });
+      expect((await listeners()).some((pid) => before.includes(pid))).toBe(false);
+      expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]);
+    } finally {
+      await admin.end();
+    }
+  });
+});
+
+describe.skipIf(!hasRedisServer)('Redis engine (a Redis server of the test’s own)', () => {
+  let redis: TestRedis;
+  let t: Awaited<ReturnType<typeof twoInstances>>;
+  beforeAll(async () => {
+    redis = await startTestRedis();
+    t = await twoInstances('redis', { REDIS_URL: redis.url });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await redis?.stop();
+  });
+
+  it('Redis stopped mid-stream: sends still succeed, /readyz says the engine is down; once it is back, every subscriber has everything once', async () => {
+    await t.sendThroughA(50);
+    await t.expectAllDelivered();
+    await redis.stop();
+    await vi.waitFor(async () => expect(await t.ready(t.b.url)).toBe(503), { timeout: 5_000, interval: 20 });
+    const body = (await (await fetch(`${t.b.url}/readyz`)).json()) as { detail: string };
+    expect(body.detail).toMatch(/redis/);
+    // Sent while B cannot hear them, and nothing is sent after them to reveal the gap.
+    await t.sendThroughA(30);
+    await redis.start();
+    await vi.waitFor(async () => expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]), { timeout: 10_000, interval: 50 });
+    await t.expectAllDelivered();
+  });
+
+  it('the subscriber connections killed (CLIENT KILL TYPE pubsub) mid-stream: subscriptions come back, nothing lost or duplicated', async () => {
+    const admin = new Redis(redis.url);
+    try {
+      const stream = t.sendThroughA(150);
+      expect(Number(await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'))).toBeGreaterThanOrEqual(2);
+      await stream;
+      const seenDown = await whileCutting(() => admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub'), () => t.sendThroughA(20), () => t.ready(t.b.url));
+      expect(seenDown).toBe(true);
+      await t.expectAllDelivered();
+      // Both instances are subscribed to the room's channel again.
+      expect(await admin.pubsub('NUMSUB', `parley:room:${t.roomId}`)).toEqual([`parley:room:${t.roomId}`, 2]);
+    } finally {
+      admin.disconnect();
+    }
+  });
+});

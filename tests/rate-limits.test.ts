@@ -1,0 +1,113 @@
+import { TRPCClientError } from '@trpc/client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openLegacySocket } from './support/legacy-socket.ts';
+import { startPeerApp, type PeerApp } from './support/peer-app.ts';
+import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+// A slow refill, so a drained bucket stays drained for the length of a test.
+const LIMITS = { SEND_RATE_PER_SEC: '0.05', SEND_BURST: '3', TYPING_RATE_PER_SEC: '0.05', TYPING_BURST: '2' };
+
+async function trpcError(call: Promise<unknown>) {
+  const err = await call.then(() => null, (e: unknown) => e);
+  expect(err).toBeInstanceOf(TRPCClientError);
+  return (err as TRPCClientError<never>).data as unknown as { code: string; httpStatus: number; parleyCode: string; details: { retryAfterSeconds?: number } };
+}
+
+async function restSend(app: { url: string }, token: string, roomId: string, user: string) {
+  return fetch(`${app.url}/${roomId}/messages/`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ content: 'hello', chat_room: roomId, sender: user }),
+  });
+}
+
+describe('one instance', () => {
+  let app: TestApp;
+  beforeAll(async () => void (app = await startTestApp(`${import.meta.filename}-one`, LIMITS)));
+  afterAll(() => app?.close());
+
+  it('one bucket per user across surfaces: tRPC TOO_MANY_REQUESTS, REST 429 with Retry-After and {detail}, ws/chat an error frame on an open socket', async () => {
+    const alice = await app.client('alice');
+    const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
+    for (let i = 0; i < 3; i++) await alice.messages.send.mutate({ roomId: room.id, content: `m${i}` });
+    const data = await trpcError(alice.messages.send.mutate({ roomId: room.id, content: 'one too many' }));
+    expect(data).toMatchObject({ code: 'TOO_MANY_REQUESTS', httpStatus: 429, parleyCode: 'RATE_LIMITED' });
+    expect(data.details.retryAfterSeconds).toBeGreaterThanOrEqual(1);
+
+    const res = await restSend(app, await app.token('alice'), room.id, 'alice');
+    expect(res.status).toBe(429);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await res.json()).toEqual({ detail: expect.stringMatching(/throttled/) });
+
+    const socket = await openLegacySocket(app.url, 'alice', 'bob', await app.token('alice'));
+    socket.send({ action: 'new_message', message: 'over the limit', sender: 'alice', chat_room: room.id, other_user: 'bob' });
+    expect(await socket.waitFor((f) => f.action === 'error')).toMatchObject({ action: 'error', code: 'RATE_LIMITED' });
+    // Typing has a bucket of its own, and the socket is still open to carry it.
+    socket.send({ action: 'typing', chat_room: room.id, other_user: 'bob' });
+    expect(await socket.waitFor((f) => f.action === 'typing')).toMatchObject({ user: 'alice' });
+    expect(socket.ws.readyState).toBe(socket.ws.OPEN);
+    socket.close();
+
+    expect(await app.sql('select count(*)::int as n from messages where chat_room_id = $1', [room.id])).toEqual([{ n: 3 }]);
+    // Another user's bucket is untouched.
+    const bob = await app.client('bob');
+    await expect(bob.messages.send.mutate({ roomId: room.id, content: 'from bob' })).resolves.toMatchObject({ seq: 4 });
+  });
+
+  it('typing is limited per user too', async () => {
+    const carol = await app.client('carol');
+    const room = await carol.rooms.open.mutate({ otherUserId: 'dave' });
+    await carol.messages.typing.mutate({ roomId: room.id });
+    await carol.messages.typing.mutate({ roomId: room.id });
+    expect(await trpcError(carol.messages.typing.mutate({ roomId: room.id }))).toMatchObject({ code: 'TOO_MANY_REQUESTS', parleyCode: 'RATE_LIMITED' });
+  });
+});
+
+describe('two instances', () => {
+  let redis: TestRedis | undefined;
+  beforeAll(async () => {
+    if (hasRedisServer) redis = await startTestRedis();
+    else console.warn('SKIPPED the shared-limit case: no redis-server binary on PATH (CI has one)');
+  });
+  afterAll(() => redis?.stop());
+
+  async function pair(tag: string, env: Record<string, string>) {
+    const a = await startTestApp(`${import.meta.filename}-${tag}`, { ...LIMITS, ...env });
+    const b = await startPeerApp(a, { ...LIMITS, ...env });
+    const token = await a.token('erin');
+    const room = await (await a.client('erin')).rooms.open.mutate({ otherUserId: 'frank' });
+    const sendsBefore429 = async () => {
+      let ok = 0;
+      for (const target of [a, b, a, b, a, b]) {
+        const res = await restSend(target, token, room.id, 'erin');
+        if (res.status !== 201) return ok;
+        ok++;
+      }
+      return ok;
+    };
+    return { a, b, sendsBefore429 };
+  }
+
+  it.skipIf(!hasRedisServer)('with Redis the limit holds across instances: the burst is shared', async () => {
+    const { a, b, sendsBefore429 } = await pair('redis', { REDIS_URL: redis!.url });
+    try {
+      expect(a.app.services.limiter.scope).toBe('redis');
+      expect(await sendsBefore429()).toBe(3);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+
+  it('with PostgreSQL only each instance counts on its own: a user gets up to the burst on each', async () => {
+    const { a, b, sendsBefore429 } = await pair('pg', {});
+    try {
+      expect(a.app.services.limiter.scope).toBe('memory');
+      expect(await sendsBefore429()).toBe(6);
+    } finally {
+      await b.close();
+      await a.close();
+    }
+  });
+});

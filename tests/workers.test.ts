@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import pg from 'pg';
+import { afterAll, expect, it, vi } from 'vitest';
+import { createChatClient } from '../client-sdk/index.ts';
+import { signToken } from '../server/auth/sign-token.ts';
+import { LISTEN_APPLICATION_NAME } from '../server/fanout/pg-notify-engine.ts';
+import { openLegacySocket } from './support/legacy-socket.ts';
+import { createTestDatabase, startInstanceProcess, type TestDatabase } from './support/instance-process.ts';
+import { range, record } from './support/subscription.ts';
+import { TEST_SECRET } from './support/test-app.ts';
+
+let db: TestDatabase | undefined;
+afterAll(() => db?.drop());
+
+it('WORKERS>1 on the embedded default is refused at start with a message naming it', async () => {
+  const child = spawn(process.execPath, ['server/main.ts'], { env: { ...process.env, WORKERS: '2', DATABASE_URL: '', PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const [code] = await once(child, 'exit');
+  expect(code).not.toBe(0);
+  expect(stderr).toMatch(/WORKERS: more than one worker needs DATABASE_URL/);
+});
+
+it('WORKERS=2 npm start: two full instances on one port, live events cross between them, SIGTERM stops both', async () => {
+  db = await createTestDatabase('workers');
+  const server = await startInstanceProcess({ DATABASE_URL: db.url, WORKERS: '2' });
+  const c = new pg.Client({ connectionString: db.url });
+  await c.connect();
+  try {
+    // One LISTEN session per worker: each is a whole instance.
+    await vi.waitFor(async () => {
+      const { rows } = await c.query('select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = $1', [LISTEN_APPLICATION_NAME]);
+      expect(rows[0].n, server.output()).toBe(2);
+    }, { timeout: 15_000, interval: 50 });
+    const bob = createChatClient({ url: server.url, token: await signToken({ secret: TEST_SECRET, userId: 'bob' }) });
+    const room = await bob.rooms.open.mutate({ otherUserId: 'alice' });
+    const sub = record(bob, room.id);
+    await sub.started;
+    // New connections are dealt out in turn, so these sockets land on both workers.
+    const token = await signToken({ secret: TEST_SECRET, userId: 'alice' });
+    const sockets = await Promise.all(range(1, 6).map(() => openLegacySocket(server.url, 'alice', 'bob', token)));
+    sockets.forEach((s, i) => range(1, 10).forEach((j) => s.send({ action: 'new_message', message: `w${i}-${j}`, sender: 'alice', chat_room: room.id, other_user: 'bob' })));
+    await sub.waitForMessages(60);
+    expect(sub.seqs()).toEqual(range(1, 60));
+    for (const s of sockets) await vi.waitFor(() => expect(s.frames.filter((f) => f.action === 'new_message')).toHaveLength(60), { timeout: 10_000, interval: 10 });
+    for (const s of sockets) s.close();
+    await bob.close();
+  } finally {
+    await c.end();
+  }
+  server.child.kill('SIGTERM');
+  expect(await server.ended, server.output()).toBe(0);
+});
