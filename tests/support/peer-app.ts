@@ -1,7 +1,6 @@
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { createApp, type ParleyApp } from '../../server/app.ts';
-import { loadConfig } from '../../server/config.ts';
-import { TEST_SECRET, type TestApp } from './test-app.ts';
+import { testConfig, type TestApp } from './test-app.ts';
 
 export interface PeerApp {
   app: ParleyApp;
@@ -12,17 +11,7 @@ export interface PeerApp {
 
 /** A second instance, in this process, on the database of `first`: what a second `npm start` would be. */
 export async function startPeerApp(first: TestApp, env: Record<string, string> = {}): Promise<PeerApp> {
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    PORT: '0',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    DATABASE_URL: first.databaseUrl,
-    JWT_SECRET: TEST_SECRET,
-    SEND_RATE_PER_SEC: '0',
-    TYPING_RATE_PER_SEC: '0',
-    ...env,
-  });
-  const app = await createApp(config);
+  const app = await createApp(testConfig(first.databaseUrl, env));
   const url = await app.listen();
   const clients: ChatClient[] = [];
   return {

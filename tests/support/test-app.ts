@@ -48,6 +48,21 @@ export async function dropTestDatabase(dbName: string) {
   });
 }
 
+/** The configuration of an in-process test server on `databaseUrl`, with `env` on top. */
+export function testConfig(databaseUrl: string, env: Record<string, string> = {}) {
+  return loadConfig({
+    NODE_ENV: 'test',
+    PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    DATABASE_URL: databaseUrl,
+    JWT_SECRET: TEST_SECRET,
+    // Contract tests send bursts from one user; the rate-limit tests set their own limits.
+    SEND_RATE_PER_SEC: '0',
+    TYPING_RATE_PER_SEC: '0',
+    ...env,
+  });
+}
+
 /** A fresh database `parley_test_<file>_<pid>` and a server on port 0, built by the real `createApp`. */
 export async function startTestApp(testFile: string, env: Record<string, string> = {}): Promise<TestApp> {
   const tag = basename(testFile).replace(/\..*$/, '').replace(/\W/g, '_').toLowerCase();
@@ -58,18 +73,7 @@ export async function startTestApp(testFile: string, env: Record<string, string>
   });
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
-  const config = loadConfig({
-    NODE_ENV: 'test',
-    PORT: '0',
-    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
-    DATABASE_URL: databaseUrl.href,
-    JWT_SECRET: TEST_SECRET,
-    // Contract tests send bursts from one user; the rate-limit tests set their own limits.
-    SEND_RATE_PER_SEC: '0',
-    TYPING_RATE_PER_SEC: '0',
-    ...env,
-  });
-  const app = await createApp(config);
+  const app = await createApp(testConfig(databaseUrl.href, env));
   const url = await app.listen();
   const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
   const clients: ChatClient[] = [];
