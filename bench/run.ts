@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,cross]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
