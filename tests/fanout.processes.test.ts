@@ -91,4 +91,48 @@ describe.each([
       await bob.close();
     },
   );
+
+  it.skipIf(engine === 'redis' && !hasRedisServer)(
+    'an instance frozen (SIGSTOP) for 5 s under load: sends through the other keep succeeding, and once resumed its subscriber catches up exactly',
+    async () => {
+      db ??= await createTestDatabase(`processes_${engine}`);
+      // No sweep: what the frozen instance missed must come from the engine's own queue.
+      const a = await startInstanceProcess({ DATABASE_URL: db.url, FANOUT_SWEEP_MS: '3600000', ...env() });
+      const b = await startInstanceProcess({ DATABASE_URL: db.url, FANOUT_SWEEP_MS: '3600000', ...env() });
+      servers.push(a, b);
+      const carol = createChatClient({ url: b.url, token: await token('carol') });
+      const room = await carol.rooms.open.mutate({ otherUserId: 'dave' });
+      const sub = record(carol, room.id, '0');
+      await sub.started;
+      const daveToken = await token('dave');
+      const outcomes: number[] = [];
+      let frozen = false;
+      let stop = false;
+      const send = async () => {
+        while (!stop) {
+          const res = await fetch(`${a.url}/${room.id}/messages/`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${daveToken}`, 'content-type': 'application/json' },
+            body: JSON.stringify({ content: `f${outcomes.length}${frozen ? ' frozen' : ''}`, chat_room: room.id, sender: 'dave' }),
+          });
+          outcomes.push(res.status);
+        }
+      };
+      const senders = Promise.all(range(1, 4).map(send));
+      await vi.waitFor(() => expect(outcomes.length).toBeGreaterThanOrEqual(50), { timeout: 20_000, interval: 5 });
+      b.child.kill('SIGSTOP');
+      frozen = true;
+      const atFreeze = outcomes.length;
+      await new Promise((r) => setTimeout(r, 5_000));
+      const duringFreeze = outcomes.length - atFreeze;
+      b.child.kill('SIGCONT');
+      stop = true;
+      await senders;
+      expect(duringFreeze).toBeGreaterThan(0);
+      expect(outcomes.every((status) => status === 201)).toBe(true);
+      await sub.waitForMessages(outcomes.length, 20_000);
+      expect(sub.seqs()).toEqual(range(1, outcomes.length));
+      await carol.close();
+    },
+  );
 });
