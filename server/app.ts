@@ -7,10 +7,9 @@ import { loadOrCreateDevSecret } from './auth/dev-secret.ts';
 import type { Config } from './config.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.ts';
 import { createOrm, migrate } from './db/orm.ts';
+import { ParleyError } from '../contracts/index.ts';
 import { replyError } from './errors/http-reply.ts';
 import { ERROR_MAP } from './errors/map.ts';
-import { fastifyErrorToParley } from './errors/fastify-errors.ts';
-import { isTrpcRequest, trpcHttpErrorBody } from './errors/trpc-http-error.ts';
 import { httpServerFactory } from './http/http-server.ts';
 import { replyToBadUrl } from './http/bad-url.ts';
 import { registerCors } from './http/cors.ts';
@@ -84,22 +83,20 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     },
   });
   fastify.get('/healthz', async () => ({ status: 'ok' }));
-  fastify.get('/readyz', async (_req, reply) => {
+  fastify.get('/readyz', async (req, reply) => {
     try {
       await orm.em.fork().execute('select 1');
-    } catch {
+    } catch (err) {
+      req.log.warn({ err }, 'readiness: database unreachable');
       return reply.code(503).send({ status: 'unavailable', detail: 'database unreachable' });
     }
     // Sends still work without the engine, but live events from other instances stop until it returns.
     if (!services.fanout.isUp()) return reply.code(503).send({ status: 'unavailable', detail: `fan-out engine (${services.fanout.name}) disconnected` });
     return { status: 'ok' };
   });
-  fastify.setErrorHandler((err, req, reply) => {
-    const parley = fastifyErrorToParley(err);
-    if (!isTrpcRequest(req)) return replyError(reply, parley);
-    return reply.code(ERROR_MAP[parley.code].http).send(trpcHttpErrorBody(req, parley));
-  });
-  fastify.setNotFoundHandler((_req, reply) => replyError(reply, fastifyErrorToParley({ statusCode: 404 })));
+  // Outside /trpc (whose plugin answers in tRPC's shape) errors keep DRF's shapes.
+  fastify.setErrorHandler((err, _req, reply) => replyError(reply, err));
+  fastify.setNotFoundHandler((_req, reply) => replyError(reply, new ParleyError('NOT_FOUND', 'Not found.')));
   await registerTrpcAdapter(fastify, services);
   await registerRestAdapter(fastify, services);
   await registerLegacyWsAdapter(fastify, services);

@@ -52,7 +52,7 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
   const fanout = engine ?? { name: 'local' as const, isUp: () => true };
 
   const memory = createMemoryTokens();
-  const shared = config.redisUrl ? await createRedisTokens(config.redisUrl, memory) : undefined;
+  const shared = config.redisUrl ? await createRedisTokens(config.redisUrl, memory, (err) => log.warn({ err }, 'rate limits: Redis failed; limiting per instance')) : undefined;
   const limiter = createRateLimiter({ rules: config.rateLimits, tokens: shared?.take ?? memory, scope: shared ? 'redis' : 'memory', close: shared?.close });
 
   metrics.watch({

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { LegacyClientFrame, LegacyNewMessageFrame, LegacyTypingFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../contracts/index.ts';
 import { authenticateRequest } from '../auth/request-auth.ts';
-import { replyError } from '../errors/http-reply.ts';
 import { ERROR_MAP } from '../errors/map.ts';
 import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
 import type { Services } from '../services.ts';
@@ -49,13 +48,8 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     '/ws/chat/:userId/:otherUserId/',
     {
       websocket: true,
-      preValidation: async (req, reply) => {
-        try {
-          await authorizeUpgrade(req);
-        } catch (err) {
-          return replyError(reply, err);
-        }
-      },
+      // A refusal goes to the error handler: a plain HTTP status, as Channels' auth middleware did.
+      preValidation: authorizeUpgrade,
     },
     (socket: WebSocket, req: FastifyRequest<{ Params: PairParams }>) => {
       const { userId, otherUserId } = req.params;
@@ -96,8 +90,8 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         let json: unknown;
         try {
           json = JSON.parse(raw);
-        } catch {
-          throw new ParleyError('INVALID_INPUT', 'Frame is not valid JSON.');
+        } catch (err) {
+          throw new ParleyError('INVALID_INPUT', `Frame is not valid JSON: ${(err as Error).message}`);
         }
         const action = (json as { action?: unknown } | null)?.action;
         const schema = action === 'new_message' ? LegacyNewMessageFrame : action === 'typing' ? LegacyTypingFrame : LegacyClientFrame;

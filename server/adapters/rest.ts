@@ -29,7 +29,15 @@ interface RoomParams {
 }
 
 /** Legacy REST routes of the spec, each a thin call into the tRPC router. */
-export async function registerRestAdapter(app: FastifyInstance, services: Services) {
+export async function registerRestAdapter(parent: FastifyInstance, services: Services) {
+  await parent.register(async (app) => {
+    // Every failure, ours or Fastify's, answers in DRF's shapes (README "Legacy API").
+    app.setErrorHandler((err, _req, reply) => replyError(reply, err));
+    await restRoutes(app, services);
+  });
+}
+
+async function restRoutes(app: FastifyInstance, services: Services) {
   const HISTORY_BATCH = MESSAGE_PAGE_MAX;
   const checkSendBody = createLegacySendBodyCheck(services.config.messageMaxChars);
 
@@ -69,60 +77,44 @@ export async function registerRestAdapter(app: FastifyInstance, services: Servic
   }
 
   app.get<{ Params: RoomParams; Querystring: Record<string, string> }>('/:chat_room_id/messages/', async (req, reply) => {
-    try {
-      const { caller } = await authed(req);
-      const roomId = roomIdOf(req);
-      const query = parse(LegacyHistoryQuery, req.query);
-      if (query.limit === undefined && query.cursor === undefined) {
-        // The first page is read before the status is sent, so a bad room is a clean 404.
-        const first = await caller.messages.list({ roomId, limit: HISTORY_BATCH });
-        const json = reply.type('application/json; charset=utf-8');
-        // A history that fits in one page goes out in one write; longer ones stream page by page.
-        if (first.nextCursor === null) return json.send(JSON.stringify(first.items.map(toLegacyMessage)));
-        return json.send(Readable.from(historyJson(caller, roomId, first)));
-      }
-      const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-      const page = await caller.messages.list({ roomId, cursor: query.cursor, limit });
-      if (page.nextCursor !== null) {
-        const next = new URL(req.url, 'http://placeholder');
-        next.searchParams.set('cursor', String(page.nextCursor));
-        next.searchParams.set('limit', String(limit));
-        void reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
-      }
-      return page.items.map(toLegacyMessage);
-    } catch (err) {
-      return replyError(reply, err);
+    const { caller } = await authed(req);
+    const roomId = roomIdOf(req);
+    const query = parse(LegacyHistoryQuery, req.query);
+    if (query.limit === undefined && query.cursor === undefined) {
+      // The first page is read before the status is sent, so a bad room is a clean 404.
+      const first = await caller.messages.list({ roomId, limit: HISTORY_BATCH });
+      const json = reply.type('application/json; charset=utf-8');
+      // A history that fits in one page goes out in one write; longer ones stream page by page.
+      if (first.nextCursor === null) return json.send(JSON.stringify(first.items.map(toLegacyMessage)));
+      return json.send(Readable.from(historyJson(caller, roomId, first)));
     }
+    const limit = query.limit ?? DEFAULT_PAGE_SIZE;
+    const page = await caller.messages.list({ roomId, cursor: query.cursor, limit });
+    if (page.nextCursor !== null) {
+      const next = new URL(req.url, 'http://placeholder');
+      next.searchParams.set('cursor', String(page.nextCursor));
+      next.searchParams.set('limit', String(limit));
+      void reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
+    }
+    return page.items.map(toLegacyMessage);
   });
 
   app.post<{ Params: RoomParams }>('/:chat_room_id/messages/', async (req, reply) => {
-    try {
-      const { caller, userId } = await authed(req);
-      const roomId = roomIdOf(req);
-      const body = checkSendBody(req.body, { roomId, userId });
-      const message = await caller.messages.send({ roomId, content: body.content });
-      return reply.code(201).send(toLegacyMessage(message));
-    } catch (err) {
-      return replyError(reply, err);
-    }
+    const { caller, userId } = await authed(req);
+    const roomId = roomIdOf(req);
+    const body = checkSendBody(req.body, { roomId, userId });
+    const message = await caller.messages.send({ roomId, content: body.content });
+    return reply.code(201).send(toLegacyMessage(message));
   });
 
-  app.post('/rooms/', async (req, reply) => {
-    try {
-      const { caller } = await authed(req);
-      const body = parse(LegacyOpenRoomBody, req.body);
-      return asChatRoom(await caller.rooms.open({ otherUserId: body.other_user, ...(body.name ? { name: body.name } : {}) }));
-    } catch (err) {
-      return replyError(reply, err);
-    }
+  app.post('/rooms/', async (req) => {
+    const { caller } = await authed(req);
+    const body = parse(LegacyOpenRoomBody, req.body);
+    return asChatRoom(await caller.rooms.open({ otherUserId: body.other_user, ...(body.name ? { name: body.name } : {}) }));
   });
 
-  app.get('/rooms/', async (req, reply) => {
-    try {
-      const { caller } = await authed(req);
-      return (await caller.rooms.list()).map(asChatRoom);
-    } catch (err) {
-      return replyError(reply, err);
-    }
+  app.get('/rooms/', async (req) => {
+    const { caller } = await authed(req);
+    return (await caller.rooms.list()).map(asChatRoom);
   });
 }

@@ -6,6 +6,7 @@ import type { WebSocket } from 'ws';
 import { ParleyError, TRPC_BATCH_MAX_ITEMS } from '../../contracts/index.ts';
 import { extractToken } from '../auth/token-sources.ts';
 import { ERROR_MAP } from '../errors/map.ts';
+import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
 import type { Services } from '../services.ts';
 import { appRouter } from '../trpc/app.router.ts';
@@ -41,6 +42,15 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
   }
 
   await app.register(async (scope) => {
+    // Everything under /trpc answers in tRPC's error shape: Fastify's own failures (body limit,
+    // bad media type) and unknown paths included.
+    const replyTrpcError = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+      const parley = toParleyError(err);
+      if (parley.code === 'INTERNAL') req.log.error({ err }, 'tRPC request failed');
+      return reply.code(ERROR_MAP[parley.code].http).send(trpcHttpErrorBody(req, parley));
+    };
+    scope.setErrorHandler((err, req, reply) => replyTrpcError(err, req, reply));
+    scope.setNotFoundHandler((req, reply) => replyTrpcError(new ParleyError('NOT_FOUND', 'Not found.'), req, reply));
     // tRPC parses bodies itself.
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
@@ -48,7 +58,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     const createContext = createContextFactory(services);
     const eventTexts: EventTextCache = new WeakMap();
     scope.all<{ Params: { path: string } }>(
-      '/trpc/:path',
+      '/:path',
       // A batch carries up to TRPC_BATCH_MAX_ITEMS calls, each within the body limit.
       { bodyLimit: config.bodyLimitBytes * TRPC_BATCH_MAX_ITEMS, preHandler: refuseSubscriptionsOverHttp },
       async (req, reply) => {
@@ -58,7 +68,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
       },
     );
 
-    scope.get('/trpc', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
+    scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
       const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, pingMs: config.wsPingMs });
       // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
       // subscriptions at once after a reconnect); the session's in-flight limits bound the work.
@@ -71,5 +81,5 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
       });
       handle(socket, req.raw);
     });
-  });
+  }, { prefix: '/trpc' });
 }

@@ -17,8 +17,9 @@ function fail(message: string): never {
 const args = (() => {
   try {
     return parseArgs({ allowPositionals: true, options: { expires: { type: 'string', default: '30d' }, help: { type: 'boolean', short: 'h' } } });
-  } catch {
-    return fail(USAGE);
+  } catch (err) {
+    // parseArgs names the unknown option; the usage line says what is known.
+    return fail(`${USAGE}   [${(err as Error).message.split('\n')[0]}]`);
   }
 })();
 if (args.values.help) {

@@ -24,8 +24,8 @@ export async function postgresBinaries(): Promise<PostgresBinaries> {
   if (!name) throw new EmbeddedDatabaseError('UNSUPPORTED_PLATFORM', `No embedded PostgreSQL for ${process.platform}-${process.arch}; set DATABASE_URL to a PostgreSQL server.`);
   try {
     return (await import(name)) as PostgresBinaries;
-  } catch {
-    throw new EmbeddedDatabaseError('UNSUPPORTED_PLATFORM', `${name} is not installed (run npm ci); or set DATABASE_URL to a PostgreSQL server.`);
+  } catch (err) {
+    throw new EmbeddedDatabaseError('UNSUPPORTED_PLATFORM', `${name} could not be loaded (${(err as Error).message}): run npm ci, or set DATABASE_URL to a PostgreSQL server.`);
   }
 }
 
@@ -43,7 +43,9 @@ export async function postgresUser(): Promise<RunAs> {
   const ids = async () => ({ uid: Number((await run('id', ['-u', 'postgres'])).stdout), gid: Number((await run('id', ['-g', 'postgres'])).stdout) });
   try {
     return await ids();
-  } catch {
+  } catch (err) {
+    // `id` fails when there is no postgres user yet: create it (as root, PostgreSQL refuses to run as root).
+    void err;
     await run('useradd', ['--system', '--user-group', '--no-create-home', 'postgres']);
     return ids();
   }

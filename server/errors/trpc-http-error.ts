@@ -18,7 +18,9 @@ export function trpcHttpErrorBody(req: FastifyRequest, parley: ParleyError) {
 function decodedOrEmpty(component: string) {
   try {
     return decodeURIComponent(component);
-  } catch {
+  } catch (err) {
+    // A malformed %-escape names no procedure; the answer is NOT_FOUND either way.
+    void err;
     return '';
   }
 }

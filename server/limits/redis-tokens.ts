@@ -21,7 +21,7 @@ return wait`;
  * Token buckets in Redis, shared by every instance. While Redis is unreachable each instance
  * falls back to its own buckets: a send is never refused because the limiter is down.
  */
-export async function createRedisTokens(url: string, fallback: TakeToken): Promise<{ take: TakeToken; close(): Promise<void> }> {
+export async function createRedisTokens(url: string, fallback: TakeToken, onRedisError: (err: unknown) => void): Promise<{ take: TakeToken; close(): Promise<void> }> {
   const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'parley-limits', retryStrategy: (n) => Math.min(n * 50, 1_000) });
   redis.on('error', () => {});
   await redis.connect();
@@ -30,7 +30,9 @@ export async function createRedisTokens(url: string, fallback: TakeToken): Promi
       if (redis.status !== 'ready') return fallback(key, rule);
       try {
         return Number(await redis.eval(TAKE_SCRIPT, 1, `parley:limit:${key}`, rule.perSec, rule.burst));
-      } catch {
+      } catch (err) {
+        // Redis failing mid-call: this instance limits on its own until it answers again.
+        onRedisError(err);
         return fallback(key, rule);
       }
     },

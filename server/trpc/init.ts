@@ -1,50 +1,12 @@
 import { initTRPC, TRPCError } from '@trpc/server';
-import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import type { z } from 'zod';
-import type { ParleyErrorCode, ParleyErrorDetails } from '../../contracts/index.ts';
 import { ERROR_MAP } from '../errors/map.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import type { Context } from './context.ts';
 
-/**
- * tRPC's own failures (bad JSON, unknown procedure, wrong method or media type, ...) that never
- * reach our code. Exhaustive: an unmapped code once turned a CORS preflight into a 500 with
- * nothing logged (issue 9).
- */
-const FROM_TRPC_CODE: Readonly<Record<TRPC_ERROR_CODE_KEY, ParleyErrorCode>> = {
-  PARSE_ERROR: 'INVALID_INPUT',
-  BAD_REQUEST: 'INVALID_INPUT',
-  UNPROCESSABLE_CONTENT: 'INVALID_INPUT',
-  METHOD_NOT_SUPPORTED: 'METHOD_NOT_ALLOWED',
-  UNSUPPORTED_MEDIA_TYPE: 'INVALID_INPUT',
-  PRECONDITION_FAILED: 'INVALID_INPUT',
-  PRECONDITION_REQUIRED: 'INVALID_INPUT',
-  CONFLICT: 'INVALID_INPUT',
-  NOT_FOUND: 'NOT_FOUND',
-  PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
-  UNAUTHORIZED: 'UNAUTHENTICATED',
-  PAYMENT_REQUIRED: 'FORBIDDEN',
-  FORBIDDEN: 'FORBIDDEN',
-  TOO_MANY_REQUESTS: 'RATE_LIMITED',
-  CLIENT_CLOSED_REQUEST: 'INVALID_INPUT',
-  TIMEOUT: 'INVALID_INPUT',
-  INTERNAL_SERVER_ERROR: 'INTERNAL',
-  NOT_IMPLEMENTED: 'INTERNAL',
-  BAD_GATEWAY: 'INTERNAL',
-  SERVICE_UNAVAILABLE: 'SHUTTING_DOWN',
-  GATEWAY_TIMEOUT: 'INTERNAL',
-};
-
 /** The Parley code and details behind any tRPC error. */
-export function parleyErrorOf(error: TRPCError) {
-  const parley = toParleyError(error.cause ?? error);
-  if (parley.code === 'INTERNAL' && error.code !== 'INTERNAL_SERVER_ERROR') {
-    const code = FROM_TRPC_CODE[error.code];
-    return { code, message: code === 'INTERNAL' ? parley.message : error.message, details: {} as ParleyErrorDetails };
-  }
-  return { code: parley.code, message: parley.message, details: parley.details };
-}
+export const parleyErrorOf = (error: TRPCError) => toParleyError(error);
 
 /**
  * A procedure's result shape, for the OpenAPI document. Results are not re-validated at run time:
