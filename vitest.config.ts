@@ -8,6 +8,8 @@ export default defineConfig({
     // Each file gets its own database and server, so files run in parallel safely.
     pool: 'forks',
     fileParallelism: true,
+    // The SDK's type tests (`*.test-d.ts`) run under `npm test` too: a type regression fails the run.
+    typecheck: { enabled: true, include: ['tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
   },

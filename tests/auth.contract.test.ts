@@ -64,17 +64,13 @@ describe('an identity provider that cannot be reached', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const { port } = closed.address() as { port: number };
     await new Promise((resolve) => closed.close(resolve));
-    const down = await startTestApp('auth-jwks-down', { JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'parley' });
-    try {
-      const res = await fetch(`${down.url}/rooms/`, { headers: { authorization: `Bearer ${await idpToken()}` } });
-      expect(res.status).toBe(503);
-      expect(await res.json()).toMatchObject({ detail: expect.stringContaining('unavailable') });
-      const chat = createChatClient({ url: down.url, token: await idpToken() });
-      await expect(chat.rooms.list.query()).rejects.toMatchObject({ data: { code: 'SERVICE_UNAVAILABLE', parleyCode: 'AUTH_UNAVAILABLE' } });
-      await chat.close();
-    } finally {
-      await down.close();
-    }
+    await using down = await startTestApp('auth-jwks-down', { JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'parley' });
+    const res = await fetch(`${down.url}/rooms/`, { headers: { authorization: `Bearer ${await idpToken()}` } });
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ detail: expect.stringContaining('unavailable') });
+    const chat = createChatClient({ url: down.url, token: await idpToken() });
+    await expect(chat.rooms.list.query()).rejects.toMatchObject({ data: { code: 'SERVICE_UNAVAILABLE', parleyCode: 'AUTH_UNAVAILABLE' } });
+    await chat.close();
   });
 });
 

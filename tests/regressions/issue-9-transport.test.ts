@@ -113,23 +113,19 @@ describe('HTTP connections', () => {
   });
 
   it('one address holds at most MAX_CONNECTIONS_PER_IP connections; the next is answered 429', async () => {
-    const capped = await startTestApp('issue-9-connection-cap', { MAX_CONNECTIONS_PER_IP: '3' });
-    try {
-      const wsUrl = `${capped.url.replace(/^http/, 'ws')}/trpc?token=${await capped.token('alice')}`;
-      const sockets = await Promise.all([1, 2, 3].map(() => new Promise<WebSocket>((resolve, reject) => {
-        const ws = new WebSocket(wsUrl);
-        ws.once('open', () => resolve(ws)).once('error', reject);
-      })));
-      const refused = await fetch(`${capped.url}/healthz`);
-      expect(refused.status).toBe(429);
-      expect(await refused.json()).toEqual({ detail: 'Too many connections from your address.' });
-      const closing = new Promise((resolve) => sockets[0]!.once('close', resolve));
-      sockets[0]!.close();
-      await closing;
-      await expect.poll(async () => (await fetch(`${capped.url}/healthz`, { headers: { connection: 'close' } })).status).toBe(200);
-      for (const ws of sockets) ws.close();
-    } finally {
-      await capped.close();
-    }
+    await using capped = await startTestApp('issue-9-connection-cap', { MAX_CONNECTIONS_PER_IP: '3' });
+    const wsUrl = `${capped.url.replace(/^http/, 'ws')}/trpc?token=${await capped.token('alice')}`;
+    const sockets = await Promise.all([1, 2, 3].map(() => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(wsUrl);
+      ws.once('open', () => resolve(ws)).once('error', reject);
+    })));
+    const refused = await fetch(`${capped.url}/healthz`);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({ detail: 'Too many connections from your address.' });
+    const closing = new Promise((resolve) => sockets[0]!.once('close', resolve));
+    sockets[0]!.close();
+    await closing;
+    await expect.poll(async () => (await fetch(`${capped.url}/healthz`, { headers: { connection: 'close' } })).status).toBe(200);
+    for (const ws of sockets) ws.close();
   });
 });

@@ -20,6 +20,8 @@ export interface TestApp {
   /** Runs SQL against the test database directly, to check what was stored. */
   sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
+  /** `await using t = await startTestApp(...)` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
@@ -78,6 +80,14 @@ export async function startTestApp(testFile: string, env: Record<string, string>
   const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
   const clients: ChatClient[] = [];
   const token = (userId: string, expiresIn = '1h') => signToken({ secret: TEST_SECRET, userId, expiresIn });
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      await Promise.allSettled(clients.map((c) => c.close()));
+      await app.close();
+      await pool.end();
+      await dropTestDatabase(dbName);
+    })());
   return {
     app,
     url,
@@ -91,11 +101,7 @@ export async function startTestApp(testFile: string, env: Record<string, string>
     async sql(text, values) {
       return (await pool.query(text, values)).rows;
     },
-    async close() {
-      await Promise.allSettled(clients.map((c) => c.close()));
-      await app.close();
-      await pool.end();
-      await dropTestDatabase(dbName);
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
