@@ -1,6 +1,7 @@
 import { callTRPCProcedure, getTRPCErrorFromUnknown, type AnyTRPCProcedure, type AnyTRPCRouter, type TRPCError } from '@trpc/server';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TRPC_BATCH_MAX_ITEMS } from '../../contracts/index.ts';
+import { errorHeaders } from '../errors/http-reply.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import { appRouter } from '../trpc/app.router.ts';
 import type { Context } from '../trpc/context.ts';
@@ -52,12 +53,13 @@ export async function answerPlainCalls(req: FastifyRequest, reply: FastifyReply,
     paths.map(async (p, i) => {
       try {
         const data = await callTRPCProcedure({ router, path: p, getRawInput: async () => input(i), ctx, type: types[i]!, signal: undefined, batchIndex: i });
-        return { status: 200, body: { result: { data } } };
+        return { status: 200, body: { result: { data } }, headers: {} };
       } catch (cause) {
         const error = getTRPCErrorFromUnknown(cause);
         onError({ error, path: p, type: types[i]! });
-        const shape = trpcErrorShape(parleyErrorOf(error), p);
-        return { status: shape.data.httpStatus, body: { error: shape } };
+        const parley = parleyErrorOf(error);
+        const shape = trpcErrorShape(parley, p);
+        return { status: shape.data.httpStatus, body: { error: shape }, headers: errorHeaders(parley) };
       }
     }),
   );
@@ -65,6 +67,7 @@ export async function answerPlainCalls(req: FastifyRequest, reply: FastifyReply,
   const status = answers.every((a) => a.status === answers[0]!.status) ? answers[0]!.status : 207;
   await reply
     .code(status)
+    .headers(Object.assign({}, ...answers.map((a) => a.headers)))
     .type('application/json')
     .send(JSON.stringify(isBatch ? answers.map((a) => a.body) : answers[0]!.body));
   return true;

@@ -1,10 +1,11 @@
-import type { AnyTRPCProcedure, AnyTRPCRouter } from '@trpc/server';
+import type { AnyTRPCProcedure, AnyTRPCRouter, TRPCError } from '@trpc/server';
 import { fastifyRequestHandler } from '@trpc/server/adapters/fastify';
 import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ParleyError, TRPC_BATCH_MAX_ITEMS } from '../../contracts/index.ts';
 import { extractToken } from '../auth/token-sources.ts';
+import { errorHeaders } from '../errors/http-reply.ts';
 import { ERROR_MAP } from '../errors/map.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
@@ -32,6 +33,9 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     },
   };
 
+  // tRPC's own handler answers errors with the same headers as every other HTTP surface.
+  const responseMeta = ({ errors }: { errors: TRPCError[] }) => ({ headers: Object.assign({}, ...errors.map((e) => errorHeaders(toParleyError(e)))) as Record<string, string> });
+
   // Subscriptions live on the WebSocket, where the socket rules apply; tRPC 11 would otherwise
   // serve them as Server-Sent Events, outside token expiry and the slow-reader cut-off.
   async function refuseSubscriptionsOverHttp(req: FastifyRequest<{ Params: { path: string } }>, reply: FastifyReply) {
@@ -47,7 +51,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     const replyTrpcError = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
       const parley = toParleyError(err);
       if (parley.code === 'INTERNAL') req.log.error({ err }, 'tRPC request failed');
-      return reply.code(ERROR_MAP[parley.code].http).send(trpcHttpErrorBody(req, parley));
+      return reply.code(ERROR_MAP[parley.code].http).headers(errorHeaders(parley)).send(trpcHttpErrorBody(req, parley));
     };
     scope.setErrorHandler((err, req, reply) => replyTrpcError(err, req, reply));
     scope.setNotFoundHandler((req, reply) => replyTrpcError(new ParleyError('NOT_FOUND', 'Not found.'), req, reply));
@@ -64,7 +68,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
       async (req, reply) => {
         const ctx = contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url }));
         if (await answerPlainCalls(req, reply, req.params.path, ctx, trpcOptions.onError)) return reply;
-        return fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext, req, res: reply, path: req.params.path });
+        return fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext, responseMeta, req, res: reply, path: req.params.path });
       },
     );
 

@@ -12,14 +12,19 @@ export function httpErrorOf(err: unknown): { status: number; body: Record<string
   return { status, body, parley };
 }
 
-/** Sends an error the way DRF clients parse it; 401s carry `WWW-Authenticate: Bearer` (RFC 6750). */
+/** Headers an error answer carries on every HTTP surface: a Bearer challenge on 401 (RFC 6750), Retry-After on 429. */
+export function errorHeaders(parley: ParleyError): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (ERROR_MAP[parley.code].http === 401) {
+    headers['www-authenticate'] = parley.code === 'UNAUTHENTICATED' ? 'Bearer realm="parley"' : 'Bearer realm="parley", error="invalid_token"';
+  }
+  if (parley.details.retryAfterSeconds !== undefined) headers['retry-after'] = String(parley.details.retryAfterSeconds);
+  return headers;
+}
+
+/** Sends an error the way DRF clients parse it, with its {@link errorHeaders}. */
 export function replyError(reply: FastifyReply, err: unknown): FastifyReply {
   const { status, body, parley } = httpErrorOf(err);
-  if (status === 401) {
-    const challenge = parley.code === 'UNAUTHENTICATED' ? 'Bearer realm="parley"' : `Bearer realm="parley", error="invalid_token"`;
-    void reply.header('www-authenticate', challenge);
-  }
-  if (parley.details.retryAfterSeconds !== undefined) void reply.header('retry-after', String(parley.details.retryAfterSeconds));
   if (parley.code === 'INTERNAL') reply.log.error({ err }, 'request failed');
-  return reply.code(status).send(body);
+  return reply.code(status).headers(errorHeaders(parley)).send(body);
 }

@@ -45,6 +45,14 @@ describe('subscriptions live on the WebSocket only', () => {
   });
 });
 
+describe('tRPC over HTTP challenges like REST', () => {
+  it.each([{}, { 'trpc-accept': 'application/json' }])('a call without a Bearer token is a 401 with WWW-Authenticate: Bearer (%j)', async (extra) => {
+    const res = await fetch(`${t.url}/trpc/rooms.list`, { headers: { authorization: 'Basic YWxpY2U6cHc=', ...extra } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
+  });
+});
+
 describe('HTTP batches hold at most 10 calls', () => {
   it('an HTTP batch of 11 sends is refused whole with 400 and stores nothing', async () => {
     const before = await storedCount();
