@@ -10,8 +10,11 @@ import { RoomName } from './room.ts';
  * REST bodies and `ws/chat/...` frames. Field names are the seed's, in snake_case.
  */
 
-/** A message as legacy clients know it: the seed's five fields, no `seq`. */
-export const LegacyMessage = Message.omit({ seq: true });
+/**
+ * A message as legacy clients know it: the seed's five fields, no `seq`. Edits show as the
+ * current content; a deleted message keeps its place with empty content.
+ */
+export const LegacyMessage = Message.omit({ seq: true, edited_at: true, deleted_at: true });
 export type LegacyMessage = z.infer<typeof LegacyMessage>;
 
 /** Body of `POST /<chat_room_id>/messages/`. */
@@ -72,7 +75,7 @@ export const LegacyServerFrame = z.discriminatedUnion('action', [
 ]);
 export type LegacyServerFrame = z.infer<typeof LegacyServerFrame>;
 
-/** A message in its legacy shape (drops `seq`). */
-export function toLegacyMessage({ seq: _seq, ...legacy }: Message): LegacyMessage {
-  return legacy;
+/** A message in its legacy shape (drops `seq` and the edit/delete times). */
+export function toLegacyMessage({ id, chat_room, sender, content, created_at }: Message): LegacyMessage {
+  return { id, chat_room, sender, content, created_at };
 }

@@ -25,6 +25,10 @@ export const Message = z.object({
   content: z.string(),
   created_at: Timestamp,
   seq: z.number().int().positive(),
+  /** When the sender last edited it; absent if never. */
+  edited_at: Timestamp.optional(),
+  /** When the sender deleted it (its content is then empty); absent if not deleted. */
+  deleted_at: Timestamp.optional(),
 });
 export type Message = z.infer<typeof Message>;
 
@@ -48,21 +52,50 @@ export type SendMessageInput = z.infer<typeof SendMessageInput>;
 /** A history cursor: the `seq` after which the next page starts. */
 export const Cursor = countFrom(0);
 
-/** Input of `messages.list`: keyset pagination by `seq`, oldest first. */
+/** Which way `messages.list` pages: `forward` from the oldest (default), `backward` from the newest. */
+export const PageDirection = z.enum(['forward', 'backward']);
+export type PageDirection = z.infer<typeof PageDirection>;
+
+/**
+ * Input of `messages.list`: keyset pagination by `seq`; items are oldest first within a page either way.
+ * Forward: the page after `cursor` (a seq; default 0). Backward: the page before `cursor` (default: the newest).
+ */
 export const ListMessagesInput = z.object({
   roomId: RoomId,
   cursor: Cursor.optional(),
   limit: countFrom(1).max(MESSAGE_PAGE_MAX, FIELD_MESSAGES.maxValue(MESSAGE_PAGE_MAX)).default(DEFAULT_PAGE_SIZE),
+  direction: PageDirection.default('forward'),
 });
 export type ListMessagesInput = z.input<typeof ListMessagesInput>;
 
-/** One page of history; `nextCursor` is null on the last page. */
+/**
+ * One page of history; `nextCursor` (pass it back with the same `direction`) is null on the last page.
+ * `lastEventId` is where a subscription continues after this page's newest message: every later
+ * message, and every edit, deletion and read marker since the page was read (see README, "Ordering and resume").
+ */
 export const MessagePage = z.object({
   items: z.array(Message),
   nextCursor: z.number().int().nullable(),
+  lastEventId: z.string(),
 });
 export type MessagePage = z.infer<typeof MessagePage>;
 
 /** Input of `messages.typing`. */
 export const TypingInput = z.object({ roomId: RoomId });
 export type TypingInput = z.infer<typeof TypingInput>;
+
+/** Input of `messages.edit`: the sender replaces a message's content within the edit window. */
+export const EditMessageInput = z.object({ roomId: RoomId, messageId: MessageId, content: MessageContent });
+export type EditMessageInput = z.infer<typeof EditMessageInput>;
+
+/** Input of `messages.delete`: the sender deletes a message; it keeps its seq, its content is gone. */
+export const DeleteMessageInput = z.object({ roomId: RoomId, messageId: MessageId });
+export type DeleteMessageInput = z.infer<typeof DeleteMessageInput>;
+
+/** Input of `messages.markRead`: the caller has read the room up to `seq` (markers only move forward). */
+export const MarkReadInput = z.object({ roomId: RoomId, seq: countFrom(0) });
+export type MarkReadInput = z.infer<typeof MarkReadInput>;
+
+/** Output of `messages.markRead`: the caller's marker after the call (higher than asked if it already was). */
+export const ReadMarker = z.object({ seq: z.number().int().nonnegative() });
+export type ReadMarker = z.infer<typeof ReadMarker>;

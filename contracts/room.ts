@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { FIELD_MESSAGES } from './field-messages.ts';
-import { RoomId, storable, text, UserId } from './ids.ts';
+import { countFrom, RoomId, storable, text, Timestamp, UserId } from './ids.ts';
 import { Message } from './message.ts';
 
 /** A room of exactly two participants (the seed's ChatRoom model). */
@@ -29,9 +29,38 @@ export type OpenRoomInput = z.infer<typeof OpenRoomInput>;
 export const OpenedRoom = ChatRoom.extend({ last_seq: z.number().int().nonnegative() });
 export type OpenedRoom = z.infer<typeof OpenedRoom>;
 
-/** One row of `rooms.list`: the room, its message count so far and its newest message. */
+/** Whether a user is connected now (any WebSocket, either surface), and when they last were. */
+export const Presence = z.object({ user: UserId, online: z.boolean(), last_seen_at: Timestamp.nullable() });
+export type Presence = z.infer<typeof Presence>;
+
+/** One row of `rooms.list`: the room, its newest message, the caller's unread count and the other participant. */
 export const RoomSummary = ChatRoom.extend({
   last_seq: z.number().int().nonnegative(),
   last_message: Message.nullable(),
+  /** Messages from the other participant after the caller's read marker, deleted ones left out. Exact. */
+  unread: z.number().int().nonnegative(),
+  /** The caller's read marker (a seq). */
+  read_seq: z.number().int().nonnegative(),
+  /** The other participant's read marker: the caller's messages up to it were seen. */
+  other_read_seq: z.number().int().nonnegative(),
+  /** The other participant and their presence. */
+  other: Presence,
 });
 export type RoomSummary = z.infer<typeof RoomSummary>;
+
+/** Default and maximum page size of `rooms.list`. */
+export const DEFAULT_ROOM_PAGE_SIZE = 50;
+export const ROOM_PAGE_MAX = 500;
+
+/** Input of `rooms.list`: keyset pages, newest activity first; `cursor` is a previous page's `nextCursor`. */
+export const ListRoomsInput = z
+  .object({
+    cursor: text().max(200, FIELD_MESSAGES.maxChars(200)).optional(),
+    limit: countFrom(1).max(ROOM_PAGE_MAX, FIELD_MESSAGES.maxValue(ROOM_PAGE_MAX)).default(DEFAULT_ROOM_PAGE_SIZE),
+  })
+  .default({ limit: DEFAULT_ROOM_PAGE_SIZE });
+export type ListRoomsInput = z.input<typeof ListRoomsInput>;
+
+/** One page of the caller's rooms; `nextCursor` is null on the last page. */
+export const RoomPage = z.object({ items: z.array(RoomSummary), nextCursor: z.string().nullable() });
+export type RoomPage = z.infer<typeof RoomPage>;

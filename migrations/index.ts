@@ -1,4 +1,5 @@
 import { Migration20261125000000_init } from './Migration20261125000000_init.ts';
+import { Migration20261126000000_chat_features } from './Migration20261126000000_chat_features.ts';
 
 /** Every migration, oldest first. Listed explicitly so no file globbing depends on the runtime. */
-export const migrationsList = [Migration20261125000000_init];
+export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features];

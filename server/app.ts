@@ -105,6 +105,8 @@ export async function createApp(config: Config): Promise<ParleyApp> {
 
   fastify.addHook('onClose', async () => {
     if (!(await services.inflight.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
+    // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
+    await services.presence.settled();
     await scale.close();
     await orm.close(true);
     await embedded?.close();

@@ -37,6 +37,7 @@ const EnvSchema = z.object({
   HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
   MAX_CONNECTIONS_PER_IP: int(0).default(1000),
   TYPING_THROTTLE_MS: int(0).default(1000),
+  MESSAGE_EDIT_WINDOW_SECONDS: int(0).default(900),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   FANOUT: z.enum(['auto', 'local', 'postgres', 'redis']).default('auto'),
@@ -87,6 +88,8 @@ export interface Config {
   /** Open TCP connections one client address may hold; 0 = no cap. */
   readonly maxConnectionsPerIp: number;
   readonly typingThrottleMs: number;
+  /** How long after sending a message its sender may edit it. */
+  readonly messageEditWindowSeconds: number;
   readonly shutdownGraceMs: number;
   readonly redisUrl: string | undefined;
   /** How events reach the other instances; `local` = this process only. */
@@ -138,6 +141,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
     maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
     typingThrottleMs: e.TYPING_THROTTLE_MS,
+    messageEditWindowSeconds: e.MESSAGE_EDIT_WINDOW_SECONDS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     redisUrl: e.REDIS_URL,
     fanout,

@@ -4,7 +4,11 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
 import { createInflightTracker, type InflightTracker } from './domain/inflight.ts';
+import { createMessageChangeService, type MessageChangeService } from './domain/message-changes.service.ts';
 import { createMessageStore } from './domain/message-store.ts';
+import { createPresenceService, type PresenceService } from './domain/presence.service.ts';
+import { createReadMarkers } from './domain/read-markers.ts';
+import { createRoomChangeLog } from './domain/room-changes.ts';
 import { createMessageService, type MessageService } from './domain/messages.service.ts';
 import type { RoomBus } from './domain/room-bus.ts';
 import { createRoomService, type RoomService } from './domain/rooms.service.ts';
@@ -21,6 +25,9 @@ export interface Services {
   rooms: RoomService;
   messages: MessageService;
   typing: TypingService;
+  /** Edits, deletions and read markers. */
+  changes: MessageChangeService;
+  presence: PresenceService;
   /** Mutations in progress; shutdown waits for them before closing the database. */
   inflight: InflightTracker;
   fanout: ScaleOut['fanout'];
@@ -31,7 +38,10 @@ export interface Services {
 export function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Services {
   const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
-  const rooms = createRoomService({ users });
+  const presence = createPresenceService({ bus, em: () => orm.em.fork(), onError: (err) => log.error({ err }, 'presence change failed') });
+  const rooms = createRoomService({ users, bus, isOnline: presence.isOnline });
+  const store = createMessageStore();
+  const changes = createRoomChangeLog();
   const verifier = createTokenVerifier({ ...config.jwt, hsSecret: jwtSecret });
   return {
     config,
@@ -41,14 +51,25 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     rooms,
     messages: createMessageService({
       bus,
-      store: createMessageStore(),
+      store,
       sql: orm.em.getConnection(),
-      lastSeq: (roomId) => rooms.lastSeq(orm.em.fork(), roomId),
+      changes,
+      position: (roomId) => rooms.position(orm.em.fork(), roomId),
       maxChars: config.messageMaxChars,
       onBatchError: (err, size) => log.warn({ err, size }, 'group-commit batch failed; its sends are retried one by one'),
       onBatch: metrics.batch,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
+    changes: createMessageChangeService({
+      bus,
+      store,
+      changes,
+      markers: createReadMarkers(),
+      lastSeq: (em, roomId) => rooms.lastSeq(em, roomId),
+      maxChars: config.messageMaxChars,
+      editWindowSeconds: config.messageEditWindowSeconds,
+    }),
+    presence,
     inflight: createInflightTracker(),
     fanout,
     metrics,

@@ -45,7 +45,7 @@ describe('JWT_JWKS_URL with issuer and audience', () => {
   it('accepts a token signed by a key from the JWKS, over REST and tRPC', async () => {
     expect(await roomsStatus(await idpToken())).toBe(200);
     const chat = createChatClient({ url: t.url, token: await idpToken() });
-    expect(await chat.rooms.list.query()).toEqual([]);
+    expect(await chat.rooms.list.query()).toEqual({ items: [], nextCursor: null });
     await chat.close();
   });
 

@@ -1,11 +1,11 @@
 import { expectTypeOf, it } from 'vitest';
-import type { ChatClient, Message, OpenedRoom, RoomEvent, RoomSummary, RouterInputs, RouterOutputs, SendMessageInput } from '../client-sdk/index.ts';
+import type { ChatClient, Message, OpenedRoom, RoomEvent, RoomPage, RouterInputs, RouterOutputs, SendMessageInput } from '../client-sdk/index.ts';
 
 // Type-level (checked by `npm run typecheck`): what the SDK infers from the server's router is exactly what the contracts say.
 it('procedure outputs are the contract types', () => {
   expectTypeOf<RouterOutputs['messages']['send']>().toEqualTypeOf<Message>();
   expectTypeOf<RouterOutputs['rooms']['open']>().toEqualTypeOf<OpenedRoom>();
-  expectTypeOf<RouterOutputs['rooms']['list']>().toEqualTypeOf<RoomSummary[]>();
+  expectTypeOf<RouterOutputs['rooms']['list']>().toEqualTypeOf<RoomPage>();
   expectTypeOf<RouterOutputs['messages']['list']['items']>().toEqualTypeOf<Message[]>();
 });
 

@@ -48,7 +48,7 @@ describe('rooms', () => {
     const r1 = await alice.rooms.open.mutate({ otherUserId: 'erin', name: 'first' });
     const r2 = await alice.rooms.open.mutate({ otherUserId: 'frank' });
     await alice.messages.send.mutate({ roomId: r1.id, content: 'latest' });
-    const list = await alice.rooms.list.query();
+    const list = (await alice.rooms.list.query()).items;
     expect(list.map((r) => r.id).slice(0, 2)).toEqual([r1.id, r2.id]);
     expect(list[0]).toMatchObject({ name: 'first', last_seq: 1, last_message: { content: 'latest', sender: 'alice', seq: 1 } });
     expect(list[1]).toMatchObject({ last_seq: 0, last_message: null });

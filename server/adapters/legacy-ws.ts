@@ -15,10 +15,11 @@ interface PairParams {
   otherUserId: string;
 }
 
-function frameOf(event: RoomEvent): LegacyServerFrame {
-  return event.type === 'message'
-    ? { action: 'new_message', message: toLegacyMessage(event.message) }
-    : { action: 'typing', chat_room: event.chat_room, user: event.user };
+/** The legacy wire knows new messages and typing only; edits, deletions, reads and presence are not sent. */
+function frameOf(event: RoomEvent): LegacyServerFrame | undefined {
+  if (event.type === 'message') return { action: 'new_message', message: toLegacyMessage(event.message) };
+  if (event.type === 'typing') return { action: 'typing', chat_room: event.chat_room, user: event.user };
+  return undefined;
 }
 
 /** The seed's `ws/chat/<userId>/<otherUserId>/` protocol, each action a call into the tRPC router. */
@@ -28,7 +29,11 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
   const frames = new WeakMap<RoomEvent, string>();
   const frameText = (event: RoomEvent) => {
     let text = frames.get(event);
-    if (text === undefined) frames.set(event, (text = JSON.stringify(frameOf(event))));
+    if (text === undefined) {
+      const frame = frameOf(event);
+      if (!frame) return undefined;
+      frames.set(event, (text = JSON.stringify(frame)));
+    }
     return text;
   };
 
@@ -56,6 +61,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       const { room, expiresAt } = accepted.get(req)!;
       const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, pingMs: wsPingMs });
       session.expireAt(expiresAt);
+      session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
       const caller = createCaller(contextForUser(services, userId, 'legacy-ws'), { signal: session.signal });
 
       // The session's send-buffer cap applies to every write.
@@ -75,9 +81,11 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         const { metrics } = services;
         metrics.subscription('legacy-ws', 1);
         try {
-          for await (const { event } of await services.messages.feed(room.id, room.last_seq, session.signal)) {
+          for await (const { event } of await services.messages.feed(room.id, { seq: room.last_seq, change: null }, session.signal)) {
+            const text = frameText(event);
+            if (text === undefined) continue;
             metrics.delivered('legacy-ws');
-            send(frameText(event));
+            send(text);
           }
         } finally {
           metrics.subscription('legacy-ws', -1);

@@ -10,6 +10,7 @@ import {
   DEFAULT_PAGE_SIZE,
   ParleyError,
   RoomId,
+  ROOM_PAGE_MAX,
   toLegacyMessage,
 } from '../../contracts/index.ts';
 import { authenticateRequest } from '../auth/request-auth.ts';
@@ -115,6 +116,14 @@ async function restRoutes(app: FastifyInstance, services: Services) {
 
   app.get('/rooms/', async (req) => {
     const { caller } = await authed(req);
-    return (await caller.rooms.list()).map(asChatRoom);
+    // The legacy route has no paging: it walks every page of rooms.list.
+    const rooms: ChatRoom[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await caller.rooms.list({ limit: ROOM_PAGE_MAX, ...(cursor ? { cursor } : {}) });
+      rooms.push(...page.items.map(asChatRoom));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    return rooms;
   });
 }

@@ -80,7 +80,11 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
         ...trpcOptions,
         wss: scope.websocketServer,
         createContext: ({ info }) =>
-          contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt) => session.expireAt(expiresAt)),
+          contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
+            session.expireAt(expiresAt);
+            // Online while the socket is open: released when it starts closing.
+            session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
+          }),
         experimental_encoder: limitTrpcCalls(socket, session, config.wsMaxSubscriptions, eventTexts),
       });
       handle(socket, req.raw);

@@ -13,11 +13,15 @@ export interface MessageRow {
   content: string;
   created_at: Date | string;
   seq: string | number;
+  edited_at?: Date | string | null;
+  deleted_at?: Date | string | null;
 }
 
 /** `created_at` leaves PostgreSQL as the wire's ISO string: parsing a Date per row, only to format it again, dominated history reads. */
 export const isoTimestamp = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
-export const MESSAGE_COLUMNS = `id, chat_room_id, sender_id, content, ${isoTimestamp('created_at')} as created_at, seq`;
+export const MESSAGE_COLUMNS = `id, chat_room_id, sender_id, content, ${isoTimestamp('created_at')} as created_at, seq, ${isoTimestamp('edited_at')} as edited_at, ${isoTimestamp('deleted_at')} as deleted_at`;
+
+const iso = (t: Date | string) => (typeof t === 'string' ? t : t.toISOString());
 
 export function messageFromRow(row: MessageRow): Message {
   return {
@@ -25,8 +29,11 @@ export function messageFromRow(row: MessageRow): Message {
     chat_room: row.chat_room_id,
     sender: row.sender_id,
     content: row.content,
-    created_at: typeof row.created_at === 'string' ? row.created_at : row.created_at.toISOString(),
+    created_at: iso(row.created_at),
     seq: Number(row.seq),
+    // Absent rather than null: a message never edited or deleted keeps the original shape.
+    ...(row.edited_at != null && { edited_at: iso(row.edited_at) }),
+    ...(row.deleted_at != null && { deleted_at: iso(row.deleted_at) }),
   };
 }
 
@@ -83,6 +90,16 @@ export interface MessageStore {
   findByClientId(sql: Sql, roomId: string, sender: string, clientId: string): Promise<Message | undefined>;
   /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
+  /**
+   * One page in one statement: `limit` messages after `cursor` (forward) or before it (backward;
+   * null = from the newest), oldest first, with the room's change seq read in the same snapshot.
+   */
+  readPage(sql: Sql, roomId: string, page: { direction: 'forward' | 'backward'; cursor: number | null; limit: number }): Promise<{ messages: Message[]; changeSeq: number }>;
+  findInRoom(sql: Sql, roomId: string, messageId: string): Promise<Message | undefined>;
+  /** Replaces the content of a message that is not deleted; undefined if it was deleted meanwhile. Run it in the change's transaction. */
+  edit(tx: EntityManager, roomId: string, messageId: string, content: string): Promise<Message | undefined>;
+  /** Empties a message and stamps `deleted_at`; its seq stays. Undefined if it was deleted already. Run it in the change's transaction. */
+  softDelete(tx: EntityManager, roomId: string, messageId: string): Promise<Message | undefined>;
 }
 
 // Plain rows, not entities: history and replays read many messages and never modify them.
@@ -109,6 +126,42 @@ export function createMessageStore(): MessageStore {
         [roomId, after, upTo ?? Number.MAX_SAFE_INTEGER, limit],
       );
       return rows.map(messageFromRow);
+    },
+
+    async readPage(sql, roomId, { direction, cursor, limit }) {
+      const forward = direction === 'forward';
+      const rows = await sql.execute<Array<Partial<MessageRow> & { room_change: string }>>(
+        `select r.last_change_seq as room_change, m.*
+           from chat_rooms r
+           left join lateral (select ${MESSAGE_COLUMNS} from messages
+                               where chat_room_id = r.id and ${forward ? 'seq > ?' : 'seq < ?'}
+                               order by seq ${forward ? 'asc' : 'desc'} limit ?) m on true
+          where r.id = ?`,
+        [forward ? (cursor ?? 0) : (cursor ?? Number.MAX_SAFE_INTEGER), limit, roomId],
+      );
+      const messages = rows.filter((r) => r.id != null).map((r) => messageFromRow(r as MessageRow));
+      return { messages: forward ? messages : messages.reverse(), changeSeq: Number(rows[0]?.room_change ?? 0) };
+    },
+
+    async findInRoom(sql, roomId, messageId) {
+      const [row] = await sql.execute<MessageRow[]>(`select ${MESSAGE_COLUMNS} from messages where id = ? and chat_room_id = ?`, [messageId, roomId]);
+      return row && messageFromRow(row);
+    },
+
+    async edit(tx, roomId, messageId, content) {
+      const [row] = await tx.execute<MessageRow[]>(
+        `update messages set content = ?, edited_at = now() where id = ? and chat_room_id = ? and deleted_at is null returning ${MESSAGE_COLUMNS}`,
+        [content, messageId, roomId],
+      );
+      return row && messageFromRow(row);
+    },
+
+    async softDelete(tx, roomId, messageId) {
+      const [row] = await tx.execute<MessageRow[]>(
+        `update messages set content = '', deleted_at = now() where id = ? and chat_room_id = ? and deleted_at is null returning ${MESSAGE_COLUMNS}`,
+        [messageId, roomId],
+      );
+      return row && messageFromRow(row);
     },
   };
 }

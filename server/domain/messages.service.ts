@@ -1,10 +1,11 @@
-import { FIELD_MESSAGES, ParleyError, type Message, type MessagePage } from '../../contracts/index.ts';
+import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection } from '../../contracts/index.ts';
 import type { MessageStore, NewMessage, Sql } from './message-store.ts';
 import type { RoomBus } from './room-bus.ts';
-import { openRoomFeed, type FeedItem } from './room-feed.ts';
+import type { RoomChangeLog } from './room-changes.ts';
+import { openRoomFeed, type FeedItem, type Position } from './room-feed.ts';
 import { createCoalescer } from './send-coalescer.ts';
 
-export type { FeedItem, NewMessage };
+export type { FeedItem, NewMessage, Position };
 
 export interface MessageService {
   /**
@@ -12,24 +13,29 @@ export interface MessageService {
    * first message. The caller has checked that the sender is in the room.
    */
   send(message: NewMessage): Promise<Message>;
-  page(roomId: string, cursor: number, limit: number): Promise<MessagePage>;
-  /** The room's live feed after `afterSeq` (null: from now on), subscribed once it resolves; see {@link openRoomFeed}. */
-  feed(roomId: string, afterSeq: number | null, signal: AbortSignal): Promise<AsyncGenerator<FeedItem>>;
+  /** One page of history, one query; `cursor` null starts at the oldest (forward) or the newest (backward). */
+  page(roomId: string, page: { direction: PageDirection; cursor: number | null; limit: number }): Promise<MessagePage>;
+  /**
+   * The room's live feed after `after` (null: from now on; a null `change`: changes from now on),
+   * subscribed once it resolves; see {@link openRoomFeed}.
+   */
+  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presence?: boolean): Promise<AsyncGenerator<FeedItem>>;
 }
 
 export interface MessageServiceDeps {
   bus: RoomBus;
   store: MessageStore;
   sql: Sql;
-  /** The room's newest seq (the rooms service owns room rows). */
-  lastSeq(roomId: string): Promise<number>;
+  changes: RoomChangeLog;
+  /** The room's newest message seq and change seq (the rooms service owns room rows). */
+  position(roomId: string): Promise<Position>;
   maxChars: number;
   onBatchError(err: unknown, size: number): void;
   /** Sends per statement, for metrics. */
   onBatch?(size: number): void;
 }
 
-export function createMessageService({ bus, store, sql, lastSeq, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, store, sql, changes, position, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
@@ -64,21 +70,26 @@ export function createMessageService({ bus, store, sql, lastSeq, maxChars, onBat
       return stored;
     },
 
-    async page(roomId, cursor, limit) {
-      const rows = await store.readAfter(sql, roomId, cursor, limit + 1);
-      const items = rows.slice(0, limit);
-      return { items, nextCursor: rows.length > limit ? items.at(-1)!.seq : null };
+    async page(roomId, { direction, cursor, limit }) {
+      const { messages, changeSeq } = await store.readPage(sql, roomId, { direction, cursor, limit: limit + 1 });
+      const more = messages.length > limit;
+      // The extra row tells whether another page follows; it sits at the far end of the page.
+      const items = direction === 'forward' ? messages.slice(0, limit) : messages.slice(more ? 1 : 0);
+      const nextCursor = more ? (direction === 'forward' ? items.at(-1)!.seq : items[0]!.seq) : null;
+      const newest = items.at(-1)?.seq ?? (direction === 'forward' ? (cursor ?? 0) : Math.max((cursor ?? 1) - 1, 0));
+      return { items, nextCursor, lastEventId: formatEventId(newest, changeSeq) };
     },
 
-    feed(roomId, afterSeq, signal) {
+    feed(roomId, after, signal, presence = false) {
       return openRoomFeed(
         {
           bus,
           roomId,
-          readAfter: (after, limit, upTo) => store.readAfter(sql, roomId, after, limit, upTo),
-          lastSeq: () => lastSeq(roomId),
+          readAfter: (afterSeq, limit, upTo) => store.readAfter(sql, roomId, afterSeq, limit, upTo),
+          readChangesAfter: (afterChange, limit, upTo) => changes.readAfter(sql, roomId, afterChange, limit, upTo),
+          position: () => position(roomId),
         },
-        { afterSeq, signal },
+        { after, signal, presence },
       );
     },
   };

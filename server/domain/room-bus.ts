@@ -1,4 +1,4 @@
-import type { RoomEvent } from '../../contracts/index.ts';
+import type { RoomCreatedEvent, RoomEvent } from '../../contracts/index.ts';
 
 /**
  * Not a room event: stored messages may have been missed (a fan-out engine reconnected, or carried
@@ -7,10 +7,17 @@ import type { RoomEvent } from '../../contracts/index.ts';
 export interface CatchUp {
   type: 'catch-up';
 }
-export type BusEvent = RoomEvent | CatchUp;
+/** What travels on the bus: room events and catch-ups under a room's id, new rooms under `user:<id>` (see inbox-feed.ts). */
+export type BusEvent = RoomEvent | CatchUp | RoomCreatedEvent;
+/** What an engine carries between instances: everything but catch-ups, which each instance raises for itself. */
+export type CarriedEvent = Exclude<BusEvent, CatchUp>;
 export type RoomListener = (event: BusEvent) => void;
 
-/** Live fan-out of room events to every surface (tRPC subscriptions and legacy sockets), in this process and, with an engine, on every instance. */
+/**
+ * Live fan-out of room events to every surface (tRPC subscriptions and legacy sockets), in this
+ * process and, with an engine, on every instance. Keys are room ids, `user:<id>` (a user's own
+ * channel) and `presence`.
+ */
 export interface RoomBus {
   publish(roomId: string, event: BusEvent): void;
   /** Returns the unsubscribe function. */

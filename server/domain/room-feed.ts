@@ -1,62 +1,76 @@
-import { ParleyError, type Message, type RoomEvent } from '../../contracts/index.ts';
+import { ParleyError, type Message, type RoomChangeEvent, type RoomEvent } from '../../contracts/index.ts';
 import type { RoomBus } from './room-bus.ts';
+import type { StoredChange } from './room-changes.ts';
 
 export interface RoomFeedSource {
   bus: RoomBus;
   roomId: string;
   /** Stored messages with `after < seq <= upTo` (no upper bound when omitted), oldest first, at most `limit`. */
   readAfter(after: number, limit: number, upTo?: number): Promise<Message[]>;
-  /** The room's newest seq right now. */
-  lastSeq(): Promise<number>;
+  /** Stored changes (edits, deletions, read markers) with `after < change_seq <= upTo`, oldest first. */
+  readChangesAfter(after: number, limit: number, upTo?: number): Promise<StoredChange[]>;
+  /** The room's newest message seq and change seq right now. */
+  position(): Promise<Position>;
+}
+
+/** Where a feed stands: the newest message seq and the newest change seq it delivered. */
+export interface Position {
+  seq: number;
+  change: number;
 }
 
 export interface RoomFeedOptions {
-  /** Resume after this seq; when null, start with what is sent from now on. */
-  afterSeq: number | null;
+  /** Resume after this position; when null, start with what happens from now on (a null `change`: changes from now on). */
+  after: { seq: number; change: number | null } | null;
   signal: AbortSignal;
-  /** Live message events held for a slow reader before it falls back to reading the database. */
+  /** Pass `presence` events through (they are published to every room of the user). */
+  presence?: boolean;
+  /** Live stored events (messages, changes) held for a slow reader before it falls back to reading the database. */
   maxBuffered?: number;
   replayBatch?: number;
 }
 
-/**
- * Every room event after `afterSeq`, each message exactly once and in seq order.
- *
- * Sends commit in seq order (the room row lock) but their live events can reach us out of
- * order, and a reader can fall behind: whenever the live stream skips a seq, or overflows its
- * buffer, the missing range is read from the database before anything newer is yielded.
- */
-/** A room event and the feed's position after it: the newest seq delivered so far. */
+/** A room event and the feed's position after it. */
 export interface FeedItem {
-  position: number;
+  position: Position;
   event: RoomEvent;
 }
 
+const isChange = (e: RoomEvent): e is RoomChangeEvent => e.type === 'read' || e.type === 'message_updated' || e.type === 'message_deleted';
+
 /**
- * Opens the feed at once: subscribed to the bus and its starting seq read before it resolves, so
- * a caller that reports "subscribed" after awaiting it (tRPC's `started`) misses nothing
+ * Every room event after a position, each message and each change exactly once, each sequence in
+ * order. Messages and changes are two dense sequences; a change stored at message seq L (see
+ * room-changes.ts) replays after message L, which is the order they committed in.
+ *
+ * Live events can reach us out of order, and a reader can fall behind: whenever a sequence skips
+ * a number, the buffer overflows, or the bus says events may have been missed (catch-up), the
+ * missing range is read from the database first.
+ *
+ * Opens the feed at once: subscribed to the bus and its starting position read before it resolves,
+ * so a caller that reports "subscribed" after awaiting it (tRPC's `started`) misses nothing
  * committed from then on — not even on another instance. An async generator's body would only
  * run at the first `next()`, after `started` went out.
  */
 export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOptions): Promise<AsyncGenerator<FeedItem>> {
   const { signal, maxBuffered = 1000, replayBatch = 500 } = options;
   let pending: RoomEvent[] = [];
-  let pendingMessages = 0;
+  let stored = 0;
   let overflowed = false;
   let catchUp = false;
   let wake: (() => void) | null = null;
 
   // Subscribe before reading the database, so nothing committed in between is missed.
   const unsubscribe = source.bus.subscribe(source.roomId, (event) => {
+    if (event.type === 'room_created' || (event.type === 'presence' && !options.presence)) return;
     if (event.type === 'catch-up') {
       catchUp = true;
-    } else if (event.type === 'message') {
+    } else if (event.type === 'message' || isChange(event)) {
       if (overflowed) return;
-      if (pendingMessages >= maxBuffered) {
-        overflowed = true;
-      } else {
+      if (stored >= maxBuffered) overflowed = true;
+      else {
         pending.push(event);
-        pendingMessages++;
+        stored++;
       }
     } else {
       pending.push(event);
@@ -73,29 +87,51 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
   // A feed that is never iterated (its client left first) still lets go of the bus.
   signal.addEventListener('abort', close);
 
-  let last = 0;
+  const at: Position = { seq: 0, change: 0 };
+  const here = () => ({ ...at });
   try {
-    const newest = await source.lastSeq();
-    // A resume point the room never reached would wait in silence for seqs that are already taken.
-    if (options.afterSeq !== null && options.afterSeq > newest) {
-      throw new ParleyError('INVALID_INPUT', `lastEventId ${options.afterSeq} is past the room's last message (${newest}).`, {
-        fields: { lastEventId: [`must be at most ${newest}, the room's last seq; resubscribe from there or without lastEventId`] },
+    const newest = await source.position();
+    const after = options.after && { seq: options.after.seq, change: options.after.change ?? newest.change };
+    // A resume point the room never reached would wait in silence for numbers that are already taken.
+    if (after && (after.seq > newest.seq || after.change > newest.change)) {
+      const bad = after.seq > newest.seq ? `message seq ${after.seq}` : `change seq ${after.change}`;
+      throw new ParleyError('INVALID_INPUT', `lastEventId: ${bad} is past the room's newest (${newest.seq}.${newest.change}).`, {
+        fields: { lastEventId: [`must be at most ${newest.change ? `${newest.seq}.${newest.change}` : newest.seq}, the room's newest event id; resubscribe from there or without lastEventId`] },
       });
     }
-    last = options.afterSeq ?? newest;
+    Object.assign(at, after ?? newest);
   } catch (err) {
     close();
     throw err;
   }
 
-  async function* readStored(upTo?: number): AsyncGenerator<FeedItem> {
+  /** Stored messages and changes after `at`, merged in commit order, up to the given bounds. */
+  async function* readStored(upToSeq?: number, upToChange?: number): AsyncGenerator<FeedItem> {
     for (;;) {
-      const rows = await source.readAfter(last, replayBatch, upTo);
-      for (const message of rows) {
-        last = message.seq;
-        yield { position: last, event: { type: 'message', message } };
+      // One read at a time, so a feed holds at most one pooled connection: with both reads in
+      // flight, a socket closed by SIGTERM left shutdown's pool.end() hanging (tests/lifecycle.test.ts).
+      const messages = upToSeq === undefined || at.seq < upToSeq ? await source.readAfter(at.seq, replayBatch, upToSeq) : [];
+      const changes = upToChange === undefined || at.change < upToChange ? await source.readChangesAfter(at.change, replayBatch, upToChange) : [];
+      const moreMessages = messages.length === replayBatch;
+      const moreChanges = changes.length === replayBatch;
+      let i = 0;
+      let j = 0;
+      for (;;) {
+        const m = messages[i];
+        const c = changes[j];
+        // A full batch may continue past what is read: decide only with both sides in view.
+        if ((!m && moreMessages) || (!c && moreChanges) || (!m && !c)) break;
+        if (m && (!c || m.seq <= c.atSeq)) {
+          at.seq = m.seq;
+          i++;
+          yield { position: here(), event: { type: 'message', message: m } };
+        } else {
+          at.change = c!.event.change_seq;
+          j++;
+          yield { position: here(), event: c!.event };
+        }
       }
-      if (rows.length < replayBatch || (upTo !== undefined && last >= upTo)) return;
+      if (!moreMessages && !moreChanges) return;
     }
   }
 
@@ -103,14 +139,10 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
     try {
       yield* readStored();
       while (!signal.aborted) {
-        if (overflowed) {
-          pending = pending.filter((e) => e.type !== 'message');
-          pendingMessages = 0;
+        if (overflowed || catchUp) {
+          if (overflowed) pending = pending.filter((e) => e.type !== 'message' && !isChange(e));
+          if (overflowed) stored = 0;
           overflowed = false;
-          yield* readStored();
-          continue;
-        }
-        if (catchUp) {
           catchUp = false;
           yield* readStored();
           continue;
@@ -121,16 +153,20 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
           wake = null;
           continue;
         }
-        if (event.type !== 'message') {
-          yield { position: last, event };
-          continue;
+        if (event.type === 'message') {
+          stored--;
+          const { seq } = event.message;
+          if (seq <= at.seq) continue;
+          if (seq > at.seq + 1) yield* readStored(seq - 1, at.change);
+          at.seq = seq;
+        } else if (isChange(event)) {
+          stored--;
+          const change = event.change_seq;
+          if (change <= at.change) continue;
+          if (change > at.change + 1) yield* readStored(at.seq, change - 1);
+          at.change = change;
         }
-        pendingMessages--;
-        const { seq } = event.message;
-        if (seq <= last) continue;
-        if (seq > last + 1) yield* readStored(seq - 1);
-        last = seq;
-        yield { position: last, event };
+        yield { position: here(), event };
       }
     } finally {
       close();

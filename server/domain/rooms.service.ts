@@ -1,7 +1,10 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { ParleyError, type OpenedRoom, type RoomSummary } from '../../contracts/index.ts';
+import { ParleyError, type OpenedRoom, type RoomPage } from '../../contracts/index.ts';
 import { ChatRoom, type IChatRoom } from '../db/entities/chat-room.entity.ts';
-import { isoTimestamp, messageFromRow, type MessageRow } from './message-store.ts';
+import { userKey } from './inbox-feed.ts';
+import type { Position } from './room-feed.ts';
+import type { RoomBus } from './room-bus.ts';
+import { listInbox } from './room-inbox.ts';
 import type { UserDirectory } from './user-directory.ts';
 
 type Participants = readonly [string, string];
@@ -9,14 +12,25 @@ type Participants = readonly [string, string];
 export interface RoomService {
   /** The caller's room with `otherUserId`, created on first use; concurrent calls from either side yield one room. */
   open(em: EntityManager, userId: string, otherUserId: string, name?: string): Promise<OpenedRoom>;
-  /** The caller's rooms, most recent activity first, each with its newest message. */
-  list(em: EntityManager, userId: string): Promise<RoomSummary[]>;
+  /** One keyset page of the caller's rooms, most recent activity first; see {@link listInbox}. */
+  list(em: EntityManager, userId: string, page: { cursor?: string | undefined; limit: number }): Promise<RoomPage>;
+  /** Ids of every room the user is in. */
+  roomIds(em: EntityManager, userId: string): Promise<string[]>;
   /** The room's participants; ROOM_NOT_FOUND for a missing room and for a non-participant alike. */
   requireParticipant(em: EntityManager, roomId: string, userId: string): Promise<Participants>;
   lastSeq(em: EntityManager, roomId: string): Promise<number>;
+  /** The room's newest message seq and change seq. */
+  position(em: EntityManager, roomId: string): Promise<Position>;
 }
 
-export function createRoomService({ users, cacheSize = 50_000 }: { users: UserDirectory; cacheSize?: number }): RoomService {
+export interface RoomServiceDeps {
+  users: UserDirectory;
+  bus: RoomBus;
+  isOnline(userId: string): boolean;
+  cacheSize?: number;
+}
+
+export function createRoomService({ users, bus, isOnline, cacheSize = 50_000 }: RoomServiceDeps): RoomService {
   // Participants never change, so a room's pair can be cached for the life of the process.
   const participants = new Map<string, Participants>();
 
@@ -34,6 +48,20 @@ export function createRoomService({ users, cacheSize = 50_000 }: { users: UserDi
     });
   }
 
+  /** Tells both participants' inbox streams about a new room. */
+  async function announce(em: EntityManager, room: IChatRoom) {
+    const dto = toRoomDto(room);
+    const pair = [dto.participant1, dto.participant2] as const;
+    const seen = await em.execute<Array<{ id: string; last_seen_at: Date | null }>>('select id, last_seen_at from users where id in (?, ?)', [...pair]);
+    for (const [viewer, other] of [pair, [pair[1], pair[0]]] as const) {
+      const lastSeen = seen.find((u) => u.id === other)?.last_seen_at;
+      bus.publish(userKey(viewer), {
+        type: 'room_created',
+        room: { ...dto, last_message: null, unread: 0, read_seq: 0, other_read_seq: 0, other: { user: other, online: isOnline(other), last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null } },
+      });
+    }
+  }
+
   return {
     async open(em, userId, otherUserId, name) {
       if (userId === otherUserId) {
@@ -47,6 +75,7 @@ export function createRoomService({ users, cacheSize = 50_000 }: { users: UserDi
         try {
           room = em.create(ChatRoom, { participant1: userId, participant2: otherUserId, name: name ?? null });
           await em.flush();
+          await announce(em, room);
         } catch (err) {
           if (!(err instanceof UniqueConstraintViolationException)) throw err;
           em.clear();
@@ -57,27 +86,7 @@ export function createRoomService({ users, cacheSize = 50_000 }: { users: UserDi
       return toRoomDto(room);
     },
 
-    async list(em, userId) {
-      const rows = await em.execute<Array<RoomListRow>>(
-        `select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
-                m.id as m_id, m.sender_id as m_sender_id, m.content as m_content, ${isoTimestamp('m.created_at')} as m_created_at, m.seq as m_seq
-           from chat_rooms r
-           left join messages m on m.chat_room_id = r.id and m.seq = r.last_seq
-          where r.participant1_id = ? or r.participant2_id = ?
-          order by coalesce(r.last_message_at, r.created_at) desc, r.id`,
-        [userId, userId],
-      );
-      return rows.map((r) => ({
-        id: r.id,
-        participant1: r.participant1_id,
-        participant2: r.participant2_id,
-        name: r.name,
-        last_seq: Number(r.last_seq),
-        last_message: r.m_id
-          ? messageFromRow({ id: r.m_id, chat_room_id: r.id, sender_id: r.m_sender_id!, content: r.m_content!, created_at: r.m_created_at!, seq: r.m_seq! })
-          : null,
-      }));
-    },
+    list: (em, userId, page) => listInbox(em, userId, page, isOnline),
 
     async requireParticipant(em, roomId, userId) {
       let pair = participants.get(roomId);
@@ -94,24 +103,21 @@ export function createRoomService({ users, cacheSize = 50_000 }: { users: UserDi
       return pair;
     },
 
+    async roomIds(em, userId) {
+      const rows = await em.execute<Array<{ id: string }>>('select id from chat_rooms where participant1_id = ? or participant2_id = ?', [userId, userId]);
+      return rows.map((r) => r.id);
+    },
+
+    async position(em, roomId) {
+      const [row] = await em.execute<Array<{ last_seq: string; last_change_seq: string }>>('select last_seq, last_change_seq from chat_rooms where id = ?', [roomId]);
+      return { seq: Number(row?.last_seq ?? 0), change: Number(row?.last_change_seq ?? 0) };
+    },
+
     async lastSeq(em, roomId) {
       const [row] = await em.execute<Array<{ last_seq: string }>>('select last_seq from chat_rooms where id = ?', [roomId]);
       return Number(row?.last_seq ?? 0);
     },
   };
-}
-
-interface RoomListRow {
-  id: string;
-  participant1_id: string;
-  participant2_id: string;
-  name: string | null;
-  last_seq: string;
-  m_id: string | null;
-  m_sender_id: string | null;
-  m_content: string | null;
-  m_created_at: MessageRow['created_at'] | null;
-  m_seq: string | null;
 }
 
 export function toRoomDto(room: IChatRoom): OpenedRoom {

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RoomEvent } from '../../contracts/index.ts';
-import { createRoomBus, type BusEvent, type RoomBus } from '../domain/room-bus.ts';
+import { createRoomBus, type BusEvent, type CarriedEvent, type RoomBus } from '../domain/room-bus.ts';
 import type { FanoutEngine, RoomBatch } from './fanout-engine.ts';
 
 export interface FanoutObserver {
@@ -52,7 +51,7 @@ export async function createFanoutBus({
   const saw = (room: string, seq: number | undefined) => {
     if (seq !== undefined && watched.has(room) && seq > (seen.get(room) ?? 0)) seen.set(room, seq);
   };
-  let outbox = new Map<string, RoomEvent[]>();
+  let outbox = new Map<string, CarriedEvent[]>();
   let flushing = false;
 
   function flush() {

@@ -1,4 +1,4 @@
-import type { RoomEvent } from '../../contracts/index.ts';
+import type { CarriedEvent } from '../domain/room-bus.ts';
 
 /** What one instance tells the others about one room in one tick: always the seq range, the events when they fit. */
 export interface RoomBatch {
@@ -10,7 +10,7 @@ export interface RoomBatch {
   /** The seqs of the messages published, when there are any. */
   fromSeq?: number;
   toSeq?: number;
-  events: RoomEvent[];
+  events: CarriedEvent[];
   /** Messages left out (payload limit): receivers read `fromSeq..toSeq` from the database. */
   omitted?: true;
 }

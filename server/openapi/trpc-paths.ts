@@ -34,7 +34,7 @@ export function trpcPaths(router: AnyRouter) {
         get: {
           ...common,
           summary: `subscription ${path} (WebSocket only)`,
-          description: 'Subscribe over the tRPC WebSocket at `/trpc` (token in connectionParams). Each event is sent with id = the seq of the newest message delivered so far; resubscribe with `lastEventId` to resume.',
+          description: 'Subscribe over the tRPC WebSocket at `/trpc` (token in connectionParams). A room stream sends each event with its event id (`<seq>` or `<seq>.<change_seq>`, README "Ordering and resume"); resubscribe with `lastEventId` to resume.',
           parameters: input ? [{ name: 'input', in: 'query', required: true, content: jsonContent(input) }] : [],
           responses: {
             101: { description: 'Switching protocols (WebSocket)' },

@@ -14,16 +14,17 @@ export interface Context {
 
 /**
  * A context for a token found anywhere on the request; verification waits until a procedure
- * needs it. `onVerified` hears the token's expiry: a WebSocket session closes at that time.
+ * needs it. `onVerified` hears the caller and the token's expiry: a WebSocket session closes at that
+ * time, and counts toward the caller's presence.
  */
-export function contextForToken(services: Services, token: string | undefined, onVerified?: (expiresAt: number | undefined) => void): Context {
+export function contextForToken(services: Services, token: string | undefined, onVerified?: (expiresAt: number | undefined, userId: string) => void): Context {
   let user: Promise<string> | undefined;
   return {
     services,
     surface: 'trpc',
     authenticate: () =>
       (user ??= services.authenticator.authenticate(token).then(({ userId, expiresAt }) => {
-        onVerified?.(expiresAt);
+        onVerified?.(expiresAt, userId);
         return userId;
       })),
   };

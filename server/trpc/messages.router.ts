@@ -1,5 +1,19 @@
 import { tracked, type TrackedEnvelope } from '@trpc/server';
-import { ListMessagesInput, Message, MessagePage, RoomEventsInput, SendMessageInput, TypingInput, type RoomEvent } from '../../contracts/index.ts';
+import {
+  DeleteMessageInput,
+  EditMessageInput,
+  formatEventId,
+  ListMessagesInput,
+  MarkReadInput,
+  Message,
+  MessagePage,
+  parseEventId,
+  ReadMarker,
+  RoomEventsInput,
+  SendMessageInput,
+  TypingInput,
+  type RoomEvent,
+} from '../../contracts/index.ts';
 import type { FeedItem } from '../domain/messages.service.ts';
 import { z } from 'zod';
 import type { Metrics, Surface } from '../metrics/metrics.ts';
@@ -7,13 +21,13 @@ import { authedProcedure, router } from './init.ts';
 import { limitedProcedure } from './limited.procedure.ts';
 
 export const messagesRouter = router({
-  /** History keyset-paginated by seq, oldest first within a page. */
+  /** History keyset-paginated by seq, forward (default) or backward from the newest; oldest first within a page. */
   list: authedProcedure
     .input(ListMessagesInput)
     .meta({ output: MessagePage })
     .query(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
-      return ctx.services.messages.page(input.roomId, input.cursor ?? 0, input.limit);
+      return ctx.services.messages.page(input.roomId, { direction: input.direction, cursor: input.cursor ?? null, limit: input.limit });
     }),
 
   /** Persists a message from the caller; a retried `clientId` returns the first message. */
@@ -23,6 +37,33 @@ export const messagesRouter = router({
     .mutation(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
       return ctx.services.messages.send({ roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId });
+    }),
+
+  /** The sender replaces a message's content within the edit window; subscribers get `message_updated`. */
+  edit: authedProcedure
+    .input(EditMessageInput)
+    .meta({ output: Message })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.changes.edit(ctx.em, { ...input, userId: ctx.userId });
+    }),
+
+  /** The sender deletes a message (soft: its seq stays, content goes); subscribers get `message_deleted`. */
+  delete: authedProcedure
+    .input(DeleteMessageInput)
+    .meta({ output: Message })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.changes.delete(ctx.em, { ...input, userId: ctx.userId });
+    }),
+
+  /** Moves the caller's read marker forward (never back); subscribers get `read`. */
+  markRead: authedProcedure
+    .input(MarkReadInput)
+    .meta({ output: ReadMarker })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.changes.markRead(ctx.em, { ...input, userId: ctx.userId });
     }),
 
   /** Tells the other participant the caller is typing; throttled, never stored. */
@@ -35,14 +76,15 @@ export const messagesRouter = router({
     }),
 
   /**
-   * The room's events: first every message after `lastEventId`, then live ones, each once and in
-   * seq order. Every event's id is the seq of the newest message delivered so far — also for
-   * typing events, because tRPC's WebSocket client forgets its resume point on an event without id.
+   * The room's events: first everything after `lastEventId`, then live ones; every message and
+   * every change (edit, deletion, read marker) once, each sequence in order. Every event's id is
+   * the feed's position, also for typing and presence events, because tRPC's WebSocket client
+   * forgets its resume point on an event without id.
    */
   onEvent: authedProcedure.input(RoomEventsInput).subscription(async ({ ctx, input, signal }) => {
     await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
     // Awaited before returning, so tRPC's `started` means "nothing from now on is missed".
-    const feed = await ctx.services.messages.feed(input.roomId, input.lastEventId ? Number(input.lastEventId) : null, signal ?? new AbortController().signal);
+    const feed = await ctx.services.messages.feed(input.roomId, input.lastEventId ? parseEventId(input.lastEventId) : null, signal ?? new AbortController().signal, input.presence);
     return trackedEvents(feed, ctx.services.metrics, ctx.surface);
   }),
 });
@@ -72,7 +114,7 @@ function trackedEvents(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface
         return { done: true, value: undefined };
       }
       metrics.delivered(surface);
-      return { done: false, value: tracked(String(item.value.position), item.value.event) };
+      return { done: false, value: tracked(formatEventId(item.value.position.seq, item.value.position.change), item.value.event) };
     },
     async return() {
       ended();

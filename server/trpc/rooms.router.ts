@@ -1,5 +1,5 @@
-import { z } from 'zod';
-import { OpenedRoom, OpenRoomInput, RoomSummary } from '../../contracts/index.ts';
+import { ListRoomsInput, OpenedRoom, OpenRoomInput, RoomPage } from '../../contracts/index.ts';
+import { inboxFeed } from '../domain/inbox-feed.ts';
 import { authedProcedure, router } from './init.ts';
 
 export const roomsRouter = router({
@@ -9,8 +9,18 @@ export const roomsRouter = router({
     .meta({ output: OpenedRoom })
     .mutation(({ ctx, input }) => ctx.services.rooms.open(ctx.em, ctx.userId, input.otherUserId, input.name || undefined)),
 
-  /** The caller's rooms, newest activity first, each with its last message. */
+  /** The caller's rooms, newest activity first (keyset pages), with last message, unread count and the other's presence. */
   list: authedProcedure
-    .meta({ output: z.array(RoomSummary) })
-    .query(({ ctx }) => ctx.services.rooms.list(ctx.em, ctx.userId)),
+    .input(ListRoomsInput)
+    .meta({ output: RoomPage })
+    .query(({ ctx, input }) => ctx.services.rooms.list(ctx.em, ctx.userId, input)),
+
+  /**
+   * Live events of all the caller's rooms on one stream (messages, typing, reads, edits,
+   * deletions, presence, new rooms). It starts with `ready`: re-read `rooms.list` then.
+   */
+  onEvent: authedProcedure.subscription(async function* ({ ctx, signal }) {
+    const { services, userId } = ctx;
+    yield* inboxFeed({ bus: services.bus, userId, roomIds: () => services.rooms.roomIds(services.orm.em.fork(), userId), signal: signal ?? new AbortController().signal });
+  }),
 });

@@ -1,0 +1,238 @@
+import { TRPCClientError } from '@trpc/client';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { ChatClient, InboxEvent } from '../client-sdk/index.ts';
+import { openLegacySocket } from './support/legacy-socket.ts';
+import { range, record } from './support/subscription.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp(import.meta.filename);
+});
+afterAll(() => t?.close());
+
+async function rejection(promise: Promise<unknown>) {
+  const err = await promise.then(
+    () => expect.fail('expected the call to be rejected'),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TRPCClientError);
+  return (err as TRPCClientError<never>).data as unknown as { code: string; parleyCode: string };
+}
+
+let pairs = 0;
+async function freshRoom() {
+  const n = ++pairs;
+  const [aId, bId] = [`fa${n}`, `fb${n}`];
+  const [a, b] = await Promise.all([t.client(aId), t.client(bId)]);
+  const room = await a.rooms.open.mutate({ otherUserId: bId });
+  return { a, b, room, aId, bId };
+}
+
+async function sendMany(client: ChatClient, roomId: string, from: number, to: number) {
+  const sent = [];
+  for (const n of range(from, to)) sent.push(await client.messages.send.mutate({ roomId, content: `m${n}` }));
+  return sent;
+}
+
+describe('read markers', () => {
+  it('move forward only, are stored, reach the room as `read` events, and refuse a seq past the last', async () => {
+    const { a, b, room, bId } = await freshRoom();
+    await sendMany(a, room.id, 1, 3);
+    const subA = record(a, room.id, '3');
+    await subA.started;
+    expect(await b.messages.markRead.mutate({ roomId: room.id, seq: 2 })).toEqual({ seq: 2 });
+    expect(await b.messages.markRead.mutate({ roomId: room.id, seq: 1 })).toEqual({ seq: 2 });
+    expect(await rejection(b.messages.markRead.mutate({ roomId: room.id, seq: 4 }))).toMatchObject({ parleyCode: 'INVALID_INPUT' });
+    await vi.waitFor(() => expect(subA.events).toEqual([{ type: 'read', chat_room: room.id, user: bId, seq: 2, change_seq: 1 }]));
+    expect(subA.lastId).toBe('3.1');
+    expect(await t.sql('select seq::int from read_markers where chat_room_id = $1 and user_id = $2', [room.id, bId])).toEqual([{ seq: 2 }]);
+    subA.unsubscribe();
+  });
+});
+
+describe('edit and delete', () => {
+  it('the sender edits and deletes; the other side sees both live; history shows the current state with the seq kept', async () => {
+    const { a, b, room } = await freshRoom();
+    const [m1, m2] = await sendMany(a, room.id, 1, 2);
+    const subB = record(b, room.id, '2');
+    await subB.started;
+    const edited = await a.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: 'm1, edited' });
+    expect(edited).toMatchObject({ id: m1!.id, seq: 1, content: 'm1, edited', edited_at: expect.any(String) });
+    const deleted = await a.messages.delete.mutate({ roomId: room.id, messageId: m2!.id });
+    expect(deleted).toMatchObject({ id: m2!.id, seq: 2, content: '', deleted_at: expect.any(String) });
+    await vi.waitFor(() =>
+      expect(subB.events).toEqual([
+        { type: 'message_updated', message: edited, change_seq: 1 },
+        { type: 'message_deleted', message: deleted, change_seq: 2 },
+      ]),
+    );
+    const { items } = await b.messages.list.query({ roomId: room.id });
+    expect(items).toEqual([edited, deleted]);
+    subB.unsubscribe();
+  });
+
+  it('precise errors: not the sender, unknown message, deleted message, closed window, unknown room', async () => {
+    const { a, b, room } = await freshRoom();
+    const [m1, m2, m3] = await sendMany(a, room.id, 1, 3);
+    expect(await rejection(b.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: 'x' }))).toMatchObject({ code: 'FORBIDDEN', parleyCode: 'FORBIDDEN' });
+    expect(await rejection(b.messages.delete.mutate({ roomId: room.id, messageId: m1!.id }))).toMatchObject({ parleyCode: 'FORBIDDEN' });
+    expect(await rejection(a.messages.edit.mutate({ roomId: room.id, messageId: crypto.randomUUID(), content: 'x' }))).toMatchObject({ code: 'NOT_FOUND', parleyCode: 'MESSAGE_NOT_FOUND' });
+    await a.messages.delete.mutate({ roomId: room.id, messageId: m2!.id });
+    expect(await rejection(a.messages.edit.mutate({ roomId: room.id, messageId: m2!.id, content: 'x' }))).toMatchObject({ code: 'CONFLICT', parleyCode: 'MESSAGE_DELETED' });
+    expect(await rejection(a.messages.delete.mutate({ roomId: room.id, messageId: m2!.id }))).toMatchObject({ parleyCode: 'MESSAGE_DELETED' });
+    await t.sql("update messages set created_at = now() - interval '16 minutes' where id = $1", [m3!.id]);
+    expect(await rejection(a.messages.edit.mutate({ roomId: room.id, messageId: m3!.id, content: 'late' }))).toMatchObject({ code: 'CONFLICT', parleyCode: 'EDIT_WINDOW_CLOSED' });
+    // Deleting has no window.
+    await a.messages.delete.mutate({ roomId: room.id, messageId: m3!.id });
+    expect(await rejection(a.messages.edit.mutate({ roomId: crypto.randomUUID(), messageId: m1!.id, content: 'x' }))).toMatchObject({ parleyCode: 'ROOM_NOT_FOUND' });
+    expect(await rejection(a.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: '   ' }))).toMatchObject({ parleyCode: 'INVALID_INPUT' });
+    expect((await a.messages.list.query({ roomId: room.id })).items.map((m) => m.content)).toEqual(['m1', '', '']);
+  });
+
+  it('legacy surfaces keep their wire: no frames for edits, deletes or reads; history shows current content, deleted as empty', async () => {
+    const { a, room, aId, bId } = await freshRoom();
+    const legacy = await openLegacySocket(t.url, bId, aId, await t.token(bId));
+    const [m1, m2] = await sendMany(a, room.id, 1, 2);
+    await legacy.waitFor((f) => f.action === 'new_message' && f.message.content === 'm2');
+    await a.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: 'new' });
+    await a.messages.delete.mutate({ roomId: room.id, messageId: m2!.id });
+    await sendMany(a, room.id, 3, 3);
+    await legacy.waitFor((f) => f.action === 'new_message' && f.message.content === 'm3');
+    expect(legacy.frames.map((f) => f.action)).toEqual(['new_message', 'new_message', 'new_message']);
+    legacy.close();
+    const res = await fetch(`${t.url}/${room.id}/messages/`, { headers: { authorization: `Bearer ${await t.token(bId)}` } });
+    const history = (await res.json()) as Array<Record<string, unknown>>;
+    expect(history.map((m) => m.content)).toEqual(['new', '', 'm3']);
+    expect(Object.keys(history[0]!).sort()).toEqual(['chat_room', 'content', 'created_at', 'id', 'sender']);
+  });
+});
+
+describe('history both ways', () => {
+  it('backward pages from the newest cover every message once; forward stays the default', async () => {
+    const { a, room } = await freshRoom();
+    await Promise.all(range(1, 45).map((n) => a.messages.send.mutate({ roomId: room.id, content: `m${n}`, clientId: `c${n}` })));
+    const pages: number[][] = [];
+    let cursor: number | undefined;
+    do {
+      const page = await a.messages.list.query({ roomId: room.id, limit: 20, direction: 'backward', ...(cursor !== undefined ? { cursor } : {}) });
+      pages.push(page.items.map((m) => m.seq));
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor !== undefined);
+    expect(pages).toEqual([range(26, 45), range(6, 25), range(1, 5)]);
+    const first = await a.messages.list.query({ roomId: room.id, limit: 10 });
+    expect(first.items.map((m) => m.seq)).toEqual(range(1, 10));
+    expect(first.nextCursor).toBe(10);
+  });
+});
+
+describe('resume covers every change', () => {
+  it('a subscriber away for messages, an edit, a delete and a read marker gets each once, in commit order', async () => {
+    const { a, b, room, bId } = await freshRoom();
+    const watcher = record(a, room.id, '0');
+    const [m1] = await sendMany(a, room.id, 1, 2);
+    await watcher.waitForMessages(2);
+    const away = record(b, room.id, '0');
+    await away.waitForMessages(2);
+    away.unsubscribe();
+    const resumeFrom = away.lastId;
+    expect(resumeFrom).toBe('2');
+    await a.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: 'edited' });
+    const [m3] = await sendMany(a, room.id, 3, 3);
+    await b.messages.markRead.mutate({ roomId: room.id, seq: 3 });
+    await a.messages.delete.mutate({ roomId: room.id, messageId: m3!.id });
+    await sendMany(a, room.id, 4, 4);
+    await watcher.waitForMessages(4);
+    await vi.waitFor(() => expect(watcher.events).toHaveLength(7));
+    const resumed = record(b, room.id, resumeFrom);
+    await vi.waitFor(() => expect(resumed.events).toHaveLength(5));
+    await new Promise((r) => setTimeout(r, 200));
+    const summary = (e: (typeof resumed.events)[number]) => (e.type === 'message' ? `m${e.message.seq}` : e.type === 'read' ? `read${e.seq}` : 'message' in e ? `${e.type}:${e.message.seq}` : e.type);
+    expect(resumed.events.map(summary)).toEqual(['message_updated:1', 'm3', 'read3', 'message_deleted:3', 'm4']);
+    expect(watcher.events.slice(2).map(summary)).toEqual(resumed.events.map(summary));
+    expect(resumed.lastId).toBe('4.3');
+    // A resumed message is replayed in its current state; the change events follow it.
+    expect(resumed.events[1]).toMatchObject({ type: 'message', message: { seq: 3, content: '', deleted_at: expect.any(String) } });
+    expect(resumed.events[2]).toEqual({ type: 'read', chat_room: room.id, user: bId, seq: 3, change_seq: 2 });
+    // A resume point past the room's newest change is refused, like one past its last seq.
+    const ahead = record(b, room.id, '4.9');
+    await vi.waitFor(() => expect(ahead.errors).toHaveLength(1));
+    expect((ahead.errors[0] as TRPCClientError<never>).data).toMatchObject({ parleyCode: 'INVALID_INPUT' });
+    for (const s of [watcher, resumed, ahead]) s.unsubscribe();
+  });
+
+  it('a page’s lastEventId hands history over to the subscription: only what is newer follows', async () => {
+    const { a, b, room } = await freshRoom();
+    const [m1] = await sendMany(a, room.id, 1, 3);
+    await a.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: 'edited before' });
+    const page = await b.messages.list.query({ roomId: room.id, direction: 'backward', limit: 50 });
+    expect(page.lastEventId).toBe('3.1');
+    const sub = record(b, room.id, page.lastEventId);
+    await sub.started;
+    await sendMany(a, room.id, 4, 4);
+    await sub.waitForMessages(1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(sub.events.map((e) => e.type)).toEqual(['message']);
+    sub.unsubscribe();
+  });
+});
+
+describe('inbox', () => {
+  it('rooms.list pages by newest activity with exact unread counts that clear on markRead', async () => {
+    const owner = await t.client('inbox-owner');
+    const others = await Promise.all(range(1, 5).map((n) => t.client(`peer${n}`)));
+    const rooms = [];
+    for (const [i, peer] of others.entries()) {
+      const room = await peer.rooms.open.mutate({ otherUserId: 'inbox-owner' });
+      await sendMany(peer, room.id, 1, i + 1);
+      rooms.push(room);
+    }
+    await owner.messages.send.mutate({ roomId: rooms[0]!.id, content: 'mine, not unread' });
+    const seen = [];
+    let cursor: string | undefined;
+    do {
+      const page = await owner.rooms.list.query({ limit: 2, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.items);
+      cursor = page.nextCursor ?? undefined;
+    } while (cursor);
+    expect(seen.map((r) => r.id)).toEqual([rooms[0]!.id, rooms[4]!.id, rooms[3]!.id, rooms[2]!.id, rooms[1]!.id]);
+    expect(seen.map((r) => r.unread)).toEqual([1, 5, 4, 3, 2]);
+    expect(seen[0]).toMatchObject({ last_seq: 2, last_message: { content: 'mine, not unread' }, other: { user: 'peer1' } });
+    await owner.messages.markRead.mutate({ roomId: rooms[4]!.id, seq: 3 });
+    const after = await owner.rooms.list.query({ limit: 2 });
+    expect(after.items[1]).toMatchObject({ id: rooms[4]!.id, unread: 2, read_seq: 3 });
+    const peerView = await others[4]!.rooms.list.query();
+    expect(peerView.items[0]).toMatchObject({ id: rooms[4]!.id, unread: 0, other_read_seq: 3, other: { user: 'inbox-owner' } });
+    expect(await rejection(owner.rooms.list.query({ cursor: 'garbage' }))).toMatchObject({ parleyCode: 'INVALID_INPUT' });
+  });
+
+  it('rooms.onEvent: one stream for all rooms, new rooms included, and presence of users sharing a room', async () => {
+    const zoe = await t.client('zoe');
+    const r1 = await zoe.rooms.open.mutate({ otherUserId: 'yan' });
+    const events: InboxEvent[] = [];
+    const sub = zoe.rooms.onEvent.subscribe(undefined, { onData: (e) => events.push(e) });
+    await vi.waitFor(() => expect(events).toContainEqual({ type: 'ready' }));
+    const yan = await t.client('yan');
+    const xia = await t.client('xia');
+    await yan.messages.send.mutate({ roomId: r1.id, content: 'from yan' });
+    const r2 = await xia.rooms.open.mutate({ otherUserId: 'zoe' });
+    await xia.messages.send.mutate({ roomId: r2.id, content: 'from xia' });
+    await vi.waitFor(() => {
+      expect(events).toContainEqual({ type: 'room_created', room: expect.objectContaining({ id: r2.id, unread: 0, other: expect.objectContaining({ user: 'xia' }) }) });
+      expect(events.filter((e) => e.type === 'message').map((e) => e.type === 'message' && e.message.content)).toEqual(['from yan', 'from xia']);
+    });
+    // yan comes online (a socket), then goes offline: zoe hears both; a stranger's socket is not news to her.
+    const stranger = await t.client('stranger');
+    const strangerSub = stranger.rooms.onEvent.subscribe(undefined, { onData: () => {} });
+    const yanSub = yan.rooms.onEvent.subscribe(undefined, { onData: () => {} });
+    await vi.waitFor(() => expect(events).toContainEqual({ type: 'presence', user: 'yan', online: true, last_seen_at: null }));
+    expect((await zoe.rooms.list.query()).items.find((r) => r.id === r1.id)!.other).toEqual({ user: 'yan', online: true, last_seen_at: null });
+    yanSub.unsubscribe();
+    await yan.close();
+    await vi.waitFor(() => expect(events).toContainEqual({ type: 'presence', user: 'yan', online: false, last_seen_at: expect.any(String) }), { timeout: 15_000 });
+    expect((await zoe.rooms.list.query()).items.find((r) => r.id === r1.id)!.other).toMatchObject({ online: false, last_seen_at: expect.any(String) });
+    expect(events.some((e) => e.type === 'presence' && e.user === 'stranger')).toBe(false);
+    strangerSub.unsubscribe();
+    sub.unsubscribe();
+  });
+});
