@@ -1,23 +1,31 @@
 /**
  * Parley's typed client: `createChatClient({ url, token })` gives the tRPC client of the
  * server's router. Queries and mutations go over batched HTTP, subscriptions over one
- * WebSocket that reconnects by itself and resumes each subscription after its last event id.
+ * WebSocket that reconnects by itself and resumes each room subscription after its last event id.
+ * Beside the procedures: `connection` (the WebSocket's state, for a "reconnecting…" banner),
+ * `outbox` (sends that survive being offline) and `close()`.
  *
  * @example
  * ```ts
  * const chat = createChatClient({ url: 'http://127.0.0.1:3000', token });
  * const room = await chat.rooms.open.mutate({ otherUserId: 'bob' });
- * chat.messages.onEvent.subscribe({ roomId: room.id }, { onData: ({ data }) => console.log(data) });
- * await chat.messages.send.mutate({ roomId: room.id, content: 'hi' });
+ * const page = await chat.messages.list.query({ roomId: room.id, direction: 'backward' });
+ * chat.messages.onEvent.subscribe({ roomId: room.id, lastEventId: page.lastEventId }, { onData: ({ data }) => console.log(data) });
+ * await chat.outbox.send(room.id, 'hi');
  * ```
  */
-import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, type TRPCClient } from '@trpc/client';
+import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, type TRPCClient, type TRPCLink, type TRPCWebSocketClient } from '@trpc/client';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import { TRPC_BATCH_MAX_ITEMS } from '../contracts/index.ts';
 import type { AppRouter } from '../server/trpc/app.router.ts';
+import { createConnectionTracker, type Connection } from './connection.ts';
+import { createOutbox, type Outbox } from './outbox.ts';
 
 export type { AppRouter };
 export * from '../contracts/index.ts';
+export { closeReasonOf, type Connection, type ConnectionState, type ConnectionStatus } from './connection.ts';
+export { isRetryable, parleyCodeOf, TRPCClientError } from './errors.ts';
+export type { Outbox, PendingMessage } from './outbox.ts';
 
 /** A JWT, or a function returning a fresh one (called per HTTP request and per WebSocket connect). */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -34,10 +42,14 @@ export interface ChatClientOptions {
   onClose?: (cause?: { code?: number }) => void;
 }
 
-/** The typed tRPC client, plus `close()` for its WebSocket. */
+/** The typed tRPC client, plus the connection state, the outbox and `close()`. */
 export type ChatClient = TRPCClient<AppRouter> & {
-  /** Closes the WebSocket; subscriptions end. */
+  /** Closes the WebSocket; subscriptions end, the outbox stops retrying. */
   close(): Promise<void>;
+  /** The WebSocket's state: `idle`, `connecting`, `open` or `reconnecting` (with the close reason). */
+  connection: Connection;
+  /** Sends queued while offline and retried with their clientId, in order; see {@link Outbox}. */
+  outbox: Outbox;
 };
 
 /** Inputs of every procedure, e.g. `RouterInputs['messages']['send']`. */
@@ -49,20 +61,36 @@ export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export function createChatClient(options: ChatClientOptions): ChatClient {
   const base = options.url.replace(/\/+$/, '');
   const getToken = async () => (typeof options.token === 'function' ? await options.token() : options.token);
-  const wsClient = createWSClient({
-    url: `${base.replace(/^http/, 'ws')}/trpc`,
-    connectionParams: async () => ({ token: await getToken() }),
-    // Open the socket on the first subscription, not for clients that only use HTTP.
-    lazy: { enabled: true, closeMs: 5_000 },
-    retryDelayMs: options.retryDelayMs ?? ((attempt) => Math.min(250 * 2 ** attempt, 10_000)),
-    ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
-    ...(options.onClose ? { onClose: options.onClose } : {}),
-  });
+  const connection = createConnectionTracker();
+  // Built on the first subscription: a client that only queries and sends needs no WebSocket
+  // class at all (Node 20 has none built in).
+  let wsClient: TRPCWebSocketClient | undefined;
+  const socket = () => {
+    if (wsClient) return wsClient;
+    wsClient = createWSClient({
+      url: `${base.replace(/^http/, 'ws')}/trpc`,
+      connectionParams: async () => ({ token: await getToken() }),
+      // Close the socket when no subscription needs it.
+      lazy: { enabled: true, closeMs: 5_000 },
+      retryDelayMs: options.retryDelayMs ?? ((attempt) => Math.min(250 * 2 ** attempt, 10_000)),
+      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      onClose: (cause) => {
+        connection.closed(cause?.code);
+        options.onClose?.(cause);
+      },
+    });
+    connection.follow(wsClient);
+    return wsClient;
+  };
+  const subscriptions: TRPCLink<AppRouter> = (runtime) => {
+    let link: ReturnType<TRPCLink<AppRouter>> | undefined;
+    return (call) => (link ??= wsLink<AppRouter>({ client: socket() })(runtime))(call);
+  };
   const client = createTRPCClient<AppRouter>({
     links: [
       splitLink({
         condition: (op) => op.type === 'subscription',
-        true: wsLink({ client: wsClient }),
+        true: subscriptions,
         false: httpBatchLink({
           url: `${base}/trpc`,
           maxItems: TRPC_BATCH_MAX_ITEMS,
@@ -71,11 +99,16 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       }),
     ],
   });
+  const outbox = createOutbox({ send: (input) => client.messages.send.mutate(input) });
+  // The server is back when the socket is: retry what waited, without waiting for the timer.
+  connection.subscribe((state) => state.status === 'open' && outbox.flush());
   const close = async () => {
-    await wsClient.close();
+    outbox.close();
+    await wsClient?.close();
   };
-  // The tRPC client is a proxy of procedure paths; `close` is served beside it.
+  const extras: Record<PropertyKey, unknown> = { close, connection, outbox };
+  // The tRPC client is a proxy of procedure paths; the extras are served beside it.
   return new Proxy(client, {
-    get: (target, key, receiver) => (key === 'close' ? close : Reflect.get(target, key, receiver)),
+    get: (target, key, receiver) => (key in extras ? extras[key] : Reflect.get(target, key, receiver)),
   }) as ChatClient;
 }

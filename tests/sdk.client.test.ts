@@ -1,0 +1,80 @@
+import { TRPCClientError as AppTRPCClientError } from '@trpc/client';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createChatClient, parleyCodeOf, TRPCClientError, type ConnectionState, type PendingMessage } from '../client-sdk/index.ts';
+import { startTcpProxy } from './support/tcp-proxy.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp(import.meta.filename);
+});
+afterAll(() => t?.close());
+
+describe('connection state', () => {
+  it('goes idle → connecting → open, then reconnecting with the close reason when the server drops the socket, then open again', async () => {
+    const chat = createChatClient({ url: t.url, token: await t.token('conn-a'), retryDelayMs: () => 50 });
+    const seen: ConnectionState[] = [];
+    chat.connection.subscribe((s) => seen.push(s));
+    expect(chat.connection.get()).toEqual({ status: 'idle' });
+    const room = await chat.rooms.open.mutate({ otherUserId: 'conn-b' });
+    const sub = chat.messages.onEvent.subscribe({ roomId: room.id }, { onData: () => {} });
+    await vi.waitFor(() => expect(chat.connection.get().status).toBe('open'));
+    for (const socket of t.app.fastify.websocketServer.clients) socket.close(4001, 'slow consumer');
+    await vi.waitFor(() => expect(seen.map((s) => s.status)).toContain('reconnecting'));
+    await vi.waitFor(() => expect(chat.connection.get().status).toBe('open'));
+    expect(seen.find((s) => s.status === 'reconnecting')).toEqual({ status: 'reconnecting', closeCode: 4001, closeReason: 'the connection fell too far behind' });
+    expect(seen.map((s) => s.status)).toEqual(['connecting', 'open', 'reconnecting', 'open']);
+    sub.unsubscribe();
+    await chat.close();
+  });
+});
+
+describe('outbox', () => {
+  it('sends made while the server is unreachable wait, then go out in order once, each stored once by its clientId', async () => {
+    const proxy = await startTcpProxy(t.url);
+    const chat = createChatClient({ url: proxy.url, token: await t.token('out-a') });
+    try {
+      const room = await chat.rooms.open.mutate({ otherUserId: 'out-b' });
+      await proxy.down();
+      const views: Array<readonly PendingMessage[]> = [];
+      chat.outbox.subscribe((p) => views.push(p));
+      const sends = ['one', 'two', 'three'].map((content, i) => chat.outbox.send(room.id, content, `cid-${i}`));
+      await vi.waitFor(() => expect(chat.outbox.pending().map((p) => [p.content, p.status])).toEqual([['one', 'queued'], ['two', 'queued'], ['three', 'queued']]));
+      expect(chat.outbox.pending()[0]!.error).toBeInstanceOf(TRPCClientError);
+      expect(parleyCodeOf(chat.outbox.pending()[0]!.error)).toBeUndefined();
+      await proxy.up();
+      chat.outbox.flush();
+      const stored = await Promise.all(sends);
+      expect(stored.map((m) => [m.content, m.seq])).toEqual([['one', 1], ['two', 2], ['three', 3]]);
+      expect(chat.outbox.pending()).toEqual([]);
+      expect(await t.sql('select client_id from messages where chat_room_id = $1 order by seq', [room.id])).toEqual([{ client_id: 'cid-0' }, { client_id: 'cid-1' }, { client_id: 'cid-2' }]);
+      // The same clientId sent again (a retry whose answer was lost) is still one message.
+      await chat.outbox.send(room.id, 'one', 'cid-0');
+      expect(await t.sql('select count(*)::int as n from messages where chat_room_id = $1', [room.id])).toEqual([{ n: 3 }]);
+      expect(views.some((v) => v.some((p) => p.status === 'sending'))).toBe(true);
+    } finally {
+      await chat.close();
+      await proxy.close();
+    }
+  });
+
+  it('a send the server refuses for good rejects with its code and leaves the outbox', async () => {
+    const chat = await t.client('out-c');
+    const err = await chat.outbox.send(crypto.randomUUID(), 'to nowhere').catch((e: unknown) => e);
+    expect(parleyCodeOf(err)).toBe('ROOM_NOT_FOUND');
+    expect(chat.outbox.pending()).toEqual([]);
+  });
+});
+
+describe('errors', () => {
+  it('are the app’s own TRPCClientError (tRPC is a peer dependency) and carry their Parley code', async () => {
+    const [a, b] = await Promise.all([t.client('err-a'), t.client('err-b')]);
+    const room = await a.rooms.open.mutate({ otherUserId: 'err-b' });
+    const m = await a.messages.send.mutate({ roomId: room.id, content: 'mine' });
+    const err = await b.messages.edit.mutate({ roomId: room.id, messageId: m.id, content: 'not yours' }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppTRPCClientError);
+    expect(TRPCClientError).toBe(AppTRPCClientError);
+    expect(parleyCodeOf(err)).toBe('FORBIDDEN');
+    expect(parleyCodeOf(new Error('x'))).toBeUndefined();
+  });
+});
