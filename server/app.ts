@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerLegacyWsAdapter } from './adapters/legacy-ws.ts';
@@ -15,6 +16,7 @@ import { replyToBadUrl } from './http/bad-url.ts';
 import { registerCors } from './http/cors.ts';
 import { logSerializers } from './http/log-serializers.ts';
 import { refuseInvalidUtf8Bodies } from './http/utf8-body.ts';
+import { registerDemoRoutes } from './http/demo.routes.ts';
 import { registerDocsRoutes } from './openapi/docs.routes.ts';
 import { registerMetricsRoutes } from './metrics/metrics.routes.ts';
 import { createScaleOut, type ScaleOut } from './scale-out.ts';
@@ -102,6 +104,10 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerLegacyWsAdapter(fastify, services);
   await registerDocsRoutes(fastify);
   registerMetricsRoutes(fastify, services);
+  await registerDemoRoutes(fastify, {
+    distDir: fileURLToPath(new URL('../demo/dist/', import.meta.url)),
+    devSecret: config.jwt.hsSecret || config.jwt.jwksUrl ? undefined : jwtSecret,
+  });
 
   fastify.addHook('onClose', async () => {
     if (!(await services.inflight.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');

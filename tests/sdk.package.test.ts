@@ -28,7 +28,7 @@ it('`npm run build` + `npm pack` give a tarball a plain Node script installs and
   await run('npm', ['pack', '--pack-destination', dir], { cwd: join(root, 'client-sdk') });
   const [tarball] = (await readdir(dir)).filter((f) => f.endsWith('.tgz'));
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, tarball!), '@trpc/client@11.25.2', '@trpc/server@11.25.2'], { cwd: dir });
+  await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(dir, tarball!), '@trpc/client@11.25.2', '@trpc/server@11.25.2'], { cwd: dir });
   const files = await readdir(join(dir, 'node_modules/@parley/client/dist'), { recursive: true });
   expect(files.filter((f) => f.endsWith('.js') && !/^(client-sdk|contracts)\//.test(f))).toEqual([]);
   expect(files).toContain('client-sdk/index.d.ts');

@@ -1,0 +1,65 @@
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
+import { ChatPane } from './chat-pane.tsx';
+import { ConnectionBanner } from './connection-banner.tsx';
+import { Inbox } from './inbox.tsx';
+import { devToken, savedSession, saveSession, subjectOf, type Session } from './sign-in.ts';
+
+export function App() {
+  const [session, setSession] = useState<Session | null>(savedSession);
+  if (!session) return <SignIn onSignedIn={(s) => (saveSession(s), setSession(s))} />;
+  return <Signed session={session} onSignOut={() => (saveSession(null), setSession(null))} />;
+}
+
+function SignIn({ onSignedIn }: { onSignedIn(s: Session): void }) {
+  const [name, setName] = useState('');
+  const [askToken, setAskToken] = useState(false);
+  const [token, setToken] = useState('');
+  const [error, setError] = useState('');
+  async function submit(e: Event) {
+    e.preventDefault();
+    setError('');
+    try {
+      if (askToken) return onSignedIn({ user: subjectOf(token.trim()), token: token.trim() });
+      const minted = await devToken(name.trim());
+      if (minted) onSignedIn({ user: name.trim(), token: minted });
+      else setAskToken(true);
+    } catch (err) {
+      setError(String((err as Error).message));
+    }
+  }
+  return (
+    <form class="sign-in" onSubmit={submit}>
+      <h1>Parley</h1>
+      {askToken ? (
+        <>
+          <p>This server checks real credentials: paste a JWT for your user.</p>
+          <textarea name="token" value={token} onInput={(e) => setToken(e.currentTarget.value)} rows={4} />
+        </>
+      ) : (
+        <input name="user" placeholder="Your name" value={name} onInput={(e) => setName(e.currentTarget.value)} autoFocus />
+      )}
+      <button type="submit">Sign in</button>
+      {error && <p class="error">{error}</p>}
+    </form>
+  );
+}
+
+function Signed({ session, onSignOut }: { session: Session; onSignOut(): void }) {
+  const chat: ChatClient = useMemo(() => createChatClient({ url: location.origin, token: session.token, retryDelayMs: (n) => Math.min(200 * 2 ** n, 2_000) }), [session.token]);
+  useEffect(() => () => void chat.close(), [chat]);
+  const [openRoom, setOpenRoom] = useState<string | null>(null);
+  return (
+    <div class="layout">
+      <ConnectionBanner chat={chat} />
+      <header>
+        <span>
+          Signed in as <b data-testid="me">{session.user}</b>
+        </span>
+        <button onClick={onSignOut}>Sign out</button>
+      </header>
+      <Inbox chat={chat} me={session.user} openRoom={openRoom} onOpen={setOpenRoom} />
+      {openRoom ? <ChatPane key={openRoom} chat={chat} me={session.user} roomId={openRoom} /> : <main class="empty">Pick a conversation, or start one.</main>}
+    </div>
+  );
+}

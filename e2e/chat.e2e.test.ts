@@ -1,0 +1,113 @@
+import { existsSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createChatClient } from '../client-sdk/index.ts';
+import { startRestartableServer, type RestartableServer } from '../tests/support/restartable-server.ts';
+
+// Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
+const executablePath = process.env.CHROMIUM_PATH ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
+const SCREENSHOT = new URL('../docs/demo.png', import.meta.url).pathname;
+
+let server: RestartableServer;
+let browser: Browser;
+beforeAll(async () => {
+  if (!executablePath) throw new Error('Chromium not found: apt-get install -y chromium (or set CHROMIUM_PATH)');
+  server = await startRestartableServer('e2e_chat');
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+async function signIn(name: string): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  const page = await context.newPage();
+  await page.goto(`${server.url}/demo/`);
+  await page.getByPlaceholder('Your name').fill(name);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('me').filter({ hasText: name }).waitFor();
+  return page;
+}
+
+const texts = (page: Page) => page.getByTestId('message').locator('.content').allTextContents();
+const send = async (page: Page, text: string) => {
+  await page.getByPlaceholder('Message').fill(text);
+  await page.getByRole('button', { name: 'Send' }).click();
+};
+
+it('alice and bob chat: unread, seen, typing, edit, delete, reload, and a server restart with a banner and no gap', async () => {
+  const alice = await signIn('alice');
+  const bob = await signIn('bob');
+
+  // Alice opens a chat with bob; it appears in bob's inbox live, with alice shown online.
+  await alice.getByPlaceholder('Chat with…').fill('bob');
+  await alice.getByRole('button', { name: 'Open' }).click();
+  const aliceInBob = bob.getByTestId('room-alice');
+  await aliceInBob.waitFor();
+  await expect.poll(() => aliceInBob.getByTestId('presence').getAttribute('class')).toContain('online');
+
+  // Unread: bob's badge counts alice's messages, then clears when he opens the room; alice sees "Seen".
+  for (const text of ['hi bob', 'are you there?', 'third']) await send(alice, text);
+  await expect.poll(() => aliceInBob.getByTestId('unread').textContent()).toBe('3');
+  await expect.poll(() => alice.getByTestId('seen').count()).toBe(0);
+  await aliceInBob.click();
+  await expect.poll(() => texts(bob)).toEqual(['hi bob', 'are you there?', 'third']);
+  await expect.poll(() => aliceInBob.getByTestId('unread').count()).toBe(0);
+  await alice.getByTestId('seen').waitFor();
+
+  // Typing shows on the other side.
+  await bob.getByPlaceholder('Message').pressSequentially('hello al');
+  await expect.poll(() => alice.getByTestId('typing').textContent()).toBe('bob is typing…');
+  await bob.getByRole('button', { name: 'Send' }).click();
+  await expect.poll(() => texts(alice)).toEqual(['hi bob', 'are you there?', 'third', 'hello al']);
+
+  // Edit and delete show live on bob's side.
+  const aliceMessage = (text: string) => alice.getByTestId('message').filter({ hasText: text });
+  await aliceMessage('are you there?').getByRole('button', { name: 'Edit' }).click();
+  await alice.locator('input[name="edit"]').fill('are you there, bob?');
+  await alice.getByRole('button', { name: 'Save' }).click();
+  await aliceMessage('third').getByRole('button', { name: 'Delete' }).click();
+  await expect.poll(() => texts(bob)).toEqual(['hi bob', 'are you there, bob?', 'This message was deleted', 'hello al']);
+  await bob.getByTestId('message').filter({ hasText: 'are you there, bob?' }).getByText('(edited)').waitFor();
+
+  // A reload keeps the history (and the sign-in, for this tab).
+  await bob.reload();
+  await bob.getByTestId('room-alice').click();
+  await expect.poll(() => texts(bob)).toEqual(['hi bob', 'are you there, bob?', 'This message was deleted', 'hello al']);
+
+  // Server restart: both see the banner; a message sent meanwhile waits, then arrives once, in order.
+  await server.stop();
+  await bob.getByTestId('reconnecting').waitFor();
+  await alice.getByTestId('reconnecting').waitFor();
+  await send(alice, 'sent while you were away');
+  await alice.getByTestId('pending').waitFor();
+  await server.start();
+  await expect.poll(() => bob.getByTestId('reconnecting').count(), { timeout: 20_000 }).toBe(0);
+  await expect.poll(() => texts(bob), { timeout: 20_000 }).toEqual(['hi bob', 'are you there, bob?', 'This message was deleted', 'hello al', 'sent while you were away']);
+  await send(bob, 'back again');
+  await expect.poll(() => texts(alice)).toEqual(['hi bob', 'are you there, bob?', 'This message was deleted', 'hello al', 'sent while you were away', 'back again']);
+  await expect.poll(() => alice.getByTestId('pending').count()).toBe(0);
+  await bob.getByTestId('seen').waitFor();
+  await bob.screenshot({ path: SCREENSHOT });
+});
+
+it('the chat pane opens on the newest page and scrolls back through the whole history', async () => {
+  const carol = await signIn('carol');
+  // 70 messages from dave, sent through the SDK outside the browser.
+  const daveToken = ((await (await fetch(`${server.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"dave"}' })).json()) as { token: string }).token;
+  const dave = createChatClient({ url: server.url, token: daveToken });
+  const room = await dave.rooms.open.mutate({ otherUserId: 'carol' });
+  for (let n = 1; n <= 70; n++) await dave.messages.send.mutate({ roomId: room.id, content: `m${n}` });
+  await dave.close();
+
+  await carol.getByTestId('room-dave').click();
+  await expect.poll(() => texts(carol)).toEqual(Array.from({ length: 30 }, (_, i) => `m${i + 41}`));
+  for (let i = 0; i < 5 && (await texts(carol)).length < 70; i++) {
+    // Each scroll to the top loads one older page; wait for it before the next.
+    const before = (await texts(carol)).length;
+    await carol.getByTestId('messages').evaluate((el) => el.scrollTo(0, 0));
+    await expect.poll(async () => (await texts(carol)).length).toBeGreaterThan(before);
+  }
+  await expect.poll(() => texts(carol)).toEqual(Array.from({ length: 70 }, (_, i) => `m${i + 1}`));
+});

@@ -1,0 +1,57 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createChatClient } from '../client-sdk/index.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+describe('with a configured JWT_SECRET', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    t = await startTestApp(import.meta.filename);
+  });
+  afterAll(() => t?.close());
+
+  it('serves the built demo at /demo/, and nothing outside it', async () => {
+    expect((await fetch(`${t.url}/demo`)).headers.get('content-type')).toContain('text/html');
+    const page = await fetch(`${t.url}/demo/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toContain('text/html');
+    const script = /src="(\/demo\/assets\/[^"]+\.js)"/.exec(await page.text())![1]!;
+    const asset = await fetch(`${t.url}${script}`);
+    expect([asset.status, asset.headers.get('cache-control')]).toEqual([200, 'public, max-age=31536000, immutable']);
+    for (const path of ['/demo/..%2Fpackage.json', '/demo/%2e%2e/%2e%2e/package.json', '/demo/assets/nope.js']) {
+      expect((await fetch(`${t.url}${path}`)).status, path).toBe(404);
+    }
+  });
+
+  it('has no dev token endpoint: the page must ask for a token', async () => {
+    const res = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"alice"}' });
+    expect(res.status).toBe(404);
+  });
+});
+
+describe('on the generated development secret', () => {
+  let t: TestApp;
+  let dataDir: string;
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'parley-dev-'));
+    t = await startTestApp(`${import.meta.filename}-dev`, { NODE_ENV: 'development', JWT_SECRET: '', DATA_DIR: dataDir });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('POST /demo/token mints a working token for any valid user name, and refuses a bad one with a field error', async () => {
+    const res = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"dev-alice"}' });
+    const { token } = (await res.json()) as { token: string };
+    const chat = createChatClient({ url: t.url, token });
+    const room = await chat.rooms.open.mutate({ otherUserId: 'dev-bob' });
+    expect(room.participant1).toBe('dev-alice');
+    await chat.close();
+    const bad = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":""}' });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toEqual({ user: ['must not be empty'] });
+  });
+});
