@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,inbox]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -21,6 +21,7 @@ import { runConnections } from './scenarios/connections.ts';
 import { runCrossInstance } from './scenarios/cross-instance.ts';
 import { runHistory } from './scenarios/history.ts';
 import { runHttpAutocannon } from './scenarios/http-autocannon.ts';
+import { runInbox } from './scenarios/inbox.ts';
 import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { evaluateTargets } from './targets.ts';
@@ -117,6 +118,7 @@ async function main(): Promise<number> {
     ['history', async () => void rows.push(...(await runHistory(ctx)))],
     ['http', async () => void rows.push(...(await runHttpAutocannon(ctx)))],
     ['cross', async () => void rows.push(...(await runCrossInstance(ctx)))],
+    ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
   ];
   for (const [name, run] of scenarios) {
     if (!wanted(name)) continue;

@@ -26,8 +26,8 @@ export class Migration20261126000000_chat_features extends Migration {
       created_at timestamptz not null default now(),
       primary key (chat_room_id, change_seq))`);
     // rooms.list's keyset: newest activity first, per participant.
-    this.addSql('create index chat_rooms_p1_activity_idx on chat_rooms (participant1_id, (coalesce(last_message_at, created_at)) desc, id)');
-    this.addSql('create index chat_rooms_p2_activity_idx on chat_rooms (participant2_id, (coalesce(last_message_at, created_at)) desc, id)');
+    this.addSql('create index chat_rooms_p1_activity_idx on chat_rooms (participant1_id, (coalesce(last_message_at, created_at)) desc, id desc)');
+    this.addSql('create index chat_rooms_p2_activity_idx on chat_rooms (participant2_id, (coalesce(last_message_at, created_at)) desc, id desc)');
   }
 
   override down(): void {

@@ -2,6 +2,7 @@ import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ChatClient, InboxEvent } from '../client-sdk/index.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
+import { rejection } from './support/rejection.ts';
 import { range, record } from './support/subscription.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -10,15 +11,6 @@ beforeAll(async () => {
   t = await startTestApp(import.meta.filename);
 });
 afterAll(() => t?.close());
-
-async function rejection(promise: Promise<unknown>) {
-  const err = await promise.then(
-    () => expect.fail('expected the call to be rejected'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TRPCClientError);
-  return (err as TRPCClientError<never>).data as unknown as { code: string; parleyCode: string };
-}
 
 let pairs = 0;
 async function freshRoom() {

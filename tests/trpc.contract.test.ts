@@ -2,6 +2,7 @@ import { TRPCClientError } from '@trpc/client';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
+import { rejection } from './support/rejection.ts';
 import { range, record } from './support/subscription.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
@@ -15,17 +16,6 @@ beforeAll(async () => {
   [alice, bob, mallory] = await Promise.all([t.client('alice'), t.client('bob'), t.client('mallory')]);
 });
 afterAll(() => t?.close());
-
-/** The tRPC code and Parley code a failed call was rejected with. */
-async function rejection(promise: Promise<unknown>) {
-  const err = await promise.then(
-    () => expect.fail('expected the call to be rejected'),
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(TRPCClientError);
-  const data = (err as TRPCClientError<never>).data as unknown as { code: string; parleyCode: string };
-  return { code: data.code, parleyCode: data.parleyCode, message: (err as Error).message };
-}
 
 let pairs = 0;
 /** A fresh room between two fresh users, so tests do not share seqs. */

@@ -35,25 +35,31 @@ function decodeCursor(cursor: string): [string, string] {
  */
 export async function listInbox(em: EntityManager, userId: string, page: { cursor?: string | undefined; limit: number }, online: (user: string) => boolean): Promise<RoomPage> {
   const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
+  // The page of rooms is chosen first, by each participant column's activity index; only its
+  // rows then get their last message, read markers and unread count.
+  const branch = (column: string) => `(select id, coalesce(last_message_at, created_at) as activity from chat_rooms
+      where ${column} = ? and (?::bigint is null
+        or (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid))
+      order by coalesce(last_message_at, created_at) desc, id desc limit ?)`;
+  const keyset = [userId, after?.[0] ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit + 1];
   const rows = await em.execute<InboxRow[]>(
-    `select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
-            (extract(epoch from coalesce(r.last_message_at, r.created_at)) * 1000000)::bigint::text as activity_us,
+    `with page as (
+       select * from (${branch('participant1_id')} union all ${branch('participant2_id')}) both_sides
+        order by activity desc, id desc limit ?)
+     select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
+            (extract(epoch from p.activity) * 1000000)::bigint::text as activity_us,
             coalesce(mine.seq, 0) as read_seq, coalesce(theirs.seq, 0) as other_read_seq,
             u.last_seen_at as other_last_seen_at,
             (select count(*) from messages m
               where m.chat_room_id = r.id and m.seq > coalesce(mine.seq, 0) and m.sender_id <> ? and m.deleted_at is null) as unread,
-            case when lm.id is null then null else to_jsonb(lm) end as last_message
-       from chat_rooms r
+            (select to_jsonb(lm) from messages lm where lm.chat_room_id = r.id and lm.seq = r.last_seq) as last_message
+       from page p
+       join chat_rooms r on r.id = p.id
        join users u on u.id = case when r.participant1_id = ? then r.participant2_id else r.participant1_id end
        left join read_markers mine on mine.chat_room_id = r.id and mine.user_id = ?
        left join read_markers theirs on theirs.chat_room_id = r.id and theirs.user_id = u.id
-       left join messages lm on lm.chat_room_id = r.id and lm.seq = r.last_seq
-      where (r.participant1_id = ? or r.participant2_id = ?)
-        and (?::bigint is null
-             or (coalesce(r.last_message_at, r.created_at), r.id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid))
-      order by coalesce(r.last_message_at, r.created_at) desc, r.id desc
-      limit ?`,
-    [userId, userId, userId, userId, userId, after?.[0] ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit + 1],
+      order by p.activity desc, p.id desc`,
+    [...keyset, ...keyset, page.limit + 1, userId, userId, userId],
   );
   const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online));
   const last = rows.length > page.limit ? rows[page.limit - 1]! : undefined;

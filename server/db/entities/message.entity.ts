@@ -15,6 +15,9 @@ export const Message = defineEntity({
     createdAt: p.datetime().onCreate(() => new Date()),
     seq: p.bigint('number'),
     clientId: p.string().length(64).nullable(),
+    editedAt: p.datetime().nullable(),
+    /** Soft delete: the row keeps its seq, its content is emptied. */
+    deletedAt: p.datetime().nullable(),
   },
   uniques: [{ properties: ['chatRoom', 'seq'] }, { properties: ['chatRoom', 'sender', 'clientId'] }],
 });

@@ -7,6 +7,8 @@ export const User = defineEntity({
   properties: {
     id: p.string().primary().length(64),
     createdAt: p.datetime().onCreate(() => new Date()),
+    /** When the user's last socket closed (presence). */
+    lastSeenAt: p.datetime().nullable(),
   },
 });
 export type IUser = InferEntity<typeof User>;
