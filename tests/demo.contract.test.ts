@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createChatClient } from '../client-sdk/index.ts';
+import { createChatClient, FIELD_MESSAGES } from '../client-sdk/index.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 describe('with a configured JWT_SECRET', () => {
@@ -52,6 +52,6 @@ describe('on the generated development secret', () => {
     await chat.close();
     const bad = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":""}' });
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toEqual({ user: ['must not be empty'] });
+    expect(await bad.json()).toEqual({ user: [FIELD_MESSAGES.blank] });
   });
 });

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type RoomPage, type RoomSummary } from '../../contracts/index.ts';
-import { messageFromRow, type MessageRow } from './message-store.ts';
+import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from './message-store.ts';
 
 interface InboxRow {
   id: string;
@@ -52,7 +52,8 @@ export async function listInbox(em: EntityManager, userId: string, page: { curso
             u.last_seen_at as other_last_seen_at,
             (select count(*) from messages m
               where m.chat_room_id = r.id and m.seq > coalesce(mine.seq, 0) and m.sender_id <> ? and m.deleted_at is null) as unread,
-            (select to_jsonb(lm) from messages lm where lm.chat_room_id = r.id and lm.seq = r.last_seq) as last_message
+            (select to_jsonb(lm) from (select ${MESSAGE_COLUMNS} from messages
+                                        where chat_room_id = r.id and seq = r.last_seq) lm) as last_message
        from page p
        join chat_rooms r on r.id = p.id
        join users u on u.id = case when r.participant1_id = ? then r.participant2_id else r.participant1_id end

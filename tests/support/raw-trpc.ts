@@ -13,7 +13,8 @@ export async function trpcHttp(baseUrl: string, path: string, input: unknown, to
   const res =
     kind === 'mutation'
       ? await fetch(`${baseUrl}/trpc/${path}`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: typeof input === 'string' ? input : JSON.stringify(input) })
-      : await fetch(`${baseUrl}/trpc/${path}?input=${encodeURIComponent(JSON.stringify(input))}`, { headers });
+      : // No input is no `input` parameter (JSON has no `undefined`).
+        await fetch(`${baseUrl}/trpc/${path}${input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify(input))}`}`, { headers });
   const body = (await res.json()) as { result?: { data: unknown }; error?: WireTrpcError };
   return { status: res.status, ...body };
 }
