@@ -5,6 +5,8 @@ export default defineConfig({
   root: new URL('..', import.meta.url).pathname,
   test: {
     include: ['e2e/**/*.e2e.test.ts'],
+    // The same PostgreSQL the contract tests use (TEST_ADMIN_DATABASE_URL, 127.0.0.1:5432, or a throwaway one).
+    globalSetup: ['tests/support/global-postgres.ts'],
     pool: 'forks',
     testTimeout: 120_000,
     hookTimeout: 60_000,

@@ -1,8 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { runMain, servingUrl, type MainProcess } from './main-process.ts';
 import { ADMIN_URL, dropTestDatabase } from './test-app.ts';
 
 /** `npm start`'s entry point that a test can stop and start again on the same port, database and data directory. */
@@ -27,46 +27,28 @@ export async function startRestartableServer(tag: string, env: Record<string, st
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-e2e-'));
-  const { JWT_SECRET: _secret, ...inherited } = process.env;
-  let child: ChildProcess | undefined;
+  let main: MainProcess | undefined;
   let port = '0';
 
-  const start = async () => {
-    const proc = spawn(process.execPath, ['server/main.ts'], {
-      env: { ...inherited, NODE_ENV: 'development', PORT: port, LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, DATA_DIR: dataDir, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child = proc;
-    let output = '';
-    proc.stderr!.on('data', (d) => (output += d));
-    const url = await new Promise<string>((resolve, reject) => {
-      proc.stdout!.on('data', (d: Buffer) => {
-        output += d;
-        const match = /Parley serving on (http:\/\/[^\s"]+)/.exec(output);
-        if (match) resolve(match[1]!);
-      });
-      proc.once('exit', (code) => reject(new Error(`server exited ${code}: ${output}`)));
-    });
-    port = new URL(url).port;
-    server.url = url;
-  };
-  const stop = async () => {
-    const proc = child;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = new Promise((resolve) => proc.once('exit', resolve));
-    proc.kill('SIGTERM');
-    await exited;
-  };
   const server: RestartableServer = {
     url: '',
-    start,
-    stop,
+    async start() {
+      // An empty JWT_SECRET counts as unset: the server uses its generated dev secret.
+      main = runMain({ NODE_ENV: 'development', JWT_SECRET: '', PORT: port, LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, DATA_DIR: dataDir, ...env });
+      server.url = await servingUrl(main);
+      port = new URL(server.url).port;
+    },
+    async stop() {
+      if (!main || main.child.exitCode !== null) return;
+      main.child.kill('SIGTERM');
+      await main.exited;
+    },
     async close() {
-      await stop();
+      await server.stop();
       await dropTestDatabase(dbName);
       await rm(dataDir, { recursive: true, force: true });
     },
   };
-  await start();
+  await server.start();
   return server;
 }
