@@ -224,6 +224,12 @@ describe('inbox', () => {
     await vi.waitFor(() => expect(events).toContainEqual({ type: 'presence', user: 'yan', online: false, last_seen_at: expect.any(String) }), { timeout: 15_000 });
     expect((await zoe.rooms.list.query()).items.find((r) => r.id === r1.id)!.other).toMatchObject({ online: false, last_seen_at: expect.any(String) });
     expect(events.some((e) => e.type === 'presence' && e.user === 'stranger')).toBe(false);
+    // A legacy ws/chat socket counts too.
+    const legacy = await openLegacySocket(t.url, 'xia', 'zoe', await t.token('xia'));
+    await vi.waitFor(() => expect(events).toContainEqual({ type: 'presence', user: 'xia', online: true, last_seen_at: null }));
+    legacy.close();
+    await vi.waitFor(() => expect(events).toContainEqual({ type: 'presence', user: 'xia', online: false, last_seen_at: expect.any(String) }));
+    expect(legacy.frames.every((f) => f.action === 'new_message' || f.action === 'typing')).toBe(true);
     strangerSub.unsubscribe();
     sub.unsubscribe();
   });
