@@ -9,6 +9,8 @@ export default defineConfig({
     globalSetup: ['tests/support/global-postgres.ts'],
     pool: 'forks',
     testTimeout: 120_000,
+    // A shared CI machine can take seconds to render; vitest's default poll gives up after one.
+    expect: { poll: { timeout: 15_000, interval: 100 } },
     hookTimeout: 60_000,
   },
 });
