@@ -12,7 +12,8 @@ let server: RestartableServer;
 let browser: Browser;
 beforeAll(async () => {
   if (!executablePath) throw new Error('Chromium not found: apt-get install -y chromium (or set CHROMIUM_PATH)');
-  server = await startRestartableServer('e2e_chat');
+  // Unlimited sends: the scroll-back test seeds 70 messages through the API faster than a person types.
+  server = await startRestartableServer('e2e_chat', { SEND_RATE_PER_SEC: '0' });
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 });
 afterAll(async () => {
