@@ -10,7 +10,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-post
 import { createOrm, migrate } from './db/orm.ts';
 import { ParleyError } from '../contracts/index.ts';
 import { replyError } from './errors/http-reply.ts';
-import { ERROR_MAP } from './errors/map.ts';
+import { ERROR_MAP } from './errors/transport-codes.ts';
 import { httpServerFactory } from './http/http-server.ts';
 import { replyToBadUrl } from './http/bad-url.ts';
 import { registerCors } from './http/cors.ts';
@@ -110,7 +110,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   });
 
   fastify.addHook('onClose', async () => {
-    if (!(await services.inflight.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
+    if (!(await services.shutdownDrain.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
     await services.presence.settled();
     await scale.close();

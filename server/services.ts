@@ -3,7 +3,7 @@ import { createTokenVerifier } from './auth/token-verifier.ts';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './config.ts';
 import type { Orm } from './db/orm.ts';
-import { createInflightTracker, type InflightTracker } from './domain/inflight.ts';
+import { createShutdownDrain, type ShutdownDrain } from './domain/shutdown-drain.ts';
 import { createMessageChangeService, type MessageChangeService } from './domain/message-changes.service.ts';
 import { createMessageStore } from './domain/message-store.ts';
 import { createPresenceService, type PresenceService } from './domain/presence.service.ts';
@@ -29,7 +29,7 @@ export interface Services {
   changes: MessageChangeService;
   presence: PresenceService;
   /** Mutations in progress; shutdown waits for them before closing the database. */
-  inflight: InflightTracker;
+  shutdownDrain: ShutdownDrain;
   fanout: ScaleOut['fanout'];
   metrics: ScaleOut['metrics'];
   limiter: ScaleOut['limiter'];
@@ -70,7 +70,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       editWindowSeconds: config.messageEditWindowSeconds,
     }),
     presence,
-    inflight: createInflightTracker(),
+    shutdownDrain: createShutdownDrain(),
     fanout,
     metrics,
     limiter,

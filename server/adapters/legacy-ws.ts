@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { LegacyClientFrame, LegacyNewMessageFrame, LegacyTypingFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../contracts/index.ts';
 import { authenticateRequest } from '../auth/request-auth.ts';
-import { ERROR_MAP } from '../errors/map.ts';
+import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
 import type { Services } from '../services.ts';
 import { createCaller } from '../trpc/app.router.ts';

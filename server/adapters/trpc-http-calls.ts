@@ -5,7 +5,7 @@ import { errorHeaders } from '../errors/http-reply.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import { appRouter } from '../trpc/app.router.ts';
 import type { Context } from '../trpc/context.ts';
-import { parleyErrorOf } from '../trpc/init.ts';
+import { parleyErrorOf } from '../trpc/procedures.ts';
 
 const router = appRouter as AnyTRPCRouter;
 const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;

@@ -1,6 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { ParleyError } from '../../contracts/index.ts';
-import { ERROR_MAP } from './map.ts';
+import { ERROR_MAP } from './transport-codes.ts';
 import { toParleyError } from './to-parley-error.ts';
 
 /** The HTTP status and DRF-shaped body for any error: field errors for INVALID_INPUT, `{detail}` (plus any field errors) otherwise. */

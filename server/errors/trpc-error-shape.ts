@@ -1,6 +1,6 @@
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import type { ParleyErrorCode, ParleyErrorDetails } from '../../contracts/index.ts';
-import { ERROR_MAP } from './map.ts';
+import { ERROR_MAP } from './transport-codes.ts';
 
 /** What a tRPC error says, in Parley's terms. */
 export interface ParleyFailure {

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ParleyError } from '../../contracts/index.ts';
 import { replyError } from '../errors/http-reply.ts';
-import { ERROR_MAP } from '../errors/map.ts';
+import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { isTrpcRequest, trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { messagesRouter } from './messages.router.ts';
 import { roomsRouter } from './rooms.router.ts';
-import { createCallerFactory, router } from './init.ts';
+import { createCallerFactory, router } from './procedures.ts';
 
 /** The single source of truth: REST and legacy WebSocket adapters call these same procedures. */
 export const appRouter = router({

@@ -1,6 +1,6 @@
 import { toParleyError } from '../errors/to-parley-error.ts';
 import type { LimitedAction } from '../limits/rate-limiter.ts';
-import { authedProcedure } from './init.ts';
+import { authedProcedure } from './procedures.ts';
 
 /**
  * An authenticated procedure that first takes one of the caller's `action` tokens. Every surface

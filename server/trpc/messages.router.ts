@@ -17,7 +17,7 @@ import {
 import type { FeedItem } from '../domain/messages.service.ts';
 import { z } from 'zod';
 import type { Metrics, Surface } from '../metrics/metrics.ts';
-import { authedProcedure, router } from './init.ts';
+import { authedProcedure, router } from './procedures.ts';
 import { limitedProcedure } from './limited.procedure.ts';
 
 export const messagesRouter = router({

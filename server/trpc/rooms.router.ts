@@ -1,6 +1,6 @@
 import { ListRoomsInput, OpenedRoom, OpenRoomInput, RoomPage } from '../../contracts/index.ts';
 import { inboxFeed } from '../domain/inbox-feed.ts';
-import { authedProcedure, router } from './init.ts';
+import { authedProcedure, router } from './procedures.ts';
 
 export const roomsRouter = router({
   /** Get-or-create the caller's room with another user; idempotent and race-safe. */

@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { ERROR_MAP } from '../errors/map.ts';
+import { ERROR_MAP } from '../errors/transport-codes.ts';
 
 /** The rules every WebSocket of both surfaces (tRPC and legacy ws/chat) lives by. */
 export interface SocketRules {

@@ -1,11 +1,11 @@
 /** Counts work that must finish before the database closes (sends, on shutdown). */
-export interface InflightTracker {
+export interface ShutdownDrain {
   track<T>(work: Promise<T>): Promise<T>;
   /** Resolves when nothing is in flight, or after `timeoutMs`; true if drained. */
   drain(timeoutMs: number): Promise<boolean>;
 }
 
-export function createInflightTracker(): InflightTracker {
+export function createShutdownDrain(): ShutdownDrain {
   let count = 0;
   let idle: (() => void) | null = null;
   return {

@@ -1,6 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { z } from 'zod';
-import { ERROR_MAP } from '../errors/map.ts';
+import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import type { Context } from './context.ts';
@@ -45,5 +45,5 @@ export const authedProcedure = publicProcedure.use(async ({ ctx, next, type }) =
   const userId = await ctx.authenticate();
   const result = next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
   // A send accepted before SIGTERM is finished and stored, not cut off by the database closing.
-  return type === 'mutation' ? ctx.services.inflight.track(result) : result;
+  return type === 'mutation' ? ctx.services.shutdownDrain.track(result) : result;
 });
