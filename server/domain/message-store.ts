@@ -148,14 +148,17 @@ export function createMessageStore(): MessageStore {
 
     async readPage(sql, roomId, { direction, cursor, limit }) {
       const forward = direction === 'forward';
+      // A range closed on both sides: with an open one, and statistics not yet updated after a bulk
+      // load, PostgreSQL read every later row of the room and sorted it, per page (a 100,000-message
+      // history took 7 s instead of 0.7 s in the bench).
       const rows = await sql.execute<Array<Partial<MessageRow> & { room_change: string }>>(
         `select r.last_change_seq as room_change, m.*
            from chat_rooms r
            left join lateral (select ${MESSAGE_COLUMNS} from messages
-                               where chat_room_id = r.id and ${forward ? 'seq > ?' : 'seq < ?'}
+                               where chat_room_id = r.id and ${forward ? 'seq > ? and seq <= ?' : 'seq < ? and seq >= ?'}
                                order by seq ${forward ? 'asc' : 'desc'} limit ?) m on true
           where r.id = ?`,
-        [forward ? (cursor ?? 0) : (cursor ?? Number.MAX_SAFE_INTEGER), limit, roomId],
+        forward ? [cursor ?? 0, Number.MAX_SAFE_INTEGER, limit, roomId] : [cursor ?? Number.MAX_SAFE_INTEGER, 0, limit, roomId],
       );
       const messages = rows.filter((r) => r.id != null).map((r) => messageFromRow(r as MessageRow));
       return { messages: forward ? messages : messages.reverse(), changeSeq: Number(rows[0]?.room_change ?? 0) };
