@@ -86,28 +86,19 @@ describe('two instances', () => {
       }
       return ok;
     };
-    return { a, b, sendsBefore429 };
+    // `await using`: the peer closes before the app whose database it shares.
+    return { a, b, sendsBefore429, [Symbol.asyncDispose]: async () => { await b.close(); await a.close(); } };
   }
 
   it.skipIf(!hasRedisServer)('with Redis the limit holds across instances: the burst is shared', async () => {
-    const { a, b, sendsBefore429 } = await pair('redis', { REDIS_URL: redis!.url });
-    try {
-      expect(a.app.services.limiter.scope).toBe('redis');
-      expect(await sendsBefore429()).toBe(3);
-    } finally {
-      await b.close();
-      await a.close();
-    }
+    await using instances = await pair('redis', { REDIS_URL: redis!.url });
+    expect(instances.a.app.services.limiter.scope).toBe('redis');
+    expect(await instances.sendsBefore429()).toBe(3);
   });
 
   it('with PostgreSQL only each instance counts on its own: a user gets up to the burst on each', async () => {
-    const { a, b, sendsBefore429 } = await pair('pg', {});
-    try {
-      expect(a.app.services.limiter.scope).toBe('memory');
-      expect(await sendsBefore429()).toBe(6);
-    } finally {
-      await b.close();
-      await a.close();
-    }
+    await using instances = await pair('pg', {});
+    expect(instances.a.app.services.limiter.scope).toBe('memory');
+    expect(await instances.sendsBefore429()).toBe(6);
   });
 });

@@ -2,10 +2,10 @@ import { callTRPCProcedure, getTRPCErrorFromUnknown, type AnyTRPCProcedure, type
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TRPC_BATCH_MAX_ITEMS } from '../../contracts/index.ts';
 import { errorHeaders } from '../errors/http-reply.ts';
+import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import { appRouter } from '../trpc/app.router.ts';
 import type { Context } from '../trpc/context.ts';
-import { parleyErrorOf } from '../trpc/procedures.ts';
 
 const router = appRouter as AnyTRPCRouter;
 const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
@@ -57,7 +57,7 @@ export async function answerPlainCalls(req: FastifyRequest, reply: FastifyReply,
       } catch (cause) {
         const error = getTRPCErrorFromUnknown(cause);
         onError({ error, path: p, type: types[i]! });
-        const parley = parleyErrorOf(error);
+        const parley = toParleyError(error);
         const shape = trpcErrorShape(parley, p);
         return { status: shape.data.httpStatus, body: { error: shape }, headers: errorHeaders(parley) };
       }

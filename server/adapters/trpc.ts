@@ -11,8 +11,7 @@ import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
 import type { Services } from '../services.ts';
 import { appRouter } from '../trpc/app.router.ts';
-import { contextForToken, createContextFactory } from '../trpc/context.ts';
-import { parleyErrorOf } from '../trpc/procedures.ts';
+import { contextForToken } from '../trpc/context.ts';
 import { startSocketSession } from '../ws/socket-session.ts';
 import { answerPlainCalls } from './trpc-http-calls.ts';
 import { limitTrpcCalls, type EventTextCache } from '../ws/trpc-call-limit.ts';
@@ -25,8 +24,8 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
   const log = app.log;
   const trpcOptions = {
     router: appRouter,
-    onError({ error, path, type }: { error: Parameters<typeof parleyErrorOf>[0]; path: string | undefined; type: string }) {
-      const { code } = parleyErrorOf(error);
+    onError({ error, path, type }: { error: TRPCError; path: string | undefined; type: string }) {
+      const { code } = toParleyError(error);
       // Client mistakes are routine; `error` is for our own faults, so a client cannot flood it.
       if (code === 'INTERNAL') log.error({ err: error.cause ?? error, path, type }, 'tRPC procedure failed');
       else log.info({ code, path, type }, 'tRPC call refused');
@@ -59,16 +58,16 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-    const createContext = createContextFactory(services);
     const eventTexts: EventTextCache = new WeakMap();
     scope.all<{ Params: { path: string } }>(
       '/:path',
       // A batch carries up to TRPC_BATCH_MAX_ITEMS calls, each within the body limit.
       { bodyLimit: config.bodyLimitBytes * TRPC_BATCH_MAX_ITEMS, preHandler: refuseSubscriptionsOverHttp },
       async (req, reply) => {
+        // One context per request, whichever path answers: the token is verified once.
         const ctx = contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url }));
         if (await answerPlainCalls(req, reply, req.params.path, ctx, trpcOptions.onError)) return reply;
-        return fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext, responseMeta, req, res: reply, path: req.params.path });
+        return fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext: async () => ctx, responseMeta, req, res: reply, path: req.params.path });
       },
     );
 

@@ -1,5 +1,3 @@
-import type { CreateFastifyContextOptions } from '@trpc/server/adapters/fastify';
-import { extractToken } from '../auth/token-sources.ts';
 import type { Surface } from '../metrics/metrics.ts';
 import type { Services } from '../services.ts';
 
@@ -34,10 +32,4 @@ export function contextForToken(services: Services, token: string | undefined, o
 export function contextForUser(services: Services, userId: string, surface: Surface): Context {
   const user = Promise.resolve(userId);
   return { services, surface, authenticate: () => user };
-}
-
-/** tRPC's createContext for HTTP requests. */
-export function createContextFactory(services: Services) {
-  return ({ req }: CreateFastifyContextOptions): Context =>
-    contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url }));
 }

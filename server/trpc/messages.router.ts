@@ -105,10 +105,13 @@ function trackedEvents(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface
       return this;
     },
     async next() {
-      const item = await feed.next().catch((err: unknown) => {
+      let item: IteratorResult<FeedItem>;
+      try {
+        item = await feed.next();
+      } catch (err) {
         ended();
         throw err;
-      });
+      }
       if (item.done) {
         ended();
         return { done: true, value: undefined };

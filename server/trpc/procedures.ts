@@ -5,9 +5,6 @@ import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
 import type { Context } from './context.ts';
 
-/** The Parley code and details behind any tRPC error. */
-export const parleyErrorOf = (error: TRPCError) => toParleyError(error);
-
 /**
  * A procedure's result shape, for the OpenAPI document. Results are not re-validated at run time:
  * the server builds them from typed rows, the SDK type tests pin them to the contracts, and
@@ -18,7 +15,7 @@ export interface ProcedureMeta {
 }
 
 const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
-  errorFormatter: ({ shape, error }) => trpcErrorShape(parleyErrorOf(error), shape.data.path),
+  errorFormatter: ({ shape, error }) => trpcErrorShape(toParleyError(error), shape.data.path),
   // Subscriptions are served over the WebSocket only, where socket rules (token expiry, slow
   // reader cut-off) apply; the HTTP adapter answers them with METHOD_NOT_ALLOWED first.
   sse: { enabled: false },

@@ -2,6 +2,7 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { ChatClient } from '../../client-sdk/index.ts';
+import { openTrpcSocket } from '../support/raw-trpc.ts';
 import { record } from '../support/subscription.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
 
@@ -19,20 +20,10 @@ afterAll(() => t?.close());
 
 const storedCount = async () => (await t.sql<{ n: number }>('select count(*)::int as n from messages'))[0]!.n;
 
-/** A raw tRPC WebSocket that collects every answer by id. */
+/** A raw tRPC WebSocket for alice; `answers` is every message it received. */
 async function trpcSocket() {
-  const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${await t.token('alice')}`);
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  const answers: Array<{ id: number; result?: { type: string }; error?: { data: { parleyCode: string } } }> = [];
-  const waiters: Array<() => void> = [];
-  ws.on('message', (d) => {
-    answers.push(JSON.parse(String(d)));
-    waiters.splice(0).forEach((w) => w());
-  });
-  const until = async (done: () => boolean) => {
-    while (!done()) await new Promise<void>((resolve) => waiters.push(resolve));
-  };
-  return { ws, answers, until };
+  const socket = await openTrpcSocket(t.url, await t.token('alice'));
+  return { ws: socket.ws, answers: socket.received, until: socket.until };
 }
 
 describe('subscriptions live on the WebSocket only', () => {

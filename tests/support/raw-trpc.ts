@@ -23,8 +23,13 @@ export async function trpcHttp(baseUrl: string, path: string, input: unknown, to
 export async function openTrpcSocket(baseUrl: string, token: string) {
   const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/trpc?token=${encodeURIComponent(token)}`);
   const answers = new Map<number | string, (msg: { result?: unknown; error?: WireTrpcError }) => void>();
+  /** Every message received, in order (`started` and `stopped` included). */
+  const received: Array<{ id?: number | string; result?: { type?: string }; error?: WireTrpcError }> = [];
+  const waiters: Array<() => void> = [];
   ws.on('message', (data) => {
     const msg = JSON.parse(data.toString()) as { id?: number | string; result?: { type?: string }; error?: WireTrpcError };
+    received.push(msg);
+    waiters.splice(0).forEach((wake) => wake());
     // A subscription first answers `started`; its error or data comes after.
     if (msg.id !== undefined && msg.id !== null && msg.result?.type !== 'started') answers.get(msg.id)?.(msg);
   });
@@ -37,6 +42,11 @@ export async function openTrpcSocket(baseUrl: string, token: string) {
   return {
     ws,
     closed,
+    received,
+    /** Resolves once `done()` holds, checked after each message. */
+    async until(done: () => boolean) {
+      while (!done()) await new Promise<void>((resolve) => waiters.push(resolve));
+    },
     /** Sends `{id, method, params: {path, input}}`; resolves with the answer to that id. */
     call(method: 'query' | 'mutation' | 'subscription', path: string, input: unknown) {
       // A string id no fuzzed message carries, so answers to those never resolve a call.
