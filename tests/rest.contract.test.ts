@@ -1,6 +1,8 @@
+import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatClient } from '../client-sdk/index.ts';
+import { MessageContent, toLegacyMessage } from '../contracts/index.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { servedOpenApi } from './support/openapi.ts';
 import { range, record } from './support/subscription.ts';
@@ -76,6 +78,22 @@ describe('messages', () => {
       next = /<([^>]+)>;\s*rel="next"/.exec(res.headers.get('link') ?? '')?.[1];
     }
     expect(paged).toEqual(range(1, 2500).map((n) => `m${n}`));
+  });
+
+  it('GET’s bytes are exactly the tRPC history in the legacy shape, JSON.stringify’d, whatever the content', async () => {
+    const room = (await aliceSdk.rooms.open.mutate({ otherUserId: 'dave' })).id;
+    const tricky = ['quote " backslash \\ slash /', 'tab\t newline\n return\r \b \f', '\u0001\u001f\u007f', 'é 漢字 😀 \u{10FFFF}', 'line\u2028para\u2029', '<script>&amp;</script>', ' padded ', '{"json":[1,2]}'];
+    const random = fc.sample(fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }).filter((s) => MessageContent.safeParse(s).success), { numRuns: 40, seed: 11 });
+    for (const content of [...tricky, ...random]) await aliceSdk.messages.send.mutate({ roomId: room, content });
+    const [edited, deleted] = (await aliceSdk.messages.list.query({ roomId: room, limit: 2 })).items;
+    await aliceSdk.messages.edit.mutate({ roomId: room, messageId: edited!.id, content: 'edited "now"' });
+    await aliceSdk.messages.delete.mutate({ roomId: room, messageId: deleted!.id });
+    const { items } = await aliceSdk.messages.list.query({ roomId: room, limit: 500 });
+
+    const whole = await http('GET', `/${room}/messages/`, alice);
+    expect(await whole.text()).toBe(JSON.stringify(items.map(toLegacyMessage)));
+    const page = await http('GET', `/${room}/messages/?limit=5&cursor=3`, alice);
+    expect(await page.text()).toBe(JSON.stringify(items.slice(3, 8).map(toLegacyMessage)));
   });
 
   it('a message POSTed over REST reaches a legacy WebSocket client and a tRPC subscriber', async () => {

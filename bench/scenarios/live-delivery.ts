@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { signToken } from '../../server/auth/sign-token.ts';
 import { connect, type SurfaceClient } from '../clients.ts';
 import { seedPairs, type Pair } from '../db.ts';
-import { sleep } from '../proc.ts';
+import { cpuMs, sleep } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { ratio, summarize, type Summary } from '../stats.ts';
 import { runWorker } from '../workers.ts';
@@ -23,6 +23,10 @@ interface DeliveryParams {
   senderUrl?: string;
   relayUrl: string;
   secret: string;
+  /** Senders on another surface than receivers (`variant`), to tell the send path's cost from the delivery path's. */
+  senderSurface?: 'trpc-ws' | 'legacy-ws';
+  /** The process serving the receivers, whose CPU share is reported. */
+  serverPid?: number;
 }
 export interface DeliveryResult {
   variant: Variant;
@@ -37,6 +41,8 @@ export interface DeliveryResult {
   duplicated: number;
   deliveredPerSec: number;
   latency: Summary;
+  /** CPU used during the timed part, as a share of one core: this generator and the server. */
+  cpu: { generator: number; server: number };
 }
 
 async function relayClient(url: string): Promise<SurfaceClient> {
@@ -57,11 +63,12 @@ async function relayClient(url: string): Promise<SurfaceClient> {
 async function endpoints(p: DeliveryParams, pair: Pair, i: number): Promise<[SurfaceClient, SurfaceClient]> {
   if (p.variant === 'raw-ws relay') return [await relayClient(`${p.relayUrl}/${i}/a`), await relayClient(`${p.relayUrl}/${i}/b`)];
   const surface = p.variant === 'trpc' ? 'trpc-ws' : 'legacy-ws';
+  const senderSurface = p.senderSurface ?? surface;
   const tokenA = await signToken({ secret: p.secret, userId: pair.a, expiresIn: '1h' });
   const tokenB = await signToken({ secret: p.secret, userId: pair.b, expiresIn: '1h' });
   const receiver = await connect(surface, { baseUrl: p.baseUrl, token: tokenB, user: pair.b, other: pair.a, roomId: pair.roomId });
   await receiver.subscribe();
-  const sender = await connect(surface, { baseUrl: p.senderUrl ?? p.baseUrl, token: tokenA, user: pair.a, other: pair.b, roomId: pair.roomId });
+  const sender = await connect(senderSurface, { baseUrl: p.senderUrl ?? p.baseUrl, token: tokenA, user: pair.a, other: pair.b, roomId: pair.roomId });
   return [sender, receiver];
 }
 
@@ -92,6 +99,7 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
   if (warm < ends.length) throw new Error(`warm-up: ${warm}/${ends.length} pairs delivered`);
 
   const maxOutstanding = Math.max(200, p.rate);
+  const cpuBefore = { generator: process.cpuUsage(), server: p.serverPid ? cpuMs(p.serverPid) : NaN };
   const start = performance.now();
   while (sent + shed < total && performance.now() - start < p.durationMs + 2_000) {
     const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * p.rate));
@@ -117,6 +125,9 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
   }
   const drainUntil = performance.now() + 5_000;
   while (received + sendErrors < sent && performance.now() < drainUntil) await sleep(5);
+  const elapsed = performance.now() - start;
+  const generatorCpu = process.cpuUsage(cpuBefore.generator);
+  const cpu = { generator: (generatorCpu.user + generatorCpu.system) / 1000 / elapsed, server: p.serverPid ? (cpuMs(p.serverPid) - cpuBefore.server) / elapsed : NaN };
   await sleep(100); // a late duplicate would arrive now
   await Promise.all(ends.flatMap(([a, b]) => [a.close(), b.close()]));
   return {
@@ -125,6 +136,7 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
     duplicated,
     deliveredPerSec: received / (Math.max(1, lastArrival - start) / 1000),
     latency: summarize(latencies.subarray(0, received)),
+    cpu,
   };
 }
 
@@ -138,7 +150,7 @@ export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[];
     let base: DeliveryResult | undefined;
     for (const variant of variants) {
       const durationMs = ctx.quick ? 600 : 3000;
-      const r = await runWorker<DeliveryResult>('deliveryLoad', { variant, rate, durationMs, pairs, baseUrl: ctx.baseUrl, relayUrl: ctx.relayUrl, secret: ctx.secret }, 90_000);
+      const r = await runWorker<DeliveryResult>('deliveryLoad', { variant, rate, durationMs, pairs, baseUrl: ctx.baseUrl, relayUrl: ctx.relayUrl, secret: ctx.secret, serverPid: variant === 'raw-ws relay' ? ctx.relayPid : ctx.serverPid }, 90_000);
       results.push(r);
       if (variant === 'raw-ws relay') base = r;
       if (r.lost || r.duplicated) ctx.failures.push(`live delivery ${variant} @${rate}/s: ${r.lost} lost, ${r.duplicated} duplicated of ${r.sent - r.sendErrors}`);
@@ -149,7 +161,7 @@ export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[];
         scenario: 'live delivery',
         surface: variant,
         params: `${rate} msg/s, 100 pairs`,
-        result: `p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} / max ${l.max.toFixed(1)} ms; ${r.deliveredPerSec.toFixed(0)} delivered/s; lost ${r.lost}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ''}`,
+        result: `p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} / max ${l.max.toFixed(1)} ms; ${r.deliveredPerSec.toFixed(0)} delivered/s; lost ${r.lost}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ''}; CPU: generator ${(r.cpu.generator * 100).toFixed(0)} %, server ${(r.cpu.server * 100).toFixed(0)} % of a core`,
         baseline: variant === 'raw-ws relay' ? '—' : `raw-ws p99 ${base!.latency.p99.toFixed(2)} ms`,
         ratio: variant === 'raw-ws relay' ? NaN : ratio(l.p99, base!.latency.p99),
         data: { ...r },
