@@ -19,8 +19,11 @@ export interface Endpoint {
 
 export interface SurfaceClient {
   send(content: string): Promise<void>;
-  /** Called for every message event this client receives (tRPC: only after `subscribe`). */
-  onMessage?: (content: string, id: string) => void;
+  /**
+   * Called for every message event this client receives (tRPC: only after `subscribe`), with the
+   * message's `created_at` (the storing transaction's start, on the database's clock) when it has one.
+   */
+  onMessage?: (content: string, id: string, createdAt?: string) => void;
   subscribe(): Promise<void>;
   close(): Promise<void>;
 }
@@ -43,7 +46,7 @@ function trpcClient(e: Endpoint, transport: 'http' | 'ws') {
           { roomId: e.roomId },
           {
             onStarted: () => resolve(),
-            onData: ({ id, data }) => data.type === 'message' && self.onMessage?.(data.message.content, id),
+            onData: ({ id, data }) => data.type === 'message' && self.onMessage?.(data.message.content, id, data.message.created_at),
             onError: reject,
           },
         );
@@ -95,7 +98,7 @@ async function legacyWsClient(e: Endpoint): Promise<SurfaceClient> {
           w.resolve();
         }
       }
-      self.onMessage?.(content, frame.message.id);
+      self.onMessage?.(content, frame.message.id, frame.message.created_at);
     } else if (frame.action === 'error') {
       // Error frames carry no reference to the frame they refuse: blame the oldest unanswered send.
       const content = order.shift();

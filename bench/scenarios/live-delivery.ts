@@ -41,6 +41,11 @@ export interface DeliveryResult {
   duplicated: number;
   deliveredPerSec: number;
   latency: Summary;
+  /**
+   * From the storing transaction's start (`created_at`, ms precision) to arrival: the server's
+   * part — commit, fan-out, socket write — and the receiving client's, without the send path.
+   */
+  fromStored?: Summary;
   /** CPU used during the timed part, as a share of one core: this generator and the server. */
   cpu: { generator: number; server: number };
 }
@@ -78,18 +83,22 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
   const sentAt = new Map<string, number>();
   const seen = new Set<string>();
   const latencies = new Float64Array(total);
+  const fromStored = new Float64Array(total);
+  let stamped = 0;
   let received = 0, duplicated = 0, sent = 0, acked = 0, sendErrors = 0, shed = 0, lastArrival = 0;
   let firstError: string | undefined;
   let warm = 0;
   for (const [, receiver] of ends) {
-    receiver.onMessage = (content) => {
+    receiver.onMessage = (content, _id, createdAt) => {
       const now = performance.now();
+      const wallNow = performance.timeOrigin + now;
       if (content.startsWith('warm')) return void warm++;
       const t0 = sentAt.get(content);
       if (t0 === undefined) return;
       if (seen.has(content)) return void duplicated++;
       seen.add(content);
       latencies[received++] = now - t0;
+      if (createdAt) fromStored[stamped++] = wallNow - Date.parse(createdAt);
       lastArrival = now;
     };
   }
@@ -136,6 +145,7 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
     duplicated,
     deliveredPerSec: received / (Math.max(1, lastArrival - start) / 1000),
     latency: summarize(latencies.subarray(0, received)),
+    ...(stamped && { fromStored: summarize(fromStored.subarray(0, stamped)) }),
     cpu,
   };
 }
@@ -157,11 +167,12 @@ export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[];
       if (r.sendErrors) ctx.problems.push(`live delivery ${variant} @${rate}/s: ${r.sendErrors} send errors (${r.firstError})`);
       if (r.shed) ctx.problems.push(`live delivery ${variant} @${rate}/s: generator shed ${r.shed} sends (more than ${Math.max(200, rate)} unanswered)`);
       const l = r.latency;
+      const stored = r.fromStored && ` (stored → arrival p50 ${r.fromStored.p50.toFixed(1)} / p99 ${r.fromStored.p99.toFixed(1)} ms)`;
       rows.push({
         scenario: 'live delivery',
         surface: variant,
         params: `${rate} msg/s, 100 pairs`,
-        result: `p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} / max ${l.max.toFixed(1)} ms; ${r.deliveredPerSec.toFixed(0)} delivered/s; lost ${r.lost}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ''}; CPU: generator ${(r.cpu.generator * 100).toFixed(0)} %, server ${(r.cpu.server * 100).toFixed(0)} % of a core`,
+        result: `p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} / max ${l.max.toFixed(1)} ms${stored ?? ''}; ${r.deliveredPerSec.toFixed(0)} delivered/s; lost ${r.lost}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ''}; CPU: generator ${(r.cpu.generator * 100).toFixed(0)} %, server ${(r.cpu.server * 100).toFixed(0)} % of a core`,
         baseline: variant === 'raw-ws relay' ? '—' : `raw-ws p99 ${base!.latency.p99.toFixed(2)} ms`,
         ratio: variant === 'raw-ws relay' ? NaN : ratio(l.p99, base!.latency.p99),
         data: { ...r },

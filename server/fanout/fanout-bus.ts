@@ -36,7 +36,8 @@ export async function createFanoutBus({
   observer?: FanoutObserver;
   /**
    * The safety net under an at-most-once engine: every `sweepMs` the watched rooms' newest seqs are
-   * read in one query, and a room that has messages this instance never heard of is caught up.
+   * read in one query, and a room with messages this instance has not heard of by the next sweep
+   * is caught up (so a lost event is repaired within two intervals).
    * It covers what no later event would reveal: a NOTIFY lost with an instance killed right
    * after its commit, a publish that failed while the engine was away.
    */
@@ -80,15 +81,27 @@ export async function createFanoutBus({
     onError: onEngineError,
   });
 
+  /** Per watched room: its newest stored seq at the last sweep, when this instance had not heard of it yet. */
+  const overdue = new Map<string, number>();
   let sweeping = false;
   async function sweep() {
     if (sweeping || !watched.size) return;
     sweeping = true;
     try {
       for (const [room, last] of await readLastSeqs([...watched.keys()])) {
-        if (!watched.has(room) || last <= (seen.get(room) ?? 0)) continue;
-        saw(room, last);
-        local.publish(room, CATCH_UP);
+        if (!watched.has(room)) continue;
+        const heard = seen.get(room) ?? 0;
+        const due = overdue.get(room);
+        overdue.delete(room);
+        // A message stored by the last sweep and still unheard a whole interval later is lost.
+        // One stored just now is usually on its way: its commit resolved, its publish has not.
+        // Catching that up too cost a room's feed a database read on most sweeps under load.
+        if (due !== undefined && heard < due) {
+          saw(room, last);
+          local.publish(room, CATCH_UP);
+        } else if (last > heard) {
+          overdue.set(room, last);
+        }
       }
     } catch (err) {
       onEngineError(err, 'sweep');
@@ -128,6 +141,7 @@ export async function createFanoutBus({
         if (left > 0) return void watched.set(roomId, left);
         watched.delete(roomId);
         seen.delete(roomId);
+        overdue.delete(roomId);
         engine.unwatch(roomId);
       };
     },

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
+import type { LimitedAction } from '../limits/rate-limiter.ts';
 import type { Context } from './context.ts';
 
 /**
@@ -12,6 +13,8 @@ import type { Context } from './context.ts';
  */
 export interface ProcedureMeta {
   output?: z.ZodType;
+  /** The rate-limited action a call takes one token of (see server/limits/). */
+  limit?: LimitedAction;
 }
 
 const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
@@ -22,25 +25,50 @@ const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
 });
 
 /** Domain errors become tRPC errors with the mapped code; the ParleyError stays as `cause`. */
-const mapDomainErrors = t.middleware(async ({ next }) => {
-  const result = await next();
-  if (!result.ok && result.error.code === 'INTERNAL_SERVER_ERROR') {
-    const parley = toParleyError(result.error.cause);
-    if (parley.code !== 'INTERNAL') {
-      throw new TRPCError({ code: ERROR_MAP[parley.code].trpc, message: parley.message, cause: parley });
-    }
-  }
-  return result;
-});
+function withMappedCode(error: TRPCError): TRPCError {
+  if (error.code !== 'INTERNAL_SERVER_ERROR') return error;
+  const parley = toParleyError(error.cause);
+  return parley.code === 'INTERNAL' ? error : new TRPCError({ code: ERROR_MAP[parley.code].trpc, message: parley.message, cause: parley });
+}
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure.use(mapDomainErrors);
 
-/** Resolves the caller from the token once per call and gives it a fresh EntityManager fork. */
-export const authedProcedure = publicProcedure.use(async ({ ctx, next, type }) => {
-  const userId = await ctx.authenticate();
-  const result = next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
-  // A send accepted before SIGTERM is finished and stored, not cut off by the database closing.
-  return type === 'mutation' ? ctx.services.shutdownDrain.track(result) : result;
+/**
+ * Every rule a caller's procedure runs under, in one middleware: tRPC copies its options and the
+ * context at every middleware level, and with one level per rule that copying was a tenth of the
+ * server's CPU on the send path. In order: resolve the caller from the token (once per context),
+ * take a rate-limit token when the procedure's meta names an action, give the procedure a fresh
+ * EntityManager fork, keep a mutation accepted before SIGTERM running until it is stored, count
+ * sends by surface and outcome, and map domain errors to their tRPC codes.
+ */
+const callerRules = t.middleware(async ({ ctx, next, type, meta }) => {
+  const action = meta?.limit;
+  const started = performance.now();
+  const measure = (outcome: string) => {
+    if (action === 'send') ctx.services.metrics.sendDone(ctx.surface, outcome, (performance.now() - started) / 1000);
+  };
+  let userId: string;
+  try {
+    userId = await ctx.authenticate();
+    if (action) await ctx.services.limiter.take(action, userId);
+  } catch (err) {
+    const parley = toParleyError(err);
+    measure(parley.code);
+    if (parley.code === 'INTERNAL') throw err;
+    throw new TRPCError({ code: ERROR_MAP[parley.code].trpc, message: parley.message, cause: parley });
+  }
+  const running = next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
+  const result = await (type === 'mutation' ? ctx.services.shutdownDrain.track(running) : running);
+  if (result.ok) {
+    measure('ok');
+    return result;
+  }
+  const error = withMappedCode(result.error);
+  measure(toParleyError(error).code);
+  if (error === result.error) return result;
+  throw error;
 });
+
+/** A procedure for a caller identified by their token; see {@link callerRules}. */
+export const authedProcedure = t.procedure.use(callerRules);
