@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MESSAGE_MAX_CHARS } from '../contracts/index.ts';
+import type { LimitedAction } from './limits/rate-limiter.ts';
 
 const int = (min: number) => z.coerce.number().int().min(min);
 
@@ -47,6 +48,12 @@ const EnvSchema = z.object({
   SEND_BURST: int(1).default(20),
   TYPING_RATE_PER_SEC: z.coerce.number().min(0).default(10),
   TYPING_BURST: int(1).default(20),
+  MARK_READ_RATE_PER_SEC: z.coerce.number().min(0).default(10),
+  MARK_READ_BURST: int(1).default(50),
+  EDIT_RATE_PER_SEC: z.coerce.number().min(0).default(1),
+  EDIT_BURST: int(1).default(10),
+  DELETE_RATE_PER_SEC: z.coerce.number().min(0).default(2),
+  DELETE_BURST: int(1).default(20),
 });
 
 /** A token bucket: `burst` at once, refilled at `perSec`; `perSec` 0 means unlimited. */
@@ -98,7 +105,7 @@ export interface Config {
   readonly fanoutSweepMs: number;
   /** Processes serving one port (node:cluster); more than 1 needs `databaseUrl`. */
   readonly workers: number;
-  readonly rateLimits: { readonly send: RateRule; readonly typing: RateRule };
+  readonly rateLimits: Readonly<Record<LimitedAction, RateRule>>;
 }
 
 /** Parses the environment; throws one error listing every bad variable. */
@@ -150,6 +157,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     rateLimits: {
       send: { perSec: e.SEND_RATE_PER_SEC, burst: e.SEND_BURST },
       typing: { perSec: e.TYPING_RATE_PER_SEC, burst: e.TYPING_BURST },
+      markRead: { perSec: e.MARK_READ_RATE_PER_SEC, burst: e.MARK_READ_BURST },
+      edit: { perSec: e.EDIT_RATE_PER_SEC, burst: e.EDIT_BURST },
+      delete: { perSec: e.DELETE_RATE_PER_SEC, burst: e.DELETE_BURST },
     },
   });
 }

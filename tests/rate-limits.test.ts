@@ -6,7 +6,18 @@ import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 // A slow refill, so a drained bucket stays drained for the length of a test.
-const LIMITS = { SEND_RATE_PER_SEC: '0.05', SEND_BURST: '3', TYPING_RATE_PER_SEC: '0.05', TYPING_BURST: '2' };
+const LIMITS = {
+  SEND_RATE_PER_SEC: '0.05',
+  SEND_BURST: '3',
+  TYPING_RATE_PER_SEC: '0.05',
+  TYPING_BURST: '2',
+  MARK_READ_RATE_PER_SEC: '0.05',
+  MARK_READ_BURST: '2',
+  EDIT_RATE_PER_SEC: '0.05',
+  EDIT_BURST: '2',
+  DELETE_RATE_PER_SEC: '0.05',
+  DELETE_BURST: '2',
+};
 
 async function trpcError(call: Promise<unknown>) {
   const err = await call.then(() => null, (e: unknown) => e);
@@ -61,6 +72,38 @@ describe('one instance', () => {
     await carol.messages.typing.mutate({ roomId: room.id });
     await carol.messages.typing.mutate({ roomId: room.id });
     expect(await trpcError(carol.messages.typing.mutate({ roomId: room.id }))).toMatchObject({ code: 'TOO_MANY_REQUESTS', parleyCode: 'RATE_LIMITED' });
+  });
+
+  it('markRead, edit and delete each have a per-user bucket of their own, apart from sends', async () => {
+    const gus = await app.client('gus');
+    const room = await gus.rooms.open.mutate({ otherUserId: 'hal' });
+    const sent = [];
+    for (let i = 0; i < 3; i++) sent.push(await gus.messages.send.mutate({ roomId: room.id, content: `m${i}` }));
+    const [m0, m1, m2] = sent as [(typeof sent)[number], (typeof sent)[number], (typeof sent)[number]];
+    const limited = { code: 'TOO_MANY_REQUESTS', httpStatus: 429, parleyCode: 'RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number) } };
+
+    await gus.messages.markRead.mutate({ roomId: room.id, seq: 1 });
+    await gus.messages.markRead.mutate({ roomId: room.id, seq: 2 });
+    expect(await trpcError(gus.messages.markRead.mutate({ roomId: room.id, seq: 3 }))).toMatchObject(limited);
+
+    await gus.messages.edit.mutate({ roomId: room.id, messageId: m0.id, content: 'e1' });
+    await gus.messages.edit.mutate({ roomId: room.id, messageId: m0.id, content: 'e2' });
+    expect(await trpcError(gus.messages.edit.mutate({ roomId: room.id, messageId: m1.id, content: 'e3' }))).toMatchObject(limited);
+
+    await gus.messages.delete.mutate({ roomId: room.id, messageId: m1.id });
+    await gus.messages.delete.mutate({ roomId: room.id, messageId: m2.id });
+    expect(await trpcError(gus.messages.delete.mutate({ roomId: room.id, messageId: m0.id }))).toMatchObject(limited);
+
+    // The refused calls changed nothing; the marker and the messages are where the allowed ones left them.
+    expect(await app.sql('select seq::int from read_markers where chat_room_id = $1', [room.id])).toEqual([{ seq: 2 }]);
+    expect(await app.sql('select content, deleted_at is not null as deleted from messages where chat_room_id = $1 order by seq', [room.id])).toEqual([
+      { content: 'e2', deleted: false },
+      { content: '', deleted: true },
+      { content: '', deleted: true },
+    ]);
+    // Another user's buckets are untouched.
+    const hal = await app.client('hal');
+    await expect(hal.messages.markRead.mutate({ roomId: room.id, seq: 3 })).resolves.toEqual({ seq: 3 });
   });
 });
 

@@ -40,7 +40,7 @@ export const messagesRouter = router({
     }),
 
   /** The sender replaces a message's content within the edit window; subscribers get `message_updated`. */
-  edit: authedProcedure
+  edit: limitedProcedure('edit')
     .input(EditMessageInput)
     .meta({ output: Message })
     .mutation(async ({ ctx, input }) => {
@@ -49,7 +49,7 @@ export const messagesRouter = router({
     }),
 
   /** The sender deletes a message (soft: its seq stays, content goes); subscribers get `message_deleted`. */
-  delete: authedProcedure
+  delete: limitedProcedure('delete')
     .input(DeleteMessageInput)
     .meta({ output: Message })
     .mutation(async ({ ctx, input }) => {
@@ -58,7 +58,7 @@ export const messagesRouter = router({
     }),
 
   /** Moves the caller's read marker forward (never back); subscribers get `read`. */
-  markRead: authedProcedure
+  markRead: limitedProcedure('markRead')
     .input(MarkReadInput)
     .meta({ output: ReadMarker })
     .mutation(async ({ ctx, input }) => {

@@ -61,6 +61,9 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
     // Contract tests send bursts from one user; the rate-limit tests set their own limits.
     SEND_RATE_PER_SEC: '0',
     TYPING_RATE_PER_SEC: '0',
+    MARK_READ_RATE_PER_SEC: '0',
+    EDIT_RATE_PER_SEC: '0',
+    DELETE_RATE_PER_SEC: '0',
     ...env,
   });
 }
