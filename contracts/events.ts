@@ -60,8 +60,8 @@ export const EventId = text().regex(/^\d{1,15}(\.\d{1,15})?$/, 'must be an event
 
 /**
  * Input of `messages.onEvent`; `lastEventId` (an event id, or a page's `lastEventId`) resumes after
- * a reconnect. `presence: true` adds the participants' `presence` events (off by default, so a
- * room stream carries only the room's own events unless asked).
+ * a reconnect. The stream carries the other participant's `presence` events (a chat screen's
+ * "online" dot needs no second subscription); `presence: false` leaves them out.
  */
 export const RoomEventsInput = z.object({
   roomId: RoomId,

@@ -43,6 +43,33 @@ describe('read markers', () => {
   });
 });
 
+describe('presence on the room stream', () => {
+  it("carries the other participant's presence, not the subscriber's own; `presence: false` leaves it out; ws/chat never sees it", async () => {
+    const { a, b, room, aId, bId } = await freshRoom();
+    const subA = record(a, room.id);
+    const quiet: string[] = [];
+    const quietSub = a.messages.onEvent.subscribe({ roomId: room.id, presence: false }, { onData: ({ data }) => quiet.push(data.type) });
+    const legacy = await openLegacySocket(t.url, aId, bId, await t.token(aId));
+    await subA.started;
+    // b's first socket (an inbox subscription) makes b online; closing it, offline.
+    const bInbox = b.rooms.onEvent.subscribe(undefined, { onData: () => {} });
+    await vi.waitFor(() => expect(subA.events).toContainEqual({ type: 'presence', user: bId, online: true, last_seen_at: null }));
+    bInbox.unsubscribe();
+    await b.close();
+    await vi.waitFor(() => expect(subA.events).toContainEqual({ type: 'presence', user: bId, online: false, last_seen_at: expect.any(String) }), { timeout: 15_000 });
+    expect(subA.events.filter((e) => e.type === 'presence' && e.user === aId)).toEqual([]);
+    // A later message reaches every stream after the presence events did: by then they would have shown.
+    await a.messages.send.mutate({ roomId: room.id, content: 'after presence' });
+    await vi.waitFor(() => expect(quiet).toContain('message'));
+    await legacy.waitFor((f) => f.action === 'new_message');
+    expect(quiet).toEqual(['message']);
+    expect(legacy.frames.map((f) => f.action)).toEqual(['new_message']);
+    legacy.close();
+    quietSub.unsubscribe();
+    subA.unsubscribe();
+  });
+});
+
 describe('edit and delete', () => {
   it('the sender edits and deletes; the other side sees both live; history shows the current state with the seq kept', async () => {
     const { a, b, room } = await freshRoom();
@@ -135,17 +162,19 @@ describe('resume covers every change', () => {
     await a.messages.delete.mutate({ roomId: room.id, messageId: m3!.id });
     await sendMany(a, room.id, 4, 4);
     await watcher.waitForMessages(4);
-    await vi.waitFor(() => expect(watcher.events).toHaveLength(7));
+    // b's socket coming and going also puts presence events on a's stream: not stored, never replayed.
+    const stored = (r: typeof watcher) => r.events.filter((e) => e.type !== 'presence');
+    await vi.waitFor(() => expect(stored(watcher)).toHaveLength(7));
     const resumed = record(b, room.id, resumeFrom);
-    await vi.waitFor(() => expect(resumed.events).toHaveLength(5));
+    await vi.waitFor(() => expect(stored(resumed)).toHaveLength(5));
     await new Promise((r) => setTimeout(r, 200));
     const summary = (e: (typeof resumed.events)[number]) => (e.type === 'message' ? `m${e.message.seq}` : e.type === 'read' ? `read${e.seq}` : 'message' in e ? `${e.type}:${e.message.seq}` : e.type);
-    expect(resumed.events.map(summary)).toEqual(['message_updated:1', 'm3', 'read3', 'message_deleted:3', 'm4']);
-    expect(watcher.events.slice(2).map(summary)).toEqual(resumed.events.map(summary));
+    expect(stored(resumed).map(summary)).toEqual(['message_updated:1', 'm3', 'read3', 'message_deleted:3', 'm4']);
+    expect(stored(watcher).slice(2).map(summary)).toEqual(stored(resumed).map(summary));
     expect(resumed.lastId).toBe('4.3');
     // A resumed message is replayed in its current state; the change events follow it.
-    expect(resumed.events[1]).toMatchObject({ type: 'message', message: { seq: 3, content: '', deleted_at: expect.any(String) } });
-    expect(resumed.events[2]).toEqual({ type: 'read', chat_room: room.id, user: bId, seq: 3, change_seq: 2 });
+    expect(stored(resumed)[1]).toMatchObject({ type: 'message', message: { seq: 3, content: '', deleted_at: expect.any(String) } });
+    expect(stored(resumed)[2]).toEqual({ type: 'read', chat_room: room.id, user: bId, seq: 3, change_seq: 2 });
     // A resume point past the room's newest change is refused, like one past its last seq.
     const ahead = record(b, room.id, '4.9');
     await vi.waitFor(() => expect(ahead.errors).toHaveLength(1));

@@ -21,7 +21,8 @@ export interface MessageService {
    * The room's live feed after `after` (null: from now on; a null `change`: changes from now on),
    * subscribed once it resolves; see {@link openRoomFeed}.
    */
-  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presence?: boolean): Promise<AsyncGenerator<FeedItem>>;
+  /** `presenceViewer`: the subscriber, to pass the other participant's presence events (see room-feed.ts). */
+  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presenceViewer?: string): Promise<AsyncGenerator<FeedItem>>;
 }
 
 export interface MessageServiceDeps {
@@ -84,7 +85,7 @@ export function createMessageService({ bus, store, sql, changes, position, maxCh
 
     legacyPage: (roomId, page) => store.readLegacyPage(sql, roomId, page),
 
-    feed(roomId, after, signal, presence = false) {
+    feed(roomId, after, signal, presenceViewer) {
       return openRoomFeed(
         {
           bus,
@@ -93,7 +94,7 @@ export function createMessageService({ bus, store, sql, changes, position, maxCh
           readChangesAfter: (afterChange, limit, upTo) => changes.readAfter(sql, roomId, afterChange, limit, upTo),
           position: () => position(roomId),
         },
-        { after, signal, presence },
+        { after, signal, presenceViewer },
       );
     },
   };

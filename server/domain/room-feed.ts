@@ -23,8 +23,11 @@ export interface RoomFeedOptions {
   /** Resume after this position; when null, start with what happens from now on (a null `change`: changes from now on). */
   after: { seq: number; change: number | null } | null;
   signal: AbortSignal;
-  /** Pass `presence` events through (they are published to every room of the user). */
-  presence?: boolean;
+  /**
+   * The subscriber, when its stream carries presence: the other participant's `presence` events
+   * (published to each room of theirs) pass; the subscriber's own are no news to it. Unset: none pass.
+   */
+  presenceViewer?: string;
   /** Live stored events (messages, changes) held for a slow reader before it falls back to reading the database. */
   maxBuffered?: number;
   replayBatch?: number;
@@ -62,7 +65,7 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
 
   // Subscribe before reading the database, so nothing committed in between is missed.
   const unsubscribe = source.bus.subscribe(source.roomId, (event) => {
-    if (event.type === 'room_created' || (event.type === 'presence' && !options.presence)) return;
+    if (event.type === 'room_created' || (event.type === 'presence' && (options.presenceViewer ?? event.user) === event.user)) return;
     if (event.type === 'catch-up') {
       catchUp = true;
     } else if (event.type === 'message' || isChange(event)) {

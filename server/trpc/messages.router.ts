@@ -84,7 +84,12 @@ export const messagesRouter = router({
   onEvent: authedProcedure.input(RoomEventsInput).subscription(async ({ ctx, input, signal }) => {
     await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
     // Awaited before returning, so tRPC's `started` means "nothing from now on is missed".
-    const feed = await ctx.services.messages.feed(input.roomId, input.lastEventId ? parseEventId(input.lastEventId) : null, signal ?? new AbortController().signal, input.presence);
+    const feed = await ctx.services.messages.feed(
+      input.roomId,
+      input.lastEventId ? parseEventId(input.lastEventId) : null,
+      signal ?? new AbortController().signal,
+      input.presence === false ? undefined : ctx.userId,
+    );
     return trackedEvents(feed, ctx.services.metrics, ctx.surface);
   }),
 });
