@@ -1,5 +1,6 @@
 import { Migration20261125000000_init } from './Migration20261125000000_init.ts';
 import { Migration20261126000000_chat_features } from './Migration20261126000000_chat_features.ts';
+import { Migration20261127000000_presence_instances } from './Migration20261127000000_presence_instances.ts';
 
 /** Every migration, oldest first. Listed explicitly so no file globbing depends on the runtime. */
-export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features];
+export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features, Migration20261127000000_presence_instances];

@@ -112,7 +112,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   fastify.addHook('onClose', async () => {
     if (!(await services.shutdownDrain.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
-    await services.presence.settled();
+    await services.presence.close();
     await scale.close();
     await orm.close(true);
     await embedded?.close();

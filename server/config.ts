@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_MESSAGE_MAX_CHARS } from '../contracts/index.ts';
+import type { PresenceTiming } from './domain/presence.service.ts';
 import type { LimitedAction } from './limits/rate-limiter.ts';
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -54,6 +55,8 @@ const EnvSchema = z.object({
   EDIT_BURST: int(1).default(10),
   DELETE_RATE_PER_SEC: z.coerce.number().min(0).default(2),
   DELETE_BURST: int(1).default(20),
+  PRESENCE_HEARTBEAT_MS: int(50).default(5_000),
+  PRESENCE_TIMEOUT_MS: int(100).default(15_000),
 });
 
 /** A token bucket: `burst` at once, refilled at `perSec`; `perSec` 0 means unlimited. */
@@ -106,6 +109,8 @@ export interface Config {
   /** Processes serving one port (node:cluster); more than 1 needs `databaseUrl`. */
   readonly workers: number;
   readonly rateLimits: Readonly<Record<LimitedAction, RateRule>>;
+  /** Presence across instances: each instance's heartbeat, and the silence after which it counts as dead. */
+  readonly presence: PresenceTiming;
 }
 
 /** Parses the environment; throws one error listing every bad variable. */
@@ -126,6 +131,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('WORKERS: more than one worker needs DATABASE_URL (the embedded PostgreSQL serves a single process)');
   }
   if (e.WORKERS > 1 && fanout === 'local') problems.push('WORKERS: more than one worker needs a fan-out engine (FANOUT is local)');
+  if (e.PRESENCE_TIMEOUT_MS <= e.PRESENCE_HEARTBEAT_MS) problems.push('PRESENCE_TIMEOUT_MS: must be longer than PRESENCE_HEARTBEAT_MS, or live instances would be reaped between beats');
   if (problems.length) throw new Error(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
   return deepFreeze({
     env: e.NODE_ENV,
@@ -154,6 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     fanout,
     fanoutSweepMs: e.FANOUT_SWEEP_MS,
     workers: e.WORKERS,
+    presence: { heartbeatMs: e.PRESENCE_HEARTBEAT_MS, timeoutMs: e.PRESENCE_TIMEOUT_MS },
     rateLimits: {
       send: { perSec: e.SEND_RATE_PER_SEC, burst: e.SEND_BURST },
       typing: { perSec: e.TYPING_RATE_PER_SEC, burst: e.TYPING_BURST },

@@ -38,7 +38,7 @@ export interface Services {
 export function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Services {
   const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
-  const presence = createPresenceService({ bus, em: () => orm.em.fork(), onError: (err) => log.error({ err }, 'presence change failed') });
+  const presence = createPresenceService({ bus, em: () => orm.em.fork(), timing: config.presence, onError: (err) => log.error({ err }, 'presence change failed') });
   const rooms = createRoomService({ users, bus, isOnline: presence.isOnline });
   const store = createMessageStore();
   const changes = createRoomChangeLog();

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { PresenceEvent } from '../../contracts/index.ts';
 import type { RoomBus } from './room-bus.ts';
@@ -12,44 +13,132 @@ export interface PresenceService {
   isOnline(userId: string): boolean;
   /** Resolves once every presence change so far is stored and published (tests, shutdown). */
   settled(): Promise<void>;
+  /** After the sockets closed: stops the heartbeat and withdraws this instance from the table. */
+  close(): Promise<void>;
 }
 
+export interface PresenceTiming {
+  /** How often this instance tells the others it is alive, and reaps instances that stopped. */
+  heartbeatMs: number;
+  /** An instance not heard from for this long is dead: its users are offline unless held elsewhere. */
+  timeoutMs: number;
+}
+
+type Row = Record<string, unknown>;
+
 /**
- * A user is online while at least one of their sockets is open. The first socket and the last
- * close publish a `presence` event to each of the user's rooms (so it reaches exactly the users
- * who share a room with them, on room and inbox streams alike), and to {@link PRESENCE_KEY}.
+ * A user is online while at least one of their sockets is open on any instance. The bus carries
+ * the events but is at-most-once and forgets, so the truth lives in the database: each instance
+ * has a row with a heartbeat (`presence_instances`) and one row per user it holds a socket of
+ * (`presence_users`). An instance's first socket of a user and its last one change that row and,
+ * under a per-user advisory lock (so instances decide one after another), ask whether another live
+ * instance holds the user: only when none does is the change news, published to each of the
+ * user's rooms (so it reaches exactly the users who share a room with them, on room and inbox
+ * streams alike) and to {@link PRESENCE_KEY}. Every heartbeat also reaps instances silent for
+ * longer than the timeout: their users go offline unless another live instance holds them.
  */
-export function createPresenceService({ bus, em, onError }: { bus: RoomBus; em: () => EntityManager; onError: (err: unknown) => void }): PresenceService {
+export function createPresenceService({
+  bus,
+  em,
+  timing,
+  onError,
+}: {
+  bus: RoomBus;
+  em: () => EntityManager;
+  timing: PresenceTiming;
+  onError: (err: unknown) => void;
+}): PresenceService {
+  const instanceId = randomUUID();
   const sockets = new Map<string, number>();
   const heard = new Map<string, boolean>();
-  let chain = Promise.resolve();
+  const fresh = `heartbeat_at > now() - ${Math.ceil(timing.timeoutMs)} * interval '1 millisecond'`;
 
   bus.subscribe(PRESENCE_KEY, (event) => {
     if (event.type === 'presence') heard.set(event.user, event.online);
   });
 
-  // Transitions are stored and published one at a time, so a quick reconnect cannot publish
-  // "online" before the "offline" it follows.
-  function transition(userId: string, online: boolean) {
-    chain = chain
-      .then(async () => {
-        const conn = em();
-        const [user] = online
-          ? await conn.execute<Array<{ last_seen_at: Date | null }>>('select last_seen_at from users where id = ?', [userId])
-          : await conn.execute<Array<{ last_seen_at: Date | null }>>('update users set last_seen_at = now() where id = ? returning last_seen_at', [userId]);
-        const event: PresenceEvent = { type: 'presence', user: userId, online, last_seen_at: user?.last_seen_at ? new Date(user.last_seen_at).toISOString() : null };
-        const rooms = await conn.execute<Array<{ id: string }>>('select id from chat_rooms where participant1_id = ? or participant2_id = ?', [userId, userId]);
-        bus.publish(PRESENCE_KEY, event);
-        for (const room of rooms) bus.publish(room.id, event);
-      })
-      .catch(onError);
+  /** Alive (again): true when the row had to be created, i.e. others reaped us or this is the start. */
+  async function beat(): Promise<boolean> {
+    const [row] = await em().execute<Row[]>(
+      `insert into presence_instances (id) values (?) on conflict (id) do update set heartbeat_at = now() returning (xmax = 0) as created`,
+      [instanceId],
+    );
+    return row?.created === true;
   }
+
+  /** Runs under the user's lock: `change` edits this instance's row, then the user's state anywhere decides the news. */
+  async function decide(userId: string, online: boolean, change?: string): Promise<PresenceEvent | undefined> {
+    return em().transactional(async (tx) => {
+      await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`presence:${userId}`]);
+      if (change) await tx.execute(change, [instanceId, userId]);
+      const [held] = await tx.execute<Row[]>(
+        `select exists (select 1 from presence_users u join presence_instances i on i.id = u.instance_id
+          where u.user_id = ? and u.instance_id <> ? and i.${fresh}) as elsewhere`,
+        [userId, instanceId],
+      );
+      if (held?.elsewhere === true) return undefined;
+      const [user] = online
+        ? await tx.execute<Row[]>('select last_seen_at from users where id = ?', [userId])
+        : await tx.execute<Row[]>('update users set last_seen_at = now() where id = ? returning last_seen_at', [userId]);
+      const seen = user?.last_seen_at;
+      return { type: 'presence', user: userId, online, last_seen_at: seen ? new Date(seen as string).toISOString() : null };
+    });
+  }
+
+  async function publish(event: PresenceEvent | undefined) {
+    if (!event) return;
+    const rooms = await em().execute<Array<{ id: string }>>('select id from chat_rooms where participant1_id = ? or participant2_id = ?', [event.user, event.user]);
+    bus.publish(PRESENCE_KEY, event);
+    for (const room of rooms) bus.publish(room.id, event);
+  }
+
+  const arrive = async (userId: string) =>
+    publish(await decide(userId, true, 'insert into presence_users (instance_id, user_id) values (?, ?) on conflict do nothing'));
+  const leave = async (userId: string) => publish(await decide(userId, false, 'delete from presence_users where instance_id = ? and user_id = ?'));
+
+  // Transitions are stored and published one at a time, so a quick reconnect cannot publish
+  // "online" before the "offline" it follows. The first beat comes first: a user row of ours must
+  // never sit in the table while our instance row is missing, or others would think it dead.
+  let chain: Promise<void> = (async () => {
+    await beat();
+    const rows = await em().execute<Row[]>(`select distinct u.user_id from presence_users u join presence_instances i on i.id = u.instance_id where i.${fresh}`);
+    for (const row of rows) heard.set(row.user_id as string, true);
+  })().catch(onError);
+  const enqueue = (step: () => Promise<void>) => {
+    chain = chain.then(step).catch(onError);
+  };
+
+  /** Reaps instances that stopped beating; their users each get the same decision a closing socket gets. */
+  async function reap() {
+    const gone = await em().execute<Row[]>(
+      `with dead as (delete from presence_instances where not (${fresh}) returning id)
+       delete from presence_users where instance_id in (select id from dead) returning user_id`,
+    );
+    for (const user of new Set(gone.map((r) => r.user_id as string))) {
+      // A user we hold ourselves is still online; our own last socket's close will decide.
+      if (!sockets.has(user)) await publish(await decide(user, false));
+    }
+  }
+
+  let beating = false;
+  const heartbeat = setInterval(() => {
+    if (beating) return;
+    beating = true;
+    void (async () => {
+      // Paused past the timeout (a long stall, a database outage): others reaped our rows, so our users are announced again.
+      if (await beat()) for (const user of sockets.keys()) enqueue(() => arrive(user));
+      await reap();
+    })()
+      .catch(onError)
+      .finally(() => (beating = false));
+  }, timing.heartbeatMs);
+  heartbeat.unref();
 
   return {
     connect(userId) {
       const n = (sockets.get(userId) ?? 0) + 1;
       sockets.set(userId, n);
-      if (n === 1) transition(userId, true);
+      if (n === 1) enqueue(() => arrive(userId));
       let released = false;
       return () => {
         if (released) return;
@@ -57,10 +146,16 @@ export function createPresenceService({ bus, em, onError }: { bus: RoomBus; em: 
         const left = sockets.get(userId)! - 1;
         if (left > 0) return void sockets.set(userId, left);
         sockets.delete(userId);
-        transition(userId, false);
+        enqueue(() => leave(userId));
       };
     },
     isOnline: (userId) => sockets.has(userId) || heard.get(userId) === true,
     settled: () => chain,
+    async close() {
+      clearInterval(heartbeat);
+      await chain;
+      // Users still held here (sockets the shutdown did not close) are left to the others' reaper.
+      if (!sockets.size) await em().execute('delete from presence_instances where id = ?', [instanceId]).catch(onError);
+    },
   };
 }
