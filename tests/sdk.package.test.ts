@@ -25,10 +25,17 @@ afterAll(async () => {
 
 it('`npm run build` + `npm pack` give a tarball a plain Node script installs and uses: ESM JavaScript, types, tRPC as a peer', async () => {
   await run('npm', ['run', 'build:sdk'], { cwd: root });
-  await run('npm', ['pack', '--pack-destination', dir], { cwd: join(root, 'client-sdk') });
-  const [tarball] = (await readdir(dir)).filter((f) => f.endsWith('.tgz'));
+  const pack = async (from: string) => {
+    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir, from], { cwd: root });
+    return join(dir, (JSON.parse(stdout) as Array<{ filename: string }>)[0]!.filename);
+  };
+  const tarball = await pack('./client-sdk');
+  // The peers, the SDK's own dependency and TypeScript, packed from this project's node_modules:
+  // the versions it was built with, and no registry needed (npm's cache holds no package
+  // documents after `npm ci`, and CI's first test run has no network).
+  const local = await Promise.all(['@trpc/client', '@trpc/server', 'zod', 'typescript'].map((name) => pack(`./node_modules/${name}`)));
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
-  await run('npm', ['install', '--offline', '--no-audit', '--no-fund', join(dir, tarball!), '@trpc/client@11.25.2', '@trpc/server@11.25.2'], { cwd: dir });
+  await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball, ...local], { cwd: dir });
   const files = await readdir(join(dir, 'node_modules/@parley/client/dist'), { recursive: true });
   expect(files.filter((f) => f.endsWith('.js') && !/^(client-sdk|contracts)\//.test(f))).toEqual([]);
   expect(files).toContain('client-sdk/index.d.ts');
@@ -45,4 +52,65 @@ it('`npm run build` + `npm pack` give a tarball a plain Node script installs and
   );
   const { stdout } = await run(systemNode, ['script.mjs', t.url, await t.token('pkg-a')], { cwd: dir });
   expect(JSON.parse(stdout)).toEqual({ content: 'from a packed SDK', seq: 1, code: 'ROOM_NOT_FOUND', sameClass: true });
+
+  // The same install, type-checked as an app would: the packed .d.ts files, not the sources.
+  // skipLibCheck as Vite's and Next's templates set it: the router's declarations reach server
+  // modules that import fastify and MikroORM, which an app does not install. Types that degrade to
+  // `any` that way (or through a missing .d.ts) are caught by the consumer's @ts-expect-error lines.
+  await writeFile(join(dir, 'consumer.ts'), CONSUMER);
+  await writeFile(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { strict: true, noEmit: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom'], types: [], skipLibCheck: true },
+      files: ['consumer.ts'],
+    }),
+  );
+  const typecheck = await run(process.execPath, [join(dir, 'node_modules/typescript/bin/tsc'), '-p', dir], { cwd: dir }).catch((e: { stdout: string }) => e);
+  expect(typecheck.stdout).toBe('');
 }, 180_000);
+
+/**
+ * An app's use of the package: the client, event and output types, the error class it shares with
+ * tRPC, `parleyCodeOf`. Each `@ts-expect-error` fails the check if the types it guards degrade to `any`.
+ */
+const CONSUMER = `
+import { createChatClient, parleyCodeOf, TRPCClientError, type ChatClient, type ConnectionStatus, type InboxEvent, type Message, type ParleyErrorCode, type RoomEvent, type RouterOutputs } from '@parley/client';
+import { TRPCClientError as AppClientError } from '@trpc/client';
+
+const chat: ChatClient = createChatClient({ url: 'http://127.0.0.1:3000', token: () => 'a token' });
+
+export async function use(): Promise<string> {
+  const room = await chat.rooms.open.mutate({ otherUserId: 'bob' });
+  const page = await chat.messages.list.query({ roomId: room.id, direction: 'backward' });
+  const newest: Message | undefined = page.items.at(-1);
+  chat.messages.onEvent.subscribe({ roomId: room.id, lastEventId: page.lastEventId }, {
+    onData: ({ id, data }: { id: string; data: RoomEvent }) => {
+      if (data.type === 'message') console.log(id, data.message.content.toUpperCase());
+      else if (data.type === 'presence') console.log(data.user, data.online === true);
+      else if (data.type === 'read') console.log(data.seq + 1);
+    },
+  });
+  chat.rooms.onEvent.subscribe(undefined, {
+    onData: (event: InboxEvent) => {
+      if (event.type === 'room_created') console.log(event.room.unread + 1, event.room.other.online);
+    },
+  });
+  const inbox: RouterOutputs['rooms']['list'] = await chat.rooms.list.query({ limit: 10 });
+  const status: ConnectionStatus = chat.connection.get().status;
+  // @ts-expect-error a send needs its content
+  await chat.messages.send.mutate({ roomId: room.id });
+  // @ts-expect-error a room's last seq is a number
+  const wrong: string = room.last_seq;
+  try {
+    await chat.messages.edit.mutate({ roomId: room.id, messageId: newest?.id ?? '', content: 'edited' });
+  } catch (err) {
+    const code: ParleyErrorCode | undefined = parleyCodeOf(err);
+    // @ts-expect-error codes are the closed set, not any string
+    const made: ParleyErrorCode = 'NOT_A_CODE';
+    // One class: the SDK's re-export is the app's own tRPC client error.
+    const same: typeof AppClientError = TRPCClientError;
+    if (err instanceof AppClientError && err instanceof same) return String(code) + err.message + made;
+  }
+  return String(inbox.nextCursor) + status + wrong;
+}
+`;
