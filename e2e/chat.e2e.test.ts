@@ -31,6 +31,9 @@ async function signIn(name: string): Promise<Page> {
   return page;
 }
 
+/** A token from the dev-only sign-in route, for clients outside the browser. */
+const tokenFor = async (user: string) =>
+  ((await (await fetch(`${server.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user }) })).json()) as { token: string }).token;
 const texts = (page: Page) => page.getByTestId('message').locator('.content').allTextContents();
 const send = async (page: Page, text: string) => {
   await page.getByPlaceholder('Message').fill(text);
@@ -84,10 +87,20 @@ it('alice and bob chat: unread, seen, typing, edit, delete, reload, and a server
   await send(alice, 'sent while you were away');
   await alice.getByTestId('pending').waitFor();
   await server.start();
+  // At once, before the pages are back: a message from alice's other device, which bob's page
+  // can only get by resuming from its last event id. Its place among the outbox's is the server's.
+  const alicePhone = createChatClient({ url: server.url, token: await tokenFor('alice') });
+  const [room] = (await alicePhone.rooms.list.query({ limit: 1 })).items;
+  await alicePhone.messages.send.mutate({ roomId: room!.id, content: 'from my phone' });
   await expect.poll(() => bob.getByTestId('reconnecting').count(), { timeout: 20_000 }).toBe(0);
-  await expect.poll(() => texts(bob), { timeout: 20_000 }).toEqual(['hi bob', 'are you there, bob?', 'This message was deleted', 'hello al', 'sent while you were away']);
+  const stored = async () => (await alicePhone.messages.list.query({ roomId: room!.id, limit: 100 })).items.map((m) => (m.deleted_at ? 'This message was deleted' : m.content));
+  await expect.poll(stored, { timeout: 20_000 }).toHaveLength(6);
+  // No gap, no duplicate, the server's order: bob's pane shows exactly the stored history.
+  await expect.poll(() => texts(bob), { timeout: 20_000 }).toEqual(await stored());
+  expect((await stored()).slice(0, 4)).toEqual(['hi bob', 'are you there, bob?', 'This message was deleted', 'hello al']);
+  await alicePhone.close();
   await send(bob, 'back again');
-  await expect.poll(() => texts(alice)).toEqual(['hi bob', 'are you there, bob?', 'This message was deleted', 'hello al', 'sent while you were away', 'back again']);
+  await expect.poll(() => texts(alice)).toEqual([...(await stored()), 'back again']);
   await expect.poll(() => alice.getByTestId('pending').count()).toBe(0);
   await bob.getByTestId('seen').waitFor();
   await bob.screenshot({ path: SCREENSHOT });
@@ -96,8 +109,7 @@ it('alice and bob chat: unread, seen, typing, edit, delete, reload, and a server
 it('the chat pane opens on the newest page and scrolls back through the whole history', async () => {
   const carol = await signIn('carol');
   // 70 messages from dave, sent through the SDK outside the browser.
-  const daveToken = ((await (await fetch(`${server.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"dave"}' })).json()) as { token: string }).token;
-  const dave = createChatClient({ url: server.url, token: daveToken });
+  const dave = createChatClient({ url: server.url, token: await tokenFor('dave') });
   const room = await dave.rooms.open.mutate({ otherUserId: 'carol' });
   for (let n = 1; n <= 70; n++) await dave.messages.send.mutate({ roomId: room.id, content: `m${n}` });
   await dave.close();

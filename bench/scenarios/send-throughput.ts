@@ -15,7 +15,7 @@ import { runWorker } from '../workers.ts';
 type Mode = Surface | 'pg-send-sql' | 'pg-insert';
 const PARLEY: Surface[] = ['trpc-http', 'trpc-ws', 'rest', 'legacy-ws'];
 
-interface Loop {
+export interface Loop {
   roomId: string;
   user: string;
   other: string;
@@ -31,7 +31,7 @@ interface LoadParams {
   dbUrl: string;
   poolMax: number;
 }
-interface LoadResult {
+export interface LoadResult {
   mode: Mode;
   ops: number;
   errors: number;

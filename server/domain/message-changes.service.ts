@@ -79,11 +79,11 @@ export function createMessageChangeService({ bus, store, changes, markers, lastS
       if (seq > last) {
         throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${last}).`, { fields: { seq: [`must be at most ${last}, the room's last seq`] } });
       }
-      return commit(em, roomId, async (tx) => {
-        const advanced = seq > 0 ? await markers.advance(tx, roomId, userId, seq) : undefined;
-        if (advanced === undefined) return { result: { seq: await markers.current(tx, roomId, userId) } };
-        return { result: { seq: advanced }, event: { type: 'read', chat_room: roomId, user: userId, seq: advanced } };
-      });
+      // A marker moving is the hottest change and contends with the room's sends for its row lock.
+      const stored = seq > 0 ? await changes.recordRead(em.getConnection(), roomId, userId, seq) : undefined;
+      if (!stored) return { seq: await markers.current(em, roomId, userId) };
+      bus.publish(roomId, stored.event);
+      return { seq: stored.event.type === 'read' ? stored.event.seq : seq };
     },
   };
 }
