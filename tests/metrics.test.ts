@@ -70,7 +70,9 @@ it('GET /metrics is Prometheus text with the documented families, and its counte
   await vi.waitFor(async () => {
     const onB = await scrape(b.url);
     expect(valueOf(onB, 'parley_fanout_lag_seconds_count')).toBeGreaterThan(0);
-    expect(valueOf(onB, 'parley_deliveries_total', { surface: 'trpc' })).toBe(30);
+    // The 30 messages, and alice's presence (her sockets on A), which reaches the room's stream too.
+    expect(valueOf(onB, 'parley_deliveries_total', { surface: 'trpc' })).toBe(sub.events.length);
+    expect(sub.events.filter((e) => e.type !== 'presence')).toHaveLength(30);
     expect(valueOf(onB, 'parley_open_sockets', { surface: 'trpc' })).toBe(1);
   });
   legacy.close();

@@ -25,6 +25,11 @@ export interface PresenceTiming {
 }
 
 type Row = Record<string, unknown>;
+/** News to publish: the event and the rooms it goes to. */
+interface Decided {
+  event: PresenceEvent;
+  rooms: string[];
+}
 
 /**
  * A user is online while at least one of their sockets is open on any instance. The bus carries
@@ -66,30 +71,35 @@ export function createPresenceService({
     return row?.created === true;
   }
 
-  /** Runs under the user's lock: `change` edits this instance's row, then the user's state anywhere decides the news. */
-  async function decide(userId: string, online: boolean, change?: string): Promise<PresenceEvent | undefined> {
+  /**
+   * Under the user's lock (taken in a statement of its own, so the next one's snapshot sees every
+   * decision made before ours): `change` edits this instance's row and, in the same statement, the
+   * user's state anywhere decides the news. The check does not see the change, and need not: it
+   * leaves this instance out. One round trip for the decision, the user's rooms included.
+   */
+  async function decide(userId: string, online: boolean, change?: string): Promise<Decided | undefined> {
     return em().transactional(async (tx) => {
       await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`presence:${userId}`]);
-      if (change) await tx.execute(change, [instanceId, userId]);
-      const [held] = await tx.execute<Row[]>(
-        `select exists (select 1 from presence_users u join presence_instances i on i.id = u.instance_id
-          where u.user_id = ? and u.instance_id <> ? and i.${fresh}) as elsewhere`,
-        [userId, instanceId],
+      const [row] = await tx.execute<Row[]>(
+        `with change as (${change ?? 'select'}),
+         elsewhere as (select exists (select 1 from presence_users u join presence_instances i on i.id = u.instance_id
+                         where u.user_id = ? and u.instance_id <> ? and i.${fresh}) as held),
+         seen as (${online ? 'select last_seen_at from users' : 'update users set last_seen_at = now()'}
+                  where id = ? and not (select held from elsewhere)${online ? '' : ' returning last_seen_at'})
+         select (select held from elsewhere) as held, (select last_seen_at from seen) as last_seen_at,
+                array(select id::text from chat_rooms where participant1_id = ? or participant2_id = ?) as rooms`,
+        [...(change ? [instanceId, userId] : []), userId, instanceId, userId, userId, userId],
       );
-      if (held?.elsewhere === true) return undefined;
-      const [user] = online
-        ? await tx.execute<Row[]>('select last_seen_at from users where id = ?', [userId])
-        : await tx.execute<Row[]>('update users set last_seen_at = now() where id = ? returning last_seen_at', [userId]);
-      const seen = user?.last_seen_at;
-      return { type: 'presence', user: userId, online, last_seen_at: seen ? new Date(seen as string).toISOString() : null };
+      if (!row || row.held === true) return undefined;
+      const seen = row.last_seen_at;
+      return { event: { type: 'presence', user: userId, online, last_seen_at: seen ? new Date(seen as string).toISOString() : null }, rooms: row.rooms as string[] };
     });
   }
 
-  async function publish(event: PresenceEvent | undefined) {
-    if (!event) return;
-    const rooms = await em().execute<Array<{ id: string }>>('select id from chat_rooms where participant1_id = ? or participant2_id = ?', [event.user, event.user]);
-    bus.publish(PRESENCE_KEY, event);
-    for (const room of rooms) bus.publish(room.id, event);
+  function publish(decided: Decided | undefined) {
+    if (!decided) return;
+    bus.publish(PRESENCE_KEY, decided.event);
+    for (const room of decided.rooms) bus.publish(room, decided.event);
   }
 
   const arrive = async (userId: string) =>
@@ -116,7 +126,7 @@ export function createPresenceService({
     );
     for (const user of new Set(gone.map((r) => r.user_id as string))) {
       // A user we hold ourselves is still online; our own last socket's close will decide.
-      if (!sockets.has(user)) await publish(await decide(user, false));
+      if (!sockets.has(user)) publish(await decide(user, false));
     }
   }
 
