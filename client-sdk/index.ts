@@ -19,6 +19,7 @@ import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import { TRPC_BATCH_MAX_ITEMS } from '../contracts/index.ts';
 import type { AppRouter } from '../server/trpc/app.router.ts';
 import { createConnectionTracker, type Connection } from './connection.ts';
+import { createEndpoints, failoverFetch } from './endpoints.ts';
 import { createOutbox, type Outbox } from './outbox.ts';
 
 export type { AppRouter };
@@ -31,8 +32,13 @@ export type { Outbox, PendingMessage } from './outbox.ts';
 export type TokenSource = string | (() => string | Promise<string>);
 
 export interface ChatClientOptions {
-  /** The server's base URL, e.g. `http://127.0.0.1:3000`. */
-  url: string;
+  /**
+   * The server's base URL, e.g. `http://127.0.0.1:3000`; or the addresses of several instances of
+   * one service, e.g. `['http://a:3000', 'http://b:3000']`: the client uses one at a time and
+   * moves to the next when the WebSocket drops or an HTTP call gets no answer or a 503, and its
+   * subscriptions resume there from their last event id.
+   */
+  url: string | readonly [string, ...string[]];
   token: TokenSource;
   /** A WebSocket class for runtimes without a global one. */
   WebSocket?: typeof WebSocket;
@@ -59,7 +65,10 @@ export type RouterOutputs = inferRouterOutputs<AppRouter>;
 
 /** Creates a client for one user. */
 export function createChatClient(options: ChatClientOptions): ChatClient {
-  const base = options.url.replace(/\/+$/, '');
+  const endpoints = createEndpoints(options.url);
+  const linkBase = endpoints.current();
+  /** The instance the WebSocket last connected to. */
+  let socketBase = linkBase;
   const getToken = async () => (typeof options.token === 'function' ? await options.token() : options.token);
   const connection = createConnectionTracker();
   // Built on the first subscription: a client that only queries and sends needs no WebSocket
@@ -68,7 +77,10 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const socket = () => {
     if (wsClient) return wsClient;
     wsClient = createWSClient({
-      url: `${base.replace(/^http/, 'ws')}/trpc`,
+      url: () => {
+        socketBase = endpoints.current();
+        return `${socketBase.replace(/^http/, 'ws')}/trpc`;
+      },
       connectionParams: async () => ({ token: await getToken() }),
       // Close the socket when no subscription needs it.
       lazy: { enabled: true, closeMs: 5_000 },
@@ -76,6 +88,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
       onClose: (cause) => {
         connection.closed(cause?.code);
+        // 1000 is our own close (idle or `close()`); anything else may be the instance going away.
+        if (cause?.code !== 1000) endpoints.failed(socketBase);
         options.onClose?.(cause);
       },
     });
@@ -92,7 +106,8 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
         condition: (op) => op.type === 'subscription',
         true: subscriptions,
         false: httpBatchLink({
-          url: `${base}/trpc`,
+          url: `${linkBase}/trpc`,
+          fetch: failoverFetch(endpoints, linkBase),
           maxItems: TRPC_BATCH_MAX_ITEMS,
           headers: async () => ({ authorization: `Bearer ${await getToken()}` }),
         }),

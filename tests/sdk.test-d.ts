@@ -1,5 +1,5 @@
 import { expectTypeOf, it } from 'vitest';
-import type { ChatClient, Message, OpenedRoom, RoomEvent, RoomPage, RouterInputs, RouterOutputs, SendMessageInput } from '../client-sdk/index.ts';
+import type { ChatClient, ChatClientOptions, Message, OpenedRoom, RoomEvent, RoomPage, RouterInputs, RouterOutputs, SendMessageInput } from '../client-sdk/index.ts';
 
 // Type-level (checked by `npm run typecheck`): what the SDK infers from the server's router is exactly what the contracts say.
 it('procedure outputs are the contract types', () => {
@@ -18,4 +18,10 @@ it('subscription data is the RoomEvent union, with an id', () => {
   type Yielded = RouterOutputs['messages']['onEvent'] extends AsyncIterable<infer T> ? T : never;
   expectTypeOf<Yielded>().toEqualTypeOf<{ id: string; data: RoomEvent }>();
   expectTypeOf<ChatClient['close']>().toEqualTypeOf<() => Promise<void>>();
+});
+
+it('url is one address or a non-empty list of them', () => {
+  expectTypeOf<'http://a'>().toExtend<ChatClientOptions['url']>();
+  expectTypeOf<readonly ['http://a', 'http://b']>().toExtend<ChatClientOptions['url']>();
+  expectTypeOf<readonly []>().not.toExtend<ChatClientOptions['url']>();
 });

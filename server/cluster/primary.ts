@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config.ts';
+import { serveClusterMetrics } from '../metrics/cluster-metrics.ts';
 
 const line = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg })}\n`);
 
@@ -12,6 +13,7 @@ const line = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 30
 export async function runPrimary(config: Config): Promise<{ port: number }> {
   let stopping = false;
   let started = false;
+  serveClusterMetrics();
   const fork = () =>
     new Promise<number>((resolve) => {
       const worker = cluster.fork();

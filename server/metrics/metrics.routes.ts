@@ -4,7 +4,7 @@ import type { Services } from '../services.ts';
 /** `GET /metrics` in Prometheus text format, and the open-socket gauge by surface. */
 export function registerMetricsRoutes(app: FastifyInstance, { metrics }: Services) {
   app.get('/metrics', async (_req, reply) => {
-    const text = await metrics.registry.metrics();
+    const text = await metrics.text();
     return reply.type(metrics.registry.contentType).send(text);
   });
   app.websocketServer.on('connection', (socket, req) => {

@@ -1,4 +1,6 @@
+import cluster from 'node:cluster';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { joinClusterMetrics } from './cluster-metrics.ts';
 
 /** Where a call or a socket came from. */
 export type Surface = 'trpc' | 'rest' | 'legacy-ws';
@@ -27,8 +29,13 @@ export function createMetrics() {
   const sockets = new Gauge({ name: 'parley_open_sockets', help: 'Open WebSockets', labelNames: ['surface'], registers });
   const subscriptions = new Gauge({ name: 'parley_subscriptions', help: 'Live room subscriptions', labelNames: ['surface'], registers });
 
+  // Under WORKERS every worker's figures, so a scrape of the shared port sees the whole service.
+  const clusterText = cluster.isWorker ? joinClusterMetrics(registry) : undefined;
+
   return {
     registry,
+    /** The Prometheus text for a scrape: this process's, or under WORKERS the sum over workers. */
+    text: () => clusterText?.() ?? registry.metrics(),
     sendDone(surface: Surface, outcome: string, seconds: number) {
       sends.inc({ surface, outcome });
       if (outcome === 'ok') sendSeconds.observe({ surface }, seconds);
@@ -59,6 +66,8 @@ export function createMetrics() {
         help: '1 while the fan-out engine is connected (always 1 for local)',
         labelNames: ['engine'],
         registers,
+        // Under WORKERS: 1 only while every worker's engine is connected.
+        aggregator: 'min',
         collect() {
           const { name, up } = sources.engine();
           this.set({ engine: name }, up ? 1 : 0);
@@ -68,6 +77,8 @@ export function createMetrics() {
         name: 'parley_pg_notification_queue_usage',
         help: 'pg_notification_queue_usage(): fraction of the NOTIFY queue in use; a stuck listener grows it',
         registers,
+        // One queue per database cluster: every worker reads the same figure.
+        aggregator: 'max',
         async collect() {
           const usage = await sources.notifyQueueUsage().catch(() => null);
           if (usage !== null) this.set(usage);

@@ -5,6 +5,8 @@ import { ADMIN_URL, dropTestDatabase, TEST_SECRET } from './test-app.ts';
 
 export interface TestDatabase {
   url: string;
+  /** A room's stored messages in seq order, read on a connection of the test's own. */
+  messages(roomId: string): Promise<{ seq: number; content: string }[]>;
   drop(): Promise<void>;
 }
 
@@ -21,7 +23,16 @@ export async function createTestDatabase(tag: string): Promise<TestDatabase> {
   }
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
-  return { url: url.href, drop: () => dropTestDatabase(name) };
+  const messages = async (roomId: string) => {
+    const client = new pg.Client({ connectionString: url.href });
+    await client.connect();
+    try {
+      return (await client.query<{ seq: number; content: string }>('select seq::int as seq, content from messages where chat_room_id = $1 order by seq', [roomId])).rows;
+    } finally {
+      await client.end();
+    }
+  };
+  return { url: url.href, messages, drop: () => dropTestDatabase(name) };
 }
 
 export interface InstanceProcess extends MainProcess {
@@ -35,4 +46,27 @@ export async function startInstanceProcess(env: Record<string, string>): Promise
   const main = runMain({ PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ...env });
   const ended = once(main.child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   return { ...main, url: await servingUrl(main), ended };
+}
+
+/** The server processes and databases of one test file, killed and dropped together at its end. */
+export function instanceFleet() {
+  const servers: InstanceProcess[] = [];
+  const dbs: TestDatabase[] = [];
+  return {
+    async database(tag: string) {
+      const db = await createTestDatabase(tag);
+      dbs.push(db);
+      return db;
+    },
+    async start(env: Record<string, string>) {
+      const server = await startInstanceProcess(env);
+      servers.push(server);
+      return server;
+    },
+    async dispose() {
+      for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGKILL');
+      await Promise.all(servers.map((s) => s.ended));
+      await Promise.all(dbs.map((db) => db.drop()));
+    },
+  };
 }

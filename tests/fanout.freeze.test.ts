@@ -1,0 +1,75 @@
+import { afterAll, expect, it, vi } from 'vitest';
+import { createChatClient } from '../client-sdk/index.ts';
+import { signToken } from '../server/auth/sign-token.ts';
+import { engineCases } from './support/engine-cases.ts';
+import { instanceFleet } from './support/instance-process.ts';
+import { parsePrometheusText, valueOf } from './support/prometheus-text.ts';
+import { range, record } from './support/subscription.ts';
+import { TEST_SECRET } from './support/test-app.ts';
+
+const FREEZE_MS = 30_000;
+/** Sends per second through A for the whole test: enough to fill queues, little enough to share two cores with the rest of the suite. */
+const RATE = 200;
+const SENDERS = 4;
+
+const engines = engineCases();
+const fleet = instanceFleet();
+afterAll(() => fleet.dispose());
+
+const token = (userId: string) => signToken({ secret: TEST_SECRET, userId });
+
+async function notifyQueueUsage(url: string) {
+  const res = await fetch(`${url}/metrics`);
+  return valueOf(parsePrometheusText(await res.text()).samples, 'parley_pg_notification_queue_usage');
+}
+
+// Both engines at once: each case is mostly a 30 s wait.
+it.concurrent.for(engines)(
+  'an instance frozen (SIGSTOP) for 30 s under load, $engine engine: every send through the other succeeds meanwhile, and once resumed its subscriber catches up without gap or duplicate',
+  async ({ engine, env, skip }, ctx) => {
+    if (skip) return ctx.skip();
+    const db = await fleet.database(`freeze_${engine}`);
+    // No sweep: what the frozen instance missed must come from the engine's own queue.
+    const a = await fleet.start({ DATABASE_URL: db.url, FANOUT_SWEEP_MS: '3600000', ...env() });
+    const b = await fleet.start({ DATABASE_URL: db.url, FANOUT_SWEEP_MS: '3600000', ...env() });
+    const carol = createChatClient({ url: b.url, token: await token('carol') });
+    const room = await carol.rooms.open.mutate({ otherUserId: 'dave' });
+    const sub = record(carol, room.id, '0');
+    await sub.started;
+    const daveToken = await token('dave');
+    const outcomes: number[] = [];
+    let frozen = false;
+    let stop = false;
+    const send = async () => {
+      while (!stop) {
+        const paced = new Promise((r) => setTimeout(r, (1000 * SENDERS) / RATE));
+        const res = await fetch(`${a.url}/${room.id}/messages/`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${daveToken}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ content: `f${outcomes.length}${frozen ? ' frozen' : ''}`, chat_room: room.id, sender: 'dave' }),
+        });
+        outcomes.push(res.status);
+        await paced;
+      }
+    };
+    const senders = Promise.all(range(1, SENDERS).map(send));
+    await sub.waitForMessages(50);
+    b.child.kill('SIGSTOP');
+    frozen = true;
+    const atFreeze = outcomes.length;
+    const thawAt = Date.now() + FREEZE_MS;
+    // The frozen listener holds the NOTIFY queue's tail: the queue grows while sends go on.
+    if (engine === 'postgres') await vi.waitFor(async () => expect(await notifyQueueUsage(a.url)).toBeGreaterThan(0), { timeout: FREEZE_MS / 2, interval: 500 });
+    await new Promise((r) => setTimeout(r, thawAt - Date.now()));
+    const duringFreeze = outcomes.length - atFreeze;
+    b.child.kill('SIGCONT');
+    stop = true;
+    await senders;
+    // Most of the paced load went through while B was frozen.
+    expect(duringFreeze).toBeGreaterThan(((RATE * FREEZE_MS) / 1000) * 0.5);
+    expect(outcomes.every((status) => status === 201)).toBe(true);
+    await sub.waitForMessages(outcomes.length, 30_000);
+    expect(sub.seqs()).toEqual(range(1, outcomes.length));
+    await carol.close();
+  },
+);
