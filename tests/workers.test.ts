@@ -7,13 +7,14 @@ import { createChatClient } from '../client-sdk/index.ts';
 import { signToken } from '../server/auth/sign-token.ts';
 import { LISTEN_APPLICATION_NAME } from '../server/fanout/pg-notify-engine.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
-import { createTestDatabase, startInstanceProcess, type TestDatabase } from './support/instance-process.ts';
+import { instanceFleet } from './support/instance-process.ts';
 import { parsePrometheusText, valueOf } from './support/prometheus-text.ts';
 import { range, record } from './support/subscription.ts';
 import { TEST_SECRET } from './support/test-app.ts';
 
-let db: TestDatabase | undefined;
-afterAll(() => db?.drop());
+// A failed assertion must not leave the primary and its workers running.
+const fleet = instanceFleet();
+afterAll(() => fleet.dispose());
 
 it('WORKERS>1 on the embedded default is refused at start with a message naming it', async () => {
   const child = spawn(process.execPath, ['server/main.ts'], { env: { ...process.env, WORKERS: '2', DATABASE_URL: '', PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -36,8 +37,8 @@ const scrapeOnNewConnection = (url: string) =>
   });
 
 it('WORKERS=2 npm start: two full instances on one port, live events cross between them, /metrics counts both workers, SIGTERM stops both', async () => {
-  db = await createTestDatabase('workers');
-  const server = await startInstanceProcess({ DATABASE_URL: db.url, WORKERS: '2' });
+  const db = await fleet.database('workers');
+  const server = await fleet.start({ DATABASE_URL: db.url, WORKERS: '2' });
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
