@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,inbox]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -23,6 +23,7 @@ import { runHistory } from './scenarios/history.ts';
 import { runHttpAutocannon } from './scenarios/http-autocannon.ts';
 import { runInbox } from './scenarios/inbox.ts';
 import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
+import { runNotifyCost } from './scenarios/notify-cost.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { evaluateTargets } from './targets.ts';
 
@@ -118,6 +119,7 @@ async function main(): Promise<number> {
     ['history', async () => void rows.push(...(await runHistory(ctx)))],
     ['http', async () => void rows.push(...(await runHttpAutocannon(ctx)))],
     ['cross', async () => void rows.push(...(await runCrossInstance(ctx)))],
+    ['notify', async () => void rows.push(...(await runNotifyCost(ctx)))],
     ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
   ];
   for (const [name, run] of scenarios) {

@@ -1,44 +1,21 @@
 /**
  * Scenario 5: several instances as one service. For each fan-out engine, two server processes on
  * the bench database: live delivery with senders on A and receivers on B, against senders and
- * receivers both on A, in the same run. Then send throughput of one process against
- * `WORKERS=<cores>` on one port, with the connections each worker ended up holding.
+ * receivers both on A, in the same run; then A→B at rising rates past 5,000 msg/s, to find where
+ * the engine stops keeping up. Then send throughput of one process against `WORKERS=<cores>` on
+ * one port, with the client connections each process held.
  */
-import { readdirSync, readlinkSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { clientConnections } from '../client-connections.ts';
 import { seedPairs, type Pair } from '../db.ts';
-import { BENCH_DIR, nextMessage, spawnNode } from '../proc.ts';
+import { startInstance } from '../instance-process.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { ratio } from '../stats.ts';
 import { runWorker, startWorker } from '../workers.ts';
 import type { DeliveryResult } from './live-delivery.ts';
 
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-interface Server {
-  url: string;
-  pid: number;
-  workers?: number[];
-  stop(): Promise<void>;
-}
-
-async function startServer(ctx: BenchContext, env: Record<string, string>, script = 'server-process.ts'): Promise<Server> {
-  const child = spawnNode(join(BENCH_DIR, script), {
-    nodeArgs: ['--max-semi-space-size=8'],
-    env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: ctx.dbUrl, DB_POOL_MAX: String(ctx.poolMax), JWT_SECRET: ctx.secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ...env },
-  });
-  const ready = await nextMessage<{ url: string; pid: number; workers?: number[] }>(child, (m) => m.type === 'ready', 60_000, script);
-  return {
-    ...ready,
-    async stop() {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.send({ type: 'stop' });
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-    },
-  };
-}
 
 async function redisReachable(): Promise<boolean> {
   const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -58,7 +35,7 @@ const line = (r: DeliveryResult) =>
 
 async function engineSection(ctx: BenchContext, engine: 'postgres' | 'redis', pairs: Pair[]): Promise<Row[]> {
   const env: Record<string, string> = engine === 'redis' ? { REDIS_URL } : { FANOUT: 'postgres' };
-  const [a, b] = [await startServer(ctx, env), await startServer(ctx, env)];
+  const [a, b] = [await startInstance(ctx, env), await startInstance(ctx, env)];
   const rows: Row[] = [];
   try {
     // Quick (CI's smoke run) keeps one rate: the section must fit its time limit beside the others.
@@ -81,25 +58,59 @@ async function engineSection(ctx: BenchContext, engine: 'postgres' | 'redis', pa
         });
       }
     }
+    if (!ctx.quick) rows.push(...(await pastTarget(ctx, engine, { a: a.url, b: b.url }, pairs, rows)));
   } finally {
     await Promise.all([a.stop(), b.stop()]);
   }
   return rows;
 }
 
-/** Sockets a process holds (TCP to clients and to the database alike), from /proc. */
-function socketCount(pid: number): number {
-  try {
-    return readdirSync(`/proc/${pid}/fd`).filter((fd) => {
-      try {
-        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:');
-      } catch {
-        return false;
-      }
-    }).length;
-  } catch {
-    return 0;
+/** Rates past the 5,000 msg/s target, A→B only, each in its own load process. */
+const STEPS = [7_500, 10_000, 15_000];
+
+/**
+ * How far past 5,000 msg/s the engine goes before it loses latency: a step holds when it delivered
+ * at least 95% of the offered rate and its p99 stayed within 2× of A→B's at 2,000 msg/s. The
+ * steps stop at the first that does not hold (after 7,500 msg/s, which always runs): past that
+ * point more load only lengthens the queue. Steps are shorter than the target cells and wait
+ * longer for stragglers: past saturation the queue the load built must drain before anything may
+ * be counted lost.
+ */
+async function pastTarget(ctx: BenchContext, engine: string, urls: { a: string; b: string }, pairs: Pair[], earlier: Row[]): Promise<Row[]> {
+  const at = (rate: number) => earlier.map((r) => r.data as unknown as DeliveryResult & { where?: string }).find((d) => d.where === 'A→B' && d.rate === rate);
+  const reference = at(2000)?.latency.p99 ?? NaN;
+  const holds = (r: DeliveryResult) => r.deliveredPerSec >= 0.95 * r.rate && !r.shed && r.latency.p99 <= 2 * reference;
+  const rows: Row[] = [];
+  const results = [at(5000)].filter((r): r is DeliveryResult => r !== undefined);
+  for (const rate of STEPS) {
+    if (rate > STEPS[0]! && !holds(results.at(-1)!)) break;
+    const r = await runWorker<DeliveryResult>('deliveryLoad', { variant: 'trpc', rate, durationMs: 2000, drainMs: 15_000, pairs, relayUrl: ctx.relayUrl, secret: ctx.secret, baseUrl: urls.b, senderUrl: urls.a }, 120_000);
+    results.push(r);
+    if (r.lost || r.duplicated) ctx.failures.push(`cross-instance ${engine} A→B @${rate}/s: ${r.lost} lost, ${r.duplicated} duplicated`);
+    if (r.sendErrors) ctx.problems.push(`cross-instance ${engine} A→B @${rate}/s: ${r.sendErrors} send errors (${r.firstError})`);
+    rows.push({
+      scenario: 'cross-instance delivery',
+      surface: `trpc, ${engine}`,
+      params: `${rate} msg/s offered for 2 s, 100 pairs, two instances (A→B)`,
+      result: line(r),
+      baseline: `A→B p99 at 2,000 msg/s ${reference.toFixed(2)} ms`,
+      ratio: ratio(r.latency.p99, reference),
+      data: { engine, where: 'A→B', step: true, holds: holds(r), ...r },
+    });
   }
+  const firstLost = results.findIndex((r) => !holds(r));
+  const held = (firstLost === -1 ? results : results.slice(0, firstLost)).map((r) => r.rate);
+  const lost = results[firstLost];
+  rows.push({
+    scenario: 'cross-instance delivery',
+    surface: `trpc, ${engine}`,
+    params: 'highest rate from 5,000 msg/s up that kept latency (≥ 95% delivered, p99 ≤ 2× A→B p99 at 2,000 msg/s)',
+    result: `${held.length ? `${Math.max(...held)} msg/s` : 'none from 5,000 msg/s up'}${lost ? `; at ${lost.rate} msg/s: ${lost.deliveredPerSec.toFixed(0)} delivered/s, p99 ${lost.latency.p99.toFixed(0)} ms` : ''}`,
+    baseline: '—',
+    ratio: NaN,
+    data: { engine, held, firstLost: lost?.rate },
+  });
+  return rows;
 }
 
 async function throughputSection(ctx: BenchContext, pairs: Pair[]): Promise<Row[]> {
@@ -109,14 +120,17 @@ async function throughputSection(ctx: BenchContext, pairs: Pair[]): Promise<Row[
   const rows: Row[] = [];
   let single: number | undefined;
   for (const workers of [1, cores]) {
-    const server = workers === 1 ? await startServer(ctx, {}) : await startServer(ctx, { WORKERS: String(workers) }, 'cluster-process.ts');
+    const server = workers === 1 ? await startInstance(ctx, {}) : await startInstance(ctx, { WORKERS: String(workers) }, 'cluster-process.ts');
     try {
       const pids = server.workers ?? [server.pid];
-      const idle = pids.map(socketCount);
+      const port = Number(new URL(server.url).port);
       const load = await startWorker('sendLoad', { modes: ['trpc-ws'], loops, insertLoops: [], durationMs, baseUrl: server.url, secret: ctx.secret, dbUrl: ctx.dbUrl, poolMax: ctx.poolMax });
-      // The most sockets each process held during the run, beyond what it held idle.
-      const held = pids.map(() => 0);
-      const sampler = setInterval(() => pids.forEach((pid, i) => (held[i] = Math.max(held[i]!, socketCount(pid) - idle[i]!))), 50);
+      // Each process's client connections at the moment the most were open.
+      let held = pids.map(() => 0);
+      const sampler = setInterval(() => {
+        const now = clientConnections(pids, port);
+        if (now.reduce((s, n) => s + n, 0) > held.reduce((s, n) => s + n, 0)) held = now;
+      }, 50);
       const [r] = await load.result<Array<{ msgsPerSec: number; errors: number; latency: { p50: number; p99: number } }>>(60_000).finally(() => clearInterval(sampler));
       single ??= r!.msgsPerSec;
       const mean = held.reduce((s, n) => s + n, 0) / held.length;
@@ -124,7 +138,7 @@ async function throughputSection(ctx: BenchContext, pairs: Pair[]): Promise<Row[
         scenario: 'send throughput',
         surface: 'trpc-ws',
         params: `c=64, many rooms, ${workers === 1 ? 'one process' : `WORKERS=${workers}`}`,
-        result: `${r!.msgsPerSec.toFixed(0)} msg/s, p50 ${r!.latency.p50.toFixed(2)} ms, p99 ${r!.latency.p99.toFixed(2)} ms; sockets gained per process (clients + DB pool growth) max ${Math.max(...held)} / mean ${mean.toFixed(1)}`,
+        result: `${r!.msgsPerSec.toFixed(0)} msg/s, p50 ${r!.latency.p50.toFixed(2)} ms, p99 ${r!.latency.p99.toFixed(2)} ms; client connections per process max ${Math.max(...held)} / mean ${mean.toFixed(1)} (${held.join(' + ')})`,
         baseline: workers === 1 ? '—' : `one process ${single.toFixed(0)} msg/s`,
         ratio: workers === 1 ? NaN : ratio(r!.msgsPerSec, single),
         data: { workers, held, ...r },

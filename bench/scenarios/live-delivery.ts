@@ -27,6 +27,8 @@ interface DeliveryParams {
   senderSurface?: 'trpc-ws' | 'legacy-ws';
   /** The process serving the receivers, whose CPU share is reported. */
   serverPid?: number;
+  /** How long to wait for stragglers after the last send before counting them lost; default 5 s. */
+  drainMs?: number;
 }
 export interface DeliveryResult {
   variant: Variant;
@@ -132,7 +134,7 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
     }
     await sleep(1);
   }
-  const drainUntil = performance.now() + 5_000;
+  const drainUntil = performance.now() + (p.drainMs ?? 5_000);
   while (received + sendErrors < sent && performance.now() < drainUntil) await sleep(5);
   const elapsed = performance.now() - start;
   const generatorCpu = process.cpuUsage(cpuBefore.generator);
