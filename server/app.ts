@@ -121,7 +121,14 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      const timer = setTimeout(() => fastify.log.warn('shutdown grace period elapsed'), config.shutdownGraceMs);
+      // The grace period is a bound, not a hope: a client that never answers the closing
+      // handshake would otherwise hold the process for ws's 30 s close timeout, past the point
+      // where main.ts gives up and exits 1.
+      const timer = setTimeout(() => {
+        fastify.log.warn('shutdown grace period elapsed: dropping the connections still open');
+        for (const client of fastify.websocketServer.clients) client.terminate();
+        fastify.server.closeAllConnections();
+      }, config.shutdownGraceMs);
       try {
         await fastify.close();
       } finally {

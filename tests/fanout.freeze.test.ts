@@ -11,6 +11,12 @@ const FREEZE_MS = 30_000;
 /** Sends per second through A for the whole test: enough to fill queues, little enough to share two cores with the rest of the suite. */
 const RATE = 200;
 const SENDERS = 4;
+/**
+ * While B is frozen its LISTEN backend goes on writing notifications to B's socket until the
+ * kernel's buffers (several MB) are full, and only then holds the queue's tail. Messages near
+ * the length limit fill them in seconds rather than minutes.
+ */
+const FILLER = 'x'.repeat(3_800);
 
 const engines = engineCases();
 const fleet = instanceFleet();
@@ -46,7 +52,7 @@ it.concurrent.for(engines)(
         const res = await fetch(`${a.url}/${room.id}/messages/`, {
           method: 'POST',
           headers: { authorization: `Bearer ${daveToken}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ content: `f${outcomes.length}${frozen ? ' frozen' : ''}`, chat_room: room.id, sender: 'dave' }),
+          body: JSON.stringify({ content: `f${outcomes.length}${frozen ? ` frozen ${FILLER}` : ''}`, chat_room: room.id, sender: 'dave' }),
         });
         outcomes.push(res.status);
         await paced;

@@ -10,6 +10,8 @@ export interface LegacySocket {
   waitFor(match: (f: LegacyServerFrame) => boolean, from?: number): Promise<LegacyServerFrame>;
   closed: Promise<{ code: number; reason: string }>;
   close(): void;
+  /** Stops reading the TCP socket, as a stuck client would: nothing sent to it is seen or answered. */
+  pauseReading(): void;
 }
 
 const wsUrl = (baseUrl: string, path: string) => baseUrl.replace(/^http/, 'ws') + path;
@@ -39,6 +41,7 @@ export async function openLegacySocket(baseUrl: string, userId: string, otherUse
       ),
     closed,
     close: () => ws.close(),
+    pauseReading: () => (ws as unknown as { _socket: { pause(): void } })._socket.pause(),
   };
 }
 
