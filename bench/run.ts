@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -19,6 +19,7 @@ import { printSummary, newestProfile } from './profile-summary.ts';
 import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from './report.ts';
 import { runConnections } from './scenarios/connections.ts';
 import { runCrossInstance } from './scenarios/cross-instance.ts';
+import { runFeaturesSendCost } from './scenarios/features-send-cost.ts';
 import { runHistory } from './scenarios/history.ts';
 import { runHttpAutocannon } from './scenarios/http-autocannon.ts';
 import { runInbox } from './scenarios/inbox.ts';
@@ -121,6 +122,8 @@ async function main(): Promise<number> {
     ['cross', async () => void rows.push(...(await runCrossInstance(ctx)))],
     ['notify', async () => void rows.push(...(await runNotifyCost(ctx)))],
     ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
+    // Named so that `--only=inbox` still runs it, and `--only=inbox-features` runs it alone.
+    ['inbox-features', async () => void rows.push(...(await runFeaturesSendCost(ctx)))],
   ];
   for (const [name, run] of scenarios) {
     if (!wanted(name)) continue;

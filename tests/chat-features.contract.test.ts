@@ -1,8 +1,9 @@
 import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { ChatClient, InboxEvent } from '../client-sdk/index.ts';
+import type { InboxEvent } from '../client-sdk/index.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { rejection } from './support/rejection.ts';
+import { roomPairs, sendMany } from './support/room-pair.ts';
 import { range, record } from './support/subscription.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -12,20 +13,7 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-let pairs = 0;
-async function freshRoom() {
-  const n = ++pairs;
-  const [aId, bId] = [`fa${n}`, `fb${n}`];
-  const [a, b] = await Promise.all([t.client(aId), t.client(bId)]);
-  const room = await a.rooms.open.mutate({ otherUserId: bId });
-  return { a, b, room, aId, bId };
-}
-
-async function sendMany(client: ChatClient, roomId: string, from: number, to: number) {
-  const sent = [];
-  for (const n of range(from, to)) sent.push(await client.messages.send.mutate({ roomId, content: `m${n}` }));
-  return sent;
-}
+const freshRoom = roomPairs(() => t, 'f');
 
 describe('read markers', () => {
   it('move forward only, are stored, reach the room as `read` events, and refuse a seq past the last', async () => {

@@ -2,13 +2,13 @@
  * Scenario 5 (issue 13): the inbox and the change log. `rooms.list` for a user with 1,000 rooms
  * (first page and every page, `unread` computed exactly), then markRead and edit throughput.
  * Baseline: the same inbox statement's cost is what it is; the figure to watch is that sends do
- * not slow down, measured in this scenario with and without the features (features-send-cost.ts).
+ * not slow down, measured with and without the features by the `inbox-features` section
+ * (features-send-cost.ts), which `--only=inbox` runs too.
  */
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { signToken } from '../../server/auth/sign-token.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { summarize } from '../stats.ts';
-import { runFeaturesSendCost } from './features-send-cost.ts';
 
 const USER = 'inbox-bench-owner';
 
@@ -82,7 +82,6 @@ export async function runInbox(ctx: BenchContext): Promise<Row[]> {
       row('trpc-http rooms.list', `${rooms} rooms, every page (2 × 500)`, walk),
       row('trpc-http messages.markRead', `c=16, ${marks} calls over ${rooms} rooms`, markRead),
       row('trpc-http messages.edit', `c=16, ${own.length} edits`, edit),
-      ...(await runFeaturesSendCost(ctx)),
     ];
   } finally {
     await chat.close();

@@ -79,7 +79,7 @@ export function createMessageChangeService({ bus, store, changes, markers, lastS
       if (seq > last) {
         throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${last}).`, { fields: { seq: [`must be at most ${last}, the room's last seq`] } });
       }
-      // A marker moving is the hottest change and contends with the room's sends for its row lock.
+      // Checked against a committed last seq, so the change's `at_seq`, read after it, covers the marker.
       const stored = seq > 0 ? await changes.recordRead(em.getConnection(), roomId, userId, seq) : undefined;
       if (!stored) return { seq: await markers.current(em, roomId, userId) };
       bus.publish(roomId, stored.event);

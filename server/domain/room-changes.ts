@@ -15,13 +15,13 @@ type Unnumbered = RoomChangeEvent extends infer E ? (E extends RoomChangeEvent ?
 
 export interface RoomChangeLog {
   /**
-   * Numbers and stores a change; call it inside the transaction that makes the change. The room
-   * row's lock (the one sends take for their seqs) orders it among the messages.
+   * Numbers and stores a change; call it inside the transaction that makes the change, last (its
+   * number stays locked until the commit).
    */
   record(em: EntityManager, roomId: string, event: Unnumbered): Promise<StoredChange>;
   /**
    * Moves a read marker forward and, when it moved, records the `read` change: one statement on its
-   * own (no transaction around it), so the room row is locked only while it runs and commits.
+   * own (no transaction around it). The caller has checked `seq` against the room's last seq.
    * Undefined when the marker was already at or past `seq`.
    */
   recordRead(sql: Sql, roomId: string, userId: string, seq: number): Promise<StoredChange | undefined>;
@@ -29,12 +29,29 @@ export interface RoomChangeLog {
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<StoredChange[]>;
 }
 
-// Taking a change's number locks the room row, the lock sends take for their seqs: each change is
-// numbered and stored in one statement, and callers do it last, so only the commit follows while
-// the room's sends wait.
-const NUMBER_CHANGE = 'room as (update chat_rooms set last_change_seq = last_change_seq + 1 where id = ? returning id, last_change_seq, last_seq)';
+/**
+ * A change takes its number from the room's row in `room_change_counters`, never from
+ * `chat_rooms`: that row's lock is held until the change commits, and every send batch of the
+ * room needs the `chat_rooms` row, so numbering there made sends wait for each marker's commit.
+ *
+ * The invariant that replaces "numbered under the sends' lock" (room-feed.ts merges by it):
+ * - change seqs are dense per room and commit in order (the counter row is locked to commit);
+ * - `at_seq` is a seq committed before the change (the room's last seq in the statement's
+ *   snapshot), at least every message the change refers to (an edit or deletion cannot see an
+ *   uncommitted message; markRead checks its seq against a committed last seq first), and never
+ *   less than an earlier change's (`last_at_seq`).
+ * A message committed while a change is in flight may have a seq past the change's `at_seq`: live
+ * subscribers can get the two in either order, replay puts the change first. Both are exact,
+ * since a resume point names a position in each sequence separately.
+ */
+const NUMBER_CHANGE = `numbered as (
+  insert into room_change_counters as c (chat_room_id, last_change_seq, last_at_seq)
+  select id, 1, last_seq from chat_rooms where id = ?
+  on conflict (chat_room_id) do update
+    set last_change_seq = c.last_change_seq + 1, last_at_seq = greatest(c.last_at_seq, excluded.last_at_seq)
+  returning chat_room_id as id, last_change_seq as change_seq, last_at_seq as at_seq)`;
 const storeChange = (event: string) => `insert into room_changes (chat_room_id, change_seq, at_seq, event)
-  select id, last_change_seq, last_seq, ${event} || jsonb_build_object('change_seq', last_change_seq) from room
+  select id, change_seq, at_seq, ${event} || jsonb_build_object('change_seq', change_seq) from numbered
   returning change_seq, at_seq`;
 
 export function createRoomChangeLog(): RoomChangeLog {

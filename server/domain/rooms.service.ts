@@ -109,7 +109,11 @@ export function createRoomService({ users, bus, isOnline, cacheSize = 50_000 }: 
     },
 
     async position(em, roomId) {
-      const [row] = await em.execute<Array<{ last_seq: string; last_change_seq: string }>>('select last_seq, last_change_seq from chat_rooms where id = ?', [roomId]);
+      // One statement, one snapshot: both sequences as of the same instant.
+      const [row] = await em.execute<Array<{ last_seq: string; last_change_seq: string | null }>>(
+        'select r.last_seq, c.last_change_seq from chat_rooms r left join room_change_counters c on c.chat_room_id = r.id where r.id = ?',
+        [roomId],
+      );
       return { seq: Number(row?.last_seq ?? 0), change: Number(row?.last_change_seq ?? 0) };
     },
 

@@ -16,8 +16,6 @@ export const ChatRoom = defineEntity({
     name: p.string().length(255).nullable(),
     lastSeq: p.bigint('number').default(0),
     lastMessageAt: p.datetime().nullable(),
-    /** Hands out change seqs (edits, deletions, read markers; see domain/room-changes.ts). */
-    lastChangeSeq: p.bigint('number').default(0),
     createdAt: p.datetime().onCreate(() => new Date()),
   },
 });
