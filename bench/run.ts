@@ -58,7 +58,7 @@ process.once('SIGTERM', () => void cleanup().finally(() => process.exit(143)));
 const watchdog = setTimeout(() => {
   console.error('bench: overall time limit reached');
   void cleanup().finally(() => process.exit(2));
-}, quick ? 120_000 : 540_000);
+}, quick ? 240_000 : 900_000);
 watchdog.unref();
 
 let exitCode = 0;
