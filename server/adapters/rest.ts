@@ -6,6 +6,7 @@ import {
   LegacyOpenRoomBody,
   MESSAGE_PAGE_MAX,
   type ChatRoom,
+  type MessagePage,
   DEFAULT_PAGE_SIZE,
   ParleyError,
   RoomId,
@@ -16,7 +17,6 @@ import { authenticateRequest } from '../auth/request-auth.ts';
 import { replyError } from '../errors/http-reply.ts';
 import { invalidInput } from '../errors/to-parley-error.ts';
 import { createLegacySendBodyCheck } from './legacy-send-body.ts';
-import type { LegacyPageJson } from '../domain/messages.service.ts';
 import type { Services } from '../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
@@ -61,43 +61,43 @@ async function restRoutes(app: FastifyInstance, services: Services) {
   }
 
   /** The whole history as a JSON array, page by page, so memory stays flat for any room size. */
-  async function* historyJson(roomId: string, first: LegacyPageJson) {
+  async function* historyJson(caller: Caller, roomId: string, first: MessagePage) {
     let page = first;
     let separator = '[';
     for (;;) {
-      if (page.count) yield separator + page.items;
-      if (page.count) separator = ',';
-      if (!page.more) break;
-      page = await services.messages.legacyPage(roomId, { after: page.lastSeq!, limit: HISTORY_BATCH });
+      let chunk = '';
+      for (const message of page.items) {
+        chunk += separator + JSON.stringify(toLegacyMessage(message));
+        separator = ',';
+      }
+      if (chunk) yield chunk;
+      if (page.nextCursor === null) break;
+      page = await caller.messages.list({ roomId, cursor: page.nextCursor, limit: HISTORY_BATCH });
     }
     yield separator === '[' ? '[]' : ']';
   }
 
-  // History is read straight from the domain service, serialized by the database (see
-  // message-store.ts readLegacyPage): the tRPC `messages.list` it mirrors returns objects, and
-  // mapping 100 of them per request to the legacy shape halved this route's throughput.
   app.get<{ Params: RoomParams; Querystring: Record<string, string> }>('/:chat_room_id/messages/', async (req, reply) => {
-    const { userId } = await authenticateRequest(services, req);
+    const { caller } = await authed(req);
     const roomId = roomIdOf(req);
     const query = parse(LegacyHistoryQuery, req.query);
-    await services.rooms.requireParticipant(services.orm.em.fork(), roomId, userId);
-    const json = reply.type('application/json; charset=utf-8');
     if (query.limit === undefined && query.cursor === undefined) {
-      // The first page is read before the status is sent, so a failed read is a clean error.
-      const first = await services.messages.legacyPage(roomId, { after: 0, limit: HISTORY_BATCH });
+      // The first page is read before the status is sent, so a bad room is a clean 404.
+      const first = await caller.messages.list({ roomId, limit: HISTORY_BATCH });
+      const json = reply.type('application/json; charset=utf-8');
       // A history that fits in one page goes out in one write; longer ones stream page by page.
-      if (!first.more) return json.send(`[${first.items}]`);
-      return json.send(Readable.from(historyJson(roomId, first)));
+      if (first.nextCursor === null) return json.send(JSON.stringify(first.items.map(toLegacyMessage)));
+      return json.send(Readable.from(historyJson(caller, roomId, first)));
     }
     const limit = query.limit ?? DEFAULT_PAGE_SIZE;
-    const page = await services.messages.legacyPage(roomId, { after: query.cursor ?? 0, limit });
-    if (page.more) {
+    const page = await caller.messages.list({ roomId, cursor: query.cursor, limit });
+    if (page.nextCursor !== null) {
       const next = new URL(req.url, 'http://placeholder');
-      next.searchParams.set('cursor', String(page.lastSeq));
+      next.searchParams.set('cursor', String(page.nextCursor));
       next.searchParams.set('limit', String(limit));
       void reply.header('link', `<${next.pathname}${next.search}>; rel="next"`);
     }
-    return json.send(`[${page.items}]`);
+    return page.items.map(toLegacyMessage);
   });
 
   app.post<{ Params: RoomParams }>('/:chat_room_id/messages/', async (req, reply) => {

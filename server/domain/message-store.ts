@@ -97,32 +97,6 @@ export function storeMessagesParam(messages: readonly NewMessage[]) {
   return { ids: rows.map((r) => r.id), json: JSON.stringify(rows) };
 }
 
-/**
- * One page of history in the legacy wire shape (`{id, chat_room, sender, content, created_at}`,
- * see `toLegacyMessage`), serialized by PostgreSQL: a page of 100 messages parsed into rows,
- * mapped and stringified again cost the REST history read most of its CPU. `row_to_json` writes
- * the same bytes as `JSON.stringify` (same keys in the same order, same escapes); the legacy
- * contract tests compare the two. Parameters: room, after, limit, limit + 1.
- */
-const LEGACY_PAGE_SQL = `
-  select count(*) as n,
-         coalesce(string_agg(j, ',' order by seq) filter (where rn <= ?), '') as json,
-         max(seq) filter (where rn <= ?) as last_seq
-    from (select m.seq, row_number() over (order by m.seq) as rn, row_to_json(l)::text as j
-            from messages m,
-                 lateral (select m.id, m.chat_room_id as chat_room, m.sender_id as sender, m.content, ${isoTimestamp('m.created_at')} as created_at) l
-           where m.chat_room_id = ? and m.seq > ? and m.seq <= ?
-           order by m.seq limit ?) p`;
-
-/** A legacy history page as JSON text: `items` is the page's objects joined by commas (no brackets). */
-export interface LegacyPageJson {
-  items: string;
-  count: number;
-  /** The seq of the page's last message, the cursor of the next page; null on an empty page. */
-  lastSeq: number | null;
-  more: boolean;
-}
-
 export interface MessageStore {
   /** Stores the messages (one statement); each result is the stored message, or undefined when left out as a retry. */
   insert(sql: Sql, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
@@ -134,8 +108,6 @@ export interface MessageStore {
    * null = from the newest), oldest first, with the room's change seq read in the same snapshot.
    */
   readPage(sql: Sql, roomId: string, page: { direction: 'forward' | 'backward'; cursor: number | null; limit: number }): Promise<{ messages: Message[]; changeSeq: number }>;
-  /** Up to `limit` messages after `after` in the legacy wire shape, as JSON text; see {@link LEGACY_PAGE_SQL}. */
-  readLegacyPage(sql: Sql, roomId: string, page: { after: number; limit: number }): Promise<LegacyPageJson>;
   findInRoom(sql: Sql, roomId: string, messageId: string): Promise<Message | undefined>;
   /** Replaces the content of a message that is not deleted; undefined if it was deleted meanwhile. Run it in the change's transaction. */
   edit(tx: EntityManager, roomId: string, messageId: string, content: string): Promise<Message | undefined>;
@@ -191,12 +163,6 @@ export function createMessageStore(): MessageStore {
       );
       const messages = rows.filter((r) => r.id != null).map((r) => messageFromRow(r as MessageRow));
       return { messages: forward ? messages : messages.reverse(), changeSeq: Number(rows[0]?.room_change ?? 0) };
-    },
-
-    async readLegacyPage(sql, roomId, { after, limit }) {
-      const [row] = await sql.execute<Array<{ n: string; json: string; last_seq: string | null }>>(LEGACY_PAGE_SQL, [limit, limit, roomId, after, Number.MAX_SAFE_INTEGER, limit + 1]);
-      const n = Number(row?.n ?? 0);
-      return { items: row?.json ?? '', count: Math.min(n, limit), lastSeq: row?.last_seq == null ? null : Number(row.last_seq), more: n > limit };
     },
 
     async findInRoom(sql, roomId, messageId) {

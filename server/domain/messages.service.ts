@@ -1,11 +1,11 @@
 import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection } from '../../contracts/index.ts';
-import type { LegacyPageJson, MessageStore, NewMessage, Sql } from './message-store.ts';
+import type { MessageStore, NewMessage, Sql } from './message-store.ts';
 import type { RoomBus } from './room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
 import { openRoomFeed, type FeedItem, type Position } from './room-feed.ts';
 import { createCoalescer } from './send-coalescer.ts';
 
-export type { FeedItem, LegacyPageJson, NewMessage, Position };
+export type { FeedItem, NewMessage, Position };
 
 export interface MessageService {
   /**
@@ -15,8 +15,6 @@ export interface MessageService {
   send(message: NewMessage): Promise<Message>;
   /** One page of history, one query; `cursor` null starts at the oldest (forward) or the newest (backward). */
   page(roomId: string, page: { direction: PageDirection; cursor: number | null; limit: number }): Promise<MessagePage>;
-  /** Forward history in the legacy wire shape, serialized by the database (the REST adapter's read). */
-  legacyPage(roomId: string, page: { after: number; limit: number }): Promise<LegacyPageJson>;
   /**
    * The room's live feed after `after` (null: from now on; a null `change`: changes from now on),
    * subscribed once it resolves; see {@link openRoomFeed}.
@@ -82,8 +80,6 @@ export function createMessageService({ bus, store, sql, changes, position, maxCh
       const newest = items.at(-1)?.seq ?? (direction === 'forward' ? (cursor ?? 0) : Math.max((cursor ?? 1) - 1, 0));
       return { items, nextCursor, lastEventId: formatEventId(newest, changeSeq) };
     },
-
-    legacyPage: (roomId, page) => store.readLegacyPage(sql, roomId, page),
 
     feed(roomId, after, signal, presenceViewer) {
       return openRoomFeed(
