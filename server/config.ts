@@ -44,6 +44,7 @@ const EnvSchema = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   FANOUT: z.enum(['auto', 'local', 'postgres', 'redis']).default('auto'),
   FANOUT_SWEEP_MS: int(100).default(2_000),
+  FANOUT_NOTIFY_WINDOW_MS: int(0).max(1_000).default(5),
   WORKERS: int(1).max(256).default(1),
   SEND_RATE_PER_SEC: z.coerce.number().min(0).default(5),
   SEND_BURST: int(1).default(20),
@@ -106,6 +107,8 @@ export interface Config {
   readonly fanout: 'local' | 'postgres' | 'redis';
   /** How often watched rooms are checked for messages the engine did not bring. */
   readonly fanoutSweepMs: number;
+  /** PostgreSQL engine: how long a NOTIFY waits for more batches to carry (0: none). */
+  readonly fanoutNotifyWindowMs: number;
   /** Processes serving one port (node:cluster); more than 1 needs `databaseUrl`. */
   readonly workers: number;
   readonly rateLimits: Readonly<Record<LimitedAction, RateRule>>;
@@ -159,6 +162,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redisUrl: e.REDIS_URL,
     fanout,
     fanoutSweepMs: e.FANOUT_SWEEP_MS,
+    fanoutNotifyWindowMs: e.FANOUT_NOTIFY_WINDOW_MS,
     workers: e.WORKERS,
     presence: { heartbeatMs: e.PRESENCE_HEARTBEAT_MS, timeoutMs: e.PRESENCE_TIMEOUT_MS },
     rateLimits: {

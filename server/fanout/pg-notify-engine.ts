@@ -15,8 +15,13 @@ export const LISTEN_APPLICATION_NAME = 'parley-listen';
  * database-wide lock until its commit is flushed (PreCommit_Notify in async.c). It runs after the
  * commit, on a connection of its own, one statement at a time; what queued meanwhile goes in the
  * next statement, so under load one NOTIFY statement carries many group commits.
+ *
+ * `windowMs` holds the first batch that long before notifying, so that what follows within it
+ * goes in the same statement. Without it, at a few hundred sends a second every group commit was
+ * a NOTIFY statement of its own, and writing those to PostgreSQL (and reading their echo on the
+ * LISTEN session) cost the server about 15 % of a core at 500 msg/s on this machine.
  */
-export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000 }: { databaseUrl: string; reconnectMaxMs?: number }): FanoutEngine {
+export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, windowMs = 0 }: { databaseUrl: string; reconnectMaxMs?: number; windowMs?: number }): FanoutEngine {
   let handlers!: EngineHandlers;
   let listener: pg.Client | undefined;
   let up = false;
@@ -27,6 +32,7 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000 }: { 
   notifier.on('error', (err) => handlers?.onError(err, 'notify connection'));
   let queue: RoomBatch[] = [];
   let sending = false;
+  let waiting: NodeJS.Timeout | undefined;
 
   async function connect() {
     // Its own session, never from a pool: LISTEN lives and dies with the session.
@@ -79,6 +85,8 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000 }: { 
         // The messages are committed; receivers miss them live until their next event or resync.
         handlers.onError(err, 'notify');
       }
+      // What arrived meanwhile waits out a window too: at most one statement per window.
+      if (windowMs > 0 && queue.length && !closed) await new Promise((resolve) => setTimeout(resolve, windowMs));
     }
     sending = false;
   }
@@ -92,7 +100,12 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000 }: { 
     publish(batches) {
       if (closed || !batches.length) return;
       queue.push(...batches);
-      if (!sending) void drain();
+      if (sending || waiting) return;
+      if (windowMs <= 0) return void drain();
+      waiting = setTimeout(() => {
+        waiting = undefined;
+        if (!sending) void drain();
+      }, windowMs);
     },
     watch() {},
     unwatch() {},
@@ -101,6 +114,7 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000 }: { 
       closed = true;
       up = false;
       clearTimeout(retryTimer);
+      clearTimeout(waiting);
       const client = listener;
       listener = undefined;
       await client?.end().catch(() => {});
