@@ -12,7 +12,7 @@ import type { BenchContext, Row } from '../report.ts';
 import { ratio, summarize, type Summary } from '../stats.ts';
 import { runWorker } from '../workers.ts';
 
-type Variant = 'raw-ws relay' | 'trpc' | 'legacy-ws';
+export type Variant = 'raw-ws relay' | 'trpc' | 'legacy-ws';
 interface DeliveryParams {
   variant: Variant;
   rate: number;
