@@ -4,10 +4,10 @@
  * client), so the figure is the server's, not the load generator's. Each row reports the
  * generator's and the server's CPU share (of one core) beside the throughput.
  */
-import { readFile } from 'node:fs/promises';
 import autocannon from 'autocannon';
 import { signToken } from '../../server/auth/sign-token.ts';
 import { seedHistory, seedPairs } from '../db.ts';
+import { cpuMs } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { ratio } from '../stats.ts';
 import { runWorker } from '../workers.ts';
@@ -57,12 +57,6 @@ export async function cannonLoad(p: CannonParams): Promise<CannonResult[]> {
   return out;
 }
 
-/** CPU seconds a process has used so far (Linux /proc). */
-async function cpuSeconds(pid: number): Promise<number> {
-  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 export async function runHttpAutocannon(ctx: BenchContext): Promise<Row[]> {
   const [hot] = await seedPairs(ctx.pool, 'cannon', 1);
   const [reader] = await seedPairs(ctx.pool, 'cannonread', 1);
@@ -78,9 +72,9 @@ export async function runHttpAutocannon(ctx: BenchContext): Promise<Row[]> {
       { name: 'rest GET 100 messages', method: 'GET', path: `/${reader!.roomId}/messages/`, user: reader!.a },
     ] as const) {
       const token = await signToken({ secret: ctx.secret, userId: target.user, expiresIn: '1h' });
-      const before = await cpuSeconds(ctx.serverPid);
+      const before = cpuMs(ctx.serverPid);
       const [result] = await runWorker<CannonResult[]>('cannonLoad', { baseUrl: ctx.baseUrl, token, targets: [target], connections, durationSec }, 60_000);
-      serverCpu.set(target.name, (await cpuSeconds(ctx.serverPid)) - before);
+      serverCpu.set(target.name, (cpuMs(ctx.serverPid) - before) / 1000);
       results.push(result!);
     }
     const rest = results.find((r) => r.name === 'rest POST')!;

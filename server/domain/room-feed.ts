@@ -65,7 +65,9 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
 
   // Subscribe before reading the database, so nothing committed in between is missed.
   const unsubscribe = source.bus.subscribe(source.roomId, (event) => {
-    if (event.type === 'room_created' || (event.type === 'presence' && (options.presenceViewer ?? event.user) === event.user)) return;
+    if (event.type === 'room_created') return;
+    // Presence passes only to a viewer, and never the viewer's own.
+    if (event.type === 'presence' && (options.presenceViewer === undefined || event.user === options.presenceViewer)) return;
     if (event.type === 'catch-up') {
       catchUp = true;
     } else if (event.type === 'message' || isChange(event)) {

@@ -52,16 +52,21 @@ export async function createFanoutBus({
   const saw = (room: string, seq: number | undefined) => {
     if (seq !== undefined && watched.has(room) && seq > (seen.get(room) ?? 0)) seen.set(room, seq);
   };
+  /** Events published this tick, per room; a flush is scheduled whenever it is not empty. */
   let outbox = new Map<string, CarriedEvent[]>();
-  let flushing = false;
 
   function flush() {
-    flushing = false;
     const sentAt = Date.now();
     const batches: RoomBatch[] = [];
     for (const [room, events] of outbox) {
-      const seqs = events.flatMap((e) => (e.type === 'message' ? [e.message.seq] : []));
-      batches.push(seqs.length ? { instance: instanceId, room, sentAt, fromSeq: Math.min(...seqs), toSeq: Math.max(...seqs), events } : { instance: instanceId, room, sentAt, events });
+      const batch: RoomBatch = { instance: instanceId, room, sentAt, events };
+      // A room's messages are published in seq order in one process (messages.service.ts).
+      for (const e of events) {
+        if (e.type !== 'message') continue;
+        batch.fromSeq ??= e.message.seq;
+        batch.toSeq = e.message.seq;
+      }
+      batches.push(batch);
     }
     outbox = new Map();
     engine.publish(batches);
@@ -118,14 +123,11 @@ export async function createFanoutBus({
       local.publish(roomId, event);
       if (event.type === 'catch-up') return;
       if (event.type === 'message') saw(roomId, event.message.seq);
+      // After every microtask of this tick: all sends of one group commit have published by then.
+      if (!outbox.size) setImmediate(flush);
       let events = outbox.get(roomId);
       if (!events) outbox.set(roomId, (events = []));
       events.push(event);
-      if (!flushing) {
-        flushing = true;
-        // After every microtask of this tick: all sends of one group commit have published by then.
-        setImmediate(flush);
-      }
     },
     subscribe(roomId, listener) {
       const unsubscribe = local.subscribe(roomId, listener);

@@ -16,8 +16,8 @@ export const LISTEN_APPLICATION_NAME = 'parley-listen';
  * commit, on a connection of its own, one statement at a time; what queued meanwhile goes in the
  * next statement, so under load one NOTIFY statement carries many group commits.
  *
- * `windowMs` holds the first batch that long before notifying, so that what follows within it
- * goes in the same statement. Without it, at a few hundred sends a second every group commit was
+ * `windowMs` holds each statement that long before sending it, so that what follows within it
+ * goes in the same one. Without it, at a few hundred sends a second every group commit was
  * a NOTIFY statement of its own, and writing those to PostgreSQL (and reading their echo on the
  * LISTEN session) cost the server about 15 % of a core at 500 msg/s on this machine.
  */
@@ -32,7 +32,6 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, wind
   notifier.on('error', (err) => handlers?.onError(err, 'notify connection'));
   let queue: RoomBatch[] = [];
   let sending = false;
-  let waiting: NodeJS.Timeout | undefined;
 
   async function connect() {
     // Its own session, never from a pool: LISTEN lives and dies with the session.
@@ -77,6 +76,9 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, wind
   async function drain() {
     sending = true;
     while (queue.length && !closed) {
+      // What arrives within the window goes in the same statement: at most one per window.
+      if (windowMs > 0) await new Promise((resolve) => setTimeout(resolve, windowMs));
+      if (closed) break;
       const batches = queue;
       queue = [];
       try {
@@ -85,8 +87,6 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, wind
         // The messages are committed; receivers miss them live until their next event or resync.
         handlers.onError(err, 'notify');
       }
-      // What arrived meanwhile waits out a window too: at most one statement per window.
-      if (windowMs > 0 && queue.length && !closed) await new Promise((resolve) => setTimeout(resolve, windowMs));
     }
     sending = false;
   }
@@ -100,12 +100,7 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, wind
     publish(batches) {
       if (closed || !batches.length) return;
       queue.push(...batches);
-      if (sending || waiting) return;
-      if (windowMs <= 0) return void drain();
-      waiting = setTimeout(() => {
-        waiting = undefined;
-        if (!sending) void drain();
-      }, windowMs);
+      if (!sending) void drain();
     },
     watch() {},
     unwatch() {},
@@ -114,7 +109,6 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, wind
       closed = true;
       up = false;
       clearTimeout(retryTimer);
-      clearTimeout(waiting);
       const client = listener;
       listener = undefined;
       await client?.end().catch(() => {});

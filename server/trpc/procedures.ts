@@ -1,5 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { z } from 'zod';
+import type { ParleyError } from '../../contracts/index.ts';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
@@ -24,11 +25,9 @@ const t = initTRPC.context<Context>().meta<ProcedureMeta>().create({
   sse: { enabled: false },
 });
 
-/** Domain errors become tRPC errors with the mapped code; the ParleyError stays as `cause`. */
-function withMappedCode(error: TRPCError): TRPCError {
-  if (error.code !== 'INTERNAL_SERVER_ERROR') return error;
-  const parley = toParleyError(error.cause);
-  return parley.code === 'INTERNAL' ? error : new TRPCError({ code: ERROR_MAP[parley.code].trpc, message: parley.message, cause: parley });
+/** The tRPC error of a domain error, with its mapped code (the ParleyError stays as `cause`); none for an unexpected one. */
+function trpcErrorOf(parley: ParleyError): TRPCError | undefined {
+  return parley.code === 'INTERNAL' ? undefined : new TRPCError({ code: ERROR_MAP[parley.code].trpc, message: parley.message, cause: parley });
 }
 
 export const router = t.router;
@@ -55,8 +54,7 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta }) => {
   } catch (err) {
     const parley = toParleyError(err);
     measure(parley.code);
-    if (parley.code === 'INTERNAL') throw err;
-    throw new TRPCError({ code: ERROR_MAP[parley.code].trpc, message: parley.message, cause: parley });
+    throw trpcErrorOf(parley) ?? err;
   }
   const running = next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
   const result = await (type === 'mutation' ? ctx.services.shutdownDrain.track(running) : running);
@@ -64,10 +62,12 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta }) => {
     measure('ok');
     return result;
   }
-  const error = withMappedCode(result.error);
-  measure(toParleyError(error).code);
-  if (error === result.error) return result;
-  throw error;
+  // tRPC wraps what a procedure throws as INTERNAL_SERVER_ERROR; a domain error inside gets its own code.
+  const parley = toParleyError(result.error.code === 'INTERNAL_SERVER_ERROR' ? result.error.cause : result.error);
+  measure(parley.code);
+  const mapped = result.error.code === 'INTERNAL_SERVER_ERROR' ? trpcErrorOf(parley) : undefined;
+  if (mapped) throw mapped;
+  return result;
 });
 
 /** A procedure for a caller identified by their token; see {@link callerRules}. */
