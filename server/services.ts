@@ -7,7 +7,6 @@ import { createShutdownDrain, type ShutdownDrain } from './domain/shutdown-drain
 import { createMessageChangeService, type MessageChangeService } from './domain/message-changes.service.ts';
 import { createMessageStore } from './domain/message-store.ts';
 import { createPresenceService, type PresenceService } from './domain/presence.service.ts';
-import { createReadMarkers } from './domain/read-markers.ts';
 import { createRoomChangeLog } from './domain/room-changes.ts';
 import { createMessageService, type MessageService } from './domain/messages.service.ts';
 import type { RoomBus } from './domain/room-bus.ts';
@@ -64,8 +63,6 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       bus,
       store,
       changes,
-      markers: createReadMarkers(),
-      lastSeq: (em, roomId) => rooms.lastSeq(em, roomId),
       maxChars: config.messageMaxChars,
       editWindowSeconds: config.messageEditWindowSeconds,
     }),

@@ -1,7 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type Message, type ReadMarker, type RoomChangeEvent } from '../../contracts/index.ts';
 import type { MessageStore } from './message-store.ts';
-import type { ReadMarkers } from './read-markers.ts';
 import type { RoomBus } from './room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
 
@@ -17,14 +16,12 @@ export interface MessageChangeDeps {
   bus: RoomBus;
   store: MessageStore;
   changes: RoomChangeLog;
-  markers: ReadMarkers;
-  lastSeq(em: EntityManager, roomId: string): Promise<number>;
   maxChars: number;
   editWindowSeconds: number;
   now?: () => number;
 }
 
-export function createMessageChangeService({ bus, store, changes, markers, lastSeq, maxChars, editWindowSeconds, now = Date.now }: MessageChangeDeps): MessageChangeService {
+export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now }: MessageChangeDeps): MessageChangeService {
   /** The caller's own, undeleted message, or the precise reason it is not. */
   async function ownMessage(em: EntityManager, roomId: string, messageId: string, userId: string) {
     const message = await store.findInRoom(em.getConnection(), roomId, messageId);
@@ -74,16 +71,12 @@ export function createMessageChangeService({ bus, store, changes, markers, lastS
     },
 
     async markRead(em, { roomId, userId, seq }) {
-      // Seqs only grow, so a marker within the room's last seq now stays valid.
-      const last = await lastSeq(em, roomId);
-      if (seq > last) {
-        throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${last}).`, { fields: { seq: [`must be at most ${last}, the room's last seq`] } });
+      const { lastSeq, marker, stored } = await changes.recordRead(em.getConnection(), roomId, userId, seq);
+      if (seq > lastSeq) {
+        throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${lastSeq}).`, { fields: { seq: [`must be at most ${lastSeq}, the room's last seq`] } });
       }
-      // Checked against a committed last seq, so the change's `at_seq`, read after it, covers the marker.
-      const stored = seq > 0 ? await changes.recordRead(em.getConnection(), roomId, userId, seq) : undefined;
-      if (!stored) return { seq: await markers.current(em, roomId, userId) };
-      bus.publish(roomId, stored.event);
-      return { seq: stored.event.type === 'read' ? stored.event.seq : seq };
+      if (stored) bus.publish(roomId, stored.event);
+      return { seq: marker };
     },
   };
 }

@@ -11,6 +11,13 @@ export interface StoredChange {
   event: RoomChangeEvent;
 }
 
+/** What a marker move found: the room's last seq, the marker after the statement, and the change if it moved. */
+export interface ReadOutcome {
+  lastSeq: number;
+  marker: number;
+  stored?: StoredChange;
+}
+
 type Unnumbered = RoomChangeEvent extends infer E ? (E extends RoomChangeEvent ? Omit<E, 'change_seq'> : never) : never;
 
 export interface RoomChangeLog {
@@ -20,11 +27,11 @@ export interface RoomChangeLog {
    */
   record(em: EntityManager, roomId: string, event: Unnumbered): Promise<StoredChange>;
   /**
-   * Moves a read marker forward and, when it moved, records the `read` change: one statement on its
-   * own (no transaction around it). The caller has checked `seq` against the room's last seq.
-   * Undefined when the marker was already at or past `seq`.
+   * Moves a read marker forward and, when it moved, records the `read` change, in one statement
+   * (no transaction around it): the room's last seq bounds `seq` in the same snapshot. Nothing
+   * moves when `seq` is 0, past the room's last seq, or at or behind the marker.
    */
-  recordRead(sql: Sql, roomId: string, userId: string, seq: number): Promise<StoredChange | undefined>;
+  recordRead(sql: Sql, roomId: string, userId: string, seq: number): Promise<ReadOutcome>;
   /** Changes with `after < change_seq <= upTo`, oldest first. */
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<StoredChange[]>;
 }
@@ -44,9 +51,9 @@ export interface RoomChangeLog {
  * subscribers can get the two in either order, replay puts the change first. Both are exact,
  * since a resume point names a position in each sequence separately.
  */
-const NUMBER_CHANGE = `numbered as (
+const numberChange = (source: string) => `numbered as (
   insert into room_change_counters as c (chat_room_id, last_change_seq, last_at_seq)
-  select id, 1, last_seq from chat_rooms where id = ?
+  ${source}
   on conflict (chat_room_id) do update
     set last_change_seq = c.last_change_seq + 1, last_at_seq = greatest(c.last_at_seq, excluded.last_at_seq)
   returning chat_room_id as id, last_change_seq as change_seq, last_at_seq as at_seq)`;
@@ -57,24 +64,33 @@ const storeChange = (event: string) => `insert into room_changes (chat_room_id, 
 export function createRoomChangeLog(): RoomChangeLog {
   return {
     async record(em, roomId, unnumbered) {
-      const [row] = await em.execute<Array<{ change_seq: string; at_seq: string }>>(`with ${NUMBER_CHANGE} ${storeChange('?::jsonb')}`, [roomId, JSON.stringify(unnumbered)]);
+      const [row] = await em.execute<Array<{ change_seq: string; at_seq: string }>>(`with ${numberChange('select id, 1, last_seq from chat_rooms where id = ?')} ${storeChange('?::jsonb')}`, [roomId, JSON.stringify(unnumbered)]);
       return { atSeq: Number(row!.at_seq), event: { ...unnumbered, change_seq: Number(row!.change_seq) } as RoomChangeEvent };
     },
 
     async recordRead(sql, roomId, userId, seq) {
-      const [row] = await sql.execute<Array<{ advanced: string | null; change_seq: string | null; at_seq: string | null }>>(
-        `with marker as (
-           insert into read_markers (chat_room_id, user_id, seq) values (?, ?, ?)
+      // One round trip: a marker move is the most frequent change, and each statement of it was a
+      // wake-up of a PostgreSQL backend that sends on this CPU-bound machine waited behind.
+      // The final select reads read_markers as of the statement's start: the marker before it.
+      const [row] = await sql.execute<Array<{ last_seq: string; before: string | null; advanced: string | null; change_seq: string | null; at_seq: string | null }>>(
+        `with room as (select id, last_seq from chat_rooms where id = ?),
+         marker as (
+           insert into read_markers (chat_room_id, user_id, seq)
+           select id, ?, ? from room where ?::bigint between 1 and last_seq
            on conflict (chat_room_id, user_id) do update set seq = excluded.seq where read_markers.seq < excluded.seq
            returning seq),
-         ${NUMBER_CHANGE.replace('where id = ?', 'where id = ? and exists (select from marker)')},
+         ${numberChange('select id, 1, last_seq from room where exists (select from marker)')},
          change as (${storeChange(`jsonb_build_object('type', 'read', 'chat_room', id, 'user', ?::text, 'seq', (select seq from marker))`)})
-         select (select seq from marker) as advanced, (select change_seq from change) as change_seq, (select at_seq from change) as at_seq`,
-        [roomId, userId, seq, roomId, userId],
+         select (select last_seq from room) as last_seq,
+                (select seq from read_markers where chat_room_id = ? and user_id = ?) as before,
+                (select seq from marker) as advanced, (select change_seq from change) as change_seq, (select at_seq from change) as at_seq`,
+        [roomId, userId, seq, seq, userId, roomId, userId],
       );
-      if (row?.advanced == null) return undefined;
-      const event: RoomChangeEvent = { type: 'read', chat_room: roomId, user: userId, seq: Number(row.advanced), change_seq: Number(row.change_seq) };
-      return { atSeq: Number(row.at_seq), event };
+      const lastSeq = Number(row?.last_seq ?? 0);
+      if (row?.advanced == null) return { lastSeq, marker: Number(row?.before ?? 0) };
+      const marker = Number(row.advanced);
+      const event: RoomChangeEvent = { type: 'read', chat_room: roomId, user: userId, seq: marker, change_seq: Number(row.change_seq) };
+      return { lastSeq, marker, stored: { atSeq: Number(row.at_seq), event } };
     },
 
     async readAfter(sql, roomId, after, limit, upTo) {

@@ -18,7 +18,6 @@ export interface RoomService {
   roomIds(em: EntityManager, userId: string): Promise<string[]>;
   /** The room's participants; ROOM_NOT_FOUND for a missing room and for a non-participant alike. */
   requireParticipant(em: EntityManager, roomId: string, userId: string): Promise<Participants>;
-  lastSeq(em: EntityManager, roomId: string): Promise<number>;
   /** The room's newest message seq and change seq. */
   position(em: EntityManager, roomId: string): Promise<Position>;
 }
@@ -115,11 +114,6 @@ export function createRoomService({ users, bus, isOnline, cacheSize = 50_000 }: 
         [roomId],
       );
       return { seq: Number(row?.last_seq ?? 0), change: Number(row?.last_change_seq ?? 0) };
-    },
-
-    async lastSeq(em, roomId) {
-      const [row] = await em.execute<Array<{ last_seq: string }>>('select last_seq from chat_rooms where id = ?', [roomId]);
-      return Number(row?.last_seq ?? 0);
     },
   };
 }
