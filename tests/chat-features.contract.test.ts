@@ -131,6 +131,42 @@ describe('history both ways', () => {
     expect(first.items.map((m) => m.seq)).toEqual(range(1, 10));
     expect(first.nextCursor).toBe(10);
   });
+
+  it('pages asked for at once (one statement) equal the same pages asked one by one, over rooms, directions and cursors', async () => {
+    const rooms = await Promise.all([freshRoom(), freshRoom(), freshRoom()]);
+    await Promise.all(rooms.map(({ a, room }, i) => sendMany(a, room.id, 1, 5 + 3 * i)));
+    await rooms[0]!.a.messages.edit.mutate({ roomId: rooms[0]!.room.id, messageId: (await rooms[0]!.a.messages.list.query({ roomId: rooms[0]!.room.id })).items[1]!.id, content: 'edited' });
+    const { messages } = t.app.services;
+    const asks = rooms.flatMap(({ room }) => [
+      { roomId: room.id, direction: 'forward' as const, cursor: null, limit: 50 },
+      { roomId: room.id, direction: 'forward' as const, cursor: 2, limit: 3 },
+      { roomId: room.id, direction: 'backward' as const, cursor: null, limit: 4 },
+      { roomId: room.id, direction: 'backward' as const, cursor: 4, limit: 50 },
+    ]);
+    // Asked in one turn of the event loop: read together, the repeated ask answered once.
+    const together = await Promise.all([...asks, asks[0]!].map((ask) => messages.page(ask.roomId, ask)));
+    const oneByOne = [];
+    for (const ask of [...asks, asks[0]!]) oneByOne.push(await messages.page(ask.roomId, ask));
+    expect(together).toEqual(oneByOne);
+    expect(together[0]!.items.map((m) => m.content)).toEqual(['m1', 'edited', 'm3', 'm4', 'm5']);
+    expect(together[0]!.lastEventId).toBe('5.1');
+    expect(together.slice(4, 8).map((p) => [p.items.map((m) => m.seq), p.nextCursor])).toEqual([
+      [range(1, 8), null],
+      [[3, 4, 5], 5],
+      [[5, 6, 7, 8], 5],
+      [[1, 2, 3], null],
+    ]);
+  });
+
+  it('a read asked for right after a send returns, beside other reads, includes the message', async () => {
+    const [{ a, room }, other] = await Promise.all([freshRoom(), freshRoom()]);
+    const { messages } = t.app.services;
+    for (const n of range(1, 20)) {
+      const sent = await a.messages.send.mutate({ roomId: room.id, content: `m${n}` });
+      const [page] = await Promise.all([messages.page(room.id, { direction: 'backward', cursor: null, limit: 1 }), messages.page(other.room.id, { direction: 'forward', cursor: null, limit: 1 })]);
+      expect(page.items.map((m) => m.id)).toEqual([sent.id]);
+    }
+  });
 });
 
 describe('resume covers every change', () => {

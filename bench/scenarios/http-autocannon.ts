@@ -13,10 +13,12 @@ import { ratio } from '../stats.ts';
 import { runWorker } from '../workers.ts';
 
 interface Target {
-  name: 'rest POST' | 'trpc-http POST (batch of 1)' | 'rest GET 100 messages';
+  name: 'rest POST' | 'trpc-http POST (batch of 1)' | 'rest GET 100 messages' | 'rest GET 100 messages, 64 rooms';
   path: string;
   method: 'GET' | 'POST';
   body?: string;
+  /** Requests each connection cycles through, each with its own user's token (instead of `path`). */
+  rotate?: Array<{ path: string; token: string }>;
 }
 interface CannonParams {
   baseUrl: string;
@@ -42,7 +44,16 @@ export async function cannonLoad(p: CannonParams): Promise<CannonResult[]> {
   for (const t of p.targets) {
     const cpu = process.cpuUsage();
     const start = performance.now();
-    const r = await autocannon({ url: p.baseUrl + t.path, method: t.method, headers, connections: p.connections, duration: p.durationSec, ...(t.body ? { body: t.body } : {}) });
+    const requests = t.rotate?.map((r) => ({ method: t.method, path: r.path, headers: { ...headers, authorization: `Bearer ${r.token}` } }));
+    const r = await autocannon({
+      url: p.baseUrl + t.path,
+      method: t.method,
+      headers,
+      connections: p.connections,
+      duration: p.durationSec,
+      ...(t.body ? { body: t.body } : {}),
+      ...(requests ? { requests } : {}),
+    });
     const used = process.cpuUsage(cpu);
     out.push({
       name: t.name,
@@ -61,6 +72,11 @@ export async function runHttpAutocannon(ctx: BenchContext): Promise<Row[]> {
   const [hot] = await seedPairs(ctx.pool, 'cannon', 1);
   const [reader] = await seedPairs(ctx.pool, 'cannonread', 1);
   await seedHistory(ctx.pool, reader!, 100);
+  // The same read over many rooms: concurrent requests seldom ask for the same page, so what is
+  // measured is one statement per event-loop turn, not one answer shared by identical asks.
+  const readers = await seedPairs(ctx.pool, 'cannonrooms', 64);
+  for (const pair of readers) await seedHistory(ctx.pool, pair, 100);
+  const rotate = await Promise.all(readers.map(async (pair, i) => ({ path: `/${pair.roomId}/messages/`, token: await signToken({ secret: ctx.secret, userId: i % 2 ? pair.a : pair.b, expiresIn: '1h' }) })));
   const rows: Row[] = [];
   const durationSec = ctx.quick ? 2 : 6;
   for (const connections of ctx.quick ? [64] : [16, 64]) {
@@ -70,6 +86,7 @@ export async function runHttpAutocannon(ctx: BenchContext): Promise<Row[]> {
       { name: 'rest POST', method: 'POST', path: `/${hot!.roomId}/messages/`, body: JSON.stringify({ content: 'autocannon', chat_room: hot!.roomId, sender: hot!.a }), user: hot!.a },
       { name: 'trpc-http POST (batch of 1)', method: 'POST', path: '/trpc/messages.send?batch=1', body: JSON.stringify({ 0: { roomId: hot!.roomId, content: 'autocannon' } }), user: hot!.a },
       { name: 'rest GET 100 messages', method: 'GET', path: `/${reader!.roomId}/messages/`, user: reader!.a },
+      { name: 'rest GET 100 messages, 64 rooms', method: 'GET', path: '/', user: reader!.a, rotate },
     ] as const) {
       const token = await signToken({ secret: ctx.secret, userId: target.user, expiresIn: '1h' });
       const before = cpuMs(ctx.serverPid);

@@ -1,5 +1,6 @@
 import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection } from '../../contracts/index.ts';
-import type { MessageStore, NewMessage, Sql } from './message-store.ts';
+import type { MessageStore, NewMessage, PageRequest, Sql, StoredPage } from './message-store.ts';
+import { createReadBatcher } from './read-batcher.ts';
 import type { RoomBus } from './room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
 import { openRoomFeed, type FeedItem, type Position } from './room-feed.ts';
@@ -13,7 +14,10 @@ export interface MessageService {
    * first message. The caller has checked that the sender is in the room.
    */
   send(message: NewMessage): Promise<Message>;
-  /** One page of history, one query; `cursor` null starts at the oldest (forward) or the newest (backward). */
+  /**
+   * One page of history; `cursor` null starts at the oldest (forward) or the newest (backward).
+   * Pages asked for in one event-loop turn are read in one statement (read-batcher.ts).
+   */
   page(roomId: string, page: { direction: PageDirection; cursor: number | null; limit: number }): Promise<MessagePage>;
   /**
    * The room's live feed after `after` (null: from now on; a null `change`: changes from now on),
@@ -56,6 +60,11 @@ export function createMessageService({ bus, store, sql, changes, position, maxCh
     },
   });
 
+  const pages = createReadBatcher<PageRequest, StoredPage>({
+    keyOf: (p) => `${p.roomId} ${p.direction} ${p.cursor} ${p.limit}`,
+    run: (requests) => store.readPages(sql, requests),
+  });
+
   return {
     async send(message) {
       if (message.content.length > maxChars) {
@@ -72,7 +81,7 @@ export function createMessageService({ bus, store, sql, changes, position, maxCh
     },
 
     async page(roomId, { direction, cursor, limit }) {
-      const { messages, changeSeq } = await store.readPage(sql, roomId, { direction, cursor, limit: limit + 1 });
+      const { messages, changeSeq } = await pages.load({ roomId, direction, cursor, limit: limit + 1 });
       const more = messages.length > limit;
       // The extra row tells whether another page follows; it sits at the far end of the page.
       const items = direction === 'forward' ? messages.slice(0, limit) : messages.slice(more ? 1 : 0);
