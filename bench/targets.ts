@@ -1,4 +1,4 @@
-/** Issue 6's targets, evaluated (reported, never asserted) from the rows. */
+/** Issue 6's and issue 11's targets, evaluated (reported, never asserted) from the rows. */
 import type { Row, Target } from './report.ts';
 import type { DeliveryResult } from './scenarios/live-delivery.ts';
 
@@ -19,6 +19,32 @@ export function evaluateTargets(rows: Row[], delivery: DeliveryResult[]): Target
     target: 'live delivery p99 < 5 ms at 2000 msg/s',
     measured: at2000.map((d) => `${d.variant} ${d.latency.p99.toFixed(2)} ms`).join(', ') || 'not measured',
     met: at2000.length ? at2000.every((d) => d.latency.p99 < 5) : null,
+  });
+  const trpc2000 = at2000.find((d) => d.variant === 'trpc');
+  const legacy2000 = at2000.find((d) => d.variant === 'legacy-ws');
+  targets.push({
+    target: 'tRPC live p99 at 2000 msg/s < 10 ms and ≤ 1.5× legacy-ws',
+    measured: trpc2000 && legacy2000 ? `trpc ${trpc2000.latency.p99.toFixed(2)} ms, ${(trpc2000.latency.p99 / legacy2000.latency.p99).toFixed(2)}× legacy-ws` : 'not measured',
+    met: trpc2000 && legacy2000 ? trpc2000.latency.p99 < 10 && trpc2000.latency.p99 <= 1.5 * legacy2000.latency.p99 : null,
+  });
+  const trpc5000 = delivery.find((d) => d.rate === 5000 && d.variant === 'trpc');
+  targets.push({
+    target: 'tRPC live p99 at 5000 msg/s < 50 ms',
+    measured: trpc5000 ? `${trpc5000.latency.p99.toFixed(2)} ms` : 'not measured',
+    met: trpc5000 ? trpc5000.latency.p99 < 50 : null,
+  });
+  const cannon = (surface: string) => rows.find((r) => r.scenario === 'http (autocannon)' && r.surface === surface && r.params.startsWith('c=64,'));
+  const gets = ['rest GET 100 messages', 'rest GET 100 messages, 64 rooms'].map(cannon).filter((r) => r !== undefined);
+  targets.push({
+    target: 'REST GET of a 100-message room, c=64 ≥ 2,750 req/s',
+    measured: gets.map((r) => `${r.surface.endsWith('64 rooms') ? '64 rooms' : 'one room'} ${Number(r.data.reqPerSec).toFixed(0)} req/s`).join(', ') || 'not measured',
+    met: gets.length ? gets.every((r) => Number(r.data.reqPerSec) >= 2750) : null,
+  });
+  const trpcPost = cannon('trpc-http POST (batch of 1)');
+  targets.push({
+    target: 'REST POST ≤ 1.25× tRPC HTTP POST, c=64',
+    measured: trpcPost ? `REST ${(1 / trpcPost.ratio).toFixed(2)}× tRPC HTTP` : 'not measured',
+    met: trpcPost ? 1 / trpcPost.ratio <= 1.25 : null,
   });
   const at5000 = delivery.filter((d) => d.rate === 5000 && d.variant !== 'raw-ws relay');
   targets.push({
