@@ -34,11 +34,13 @@ export function evaluateTargets(rows: Row[], delivery: DeliveryResult[]): Target
     met: trpc5000 ? trpc5000.latency.p99 < 50 : null,
   });
   const cannon = (surface: string) => rows.find((r) => r.scenario === 'http (autocannon)' && r.surface === surface && r.params.startsWith('c=64,'));
-  const gets = ['rest GET 100 messages', 'rest GET 100 messages, 64 rooms'].map(cannon).filter((r) => r !== undefined);
+  // The issue's measurement is one room; the 64-room row beside it has no identical asks to share.
+  const oneRoom = cannon('rest GET 100 messages');
+  const manyRooms = cannon('rest GET 100 messages, 64 rooms');
   targets.push({
     target: 'REST GET of a 100-message room, c=64 ≥ 2,750 req/s',
-    measured: gets.map((r) => `${r.surface.endsWith('64 rooms') ? '64 rooms' : 'one room'} ${Number(r.data.reqPerSec).toFixed(0)} req/s`).join(', ') || 'not measured',
-    met: gets.length ? gets.every((r) => Number(r.data.reqPerSec) >= 2750) : null,
+    measured: oneRoom ? `${Number(oneRoom.data.reqPerSec).toFixed(0)} req/s${manyRooms ? ` (over 64 rooms: ${Number(manyRooms.data.reqPerSec).toFixed(0)} req/s)` : ''}` : 'not measured',
+    met: oneRoom ? Number(oneRoom.data.reqPerSec) >= 2750 : null,
   });
   const trpcPost = cannon('trpc-http POST (batch of 1)');
   targets.push({
