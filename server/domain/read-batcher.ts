@@ -12,14 +12,15 @@ export interface ReadBatcherOptions<Q, R> {
   keyOf(query: Q): string;
   /** Runs one batch of distinct queries; returns one result per query, in order. */
   run(queries: Q[]): Promise<R[]>;
+  /** Distinct queries per `run`: a larger turn is split, so no one statement grows without bound. */
+  maxBatch?: number;
 }
 
-export function createReadBatcher<Q, R>({ keyOf, run }: ReadBatcherOptions<Q, R>) {
-  let batch = new Map<string, { query: Q; waiters: Array<{ resolve(result: R): void; reject(err: unknown): void }> }>();
+export function createReadBatcher<Q, R>({ keyOf, run, maxBatch = 128 }: ReadBatcherOptions<Q, R>) {
+  type Entry = { query: Q; waiters: Array<{ resolve(result: R): void; reject(err: unknown): void }> };
+  let batch = new Map<string, Entry>();
 
-  async function flush() {
-    const asked = [...batch.values()];
-    batch = new Map();
+  async function runChunk(asked: Entry[]) {
     try {
       const results = await run(asked.map((a) => a.query));
       asked.forEach((a, i) => a.waiters.forEach((w) => w.resolve(results[i]!)));
@@ -28,10 +29,16 @@ export function createReadBatcher<Q, R>({ keyOf, run }: ReadBatcherOptions<Q, R>
     }
   }
 
+  function flush() {
+    const asked = [...batch.values()];
+    batch = new Map();
+    for (let i = 0; i < asked.length; i += maxBatch) void runChunk(asked.slice(i, i + maxBatch));
+  }
+
   return {
     load(query: Q): Promise<R> {
       return new Promise((resolve, reject) => {
-        if (!batch.size) setImmediate(() => void flush());
+        if (!batch.size) setImmediate(flush);
         const key = keyOf(query);
         let entry = batch.get(key);
         if (!entry) batch.set(key, (entry = { query, waiters: [] }));
