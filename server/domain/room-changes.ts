@@ -69,9 +69,9 @@ export function createRoomChangeLog(): RoomChangeLog {
     },
 
     async recordRead(sql, roomId, userId, seq) {
-      // One round trip: a marker move is the most frequent change, and each statement of it was a
-      // wake-up of a PostgreSQL backend that sends on this CPU-bound machine waited behind.
-      // The final select reads read_markers as of the statement's start: the marker before it.
+      // One round trip (it was two: the room's last seq, then the move): marker moves are the most
+      // frequent change. The final select sees read_markers as of the statement's start, i.e. the
+      // marker before the move, which is the answer when nothing moved.
       const [row] = await sql.execute<Array<{ last_seq: string; before: string | null; advanced: string | null; change_seq: string | null; at_seq: string | null }>>(
         `with room as (select id, last_seq from chat_rooms where id = ?),
          marker as (
