@@ -50,6 +50,29 @@ export async function dropTestDatabase(dbName: string) {
   });
 }
 
+/** Far past a normal close (under a second; the shutdown grace period is 10 s). */
+const CLOSE_STUCK_MS = 20_000;
+
+/**
+ * A test app's close once hung past the 60 s hook timeout in CI (issue-9-cli, under the full
+ * parallel run; not reproduced alone). When a close takes this long, print what the database's
+ * sessions are doing, then cancel their running statements: a statement stuck on a lock fails
+ * instead, so a pool waiting for it can end (a cancel, unlike terminating the session, leaves the
+ * connection usable, so pg raises no unhandled error). A close stuck elsewhere still times out,
+ * now with this report beside it.
+ */
+async function reportStuckClose(tag: string, dbName: string) {
+  const { rows } = await admin((c) =>
+    c.query(
+      `select pid, application_name, state, wait_event_type, wait_event, now() - query_start as running, left(query, 300) as query,
+              pg_cancel_backend(pid) as cancelled
+         from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+      [dbName],
+    ),
+  );
+  console.error(`test app of ${tag}: close() still running after ${CLOSE_STUCK_MS / 1000} s; sessions of ${dbName} (running statements cancelled):`, rows);
+}
+
 /** The configuration of an in-process test server on `databaseUrl`, with `env` on top. */
 export function testConfig(databaseUrl: string, env: Record<string, string> = {}) {
   return loadConfig({
@@ -87,7 +110,12 @@ export async function startTestApp(testFile: string, env: Record<string, string>
   const close = () =>
     (closing ??= (async () => {
       await Promise.allSettled(clients.map((c) => c.close()));
-      await app.close();
+      const closed = app.close();
+      let timer: NodeJS.Timeout | undefined;
+      const stuck = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), CLOSE_STUCK_MS)))]);
+      clearTimeout(timer);
+      if (stuck) await reportStuckClose(tag, dbName);
+      await closed;
       await pool.end();
       await dropTestDatabase(dbName);
     })());
