@@ -1,0 +1,39 @@
+import type { InboxEvent, RoomSummary } from '../../client-sdk/index.ts';
+
+export const activity = (r: RoomSummary) => r.last_message?.created_at ?? '';
+
+/** Applies one inbox event to the rooms; unread stays exact because `rooms.list` is re-read on every `ready`. */
+export function apply(rooms: Map<string, RoomSummary>, e: InboxEvent, me: string): Map<string, RoomSummary> {
+  const next = new Map(rooms);
+  const room = (id: string) => next.get(id);
+  // A room the list already has keeps the list's summary (its messages and unread count).
+  if (e.type === 'room_created') {
+    if (!next.has(e.room.id)) next.set(e.room.id, e.room);
+  }
+  else if (e.type === 'message') {
+    const r = room(e.message.chat_room);
+    if (r && e.message.seq > r.last_seq) {
+      next.set(r.id, { ...r, last_seq: e.message.seq, last_message: e.message, unread: r.unread + (e.message.sender === me ? 0 : 1) });
+    }
+  } else if (e.type === 'read') {
+    const r = room(e.chat_room);
+    if (r && e.user === me) next.set(r.id, { ...r, read_seq: e.seq, unread: e.seq >= r.last_seq ? 0 : r.unread });
+    else if (r) next.set(r.id, { ...r, other_read_seq: e.seq });
+  } else if (e.type === 'message_updated' || e.type === 'message_deleted') {
+    const r = room(e.message.chat_room);
+    if (r?.last_message?.id === e.message.id) next.set(r.id, { ...r, last_message: e.message });
+  } else if (e.type === 'presence') {
+    for (const r of next.values()) if (r.other.user === e.user) next.set(r.id, { ...r, other: { user: e.user, online: e.online, last_seen_at: e.last_seen_at } });
+  }
+  return next;
+}
+
+/**
+ * The rooms after a re-read of `rooms.list` that started at `ready`: the list, then every event
+ * that arrived while it was read. Replacing the rooms with the list alone lost a room created
+ * meanwhile when the list was read before it (a flaky browser test showed it); events the list
+ * already covers change nothing (apply compares seqs).
+ */
+export function fromList(items: RoomSummary[], since: InboxEvent[], me: string): Map<string, RoomSummary> {
+  return since.reduce((rooms, e) => apply(rooms, e, me), new Map(items.map((r) => [r.id, r])));
+}
