@@ -62,7 +62,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, pingMs: wsPingMs });
       session.expireAt(expiresAt);
       session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
-      const caller = createCaller(contextForUser(services, userId, 'legacy-ws'), { signal: session.signal });
+      /** The frame being started hears here that its message has its place in the room's order. */
+      let placed: (() => void) | undefined;
+      const caller = createCaller({ ...contextForUser(services, userId, 'legacy-ws'), onSendQueued: () => placed?.() }, { signal: session.signal });
 
       // The session's send-buffer cap applies to every write.
       const send = (frame: LegacyServerFrame | string) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
@@ -109,22 +111,31 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         await caller.messages.send({ roomId, content: frame.message });
       }
 
-      // Frames of one socket are handled one at a time, so its messages keep their order. Reading
-      // pauses while the queue is full; once the socket closes, what is still queued is dropped.
+      async function run(raw: string | null) {
+        try {
+          if (session.signal.aborted) return;
+          if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
+          await handle(raw);
+        } catch (err) {
+          sendError(err);
+        } finally {
+          session.end();
+        }
+      }
+
+      // A socket's messages keep their order: a frame starts once the one before it is done or its
+      // message has its place in the room's queue. Waiting for each to be stored instead capped a
+      // socket at one message per commit (at 50 messages a second per socket, frames queued for
+      // a second). Reading pauses while many are in progress; once the socket closes, what is still
+      // waiting is dropped.
       let queue = Promise.resolve();
       socket.on('message', (data, isBinary) => {
         if (!session.begin()) return sendError(new ParleyError('RATE_LIMITED', 'Too many frames waiting; slow down.'));
         const raw = isBinary ? null : data.toString();
-        queue = queue.then(async () => {
-          try {
-            if (session.signal.aborted) return;
-            if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
-            await handle(raw);
-          } catch (err) {
-            sendError(err);
-          } finally {
-            session.end();
-          }
+        queue = queue.then(() => {
+          const { promise, resolve } = Promise.withResolvers<void>();
+          placed = resolve;
+          return Promise.race([promise, run(raw)]);
         });
       });
     },

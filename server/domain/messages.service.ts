@@ -11,9 +11,10 @@ export type { FeedItem, NewMessage, Position };
 export interface MessageService {
   /**
    * Stores the message with the room's next seq and publishes it; a repeated clientId returns the
-   * first message. The caller has checked that the sender is in the room.
+   * first message. The caller has checked that the sender is in the room. `onQueued` is called once
+   * the message has its place in the room's order: sends made after it are stored after it.
    */
-  send(message: NewMessage): Promise<Message>;
+  send(message: NewMessage, onQueued?: () => void): Promise<Message>;
   /**
    * One page of history; `cursor` null starts at the oldest (forward) or the newest (backward).
    * Pages asked for in one event-loop turn are read in one statement (read-batcher.ts).
@@ -66,13 +67,15 @@ export function createMessageService({ bus, store, sql, changes, position, maxCh
   });
 
   return {
-    async send(message) {
+    async send(message, onQueued) {
       if (message.content.length > maxChars) {
         throw new ParleyError('INVALID_INPUT', `Message content exceeds ${maxChars} characters.`, {
           fields: { content: [FIELD_MESSAGES.maxChars(maxChars)] },
         });
       }
-      const stored = await coalescer.submit(message);
+      const submitted = coalescer.submit(message);
+      onQueued?.();
+      const stored = await submitted;
       // Invariant: in one process a room's messages are published in seq order — the coalescer
       // resolves a room's sends in seq order, and each publishes in its own continuation, in that
       // order. The feed still repairs gaps, for readers that overflow and events from elsewhere.

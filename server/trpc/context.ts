@@ -8,6 +8,11 @@ export interface Context {
   surface: Surface;
   /** Verifies the request's token (once per context) and returns the user id. */
   authenticate(): Promise<string>;
+  /**
+   * Told when a send has taken its place in its room's queue, before it is stored: an adapter that
+   * keeps a socket's frames in order may start the next one then (see the `ws/chat` adapter).
+   */
+  onSendQueued?: () => void;
 }
 
 /**
