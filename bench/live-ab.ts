@@ -21,11 +21,12 @@ import { RESULTS_DIR } from './report.ts';
 import type { DeliveryResult, Variant } from './scenarios/live-delivery.ts';
 import { runWorker } from './workers.ts';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')));
+// Split at the first '=' only: an --env value may hold one (`--import=x`).
+const args = Object.fromEntries(process.argv.slice(2).map((a) => /^--([^=]+)(?:=(.*))?$/s.exec(a)!.slice(1)));
 const variants = (args.variants ?? 'trpc,legacy-ws').split(',');
 const rates = (args.rates ?? '500,2000').split(',').map(Number);
 const reps = Number(args.reps ?? 1);
-const extraEnv: Record<string, string> = args.env ? Object.fromEntries(args.env.split(';').map((kv: string) => kv.split(':'))) : {};
+const extraEnv: Record<string, string> = args.env ? Object.fromEntries(args.env.split(';').map((kv: string) => [kv.slice(0, kv.indexOf(':')), kv.slice(kv.indexOf(':') + 1)])) : {};
 
 const postgres = await scratchPostgres(process.env.BENCH_ADMIN_DATABASE_URL, { max_connections: 200 });
 const db = await createBenchDb(postgres.adminUrl, `parley_ab_${process.pid}`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { InboxEvent, Message, RoomSummary } from '../client-sdk/index.ts';
-import { fromList } from '../demo/src/inbox-state.ts';
+import { fromList, inboxSync } from '../demo/src/inbox-state.ts';
 
 const ROOM = '11111111-1111-4111-8111-111111111111';
 const NEW_ROOM = '22222222-2222-4222-8222-222222222222';
@@ -34,5 +34,19 @@ describe('demo inbox: a re-read of rooms.list and the events that arrived while 
     ];
     const room = fromList(list, since, 'carol').get(NEW_ROOM)!;
     expect([room.last_seq, room.unread, room.last_message?.content]).toEqual([3, 3, 'm3']);
+  });
+
+  it('a re-read overtaken by a later ready does not land, even when it answers last', async () => {
+    let rooms = new Map<string, RoomSummary>();
+    const reads: Array<(items: RoomSummary[]) => void> = [];
+    const onEvent = inboxSync('carol', () => new Promise((resolve) => reads.push(resolve)), (next) => (rooms = next(rooms)));
+    const first = onEvent({ type: 'ready' });
+    const second = onEvent({ type: 'ready' });
+    await onEvent({ type: 'message', message: message(ROOM, 3) });
+    reads[1]!([summary(ROOM, 'erin', 2, 2)]);
+    await second;
+    reads[0]!([summary(ROOM, 'erin', 1, 1)]);
+    await first;
+    expect([rooms.get(ROOM)?.last_seq, rooms.get(ROOM)?.unread]).toEqual([3, 3]);
   });
 });

@@ -37,3 +37,33 @@ export function apply(rooms: Map<string, RoomSummary>, e: InboxEvent, me: string
 export function fromList(items: RoomSummary[], since: InboxEvent[], me: string): Map<string, RoomSummary> {
   return since.reduce((rooms, e) => apply(rooms, e, me), new Map(items.map((r) => [r.id, r])));
 }
+
+type Rooms = Map<string, RoomSummary>;
+
+/**
+ * Keeps an inbox exact over one `rooms.onEvent` stream: events apply as they come, and every
+ * `ready` (the first, and one after each reconnect) re-reads `rooms.list` and lays the events that
+ * arrived meanwhile on top. Only the newest re-read lands: one overtaken by a later `ready` is
+ * dropped, since its events stop at that `ready` and its list may be older.
+ */
+export function inboxSync(me: string, readList: () => Promise<RoomSummary[]>, update: (next: (rooms: Rooms) => Rooms) => void) {
+  /** Events since the last `ready`, while its re-read is in flight. */
+  let since: InboxEvent[] | null = null;
+  return async (e: InboxEvent): Promise<void> => {
+    if (e.type !== 'ready') {
+      since?.push(e);
+      return update((rooms) => apply(rooms, e, me));
+    }
+    const mine: InboxEvent[] = (since = []);
+    let items: RoomSummary[];
+    try {
+      items = await readList();
+    } catch (err) {
+      if (since === mine) since = null;
+      throw err;
+    }
+    if (since !== mine) return;
+    since = null;
+    update(() => fromList(items, mine, me));
+  };
+}

@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
-import type { ChatClient, InboxEvent, RoomSummary } from '../../client-sdk/index.ts';
-import { activity, apply, fromList } from './inbox-state.ts';
+import type { ChatClient, RoomSummary } from '../../client-sdk/index.ts';
+import { activity, inboxSync } from './inbox-state.ts';
 
 interface Props {
   chat: ChatClient;
@@ -15,21 +15,13 @@ export function Inbox({ chat, me, openRoom, onOpen }: Props) {
 
   useEffect(() => {
     let stale = false;
-    /** Events since the last `ready`, while its re-read of rooms.list is in flight. */
-    let since: InboxEvent[] | null = null;
-    const sub = chat.rooms.onEvent.subscribe(undefined, {
-      onData: async (e) => {
-        if (e.type !== 'ready') {
-          since?.push(e);
-          return setRooms((rooms) => apply(rooms, e, me));
-        }
-        // Listening to every room now: a fresh read plus the events that follow is exact.
-        const mine: InboxEvent[] = (since = []);
-        const page = await chat.rooms.list.query({ limit: 100 });
-        if (since === mine) since = null;
-        if (!stale) setRooms(fromList(page.items, mine, me));
-      },
-    });
+    const onEvent = inboxSync(
+      me,
+      async () => (await chat.rooms.list.query({ limit: 100 })).items,
+      (next) => !stale && setRooms(next),
+    );
+    // A failed re-read leaves the inbox as it was; the reconnect that follows a failure re-reads.
+    const sub = chat.rooms.onEvent.subscribe(undefined, { onData: (e) => void onEvent(e).catch(() => {}) });
     return () => {
       stale = true;
       sub.unsubscribe();
