@@ -3,7 +3,7 @@
  * server's router. Queries and mutations go over batched HTTP, subscriptions over one
  * WebSocket that reconnects by itself and resumes each room subscription after its last event id.
  * Beside the procedures: `connection` (the WebSocket's state, for a "reconnecting…" banner),
- * `outbox` (sends that survive being offline) and `close()`.
+ * `outbox` (sends that survive being offline), `reads` (read markers, paced per room) and `close()`.
  *
  * @example
  * ```ts
@@ -12,6 +12,7 @@
  * const page = await chat.messages.list.query({ roomId: room.id, direction: 'backward' });
  * chat.messages.onEvent.subscribe({ roomId: room.id, lastEventId: page.lastEventId }, { onData: ({ data }) => console.log(data) });
  * await chat.outbox.send(room.id, 'hi');
+ * await chat.reads.mark(room.id, page.items.at(-1)?.seq ?? 0);
  * ```
  */
 import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, type TRPCClient, type TRPCLink, type TRPCWebSocketClient } from '@trpc/client';
@@ -21,12 +22,14 @@ import type { AppRouter } from '../server/trpc/app.router.ts';
 import { createConnectionTracker, type Connection } from './connection.ts';
 import { createEndpoints, failoverFetch } from './endpoints.ts';
 import { createOutbox, type Outbox } from './outbox.ts';
+import { createReadMarkers, type ReadMarkers } from './read-markers.ts';
 
 export type { AppRouter };
 export * from '../contracts/index.ts';
 export { closeReasonOf, type Connection, type ConnectionState, type ConnectionStatus } from './connection.ts';
 export { isRetryable, parleyCodeOf, TRPCClientError } from './errors.ts';
 export type { Outbox, PendingMessage } from './outbox.ts';
+export type { ReadMarkers } from './read-markers.ts';
 
 /** A JWT, or a function returning a fresh one (called per HTTP request and per WebSocket connect). */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -46,9 +49,11 @@ export interface ChatClientOptions {
   retryDelayMs?: (attempt: number) => number;
   /** Called when the WebSocket closes, with its close code (see README "Errors"). */
   onClose?: (cause?: { code?: number }) => void;
+  /** Least time between two `reads.mark` calls to the server for one room, in ms. Default 1,000. */
+  markReadEveryMs?: number;
 }
 
-/** The typed tRPC client, plus the connection state, the outbox and `close()`. */
+/** The typed tRPC client, plus the connection state, the outbox, paced read markers and `close()`. */
 export type ChatClient = TRPCClient<AppRouter> & {
   /** Closes the WebSocket; subscriptions end, the outbox stops retrying. */
   close(): Promise<void>;
@@ -56,6 +61,8 @@ export type ChatClient = TRPCClient<AppRouter> & {
   connection: Connection;
   /** Sends queued while offline and retried with their clientId, in order; see {@link Outbox}. */
   outbox: Outbox;
+  /** Read markers for a screen to move as it shows messages: the newest wins, calls spaced per room; see {@link ReadMarkers}. */
+  reads: ReadMarkers;
 };
 
 /** Inputs of every procedure, e.g. `RouterInputs['messages']['send']`. */
@@ -117,11 +124,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const outbox = createOutbox({ send: (input) => client.messages.send.mutate(input) });
   // The server is back when the socket is: retry what waited, without waiting for the timer.
   connection.subscribe((state) => state.status === 'open' && outbox.flush());
+  const reads = createReadMarkers({ markRead: (input) => client.messages.markRead.mutate(input), everyMs: options.markReadEveryMs });
   const close = async () => {
     outbox.close();
+    reads.close();
     await wsClient?.close();
   };
-  const extras: Record<PropertyKey, unknown> = { close, connection, outbox };
+  const extras: Record<PropertyKey, unknown> = { close, connection, outbox, reads };
   // The tRPC client is a proxy of procedure paths; the extras are served beside it.
   return new Proxy(client, {
     get: (target, key, receiver) => (key in extras ? extras[key] : Reflect.get(target, key, receiver)),

@@ -66,6 +66,31 @@ describe('outbox', () => {
   });
 });
 
+describe('read markers', () => {
+  it('a screen marking every message it shows moves the marker to the newest in a few calls, not one per message', async () => {
+    const [a, b] = await Promise.all([t.client('read-a'), t.client('read-b')]);
+    const alice = createChatClient({ url: t.url, token: await t.token('read-a'), markReadEveryMs: 300 });
+    const room = await a.rooms.open.mutate({ otherUserId: 'read-b' });
+    for (let i = 1; i <= 30; i++) await b.messages.send.mutate({ roomId: room.id, content: `m${i}` });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => alice.reads.mark(room.id, i + 1)));
+    const listed = (await a.rooms.list.query({})).items.find((r) => r.id === room.id)!;
+    expect([listed.read_seq, listed.unread]).toEqual([30, 0]);
+    const { n } = (await t.sql<{ n: number }>(`select count(*)::int as n from room_changes where chat_room_id = $1 and event->>'type' = 'read'`, [room.id]))[0]!;
+    // The first mark goes at once, the 29 that follow within the spacing go as one.
+    expect(n).toBe(2);
+    await alice.close();
+  });
+
+  it('a mark the server refuses rejects with its code; the room’s next mark still goes', async () => {
+    const [a, b] = await Promise.all([t.client('read-c'), t.client('read-d')]);
+    const room = await a.rooms.open.mutate({ otherUserId: 'read-d' });
+    await b.messages.send.mutate({ roomId: room.id, content: 'one' });
+    expect(parleyCodeOf(await a.reads.mark(room.id, 5).catch((e: unknown) => e))).toBe('INVALID_INPUT');
+    await b.messages.send.mutate({ roomId: room.id, content: 'two' });
+    await expect(a.reads.mark(room.id, 2)).resolves.toBeUndefined();
+  });
+});
+
 describe('errors', () => {
   it('are the app’s own TRPCClientError (tRPC is a peer dependency) and carry their Parley code', async () => {
     const [a, b] = await Promise.all([t.client('err-a'), t.client('err-b')]);

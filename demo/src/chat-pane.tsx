@@ -67,9 +67,9 @@ export function ChatPane({ chat, me, roomId }: Props) {
     };
   }, [chat, roomId, me]);
 
-  // An open pane has been read: the marker follows the newest message shown.
+  // An open pane has been read: the marker follows the newest message shown (the SDK spaces the calls).
   useEffect(() => {
-    if (newest > 0) void chat.messages.markRead.mutate({ roomId, seq: newest }).catch(() => {});
+    if (newest > 0) void chat.reads.mark(roomId, newest).catch(() => {});
   }, [chat, roomId, newest]);
 
   // Keeps the view at the bottom for new messages, and in place when older ones are prepended.
