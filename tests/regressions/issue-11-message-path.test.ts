@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { openLegacySocket } from '../support/legacy-socket.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
 import { range } from '../support/subscription.ts';
 
@@ -37,4 +38,21 @@ it('a group-commit batch that fails is logged with its cause, then its sends are
   expect(rows.map((r) => Number(r.seq))).toEqual(range(1, 19));
   expect(warn.mock.calls.some(([obj, msg]) => typeof msg === 'string' && msg.includes('batch failed') && (obj as { err?: unknown }).err instanceof Error)).toBe(true);
   warn.mockRestore();
+});
+
+it('a burst of ws/chat frames on one socket is stored and delivered in the order sent, many to a statement', async () => {
+  const roomId = await freshRoom('burst-a', 'burst-b');
+  const [a, b] = await Promise.all([openLegacySocket(t.url, 'burst-a', 'burst-b', await t.token('burst-a')), openLegacySocket(t.url, 'burst-b', 'burst-a', await t.token('burst-b'))]);
+  const statements = async () => Number(/^parley_group_commit_batch_size_count (\d+)$/m.exec(await (await fetch(`${t.url}/metrics`)).text())![1]);
+  const before = await statements();
+  const burst = range(1, 50).map((i) => `burst ${i}`);
+  for (const message of burst) b.send({ action: 'new_message', message, sender: 'burst-b', chat_room: roomId, other_user: 'burst-a' });
+  await a.waitFor((f) => f.action === 'new_message' && f.message.content === 'burst 50');
+  expect(a.frames.flatMap((f) => (f.action === 'new_message' ? [f.message.content] : []))).toEqual(burst);
+  const stored = await t.sql<{ content: string }>('select content from messages where chat_room_id = $1 order by seq', [roomId]);
+  expect(stored.map((r) => r.content)).toEqual(burst);
+  // Reading a socket's next frame only once the last one was stored took a statement per frame.
+  expect((await statements()) - before).toBeLessThan(burst.length / 2);
+  a.close();
+  b.close();
 });
