@@ -64,6 +64,9 @@ it('GET /metrics is Prometheus text with the documented families, and its counte
   expect(moved('parley_sends_total', { surface: 'trpc', outcome: 'ROOM_NOT_FOUND' })).toBe(1);
   expect(moved('parley_send_duration_seconds_count', { surface: 'trpc' })).toBe(20);
   expect(moved('parley_group_commit_batch_size_sum', {})).toBe(30);
+  // One duration per statement, however many sends it carried.
+  expect(moved('parley_send_statement_seconds_count', {})).toBe(moved('parley_group_commit_batch_size_count', {}));
+  expect(moved('parley_send_statement_seconds_sum', {})).toBeGreaterThan(0);
   expect(moved('parley_deliveries_total', { surface: 'legacy-ws' })).toBe(30);
 
   // B heard A's messages through the engine: its lag histogram and its tRPC deliveries moved.

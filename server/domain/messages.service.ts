@@ -37,8 +37,8 @@ export interface MessageServiceDeps {
   position(roomId: string): Promise<Position>;
   maxChars: number;
   onBatchError(err: unknown, size: number): void;
-  /** Sends per statement, for metrics. */
-  onBatch?(size: number): void;
+  /** A statement's sends and duration, for metrics. */
+  onBatch?(size: number, seconds: number): void;
 }
 
 export function createMessageService({ bus, store, sql, changes, position, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
@@ -46,8 +46,9 @@ export function createMessageService({ bus, store, sql, changes, position, maxCh
     keyOf: (m) => m.roomId,
     onBatchError,
     async run(messages) {
-      onBatch?.(messages.length);
+      const started = performance.now();
       const stored = await store.insert(sql, messages);
+      onBatch?.(messages.length, (performance.now() - started) / 1000);
       return Promise.all(
         stored.map(async (message, i) => {
           if (message) return message;

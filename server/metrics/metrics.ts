@@ -23,6 +23,12 @@ export function createMetrics() {
   const sends = new Counter({ name: 'parley_sends_total', help: 'messages.send calls by surface and outcome (ok or the Parley error code)', labelNames: ['surface', 'outcome'], registers });
   const sendSeconds = new Histogram({ name: 'parley_send_duration_seconds', help: 'messages.send latency, authentication to stored', labelNames: ['surface'], buckets: ms, registers });
   const batchSize = new Histogram({ name: 'parley_group_commit_batch_size', help: 'Messages stored per send statement', buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256], registers });
+  const statementSeconds = new Histogram({
+    name: 'parley_send_statement_seconds',
+    help: 'One send statement, from asking the pool for a connection to its result, commit included',
+    buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1],
+    registers,
+  });
   const deliveries = new Counter({ name: 'parley_deliveries_total', help: 'Room events delivered to subscribers', labelNames: ['surface'], registers });
   const fanoutLag = new Histogram({ name: 'parley_fanout_lag_seconds', help: 'Publish on one instance to receipt on this one', buckets: ms, registers });
   const fanoutErrors = new Counter({ name: 'parley_fanout_errors_total', help: 'Fan-out engine failures (publish, connection, payload)', labelNames: ['what'], registers });
@@ -40,7 +46,11 @@ export function createMetrics() {
       sends.inc({ surface, outcome });
       if (outcome === 'ok') sendSeconds.observe({ surface }, seconds);
     },
-    batch: (size: number) => batchSize.observe(size),
+    /** A send statement stored `size` messages in `seconds`. */
+    batch(size: number, seconds: number) {
+      batchSize.observe(size);
+      statementSeconds.observe(seconds);
+    },
     delivered: (surface: Surface) => deliveries.inc({ surface }),
     remoteBatch: (lagMs: number) => fanoutLag.observe(Math.max(0, lagMs) / 1000),
     fanoutError: (what: string) => fanoutErrors.inc({ what }),
