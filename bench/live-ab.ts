@@ -20,7 +20,7 @@ import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
 import { RESULTS_DIR } from './report.ts';
 import type { DeliveryResult, Variant } from './scenarios/live-delivery.ts';
 import { runWorker } from './workers.ts';
-import { readStatementBuckets, statementQuantileMs } from './statement-times.ts';
+import { formatStatementTimes, statementWindow } from './statement-times.ts';
 
 // Split at the first '=' only: an --env value may hold one (`--import=x`).
 const args = Object.fromEntries(process.argv.slice(2).map((a) => /^--([^=]+)(?:=(.*))?$/s.exec(a)!.slice(1)));
@@ -46,12 +46,11 @@ try {
     for (const rate of rates)
       for (const name of variants) {
         const [variant, senderSurface] = name.split('/') as [Variant, 'trpc-ws' | 'legacy-ws' | undefined];
-        const statementsBefore = await readStatementBuckets(srv.url);
+        const statements = await statementWindow(srv.url);
         const x = await runWorker<DeliveryResult>('deliveryLoad', { variant, senderSurface, rate, durationMs: Number(args.ms ?? 3000), pairs, baseUrl: srv.url, relayUrl: '', secret, serverPid: srv.pid }, 90_000);
         const l = x.latency;
         const s = x.fromStored;
-        const after = await readStatementBuckets(srv.url);
-        const statement = `statement p50 ≤ ${statementQuantileMs(statementsBefore, after, 0.5)} / p99 ≤ ${statementQuantileMs(statementsBefore, after, 0.99)} ms`;
+        const statement = formatStatementTimes(await statements.end());
         console.log(
           `${name.padEnd(16)} ${String(rate).padStart(5)} msg/s  p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} ms` +
             `${s ? `  (stored → arrival p50 ${s.p50.toFixed(1)} / p99 ${s.p99.toFixed(1)}; ${statement})` : ''}  lost ${x.lost} dup ${x.duplicated} shed ${x.shed}` +

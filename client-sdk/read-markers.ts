@@ -28,8 +28,7 @@ interface Waiter {
 }
 
 interface RoomMarks {
-  /** The highest seq asked for, and the highest a stored marker covers. */
-  wanted: number;
+  /** The highest seq a stored marker covers. */
   stored: number;
   sending: boolean;
   lastCallAt: number;
@@ -48,12 +47,11 @@ export function createReadMarkers({ markRead, everyMs = 1_000 }: ReadMarkersOpti
     const done = room.waiters.filter((w) => w.seq <= upTo);
     room.waiters = room.waiters.filter((w) => w.seq > upTo);
     for (const w of done) outcome ? w.reject(outcome.err) : w.resolve();
-    // A refused seq is not asked for again: only what still waits.
-    room.wanted = Math.max(room.stored, ...room.waiters.map((w) => w.seq));
   }
 
   function send(roomId: string, room: RoomMarks) {
-    const seq = room.wanted;
+    // The highest seq still waiting: a refused one has left the waiters and is not asked for again.
+    const seq = Math.max(...room.waiters.map((w) => w.seq));
     room.sending = true;
     room.lastCallAt = Date.now();
     markRead({ roomId, seq }).then(
@@ -83,9 +81,8 @@ export function createReadMarkers({ markRead, everyMs = 1_000 }: ReadMarkersOpti
     mark(roomId, seq) {
       if (closed) return Promise.reject(new Error('The client is closed.'));
       let room = rooms.get(roomId);
-      if (!room) rooms.set(roomId, (room = { wanted: 0, stored: 0, sending: false, lastCallAt: -Infinity, waiters: [] }));
+      if (!room) rooms.set(roomId, (room = { stored: 0, sending: false, lastCallAt: -Infinity, waiters: [] }));
       if (seq <= room.stored) return Promise.resolve();
-      room.wanted = Math.max(room.wanted, seq);
       const marked = new Promise<void>((resolve, reject) => room.waiters.push({ seq, resolve, reject }));
       schedule(roomId, room);
       return marked;

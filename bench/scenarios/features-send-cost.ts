@@ -11,6 +11,7 @@ import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { signToken } from '../../server/auth/sign-token.ts';
 import { seedPairs, type Pair } from '../db.ts';
 import type { BenchContext, Row } from '../report.ts';
+import { ratio, summarize } from '../stats.ts';
 import { runWorker } from '../workers.ts';
 import type { LoadResult, Loop } from './send-throughput.ts';
 
@@ -92,7 +93,7 @@ export async function runFeaturesSendCost(ctx: BenchContext): Promise<Row[]> {
     rooms: () => listening('rooms'),
     inbox: () => listening('inbox'),
   };
-  const order = ['alone', 'rooms', 'inbox'] as const;
+  const order = Object.keys(variants) as Array<keyof typeof variants>;
   // Interleaved rounds, the order turning each round: this shared machine's speed drifts by
   // ±15 % from one 2 s round to the next, and a fixed order put one variant always after another's
   // clients closed. The ratio is the median of the rounds' ratios, each of neighbours in time.
@@ -104,11 +105,7 @@ export async function runFeaturesSendCost(ctx: BenchContext): Promise<Row[]> {
   }
   const { alone, rooms, inbox } = runs;
   const marks = (await storedMarks()) - marksBefore;
-  const median = (xs: number[]) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return (s[Math.floor((s.length - 1) / 2)]! + s[Math.ceil((s.length - 1) / 2)]!) / 2;
-  };
-  const roundRatio = (xs: number[], ys: number[]) => median(xs.map((x, i) => x / ys[i]!));
+  const roundRatio = (xs: number[], ys: number[]) => summarize(xs.map((x, i) => ratio(x, ys[i]!))).p50;
   const list = (xs: number[]) => `${xs.map((x) => x.toFixed(0)).join(' / ')} msg/s`;
   const vsRooms = roundRatio(inbox, rooms);
   if (!ctx.quick && vsRooms < 0.9) ctx.problems.push(`features send cost: sends with inbox streams and read markers ran at ${vsRooms.toFixed(2)}× of sends with room streams (issue 13 allows 0.90×)`);

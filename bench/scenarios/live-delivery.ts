@@ -11,7 +11,7 @@ import { cpuMs, sleep } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { ratio, summarize, type Summary } from '../stats.ts';
 import { runWorker } from '../workers.ts';
-import { readStatementBuckets, statementQuantileMs } from '../statement-times.ts';
+import { formatStatementTimes, statementWindow } from '../statement-times.ts';
 
 export type Variant = 'raw-ws relay' | 'trpc' | 'legacy-ws';
 interface DeliveryParams {
@@ -163,14 +163,10 @@ export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[];
     let base: DeliveryResult | undefined;
     for (const variant of variants) {
       const durationMs = ctx.quick ? 600 : 3000;
-      const statementsBefore = variant === 'raw-ws relay' ? undefined : await readStatementBuckets(ctx.baseUrl);
-      const r = await runWorker<DeliveryResult>('deliveryLoad', { variant, rate, durationMs, pairs, baseUrl: ctx.baseUrl, relayUrl: ctx.relayUrl, secret: ctx.secret, serverPid: variant === 'raw-ws relay' ? ctx.relayPid : ctx.serverPid }, 90_000);
       // The database's share: how long the run's send statements took, commit included.
-      let statement: { p50?: number; p99?: number } | undefined;
-      if (statementsBefore) {
-        const after = await readStatementBuckets(ctx.baseUrl);
-        statement = { p50: statementQuantileMs(statementsBefore, after, 0.5), p99: statementQuantileMs(statementsBefore, after, 0.99) };
-      }
+      const statements = variant === 'raw-ws relay' ? undefined : await statementWindow(ctx.baseUrl);
+      const r = await runWorker<DeliveryResult>('deliveryLoad', { variant, rate, durationMs, pairs, baseUrl: ctx.baseUrl, relayUrl: ctx.relayUrl, secret: ctx.secret, serverPid: variant === 'raw-ws relay' ? ctx.relayPid : ctx.serverPid }, 90_000);
+      const statement = await statements?.end();
       results.push(r);
       if (variant === 'raw-ws relay') base = r;
       if (r.lost || r.duplicated) ctx.failures.push(`live delivery ${variant} @${rate}/s: ${r.lost} lost, ${r.duplicated} duplicated of ${r.sent - r.sendErrors}`);
@@ -178,7 +174,7 @@ export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[];
       if (r.shed) ctx.problems.push(`live delivery ${variant} @${rate}/s: generator shed ${r.shed} sends (more than ${Math.max(200, rate)} unanswered)`);
       const l = r.latency;
       const stored = r.fromStored && ` (stored → arrival p50 ${r.fromStored.p50.toFixed(1)} / p99 ${r.fromStored.p99.toFixed(1)} ms)`;
-      const statementText = statement?.p50 === undefined ? '' : `; send statement p50 ≤ ${statement.p50} / p99 ≤ ${statement.p99} ms`;
+      const statementText = statement?.p50 === undefined ? '' : `; ${formatStatementTimes(statement)}`;
       rows.push({
         scenario: 'live delivery',
         surface: variant,
