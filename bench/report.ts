@@ -64,17 +64,19 @@ export function markdown(rows: Row[], targets: Target[], facts: Record<string, u
 export const RESULTS_DIR = join(BENCH_DIR, 'results');
 
 /**
- * Full runs write the committed results (`latest.*`, the chart, a dated copy); quick, filtered
- * or profiled runs write under `results/partial/` (git-ignored), so a CI smoke or a profiling
- * session never overwrites the figures README quotes.
+ * Full runs of a section write its committed results file (`results/<section>.json`, one per
+ * section, replaced by the next full run of it) and the chart; quick, filtered-by-surface or
+ * profiled runs write under `results/partial/` (git-ignored), so a CI smoke or a profiling
+ * session never overwrites the committed figures.
  */
-export function writeResults(json: object, md: string, svg: string | undefined, full: boolean) {
+export function writeResults(json: object, md: string, svg: string | undefined, full: boolean, sections: Array<{ section: string } & Record<string, unknown>>) {
   const dir = full ? RESULTS_DIR : join(RESULTS_DIR, 'partial');
   mkdirSync(dir, { recursive: true });
-  const stamp = new Date().toISOString().replaceAll(':', '-').replace(/\..+/, '');
-  const text = `${JSON.stringify(json, null, 2)}\n`;
-  writeFileSync(join(dir, 'latest.json'), text);
-  writeFileSync(join(dir, `${stamp}.json`), text);
-  writeFileSync(join(dir, 'latest.md'), md);
+  if (full) {
+    for (const s of sections) writeFileSync(join(dir, `${s.section}.json`), `${JSON.stringify(s, null, 2)}\n`);
+  } else {
+    writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
+    writeFileSync(join(dir, 'latest.md'), md);
+  }
   if (svg) writeFileSync(join(dir, 'latency.svg'), svg);
 }

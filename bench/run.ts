@@ -27,6 +27,8 @@ import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.
 import { runNotifyCost } from './scenarios/notify-cost.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { evaluateTargets } from './targets.ts';
+import { writePage } from './performance-page.ts';
+import { SECTION_ORDER } from './sections.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -125,9 +127,12 @@ async function main(): Promise<number> {
     // Named so that `--only=inbox` still runs it, and `--only=inbox-features` runs it alone.
     ['inbox-features', async () => void rows.push(...(await runFeaturesSendCost(ctx)))],
   ];
+  const sectionRows = new Map<string, { rows: Row[]; wallMs: number; failures: string[] }>();
   for (const [name, run] of scenarios) {
     if (!wanted(name)) continue;
     const t0 = performance.now();
+    const rowsBefore = rows.length;
+    const failuresBefore = ctx.failures.length;
     console.error(`bench: ${name}…`);
     try {
       await run();
@@ -135,6 +140,7 @@ async function main(): Promise<number> {
       ctx.failures.push(`${name} scenario failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
     }
     timings[name] = Math.round(performance.now() - t0);
+    sectionRows.set(name, { rows: rows.slice(rowsBefore), wallMs: timings[name], failures: ctx.failures.slice(failuresBefore) });
     console.error(`bench: ${name} done in ${(timings[name] / 1000).toFixed(1)} s`);
   }
   await pool.end();
@@ -151,8 +157,15 @@ async function main(): Promise<number> {
   const md = markdown(rows, targets, facts);
   const svg = delivery.length ? await latencyChart(delivery, `Live delivery latency, 100 pairs (${facts.mode} run, ${facts.cores} cores)`) : undefined;
   const wallMs = Math.round(performance.now() - started);
-  const full = !quick && !only && !args.some((a) => a.startsWith('--surface=') || a === '--profile');
-  writeResults({ facts, wallMs, timings, rows, delivery, targets, problems: ctx.problems, failures: ctx.failures }, md, svg, full);
+  const full = !quick && !args.some((a) => a.startsWith('--surface=') || a === '--profile');
+  // A section's file stands alone on the performance page: its rows, its targets, its run's facts.
+  const sections = [...sectionRows].map(([section, s]) => ({
+    section, facts, wallMs: s.wallMs, rows: s.rows,
+    targets: evaluateTargets(s.rows, section === 'live' ? delivery : []).filter((t) => t.met !== null),
+    problems: [], failures: s.failures, ...(section === 'live' ? { delivery } : {}),
+  }));
+  writeResults({ facts, wallMs, timings, rows, delivery, targets, problems: ctx.problems, failures: ctx.failures }, md, svg, full, sections);
+  if (full) writePage(SECTION_ORDER);
   console.log(md);
   if (profile) {
     const file = newestProfile();
