@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -8,6 +9,10 @@ export default defineConfig({
     // Each file gets its own database and server, so files run in parallel safely.
     pool: 'forks',
     fileParallelism: true,
+    // Most of a test's time is spent waiting on PostgreSQL, Redis, sockets and child processes, so
+    // more files than cores run at once (vitest's default is one fewer than the cores: a single
+    // file at a time on two).
+    maxWorkers: Math.max(4, availableParallelism()),
     // The SDK's type tests (`*.test-d.ts`) run under `npm test` too: a type regression fails the run.
     typecheck: { enabled: true, include: ['tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     testTimeout: 60_000,

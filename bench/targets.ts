@@ -1,4 +1,4 @@
-/** Issue 6's and issue 11's targets, evaluated (reported, never asserted) from the rows. */
+/** The performance targets, evaluated (reported, never asserted) from the rows. */
 import type { Row, Target } from './report.ts';
 import type { DeliveryResult } from './scenarios/live-delivery.ts';
 

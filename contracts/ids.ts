@@ -14,7 +14,7 @@ function loneSurrogate(s: string): number {
 /**
  * The checks every stored string passes. PostgreSQL text holds neither NUL nor a lone UTF-16
  * surrogate: NUL fails the insert, and a lone surrogate is stored as U+FFFD, so `"\ud800x"` and
- * `"\udfffx"` would become one user id (issue 9). Both are field errors instead.
+ * `"\udfffx"` would become one user id. Both are field errors instead.
  */
 export function storable<S extends z.ZodString>(schema: S): S {
   return schema

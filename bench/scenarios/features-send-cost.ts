@@ -1,5 +1,5 @@
 /**
- * Issue 13's "does not slow sends", measured in one run: tRPC WebSocket send throughput at c=16
+ * Do the chat features slow sends? Measured in one run: tRPC WebSocket send throughput at c=16
  * over 16 rooms without the chat features, then with them in use (both participants of every room
  * on an inbox subscription, `rooms.onEvent`, and each recipient moving its read marker as messages
  * arrive), alternating so drift on this shared machine hits both sides alike. Recipients mark
@@ -21,7 +21,7 @@ const MARK_EVERY_MS = process.env.BENCH_MARK_EVERY_MS === undefined ? undefined 
 
 /**
  * `inbox`: inbox streams for both participants; a recipient marks read every message it gets
- * (`reads.mark` spaces the calls). `rooms`: what a client did before issue 13, a room subscription
+ * (`reads.mark` spaces the calls). `rooms`: a client without inbox streams, a room subscription
  * per participant: as many deliveries per send, no new features.
  */
 async function listen(ctx: BenchContext, pairs: Pair[], listeners: 'inbox' | 'rooms') {
@@ -121,6 +121,6 @@ export async function runFeaturesSendCost(ctx: BenchContext): Promise<Row[]> {
   const withFeatures = `with ${CONC * 2} inbox streams + every message marked read (reads.mark, ${MARK_EVERY_MS === undefined ? 'SDK default spacing' : `${MARK_EVERY_MS} ms apart`})`;
   return [
     row(`${withFeatures} vs no listeners`, `${list(inbox)} (${marks} markers stored)`, `no listeners ${list(alone)}`, roundRatio(inbox, alone)),
-    row(`${withFeatures} vs ${CONC * 2} room streams (pre-issue-13 client)`, list(inbox), `room streams ${list(rooms)}`, vsRooms),
+    row(`${withFeatures} vs ${CONC * 2} room streams (a client without inbox streams)`, list(inbox), `room streams ${list(rooms)}`, vsRooms),
   ];
 }

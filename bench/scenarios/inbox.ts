@@ -1,5 +1,5 @@
 /**
- * Scenario 5 (issue 13): the inbox and the change log. `rooms.list` for a user with 1,000 rooms
+ * The inbox and the change log. `rooms.list` for a user with 1,000 rooms
  * (first page and every page, `unread` computed exactly), then markRead and edit throughput.
  * Baseline: the same inbox statement's cost is what it is; the figure to watch is that sends do
  * not slow down, measured with and without the features by the `inbox-features` section

@@ -41,7 +41,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const hsKey = hsSecret ? createSecretKey(Buffer.from(hsSecret, 'utf8')) : undefined;
   const verified = new Map<string, { token: VerifiedToken; cachedUntil: number }>();
   const jwks: JWTVerifyGetKey | undefined = jwksUrl ? keysOrUnavailable(createRemoteJWKSet(new URL(jwksUrl))) : undefined;
-  // A token without `exp` would be valid, and its sockets open, forever (issue 9).
+  // A token without `exp` would be valid, and its sockets open, forever.
   const claims = {
     requiredClaims: ['exp'],
     ...(maxAgeSeconds > 0 ? { maxTokenAge: maxAgeSeconds } : {}),

@@ -36,7 +36,7 @@ function hasIssues(value: unknown): value is { issues: IssueLike[] } {
 /**
  * tRPC's own failures (bad JSON, unknown procedure, wrong method or media type, ...) that never
  * reach our code. Exhaustive: an unmapped code once turned a CORS preflight into a 500 with
- * nothing logged (issue 9).
+ * nothing logged.
  */
 const FROM_TRPC_CODE: Readonly<Record<TRPC_ERROR_CODE_KEY, ParleyErrorCode>> = {
   PARSE_ERROR: 'INVALID_INPUT',

@@ -4,7 +4,7 @@ import { ParleyError } from '../../contracts/index.ts';
 
 /**
  * Refuses a request body that is not valid UTF-8 (400) instead of letting it be decoded with
- * U+FFFD in place of the bad bytes: two different ids would silently become one (issue 9).
+ * U+FFFD in place of the bad bytes: two different ids would silently become one.
  * A stream check, so every parser after it (ours and tRPC's own) gets bytes known to be clean.
  */
 export function refuseInvalidUtf8Bodies(app: FastifyInstance) {
