@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_MESSAGE_MAX_CHARS } from '../contracts/index.ts';
-import { findMisspellings, type Misspelling } from './config-typos.ts';
+import { findMisspellings, misspellingMessage, type Misspelling } from './config-typos.ts';
 import type { PresenceTiming } from './domain/presence.service.ts';
 import type { LimitedAction } from './limits/rate-limiter.ts';
 
@@ -151,13 +151,14 @@ export function environment(cwd = process.cwd(), env: Record<string, string | un
 /** Parses the environment (with `.env`, by default); throws one error listing every bad variable. */
 export function loadConfig(env: Record<string, string | undefined> = environment()): Config {
   // A blank value is a mistake, not a default: `JWT_SECRET=` must not quietly mean "mint tokens for anyone".
+  const misspellings = findMisspellings(env, ENV_VARIABLES);
   const blank = new Set<string>(ENV_VARIABLES.filter((name) => env[name]?.trim() === ''));
   const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([name]) => !blank.has(name))));
   const invalid = [
     ...[...blank].map((name) => `${name}: set but blank: give it a value, or remove it to use the default`),
     ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)),
   ];
-  if (invalid.length || !parsed.success) throw new Error(`Invalid configuration:\n${invalid.map((p) => `  ${p}`).join('\n')}`);
+  if (invalid.length || !parsed.success) throw configError(invalid, misspellings);
   const e = parsed.data;
   const problems: string[] = [];
   const tokens = e.JWT_SECRET || e.JWT_JWKS_URL ? 'keys' : 'dev';
@@ -173,7 +174,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   }
   if (e.WORKERS > 1 && fanout === 'local') problems.push('WORKERS: more than one worker needs a fan-out engine (FANOUT is local)');
   if (e.PRESENCE_TIMEOUT_MS <= e.PRESENCE_HEARTBEAT_MS) problems.push('PRESENCE_TIMEOUT_MS: must be longer than PRESENCE_HEARTBEAT_MS, or live instances would be reaped between beats');
-  if (problems.length) throw new Error(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
     env: e.NODE_ENV,
     host: e.HOST,
@@ -211,8 +212,14 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       edit: { perSec: e.EDIT_RATE_PER_SEC, burst: e.EDIT_BURST },
       delete: { perSec: e.DELETE_RATE_PER_SEC, burst: e.DELETE_BURST },
     },
-    misspellings: findMisspellings(env, ENV_VARIABLES),
+    misspellings,
   });
+}
+
+/** One error naming every problem; a misspelt name is often their cause (JWT_SECERT: "JWT_SECRET required"). */
+function configError(problems: string[], misspellings: readonly Misspelling[]): Error {
+  const lines = [...problems, ...misspellings.map(misspellingMessage)];
+  return new Error(`Invalid configuration:\n${lines.map((line) => `  ${line}`).join('\n')}`);
 }
 
 /**

@@ -142,6 +142,14 @@ describe('misspelt variables are named at start, with the one meant', () => {
     expect(loadConfig(env).misspellings).toEqual(expected);
   });
 
+  it('a start refused for a missing variable also names the misspelt one that was probably meant', () => {
+    expect(configError({ NODE_ENV: 'production', JWT_SECERT: TEST_SECRET })).toBe(
+      'Invalid configuration:\n' +
+        '  JWT_SECRET: required with NODE_ENV=production: set JWT_SECRET (at least 32 characters) or JWT_JWKS_URL; tokens are minted locally only in development\n' +
+        '  JWT_SECERT is not a Parley variable and is ignored: did you mean JWT_SECRET?',
+    );
+  });
+
   it('one added, dropped or replaced character counts; two edits, other casing and the usual variables of shells, CI and containers do not', () => {
     const found = (names: string[]) => findMisspellings(Object.fromEntries(names.map((n) => [n, 'x'])), ENV_VARIABLES).map((m) => m.name);
     expect(found(['PORTT', 'HST', 'WORKER', 'LOG_LEVLE', 'REDIS_URI', 'JWT_ISUER'])).toEqual(['HST', 'JWT_ISUER', 'LOG_LEVLE', 'PORTT', 'REDIS_URI', 'WORKER']);
