@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { registerLegacyWsAdapter } from './adapters/legacy-ws.ts';
 import { registerRestAdapter } from './adapters/rest.ts';
 import { registerTrpcAdapter } from './adapters/trpc.ts';
-import { loadOrCreateDevSecret } from './auth/dev-secret.ts';
+import { devSecretFile, loadOrCreateDevSecret } from './auth/dev-secret.ts';
 import type { Config } from './config.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './db/embedded-postgres.ts';
 import { createOrm, migrate } from './db/orm.ts';
@@ -46,7 +46,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     await embedded?.close();
     throw err;
   }
-  const jwtSecret = config.jwt.hsSecret ?? (config.jwt.jwksUrl ? undefined : await loadOrCreateDevSecret(config.dataDir));
+  const jwtSecret = config.tokens === 'dev' ? await loadOrCreateDevSecret(config.dataDir) : config.jwt.hsSecret;
 
   const fastify = Fastify({
     logger: { level: config.logLevel, serializers: logSerializers },
@@ -57,6 +57,11 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     return503OnClosing: true,
     serverFactory: httpServerFactory(config),
   });
+  if (config.tokens === 'dev') {
+    fastify.log.warn(
+      `Development mode: tokens are minted locally for any user name (POST /demo/token, npm run token), signed with the generated secret kept in ${devSecretFile(config.dataDir)}; set JWT_SECRET or JWT_JWKS_URL to accept only real tokens`,
+    );
+  }
   let scale: ScaleOut;
   try {
     scale = await createScaleOut({ config, orm, log: fastify.log });
@@ -106,7 +111,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   registerMetricsRoutes(fastify, services);
   await registerDemoRoutes(fastify, {
     distDir: fileURLToPath(new URL('../demo/dist/', import.meta.url)),
-    devSecret: config.jwt.hsSecret || config.jwt.jwksUrl ? undefined : jwtSecret,
+    devSecret: config.tokens === 'dev' ? jwtSecret : undefined,
   });
 
   fastify.addHook('onClose', async () => {

@@ -1,5 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { BlockList, isIP } from 'node:net';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
 import { z } from 'zod';
 import { DEFAULT_MESSAGE_MAX_CHARS } from '../contracts/index.ts';
+import { findMisspellings, misspellingMessage, type Misspelling } from './config-typos.ts';
 import type { PresenceTiming } from './domain/presence.service.ts';
 import type { LimitedAction } from './limits/rate-limiter.ts';
 
@@ -60,6 +65,9 @@ const EnvSchema = z.object({
   PRESENCE_TIMEOUT_MS: int(100).default(15_000),
 });
 
+/** Every variable Parley reads. */
+export const ENV_VARIABLES = Object.keys(EnvSchema.shape) as readonly (keyof typeof EnvSchema.shape)[];
+
 /** A token bucket: `burst` at once, refilled at `perSec`; `perSec` 0 means unlimited. */
 export interface RateRule {
   readonly perSec: number;
@@ -76,6 +84,13 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   readonly dbPoolMax: number;
   readonly dataDir: string;
+  /**
+   * `dev`: no keys are configured, so the server signs tokens itself, for any user name
+   * (`POST /demo/token`, `npm run token`), with a secret it generates under `dataDir`. Only with
+   * NODE_ENV=development, a loopback HOST and one worker. `keys`: tokens are verified with
+   * JWT_SECRET or the keys at JWT_JWKS_URL, and the server mints none.
+   */
+  readonly tokens: 'dev' | 'keys';
   readonly jwt: {
     readonly hsSecret: string | undefined;
     readonly jwksUrl: string | undefined;
@@ -114,19 +129,43 @@ export interface Config {
   readonly rateLimits: Readonly<Record<LimitedAction, RateRule>>;
   /** Presence across instances: each instance's heartbeat, and the silence after which it counts as dead. */
   readonly presence: PresenceTiming;
+  /** Variables that look like a mistyped Parley name (ignored, but worth a warning at start). */
+  readonly misspellings: readonly Misspelling[];
 }
 
-/** Parses the environment; throws one error listing every bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
-  const parsed = EnvSchema.safeParse(blanksRemoved);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`);
-    throw new Error(`Invalid configuration:\n${lines.join('\n')}`);
+/**
+ * The process environment over the `.env` file of the working directory, when there is one: a
+ * variable set in the environment wins, as with Node's `--env-file`, whose parser this uses. Read
+ * here rather than with `node --env-file-if-exists`, which prints a notice on stderr at every start
+ * without the file.
+ */
+export function environment(cwd = process.cwd(), env: Record<string, string | undefined> = process.env): Record<string, string | undefined> {
+  try {
+    return { ...parseEnv(readFileSync(join(cwd, '.env'), 'utf8')), ...env };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return { ...env };
   }
+}
+
+/** Parses the environment (with `.env`, by default); throws one error listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = environment()): Config {
+  // A blank value is a mistake, not a default: `JWT_SECRET=` must not quietly mean "mint tokens for anyone".
+  const misspellings = findMisspellings(env, ENV_VARIABLES);
+  const blank = new Set<string>(ENV_VARIABLES.filter((name) => env[name]?.trim() === ''));
+  const parsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([name]) => !blank.has(name))));
+  const invalid = [
+    ...[...blank].map((name) => `${name}: set but blank: give it a value, or remove it to use the default`),
+    ...(parsed.success ? [] : parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`)),
+  ];
+  if (invalid.length || !parsed.success) throw configError(invalid, misspellings);
   const e = parsed.data;
   const problems: string[] = [];
-  if (e.NODE_ENV === 'production' && !e.JWT_SECRET && !e.JWT_JWKS_URL) problems.push('JWT_SECRET: required in production (or set JWT_JWKS_URL)');
+  const tokens = e.JWT_SECRET || e.JWT_JWKS_URL ? 'keys' : 'dev';
+  if (tokens === 'dev') {
+    const refusal = devModeRefusal(e);
+    if (refusal) problems.push(refusal);
+  }
   const fanout = e.FANOUT === 'auto' ? (e.REDIS_URL ? 'redis' : e.DATABASE_URL ? 'postgres' : 'local') : e.FANOUT;
   if (fanout === 'redis' && !e.REDIS_URL) problems.push('FANOUT: redis needs REDIS_URL');
   if (fanout === 'postgres' && !e.DATABASE_URL) problems.push('FANOUT: postgres needs DATABASE_URL');
@@ -135,7 +174,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (e.WORKERS > 1 && fanout === 'local') problems.push('WORKERS: more than one worker needs a fan-out engine (FANOUT is local)');
   if (e.PRESENCE_TIMEOUT_MS <= e.PRESENCE_HEARTBEAT_MS) problems.push('PRESENCE_TIMEOUT_MS: must be longer than PRESENCE_HEARTBEAT_MS, or live instances would be reaped between beats');
-  if (problems.length) throw new Error(`Invalid configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
     env: e.NODE_ENV,
     host: e.HOST,
@@ -144,6 +183,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,
+    tokens,
     jwt: { hsSecret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, maxAgeSeconds: e.JWT_MAX_AGE_SECONDS },
     corsOrigins: e.CORS_ORIGINS === 'none' ? [] : (e.CORS_ORIGINS ?? (e.NODE_ENV === 'development' ? 'loopback' : [])),
     messageMaxChars: e.MESSAGE_MAX_CHARS,
@@ -172,7 +212,41 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       edit: { perSec: e.EDIT_RATE_PER_SEC, burst: e.EDIT_BURST },
       delete: { perSec: e.DELETE_RATE_PER_SEC, burst: e.DELETE_BURST },
     },
+    misspellings,
   });
+}
+
+/** One error naming every problem; a misspelt name is often their cause (JWT_SECERT: "JWT_SECRET required"). */
+function configError(problems: string[], misspellings: readonly Misspelling[]): Error {
+  const lines = [...problems, ...misspellings.map(misspellingMessage)];
+  return new Error(`Invalid configuration:\n${lines.map((line) => `  ${line}`).join('\n')}`);
+}
+
+/**
+ * Without keys the server signs a token for anyone who asks, which is only safe on a developer's
+ * own machine: development mode, reachable from this machine alone, one process.
+ */
+function devModeRefusal(e: z.infer<typeof EnvSchema>): string | undefined {
+  const setKeys = 'set JWT_SECRET (at least 32 characters) or JWT_JWKS_URL';
+  if (e.NODE_ENV !== 'development') {
+    return `JWT_SECRET: required with NODE_ENV=${e.NODE_ENV}: ${setKeys}; tokens are minted locally only in development`;
+  }
+  if (!isLoopback(e.HOST)) {
+    return `JWT_SECRET: required with HOST=${e.HOST}, which other machines can reach: ${setKeys}, or listen on HOST=127.0.0.1 to mint development tokens locally`;
+  }
+  if (e.WORKERS > 1) return `JWT_SECRET: required with WORKERS=${e.WORKERS}: ${setKeys}; development tokens are minted by a single process`;
+  return undefined;
+}
+
+/** 127.0.0.0/8, ::1 (also IPv4-mapped or written out), or `localhost`. */
+function isLoopback(host: string): boolean {
+  if (host.toLowerCase() === 'localhost') return true;
+  const family = isIP(host);
+  if (!family) return false;
+  const loopback = new BlockList();
+  loopback.addSubnet('127.0.0.0', 8, 'ipv4');
+  loopback.addAddress('::1', 'ipv6');
+  return loopback.check(host, family === 6 ? 'ipv6' : 'ipv4');
 }
 
 function deepFreeze<T extends object>(value: T): T {

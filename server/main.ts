@@ -3,16 +3,26 @@ import { createApp, type ParleyApp } from './app.ts';
 import { startFailureMessage } from './cli/start-failure.ts';
 import { runPrimary } from './cluster/primary.ts';
 import { loadConfig, type Config } from './config.ts';
+import { misspellingMessage } from './config-typos.ts';
 
 let config: Config | undefined;
 let app: ParleyApp | undefined;
 async function start() {
   config = loadConfig();
+  // Once per cluster (the workers read the same environment), and before anything that can fail:
+  // a mistyped DATABASE_URL is named before the embedded database starts in its place.
+  if (cluster.isPrimary) for (const m of config.misspellings) warnBeforeLogger(config, misspellingMessage(m));
   // WORKERS>1: this process only deals connections to workers, each of which runs the code below.
   if (config.workers > 1 && cluster.isPrimary) return void (await runPrimary(config));
   app = await createApp(config);
   return { config, app, url: await app.listen() };
 }
+/** A warn line in the JSON shape of the app's logger (pino), which does not exist yet. */
+function warnBeforeLogger({ logLevel }: Config, msg: string) {
+  if (['error', 'fatal', 'silent'].includes(logLevel)) return;
+  process.stdout.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg })}\n`);
+}
+
 const started = await start().catch(async (err: unknown) => {
   console.error(startFailureMessage(err, config));
   await app?.close().catch(() => undefined);

@@ -36,7 +36,7 @@ describe('on the generated development secret', () => {
   let dataDir: string;
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'parley-dev-'));
-    t = await startTestApp(`${import.meta.filename}-dev`, { NODE_ENV: 'development', JWT_SECRET: '', DATA_DIR: dataDir });
+    t = await startTestApp(`${import.meta.filename}-dev`, { NODE_ENV: 'development', JWT_SECRET: undefined, DATA_DIR: dataDir });
   });
   afterAll(async () => {
     await t?.close();

@@ -17,7 +17,7 @@ const fleet = instanceFleet();
 afterAll(() => fleet.dispose());
 
 it('WORKERS>1 on the embedded default is refused at start with a message naming it', async () => {
-  const child = spawn(process.execPath, ['server/main.ts'], { env: { ...process.env, WORKERS: '2', DATABASE_URL: '', PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['server/main.ts'], { env: { ...process.env, WORKERS: '2', DATABASE_URL: undefined, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const [code] = await once(child, 'exit');

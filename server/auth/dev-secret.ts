@@ -1,13 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
+
+/** Where the development secret is kept. */
+export const devSecretFile = (dataDir: string) => resolve(dataDir, 'dev-jwt-secret');
 
 /**
- * Development only: a random HS256 secret kept under the data directory, so tokens from
- * `npm run token` keep working across restarts. Production refuses to start without JWT_SECRET.
+ * Development mode only (`config.tokens === 'dev'`): a random HS256 secret kept under the data
+ * directory, so tokens from `npm run token` keep working across restarts.
  */
 export async function loadOrCreateDevSecret(dataDir: string): Promise<string> {
-  const file = join(dataDir, 'dev-jwt-secret');
+  const file = devSecretFile(dataDir);
   try {
     const existing = (await readFile(file, 'utf8')).trim();
     if (existing.length >= 32) return existing;

@@ -3,6 +3,7 @@ import { UserId } from '../../contracts/index.ts';
 import { loadOrCreateDevSecret } from '../auth/dev-secret.ts';
 import { signToken } from '../auth/sign-token.ts';
 import { loadConfig } from '../config.ts';
+import { misspellingMessage } from '../config-typos.ts';
 
 // `npm run token -- <userId> [--expires 30d]`: a token the local server accepts.
 const USAGE = 'usage: npm run token -- <userId> [--expires 30d]   (userId: 1-64 characters; --expires: a number with s, m, h, d or w)';
@@ -40,10 +41,13 @@ const config = (() => {
     return fail((err as Error).message);
   }
 })();
+// A mistyped JWT_SECRET would otherwise sign with the development secret without a word.
+for (const m of config.misspellings) console.error(misspellingMessage(m));
 if (!config.jwt.hsSecret && config.jwt.jwksUrl) fail('JWT_JWKS_URL is set: tokens come from your identity provider, not from Parley.');
 const { maxAgeSeconds } = config.jwt;
 if (maxAgeSeconds > 0 && lifetimeSeconds > maxAgeSeconds) {
   fail(`--expires ${args.values.expires} is longer than JWT_MAX_AGE_SECONDS (${maxAgeSeconds} s), after which the server refuses the token: choose a shorter lifetime.`);
 }
+// No keys configured: loadConfig allowed that only in development mode, where the server uses this secret too.
 const secret = config.jwt.hsSecret ?? (await loadOrCreateDevSecret(config.dataDir));
 console.log(await signToken({ secret, userId: userId.data, expiresIn: `${lifetimeSeconds}s`, issuer: config.jwt.issuer, audience: config.jwt.audience }));

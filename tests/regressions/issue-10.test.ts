@@ -9,7 +9,7 @@ import { tempDataDir } from '../support/temp-dir.ts';
 const dataDir = await tempDataDir('parley-issue-10-');
 const started: MainProcess[] = [];
 const start = () => {
-  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir, DATABASE_URL: '', JWT_SECRET: '', JWT_JWKS_URL: '' });
+  const main = runMain({ NODE_ENV: 'development', PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir, DATABASE_URL: undefined, JWT_SECRET: undefined, JWT_JWKS_URL: undefined });
   started.push(main);
   return main;
 };

@@ -49,7 +49,7 @@ describe('finding 7: CORS from CORS_ORIGINS', () => {
 
   it('defaults: none in production and test, loopback origins in development; bad lists are refused at start', () => {
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: TEST_SECRET }).corsOrigins).toEqual([]);
-    expect(loadConfig({ NODE_ENV: 'test' }).corsOrigins).toEqual([]);
+    expect(loadConfig({ NODE_ENV: 'test', JWT_SECRET: TEST_SECRET }).corsOrigins).toEqual([]);
     expect(loadConfig({ NODE_ENV: 'development' }).corsOrigins).toBe('loopback');
     expect(loadConfig({ NODE_ENV: 'development', CORS_ORIGINS: 'none' }).corsOrigins).toEqual([]);
     expect(loadConfig({ CORS_ORIGINS: '*' }).corsOrigins).toBe('*');

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 
 export interface MainProcess {
   child: ChildProcess;
@@ -9,9 +10,13 @@ export interface MainProcess {
   exited: Promise<number | null>;
 }
 
-/** Runs `server/main.ts` as `npm start` does, with `env` added to this process's environment. */
-export function runMain(env: Record<string, string>): MainProcess {
-  const child = spawn(process.execPath, ['--max-semi-space-size=8', 'server/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Runs `server/main.ts` as `npm start` does, with `env` added to this process's environment
+ * (`undefined` unsets a variable), in `cwd` (where a `.env` would be read; this process's by default).
+ */
+export function runMain(env: Record<string, string | undefined>, { cwd }: { cwd?: string } = {}): MainProcess {
+  const main = fileURLToPath(new URL('../../server/main.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--max-semi-space-size=8', main], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));

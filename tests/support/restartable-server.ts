@@ -33,8 +33,8 @@ export async function startRestartableServer(tag: string, env: Record<string, st
   const server: RestartableServer = {
     url: '',
     async start() {
-      // An empty JWT_SECRET counts as unset: the server uses its generated dev secret.
-      main = runMain({ NODE_ENV: 'development', JWT_SECRET: '', PORT: port, LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, DATA_DIR: dataDir, ...env });
+      // No keys, even if this process has some: the server mints tokens with its generated secret.
+      main = runMain({ NODE_ENV: 'development', JWT_SECRET: undefined, JWT_JWKS_URL: undefined, PORT: port, LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, DATA_DIR: dataDir, ...env });
       server.url = await servingUrl(main);
       port = new URL(server.url).port;
     },

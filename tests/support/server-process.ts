@@ -22,7 +22,7 @@ async function admin(sql: string) {
  * `npm start`'s entry point in a child process on a fresh database: for tests that measure the
  * server's own memory, or read its log, apart from the test's clients.
  */
-export async function startServerProcess(tag: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+export async function startServerProcess(tag: string, env: Record<string, string | undefined> = {}): Promise<ServerProcess> {
   const dbName = `parley_test_${tag}_${process.pid}`;
   await admin(`drop database if exists ${dbName} with (force)`);
   await admin(`create database ${dbName}`);

@@ -73,8 +73,8 @@ async function reportStuckClose(tag: string, dbName: string) {
   console.error(`test app of ${tag}: close() still running after ${CLOSE_STUCK_MS / 1000} s; sessions of ${dbName} (running statements cancelled):`, rows);
 }
 
-/** The configuration of an in-process test server on `databaseUrl`, with `env` on top. */
-export function testConfig(databaseUrl: string, env: Record<string, string> = {}) {
+/** The configuration of an in-process test server on `databaseUrl`, with `env` on top (`undefined` unsets a variable). */
+export function testConfig(databaseUrl: string, env: Record<string, string | undefined> = {}) {
   return loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
@@ -92,7 +92,7 @@ export function testConfig(databaseUrl: string, env: Record<string, string> = {}
 }
 
 /** A fresh database `parley_test_<file>_<pid>` and a server on port 0, built by the real `createApp`. */
-export async function startTestApp(testFile: string, env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(testFile: string, env: Record<string, string | undefined> = {}): Promise<TestApp> {
   const tag = basename(testFile).replace(/\..*$/, '').replace(/\W/g, '_').toLowerCase();
   const dbName = `parley_test_${tag}_${process.pid}`;
   await admin(async (c) => {
