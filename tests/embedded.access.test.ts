@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pg from 'pg';
@@ -98,6 +98,27 @@ it.runIf(process.getuid?.() === 0)('runs with its binaries and DATA_DIR under a 
     expect(await sql(next.url, 'select x from kept')).toEqual([{ x: 1 }]);
   } finally {
     await next.close();
+  }
+});
+
+it.runIf(process.getuid?.() === 0)('when TMPDIR, where the binaries are copied for user postgres, is closed to it too, the start fails naming the copy', async () => {
+  const closed = await mkdtemp(join(tmpdir(), 'parley-closed-'));
+  made.push(closed);
+  const installed = await postgresBinaries();
+  await symlink(dirname(dirname(installed.postgres)), join(closed, 'native'));
+  const binaries = { initdb: join(closed, 'native/bin/initdb'), postgres: join(closed, 'native/bin/postgres'), pg_ctl: join(closed, 'native/bin/pg_ctl') };
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = join(closed, 'tmp');
+  await mkdir(process.env.TMPDIR);
+  try {
+    const refusal = await startEmbeddedPostgres(join(closed, 'data'), { binaries }).then(
+      (started) => started.close().then(() => undefined),
+      (err: unknown) => err,
+    );
+    expect(startFailureMessage(refusal, undefined)).toMatch(new RegExp(`cannot run ${join(closed, 'tmp')}/parley-postgres-[0-9a-f]+/bin/postgres`));
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
   }
 });
 
