@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { runnableBinaries } from './binary-cache.ts';
 import { secureCluster } from './cluster-auth.ts';
-import { collectStderr, exitCode, spawnOnCluster, cannotRun } from './cluster-process.ts';
+import { cannotRun, collectStderr, exitCode, spawnOnCluster } from './cluster-process.ts';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
 import { postgresBinaries, postgresUser, type PostgresBinaries, type RunAs } from './postgres-binaries.ts';
 
