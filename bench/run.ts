@@ -40,7 +40,7 @@ const started = performance.now();
 
 // BENCH_ADMIN_DATABASE_URL, else PostgreSQL on 127.0.0.1:5432, else a throwaway server from npm.
 const postgres = await scratchPostgres(process.env.BENCH_ADMIN_DATABASE_URL, { max_connections: 200 });
-if (postgres.source === 'throwaway') console.error(`bench: no PostgreSQL on 127.0.0.1:5432, started one at ${postgres.adminUrl}`);
+if (postgres.source === 'throwaway') console.error(`bench: no PostgreSQL on 127.0.0.1:5432, started one on ${new URL(postgres.adminUrl).host}`);
 const db = await createBenchDb(postgres.adminUrl).catch(async (err: unknown) => {
   await postgres.stop();
   throw err;

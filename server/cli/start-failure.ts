@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import type { Config } from '../config.ts';
 import { EmbeddedDatabaseError } from '../db/embedded-errors.ts';
 
@@ -6,14 +7,18 @@ import { EmbeddedDatabaseError } from '../db/embedded-errors.ts';
  * are the machine's (a busy port, a database that is not running), not Parley's.
  */
 export function startFailureMessage(err: unknown, config: Config | undefined): string {
-  const { code } = (err ?? {}) as { code?: unknown };
+  const { code, syscall, path } = (err ?? {}) as { code?: unknown; syscall?: unknown; path?: unknown };
   const port = config?.port ?? 3000;
   const host = config?.host ?? '127.0.0.1';
   switch (code) {
     case 'EADDRINUSE':
       return `Port ${port} on ${host} is already in use: stop the process using it, or start on another port, e.g. PORT=${port + 1} npm start.`;
     case 'EACCES':
-      return `Not allowed to listen on port ${port}: use a port above 1023, e.g. PORT=3000 npm start.`;
+    case 'EPERM':
+      if (syscall === 'listen') return `Not allowed to listen on port ${port}: use a port above 1023, e.g. PORT=3000 npm start.`;
+      // Anything else refused is a file or directory (DATA_DIR, a program): name it, and what was tried on it.
+      if (typeof path === 'string') return `Permission denied on ${path} (${String(syscall).split(' ')[0]}) for user ${userInfo().username}: give that user access to it, or for DATA_DIR choose a directory it can write.`;
+      break;
     case 'EADDRNOTAVAIL':
       return `HOST=${host} is not an address of this machine: use HOST=127.0.0.1, or HOST=0.0.0.0 for every interface.`;
     case 'ECONNREFUSED':

@@ -1,5 +1,5 @@
 /** Why the embedded PostgreSQL could not be started. */
-export type EmbeddedDatabaseErrorCode = 'DATA_DIR_IN_USE' | 'UNSUPPORTED_PLATFORM' | 'POSTGRES_FAILED';
+export type EmbeddedDatabaseErrorCode = 'DATA_DIR_IN_USE' | 'UNSUPPORTED_PLATFORM' | 'ACCESS_DENIED' | 'POSTGRES_FAILED';
 
 /**
  * A start-up failure of the embedded database; `main` prints its message as one line, since

@@ -1,24 +1,30 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { runnableBinaries } from './binary-cache.ts';
+import { secureCluster } from './cluster-auth.ts';
+import { cannotRun, collectStderr, exitCode, spawnOnCluster } from './cluster-process.ts';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
 import { postgresBinaries, postgresUser, type PostgresBinaries, type RunAs } from './postgres-binaries.ts';
 
 export interface PostgresServerOptions {
   /** The cluster's data directory; created and initialised on first use. */
   dir: string;
+  /** The superuser's password, set at every start: clients must give it (see cluster-auth.ts). */
+  password: string;
   /** Server settings, passed as `-c name=value`. */
   settings?: Record<string, string | number>;
   /** Skip initdb's fsync: for clusters deleted after the run. */
   throwaway?: boolean;
+  /** PostgreSQL's programs; by default those of the npm package for this platform. */
+  binaries?: PostgresBinaries;
 }
 
 /** A real PostgreSQL server, a child of this process, listening on a free loopback port. */
 export interface PostgresServer {
-  /** `postgres://postgres@127.0.0.1:<port>/postgres`; trust authentication, loopback only. */
+  /** `postgres://postgres:<password>@127.0.0.1:<port>/postgres`; password authentication, loopback only. */
   url: string;
   pid: number;
   /** Fast shutdown (open sessions are ended); resolves once the server has exited. */
@@ -28,15 +34,16 @@ export interface PostgresServer {
 const READY = 'database system is ready to accept connections';
 const PORT_TAKEN = /could not bind|Address already in use/;
 
-export async function startPostgresServer({ dir, settings = {}, throwaway = false }: PostgresServerOptions): Promise<PostgresServer> {
-  const bin = await postgresBinaries();
+export async function startPostgresServer({ dir, password, settings = {}, throwaway = false, binaries }: PostgresServerOptions): Promise<PostgresServer> {
   const runAs = await postgresUser();
+  const bin = await runnableBinaries(binaries ?? (await postgresBinaries()), runAs);
   if (!existsSync(join(dir, 'PG_VERSION'))) await initCluster(bin, dir, runAs, throwaway);
+  await secureCluster(bin, dir, runAs, password);
   // The free port is found before postgres binds it, so another process can take it in between.
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     try {
-      return await spawnServer(bin, dir, port, runAs, settings);
+      return await spawnServer(bin, dir, port, runAs, settings, password);
     } catch (err) {
       if (!(err instanceof EmbeddedDatabaseError && PORT_TAKEN.test(err.message)) || attempt === 3) throw err;
     }
@@ -49,28 +56,26 @@ async function initCluster(bin: PostgresBinaries, dir: string, runAs: RunAs, thr
   await rm(staging, { recursive: true, force: true });
   await mkdir(staging, { recursive: true, mode: 0o700 });
   if (runAs.uid !== undefined) await chown(staging, runAs.uid, runAs.gid!);
-  const args = ['-D', staging, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-instructions', ...(throwaway ? ['--no-sync'] : [])];
-  const child = spawn(bin.initdb, args, { ...runAs, stdio: ['ignore', 'ignore', 'pipe'] });
-  const output = collect(child);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  if (code !== 0) {
-    const hint = runAs.uid !== undefined && /Permission denied/.test(output.text()) ? ` (running as root, PostgreSQL runs as user postgres, which needs search permission on every directory above ${dir})` : '';
-    throw new EmbeddedDatabaseError('POSTGRES_FAILED', `initdb failed (exit ${code}): ${output.text()}${hint}`);
-  }
+  // `reject` until secureCluster sets the password and writes the real pg_hba.conf.
+  const args = (dataDir: string) => ['-D', dataDir, '-U', 'postgres', '--auth=reject', '-E', 'UTF8', '--locale=C', '--no-instructions', ...(throwaway ? ['--no-sync'] : [])];
+  const child = spawnOnCluster(bin.initdb, args, { dir: staging, runAs, stdio: ['ignore', 'ignore', 'pipe'] });
+  const output = collectStderr(child);
+  const code = await exitCode(child, bin.initdb, runAs);
+  if (code !== 0) throw new EmbeddedDatabaseError('POSTGRES_FAILED', `initdb failed (exit ${code}): ${output.text()}`);
   await rmdir(dir).catch(() => undefined);
   await rename(staging, dir);
 }
 
-async function spawnServer(bin: PostgresBinaries, dir: string, port: number, runAs: RunAs, settings: Record<string, string | number>): Promise<PostgresServer> {
+async function spawnServer(bin: PostgresBinaries, dir: string, port: number, runAs: RunAs, settings: Record<string, string | number>, password: string): Promise<PostgresServer> {
   const all = { listen_addresses: '127.0.0.1', unix_socket_directories: '', lc_messages: 'C', ...settings };
-  const args = ['-D', dir, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
+  const args = (dataDir: string) => ['-D', dataDir, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   // Its own process group: a terminal's Ctrl-C reaches only Node, which drains requests before stopping the database.
-  const child = spawn(bin.postgres, args, { ...runAs, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  const output = collect(child);
+  const child = spawnOnCluster(bin.postgres, args, { dir, runAs, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const output = collectStderr(child);
   await new Promise<void>((resolve, reject) => {
     output.onLine = (line) => line.includes(READY) && resolve();
     child.once('exit', (code) => reject(new EmbeddedDatabaseError('POSTGRES_FAILED', `PostgreSQL exited (${code}) while starting: ${output.text()}`)));
-    child.once('error', (err) => reject(new EmbeddedDatabaseError('POSTGRES_FAILED', `PostgreSQL could not be started: ${err.message}`)));
+    child.once('error', (err) => reject(cannotRun(bin.postgres, runAs, err)));
   });
   output.onLine = undefined;
   // If Node exits without stop() (an uncaught error, process.exit), the server must not outlive it.
@@ -78,7 +83,7 @@ async function spawnServer(bin: PostgresBinaries, dir: string, port: number, run
   process.once('exit', killOnExit);
   const exited = once(child, 'exit');
   return {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
     pid: child.pid!,
     async stop() {
       process.off('exit', killOnExit);
@@ -88,26 +93,6 @@ async function spawnServer(bin: PostgresBinaries, dir: string, port: number, run
       }
     },
   };
-}
-
-/** Keeps the last lines of a child's stderr for error messages; reading it also keeps the pipe from filling up. */
-function collect(child: ChildProcess) {
-  const lines: string[] = [];
-  const state = {
-    onLine: undefined as ((line: string) => void) | undefined,
-    text: () => lines.join(' | '),
-  };
-  let partial = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    const parts = (partial + chunk).split('\n');
-    partial = parts.pop()!;
-    for (const line of parts) {
-      lines.push(line.trim());
-      if (lines.length > 12) lines.shift();
-      state.onLine?.(line);
-    }
-  });
-  return state;
 }
 
 /** A TCP port free on 127.0.0.1 right now. */
@@ -126,9 +111,10 @@ export async function freePort(): Promise<number> {
  * postgres child outlives a `kill -9`), so the next start does not find postmaster.pid taken.
  * pg_ctl exits non-zero when nothing runs there; that is the usual case and not an error.
  */
-export async function stopStrayServer(dir: string): Promise<void> {
+export async function stopStrayServer(dir: string, binaries?: PostgresBinaries): Promise<void> {
   if (!existsSync(join(dir, 'postmaster.pid'))) return;
-  const [bin, runAs] = await Promise.all([postgresBinaries(), postgresUser()]);
-  const child = spawn(bin.pg_ctl, ['stop', '-D', dir, '-m', 'fast', '-w', '-t', '60'], { ...runAs, stdio: 'ignore' });
-  await once(child, 'exit');
+  const runAs = await postgresUser();
+  const bin = await runnableBinaries(binaries ?? (await postgresBinaries()), runAs);
+  const child = spawnOnCluster(bin.pg_ctl, (dataDir) => ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], { dir, runAs, stdio: 'ignore' });
+  await exitCode(child, bin.pg_ctl, runAs);
 }

@@ -1,4 +1,5 @@
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,11 +24,14 @@ export async function scratchPostgres(configuredUrl: string | undefined, setting
   const nothing = async () => undefined;
   if (configuredUrl) return { adminUrl: configuredUrl, source: 'configured', stop: nothing };
   if (await answers('127.0.0.1', 5432)) return { adminUrl: LOCAL_POSTGRES_URL, source: 'local', stop: nothing };
+  return startThrowawayPostgres(settings);
+}
+
+/** A server in a new temporary directory, removed by stop(); its password lives in memory only. */
+export async function startThrowawayPostgres(settings: Record<string, string | number> = {}): Promise<ScratchPostgres> {
   const dir = await mkdtemp(join(tmpdir(), 'parley-pg-'));
   try {
-    // When root, the server runs as user postgres, which must be able to enter the directory.
-    await chmod(dir, 0o755);
-    const server = await startPostgresServer({ dir: join(dir, 'cluster'), settings, throwaway: true });
+    const server = await startPostgresServer({ dir: join(dir, 'cluster'), password: randomBytes(32).toString('hex'), settings, throwaway: true });
     return {
       adminUrl: server.url,
       source: 'throwaway',

@@ -19,7 +19,7 @@ export default async function setup(project: TestProject) {
     full_page_writes: 'off',
     max_connections: 200,
   });
-  if (postgres.source === 'throwaway') console.log(`tests: no PostgreSQL on 127.0.0.1:5432, started one at ${postgres.adminUrl}`);
+  if (postgres.source === 'throwaway') console.log(`tests: no PostgreSQL on 127.0.0.1:5432, started one on ${new URL(postgres.adminUrl).host}`);
   project.provide('adminDatabaseUrl', postgres.adminUrl);
   return () => postgres.stop();
 }
