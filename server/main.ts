@@ -20,7 +20,9 @@ const started = await start().catch(async (err: unknown) => {
 });
 if (started) {
   const { url } = started;
-  started.app.fastify.log.info(`Parley serving on ${url} (${started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`})`);
+  const { metricsUrl } = started.app;
+  const database = started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`;
+  started.app.fastify.log.info(`Parley serving on ${url} (${database}); metrics ${metricsUrl ? `on ${metricsUrl}` : 'off'}`);
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
