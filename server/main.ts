@@ -22,7 +22,8 @@ if (started) {
   const { url } = started;
   const { metricsUrl } = started.app;
   const database = started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`;
-  started.app.fastify.log.info(`Parley serving on ${url} (${database}); metrics ${metricsUrl ? `on ${metricsUrl}` : 'off'}`);
+  const metrics = metricsUrl ? `on ${metricsUrl}` : cluster.isWorker ? 'served by the primary' : 'off';
+  started.app.fastify.log.info(`Parley serving on ${url} (${database}); metrics ${metrics}`);
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

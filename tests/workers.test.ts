@@ -24,9 +24,10 @@ it('WORKERS>1 on the embedded default is refused at start with a message naming 
   expect(stderr).toMatch(/WORKERS: more than one worker needs DATABASE_URL/);
 });
 
-it('WORKERS=2 npm start: two full instances on one port, live events cross between them, the primary\'s /metrics counts both workers, SIGTERM stops both', async () => {
+it('WORKERS=2 npm start: two full instances on one port, live events cross between them, the primary\'s /metrics (behind METRICS_TOKEN) counts both workers, SIGTERM stops both', async () => {
   const db = await fleet.database('workers');
-  const server = await fleet.start({ DATABASE_URL: db.url, WORKERS: '2' });
+  const metricsToken = 'workers-metrics-token-0123456789';
+  const server = await fleet.start({ DATABASE_URL: db.url, WORKERS: '2', METRICS_TOKEN: metricsToken });
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
@@ -47,7 +48,8 @@ it('WORKERS=2 npm start: two full instances on one port, live events cross betwe
     expect(sub.seqs()).toEqual(range(1, 60));
     for (const s of sockets) await vi.waitFor(() => expect(s.frames.filter((f) => f.action === 'new_message')).toHaveLength(60), { timeout: 10_000, interval: 10 });
     // The primary's scrape covers both workers: the sockets and sends of each.
-    const res = await fetch(server.metricsUrl);
+    expect((await fetch(server.metricsUrl)).status).toBe(401);
+    const res = await fetch(server.metricsUrl, { headers: { authorization: `Bearer ${metricsToken}` } });
     expect(res.status).toBe(200);
     const samples = parsePrometheusText(await res.text()).samples;
     expect(valueOf(samples, 'parley_sends_total', { surface: 'legacy-ws', outcome: 'ok' })).toBe(60);
