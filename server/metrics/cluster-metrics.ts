@@ -1,4 +1,3 @@
-import cluster from 'node:cluster';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 
 /**
@@ -12,7 +11,6 @@ export function clusterScrape(): () => Promise<string> {
 
 /** In a worker: answers the primary's requests for `registry`'s figures. */
 export function offerToPrimary(registry: Registry) {
-  if (!cluster.isWorker) return;
   AggregatorRegistry.setRegistries([registry]);
   // Constructing one is what makes prom-client answer the primary's requests in this worker.
   new AggregatorRegistry();

@@ -27,8 +27,8 @@ export interface MetricsListener {
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /**
- * `GET /metrics` on a port of its own, away from the API: the API port is public, and each scrape
- * costs CPU and reads the database. Answers in the API's error shapes; nothing else is served.
+ * `GET /metrics` on a port of its own, away from the API: the API port is public, and every scrape
+ * costs CPU (prom-client renders every family). Answers in the API's error shapes; nothing else is served.
  */
 export async function listenForScrapes({ host, port, token, scrape, onError }: MetricsListenerOptions): Promise<MetricsListener> {
   const expected = token === undefined ? undefined : digest(token);
@@ -46,7 +46,8 @@ export async function listenForScrapes({ host, port, token, scrape, onError }: M
       if (!timingSafeEqual(digest(bearer), expected)) return fail(res, new ParleyError('TOKEN_INVALID', 'Wrong metrics token.'));
     }
     scrape().then(
-      (text) => res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }).end(req.method === 'HEAD' ? undefined : text),
+      // Node leaves the body out of an answer to HEAD.
+      (text) => res.writeHead(200, { 'content-type': Registry.PROMETHEUS_CONTENT_TYPE }).end(text),
       (err: unknown) => {
         onError(err);
         fail(res, new ParleyError('INTERNAL', 'The metrics could not be read.'));
