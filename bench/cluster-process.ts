@@ -9,9 +9,9 @@ import { loadConfig } from '../server/config.ts';
 
 const config = loadConfig(process.env);
 if (cluster.isPrimary) {
-  const { port } = await runPrimary(config);
+  const { port, metricsUrl } = await runPrimary(config);
   const workers = Object.values(cluster.workers ?? {}).map((w) => w!.process.pid!);
-  process.send?.({ type: 'ready', url: `http://${config.host}:${port}`, pid: process.pid, workers });
+  process.send?.({ type: 'ready', url: `http://${config.host}:${port}`, metricsUrl, pid: process.pid, workers });
   process.on('message', (msg: { type: string }) => {
     if (msg.type === 'stop') process.kill(process.pid, 'SIGTERM');
   });

@@ -34,10 +34,12 @@ const db = await createBenchDb(postgres.adminUrl, `parley_ab_${process.pid}`);
 const secret = randomBytes(32).toString('base64url');
 const server = spawnNode(join(args.tree ? join(args.tree, 'bench') : BENCH_DIR, 'server-process.ts'), {
   nodeArgs: ['--max-semi-space-size=8', ...('profile' in args ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'partial')}`] : [])],
-  env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: '10', JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-ab-${process.pid}`), ...extraEnv },
+  env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: '10', JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-ab-${process.pid}`), ...extraEnv },
 });
 try {
-  const srv = await nextMessage<{ url: string; pid: number }>(server, (m) => m.type === 'ready', 60_000, 'server');
+  const srv = await nextMessage<{ url: string; metricsUrl?: string; pid: number }>(server, (m) => m.type === 'ready', 60_000, 'server');
+  // A `--tree` checkout without the metrics listener serves /metrics on the API port.
+  const metricsUrl = srv.metricsUrl ?? `${srv.url}/metrics`;
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
   const pairs = await seedPairs(pool, 'live', 100);
   await pool.end();
@@ -46,7 +48,7 @@ try {
     for (const rate of rates)
       for (const name of variants) {
         const [variant, senderSurface] = name.split('/') as [Variant, 'trpc-ws' | 'legacy-ws' | undefined];
-        const statements = await statementWindow(srv.url);
+        const statements = await statementWindow(metricsUrl);
         const x = await runWorker<DeliveryResult>('deliveryLoad', { variant, senderSurface, rate, durationMs: Number(args.ms ?? 3000), pairs, baseUrl: srv.url, relayUrl: '', secret, serverPid: srv.pid }, 90_000);
         const l = x.latency;
         const s = x.fromStored;

@@ -7,6 +7,8 @@ import { BENCH_DIR } from './proc.ts';
 export interface BenchContext {
   quick: boolean;
   baseUrl: string;
+  /** The server's `/metrics`, on its own listener. */
+  metricsUrl: string;
   secret: string;
   dbUrl: string;
   /** Straight to the bench database, for seeding. */

@@ -81,11 +81,11 @@ async function main(): Promise<number> {
     // stream's short-lived garbage from growing RSS by ~100 MiB before it is scavenged.
     nodeArgs: ['--expose-gc', '--max-semi-space-size=8', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [])],
     // Every load generator connects from loopback: no per-address connection cap.
-    env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', MARK_READ_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
+    env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', MARK_READ_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
   });
   const relay = spawnNode(join(BENCH_DIR, 'baselines', 'ws-relay.ts'), { nodeArgs: ['--expose-gc'] });
   const [srv, rel] = await Promise.all([
-    nextMessage<{ url: string; pid: number }>(server, (m) => m.type === 'ready', 60_000, 'server'),
+    nextMessage<{ url: string; metricsUrl: string; pid: number }>(server, (m) => m.type === 'ready', 60_000, 'server'),
     nextMessage<{ url: string; pid: number }>(relay, (m) => m.type === 'ready', 30_000, 'relay'),
   ]);
   const pool = new pg.Pool({ connectionString: db.url, max: 4 });
@@ -97,7 +97,7 @@ async function main(): Promise<number> {
   const gcServer = gcOf(server);
   const gcRelay = gcOf(relay);
   const ctx: BenchContext = {
-    quick, baseUrl: srv.url, secret, dbUrl: db.url, pool, poolMax: POOL_MAX,
+    quick, baseUrl: srv.url, metricsUrl: srv.metricsUrl, secret, dbUrl: db.url, pool, poolMax: POOL_MAX,
     legacy: await probeLegacy(srv.url, secret, pool),
     serverPid: srv.pid, relayUrl: rel.url, relayPid: rel.pid,
     gc: (target) => (target === 'server' ? gcServer() : gcRelay()),

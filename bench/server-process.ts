@@ -7,7 +7,7 @@ import { loadConfig } from '../server/config.ts';
 
 const app = await createApp(loadConfig(process.env));
 const url = await app.listen();
-process.send?.({ type: 'ready', url, pid: process.pid, jwtSecret: app.jwtSecret });
+process.send?.({ type: 'ready', url, metricsUrl: app.metricsUrl, pid: process.pid, jwtSecret: app.jwtSecret });
 
 process.on('message', (msg: { type: string }) => {
   if (msg.type === 'gc') {

@@ -1,12 +1,12 @@
 /**
- * The server's send-statement histogram (`parley_send_statement_seconds`), read from /metrics
+ * The server's send-statement histogram (`parley_send_statement_seconds`), read from its /metrics
  * before and after a run: the difference gives the run's statement percentiles, to the precision
  * of the histogram's buckets (each figure is the upper bound of the bucket holding it).
  */
 type Buckets = Map<number, number>;
 
-async function readBuckets(baseUrl: string): Promise<Buckets> {
-  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+async function readBuckets(metricsUrl: string): Promise<Buckets> {
+  const text = await (await fetch(metricsUrl)).text();
   const buckets: Buckets = new Map();
   for (const m of text.matchAll(/^parley_send_statement_seconds_bucket\{le="([^"]+)"\} (\d+)$/gm)) buckets.set(m[1] === '+Inf' ? Infinity : Number(m[1]), Number(m[2]));
   return buckets;
@@ -26,11 +26,11 @@ export interface StatementTimes {
 }
 
 /** Starts a window on the server's send statements; `end()` gives the p50/p99 of those run since. */
-export async function statementWindow(baseUrl: string): Promise<{ end(): Promise<StatementTimes> }> {
-  const before = await readBuckets(baseUrl);
+export async function statementWindow(metricsUrl: string): Promise<{ end(): Promise<StatementTimes> }> {
+  const before = await readBuckets(metricsUrl);
   return {
     async end() {
-      const after = await readBuckets(baseUrl);
+      const after = await readBuckets(metricsUrl);
       return { p50: quantileMs(before, after, 0.5), p99: quantileMs(before, after, 0.99) };
     },
   };

@@ -18,7 +18,8 @@ import { logSerializers } from './http/log-serializers.ts';
 import { refuseInvalidUtf8Bodies } from './http/utf8-body.ts';
 import { registerDemoRoutes } from './http/demo.routes.ts';
 import { registerDocsRoutes } from './openapi/docs.routes.ts';
-import { registerMetricsRoutes } from './metrics/metrics.routes.ts';
+import { listenForScrapes, type MetricsListener } from './metrics/metrics-listener.ts';
+import { countOpenSockets } from './metrics/socket-metrics.ts';
 import { createScaleOut, type ScaleOut } from './scale-out.ts';
 import { createServices, type Services } from './services.ts';
 
@@ -27,8 +28,10 @@ export interface ParleyApp {
   services: Services;
   /** The HS256 secret tokens are verified with (the dev secret on the embedded default). */
   jwtSecret: string | undefined;
-  /** Starts listening; resolves to the base URL, e.g. `http://127.0.0.1:3000`. */
+  /** Starts listening (the metrics listener first); resolves to the base URL, e.g. `http://127.0.0.1:3000`. */
   listen(): Promise<string>;
+  /** Where `/metrics` is scraped once listening, e.g. `http://127.0.0.1:9464/metrics`; undefined with `METRICS_PORT=off`. */
+  readonly metricsUrl: string | undefined;
   /** Graceful: stop accepting, close sockets with 1001, drain in-flight requests, close the database. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -108,13 +111,15 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerRestAdapter(fastify, services);
   await registerLegacyWsAdapter(fastify, services);
   await registerDocsRoutes(fastify);
-  registerMetricsRoutes(fastify, services);
+  countOpenSockets(fastify, services.metrics);
   await registerDemoRoutes(fastify, {
     distDir: fileURLToPath(new URL('../demo/dist/', import.meta.url)),
     devSecret: config.tokens === 'dev' ? jwtSecret : undefined,
   });
 
+  let metricsListener: MetricsListener | undefined;
   fastify.addHook('onClose', async () => {
+    await metricsListener?.close();
     if (!(await services.shutdownDrain.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
     await services.presence.close();
@@ -146,10 +151,17 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     services,
     jwtSecret,
     async listen() {
+      const scrapes = config.metrics;
+      if (scrapes.port !== 'off') {
+        metricsListener = await listenForScrapes({ ...scrapes, port: scrapes.port, scrape: services.metrics.text, onError: (err) => fastify.log.error({ err }, 'metrics scrape failed') });
+      }
       await fastify.listen({ host: config.host, port: config.port });
       const address = fastify.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    },
+    get metricsUrl() {
+      return metricsListener?.url;
     },
     close,
     [Symbol.asyncDispose]: close,

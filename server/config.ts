@@ -23,6 +23,10 @@ const EnvSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0).max(65535).default(3000),
+  // Scrapes get a listener of their own, on loopback unless told otherwise; `off` serves none.
+  METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+  METRICS_PORT: z.union([z.literal('off'), int(0).max(65535)]).default(9464),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DB_POOL_MAX: int(1).default(10),
@@ -80,6 +84,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly logLevel: string;
+  /** `/metrics`'s own listener (`port` 0: any free one); with `token`, scrapes must send it as a bearer token. */
+  readonly metrics: { readonly host: string; readonly port: number | 'off'; readonly token: string | undefined };
   /** Unset: run on the embedded PostgreSQL under `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly dbPoolMax: number;
@@ -173,6 +179,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     problems.push('WORKERS: more than one worker needs DATABASE_URL (the embedded PostgreSQL serves a single process)');
   }
   if (e.WORKERS > 1 && fanout === 'local') problems.push('WORKERS: more than one worker needs a fan-out engine (FANOUT is local)');
+  if (e.METRICS_PORT !== 'off' && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) problems.push('METRICS_PORT: must differ from PORT (or be off)');
   if (e.PRESENCE_TIMEOUT_MS <= e.PRESENCE_HEARTBEAT_MS) problems.push('PRESENCE_TIMEOUT_MS: must be longer than PRESENCE_HEARTBEAT_MS, or live instances would be reaped between beats');
   if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
@@ -180,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT, token: e.METRICS_TOKEN },
     databaseUrl: e.DATABASE_URL,
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,

@@ -30,7 +30,10 @@ const started = await start().catch(async (err: unknown) => {
 });
 if (started) {
   const { url } = started;
-  started.app.fastify.log.info(`Parley serving on ${url} (${started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`})`);
+  const { metricsUrl } = started.app;
+  const database = started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`;
+  const metrics = metricsUrl ? `on ${metricsUrl}` : cluster.isWorker ? 'served by the primary' : 'off';
+  started.app.fastify.log.info(`Parley serving on ${url} (${database}); metrics ${metrics}`);
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

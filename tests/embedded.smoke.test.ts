@@ -10,7 +10,7 @@ const dataDir = await tempDataDir('parley-embedded-');
 afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
 // What `npm start` does with no configuration: embedded PostgreSQL and a dev secret under DATA_DIR.
-const config = loadConfig({ PORT: '0', LOG_LEVEL: 'silent', DATA_DIR: dataDir });
+const config = loadConfig({ PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'silent', DATA_DIR: dataDir });
 
 it('runs on the embedded default and keeps data and the dev secret across a restart', async () => {
   let roomId: string;

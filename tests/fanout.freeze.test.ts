@@ -24,8 +24,8 @@ afterAll(() => fleet.dispose());
 
 const token = (userId: string) => signToken({ secret: TEST_SECRET, userId });
 
-async function notifyQueueUsage(url: string) {
-  const res = await fetch(`${url}/metrics`);
+async function notifyQueueUsage(metricsUrl: string) {
+  const res = await fetch(metricsUrl);
   return valueOf(parsePrometheusText(await res.text()).samples, 'parley_pg_notification_queue_usage');
 }
 
@@ -65,7 +65,7 @@ it.concurrent.for(engines)(
     const atFreeze = outcomes.length;
     const thawAt = Date.now() + FREEZE_MS;
     // The frozen listener holds the NOTIFY queue's tail: the queue grows while sends go on.
-    if (engine === 'postgres') await vi.waitFor(async () => expect(await notifyQueueUsage(a.url)).toBeGreaterThan(0), { timeout: FREEZE_MS / 2, interval: 500 });
+    if (engine === 'postgres') await vi.waitFor(async () => expect(await notifyQueueUsage(a.metricsUrl)).toBeGreaterThan(0), { timeout: FREEZE_MS / 2, interval: 500 });
     await new Promise((r) => setTimeout(r, thawAt - Date.now()));
     const duringFreeze = outcomes.length - atFreeze;
     b.child.kill('SIGCONT');

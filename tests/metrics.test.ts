@@ -1,9 +1,14 @@
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createApp } from '../server/app.ts';
+import { loadConfig } from '../server/config.ts';
+import { DATABASE_READ_PERIOD_MS } from '../server/metrics/metrics.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
+import { runMain, servingUrl } from './support/main-process.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { parsePrometheusText, valueOf } from './support/prometheus-text.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { startTestApp, TEST_SECRET, testConfig, type TestApp } from './support/test-app.ts';
 
 let a: TestApp;
 let b: PeerApp;
@@ -16,15 +21,15 @@ afterAll(async () => {
   await a?.close();
 });
 
-async function scrape(url: string) {
-  const res = await fetch(`${url}/metrics`);
+async function scrape(metricsUrl: string) {
+  const res = await fetch(metricsUrl);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
   return parsePrometheusText(await res.text()).samples;
 }
 
-it('GET /metrics is Prometheus text with the documented families, and its counters move with traffic on every surface', async () => {
-  const before = await scrape(a.url);
+it('the metrics listener answers GET /metrics with Prometheus text of the documented families, whose counters move with traffic on every surface', async () => {
+  const before = await scrape(a.metricsUrl);
   for (const name of ['process_cpu_user_seconds_total', 'nodejs_eventloop_lag_seconds', 'parley_db_pool_connections', 'parley_pg_notification_queue_usage']) {
     expect(before.some((s) => s.name === name), name).toBe(true);
   }
@@ -38,7 +43,7 @@ it('GET /metrics is Prometheus text with the documented families, and its counte
   const legacy = await openLegacySocket(a.url, 'alice', 'bob', await a.token('alice'));
   // The socket's feed starts just after the upgrade completes.
   await vi.waitFor(async () => {
-    const during = await scrape(a.url);
+    const during = await scrape(a.metricsUrl);
     expect(valueOf(during, 'parley_open_sockets', { surface: 'legacy-ws' })).toBe(1);
     expect(valueOf(during, 'parley_subscriptions', { surface: 'legacy-ws' })).toBe(1);
   });
@@ -56,7 +61,7 @@ it('GET /metrics is Prometheus text with the documented families, and its counte
   await alice.messages.send.mutate({ roomId: 'a0000000-0000-4000-8000-000000000000', content: 'nowhere' }).catch(() => {});
   await sub.waitForMessages(30);
 
-  const afterA = await scrape(a.url);
+  const afterA = await scrape(a.metricsUrl);
   const moved = (name: string, labels: Record<string, string>) => valueOf(afterA, name, labels) - valueOf(before, name, labels);
   expect(moved('parley_sends_total', { surface: 'trpc', outcome: 'ok' })).toBe(20);
   expect(moved('parley_sends_total', { surface: 'rest', outcome: 'ok' })).toBe(5);
@@ -71,7 +76,7 @@ it('GET /metrics is Prometheus text with the documented families, and its counte
 
   // B heard A's messages through the engine: its lag histogram and its tRPC deliveries moved.
   await vi.waitFor(async () => {
-    const onB = await scrape(b.url);
+    const onB = await scrape(b.metricsUrl);
     expect(valueOf(onB, 'parley_fanout_lag_seconds_count')).toBeGreaterThan(0);
     // The 30 messages, and alice's presence (her sockets on A), which reaches the room's stream too.
     expect(valueOf(onB, 'parley_deliveries_total', { surface: 'trpc' })).toBe(sub.events.length);
@@ -80,5 +85,99 @@ it('GET /metrics is Prometheus text with the documented families, and its counte
   });
   legacy.close();
   await legacy.closed;
-  await vi.waitFor(async () => expect(valueOf(await scrape(a.url), 'parley_open_sockets', { surface: 'legacy-ws' })).toBe(0));
+  await vi.waitFor(async () => expect(valueOf(await scrape(a.metricsUrl), 'parley_open_sockets', { surface: 'legacy-ws' })).toBe(0));
+});
+
+describe('where /metrics is served', () => {
+  it('the API port has no /metrics: it answers the 404 of any unknown path', async () => {
+    const res = await fetch(`${a.url}/metrics`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual(await (await fetch(`${a.url}/no-such-path`)).json());
+  });
+
+  it('the metrics listener is on loopback by default, and serves GET /metrics alone', async () => {
+    expect(loadConfig({}).metrics).toEqual({ host: '127.0.0.1', port: 9464, token: undefined });
+    expect(a.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(new URL(a.metricsUrl).port).not.toBe(new URL(a.url).port);
+    const other = await fetch(new URL('/rooms/', a.metricsUrl));
+    expect(other.status).toBe(404);
+    expect(await other.json()).toEqual({ detail: expect.stringMatching(/Not found/) });
+    const post = await fetch(a.metricsUrl, { method: 'POST' });
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET, HEAD');
+  });
+
+  it('METRICS_PORT=off serves no metrics listener', async () => {
+    await using app = await createApp(testConfig(a.databaseUrl, { METRICS_PORT: 'off' }));
+    await app.listen();
+    expect(app.metricsUrl).toBeUndefined();
+  });
+
+  it('METRICS_PORT equal to PORT, a short METRICS_TOKEN, or a METRICS_PORT that is not a port are refused at start', () => {
+    expect(() => loadConfig({ PORT: '3000', METRICS_PORT: '3000' })).toThrow(/METRICS_PORT: must differ from PORT/);
+    expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN: must be at least 16 characters/);
+    expect(() => loadConfig({ METRICS_PORT: 'on' })).toThrow(/METRICS_PORT/);
+    expect(() => loadConfig({ METRICS_PORT: '70000' })).toThrow(/METRICS_PORT/);
+  });
+
+  it('npm start with a busy METRICS_PORT exits with one line naming METRICS_PORT', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as { port: number };
+    const main = runMain({ PORT: '0', METRICS_PORT: String(port), DATABASE_URL: a.databaseUrl, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info' });
+    try {
+      const outcome = await Promise.race([main.exited, servingUrl(main).then(() => 'served')]);
+      expect(outcome, main.output()).toBe(1);
+      expect(main.output().trim().split('\n')).toEqual([`METRICS_PORT ${port} on 127.0.0.1 is already in use: stop the process using it, or choose another, e.g. METRICS_PORT=${port + 1} (or METRICS_PORT=off).`]);
+    } finally {
+      if (main.child.exitCode === null) main.child.kill('SIGKILL');
+      busy.close();
+    }
+  });
+});
+
+describe('METRICS_TOKEN', () => {
+  const TOKEN = 'metrics-token-0123456789abcdef';
+
+  it('when set, a scrape without the bearer token or with a wrong one is refused with 401, and one with it is answered', async () => {
+    await using app = await createApp(testConfig(a.databaseUrl, { METRICS_TOKEN: TOKEN }));
+    await app.listen();
+    const scrapeWith = (authorization?: string) => fetch(app.metricsUrl!, { headers: authorization ? { authorization } : {} });
+
+    const missing = await scrapeWith();
+    expect(missing.status).toBe(401);
+    expect(missing.headers.get('www-authenticate')).toMatch(/^Bearer /);
+    expect(await missing.json()).toEqual({ detail: expect.stringMatching(/METRICS_TOKEN/) });
+    for (const wrong of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Basic ${TOKEN}`, TOKEN]) expect((await scrapeWith(wrong)).status, wrong).toBe(401);
+
+    const right = await scrapeWith(`Bearer ${TOKEN}`);
+    expect(right.status).toBe(200);
+    expect(parsePrometheusText(await right.text()).samples.some((s) => s.name === 'parley_sends_total' || s.name === 'parley_db_pool_connections')).toBe(true);
+  });
+});
+
+describe('what a scrape costs the database', () => {
+  it(`scrapes in quick succession read the database at most once per ${DATABASE_READ_PERIOD_MS} ms, and a later scrape reads it again`, async () => {
+    await using app = await createApp(testConfig(a.databaseUrl));
+    await app.listen();
+    // The app's ORM runs every query the scrape-time gauges make (and the app's own, told apart by their text).
+    const execute = vi.spyOn(app.services.orm.em.getConnection(), 'execute');
+    const scrapeQueries = () => execute.mock.calls.filter(([sql]) => String(sql).includes('pg_notification_queue_usage')).length;
+    const started = performance.now();
+    const texts = await Promise.all(range(1, 50).map(async () => (await fetch(app.metricsUrl!)).text()));
+    const elapsed = performance.now() - started;
+    expect(texts.every((t) => /^parley_pg_notification_queue_usage \d/m.test(t))).toBe(true);
+    const during = scrapeQueries();
+    expect(during).toBeGreaterThanOrEqual(1);
+    expect(during, `${during} queries in ${elapsed.toFixed(0)} ms`).toBeLessThanOrEqual(1 + Math.floor(elapsed / DATABASE_READ_PERIOD_MS));
+
+    await vi.waitFor(
+      async () => {
+        await fetch(app.metricsUrl!);
+        expect(scrapeQueries()).toBeGreaterThan(during);
+      },
+      { timeout: 5 * DATABASE_READ_PERIOD_MS, interval: 100 },
+    );
+    execute.mockRestore();
+  });
 });

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { get } from 'node:http';
 import pg from 'pg';
 import { afterAll, expect, it, vi } from 'vitest';
 import { createChatClient } from '../client-sdk/index.ts';
@@ -25,20 +24,10 @@ it('WORKERS>1 on the embedded default is refused at start with a message naming 
   expect(stderr).toMatch(/WORKERS: more than one worker needs DATABASE_URL/);
 });
 
-/** GET /metrics on a connection of its own: the primary deals each new connection to the next worker. */
-const scrapeOnNewConnection = (url: string) =>
-  new Promise<ReturnType<typeof parsePrometheusText>['samples']>((resolve, reject) => {
-    get(`${url}/metrics`, { agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(parsePrometheusText(body).samples) : reject(new Error(`${res.statusCode}: ${body}`))));
-    }).on('error', reject);
-  });
-
-it('WORKERS=2 npm start: two full instances on one port, live events cross between them, /metrics counts both workers, SIGTERM stops both', async () => {
+it('WORKERS=2 npm start: two full instances on one port, live events cross between them, the primary\'s /metrics (behind METRICS_TOKEN) counts both workers, SIGTERM stops both', async () => {
   const db = await fleet.database('workers');
-  const server = await fleet.start({ DATABASE_URL: db.url, WORKERS: '2' });
+  const metricsToken = 'workers-metrics-token-0123456789';
+  const server = await fleet.start({ DATABASE_URL: db.url, WORKERS: '2', METRICS_TOKEN: metricsToken });
   const c = new pg.Client({ connectionString: db.url });
   await c.connect();
   try {
@@ -58,14 +47,17 @@ it('WORKERS=2 npm start: two full instances on one port, live events cross betwe
     await sub.waitForMessages(60);
     expect(sub.seqs()).toEqual(range(1, 60));
     for (const s of sockets) await vi.waitFor(() => expect(s.frames.filter((f) => f.action === 'new_message')).toHaveLength(60), { timeout: 10_000, interval: 10 });
-    // Every scrape, whichever worker answers it, covers both: the sockets and sends of each.
-    for (const _ of range(1, 4)) {
-      const samples = await scrapeOnNewConnection(server.url);
-      expect(valueOf(samples, 'parley_sends_total', { surface: 'legacy-ws', outcome: 'ok' })).toBe(60);
-      expect(valueOf(samples, 'parley_open_sockets', { surface: 'legacy-ws' })).toBe(6);
-      expect(valueOf(samples, 'parley_subscriptions', { surface: 'trpc' })).toBe(1);
-      expect(valueOf(samples, 'parley_fanout_engine_up', { engine: 'postgres' })).toBe(1);
-    }
+    // The primary's scrape covers both workers: the sockets and sends of each.
+    expect((await fetch(server.metricsUrl)).status).toBe(401);
+    const res = await fetch(server.metricsUrl, { headers: { authorization: `Bearer ${metricsToken}` } });
+    expect(res.status).toBe(200);
+    const samples = parsePrometheusText(await res.text()).samples;
+    expect(valueOf(samples, 'parley_sends_total', { surface: 'legacy-ws', outcome: 'ok' })).toBe(60);
+    expect(valueOf(samples, 'parley_open_sockets', { surface: 'legacy-ws' })).toBe(6);
+    expect(valueOf(samples, 'parley_subscriptions', { surface: 'trpc' })).toBe(1);
+    expect(valueOf(samples, 'parley_fanout_engine_up', { engine: 'postgres' })).toBe(1);
+    // The workers serve the API alone.
+    expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
     for (const s of sockets) s.close();
     await bob.close();
   } finally {

@@ -164,7 +164,7 @@ export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[];
     for (const variant of variants) {
       const durationMs = ctx.quick ? 600 : 3000;
       // The database's share: how long the run's send statements took, commit included.
-      const statements = variant === 'raw-ws relay' ? undefined : await statementWindow(ctx.baseUrl);
+      const statements = variant === 'raw-ws relay' ? undefined : await statementWindow(ctx.metricsUrl);
       const r = await runWorker<DeliveryResult>('deliveryLoad', { variant, rate, durationMs, pairs, baseUrl: ctx.baseUrl, relayUrl: ctx.relayUrl, secret: ctx.secret, serverPid: variant === 'raw-ws relay' ? ctx.relayPid : ctx.serverPid }, 90_000);
       const statement = await statements?.end();
       results.push(r);

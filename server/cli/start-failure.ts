@@ -7,7 +7,16 @@ import { EmbeddedDatabaseError } from '../db/embedded-errors.ts';
  * are the machine's (a busy port, a database that is not running), not Parley's.
  */
 export function startFailureMessage(err: unknown, config: Config | undefined): string {
-  const { code, syscall, path } = (err ?? {}) as { code?: unknown; syscall?: unknown; path?: unknown };
+  const { code, syscall, path, port: failedPort } = (err ?? {}) as { code?: unknown; syscall?: unknown; path?: unknown; port?: unknown };
+  const metrics = config?.metrics;
+  // The metrics listener starts first; a listen error carries the port it was for.
+  if (metrics && metrics.port !== 'off' && metrics.port !== 0 && failedPort === metrics.port) {
+    if (code === 'EADDRINUSE') return `METRICS_PORT ${metrics.port} on ${metrics.host} is already in use: stop the process using it, or choose another, e.g. METRICS_PORT=${metrics.port + 1} (or METRICS_PORT=off).`;
+    if (code === 'EACCES') return `Not allowed to listen on METRICS_PORT ${metrics.port}: use a port above 1023, e.g. METRICS_PORT=9464.`;
+  }
+  if (metrics && code === 'EADDRNOTAVAIL' && (err as { address?: unknown }).address === metrics.host && metrics.host !== config.host) {
+    return `METRICS_HOST=${metrics.host} is not an address of this machine: use METRICS_HOST=127.0.0.1.`;
+  }
   const port = config?.port ?? 3000;
   const host = config?.host ?? '127.0.0.1';
   switch (code) {

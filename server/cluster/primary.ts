@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Config } from '../config.ts';
-import { serveClusterMetrics } from '../metrics/cluster-metrics.ts';
+import { clusterScrape } from '../metrics/cluster-metrics.ts';
+import { listenForScrapes } from '../metrics/metrics-listener.ts';
 
 const line = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg })}\n`);
 
@@ -10,13 +11,18 @@ const line = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 30
  * not pinned to one process by a hash as with `reusePort`. Live events between workers go through
  * the configured engine, exactly as between machines.
  */
-export async function runPrimary(config: Config): Promise<{ port: number }> {
+export async function runPrimary(config: Config): Promise<{ port: number; metricsUrl: string | undefined }> {
   let stopping = false;
   let started = false;
-  serveClusterMetrics();
+  // The primary serves the scrape, with every worker's figures: a worker would answer for itself alone.
+  const scrapes = config.metrics;
+  const metrics =
+    scrapes.port === 'off'
+      ? undefined
+      : await listenForScrapes({ ...scrapes, port: scrapes.port, scrape: clusterScrape(), onError: (err) => line(`metrics scrape failed: ${err instanceof Error ? err.message : String(err)}`) });
   const fork = () =>
     new Promise<number>((resolve) => {
-      const worker = cluster.fork();
+      const worker = cluster.fork({ METRICS_PORT: 'off' });
       worker.once('listening', (address) => resolve(address.port));
       worker.once('exit', (code, signal) => {
         if (stopping) return;
@@ -36,7 +42,7 @@ export async function runPrimary(config: Config): Promise<{ port: number }> {
   await Promise.all(Array.from({ length: config.workers - 1 }, fork));
   started = true;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  line(`Parley serving on http://${host}:${port} (${config.workers} workers, fan-out through ${config.fanout})`);
+  line(`Parley serving on http://${host}:${port} (${config.workers} workers, fan-out through ${config.fanout}); metrics ${metrics ? `on ${metrics.url}` : 'off'}`);
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
@@ -48,5 +54,5 @@ export async function runPrimary(config: Config): Promise<{ port: number }> {
       void Promise.all(exits).then((codes) => process.exit(codes.every((c) => c === 0) ? 0 : 1));
     });
   }
-  return { port };
+  return { port, metricsUrl: metrics?.url };
 }

@@ -1,6 +1,7 @@
 import cluster from 'node:cluster';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { joinClusterMetrics } from './cluster-metrics.ts';
+import { offerToPrimary } from './cluster-metrics.ts';
+import { sharedRead } from './shared-read.ts';
 
 /** Where a call or a socket came from. */
 export type Surface = 'trpc' | 'rest' | 'legacy-ws';
@@ -12,6 +13,9 @@ export interface MetricSources {
   /** `pg_notification_queue_usage()`, or null without PostgreSQL. */
   notifyQueueUsage(): Promise<number | null>;
 }
+
+/** How long a figure read from the database at scrape time serves later scrapes. */
+export const DATABASE_READ_PERIOD_MS = 1_000;
 
 /** One registry per app (not prom-client's global one): two apps in one process keep their own counts. */
 export function createMetrics() {
@@ -35,13 +39,13 @@ export function createMetrics() {
   const sockets = new Gauge({ name: 'parley_open_sockets', help: 'Open WebSockets', labelNames: ['surface'], registers });
   const subscriptions = new Gauge({ name: 'parley_subscriptions', help: 'Live room subscriptions', labelNames: ['surface'], registers });
 
-  // Under WORKERS every worker's figures, so a scrape of the shared port sees the whole service.
-  const clusterText = cluster.isWorker ? joinClusterMetrics(registry) : undefined;
+  // Under WORKERS the primary serves the scrape, summing every worker's registry.
+  if (cluster.isWorker) offerToPrimary(registry);
 
   return {
     registry,
-    /** The Prometheus text for a scrape: this process's, or under WORKERS the sum over workers. */
-    text: () => clusterText?.() ?? registry.metrics(),
+    /** This process's Prometheus text. */
+    text: () => registry.metrics(),
     sendDone(surface: Surface, outcome: string, seconds: number) {
       sends.inc({ surface, outcome });
       if (outcome === 'ok') sendSeconds.observe({ surface }, seconds);
@@ -59,6 +63,7 @@ export function createMetrics() {
 
     /** Gauges read at scrape time; registered once the app's database and engine exist. */
     watch(sources: MetricSources) {
+      const notifyQueueUsage = sharedRead(DATABASE_READ_PERIOD_MS, sources.notifyQueueUsage);
       new Gauge({
         name: 'parley_db_pool_connections',
         help: 'ORM pool connections by state',
@@ -90,7 +95,7 @@ export function createMetrics() {
         // One queue per database cluster: every worker reads the same figure.
         aggregator: 'max',
         async collect() {
-          const usage = await sources.notifyQueueUsage().catch(() => null);
+          const usage = await notifyQueueUsage().catch(() => null);
           if (usage !== null) this.set(usage);
         },
       });

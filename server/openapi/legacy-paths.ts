@@ -69,5 +69,4 @@ export const legacyPaths = {
   },
   '/healthz': { get: { operationId: 'healthz', tags: ['Operations'], responses: { 200: { description: 'Process is up' } } } },
   '/readyz': { get: { operationId: 'readyz', tags: ['Operations'], responses: { 200: { description: 'Database reachable and fan-out engine connected' }, 503: { description: 'Database unreachable, or fan-out engine disconnected (sends still work)' } } } },
-  '/metrics': { get: { operationId: 'metrics', tags: ['Operations'], summary: 'Prometheus text format', responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
 };

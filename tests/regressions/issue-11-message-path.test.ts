@@ -43,7 +43,7 @@ it('a group-commit batch that fails is logged with its cause, then its sends are
 it('a burst of ws/chat frames on one socket is stored and delivered in the order sent, many to a statement', async () => {
   const roomId = await freshRoom('burst-a', 'burst-b');
   const [a, b] = await Promise.all([openLegacySocket(t.url, 'burst-a', 'burst-b', await t.token('burst-a')), openLegacySocket(t.url, 'burst-b', 'burst-a', await t.token('burst-b'))]);
-  const statements = async () => Number(/^parley_group_commit_batch_size_count (\d+)$/m.exec(await (await fetch(`${t.url}/metrics`)).text())![1]);
+  const statements = async () => Number(/^parley_group_commit_batch_size_count (\d+)$/m.exec(await (await fetch(t.metricsUrl)).text())![1]);
   const before = await statements();
   const burst = range(1, 50).map((i) => `burst ${i}`);
   for (const message of burst) b.send({ action: 'new_message', message, sender: 'burst-b', chat_room: roomId, other_user: 'burst-a' });

@@ -20,7 +20,7 @@ const npmRun = (script: string, args: string[], env: Record<string, string> = {}
 
 function run(command: string, args: string[], env: Record<string, string> = {}) {
   const child = spawn(command, args, {
-    env: { ...process.env, NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: t.databaseUrl, LOG_LEVEL: 'info', ...env },
+    env: { ...process.env, NODE_ENV: 'test', JWT_SECRET: TEST_SECRET, DATABASE_URL: t.databaseUrl, LOG_LEVEL: 'info', METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const out = { stdout: '', stderr: '' };

@@ -1,6 +1,6 @@
 import { once } from 'node:events';
 import pg from 'pg';
-import { runMain, servingUrl, type MainProcess } from './main-process.ts';
+import { runMain, servingUrls, type MainProcess } from './main-process.ts';
 import { ADMIN_URL, dropTestDatabase, TEST_SECRET } from './test-app.ts';
 
 export interface TestDatabase {
@@ -37,6 +37,8 @@ export async function createTestDatabase(tag: string): Promise<TestDatabase> {
 
 export interface InstanceProcess extends MainProcess {
   url: string;
+  /** Where its `/metrics` is scraped: the primary's, under WORKERS. */
+  metricsUrl: string;
   /** Resolves with the exit code, or the signal that ended it. */
   ended: Promise<number | string>;
 }
@@ -45,7 +47,8 @@ export interface InstanceProcess extends MainProcess {
 export async function startInstanceProcess(env: Record<string, string>): Promise<InstanceProcess> {
   const main = runMain({ PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ...env });
   const ended = once(main.child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
-  return { ...main, url: await servingUrl(main), ended };
+  const { url, metricsUrl } = await servingUrls(main);
+  return { ...main, url, metricsUrl: metricsUrl!, ended };
 }
 
 /** The server processes and databases of one test file, killed and dropped together at its end. */

@@ -5,6 +5,7 @@ import { testConfig, type TestApp } from './test-app.ts';
 export interface PeerApp {
   app: ParleyApp;
   url: string;
+  metricsUrl: string;
   client(userId: string): Promise<ChatClient>;
   close(): Promise<void>;
 }
@@ -17,6 +18,7 @@ export async function startPeerApp(first: TestApp, env: Record<string, string> =
   return {
     app,
     url,
+    metricsUrl: app.metricsUrl!,
     async client(userId) {
       const client = createChatClient({ url, token: await first.token(userId) });
       clients.push(client);

@@ -1,10 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
-import { runMain, servingUrl, type MainProcess } from './main-process.ts';
+import { runMain, servingUrls, type MainProcess } from './main-process.ts';
 import { ADMIN_URL, dropTestDatabase, TEST_SECRET } from './test-app.ts';
 
 export interface ServerProcess extends MainProcess {
   url: string;
+  metricsUrl: string;
   databaseUrl: string;
   /** The server process's resident set size, in bytes (from /proc). */
   rss(): Promise<number>;
@@ -30,11 +31,12 @@ export async function startServerProcess(tag: string, env: Record<string, string
   databaseUrl.pathname = `/${dbName}`;
   // Rate limits off, as for in-process test apps: the floods here must reach the socket rules.
   const main = runMain({ PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ...env });
-  const url = await servingUrl(main);
+  const { url, metricsUrl } = await servingUrls(main);
   const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
   return {
     ...main,
     url,
+    metricsUrl: metricsUrl!,
     databaseUrl: databaseUrl.href,
     async rss() {
       const status = await readFile(`/proc/${main.child.pid}/status`, 'utf8');

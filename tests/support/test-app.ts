@@ -13,6 +13,8 @@ export const TEST_SECRET = 'parley-test-secret-0123456789abcdefghijklmnop';
 export interface TestApp {
   app: ParleyApp;
   url: string;
+  /** Where its `/metrics` is scraped (its own listener, on a free port). */
+  metricsUrl: string;
   databaseUrl: string;
   token(userId: string, expiresIn?: string): Promise<string>;
   /** An SDK client for `userId`; closed with the app. */
@@ -78,6 +80,7 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
   return loadConfig({
     NODE_ENV: 'test',
     PORT: '0',
+    METRICS_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: databaseUrl,
     JWT_SECRET: TEST_SECRET,
@@ -122,6 +125,8 @@ export async function startTestApp(testFile: string, env: Record<string, string 
   return {
     app,
     url,
+    // Undefined only when a test turned the listener off.
+    metricsUrl: app.metricsUrl!,
     databaseUrl: databaseUrl.href,
     token,
     async client(userId) {
