@@ -42,6 +42,7 @@ const EnvSchema = z.object({
   MESSAGE_EDIT_WINDOW_SECONDS: int(0).default(900),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  REDIS_COMMAND_TIMEOUT_MS: int(1).default(50),
   FANOUT: z.enum(['auto', 'local', 'postgres', 'redis']).default('auto'),
   FANOUT_SWEEP_MS: int(100).default(2_000),
   FANOUT_NOTIFY_WINDOW_MS: int(0).max(1_000).default(5),
@@ -103,6 +104,8 @@ export interface Config {
   readonly messageEditWindowSeconds: number;
   readonly shutdownGraceMs: number;
   readonly redisUrl: string | undefined;
+  /** A rate-limit call to Redis answered no sooner than this falls back to this instance's own buckets. */
+  readonly redisCommandTimeoutMs: number;
   /** How events reach the other instances; `local` = this process only. */
   readonly fanout: 'local' | 'postgres' | 'redis';
   /** How often watched rooms are checked for messages the engine did not bring. */
@@ -160,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     messageEditWindowSeconds: e.MESSAGE_EDIT_WINDOW_SECONDS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     redisUrl: e.REDIS_URL,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     fanout,
     fanoutSweepMs: e.FANOUT_SWEEP_MS,
     fanoutNotifyWindowMs: e.FANOUT_NOTIFY_WINDOW_MS,
