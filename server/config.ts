@@ -34,6 +34,7 @@ const EnvSchema = z.object({
   WS_PING_MS: int(100).default(30_000),
   WS_SEND_QUEUE_MAX_BYTES: int(1024).default(1024 * 1024),
   WS_MAX_INFLIGHT: int(1).default(32),
+  WS_MAX_INFLIGHT_BYTES: int(1024).default(64 * 1024),
   WS_MAX_SUBSCRIPTIONS: int(1).default(1000),
   HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
@@ -94,6 +95,8 @@ export interface Config {
   readonly wsSendQueueMaxBytes: number;
   /** Requests (tRPC) or frames (ws/chat) one socket may have in progress; beyond it reading pauses. */
   readonly wsMaxInflight: number;
+  /** ws/chat: bytes of frames read and not yet handled at which reading pauses. */
+  readonly wsMaxInflightBytes: number;
   readonly wsMaxSubscriptions: number;
   readonly httpHeadersTimeoutMs: number;
   readonly httpRequestTimeoutMs: number;
@@ -155,6 +158,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     wsPingMs: e.WS_PING_MS,
     wsSendQueueMaxBytes: e.WS_SEND_QUEUE_MAX_BYTES,
     wsMaxInflight: e.WS_MAX_INFLIGHT,
+    wsMaxInflightBytes: e.WS_MAX_INFLIGHT_BYTES,
     wsMaxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
