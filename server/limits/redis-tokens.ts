@@ -58,9 +58,10 @@ export async function createRedisTokens({
       try {
         return Number(await redis.eval(TAKE_SCRIPT, 1, `parley:limit:${key}`, rule.perSec, rule.burst));
       } catch (err) {
-        // Redis failing or stalling mid-call: this instance limits on its own for a while.
+        // Redis failing or stalling mid-call: this instance limits on its own for a while. The
+        // calls started together fail together: one report per window.
+        if (Date.now() >= skipUntil) onRedisError(err);
         skipUntil = Date.now() + SKIP_AFTER_TIMEOUT_MS;
-        onRedisError(err);
         return fallback(key, rule);
       }
     },
