@@ -7,7 +7,7 @@ export interface SocketRules {
   maxBufferedBytes: number;
   /** Units of work (requests, frames) in progress before the socket stops reading. */
   maxInflight: number;
-  /** Bytes of frames read and not yet worked through before the socket stops reading. */
+  /** Bytes of frames taken (`take`) and not yet worked through before the socket stops reading. */
   maxInflightBytes: number;
   /** Heartbeat interval; a socket that misses a pong is dropped. */
   pingMs: number;
