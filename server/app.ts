@@ -15,6 +15,7 @@ import { httpServerFactory } from './http/http-server.ts';
 import { replyToBadUrl } from './http/bad-url.ts';
 import { registerCors } from './http/cors.ts';
 import { logSerializers } from './http/log-serializers.ts';
+import { drainUnreadBodies } from './http/unread-body.ts';
 import { refuseInvalidUtf8Bodies } from './http/utf8-body.ts';
 import { registerDemoRoutes } from './http/demo.routes.ts';
 import { registerDocsRoutes } from './openapi/docs.routes.ts';
@@ -77,6 +78,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
 
   await registerCors(fastify, config);
   refuseInvalidUtf8Bodies(fastify);
+  drainUnreadBodies(fastify, { maxMs: config.httpRequestTimeoutMs });
   await fastify.register(websocket, {
     options: { maxPayload: config.wsMaxPayloadBytes },
     errorHandler: (err, socket, req) => {

@@ -43,6 +43,7 @@ const EnvSchema = z.object({
   WS_PING_MS: int(100).default(30_000),
   WS_SEND_QUEUE_MAX_BYTES: int(1024).default(1024 * 1024),
   WS_MAX_INFLIGHT: int(1).default(32),
+  WS_MAX_INFLIGHT_BYTES: int(1024).default(64 * 1024),
   WS_MAX_SUBSCRIPTIONS: int(1).default(1000),
   HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
@@ -51,6 +52,7 @@ const EnvSchema = z.object({
   MESSAGE_EDIT_WINDOW_SECONDS: int(0).default(900),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  REDIS_COMMAND_TIMEOUT_MS: int(1).default(50),
   FANOUT: z.enum(['auto', 'local', 'postgres', 'redis']).default('auto'),
   FANOUT_SWEEP_MS: int(100).default(2_000),
   FANOUT_NOTIFY_WINDOW_MS: int(0).max(1_000).default(5),
@@ -114,6 +116,8 @@ export interface Config {
   readonly wsSendQueueMaxBytes: number;
   /** Requests (tRPC) or frames (ws/chat) one socket may have in progress; beyond it reading pauses. */
   readonly wsMaxInflight: number;
+  /** ws/chat: bytes of frames read and not yet handled at which reading pauses. */
+  readonly wsMaxInflightBytes: number;
   readonly wsMaxSubscriptions: number;
   readonly httpHeadersTimeoutMs: number;
   readonly httpRequestTimeoutMs: number;
@@ -124,6 +128,8 @@ export interface Config {
   readonly messageEditWindowSeconds: number;
   readonly shutdownGraceMs: number;
   readonly redisUrl: string | undefined;
+  /** A rate-limit call to Redis answered no sooner than this falls back to this instance's own buckets. */
+  readonly redisCommandTimeoutMs: number;
   /** How events reach the other instances; `local` = this process only. */
   readonly fanout: 'local' | 'postgres' | 'redis';
   /** How often watched rooms are checked for messages the engine did not bring. */
@@ -200,6 +206,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     wsPingMs: e.WS_PING_MS,
     wsSendQueueMaxBytes: e.WS_SEND_QUEUE_MAX_BYTES,
     wsMaxInflight: e.WS_MAX_INFLIGHT,
+    wsMaxInflightBytes: e.WS_MAX_INFLIGHT_BYTES,
     wsMaxSubscriptions: e.WS_MAX_SUBSCRIPTIONS,
     httpHeadersTimeoutMs: e.HTTP_HEADERS_TIMEOUT_MS,
     httpRequestTimeoutMs: e.HTTP_REQUEST_TIMEOUT_MS,
@@ -208,6 +215,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     messageEditWindowSeconds: e.MESSAGE_EDIT_WINDOW_SECONDS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     redisUrl: e.REDIS_URL,
+    redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     fanout,
     fanoutSweepMs: e.FANOUT_SWEEP_MS,
     fanoutNotifyWindowMs: e.FANOUT_NOTIFY_WINDOW_MS,

@@ -56,7 +56,14 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
   const fanout = engine ?? { name: 'local' as const, isUp: () => true };
 
   const memory = createMemoryTokens();
-  const shared = config.redisUrl ? await createRedisTokens(config.redisUrl, memory, (err) => log.warn({ err }, 'rate limits: Redis failed; limiting per instance')) : undefined;
+  const shared = config.redisUrl
+    ? await createRedisTokens({
+        url: config.redisUrl,
+        commandTimeoutMs: config.redisCommandTimeoutMs,
+        fallback: memory,
+        onRedisError: (err) => log.warn({ err }, 'rate limits: Redis failed or timed out; limiting per instance for a second'),
+      })
+    : undefined;
   const limiter = createRateLimiter({ rules: config.rateLimits, tokens: shared?.take ?? memory, scope: shared ? 'redis' : 'memory', close: shared?.close });
 
   metrics.watch({

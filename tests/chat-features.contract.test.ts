@@ -2,6 +2,7 @@ import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { InboxEvent } from '../client-sdk/index.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
+import { openTrpcSocket, trpcHttp } from './support/raw-trpc.ts';
 import { rejection } from './support/rejection.ts';
 import { roomPairs, sendMany } from './support/room-pair.ts';
 import { range, record } from './support/subscription.ts';
@@ -249,6 +250,42 @@ describe('inbox', () => {
     const peerView = await others[4]!.rooms.list.query();
     expect(peerView.items[0]).toMatchObject({ id: rooms[4]!.id, unread: 0, other_read_seq: 3, other: { user: 'inbox-owner' } });
     expect(await rejection(owner.rooms.list.query({ cursor: 'garbage' }))).toMatchObject({ parleyCode: 'INVALID_INPUT' });
+  });
+
+  it('rooms.list answers a cursor it did not hand out with 400 INVALID_INPUT, over HTTP and WebSocket, whatever the values inside', async () => {
+    const owner = await t.client('cursor-owner');
+    for (const other of ['cursor-peer1', 'cursor-peer2']) await owner.rooms.open.mutate({ otherUserId: other });
+    const first = await owner.rooms.list.query({ limit: 1 });
+    const [us, id] = Buffer.from(first.nextCursor!, 'base64url').toString().split('|') as [string, string];
+    const cursor = (text: string) => Buffer.from(text).toString('base64url');
+    const yearsAhead = (years: number) => String((Date.now() + years * 365 * 24 * 3600 * 1000) * 1000);
+    const crafted = {
+      'the largest bigint': cursor(`9223372036854775807|${id}`),
+      'twenty digits': cursor(`99999999999999999999|${id}`),
+      'an activity a thousand years ahead': cursor(`${yearsAhead(1000)}|${id}`),
+      'an activity a year ahead': cursor(`${yearsAhead(1)}|${id}`),
+      'leading zeros': cursor(`000${us}|${id}`),
+      'a uuid of dashes': cursor(`${us}|${'-'.repeat(36)}`),
+      'a uuid with its dashes moved': cursor(`${us}|${id.replace(/-/g, '')}----`),
+      'an upper-case uuid': cursor(`${us}|${id.toUpperCase()}`),
+      'a third part': cursor(`${us}|${id}|${id}`),
+      'not base64url': `${first.nextCursor}!`,
+    };
+    const token = await t.token('cursor-owner');
+    const socket = await openTrpcSocket(t.url, token);
+    for (const [what, value] of Object.entries(crafted)) {
+      const http = await trpcHttp(t.url, 'rooms.list', { cursor: value }, token, 'query');
+      expect({ what, status: http.status, data: http.error?.data }).toMatchObject({
+        what,
+        status: 400,
+        data: { code: 'BAD_REQUEST', parleyCode: 'INVALID_INPUT', details: { fields: { cursor: [expect.any(String)] } } },
+      });
+      const ws = await socket.call('query', 'rooms.list', { cursor: value });
+      expect({ what, data: ws.error?.data }).toMatchObject({ what, data: { code: 'BAD_REQUEST', parleyCode: 'INVALID_INPUT' } });
+    }
+    socket.close();
+    // The cursor handed out still pages on.
+    expect((await owner.rooms.list.query({ limit: 1, cursor: first.nextCursor! })).items).toHaveLength(1);
   });
 
   it('rooms.onEvent: one stream for all rooms, new rooms included, and presence of users sharing a room', async () => {

@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ChatClient, LegacyServerFrame } from '../client-sdk/index.ts';
 import { openLegacySocket, upgradeStatus, type LegacySocket } from './support/legacy-socket.ts';
 import { record } from './support/subscription.ts';
@@ -27,6 +29,14 @@ afterAll(async () => {
 
 const isMessage = (content: string) => (f: LegacyServerFrame) => f.action === 'new_message' && f.message.content === content;
 const messageCount = async () => ((await t.sql<{ n: number }>('select count(*)::int as n from messages'))[0]!.n);
+/** One masked client text frame, built by hand so many can leave in a single TCP write. */
+function clientTextFrame(text: string): Buffer {
+  const payload = Buffer.from(text);
+  const length = payload.length < 126 ? Buffer.from([0x80 | payload.length]) : payload.length < 65_536 ? Buffer.from([0x80 | 126, payload.length >> 8, payload.length & 0xff]) : undefined;
+  if (!length) throw new Error('frame too long for this helper');
+  const mask = randomBytes(4);
+  return Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((byte, i) => byte ^ mask[i % 4]!)]);
+}
 const newMessage = (overrides: Record<string, unknown> = {}) => ({ action: 'new_message', message: 'hi', sender: 'bob', chat_room: roomId, other_user: 'alice', ...overrides });
 
 describe('chatting', () => {
@@ -60,6 +70,23 @@ describe('chatting', () => {
     await sub.waitForMessages(2);
     expect(sub.events.map((e) => e.type === 'message' && e.message.content)).toEqual(['from trpc', 'from legacy']);
     sub.unsubscribe();
+  });
+
+  it.for([100, 1_000])('%i new_message frames in one TCP write are all stored, in order, each echoed, none refused', async (count) => {
+    const sender = `burst${count}`;
+    const socket = await openLegacySocket(t.url, sender, 'alice', await t.token(sender));
+    const room = (await (await fetch(`${t.url}/rooms/`, { headers: { authorization: `Bearer ${await t.token(sender)}` } })).json()) as Array<{ id: string }>;
+    const burstRoom = room[0]!.id;
+    const contents = Array.from({ length: count }, (_, i) => `burst ${i}`);
+    const frames = contents.map((message) => clientTextFrame(JSON.stringify({ action: 'new_message', message, sender, chat_room: burstRoom, other_user: 'alice' })));
+    (socket.ws as unknown as { _socket: Socket })._socket.write(Buffer.concat(frames));
+    // Every frame is answered, with its echo or (what must not happen) an error frame.
+    const answered = () => socket.frames.filter((f) => f.action === 'error' || (f.action === 'new_message' && f.message.sender === sender));
+    await vi.waitFor(() => expect(answered().length).toBeGreaterThanOrEqual(count), { timeout: 30_000, interval: 50 });
+    expect(socket.frames.filter((f) => f.action === 'error')).toEqual([]);
+    const stored = await t.sql<{ content: string }>('select content from messages where chat_room_id = $1 order by seq', [burstRoom]);
+    expect(stored.map((r) => r.content)).toEqual(contents);
+    socket.close();
   });
 
   it('connecting to a new pair creates their room', async () => {

@@ -1,5 +1,6 @@
 import { TRPCClientError } from '@trpc/client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
@@ -143,5 +144,75 @@ describe('two instances', () => {
     await using instances = await pair('pg', {});
     expect(instances.a.app.services.limiter.scope).toBe('memory');
     expect(await instances.sendsBefore429()).toBe(6);
+  });
+});
+
+describe('a stalled Redis', () => {
+  let redis: TestRedis | undefined;
+  beforeAll(async () => {
+    if (hasRedisServer) redis = await startTestRedis();
+    else console.warn('SKIPPED the stalled-Redis case: no redis-server binary on PATH (CI has one)');
+  });
+  afterAll(async () => {
+    redis?.resume();
+    await redis?.stop();
+  });
+
+  /** Fails the test when `call` is still running after `ms`, instead of waiting for it. */
+  async function within<T>(ms: number, what: string, call: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms)));
+    try {
+      return await Promise.race([call, late]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  it.skipIf(!hasRedisServer)('while Redis is frozen (SIGSTOP, connection open) limited calls go on without waiting for it, on per-instance buckets; once it answers again the limits are shared there again', async () => {
+    // Buckets large enough that nothing here is refused: the case is about waiting, not counting.
+    const roomy = { SEND_RATE_PER_SEC: '0.01', SEND_BURST: '1000', TYPING_RATE_PER_SEC: '0.01', TYPING_BURST: '1000', MARK_READ_RATE_PER_SEC: '0.01', MARK_READ_BURST: '1000' };
+    // A deadline long enough that calls each waiting for it would add up to more than the bound below.
+    await using app = await startTestApp(`${import.meta.filename}-stall`, { ...roomy, REDIS_URL: redis!.url, REDIS_COMMAND_TIMEOUT_MS: '250' });
+    // Sends publish to the frozen Redis too (the fan-out engine), which must hold none of them either.
+    expect(app.app.services.fanout.name).toBe('redis');
+    const probe = new Redis(redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await probe.connect();
+    const alice = await app.client('alice');
+    const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
+    await alice.messages.send.mutate({ roomId: room.id, content: 'before' });
+    expect(await probe.exists('parley:limit:send:alice')).toBe(1);
+    probe.disconnect();
+
+    redis!.pause();
+    try {
+      const sequential = (async () => {
+        for (let i = 0; i < 10; i++) await within(1_000, `tRPC send ${i}`, alice.messages.send.mutate({ roomId: room.id, content: `frozen ${i}` }));
+      })();
+      // Not one timeout per call: after the first, the instance stops asking the frozen Redis for a while.
+      await within(2_000, '10 sends one after another', sequential);
+      await within(1_000, 'typing', alice.messages.typing.mutate({ roomId: room.id }));
+      await within(1_000, 'markRead', alice.messages.markRead.mutate({ roomId: room.id, seq: 2 }));
+      const rest = await within(1_000, 'REST send', restSend(app, await app.token('alice'), room.id, 'alice'));
+      expect(rest.status).toBe(201);
+      // Many at once: none waits for the ones before it to time out.
+      await within(1_000, '20 concurrent sends', Promise.all(Array.from({ length: 20 }, (_, i) => alice.messages.send.mutate({ roomId: room.id, content: `together ${i}` }))));
+    } finally {
+      redis!.resume();
+    }
+    expect(await app.sql('select count(*)::int as n from messages where chat_room_id = $1', [room.id])).toEqual([{ n: 32 }]);
+
+    // Bob never sent before, so a bucket of his in Redis can only come from a call made after the thaw.
+    const bob = await app.client('bob');
+    const again = new Redis(redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    await again.connect();
+    await vi.waitFor(
+      async () => {
+        await bob.messages.send.mutate({ roomId: room.id, content: 'after' });
+        expect(await again.exists('parley:limit:send:bob')).toBe(1);
+      },
+      { timeout: 10_000, interval: 100 },
+    );
+    again.disconnect();
   });
 });

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +46,36 @@ async function call(operationId: string, status: number, method: string, path: s
   expect(res.status, JSON.stringify(json)).toBe(status);
   openapi.expectValid(operationId, status, json);
   return { res, json: json as any };
+}
+
+/**
+ * POSTs `bodyBytes` on a raw connection as a blocking client does (Python's urllib): Connection:
+ * close, no Expect: 100-continue, the whole body written in chunks before anything is read.
+ * Resolves with the status line read after, or with the error writing or reading ended in.
+ */
+async function postWithoutReading(path: string, token: string, bodyBytes: number, framing: 'content-length' | 'chunked'): Promise<string> {
+  const { hostname, port } = new URL(t.url);
+  const socket = connect(Number(port), hostname);
+  socket.pause();
+  const failures: Error[] = [];
+  socket.on('error', (err) => failures.push(err));
+  await new Promise<void>((resolve) => socket.once('connect', resolve));
+  const write = (data: string | Buffer) => new Promise<void>((resolve) => socket.write(data, () => resolve()));
+  const length = framing === 'content-length' ? `Content-Length: ${bodyBytes}` : 'Transfer-Encoding: chunked';
+  await write(`POST ${path} HTTP/1.1\r\nHost: ${hostname}\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\n${length}\r\nConnection: close\r\n\r\n`);
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  for (let sent = 0; sent < bodyBytes && !socket.destroyed; sent += chunk.length) {
+    await write(framing === 'chunked' ? Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]) : chunk);
+    // A writer a little slower than the loopback, as a client across a network would be.
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  if (framing === 'chunked' && !socket.destroyed) await write('0\r\n\r\n');
+  if (socket.destroyed) return `write failed: ${failures[0]?.message ?? 'socket destroyed'}`;
+  socket.resume();
+  let answer = '';
+  socket.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  return answer.split('\r\n')[0] || `read failed: ${failures[0]?.message ?? 'closed without an answer'}`;
 }
 
 const messageCount = async () => ((await t.sql<{ n: number }>('select count(*)::int as n from messages'))[0]!.n);
@@ -144,6 +175,13 @@ describe('bad input: a clear 4xx, the service keeps answering, nothing half-writ
     expect(json).toMatchObject(expected);
     if (status === 401) expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
     expect(await messageCount()).toBe(before);
+    expect((await http('GET', '/healthz')).status).toBe(200);
+  });
+
+  it.for(['content-length', 'chunked'] as const)('a 2 MiB body (%s) from a client that writes it all before reading gets the 413, every time', async (framing) => {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      expect({ attempt, status: await postWithoutReading(`/${roomId}/messages/`, alice, 2 * 1024 * 1024, framing) }).toEqual({ attempt, status: 'HTTP/1.1 413 Payload Too Large' });
+    }
     expect((await http('GET', '/healthz')).status).toBe(200);
   });
 

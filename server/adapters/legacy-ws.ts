@@ -24,7 +24,7 @@ function frameOf(event: RoomEvent): LegacyServerFrame | undefined {
 
 /** The seed's `ws/chat/<userId>/<otherUserId>/` protocol, each action a call into the tRPC router. */
 export async function registerLegacyWsAdapter(app: FastifyInstance, services: Services) {
-  const { wsPingMs, wsSendQueueMaxBytes, wsMaxInflight } = services.config;
+  const { wsPingMs, wsSendQueueMaxBytes, wsMaxInflight, wsMaxInflightBytes } = services.config;
   // A live event is the same object for every socket of its room: serialize it once, not per socket.
   const frames = new WeakMap<RoomEvent, string>();
   const frameText = (event: RoomEvent) => {
@@ -59,7 +59,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     (socket: WebSocket, req: FastifyRequest<{ Params: PairParams }>) => {
       const { userId, otherUserId } = req.params;
       const { room, expiresAt } = accepted.get(req)!;
-      const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, pingMs: wsPingMs });
+      const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, maxInflightBytes: wsMaxInflightBytes, pingMs: wsPingMs });
       session.expireAt(expiresAt);
       session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
       /** The frame being started hears here that its message has its place in the room's order. */
@@ -111,7 +111,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         await caller.messages.send({ roomId, content: frame.message });
       }
 
-      async function run(raw: string | null) {
+      async function run(raw: string | null, bytes: number) {
         try {
           if (session.signal.aborted) return;
           if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
@@ -119,23 +119,26 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         } catch (err) {
           sendError(err);
         } finally {
-          session.end();
+          session.end(bytes);
         }
       }
 
       // A socket's messages keep their order: a frame starts once the one before it is done or its
       // message has its place in the room's queue. Waiting for each to be stored instead capped a
       // socket at one message per commit (at 50 messages a second per socket, frames queued for
-      // a second). Reading pauses while many are in progress; once the socket closes, what is still
-      // waiting is dropped.
+      // a second). Reading pauses while many are in progress, but a frame already read is never
+      // refused: one TCP read can bring a whole burst, and the legacy protocol has no answer for
+      // "too many" (only the per-user rate limit refuses a send). Once the socket closes, what is
+      // still waiting is dropped.
       let queue = Promise.resolve();
-      socket.on('message', (data, isBinary) => {
-        if (!session.begin()) return sendError(new ParleyError('RATE_LIMITED', 'Too many frames waiting; slow down.'));
+      socket.on('message', (data: Buffer, isBinary) => {
+        const bytes = data.length;
+        session.take(bytes);
         const raw = isBinary ? null : data.toString();
         queue = queue.then(() => {
           const { promise, resolve } = Promise.withResolvers<void>();
           placed = resolve;
-          return Promise.race([promise, run(raw)]);
+          return Promise.race([promise, run(raw, bytes)]);
         });
       });
     },

@@ -72,7 +72,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     );
 
     scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
-      const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, pingMs: config.wsPingMs });
+      const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
       // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
       // subscriptions at once after a reconnect); the session's in-flight limits bound the work.
       const handle = getWSConnectionHandler({

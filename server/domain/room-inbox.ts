@@ -20,9 +20,15 @@ interface InboxRow {
 // timestamps to milliseconds, and rooms active in the same millisecond would be skipped or repeated.
 const encodeCursor = (activityUs: string, id: string) => Buffer.from(`${activityUs}|${id}`).toString('base64url');
 
+// `<activity>|<room id>` as encodeCursor writes them; the activity is checked against the clock
+// too, since digits past PostgreSQL's bigint and timestamp ranges would fail the statement.
+const CURSOR = /^(0|[1-9]\d*)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+/** A room's activity is in the past; the day allows for the database's clock running ahead of ours. */
+const CLOCK_SLACK_MS = 24 * 3600 * 1000;
+
 function decodeCursor(cursor: string): [string, string] {
-  const [us, id] = Buffer.from(cursor, 'base64url').toString().split('|');
-  if (!us || !/^\d{1,20}$/.test(us) || !id || !/^[0-9a-f-]{36}$/.test(id)) {
+  const [, us, id] = CURSOR.exec(Buffer.from(cursor, 'base64url').toString()) ?? [];
+  if (!us || !id || encodeCursor(us, id) !== cursor || Number(us) > (Date.now() + CLOCK_SLACK_MS) * 1000) {
     throw new ParleyError('INVALID_INPUT', 'cursor is not one rooms.list returned.', { fields: { cursor: ['must be a nextCursor from rooms.list'] } });
   }
   return [us, id];

@@ -18,21 +18,50 @@ redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
 return wait`;
 
 /**
- * Token buckets in Redis, shared by every instance. While Redis is unreachable each instance
- * falls back to its own buckets: a send is never refused because the limiter is down.
+ * After a call timed out, how long this instance uses its own buckets without asking Redis: a
+ * stalled Redis (frozen, or a link that drops packets without closing) then costs one timeout
+ * per interval instead of one per call.
  */
-export async function createRedisTokens(url: string, fallback: TakeToken, onRedisError: (err: unknown) => void): Promise<{ take: TakeToken; close(): Promise<void> }> {
-  const redis = new Redis(url, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, connectionName: 'parley-limits', retryStrategy: (n) => Math.min(n * 50, 1_000) });
+const SKIP_AFTER_TIMEOUT_MS = 1_000;
+
+/**
+ * Token buckets in Redis, shared by every instance. While Redis is unreachable, or slower than
+ * `commandTimeoutMs`, each instance falls back to its own buckets: a send is never refused, nor
+ * held, because the limiter is down.
+ */
+export async function createRedisTokens({
+  url,
+  commandTimeoutMs,
+  fallback,
+  onRedisError,
+}: {
+  url: string;
+  commandTimeoutMs: number;
+  fallback: TakeToken;
+  onRedisError: (err: unknown) => void;
+}): Promise<{ take: TakeToken; close(): Promise<void> }> {
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    // A connection that stays open but stops answering errs no call: only a deadline ends the wait.
+    commandTimeout: commandTimeoutMs,
+    connectionName: 'parley-limits',
+    retryStrategy: (n) => Math.min(n * 50, 1_000),
+  });
   redis.on('error', () => {});
   await redis.connect();
+  let skipUntil = 0;
   return {
     async take(key, rule) {
-      if (redis.status !== 'ready') return fallback(key, rule);
+      if (redis.status !== 'ready' || Date.now() < skipUntil) return fallback(key, rule);
       try {
         return Number(await redis.eval(TAKE_SCRIPT, 1, `parley:limit:${key}`, rule.perSec, rule.burst));
       } catch (err) {
-        // Redis failing mid-call: this instance limits on its own until it answers again.
-        onRedisError(err);
+        // Redis failing or stalling mid-call: this instance limits on its own for a while. The
+        // calls started together fail together: one report per window.
+        if (Date.now() >= skipUntil) onRedisError(err);
+        skipUntil = Date.now() + SKIP_AFTER_TIMEOUT_MS;
         return fallback(key, rule);
       }
     },

@@ -7,6 +7,8 @@ export interface SocketRules {
   maxBufferedBytes: number;
   /** Units of work (requests, frames) in progress before the socket stops reading. */
   maxInflight: number;
+  /** Bytes of frames taken (`take`) and not yet worked through before the socket stops reading. */
+  maxInflightBytes: number;
   /** Heartbeat interval; a socket that misses a pong is dropped. */
   pingMs: number;
 }
@@ -17,7 +19,14 @@ export interface SocketSession {
    * past twice that are refused (false): the caller answers them with RATE_LIMITED.
    */
   begin(): boolean;
-  end(): void;
+  /**
+   * Takes a frame already read, of `bytes`, which is worked through in turn: never refused (the
+   * caller's protocol may have no answer for "too many"). Reading pauses while `maxInflight` frames
+   * or `maxInflightBytes` are taken and not ended; what one read brought in is still taken whole.
+   */
+  take(bytes: number): void;
+  /** Ends a unit of work, `bytes` the size it was taken with. */
+  end(bytes?: number): void;
   /** Closes the socket with 4501 (TOKEN_EXPIRED) when the token it authenticated with expires. */
   expireAt(expiresAt: number | undefined): void;
   /** Aborted once the socket starts closing (by either side): queued work is dropped, subscriptions end. */
@@ -37,6 +46,8 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
   const closed = new AbortController();
   const timers = new Set<NodeJS.Timeout>();
   let inflight = 0;
+  let inflightBytes = 0;
+  const overLimit = () => inflight >= rules.maxInflight || inflightBytes >= rules.maxInflightBytes;
 
   // `close` fires only after the closing handshake (or its 30 s timeout); work must stop at its start.
   const rawClose = socket.close.bind(socket);
@@ -72,10 +83,18 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
   }) as WebSocket['send'];
 
   let alive = true;
+  // While reading is paused a pong waits unread behind the frames being worked through: a peer
+  // is judged on an interval during which it was read throughout.
+  let unread = false;
+  const pauseReading = () => {
+    unread = true;
+    socket.pause();
+  };
   socket.on('pong', () => (alive = true));
   const heartbeat = setInterval(() => {
-    if (!alive) return socket.terminate();
+    if (!alive && !unread) return socket.terminate();
     alive = false;
+    unread = socket.isPaused;
     socket.ping();
   }, rules.pingMs);
   timers.add(heartbeat);
@@ -90,12 +109,19 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
     begin() {
       if (closed.signal.aborted) return false;
       if (inflight >= rules.maxInflight * 2) return false;
-      if (++inflight >= rules.maxInflight && !socket.isPaused) socket.pause();
+      inflight++;
+      if (overLimit() && !socket.isPaused) pauseReading();
       return true;
     },
-    end() {
+    take(bytes) {
+      inflight++;
+      inflightBytes += bytes;
+      if (overLimit() && !socket.isPaused && !closed.signal.aborted) pauseReading();
+    },
+    end(bytes = 0) {
       inflight--;
-      if (inflight < rules.maxInflight && socket.isPaused && !closed.signal.aborted) socket.resume();
+      inflightBytes -= bytes;
+      if (!overLimit() && socket.isPaused && !closed.signal.aborted) socket.resume();
     },
     expireAt(expiresAt) {
       if (expiresAt === undefined || closed.signal.aborted) return;

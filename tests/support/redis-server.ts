@@ -12,6 +12,9 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port, empty. */
   start(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered until `resume`. */
+  pause(): void;
+  resume(): void;
 }
 
 /** A Redis server of the test's own on a free port, without persistence, so the test can stop and start it. */
@@ -43,5 +46,7 @@ export async function startTestRedis(): Promise<TestRedis> {
       await once(proc, 'exit');
     },
     start,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
   };
 }
