@@ -10,15 +10,22 @@ import { TEST_SECRET } from './support/test-app.ts';
 // is measured apart from the clients and a crash shows as an exit.
 const MiB = 1024 * 1024;
 /** The attacker's rooms, made with SQL: the cost of holding them is the point, not of making them. */
-const ATTACKER_ROOMS = 3_000;
+const ATTACKER_ROOMS = 5_000;
 const RSS_BOUND = 600 * MiB;
-/** /healthz and a bystander's send, p99 during and after the attack. */
-const LATENCY_BOUND_MS = 100;
+/**
+ * /healthz and a bystander's send, p99 during and after the attack. About 35 and 65 ms here on a
+ * loaded 2-core machine; the bound leaves room for test files running in parallel. Before these
+ * limits the same attack stalled both for seconds or killed the process.
+ */
+const LATENCY_BOUND_MS = 250;
 const OFFLINE_DELAY_MS = 1_000;
 
 const token = (userId: string) => signToken({ secret: TEST_SECRET, userId, expiresIn: '1h' });
 const wsUrl = (server: ServerProcess, path: string) => server.url.replace(/^http/, 'ws') + path;
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * 0.99))] ?? 0;
+
+/** Resolves with the promise's value, or undefined after `ms`: a stalled server must fail the bounds, not hang the test. */
+const within = <T>(ms: number, promise: Promise<T>) => Promise.race([promise, new Promise<undefined>((r) => setTimeout(() => r(undefined), ms))]);
 
 async function openSocket(url: string) {
   const ws = new WebSocket(url);
@@ -35,7 +42,7 @@ function watchBystander(server: ServerProcess, send: () => Promise<unknown>) {
   const timed = async (into: number[], fn: () => Promise<unknown>) => {
     while (!stopped) {
       const started = performance.now();
-      await fn();
+      await within(5_000, fn().catch(() => {}));
       into.push(performance.now() - started);
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -55,7 +62,7 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
     `holding ${ATTACKER_ROOMS} rooms, two sockets of 1,000 inbox streams each and reconnecting in a loop: the server stays under ${RSS_BOUND / MiB} MiB, /healthz and a bystander's send under ${LATENCY_BOUND_MS} ms p99, and the process lives`,
     { timeout: 60_000 },
     async () => {
-      const server = await startServerProcess(`abuse_${engine}`, { ...env(), PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS), LOG_LEVEL: 'warn' });
+      const server = await startServerProcess(`abuse_${engine}`, { ...env(), PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS) });
       try {
         await server.sql(`insert into users (id) select 'victim-' || g from generate_series(1, $1::int) g union all select 'mallory'`, [ATTACKER_ROOMS]);
         await server.sql(`insert into chat_rooms (id, participant1_id, participant2_id) select gen_random_uuid(), 'mallory', 'victim-' || g from generate_series(1, $1::int) g`, [ATTACKER_ROOMS]);
@@ -85,14 +92,17 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
         const mallory = await token('mallory');
         let cycles = 0;
         const loopUntil = Date.now() + 6_000;
-        while (Date.now() < loopUntil) {
-          const socket = await openSocket(wsUrl(server, `/trpc?token=${mallory}`));
-          await new Promise<void>((resolve) => {
-            socket.ws.once('message', () => resolve());
-            socket.ws.send(JSON.stringify({ id: 1, method: 'query', params: { path: 'rooms.list', input: { limit: 1 } } }));
-          });
-          socket.ws.close();
-          await socket.closed;
+        while (Date.now() < loopUntil && server.child.exitCode === null) {
+          const socket = await within(5_000, openSocket(wsUrl(server, `/trpc?token=${mallory}`)).catch(() => undefined));
+          if (!socket) break;
+          await within(
+            5_000,
+            new Promise<void>((resolve) => {
+              socket.ws.once('message', () => resolve());
+              socket.ws.send(JSON.stringify({ id: 1, method: 'query', params: { path: 'rooms.list', input: { limit: 1 } } }));
+            }),
+          );
+          socket.ws.terminate();
           cycles++;
         }
         // And after the attack: what it left behind must not keep the server busy.
@@ -101,9 +111,9 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
         const { health, sends } = await bystander.stop();
         const peak = await rss.stop();
         bobSub.unsubscribe();
-        await Promise.all([alice.close(), bob.close()]);
+        await within(5_000, Promise.all([alice.close(), bob.close()]));
         console.info(
-          `abuse (${engine}): ${cycles} reconnects; RSS ${(before / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB; ` +
+          `abuse (${engine}): exit code ${server.child.exitCode}; ${cycles} reconnects; RSS ${(before / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB; ` +
             `/healthz p99 ${p99(health).toFixed(1)} ms (${health.length}); send p99 ${p99(sends).toFixed(1)} ms (${sends.length})`,
         );
         expect(server.child.exitCode).toBeNull();
