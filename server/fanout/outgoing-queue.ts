@@ -44,8 +44,10 @@ export function createOutgoingQueue({ maxBatches, onOverflow }: { maxBatches: nu
       if (batch.toSeq !== undefined) into.toSeq = Math.max(into.toSeq ?? batch.toSeq, batch.toSeq);
     }
     queue = [...rooms.values()];
-    // More rooms than the bound: the oldest go without a word; the sweep finds their messages.
-    if (queue.length > maxBatches) queue = queue.slice(queue.length - maxBatches);
+    // More rooms than half the bound: the oldest go without a word (the sweep finds their
+    // messages). Half, so that a sustained flood collapses once per half-bound pushes, not at each.
+    const keep = Math.floor(maxBatches / 2);
+    if (queue.length > keep) queue = queue.slice(queue.length - keep);
     presence = new Map();
     for (const batch of queue) coalesce(batch);
     onOverflow(before - queue.length);
