@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,abuse]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -17,6 +17,7 @@ import { createBenchDb, seedPairs } from './db.ts';
 import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
 import { printSummary, newestProfile } from './profile-summary.ts';
 import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from './report.ts';
+import { runAbuse } from './scenarios/abuse.ts';
 import { runConnections } from './scenarios/connections.ts';
 import { runCrossInstance } from './scenarios/cross-instance.ts';
 import { runFeaturesSendCost } from './scenarios/features-send-cost.ts';
@@ -124,6 +125,8 @@ async function main(): Promise<number> {
     ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
     // Named so that `--only=inbox` still runs it, and `--only=inbox-features` runs it alone.
     ['inbox-features', async () => void rows.push(...(await runFeaturesSendCost(ctx)))],
+    // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
+    ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
   ];
   for (const [name, run] of scenarios) {
     if (!wanted(name)) continue;
