@@ -66,6 +66,22 @@ describe('inbox streams', () => {
   });
 });
 
+describe('room streams', () => {
+  it('a socket dropped while its room streams are still starting leaves no listener behind', async () => {
+    const { services } = app.app;
+    const room = await (await app.client('ora')).rooms.open.mutate({ otherUserId: 'pia' });
+    const base = services.bus.listenerCount();
+    for (let round = 0; round < 20; round++) {
+      const socket = await openTrpcSocket(app.url, await app.token('ora'));
+      socket.ws.send(JSON.stringify(Array.from({ length: 8 }, (_, id) => ({ id, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId: room.id } } }))));
+      await new Promise((r) => setTimeout(r, round % 5));
+      socket.ws.terminate();
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    await vi.waitFor(() => expect(services.bus.listenerCount()).toBe(base));
+  });
+});
+
 describe('per user, over all their sockets', () => {
   it('a user past WS_MAX_SOCKETS_PER_USER has the extra socket closed with 4029, on /trpc and ws/chat alike; other users are unaffected; closing one frees a place', async () => {
     const held = [await userSocket('kim'), await userSocket('kim')];

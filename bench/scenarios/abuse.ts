@@ -25,8 +25,8 @@ async function openSocket(url: string) {
 
 export async function runAbuse(ctx: BenchContext): Promise<Row[]> {
   const attacker = `abuse-mallory-${process.pid}`;
-  await ctx.pool.query(`insert into users (id) select $1 || '-v' || g from generate_series(1, $2::int) g union all select $1`, [attacker, ROOMS]);
-  await ctx.pool.query(`insert into chat_rooms (id, participant1_id, participant2_id) select gen_random_uuid(), $1, $1 || '-v' || g from generate_series(1, $2::int) g`, [attacker, ROOMS]);
+  await ctx.pool.query(`insert into users (id) select $1::text || '-v' || g from generate_series(1, $2::int) g union all select $1::text`, [attacker, ROOMS]);
+  await ctx.pool.query(`insert into chat_rooms (id, participant1_id, participant2_id) select gen_random_uuid(), $1::text, $1::text || '-v' || g from generate_series(1, $2::int) g`, [attacker, ROOMS]);
   const [pair] = await seedPairs(ctx.pool, 'abuse', 1);
   // The defaults an operator runs with: every limit on.
   const server = await startInstance(ctx, { ROOM_OPEN_RATE_PER_SEC: '1', ROOMS_OPEN_PER_DAY: '200', LOG_LEVEL: 'error' });

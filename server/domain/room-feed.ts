@@ -57,6 +57,9 @@ const isChange = (e: RoomEvent): e is RoomChangeEvent => e.type === 'read' || e.
  */
 export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOptions): Promise<AsyncGenerator<FeedItem>> {
   const { signal, maxBuffered = 1000, replayBatch = 500 } = options;
+  // Its client left while the caller was still checking the room: an abort listener added now
+  // would never fire, and a stream never iterated never runs its `finally`.
+  if (signal.aborted) return (async function* () {})();
   let pending: RoomEvent[] = [];
   let stored = 0;
   let overflowed = false;
