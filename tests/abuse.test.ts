@@ -59,7 +59,7 @@ function watchBystander(server: ServerProcess, send: () => Promise<unknown>) {
 
 describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env, skip }) => {
   it.skipIf(skip)(
-    `holding ${ATTACKER_ROOMS} rooms, two sockets of 1,000 inbox streams each and reconnecting in a loop: the server stays under ${RSS_BOUND / MiB} MiB, /healthz and a bystander's send under ${LATENCY_BOUND_MS} ms p99, and the process lives`,
+    `holding ${ATTACKER_ROOMS} rooms, two sockets of 1,000 inbox streams each and reconnecting in a loop: the server stays under ${RSS_BOUND / MiB} MiB, /healthz and a bystander's send under ${LATENCY_BOUND_MS} ms p99, the process lives and exits 0 on SIGTERM`,
     { timeout: 60_000 },
     async () => {
       const server = await startServerProcess(`abuse_${engine}`, { ...env(), PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS) });
@@ -121,6 +121,9 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
         expect(p99(health)).toBeLessThan(LATENCY_BOUND_MS);
         expect(p99(sends)).toBeLessThan(LATENCY_BOUND_MS);
         expect(heard.length).toBeGreaterThan(0);
+        // And it still shuts down cleanly.
+        server.child.kill('SIGTERM');
+        expect(await server.exited).toBe(0);
       } finally {
         await server.close();
       }
