@@ -39,15 +39,15 @@ describe('inbox streams', () => {
     const base = services.bus.listenerCount();
     const socket = await userSocket('ivy');
     expect(await subscribe(socket, 'rooms.onEvent')).toBe('started');
-    await vi.waitFor(() => expect(socket.received.filter((m) => (m.result as { data?: { type?: string } } | undefined)?.data?.type === 'ready')).toHaveLength(1));
+    await vi.waitFor(() => expect(socket.received.filter((m) => (m.result as { data?: { type?: string } } | undefined)?.data?.type === 'ready')).toHaveLength(1), { timeout: 5_000 });
     const one = services.bus.listenerCount() - base;
     for (let i = 0; i < 4; i++) expect(await subscribe(socket, 'rooms.onEvent')).toBe('started');
-    await vi.waitFor(() => expect(socket.received.filter((m) => (m.result as { data?: { type?: string } } | undefined)?.data?.type === 'ready')).toHaveLength(5));
+    await vi.waitFor(() => expect(socket.received.filter((m) => (m.result as { data?: { type?: string } } | undefined)?.data?.type === 'ready')).toHaveLength(5), { timeout: 5_000 });
     expect(services.bus.listenerCount() - base).toBe(one);
     expect(await subscribe(socket, 'rooms.onEvent')).toBe('RATE_LIMITED');
     socket.ws.close();
     await socket.closed;
-    await vi.waitFor(() => expect([services.bus.listenerCount(), services.inbox.hubCount()]).toEqual([base, 0]));
+    await vi.waitFor(() => expect([services.bus.listenerCount(), services.inbox.hubCount()]).toEqual([base, 0]), { timeout: 5_000 });
   });
 
   it('a socket dropped while its streams are still starting leaves no listener behind', async () => {
@@ -62,7 +62,7 @@ describe('inbox streams', () => {
     }
     // Long enough for any room list still being read to come back and be (not) subscribed.
     await new Promise((r) => setTimeout(r, 500));
-    await vi.waitFor(() => expect([services.bus.listenerCount(), services.inbox.hubCount()]).toEqual([base, 0]));
+    await vi.waitFor(() => expect([services.bus.listenerCount(), services.inbox.hubCount()]).toEqual([base, 0]), { timeout: 5_000 });
   });
 });
 
@@ -78,7 +78,7 @@ describe('room streams', () => {
       socket.ws.terminate();
     }
     await new Promise((r) => setTimeout(r, 500));
-    await vi.waitFor(() => expect(services.bus.listenerCount()).toBe(base));
+    await vi.waitFor(() => expect(services.bus.listenerCount()).toBe(base), { timeout: 5_000 });
   });
 });
 
@@ -111,7 +111,7 @@ describe('per user, over all their sockets', () => {
     expect(await subscribe(a, 'rooms.onEvent')).toBe('RATE_LIMITED');
     a.ws.close();
     await a.closed;
-    await vi.waitFor(async () => expect(await subscribe(b, 'rooms.onEvent')).toBe('started'));
+    await vi.waitFor(async () => expect(await subscribe(b, 'rooms.onEvent')).toBe('started'), { timeout: 5_000 });
     b.ws.close();
   });
 });
