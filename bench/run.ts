@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,abuse]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -17,6 +17,7 @@ import { createBenchDb, seedPairs } from './db.ts';
 import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
 import { printSummary, newestProfile } from './profile-summary.ts';
 import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from './report.ts';
+import { runAbuse } from './scenarios/abuse.ts';
 import { runConnections } from './scenarios/connections.ts';
 import { runCrossInstance } from './scenarios/cross-instance.ts';
 import { runFeaturesSendCost } from './scenarios/features-send-cost.ts';
@@ -81,7 +82,7 @@ async function main(): Promise<number> {
     // stream's short-lived garbage from growing RSS by ~100 MiB before it is scavenged.
     nodeArgs: ['--expose-gc', '--max-semi-space-size=8', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [])],
     // Every load generator connects from loopback: no per-address connection cap.
-    env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', MARK_READ_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
+    env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', MARK_READ_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
   });
   const relay = spawnNode(join(BENCH_DIR, 'baselines', 'ws-relay.ts'), { nodeArgs: ['--expose-gc'] });
   const [srv, rel] = await Promise.all([
@@ -126,6 +127,8 @@ async function main(): Promise<number> {
     ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
     // Named so that `--only=inbox` still runs it, and `--only=inbox-features` runs it alone.
     ['inbox-features', async () => void rows.push(...(await runFeaturesSendCost(ctx)))],
+    // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
+    ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
   ];
   const sectionRows = new Map<string, { rows: Row[]; wallMs: number; failures: string[] }>();
   for (const [name, run] of scenarios) {

@@ -45,6 +45,9 @@ const EnvSchema = z.object({
   WS_MAX_INFLIGHT: int(1).default(32),
   WS_MAX_INFLIGHT_BYTES: int(1024).default(64 * 1024),
   WS_MAX_SUBSCRIPTIONS: int(1).default(1000),
+  WS_MAX_SOCKETS_PER_USER: int(1).default(20),
+  WS_MAX_SUBSCRIPTIONS_PER_USER: int(1).default(1000),
+  INBOX_STREAMS_PER_USER: int(1).default(5),
   HTTP_HEADERS_TIMEOUT_MS: int(100).default(10_000),
   HTTP_REQUEST_TIMEOUT_MS: int(100).default(30_000),
   MAX_CONNECTIONS_PER_IP: int(0).default(1000),
@@ -67,8 +70,12 @@ const EnvSchema = z.object({
   EDIT_BURST: int(1).default(10),
   DELETE_RATE_PER_SEC: z.coerce.number().min(0).default(2),
   DELETE_BURST: int(1).default(20),
+  ROOM_OPEN_RATE_PER_SEC: z.coerce.number().min(0).default(1),
+  ROOM_OPEN_BURST: int(1).default(20),
+  ROOMS_OPEN_PER_DAY: int(0).default(200),
   PRESENCE_HEARTBEAT_MS: int(50).default(5_000),
   PRESENCE_TIMEOUT_MS: int(100).default(15_000),
+  PRESENCE_OFFLINE_DELAY_MS: int(0).default(3_000),
 });
 
 /** Every variable Parley reads. */
@@ -119,6 +126,13 @@ export interface Config {
   /** ws/chat: bytes of frames read and not yet handled at which reading pauses. */
   readonly wsMaxInflightBytes: number;
   readonly wsMaxSubscriptions: number;
+  /** Per instance, over both WebSocket surfaces: one user's sockets, and subscriptions summed over them. */
+  readonly wsMaxSocketsPerUser: number;
+  readonly wsMaxSubscriptionsPerUser: number;
+  /** One user's `rooms.onEvent` streams per instance (they share one set of listeners). */
+  readonly inboxStreamsPerUser: number;
+  /** New rooms one user may create in any 24 hours, counted in the database; 0 = no cap. */
+  readonly roomsOpenPerDay: number;
   readonly httpHeadersTimeoutMs: number;
   readonly httpRequestTimeoutMs: number;
   /** Open TCP connections one client address may hold; 0 = no cap. */
@@ -220,13 +234,18 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     fanoutSweepMs: e.FANOUT_SWEEP_MS,
     fanoutNotifyWindowMs: e.FANOUT_NOTIFY_WINDOW_MS,
     workers: e.WORKERS,
-    presence: { heartbeatMs: e.PRESENCE_HEARTBEAT_MS, timeoutMs: e.PRESENCE_TIMEOUT_MS },
+    wsMaxSocketsPerUser: e.WS_MAX_SOCKETS_PER_USER,
+    wsMaxSubscriptionsPerUser: e.WS_MAX_SUBSCRIPTIONS_PER_USER,
+    inboxStreamsPerUser: e.INBOX_STREAMS_PER_USER,
+    roomsOpenPerDay: e.ROOMS_OPEN_PER_DAY,
+    presence: { heartbeatMs: e.PRESENCE_HEARTBEAT_MS, timeoutMs: e.PRESENCE_TIMEOUT_MS, offlineDelayMs: e.PRESENCE_OFFLINE_DELAY_MS },
     rateLimits: {
       send: { perSec: e.SEND_RATE_PER_SEC, burst: e.SEND_BURST },
       typing: { perSec: e.TYPING_RATE_PER_SEC, burst: e.TYPING_BURST },
       markRead: { perSec: e.MARK_READ_RATE_PER_SEC, burst: e.MARK_READ_BURST },
       edit: { perSec: e.EDIT_RATE_PER_SEC, burst: e.EDIT_BURST },
       delete: { perSec: e.DELETE_RATE_PER_SEC, burst: e.DELETE_BURST },
+      openRoom: { perSec: e.ROOM_OPEN_RATE_PER_SEC, burst: e.ROOM_OPEN_BURST },
     },
     misspellings,
   });

@@ -14,6 +14,8 @@ import { createRoomService, type RoomService } from './domain/rooms.service.ts';
 import { createTypingService, type TypingService } from './domain/typing.service.ts';
 import { createUserDirectory } from './domain/user-directory.ts';
 import type { ScaleOut } from './scale-out.ts';
+import { createInboxFeeds, type InboxFeeds } from './domain/inbox-feed.ts';
+import { createUserSlots, type UserSlots } from './limits/user-slots.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -22,11 +24,16 @@ export interface Services {
   bus: RoomBus;
   authenticator: Authenticator;
   rooms: RoomService;
+  /** Inbox streams (`rooms.onEvent`), one listener set per user. */
+  inbox: InboxFeeds;
   messages: MessageService;
   typing: TypingService;
   /** Edits, deletions and read markers. */
   changes: MessageChangeService;
   presence: PresenceService;
+  /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
+  socketSlots: UserSlots;
+  subscriptionSlots: UserSlots;
   /** Mutations in progress; shutdown waits for them before closing the database. */
   shutdownDrain: ShutdownDrain;
   fanout: ScaleOut['fanout'];
@@ -38,7 +45,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
   const presence = createPresenceService({ bus, em: () => orm.em.fork(), timing: config.presence, onError: (err) => log.error({ err }, 'presence change failed') });
-  const rooms = createRoomService({ users, bus, isOnline: presence.isOnline });
+  const rooms = createRoomService({ users, bus, isOnline: presence.isOnline, maxNewPerDay: config.roomsOpenPerDay });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
   const verifier = createTokenVerifier({ ...config.jwt, hsSecret: jwtSecret });
@@ -48,8 +55,10 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     bus,
     authenticator: createAuthenticator({ verifier, users, em: () => orm.em.fork() }),
     rooms,
+    inbox: createInboxFeeds({ bus, watchPresence: presence.watch, partners: (userId) => rooms.partners(orm.em.fork(), userId), maxStreamsPerUser: config.inboxStreamsPerUser }),
     messages: createMessageService({
       bus,
+      watchPresence: presence.watch,
       store,
       sql: orm.em.getConnection(),
       changes,
@@ -67,6 +76,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       editWindowSeconds: config.messageEditWindowSeconds,
     }),
     presence,
+    socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
+    subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),
     shutdownDrain: createShutdownDrain(),
     fanout,
     metrics,

@@ -108,6 +108,40 @@ describe('one instance', () => {
   });
 });
 
+describe('rooms.open', () => {
+  let app: TestApp;
+  beforeAll(async () => void (app = await startTestApp(`${import.meta.filename}-rooms`, { ROOM_OPEN_RATE_PER_SEC: '0.05', ROOM_OPEN_BURST: '4', ROOMS_OPEN_PER_DAY: '4' })));
+  afterAll(() => app?.close());
+
+  it('is rate-limited per user, on tRPC and REST alike', async () => {
+    const ivan = await app.client('ivan');
+    for (const other of ['o1', 'o2', 'o3', 'o4']) await ivan.rooms.open.mutate({ otherUserId: other });
+    expect(await trpcError(ivan.rooms.open.mutate({ otherUserId: 'o1' }))).toMatchObject({ code: 'TOO_MANY_REQUESTS', parleyCode: 'RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number) } });
+    const res = await fetch(`${app.url}/rooms/`, { method: 'POST', headers: { authorization: `Bearer ${await app.token('ivan')}`, 'content-type': 'application/json' }, body: JSON.stringify({ other_user: 'o5' }) });
+    expect(res.status).toBe(429);
+    expect(await app.sql(`select count(*)::int as n from chat_rooms where participant1_id = 'ivan'`)).toEqual([{ n: 4 }]);
+    // Another user's bucket is untouched.
+    await expect((await app.client('judy')).rooms.open.mutate({ otherUserId: 'o1' })).resolves.toMatchObject({ participant1: 'judy' });
+  });
+
+  it('new rooms are capped per day, counted in the database (rooms made elsewhere count, a day-old one does not); reopening an existing room is still allowed', async () => {
+    await app.sql(`insert into users (id) values ('kurt'), ('q1'), ('q2'), ('q3'), ('q9')`);
+    // Two made today on another instance, one made two days ago.
+    await app.sql(`insert into chat_rooms (id, participant1_id, participant2_id, created_at) values
+      (gen_random_uuid(), 'kurt', 'q1', now()), (gen_random_uuid(), 'kurt', 'q2', now() - interval '23 hours'), (gen_random_uuid(), 'kurt', 'q9', now() - interval '2 days')`);
+    const kurt = await app.client('kurt');
+    await kurt.rooms.open.mutate({ otherUserId: 'q3' });
+    await kurt.rooms.open.mutate({ otherUserId: 'q4' });
+    const refused = await trpcError(kurt.rooms.open.mutate({ otherUserId: 'q5' }));
+    // Free again once the oldest of today's rooms is a day old: in about an hour.
+    expect(refused).toMatchObject({ code: 'TOO_MANY_REQUESTS', parleyCode: 'RATE_LIMITED' });
+    expect(refused.details.retryAfterSeconds).toBeGreaterThan(3_000);
+    expect(refused.details.retryAfterSeconds).toBeLessThanOrEqual(3_600);
+    await expect(kurt.rooms.open.mutate({ otherUserId: 'q1' })).resolves.toMatchObject({ participant2: 'q1' });
+    expect(await app.sql(`select count(*)::int as n from users where id = 'q5'`)).toEqual([{ n: 0 }]);
+  });
+});
+
 describe('two instances', () => {
   let redis: TestRedis | undefined;
   beforeAll(async () => {

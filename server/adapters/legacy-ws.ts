@@ -7,7 +7,7 @@ import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
 import type { Services } from '../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
-import { startSocketSession } from '../ws/socket-session.ts';
+import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
 import { checkLegacyPayload } from './legacy-payload.ts';
 
 interface PairParams {
@@ -60,6 +60,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       const { userId, otherUserId } = req.params;
       const { room, expiresAt } = accepted.get(req)!;
       const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, maxInflightBytes: wsMaxInflightBytes, pingMs: wsPingMs });
+      if (!holdUserSocket(services, socket, session.signal, userId)) return;
       session.expireAt(expiresAt);
       session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
       /** The frame being started hears here that its message has its place in the room's order. */

@@ -12,7 +12,7 @@ import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
 import type { Services } from '../services.ts';
 import { appRouter } from '../trpc/app.router.ts';
 import { contextForToken } from '../trpc/context.ts';
-import { startSocketSession } from '../ws/socket-session.ts';
+import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
 import { answerPlainCalls } from './trpc-http-calls.ts';
 import { limitTrpcCalls, type EventTextCache } from '../ws/trpc-call-limit.ts';
 
@@ -80,6 +80,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
         wss: scope.websocketServer,
         createContext: ({ info }) =>
           contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
+            if (!holdUserSocket(services, socket, session.signal, userId)) return;
             session.expireAt(expiresAt);
             // Online while the socket is open: released when it starts closing.
             session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });

@@ -3,7 +3,7 @@ import type { MessageStore, NewMessage, PageRequest, Sql, StoredPage } from './m
 import { createReadBatcher } from './read-batcher.ts';
 import type { RoomBus } from './room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
-import { openRoomFeed, type FeedItem, type Position } from './room-feed.ts';
+import { openRoomFeed, type FeedItem, type Position, type RoomFeedSource } from './room-feed.ts';
 import { createCoalescer } from './send-coalescer.ts';
 
 export type { FeedItem, NewMessage, Position };
@@ -24,12 +24,13 @@ export interface MessageService {
    * The room's live feed after `after` (null: from now on; a null `change`: changes from now on),
    * subscribed once it resolves; see {@link openRoomFeed}.
    */
-  /** `presenceViewer`: the subscriber, to pass the other participant's presence events (see room-feed.ts). */
-  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presenceViewer?: string): Promise<AsyncGenerator<FeedItem>>;
+  /** `presenceOf`: the other participant, whose presence changes the feed carries (see room-feed.ts). */
+  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presenceOf?: string): Promise<AsyncGenerator<FeedItem>>;
 }
 
 export interface MessageServiceDeps {
   bus: RoomBus;
+  watchPresence: RoomFeedSource['watchPresence'];
   store: MessageStore;
   sql: Sql;
   changes: RoomChangeLog;
@@ -41,7 +42,7 @@ export interface MessageServiceDeps {
   onBatch?(size: number, seconds: number): void;
 }
 
-export function createMessageService({ bus, store, sql, changes, position, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
@@ -94,16 +95,17 @@ export function createMessageService({ bus, store, sql, changes, position, maxCh
       return { items, nextCursor, lastEventId: formatEventId(newest, changeSeq) };
     },
 
-    feed(roomId, after, signal, presenceViewer) {
+    feed(roomId, after, signal, presenceOf) {
       return openRoomFeed(
         {
           bus,
+          watchPresence,
           roomId,
           readAfter: (afterSeq, limit, upTo) => store.readAfter(sql, roomId, afterSeq, limit, upTo),
           readChangesAfter: (afterChange, limit, upTo) => changes.readAfter(sql, roomId, afterChange, limit, upTo),
           position: () => position(roomId),
         },
-        { after, signal, presenceViewer },
+        { after, signal, presenceOf },
       );
     },
   };

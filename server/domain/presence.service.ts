@@ -11,25 +11,29 @@ export interface PresenceService {
   connect(userId: string): () => void;
   /** Online on this instance or, as last heard over the bus, on another. */
   isOnline(userId: string): boolean;
+  /** Hears every announced change of `userId`'s presence, from any instance; returns the unsubscribe. */
+  watch(userId: string, listener: PresenceListener): () => void;
   /** Resolves once every presence change so far is stored and published (tests, shutdown). */
   settled(): Promise<void>;
   /** After the sockets closed: stops the heartbeat and withdraws this instance from the table. */
   close(): Promise<void>;
 }
 
+export type PresenceListener = (event: PresenceEvent) => void;
+
 export interface PresenceTiming {
   /** How often this instance tells the others it is alive, and reaps instances that stopped. */
   heartbeatMs: number;
   /** An instance not heard from for this long is dead: its users are offline unless held elsewhere. */
   timeoutMs: number;
+  /**
+   * A user's offline is announced once it has lasted this long (a reconnect within it announces
+   * nothing), and one user's announced changes are at least this far apart.
+   */
+  offlineDelayMs: number;
 }
 
 type Row = Record<string, unknown>;
-/** News to publish: the event and the rooms it goes to. */
-interface Decided {
-  event: PresenceEvent;
-  rooms: string[];
-}
 
 /**
  * A user is online while at least one of their sockets is open on any instance. The bus carries
@@ -37,9 +41,13 @@ interface Decided {
  * has a row with a heartbeat (`presence_instances`) and one row per user it holds a socket of
  * (`presence_users`). An instance's first socket of a user and its last one change that row and,
  * under a per-user advisory lock (so instances decide one after another), ask whether another live
- * instance holds the user: only when none does is the change news, published to each of the
- * user's rooms (so it reaches exactly the users who share a room with them, on room and inbox
- * streams alike) and to {@link PRESENCE_KEY}. Every heartbeat also reaps instances silent for
+ * instance holds the user: only when none does is the change news, published once, to
+ * {@link PRESENCE_KEY}. Every instance routes it to the local streams that {@link PresenceService.watch}
+ * that user, so a change costs one bus event however many rooms the user has (it was one per room,
+ * and a user with thousands of rooms who reconnected in a loop flooded every instance).
+ *
+ * Changes are debounced per user (see {@link PresenceTiming.offlineDelayMs}): a socket that closes
+ * and reopens within the delay announces nothing. Every heartbeat also reaps instances silent for
  * longer than the timeout: their users go offline unless another live instance holds them.
  */
 export function createPresenceService({
@@ -56,10 +64,20 @@ export function createPresenceService({
   const instanceId = randomUUID();
   const sockets = new Map<string, number>();
   const heard = new Map<string, boolean>();
+  const watchers = new Map<string, Set<PresenceListener>>();
+  /** Users with a `presence_users` row of this instance (decided or on its way). */
+  const stored = new Set<string>();
+  /** When each user's last socket here closed, while they have none. */
+  const idleSince = new Map<string, number>();
+  /** When this instance last changed each user's row, for the spacing of changes. */
+  const lastChange = new Map<string, number>();
+  const timers = new Map<string, NodeJS.Timeout>();
   const fresh = `heartbeat_at > now() - ${Math.ceil(timing.timeoutMs)} * interval '1 millisecond'`;
 
   bus.subscribe(PRESENCE_KEY, (event) => {
-    if (event.type === 'presence') heard.set(event.user, event.online);
+    if (event.type !== 'presence') return;
+    heard.set(event.user, event.online);
+    for (const listener of watchers.get(event.user) ?? []) listener(event);
   });
 
   /** Alive (again): true when the row had to be created, i.e. others reaped us or this is the start. */
@@ -77,7 +95,7 @@ export function createPresenceService({
    * user's state anywhere decides the news. The check does not see the change, and need not: it
    * leaves this instance out. One round trip for the decision, the user's rooms included.
    */
-  async function decide(userId: string, online: boolean, change?: string): Promise<Decided | undefined> {
+  async function decide(userId: string, online: boolean, change?: string): Promise<PresenceEvent | undefined> {
     return em().transactional(async (tx) => {
       await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`presence:${userId}`]);
       const [row] = await tx.execute<Row[]>(
@@ -86,20 +104,17 @@ export function createPresenceService({
                          where u.user_id = ? and u.instance_id <> ? and i.${fresh}) as held),
          seen as (${online ? 'select last_seen_at from users' : 'update users set last_seen_at = now()'}
                   where id = ? and not (select held from elsewhere)${online ? '' : ' returning last_seen_at'})
-         select (select held from elsewhere) as held, (select last_seen_at from seen) as last_seen_at,
-                array(select id::text from chat_rooms where participant1_id = ? or participant2_id = ?) as rooms`,
-        [...(change ? [instanceId, userId] : []), userId, instanceId, userId, userId, userId],
+         select (select held from elsewhere) as held, (select last_seen_at from seen) as last_seen_at`,
+        [...(change ? [instanceId, userId] : []), userId, instanceId, userId],
       );
       if (!row || row.held === true) return undefined;
       const seen = row.last_seen_at;
-      return { event: { type: 'presence', user: userId, online, last_seen_at: seen ? new Date(seen as string).toISOString() : null }, rooms: row.rooms as string[] };
+      return { type: 'presence', user: userId, online, last_seen_at: seen ? new Date(seen as string).toISOString() : null };
     });
   }
 
-  function publish(decided: Decided | undefined) {
-    if (!decided) return;
-    bus.publish(PRESENCE_KEY, decided.event);
-    for (const room of decided.rooms) bus.publish(room, decided.event);
+  function publish(event: PresenceEvent | undefined) {
+    if (event) bus.publish(PRESENCE_KEY, event);
   }
 
   const arrive = async (userId: string) =>
@@ -126,7 +141,7 @@ export function createPresenceService({
     );
     for (const user of new Set(gone.map((r) => r.user_id as string))) {
       // A user we hold ourselves is still online; our own last socket's close will decide.
-      if (!sockets.has(user)) publish(await decide(user, false));
+      if (!stored.has(user)) publish(await decide(user, false));
     }
   }
 
@@ -136,19 +151,47 @@ export function createPresenceService({
     beating = true;
     void (async () => {
       // Paused past the timeout (a long stall, a database outage): others reaped our rows, so our users are announced again.
-      if (await beat()) for (const user of sockets.keys()) enqueue(() => arrive(user));
+      if (await beat()) for (const user of stored) enqueue(() => arrive(user));
       await reap();
+      const now = Date.now();
+      for (const [user, at] of lastChange) if (at + timing.offlineDelayMs <= now) lastChange.delete(user);
     })()
       .catch(onError)
       .finally(() => (beating = false));
   }, timing.heartbeatMs);
   heartbeat.unref();
 
+  /**
+   * Brings the user's row here in line with their sockets: at once for a first socket, after the
+   * delay for a last one closed, and never sooner than the delay after the previous change.
+   */
+  function reconcile(userId: string) {
+    clearTimeout(timers.get(userId));
+    timers.delete(userId);
+    const online = sockets.has(userId);
+    if (online === stored.has(userId)) return;
+    const now = Date.now();
+    const due = Math.max(online ? now : idleSince.get(userId)! + timing.offlineDelayMs, (lastChange.get(userId) ?? -Infinity) + timing.offlineDelayMs);
+    if (due > now) return void timers.set(userId, setTimeout(() => reconcile(userId), due - now).unref());
+    lastChange.set(userId, now);
+    if (online) {
+      stored.add(userId);
+      enqueue(() => arrive(userId));
+    } else {
+      stored.delete(userId);
+      idleSince.delete(userId);
+      enqueue(() => leave(userId));
+    }
+  }
+
   return {
     connect(userId) {
       const n = (sockets.get(userId) ?? 0) + 1;
       sockets.set(userId, n);
-      if (n === 1) enqueue(() => arrive(userId));
+      if (n === 1) {
+        idleSince.delete(userId);
+        reconcile(userId);
+      }
       let released = false;
       return () => {
         if (released) return;
@@ -156,13 +199,31 @@ export function createPresenceService({
         const left = sockets.get(userId)! - 1;
         if (left > 0) return void sockets.set(userId, left);
         sockets.delete(userId);
-        enqueue(() => leave(userId));
+        idleSince.set(userId, Date.now());
+        reconcile(userId);
       };
     },
     isOnline: (userId) => sockets.has(userId) || heard.get(userId) === true,
+    watch(userId, listener) {
+      let set = watchers.get(userId);
+      if (!set) watchers.set(userId, (set = new Set()));
+      set.add(listener);
+      return () => {
+        if (!set.delete(listener) || set.size) return;
+        if (watchers.get(userId) === set) watchers.delete(userId);
+      };
+    },
     settled: () => chain,
     async close() {
       clearInterval(heartbeat);
+      // Offline changes still waiting out their delay are stored now: their last-seen times count.
+      for (const timer of timers.values()) clearTimeout(timer);
+      timers.clear();
+      for (const user of stored) {
+        if (sockets.has(user)) continue;
+        stored.delete(user);
+        enqueue(() => leave(user));
+      }
       await chain;
       // Users still held here (sockets the shutdown did not close) are left to the others' reaper.
       if (!sockets.size) await em().execute('delete from presence_instances where id = ?', [instanceId]).catch(onError);

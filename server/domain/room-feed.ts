@@ -1,9 +1,12 @@
 import { ParleyError, type Message, type RoomChangeEvent, type RoomEvent } from '../../contracts/index.ts';
-import type { RoomBus } from './room-bus.ts';
+import type { PresenceEvent } from '../../contracts/index.ts';
+import type { BusEvent, RoomBus } from './room-bus.ts';
 import type { StoredChange } from './room-changes.ts';
 
 export interface RoomFeedSource {
   bus: RoomBus;
+  /** Hears one user's presence changes (presence travels once per user, not per room); returns the unsubscribe. */
+  watchPresence(userId: string, listener: (event: PresenceEvent) => void): () => void;
   roomId: string;
   /** Stored messages with `after < seq <= upTo` (no upper bound when omitted), oldest first, at most `limit`. */
   readAfter(after: number, limit: number, upTo?: number): Promise<Message[]>;
@@ -23,11 +26,8 @@ export interface RoomFeedOptions {
   /** Resume after this position; when null, start with what happens from now on (a null `change`: changes from now on). */
   after: { seq: number; change: number | null } | null;
   signal: AbortSignal;
-  /**
-   * The subscriber, when its stream carries presence: the other participant's `presence` events
-   * (published to each room of theirs) pass; the subscriber's own are no news to it. Unset: none pass.
-   */
-  presenceViewer?: string;
+  /** The other participant, when the stream carries presence: their `presence` events join the feed. Unset: none do. */
+  presenceOf?: string;
   /** Live stored events (messages, changes) held for a slow reader before it falls back to reading the database. */
   maxBuffered?: number;
   replayBatch?: number;
@@ -57,6 +57,9 @@ const isChange = (e: RoomEvent): e is RoomChangeEvent => e.type === 'read' || e.
  */
 export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOptions): Promise<AsyncGenerator<FeedItem>> {
   const { signal, maxBuffered = 1000, replayBatch = 500 } = options;
+  // Its client left while the caller was still checking the room: an abort listener added now
+  // would never fire, and a stream never iterated never runs its `finally`.
+  if (signal.aborted) return (async function* () {})();
   let pending: RoomEvent[] = [];
   let stored = 0;
   let overflowed = false;
@@ -64,10 +67,8 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
   let wake: (() => void) | null = null;
 
   // Subscribe before reading the database, so nothing committed in between is missed.
-  const unsubscribe = source.bus.subscribe(source.roomId, (event) => {
-    if (event.type === 'room_created') return;
-    // Presence passes only to a viewer, and never the viewer's own.
-    if (event.type === 'presence' && (options.presenceViewer === undefined || event.user === options.presenceViewer)) return;
+  const push = (event: BusEvent) => {
+    if (event.type === 'room_created' || event.type === 'presence') return;
     if (event.type === 'catch-up') {
       catchUp = true;
     } else if (event.type === 'message' || isChange(event)) {
@@ -81,7 +82,16 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
       pending.push(event);
     }
     wake?.();
+  };
+  const unsubscribeRoom = source.bus.subscribe(source.roomId, push);
+  const unsubscribePresence = options.presenceOf === undefined ? undefined : source.watchPresence(options.presenceOf, (event) => {
+    pending.push(event);
+    wake?.();
   });
+  const unsubscribe = () => {
+    unsubscribeRoom();
+    unsubscribePresence?.();
+  };
   const onAbort = () => wake?.();
   signal.addEventListener('abort', onAbort);
   const close = () => {

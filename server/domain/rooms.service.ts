@@ -1,10 +1,11 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type OpenedRoom, type RoomPage } from '../../contracts/index.ts';
 import { ChatRoom, type IChatRoom } from '../db/entities/chat-room.entity.ts';
-import { userKey } from './inbox-feed.ts';
+import { userKey, type RoomPartner } from './inbox-feed.ts';
 import type { Position } from './room-feed.ts';
 import type { RoomBus } from './room-bus.ts';
 import { listInbox } from './room-inbox.ts';
+import { rateLimited } from '../limits/rate-limiter.ts';
 import type { UserDirectory } from './user-directory.ts';
 
 type Participants = readonly [string, string];
@@ -14,8 +15,8 @@ export interface RoomService {
   open(em: EntityManager, userId: string, otherUserId: string, name?: string): Promise<OpenedRoom>;
   /** One keyset page of the caller's rooms, most recent activity first; see {@link listInbox}. */
   list(em: EntityManager, userId: string, page: { cursor?: string | undefined; limit: number }): Promise<RoomPage>;
-  /** Ids of every room the user is in. */
-  roomIds(em: EntityManager, userId: string): Promise<string[]>;
+  /** Every room the user is in, with its other participant. */
+  partners(em: EntityManager, userId: string): Promise<RoomPartner[]>;
   /** The room's participants; ROOM_NOT_FOUND for a missing room and for a non-participant alike. */
   requireParticipant(em: EntityManager, roomId: string, userId: string): Promise<Participants>;
   /** The room's newest message seq and change seq. */
@@ -26,10 +27,12 @@ export interface RoomServiceDeps {
   users: UserDirectory;
   bus: RoomBus;
   isOnline(userId: string): boolean;
+  /** New rooms one user may create in any 24 hours; 0 = no cap. */
+  maxNewPerDay?: number;
   cacheSize?: number;
 }
 
-export function createRoomService({ users, bus, isOnline, cacheSize = 50_000 }: RoomServiceDeps): RoomService {
+export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000 }: RoomServiceDeps): RoomService {
   // Participants never change, so a room's pair can be cached for the life of the process.
   const participants = new Map<string, Participants>();
 
@@ -45,6 +48,21 @@ export function createRoomService({ users, bus, isOnline, cacheSize = 50_000 }: 
         { participant1: b, participant2: a },
       ],
     });
+  }
+
+  /**
+   * Refuses a new room past the day's cap. Counted from the rooms table (the creator is
+   * participant1), so it holds across instances and restarts; opening an existing room costs nothing.
+   * Concurrent first opens of one user may pass together; the rate limit keeps that to its burst.
+   */
+  async function checkDailyCap(em: EntityManager, userId: string) {
+    if (maxNewPerDay === 0) return;
+    const [row] = await em.execute<Array<{ n: number; oldest: Date | null }>>(
+      `select count(*)::int as n, min(created_at) as oldest from chat_rooms where participant1_id = ? and created_at > now() - interval '1 day'`,
+      [userId],
+    );
+    if (!row || row.n < maxNewPerDay) return;
+    throw rateLimited(new Date(row.oldest!).getTime() + 86_400_000 - Date.now());
   }
 
   /** Tells both participants' inbox streams about a new room. */
@@ -68,9 +86,10 @@ export function createRoomService({ users, bus, isOnline, cacheSize = 50_000 }: 
           fields: { other_user: ['must be another user'] },
         });
       }
-      await users.ensure(em, otherUserId);
       let room = await findPair(em, userId, otherUserId);
       if (!room) {
+        await checkDailyCap(em, userId);
+        await users.ensure(em, otherUserId);
         try {
           room = em.create(ChatRoom, { participant1: userId, participant2: otherUserId, name: name ?? null });
           await em.flush();
@@ -102,9 +121,12 @@ export function createRoomService({ users, bus, isOnline, cacheSize = 50_000 }: 
       return pair;
     },
 
-    async roomIds(em, userId) {
-      const rows = await em.execute<Array<{ id: string }>>('select id from chat_rooms where participant1_id = ? or participant2_id = ?', [userId, userId]);
-      return rows.map((r) => r.id);
+    async partners(em, userId) {
+      return em.execute<RoomPartner[]>(
+        `select id as room, participant2_id as other from chat_rooms where participant1_id = ?
+         union all select id, participant1_id from chat_rooms where participant2_id = ?`,
+        [userId, userId],
+      );
     },
 
     async position(em, roomId) {

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { EngineHandlers, FanoutEngine, RoomBatch } from './fanout-engine.ts';
+import { createOutgoingQueue } from './outgoing-queue.ts';
 import { packNotifyPayloads } from './notify-payload.ts';
 
 export const NOTIFY_CHANNEL = 'parley_events';
@@ -21,7 +22,18 @@ export const LISTEN_APPLICATION_NAME = 'parley-listen';
  * a NOTIFY statement of its own, and writing those to PostgreSQL (and reading their echo on the
  * LISTEN session) cost the server about 15 % of a core at 500 msg/s on this machine.
  */
-export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, windowMs = 0 }: { databaseUrl: string; reconnectMaxMs?: number; windowMs?: number }): FanoutEngine {
+export function createPgNotifyEngine({
+  databaseUrl,
+  reconnectMaxMs = 2_000,
+  windowMs = 0,
+  maxQueuedBatches = 10_000,
+}: {
+  databaseUrl: string;
+  reconnectMaxMs?: number;
+  windowMs?: number;
+  /** Batches waiting for the NOTIFY connection before the queue collapses (see outgoing-queue.ts). */
+  maxQueuedBatches?: number;
+}): FanoutEngine {
   let handlers!: EngineHandlers;
   let listener: pg.Client | undefined;
   let up = false;
@@ -30,7 +42,7 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, wind
   // Not the ORM's pool: a NOTIFY stuck behind a full queue must not hold a connection sends need.
   const notifier = new pg.Pool({ connectionString: databaseUrl, max: 1, application_name: 'parley-notify', connectionTimeoutMillis: 5_000, statement_timeout: 5_000 });
   notifier.on('error', (err) => handlers?.onError(err, 'notify connection'));
-  let queue: RoomBatch[] = [];
+  const queue = createOutgoingQueue({ maxBatches: maxQueuedBatches, onOverflow: (dropped) => handlers.onError(`${dropped} queued batches collapsed`, 'notify queue full') });
   let sending = false;
 
   async function connect() {
@@ -75,12 +87,11 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, wind
 
   async function drain() {
     sending = true;
-    while (queue.length && !closed) {
+    while (queue.size && !closed) {
       // What arrives within the window goes in the same statement: at most one per window.
       if (windowMs > 0) await new Promise((resolve) => setTimeout(resolve, windowMs));
       if (closed) break;
-      const batches = queue;
-      queue = [];
+      const batches = queue.take();
       try {
         await notifier.query('select pg_notify($1, p) from unnest($2::text[]) as p', [NOTIFY_CHANNEL, packNotifyPayloads(batches)]);
       } catch (err) {
@@ -99,7 +110,7 @@ export function createPgNotifyEngine({ databaseUrl, reconnectMaxMs = 2_000, wind
     },
     publish(batches) {
       if (closed || !batches.length) return;
-      queue.push(...batches);
+      queue.push(batches);
       if (!sending) void drain();
     },
     watch() {},

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { EngineHandlers, FanoutEngine } from './fanout-engine.ts';
+import { createOutgoingQueue } from './outgoing-queue.ts';
 
 const PREFIX = 'parley:room:';
 
@@ -8,8 +9,22 @@ const PREFIX = 'parley:room:';
  * listeners for that room. Subscriptions are restored by us, not by the client's autoResubscribe:
  * only after SUBSCRIBE is acknowledged can the feeds re-read without missing anything.
  */
-export function createRedisEngine({ url }: { url: string }): FanoutEngine {
+export function createRedisEngine({ url, maxQueuedBatches = 10_000 }: { url: string; maxQueuedBatches?: number }): FanoutEngine {
   let handlers!: EngineHandlers;
+  // One round of publishes in flight at a time; what queues meanwhile waits here, bounded, instead
+  // of in the client's command queue, which grows without limit while Redis is slow.
+  const queue = createOutgoingQueue({ maxBatches: maxQueuedBatches, onOverflow: (dropped) => handlers.onError(`${dropped} queued batches collapsed`, 'redis queue full') });
+  let sending = false;
+  let closed = false;
+  async function drain() {
+    sending = true;
+    while (queue.size && !closed) {
+      await Promise.all(
+        queue.take().map((batch) => pub.publish(channel(batch.room), JSON.stringify(batch)).catch((err: unknown) => handlers.onError(err, 'redis publish'))),
+      );
+    }
+    sending = false;
+  }
   const watched = new Set<string>();
   let subscribed = false;
   const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(n * 50, 1_000) };
@@ -54,9 +69,9 @@ export function createRedisEngine({ url }: { url: string }): FanoutEngine {
       sub.on('ready', () => void resubscribe());
     },
     publish(batches) {
-      for (const batch of batches) {
-        pub.publish(channel(batch.room), JSON.stringify(batch)).catch((err: unknown) => handlers.onError(err, 'redis publish'));
-      }
+      if (closed || !batches.length) return;
+      queue.push(batches);
+      if (!sending) void drain();
     },
     watch(roomId) {
       watched.add(roomId);
@@ -73,6 +88,7 @@ export function createRedisEngine({ url }: { url: string }): FanoutEngine {
     },
     isUp: () => subscribed && pub.status === 'ready',
     async close() {
+      closed = true;
       subscribed = false;
       sub.disconnect();
       pub.disconnect();

@@ -2,7 +2,7 @@ import { ParleyError } from '../../contracts/index.ts';
 import type { RateRule } from '../config.ts';
 
 /** Each has a bucket of its own per user, so marking a room read never costs a send. */
-export type LimitedAction = 'send' | 'typing' | 'markRead' | 'edit' | 'delete';
+export type LimitedAction = 'send' | 'typing' | 'markRead' | 'edit' | 'delete' | 'openRoom';
 
 /** One limiter for every surface: it runs in the procedures that REST and legacy WS call too. */
 export interface RateLimiter {

@@ -82,13 +82,13 @@ export const messagesRouter = router({
    * forgets its resume point on an event without id.
    */
   onEvent: authedProcedure.input(RoomEventsInput).subscription(async ({ ctx, input, signal }) => {
-    await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+    const pair = await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
     // Awaited before returning, so tRPC's `started` means "nothing from now on is missed".
     const feed = await ctx.services.messages.feed(
       input.roomId,
       input.lastEventId ? parseEventId(input.lastEventId) : null,
       signal ?? new AbortController().signal,
-      input.presence === false ? undefined : ctx.userId,
+      input.presence === false ? undefined : pair[0] === ctx.userId ? pair[1] : pair[0],
     );
     return trackedEvents(feed, ctx.services.metrics, ctx.surface);
   }),

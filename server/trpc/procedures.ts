@@ -1,6 +1,6 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { z } from 'zod';
-import type { ParleyError } from '../../contracts/index.ts';
+import { ParleyError } from '../../contracts/index.ts';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
@@ -41,16 +41,18 @@ export const createCallerFactory = t.createCallerFactory;
  * EntityManager fork, keep a mutation accepted before SIGTERM running until it is stored, count
  * sends by surface and outcome, and map domain errors to their tRPC codes.
  */
-const callerRules = t.middleware(async ({ ctx, next, type, meta }) => {
+const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
   const action = meta?.limit;
   const started = performance.now();
   const measure = (outcome: string) => {
     if (action === 'send') ctx.services.metrics.sendDone(ctx.surface, outcome, (performance.now() - started) / 1000);
   };
   let userId: string;
+  let release: (() => void) | undefined;
   try {
     userId = await ctx.authenticate();
     if (action) await ctx.services.limiter.take(action, userId);
+    if (type === 'subscription' && signal) release = takeSubscription(ctx, userId, signal);
   } catch (err) {
     const parley = toParleyError(err);
     measure(parley.code);
@@ -62,6 +64,7 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta }) => {
     measure('ok');
     return result;
   }
+  release?.();
   // tRPC wraps what a procedure throws as INTERNAL_SERVER_ERROR; a domain error inside gets its own code.
   const parley = toParleyError(result.error.code === 'INTERNAL_SERVER_ERROR' ? result.error.cause : result.error);
   measure(parley.code);
@@ -69,6 +72,19 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta }) => {
   if (mapped) throw mapped;
   return result;
 });
+
+/**
+ * A subscription holds one of its user's slots until it stops (its signal aborts on stop, on error
+ * and when the socket closes): the sum over all of a user's sockets is capped, not each socket alone.
+ */
+function takeSubscription(ctx: Context, userId: string, signal: AbortSignal) {
+  const { subscriptionSlots } = ctx.services;
+  const release = subscriptionSlots.take(userId);
+  if (!release) throw new ParleyError('RATE_LIMITED', `At most ${subscriptionSlots.max} subscriptions per user at once; stop one first.`);
+  if (signal.aborted) release();
+  else signal.addEventListener('abort', release, { once: true });
+  return release;
+}
 
 /** A procedure for a caller identified by their token; see {@link callerRules}. */
 export const authedProcedure = t.procedure.use(callerRules);

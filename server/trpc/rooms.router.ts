@@ -1,12 +1,11 @@
 import { ListRoomsInput, OpenedRoom, OpenRoomInput, RoomPage } from '../../contracts/index.ts';
-import { inboxFeed } from '../domain/inbox-feed.ts';
 import { authedProcedure, router } from './procedures.ts';
 
 export const roomsRouter = router({
-  /** Get-or-create the caller's room with another user; idempotent and race-safe. */
+  /** Get-or-create the caller's room with another user; idempotent and race-safe. Rate-limited, and new rooms are capped per day. */
   open: authedProcedure
     .input(OpenRoomInput)
-    .meta({ output: OpenedRoom })
+    .meta({ output: OpenedRoom, limit: 'openRoom' })
     .mutation(({ ctx, input }) => ctx.services.rooms.open(ctx.em, ctx.userId, input.otherUserId, input.name || undefined)),
 
   /** The caller's rooms, newest activity first (keyset pages), with last message, unread count and the other's presence. */
@@ -18,10 +17,7 @@ export const roomsRouter = router({
   /**
    * Live events of all the caller's rooms on one stream (messages, typing, reads, edits,
    * deletions, presence, new rooms). It starts with `ready`: re-read `rooms.list` then.
+   * A user's streams share one set of listeners; RATE_LIMITED past a few per user.
    */
-  onEvent: authedProcedure.subscription(({ ctx, signal }) => {
-    const { services, userId } = ctx;
-    // The feed itself, not a generator around it: a `yield*` costs every event a promise hop.
-    return inboxFeed({ bus: services.bus, userId, roomIds: () => services.rooms.roomIds(services.orm.em.fork(), userId), signal: signal ?? new AbortController().signal });
-  }),
+  onEvent: authedProcedure.subscription(({ ctx, signal }) => ctx.services.inbox.open(ctx.userId, signal ?? new AbortController().signal)),
 });

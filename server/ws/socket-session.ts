@@ -1,5 +1,6 @@
 import type { WebSocket } from 'ws';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
+import type { UserSlots } from '../limits/user-slots.ts';
 
 /** The rules every WebSocket of both surfaces (tRPC and legacy ws/chat) lives by. */
 export interface SocketRules {
@@ -133,4 +134,19 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
       arm();
     },
   };
+}
+
+/**
+ * Counts the socket toward its user's cap (both surfaces, this process) until it starts closing;
+ * past the cap it is closed with 4029 (RATE_LIMITED: reconnect later) and false is returned.
+ */
+export function holdUserSocket({ socketSlots }: { socketSlots: UserSlots }, socket: WebSocket, signal: AbortSignal, userId: string): boolean {
+  const release = socketSlots.take(userId);
+  if (!release) {
+    socket.close(ERROR_MAP.RATE_LIMITED.wsClose, `at most ${socketSlots.max} sockets per user`);
+    return false;
+  }
+  if (signal.aborted) release();
+  else signal.addEventListener('abort', release, { once: true });
+  return true;
 }

@@ -45,7 +45,7 @@ export interface InstanceProcess extends MainProcess {
 
 /** `npm start`'s entry point as a child process on port 0 with `env` (a DATABASE_URL of the test's); resolves once it serves. */
 export async function startInstanceProcess(env: Record<string, string>): Promise<InstanceProcess> {
-  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ...env });
+  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', PRESENCE_OFFLINE_DELAY_MS: '0', ...env });
   const ended = once(main.child, 'exit').then(([code, signal]) => (code ?? signal) as number | string);
   const { url, metricsUrl } = await servingUrls(main);
   return { ...main, url, metricsUrl: metricsUrl!, ended };

@@ -30,7 +30,7 @@ export async function startServerProcess(tag: string, env: Record<string, string
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
   // Rate limits off, as for in-process test apps: the floods here must reach the socket rules.
-  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ...env });
+  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', PRESENCE_OFFLINE_DELAY_MS: '0', ...env });
   const { url, metricsUrl } = await servingUrls(main);
   const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
   return {

@@ -1,0 +1,106 @@
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { InboxEvent, RoomEvent } from '../client-sdk/index.ts';
+import { NOTIFY_CHANNEL } from '../server/fanout/pg-notify-engine.ts';
+import { engineCases } from './support/engine-cases.ts';
+import { openTrpcSocket } from './support/raw-trpc.ts';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+const OFFLINE_DELAY_MS = 800;
+const ROOMS = 200;
+/** Past the offline delay, with room for a loaded machine. */
+const WAIT = { timeout: 5_000 };
+
+/** Counts what crosses the engine between instances: batches carrying `user`'s presence. */
+async function wireTap(engine: 'postgres' | 'redis', app: TestApp, redisUrl: string | undefined) {
+  const batches: Array<{ room: string; events: Array<{ type: string; user?: string }> }> = [];
+  if (engine === 'postgres') {
+    const client = new pg.Client({ connectionString: app.databaseUrl });
+    await client.connect();
+    client.on('notification', ({ payload }) => batches.push(...JSON.parse(payload!)));
+    await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: () => client.end() };
+  }
+  const sub = new Redis(redisUrl!);
+  sub.on('pmessage', (_p, _ch, payload) => batches.push(JSON.parse(payload)));
+  await sub.psubscribe('parley:room:*');
+  return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: async () => void sub.disconnect() };
+}
+
+describe.each(engineCases())('presence over $engine fan-out', ({ engine, env, skip }) => {
+  let app: TestApp;
+  let tap: Awaited<ReturnType<typeof wireTap>>;
+  beforeAll(async () => {
+    if (skip) return;
+    app = await startTestApp(`${import.meta.filename}-${engine}`, { ...env(), PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS) });
+    tap = await wireTap(engine, app, env().REDIS_URL);
+  });
+  afterAll(async () => {
+    await tap?.close();
+    await app?.close();
+  });
+
+  /** A socket of `user` that counts toward their presence (its first call authenticated it). */
+  async function connect(user: string) {
+    const socket = await openTrpcSocket(app.url, await app.token(user));
+    await socket.call('query', 'rooms.list', { limit: 1 });
+    return { close: async () => (socket.ws.close(), await socket.closed) };
+  }
+
+  /** `user`'s inbox stream; the returned function lists another user's presence heard on it (and when each arrived). */
+  async function watchInbox(user: string) {
+    const events: Array<InboxEvent & { at: number }> = [];
+    (await app.client(user)).rooms.onEvent.subscribe(undefined, { onData: (e) => events.push({ ...e, at: Date.now() }) });
+    await vi.waitFor(() => expect(events).toContainEqual({ type: 'ready', at: expect.any(Number) }), WAIT);
+    const presence = (of: string) => events.filter((e) => e.type === 'presence' && e.user === of) as Array<{ online: boolean; at: number }>;
+    return Object.assign((of: string) => presence(of).map((e) => e.online), { arrivals: (of: string) => presence(of).map((e) => e.at) });
+  }
+
+  it.skipIf(skip)(`a change of a user with ${ROOMS} rooms is one batch between instances, and room and inbox streams still hear it`, async () => {
+    await app.sql(`insert into users (id) select 'fan-' || g from generate_series(1, $1::int) g union all select 'zed'`, [ROOMS]);
+    await app.sql(`insert into chat_rooms (id, participant1_id, participant2_id) select gen_random_uuid(), 'zed', 'fan-' || g from generate_series(1, $1::int) g`, [ROOMS]);
+    const inbox = await watchInbox('fan-7');
+    const fan = await app.client('fan-9');
+    const [{ room }] = (await app.sql<{ room: string }>(`select id as room from chat_rooms where participant2_id = 'fan-9'`)) as [{ room: string }];
+    const roomEvents: RoomEvent[] = [];
+    await new Promise<void>((started) => fan.messages.onEvent.subscribe({ roomId: room }, { onStarted: () => started(), onData: (e) => roomEvents.push(e.data) }));
+    await vi.waitFor(() => expect(inbox('zed')).toEqual([]), WAIT);
+
+    const zed = await connect('zed');
+    await vi.waitFor(() => expect(inbox('zed')).toEqual([true]), WAIT);
+    await vi.waitFor(() => expect(roomEvents.filter((e) => e.type === 'presence' && e.user === 'zed').map((e) => e.type === 'presence' && e.online)).toEqual([true]), WAIT);
+    await zed.close();
+    await vi.waitFor(() => expect(inbox('zed')).toEqual([true, false]), WAIT);
+    await vi.waitFor(() => expect(tap.presenceOf('zed')).toBe(2), WAIT);
+    // rooms.list still knows who is online.
+    const list = await (await app.client('fan-7')).rooms.list.query({ limit: 10 });
+    expect(list.items[0]!.other).toMatchObject({ user: 'zed', online: false });
+  });
+
+  it.skipIf(skip)('offline is announced only once it has lasted the delay; reconnects within it announce nothing; one user’s changes are a delay apart', async () => {
+    await app.sql(`insert into users (id) values ('yan'), ('xia')`);
+    await app.sql(`insert into chat_rooms (id, participant1_id, participant2_id) values (gen_random_uuid(), 'yan', 'xia')`);
+    const inbox = await watchInbox('xia');
+    let yan = await connect('yan');
+    await vi.waitFor(() => expect(inbox('yan')).toEqual([true]), WAIT);
+    const onlineAt = Date.now();
+    for (let i = 0; i < 5; i++) {
+      await yan.close();
+      yan = await connect('yan');
+    }
+    // Taken before the close starts: the server cannot have seen it any earlier.
+    const closedAt = Date.now();
+    await yan.close();
+    await vi.waitFor(() => expect(inbox('yan')).toEqual([true, false]), WAIT);
+    const offlineAt = inbox.arrivals('yan')[1]!;
+    expect(offlineAt - closedAt).toBeGreaterThanOrEqual(OFFLINE_DELAY_MS);
+    expect(offlineAt - onlineAt).toBeGreaterThanOrEqual(OFFLINE_DELAY_MS);
+    // Back at once after the offline went out: its online waits out the delay too (half of it
+    // here leaves room for delivery jitter; without the spacing it came within milliseconds).
+    yan = await connect('yan');
+    await vi.waitFor(() => expect(inbox('yan')).toEqual([true, false, true]), WAIT);
+    expect(inbox.arrivals('yan')[2]! - offlineAt).toBeGreaterThanOrEqual(OFFLINE_DELAY_MS / 2);
+    await yan.close();
+  });
+});
