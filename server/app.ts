@@ -108,6 +108,8 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     distDir: fileURLToPath(new URL('../demo/dist/', import.meta.url)),
     devSecret: config.jwt.hsSecret || config.jwt.jwksUrl ? undefined : jwtSecret,
   });
+  // The root is what a newcomer opens first: in development it leads to the demo, not to a JSON 404.
+  if (config.env === 'development') fastify.get('/', (_req, reply) => reply.redirect('/demo/'));
 
   fastify.addHook('onClose', async () => {
     if (!(await services.shutdownDrain.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');

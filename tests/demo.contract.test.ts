@@ -25,6 +25,10 @@ describe('with a configured JWT_SECRET', () => {
     }
   });
 
+  it('answers / with a 404 outside development: the root is no page of a deployed service', async () => {
+    expect((await fetch(`${t.url}/`, { redirect: 'manual' })).status).toBe(404);
+  });
+
   it('has no dev token endpoint: the page must ask for a token', async () => {
     const res = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"alice"}' });
     expect(res.status).toBe(404);
@@ -41,6 +45,11 @@ describe('on the generated development secret', () => {
   afterAll(async () => {
     await t?.close();
     await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('sends / to the demo in development, where the first thing a newcomer opens is the root', async () => {
+    const res = await fetch(`${t.url}/`, { redirect: 'manual' });
+    expect([res.status, res.headers.get('location')]).toEqual([302, '/demo/']);
   });
 
   it('POST /demo/token mints a working token for any valid user name, and refuses a bad one with a field error', async () => {
