@@ -14,6 +14,7 @@ import { ERROR_MAP } from './errors/transport-codes.ts';
 import { httpServerFactory } from './http/http-server.ts';
 import { replyToBadUrl } from './http/bad-url.ts';
 import { registerCors } from './http/cors.ts';
+import { DebugRequestLog } from './http/request-log.ts';
 import { logSerializers } from './http/log-serializers.ts';
 import { refuseInvalidUtf8Bodies } from './http/utf8-body.ts';
 import { registerDemoRoutes } from './http/demo.routes.ts';
@@ -49,7 +50,12 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   const jwtSecret = config.jwt.hsSecret ?? (config.jwt.jwksUrl ? undefined : await loadOrCreateDevSecret(config.dataDir));
 
   const fastify = Fastify({
-    logger: { level: config.logLevel, serializers: logSerializers },
+    logger: {
+      level: config.logLevel,
+      serializers: logSerializers,
+      ...(config.logFormat === 'pretty' ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+    },
+    logController: new DebugRequestLog(),
     frameworkErrors: replyToBadUrl,
     bodyLimit: config.bodyLimitBytes,
     // tRPC batches put every procedure name in the path: the default 100 fails at ~10 calls.

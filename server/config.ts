@@ -19,6 +19,7 @@ const EnvSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DB_POOL_MAX: int(1).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
@@ -72,6 +73,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly logLevel: string;
+  /** `pretty`: one human-readable line per entry (pino-pretty); `json`: pino's JSON lines, for collectors. */
+  readonly logFormat: 'json' | 'pretty';
   /** Unset: run on the embedded PostgreSQL under `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly dbPoolMax: number;
@@ -116,8 +119,11 @@ export interface Config {
   readonly presence: PresenceTiming;
 }
 
-/** Parses the environment; throws one error listing every bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+/**
+ * Parses the environment; throws one error listing every bad variable. `terminal`: whether the
+ * log goes to a person (LOG_FORMAT=auto is pretty then, JSON otherwise).
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, terminal = process.stdout.isTTY === true): Config {
   const blanksRemoved = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== ''));
   const parsed = EnvSchema.safeParse(blanksRemoved);
   if (!parsed.success) {
@@ -141,6 +147,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     host: e.HOST,
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT === 'auto' ? (terminal ? 'pretty' : 'json') : e.LOG_FORMAT,
     databaseUrl: e.DATABASE_URL,
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { createApp, type ParleyApp } from './app.ts';
+import { startBanner } from './cli/start-banner.ts';
 import { startFailureMessage } from './cli/start-failure.ts';
 import { runPrimary } from './cluster/primary.ts';
 import { loadConfig, type Config } from './config.ts';
@@ -20,7 +21,7 @@ const started = await start().catch(async (err: unknown) => {
 });
 if (started) {
   const { url } = started;
-  started.app.fastify.log.info(`Parley serving on ${url} (${started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`})`);
+  started.app.fastify.log.info(startBanner(started.config, url));
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

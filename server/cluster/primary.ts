@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { startBanner } from '../cli/start-banner.ts';
 import type { Config } from '../config.ts';
 import { serveClusterMetrics } from '../metrics/cluster-metrics.ts';
 
@@ -36,7 +37,7 @@ export async function runPrimary(config: Config): Promise<{ port: number }> {
   await Promise.all(Array.from({ length: config.workers - 1 }, fork));
   started = true;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  line(`Parley serving on http://${host}:${port} (${config.workers} workers, fan-out through ${config.fanout})`);
+  line(startBanner(config, `http://${host}:${port}`));
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
