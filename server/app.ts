@@ -113,6 +113,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerDemoRoutes(fastify, {
     distDir: fileURLToPath(new URL('../demo/dist/', import.meta.url)),
     devSecret: config.jwt.hsSecret || config.jwt.jwksUrl ? undefined : jwtSecret,
+    messageEditWindowSeconds: config.messageEditWindowSeconds,
   });
   // The root is what a newcomer opens first: in development it leads to the demo, not to a JSON 404.
   if (config.env === 'development') fastify.get('/', (_req, reply) => reply.redirect('/demo/'));
