@@ -3,7 +3,8 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
 /**
  * Fastify's per-request lines at `debug` instead of `info`: at `info` a chat service's log would be
  * mostly its own traffic, two lines for every send and read marker. LOG_LEVEL=debug brings them
- * back (URL tokens redacted by the `req` serializer); failed requests stay at `error`.
+ * back (URL tokens redacted by the `req` serializer); a response that could not be written stays
+ * at `error`.
  */
 export class DebugRequestLog extends LogController {
   override incomingRequest(request: FastifyRequest) {
