@@ -18,7 +18,7 @@
 import { createTRPCClient, createWSClient, httpBatchLink, splitLink, wsLink, type TRPCClient, type TRPCLink, type TRPCWebSocketClient } from '@trpc/client';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
 import { TRPC_BATCH_MAX_ITEMS } from '../contracts/index.ts';
-import type { AppRouter } from '../server/trpc/app.router.ts';
+import type { AppRouter } from './app-router.ts';
 import { createConnectionTracker, type Connection } from './connection.ts';
 import { createEndpoints, failoverFetch } from './endpoints.ts';
 import { createOutbox, type Outbox } from './outbox.ts';
@@ -30,6 +30,17 @@ export { closeReasonOf, type Connection, type ConnectionState, type ConnectionSt
 export { isRetryable, parleyCodeOf, TRPCClientError } from './errors.ts';
 export type { Outbox, PendingMessage } from './outbox.ts';
 export type { ReadMarkers } from './read-markers.ts';
+
+/**
+ * What the client needs of a WebSocket class: the browser's, Node's global one, or the `ws`
+ * package's (whose events are typed differently from the DOM's, so it is not a `typeof WebSocket`).
+ */
+export interface WebSocketClass {
+  new (url: string, protocols?: string | string[]): { readonly readyState: number; send(data: string): void; close(code?: number, reason?: string): void };
+  readonly OPEN: number;
+  readonly CLOSING: number;
+  readonly CLOSED: number;
+}
 
 /** A JWT, or a function returning a fresh one (called per HTTP request and per WebSocket connect). */
 export type TokenSource = string | (() => string | Promise<string>);
@@ -43,8 +54,11 @@ export interface ChatClientOptions {
    */
   url: string | readonly [string, ...string[]];
   token: TokenSource;
-  /** A WebSocket class for runtimes without a global one. */
-  WebSocket?: typeof WebSocket;
+  /**
+   * A WebSocket class for runtimes without a global one, e.g. on Node 20 `import WebSocket from 'ws'`.
+   * Default: the global `WebSocket` (browsers, Node 22+).
+   */
+  WebSocket?: WebSocketClass;
   /** Delay before reconnect attempt `n`, in ms. Default: 250 ms doubling up to 10 s. */
   retryDelayMs?: (attempt: number) => number;
   /** Called when the WebSocket closes, with its close code (see README "Errors"). */
@@ -92,7 +106,9 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
       // Close the socket when no subscription needs it.
       lazy: { enabled: true, closeMs: 5_000 },
       retryDelayMs: options.retryDelayMs ?? ((attempt) => Math.min(250 * 2 ** attempt, 10_000)),
-      ...(options.WebSocket ? { WebSocket: options.WebSocket } : {}),
+      // tRPC types the option as the DOM's class but uses only what WebSocketClass names and the
+      // standard `addEventListener`, which `ws` implements too.
+      ...(options.WebSocket ? { WebSocket: options.WebSocket as unknown as typeof WebSocket } : {}),
       onClose: (cause) => {
         connection.closed(cause?.code);
         // 1000 is our own close (idle or `close()`); anything else may be the instance going away.

@@ -21,8 +21,10 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function signIn(name: string): Promise<Page> {
+/** A page signed in as `name`; with `fakeClock`, its timers and Date are Playwright's, to jump ahead with `page.clock`. */
+async function signIn(name: string, { fakeClock = false } = {}): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
+  if (fakeClock) await context.clock.install();
   const page = await context.newPage();
   await page.goto(`${server.url}/demo/`);
   await page.getByPlaceholder('Your name').fill(name);
@@ -105,7 +107,23 @@ it('alice and bob chat: unread, seen, typing, edit, delete, reload, and a server
   await expect.poll(() => texts(alice)).toEqual([...history, 'back again']);
   await expect.poll(() => alice.getByTestId('pending').count()).toBe(0);
   await bob.getByTestId('seen').waitFor();
-  await bob.screenshot({ path: SCREENSHOT });
+  // The committed picture changes only when asked: UPDATE_SCREENSHOT=1 npm run test:e2e.
+  if (process.env.UPDATE_SCREENSHOT === '1') await bob.screenshot({ path: SCREENSHOT });
+});
+
+it('each message shows the time it was sent, and its Edit button goes when the edit window closes', async () => {
+  const erin = await signIn('erin', { fakeClock: true });
+  await erin.getByPlaceholder('Chat with…').fill('frank');
+  await erin.getByRole('button', { name: 'Open' }).click();
+  await send(erin, 'edit me while you can');
+  const row = erin.getByTestId('message').filter({ hasText: 'edit me while you can' });
+  await row.waitFor();
+  expect(await row.locator('time').textContent()).toMatch(/\d{1,2}:\d\d/);
+  await row.getByRole('button', { name: 'Edit' }).waitFor();
+  // The server's window is MESSAGE_EDIT_WINDOW_SECONDS' default, 15 minutes.
+  await erin.clock.fastForward('15:01');
+  await expect.poll(() => row.getByRole('button', { name: 'Edit' }).count()).toBe(0);
+  await row.getByRole('button', { name: 'Delete' }).waitFor();
 });
 
 it('the chat pane opens on the newest page and scrolls back through the whole history', async () => {

@@ -14,6 +14,7 @@ import { ERROR_MAP } from './errors/transport-codes.ts';
 import { httpServerFactory } from './http/http-server.ts';
 import { replyToBadUrl } from './http/bad-url.ts';
 import { registerCors } from './http/cors.ts';
+import { DebugRequestLog } from './http/request-log.ts';
 import { logSerializers } from './http/log-serializers.ts';
 import { drainUnreadBodies } from './http/unread-body.ts';
 import { refuseInvalidUtf8Bodies } from './http/utf8-body.ts';
@@ -53,7 +54,12 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   const jwtSecret = config.tokens === 'dev' ? await loadOrCreateDevSecret(config.dataDir) : config.jwt.hsSecret;
 
   const fastify = Fastify({
-    logger: { level: config.logLevel, serializers: logSerializers },
+    logger: {
+      level: config.logLevel,
+      serializers: logSerializers,
+      ...(config.logFormat === 'pretty' ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+    },
+    logController: new DebugRequestLog(),
     frameworkErrors: replyToBadUrl,
     bodyLimit: config.bodyLimitBytes,
     // tRPC batches put every procedure name in the path: the default 100 fails at ~10 calls.
@@ -117,7 +123,10 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerDemoRoutes(fastify, {
     distDir: fileURLToPath(new URL('../demo/dist/', import.meta.url)),
     devSecret: config.tokens === 'dev' ? jwtSecret : undefined,
+      messageEditWindowSeconds: config.messageEditWindowSeconds,
   });
+  // The root is what a newcomer opens first: in development it leads to the demo, not to a JSON 404.
+  if (config.env === 'development') fastify.get('/', (_req, reply) => reply.redirect('/demo/'));
 
   let metricsListener: MetricsListener | undefined;
   fastify.addHook('onClose', async () => {

@@ -28,6 +28,7 @@ const EnvSchema = z.object({
   METRICS_PORT: z.union([z.literal('off'), int(0).max(65535)]).default(9464),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DB_POOL_MAX: int(1).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
@@ -95,6 +96,8 @@ export interface Config {
   readonly logLevel: string;
   /** `/metrics`'s own listener (`port` 0: any free one); with `token`, scrapes must send it as a bearer token. */
   readonly metrics: { readonly host: string; readonly port: number | 'off'; readonly token: string | undefined };
+  /** `pretty`: one human-readable line per entry (pino-pretty); `json`: pino's JSON lines, for collectors. */
+  readonly logFormat: 'json' | 'pretty';
   /** Unset: run on the embedded PostgreSQL under `dataDir`. */
   readonly databaseUrl: string | undefined;
   readonly dbPoolMax: number;
@@ -174,8 +177,11 @@ export function environment(cwd = process.cwd(), env: Record<string, string | un
   }
 }
 
-/** Parses the environment (with `.env`, by default); throws one error listing every bad variable. */
-export function loadConfig(env: Record<string, string | undefined> = environment()): Config {
+/**
+ * Parses the environment (with `.env`, by default); throws one error listing every bad variable.
+ * `terminal`: whether the log goes to a person (LOG_FORMAT=auto is pretty then, JSON otherwise).
+ */
+export function loadConfig(env: Record<string, string | undefined> = environment(), terminal = process.stdout.isTTY === true): Config {
   // A blank value is a mistake, not a default: `JWT_SECRET=` must not quietly mean "mint tokens for anyone".
   const misspellings = findMisspellings(env, ENV_VARIABLES);
   const blank = new Set<string>(ENV_VARIABLES.filter((name) => env[name]?.trim() === ''));
@@ -208,6 +214,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     port: e.PORT,
     logLevel: e.LOG_LEVEL,
     metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT, token: e.METRICS_TOKEN },
+    logFormat: e.LOG_FORMAT === 'auto' ? (terminal ? 'pretty' : 'json') : e.LOG_FORMAT,
     databaseUrl: e.DATABASE_URL,
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,

@@ -1,5 +1,6 @@
 import cluster from 'node:cluster';
 import { createApp, type ParleyApp } from './app.ts';
+import { startBanner } from './cli/start-banner.ts';
 import { startFailureMessage } from './cli/start-failure.ts';
 import { runPrimary } from './cluster/primary.ts';
 import { loadConfig, type Config } from './config.ts';
@@ -31,9 +32,8 @@ const started = await start().catch(async (err: unknown) => {
 if (started) {
   const { url } = started;
   const { metricsUrl } = started.app;
-  const database = started.config.databaseUrl ? 'PostgreSQL at DATABASE_URL' : `embedded PostgreSQL in ${started.config.dataDir}/postgres`;
   const metrics = metricsUrl ? `on ${metricsUrl}` : cluster.isWorker ? 'served by the primary' : 'off';
-  started.app.fastify.log.info(`Parley serving on ${url} (${database}); metrics ${metrics}`);
+  started.app.fastify.log.info(startBanner(started.config, url, metrics));
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChatClient, FIELD_MESSAGES } from '../client-sdk/index.ts';
+import { DemoConfig } from '../contracts/demo-config.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 describe('with a configured JWT_SECRET', () => {
@@ -25,6 +26,10 @@ describe('with a configured JWT_SECRET', () => {
     }
   });
 
+  it('answers / with a 404 outside development: the root is no page of a deployed service', async () => {
+    expect((await fetch(`${t.url}/`, { redirect: 'manual' })).status).toBe(404);
+  });
+
   it('has no dev token endpoint: the page must ask for a token', async () => {
     const res = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"alice"}' });
     expect(res.status).toBe(404);
@@ -36,11 +41,22 @@ describe('on the generated development secret', () => {
   let dataDir: string;
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'parley-dev-'));
-    t = await startTestApp(`${import.meta.filename}-dev`, { NODE_ENV: 'development', JWT_SECRET: undefined, DATA_DIR: dataDir });
+    t = await startTestApp(`${import.meta.filename}-dev`, { NODE_ENV: 'development', JWT_SECRET: undefined, DATA_DIR: dataDir, MESSAGE_EDIT_WINDOW_SECONDS: '120' });
   });
   afterAll(async () => {
     await t?.close();
     await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('sends / to the demo in development, where the first thing a newcomer opens is the root', async () => {
+    const res = await fetch(`${t.url}/`, { redirect: 'manual' });
+    expect([res.status, res.headers.get('location')]).toEqual([302, '/demo/']);
+  });
+
+  it('GET /demo/config tells the page the edit window, so it can hide Edit once a message is past it', async () => {
+    const res = await fetch(`${t.url}/demo/config`);
+    expect(res.status).toBe(200);
+    expect(DemoConfig.parse(await res.json())).toEqual({ messageEditWindowSeconds: 120 });
   });
 
   it('POST /demo/token mints a working token for any valid user name, and refuses a bad one with a field error', async () => {

@@ -23,17 +23,22 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-it('`npm run build` + `npm pack` give a tarball a plain Node script installs and uses: ESM JavaScript, types, tRPC as a peer', async () => {
-  await run('npm', ['run', 'build:sdk'], { cwd: root });
+it('`npm run pack:sdk` writes the tarball the README installs; a plain Node script installs and uses it: ESM JavaScript, types, tRPC as a peer', async () => {
+  // The README's own command, with the tarball sent to this test's directory instead of the checkout.
+  await run('npm', ['run', 'pack:sdk', '--', '--pack-destination', dir], { cwd: root });
+  const tarball = join(dir, 'parley-client-0.1.0.tgz');
+  expect(existsSync(tarball)).toBe(true);
   const pack = async (from: string) => {
     const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir, from], { cwd: root });
     return join(dir, (JSON.parse(stdout) as Array<{ filename: string }>)[0]!.filename);
   };
-  const tarball = await pack('./client-sdk');
-  // The peers, the SDK's own dependency and TypeScript, packed from this project's node_modules:
-  // the versions it was built with, and no registry needed (npm's cache holds no package
-  // documents after `npm ci`, and CI's first test run has no network).
-  const local = await Promise.all(['@trpc/client', '@trpc/server', 'zod', 'typescript'].map((name) => pack(`./node_modules/${name}`)));
+  // The peers, the SDK's own dependency, TypeScript and `ws` with its types (the README's advice for
+  // Node 20), packed from this project's node_modules: the versions it was built with, and no
+  // registry needed (npm's cache holds no package documents after `npm ci`, and CI's first test run
+  // has no network).
+  const local = await Promise.all(
+    ['@trpc/client', '@trpc/server', 'zod', 'typescript', 'ws', '@types/ws', '@types/node', 'undici-types'].map((name) => pack(`./node_modules/${name}`)),
+  );
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball, ...local], { cwd: dir });
   const files = await readdir(join(dir, 'node_modules/@parley/client/dist'), { recursive: true });
@@ -43,8 +48,11 @@ it('`npm run build` + `npm pack` give a tarball a plain Node script installs and
     join(dir, 'script.mjs'),
     `import { createChatClient, parleyCodeOf } from '@parley/client';
      import { TRPCClientError } from '@trpc/client';
-     const chat = createChatClient({ url: process.argv[2], token: process.argv[3] });
+     import WebSocket from 'ws';
+     const chat = createChatClient({ url: process.argv[2], token: process.argv[3], WebSocket });
      const room = await chat.rooms.open.mutate({ otherUserId: 'pkg-b' });
+     // A subscription needs a WebSocket class on Node 20: the one from \`ws\`.
+     await new Promise((ready) => chat.rooms.onEvent.subscribe(undefined, { onData: (e) => e.type === 'ready' && ready() }));
      const sent = await chat.outbox.send(room.id, 'from a packed SDK');
      const err = await chat.messages.list.query({ roomId: '00000000-0000-4000-8000-000000000000' }).catch((e) => e);
      console.log(JSON.stringify({ content: sent.content, seq: sent.seq, code: parleyCodeOf(err), sameClass: err instanceof TRPCClientError }));
@@ -53,15 +61,15 @@ it('`npm run build` + `npm pack` give a tarball a plain Node script installs and
   const { stdout } = await run(systemNode, ['script.mjs', t.url, await t.token('pkg-a')], { cwd: dir });
   expect(JSON.parse(stdout)).toEqual({ content: 'from a packed SDK', seq: 1, code: 'ROOM_NOT_FOUND', sameClass: true });
 
-  // The same install, type-checked as an app would: the packed .d.ts files, not the sources.
-  // skipLibCheck as Vite's and Next's templates set it: the router's declarations reach server
-  // modules that import fastify and MikroORM, which an app does not install. Types that degrade to
-  // `any` that way (or through a missing .d.ts) are caught by the consumer's @ts-expect-error lines.
+  // The same install, type-checked as an app would: the packed .d.ts files, not the sources, and
+  // the package's declarations checked too (skipLibCheck off): they must need nothing but the
+  // peers, with no server module (fastify, MikroORM) behind the router's type. Types that degrade to
+  // `any` are caught by the consumer's @ts-expect-error lines.
   await writeFile(join(dir, 'consumer.ts'), CONSUMER);
   await writeFile(
     join(dir, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { strict: true, noEmit: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom'], types: [], skipLibCheck: true },
+      compilerOptions: { strict: true, noEmit: true, target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom'], types: [], skipLibCheck: false },
       files: ['consumer.ts'],
     }),
   );
@@ -76,8 +84,10 @@ it('`npm run build` + `npm pack` give a tarball a plain Node script installs and
 const CONSUMER = `
 import { createChatClient, parleyCodeOf, TRPCClientError, type ChatClient, type ConnectionStatus, type InboxEvent, type Message, type ParleyErrorCode, type RoomEvent, type RouterOutputs } from '@parley/client';
 import { TRPCClientError as AppClientError } from '@trpc/client';
+import WebSocket from 'ws';
 
-const chat: ChatClient = createChatClient({ url: 'http://127.0.0.1:3000', token: () => 'a token' });
+// Node 20 has no global WebSocket: the \`ws\` package's class is what the README says to pass.
+const chat: ChatClient = createChatClient({ url: 'http://127.0.0.1:3000', token: () => 'a token', WebSocket });
 
 export async function use(): Promise<string> {
   const room = await chat.rooms.open.mutate({ otherUserId: 'bob' });

@@ -2,6 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { ChatPane } from './chat-pane.tsx';
 import { ConnectionBanner } from './connection-banner.tsx';
+import { fetchEditWindowMs } from './edit-window.ts';
 import { Inbox } from './inbox.tsx';
 import { devToken, savedSession, saveSession, subjectOf, type Session } from './sign-in.ts';
 
@@ -49,6 +50,8 @@ function Signed({ session, onSignOut }: { session: Session; onSignOut(): void })
   const chat: ChatClient = useMemo(() => createChatClient({ url: location.origin, token: session.token, retryDelayMs: (n) => Math.min(200 * 2 ** n, 2_000) }), [session.token]);
   useEffect(() => () => void chat.close(), [chat]);
   const [openRoom, setOpenRoom] = useState<string | null>(null);
+  const [editWindowMs, setEditWindowMs] = useState<number | undefined>(undefined);
+  useEffect(() => void fetchEditWindowMs().then(setEditWindowMs), []);
   return (
     <div class="layout">
       <ConnectionBanner chat={chat} />
@@ -59,7 +62,7 @@ function Signed({ session, onSignOut }: { session: Session; onSignOut(): void })
         <button onClick={onSignOut}>Sign out</button>
       </header>
       <Inbox chat={chat} me={session.user} openRoom={openRoom} onOpen={setOpenRoom} />
-      {openRoom ? <ChatPane key={openRoom} chat={chat} me={session.user} roomId={openRoom} /> : <main class="empty">Pick a conversation, or start one.</main>}
+      {openRoom ? <ChatPane key={openRoom} chat={chat} me={session.user} roomId={openRoom} editWindowMs={editWindowMs} /> : <main class="empty">Pick a conversation, or start one.</main>}
     </div>
   );
 }

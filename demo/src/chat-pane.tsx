@@ -6,6 +6,8 @@ interface Props {
   chat: ChatClient;
   me: string;
   roomId: string;
+  /** The server's edit window in ms; undefined while unknown. */
+  editWindowMs: number | undefined;
 }
 
 const PAGE = 30;
@@ -18,7 +20,7 @@ function merge(list: Message[], incoming: Message[]): Message[] {
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 
-export function ChatPane({ chat, me, roomId }: Props) {
+export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
   const [messages, setMessages] = useState<Message[]>([]);
   const [older, setOlder] = useState<number | null>(null);
   const [typing, setTyping] = useState<string | null>(null);
@@ -120,7 +122,7 @@ export function ChatPane({ chat, me, roomId }: Props) {
       <div class="messages" ref={list} onScroll={onScroll} data-testid="messages">
         {older !== null && <button class="older" onClick={() => void loadOlder()}>Load older</button>}
         {messages.map((m) => (
-          <MessageRow key={m.seq} chat={chat} message={m} mine={m.sender === me} seen={m === lastOwn && m.seq <= otherRead} onError={setError} />
+          <MessageRow key={m.seq} chat={chat} message={m} mine={m.sender === me} seen={m === lastOwn && m.seq <= otherRead} editWindowMs={editWindowMs} onError={setError} />
         ))}
         {pending.map((p) => (
           <div key={p.clientId} class="msg mine pending" data-testid="pending">

@@ -1,5 +1,6 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { parleyCodeOf, type ChatClient, type Message } from '../../client-sdk/index.ts';
+import { editTimeLeftMs, shortTime } from './edit-window.ts';
 
 interface Props {
   chat: ChatClient;
@@ -7,7 +8,25 @@ interface Props {
   mine: boolean;
   /** The other participant's read marker has reached this, the caller's latest message. */
   seen: boolean;
+  /** The server's edit window in ms; undefined while unknown. */
+  editWindowMs: number | undefined;
   onError(text: string): void;
+}
+
+/** setTimeout's longest delay; a window longer than that outlives the page anyway. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Whether the edit window of a message created at `createdAt` is still open; turns false when it closes. */
+function useEditable(createdAt: string, windowMs: number | undefined): boolean {
+  const [open, setOpen] = useState(() => editTimeLeftMs(createdAt, windowMs, Date.now()) > 0);
+  useEffect(() => {
+    const left = editTimeLeftMs(createdAt, windowMs, Date.now());
+    setOpen(left > 0);
+    if (left <= 0 || left > MAX_TIMER_MS) return;
+    const timer = setTimeout(() => setOpen(false), left);
+    return () => clearTimeout(timer);
+  }, [createdAt, windowMs]);
+  return open;
 }
 
 const REFUSALS: Record<string, string> = {
@@ -16,8 +35,9 @@ const REFUSALS: Record<string, string> = {
   FORBIDDEN: 'Only the sender can change a message.',
 };
 
-export function MessageRow({ chat, message: m, mine, seen, onError }: Props) {
+export function MessageRow({ chat, message: m, mine, seen, editWindowMs, onError }: Props) {
   const [editing, setEditing] = useState<string | null>(null);
+  const editable = useEditable(m.created_at, editWindowMs);
   const refuse = (err: unknown) => onError(REFUSALS[parleyCodeOf(err) ?? ''] ?? `Failed (${parleyCodeOf(err) ?? 'network'})`);
 
   async function save(e: Event) {
@@ -39,13 +59,18 @@ export function MessageRow({ chat, message: m, mine, seen, onError }: Props) {
   }
   return (
     <div class={`msg ${mine ? 'mine' : 'theirs'} ${m.deleted_at ? 'deleted' : ''}`} data-testid="message" data-seq={m.seq}>
+      <time class="time" dateTime={m.created_at} title={new Date(m.created_at).toLocaleString()}>
+        {shortTime(m.created_at)}
+      </time>
       <span class="content">{m.deleted_at ? 'This message was deleted' : m.content}</span>
       {m.edited_at && !m.deleted_at && <small class="edited"> (edited)</small>}
       {mine && !m.deleted_at && (
         <span class="actions">
-          <button onClick={() => setEditing(m.content)} aria-label="Edit">
-            Edit
-          </button>
+          {editable && (
+            <button onClick={() => setEditing(m.content)} aria-label="Edit">
+              Edit
+            </button>
+          )}
           <button onClick={() => void chat.messages.delete.mutate({ roomId: m.chat_room, messageId: m.id }).catch(refuse)} aria-label="Delete">
             Delete
           </button>

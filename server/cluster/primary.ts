@@ -1,4 +1,5 @@
 import cluster, { type Worker } from 'node:cluster';
+import { startBanner } from '../cli/start-banner.ts';
 import type { Config } from '../config.ts';
 import { clusterScrape } from '../metrics/cluster-metrics.ts';
 import { listenForScrapes } from '../metrics/metrics-listener.ts';
@@ -42,7 +43,7 @@ export async function runPrimary(config: Config): Promise<{ port: number; metric
   await Promise.all(Array.from({ length: config.workers - 1 }, fork));
   started = true;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  line(`Parley serving on http://${host}:${port} (${config.workers} workers, fan-out through ${config.fanout}); metrics ${metrics ? `on ${metrics.url}` : 'off'}`);
+  line(startBanner(config, `http://${host}:${port}`, metrics ? `on ${metrics.url}` : 'off'));
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {

@@ -36,6 +36,7 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       );
     }
     if (Number.isInteger(holder) && holder !== process.pid && holder !== process.ppid) tookOverFrom = holder;
+    if (Number.isInteger(holder)) warn(`DATA_DIR ${dataDir}: taking over its lock from process ${holder}, which is no longer running (a crash or kill -9?)`, holder);
     await unlink(file).catch(() => undefined);
   }
   throw new EmbeddedDatabaseError('DATA_DIR_IN_USE', `DATA_DIR ${dataDir}: could not take its lock file ${file}`);
@@ -49,4 +50,9 @@ function isRunning(pid: number): boolean {
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+/** The app's logger does not exist yet: a warn line in pino's shape, read by whatever reads the log. */
+function warn(msg: string, stalePid: number) {
+  process.stdout.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, stalePid, msg })}\n`);
 }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { extname, join, normalize } from 'node:path';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { DemoConfig } from '../../contracts/demo-config.ts';
 import { ParleyError, UserId } from '../../contracts/index.ts';
 import { signToken } from '../auth/sign-token.ts';
 import { replyError } from '../errors/http-reply.ts';
@@ -20,6 +21,8 @@ export interface DemoRoutesOptions {
   distDir: string;
   /** Set only while the server runs on its generated development secret: then `POST /demo/token` exists. */
   devSecret: string | undefined;
+  /** MESSAGE_EDIT_WINDOW_SECONDS, for `GET /demo/config`: the page hides Edit once a message's window closes. */
+  messageEditWindowSeconds: number;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface DemoRoutesOptions {
  * only, a token for any user name, so anyone can try Parley without minting JWTs. With a
  * configured JWT_SECRET or JWKS the route does not exist and the page asks for a token.
  */
-export async function registerDemoRoutes(app: FastifyInstance, { distDir, devSecret }: DemoRoutesOptions) {
+export async function registerDemoRoutes(app: FastifyInstance, { distDir, devSecret, messageEditWindowSeconds }: DemoRoutesOptions) {
   const root = normalize(distDir + '/');
 
   async function serve(wanted: string, reply: FastifyReply) {
@@ -48,6 +51,7 @@ export async function registerDemoRoutes(app: FastifyInstance, { distDir, devSec
   // Asset URLs are absolute (/demo/assets/…), so the page works at `/demo` and `/demo/` alike.
   app.get('/demo', (_req, reply) => serve('index.html', reply));
   app.get<{ Params: { '*': string } }>('/demo/*', (req, reply) => serve(req.params['*'] || 'index.html', reply));
+  app.get('/demo/config', (): DemoConfig => ({ messageEditWindowSeconds }));
 
   if (!devSecret) return;
   app.post('/demo/token', async (req, reply) => {

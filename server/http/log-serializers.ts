@@ -7,7 +7,7 @@ export function redactToken(url: string): string {
 
 /**
  * pino's request serializer, as Fastify's default but for the URL: WebSocket clients put their
- * JWT in `?token=`, and every request's URL is logged at `info`.
+ * JWT in `?token=`, and requests are logged at `debug`.
  */
 export const logSerializers = {
   req(req: FastifyRequest) {

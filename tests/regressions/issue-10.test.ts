@@ -30,7 +30,7 @@ async function api(baseUrl: string, path: string, init: { method?: string; body?
   return { status: res.status, body: (await res.json()) as Record<string, unknown> & Array<Record<string, unknown>> };
 }
 
-it('one process per embedded data directory: a second start refuses, naming the holder; a kill -9 leaves no stale lock', async () => {
+it('one process per embedded data directory: a second start refuses, naming the holder; a kill -9 leaves no stale lock, and the takeover is logged naming the dead holder', async () => {
   const holder = start();
   const holderUrl = await servingUrl(holder);
   const room = (await api(holderUrl, '/rooms/', { method: 'POST', body: { other_user: 'bob' } })).body;
@@ -49,6 +49,8 @@ it('one process per embedded data directory: a second start refuses, naming the 
   await holder.exited;
   const next = start();
   const nextUrl = await servingUrl(next);
+  const takeover = next.output().split('\n').filter((l) => l.includes('taking over its lock'));
+  expect(takeover.map((l) => JSON.parse(l) as unknown)).toEqual([expect.objectContaining({ level: 40, stalePid: holder.child.pid, msg: expect.stringContaining(`from process ${holder.child.pid}`) })]);
   const history = await api(nextUrl, `/${room.id}/messages/`);
   expect(history.body.map((m) => m.content)).toEqual(['kept']);
   next.child.kill('SIGTERM');

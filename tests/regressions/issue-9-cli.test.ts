@@ -72,9 +72,9 @@ describe('finding 8: start-up and token mistakes print one line saying what to d
 });
 
 describe('finding 6a: no token in a log line', () => {
-  it('request URLs are logged with ?token= redacted, for good and malformed paths alike', async () => {
+  it('request URLs are logged (at debug) with ?token= redacted, for good and malformed paths alike', async () => {
     // The entry point itself, so SIGTERM reaches it rather than npm.
-    const server = run(process.execPath, ['server/main.ts'], { PORT: '0' });
+    const server = run(process.execPath, ['server/main.ts'], { PORT: '0', LOG_LEVEL: 'debug' });
     const baseUrl = await new Promise<string>((resolve, reject) => {
       server.child.stdout.on('data', () => {
         const match = /Parley serving on (http:\/\/[^\s"]+)/.exec(server.out.stdout);
