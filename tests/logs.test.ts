@@ -18,7 +18,7 @@ it('at info, the start line names the demo and the token command, and requests a
   }
   const lines = jsonLines(server.output());
   expect(lines.filter((l) => l.msg.startsWith('Parley serving on'))).toEqual([
-    expect.objectContaining({ level: 30, msg: `Parley serving on ${server.url} (PostgreSQL at DATABASE_URL). Demo: ${server.url}/demo/; a token for a user: npm run token -- <userId>` }),
+    expect.objectContaining({ level: 30, msg: `Parley serving on ${server.url} (PostgreSQL at DATABASE_URL). Demo: ${server.url}/demo/; a token for a user: npm run token -- <userId>; metrics on ${server.metricsUrl}` }),
   ]);
   expect(lines.filter((l) => l.req !== undefined || /request/.test(l.msg))).toEqual([]);
 });
