@@ -8,7 +8,7 @@ import {
   asSent, deepJson, field, fuzzObject, fuzzString, fuzzValue, hasPoisonKey, isObject, isUuid, THE_ROOM, validClientId, validContent, validCount, validRoomName, validUserId, withRoom,
 } from './support/fuzz-inputs.ts';
 
-// Issue 9, the general guard: random and adversarial input on every surface gets the precise
+// The general guard: random and adversarial input on every surface gets the precise
 // error the contracts promise, the socket it came on stays usable, and nothing is half-written.
 let t: TestApp;
 let alice: string;

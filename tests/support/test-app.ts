@@ -56,7 +56,7 @@ export async function dropTestDatabase(dbName: string) {
 const CLOSE_STUCK_MS = 20_000;
 
 /**
- * A test app's close once hung past the 60 s hook timeout in CI (issue-9-cli, under the full
+ * A test app's close once hung past the 60 s hook timeout in CI (the CLI tests, under the full
  * parallel run; not reproduced alone). When a close takes this long, print what the database's
  * sessions are doing, then cancel their running statements: a statement stuck on a lock fails
  * instead, so a pool waiting for it can end (a cancel, unlike terminating the session, leaves the

@@ -5,7 +5,7 @@ import { openLegacySocket, upgradeStatus } from '../support/legacy-socket.ts';
 import { openTrpcSocket, trpcHttp } from '../support/raw-trpc.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/test-app.ts';
 
-// Issue 9, findings 5, 6a, 6d, 6e and 8 (legacy field errors): input that must be refused.
+// Input that must be refused.
 let t: TestApp;
 let alice: string;
 let roomId: string;
@@ -39,7 +39,7 @@ const rest = (method: string, path: string, init: { token?: string; body?: unkno
   });
 const count = async (table: string) => (await t.sql<{ n: number }>(`select count(*)::int as n from ${table}`))[0]!.n;
 
-describe('finding 5: ids, names and content are well-formed Unicode on every surface', () => {
+describe('ids, names and content are well-formed Unicode on every surface', () => {
   it('tokens for "\\ud800x" and "\\udfffx" are refused (401 TOKEN_INVALID); "\\ufffdx" is a user of its own', async () => {
     const users = await count('users');
     for (const sub of ['\ud800x', '\udfffx']) {
@@ -111,7 +111,7 @@ describe('finding 5: ids, names and content are well-formed Unicode on every sur
   });
 });
 
-describe('finding 6a: a malformed %-escape gets the surface’s own 404 and never echoes the URL or token', () => {
+describe('a malformed %-escape gets the surface’s own 404 and never echoes the URL or token', () => {
   it.each([
     ['a legacy REST path', (token: string) => `/%E0%A4%A/messages/?token=${token}`],
     ['the rooms route', (token: string) => `/rooms/%ZZ?token=${token}`],
@@ -144,7 +144,7 @@ describe('finding 6a: a malformed %-escape gets the surface’s own 404 and neve
   });
 });
 
-describe('finding 6d: tokens need exp, a past iat, and an age within JWT_MAX_AGE_SECONDS', () => {
+describe('tokens need exp, a past iat, and an age within JWT_MAX_AGE_SECONDS', () => {
   it.each([
     ['no exp', () => jwt({ sub: 'alice', iat: now() }), 'TOKEN_INVALID', 'exp'],
     ['iat in the future', () => jwt({ sub: 'alice', iat: now() + 120, exp: now() + 600 }), 'TOKEN_INVALID', 'iat'],
@@ -168,7 +168,7 @@ describe('finding 6d: tokens need exp, a past iat, and an age within JWT_MAX_AGE
   });
 });
 
-describe('finding 6e: only the Bearer scheme carries a token', () => {
+describe('only the Bearer scheme carries a token', () => {
   it('a bare JWT in Authorization is a 401 with WWW-Authenticate: Bearer, on REST, tRPC and ws/chat', async () => {
     const res = await rest('GET', '/rooms/', { headers: { authorization: alice } });
     expect(res.status).toBe(401);
@@ -180,7 +180,7 @@ describe('finding 6e: only the Bearer scheme carries a token', () => {
   });
 });
 
-describe('finding 7: without CORS configured, an OPTIONS request to /trpc is a clean 4xx, not a 500', () => {
+describe('without CORS configured, an OPTIONS request to /trpc is a clean 4xx, not a 500', () => {
   it('answers in tRPC’s shape', async () => {
     const res = await fetch(`${t.url}/trpc/rooms.list`, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'GET' } });
     expect(res.status).toBe(400);
@@ -189,7 +189,7 @@ describe('finding 7: without CORS configured, an OPTIONS request to /trpc is a c
   });
 });
 
-describe('finding 8: legacy field errors in DRF’s wording, every one at once', () => {
+describe('legacy field errors in DRF’s wording, every one at once', () => {
   const other = crypto.randomUUID();
   it.each([
     ['a blank content and a chat_room of another room', { content: '  ', chat_room: other, sender: 'alice' }, { content: ['This field may not be blank.'], chat_room: ['Must be the id of the chat room in the URL.'] }],

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upgradeStatus } from '../support/legacy-socket.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/test-app.ts';
 
-// Issue 9, findings 6a (what reaches the log) and 8 (errors a person reads), on the real commands.
+// What reaches the log, and the errors a person reads, on the real commands.
 let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp(import.meta.filename);
@@ -30,7 +30,7 @@ function run(command: string, args: string[], env: Record<string, string> = {}) 
   return { child, out, exited };
 }
 
-describe('finding 8: start-up and token mistakes print one line saying what to do', () => {
+describe('start-up and token mistakes print one line saying what to do', () => {
   it('npm start on a busy port', async () => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
@@ -71,7 +71,7 @@ describe('finding 8: start-up and token mistakes print one line saying what to d
   });
 });
 
-describe('finding 6a: no token in a log line', () => {
+describe('no token in a log line', () => {
   it('request URLs are logged (at debug) with ?token= redacted, for good and malformed paths alike', async () => {
     // The entry point itself, so SIGTERM reaches it rather than npm.
     const server = run(process.execPath, ['server/main.ts'], { PORT: '0', LOG_LEVEL: 'debug' });
@@ -94,7 +94,7 @@ describe('finding 6a: no token in a log line', () => {
   });
 });
 
-describe('finding 8: README', () => {
+describe('README', () => {
   it('examples take the base URL from $BASE, and no link leaves the repository', async () => {
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     expect(readme).toMatch(/^BASE=http:\/\/127\.0\.0\.1:3000$/m);

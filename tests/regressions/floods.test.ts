@@ -13,7 +13,7 @@ const MiB = 1024 * 1024;
 const RSS_BOUND = 96 * MiB;
 
 beforeAll(async () => {
-  server = await startServerProcess('issue9_floods');
+  server = await startServerProcess('floods');
   const headers = { authorization: `Bearer ${await token('alice')}`, 'content-type': 'application/json' };
   roomId = ((await (await fetch(`${server.url}/rooms/`, { method: 'POST', headers, body: JSON.stringify({ other_user: 'bob' }) })).json()) as { id: string }).id;
   const body = JSON.stringify({ content: 'x'.repeat(300), chat_room: roomId, sender: 'alice' });

@@ -112,7 +112,7 @@ describe('HTTP connections', () => {
   });
 
   it('one address holds at most MAX_CONNECTIONS_PER_IP connections; the next is answered 429', async () => {
-    await using capped = await startTestApp('issue-9-connection-cap', { MAX_CONNECTIONS_PER_IP: '3' });
+    await using capped = await startTestApp('connection-cap', { MAX_CONNECTIONS_PER_IP: '3' });
     const wsUrl = `${capped.url.replace(/^http/, 'ws')}/trpc?token=${await capped.token('alice')}`;
     const sockets = await Promise.all([1, 2, 3].map(() => new Promise<WebSocket>((resolve, reject) => {
       const ws = new WebSocket(wsUrl);

@@ -7,7 +7,7 @@ import { roomPairs, sendMany } from '../support/room-pair.ts';
 import { range, record } from '../support/subscription.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
 
-// Issue 13: sends ran at 0.5× while read markers moved, because each change took its number under
+// Sends once ran at 0.5× while read markers moved, because each change took its number under
 // the room row's lock, the lock every send batch of the room takes for its seqs. Changes now
 // number in a row of their own; these tests hold a send open on the room row and require changes
 // to go through meanwhile, numbered densely and placed after the last committed message.

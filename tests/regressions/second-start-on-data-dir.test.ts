@@ -5,8 +5,8 @@ import { signToken } from '../../server/auth/sign-token.ts';
 import { runMain, servingUrl, type MainProcess } from '../support/main-process.ts';
 import { tempDataDir } from '../support/temp-dir.ts';
 
-// Issue 10: a second `npm start` on the same ./data/ answered 201 to a send whose message then vanished.
-const dataDir = await tempDataDir('parley-issue-10-');
+// A second `npm start` on the same ./data/ answered 201 to a send whose message then vanished.
+const dataDir = await tempDataDir('parley-second-start-');
 const started: MainProcess[] = [];
 const start = () => {
   const main = runMain({ NODE_ENV: 'development', PORT: '0', LOG_LEVEL: 'info', DATA_DIR: dataDir, DATABASE_URL: undefined, JWT_SECRET: undefined, JWT_JWKS_URL: undefined });

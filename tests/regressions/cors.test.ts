@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../server/config.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/test-app.ts';
 
-// Issue 9, finding 7: a browser on an allowed origin can call the API; others cannot.
+// A browser on an allowed origin can call the API; others cannot.
 let t: TestApp;
 const ALLOWED = 'http://localhost:5173';
 
@@ -17,7 +17,7 @@ const preflight = (path: string, origin: string, method = 'POST') =>
     headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' },
   });
 
-describe('finding 7: CORS from CORS_ORIGINS', () => {
+describe('CORS from CORS_ORIGINS', () => {
   it.each([
     ['a tRPC procedure', '/trpc/messages.send'],
     ['a tRPC batch', '/trpc/rooms.list,messages.list?batch=1'],
