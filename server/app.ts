@@ -36,6 +36,8 @@ export interface ParleyApp {
   readonly metricsUrl: string | undefined;
   /** Graceful: stop accepting, close sockets with 1001, drain in-flight requests, close the database. */
   close(): Promise<void>;
+  /** What a close in progress is waiting for (`connections`, `presence`, `database`, …), so a stuck shutdown can say where. */
+  readonly shutdownStage: string | undefined;
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -129,24 +131,33 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   if (config.env === 'development') fastify.get('/', (_req, reply) => reply.redirect('/demo/'));
 
   let metricsListener: MetricsListener | undefined;
+  let shutdownStage: string | undefined;
   fastify.addHook('onClose', async () => {
+    shutdownStage = 'metrics listener';
     await metricsListener?.close();
+    shutdownStage = 'in-flight sends';
     if (!(await services.shutdownDrain.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
+    shutdownStage = 'presence';
     await services.presence.close();
+    shutdownStage = 'fan-out engine and rate limiter';
     await scale.close();
+    shutdownStage = 'database pool';
     await orm.close(true);
+    shutdownStage = 'embedded database';
     await embedded?.close();
+    shutdownStage = 'closed';
   });
 
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      shutdownStage = 'connections';
       // The grace period is a bound, not a hope: a client that never answers the closing
       // handshake would otherwise hold the process for ws's 30 s close timeout, past the point
       // where main.ts gives up and exits 1.
       const timer = setTimeout(() => {
-        fastify.log.warn('shutdown grace period elapsed: dropping the connections still open');
+        fastify.log.warn({ stage: shutdownStage }, 'shutdown grace period elapsed: dropping the connections still open');
         for (const client of fastify.websocketServer.clients) client.terminate();
         fastify.server.closeAllConnections();
       }, config.shutdownGraceMs);
@@ -170,6 +181,9 @@ export async function createApp(config: Config): Promise<ParleyApp> {
       const address = fastify.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;
+    },
+    get shutdownStage() {
+      return shutdownStage;
     },
     get metricsUrl() {
       return metricsListener?.url;

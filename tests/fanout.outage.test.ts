@@ -100,7 +100,8 @@ describe('PostgreSQL engine', () => {
       await t.expectAllDelivered();
       await vi.waitFor(async () => expect(await listeners()).toHaveLength(2), { timeout: 5_000, interval: 20 });
       expect((await listeners()).some((pid) => before.includes(pid))).toBe(false);
-      expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]);
+      // A new session is listed a moment before its LISTEN is confirmed and the engine says it is up.
+      await vi.waitFor(async () => expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]), { timeout: 5_000, interval: 20 });
     } finally {
       await admin.end();
     }

@@ -63,7 +63,7 @@ const CLOSE_STUCK_MS = 20_000;
  * connection usable, so pg raises no unhandled error). A close stuck elsewhere still times out,
  * now with this report beside it.
  */
-async function reportStuckClose(tag: string, dbName: string) {
+async function reportStuckClose(tag: string, dbName: string, stage: string | undefined) {
   const { rows } = await admin((c) =>
     c.query(
       `select pid, application_name, state, wait_event_type, wait_event, now() - query_start as running, left(query, 300) as query,
@@ -72,7 +72,7 @@ async function reportStuckClose(tag: string, dbName: string) {
       [dbName],
     ),
   );
-  console.error(`test app of ${tag}: close() still running after ${CLOSE_STUCK_MS / 1000} s; sessions of ${dbName} (running statements cancelled):`, rows);
+  console.error(`test app of ${tag}: close() still running after ${CLOSE_STUCK_MS / 1000} s, waiting for: ${stage}; sessions of ${dbName} (running statements cancelled):`, rows);
 }
 
 /** The configuration of an in-process test server on `databaseUrl`, with `env` on top (`undefined` unsets a variable). */
@@ -120,7 +120,7 @@ export async function startTestApp(testFile: string, env: Record<string, string 
       let timer: NodeJS.Timeout | undefined;
       const stuck = await Promise.race([closed.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), CLOSE_STUCK_MS)))]);
       clearTimeout(timer);
-      if (stuck) await reportStuckClose(tag, dbName);
+      if (stuck) await reportStuckClose(tag, dbName, app.shutdownStage);
       await closed;
       await pool.end();
       await dropTestDatabase(dbName);
