@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { BENCH_DIR, nextMessage, spawnNode } from './proc.ts';
 import type { BenchContext } from './report.ts';
+import { PER_USER_CAPS_OFF } from './load-env.ts';
 
 export interface Instance {
   url: string;
@@ -19,7 +20,7 @@ export interface Instance {
 export async function startInstance(ctx: BenchContext, env: Record<string, string>, script = 'server-process.ts'): Promise<Instance> {
   const child = spawnNode(join(BENCH_DIR, script), {
     nodeArgs: ['--max-semi-space-size=8'],
-    env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: ctx.dbUrl, DB_POOL_MAX: String(ctx.poolMax), JWT_SECRET: ctx.secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', ...env },
+    env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: ctx.dbUrl, DB_POOL_MAX: String(ctx.poolMax), JWT_SECRET: ctx.secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', ...env },
   });
   const ready = await nextMessage<{ url: string; metricsUrl: string; pid: number; workers?: number[] }>(child, (m) => m.type === 'ready', 60_000, script);
   return {

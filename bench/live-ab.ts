@@ -21,6 +21,7 @@ import { RESULTS_DIR } from './report.ts';
 import type { DeliveryResult, Variant } from './scenarios/live-delivery.ts';
 import { runWorker } from './workers.ts';
 import { formatStatementTimes, statementWindow } from './statement-times.ts';
+import { PER_USER_CAPS_OFF } from './load-env.ts';
 
 // Split at the first '=' only: an --env value may hold one (`--import=x`).
 const args = Object.fromEntries(process.argv.slice(2).map((a) => /^--([^=]+)(?:=(.*))?$/s.exec(a)!.slice(1)));
@@ -34,7 +35,7 @@ const db = await createBenchDb(postgres.adminUrl, `parley_ab_${process.pid}`);
 const secret = randomBytes(32).toString('base64url');
 const server = spawnNode(join(args.tree ? join(args.tree, 'bench') : BENCH_DIR, 'server-process.ts'), {
   nodeArgs: ['--max-semi-space-size=8', ...('profile' in args ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'partial')}`] : [])],
-  env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: '10', JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', DATA_DIR: join(tmpdir(), `parley-ab-${process.pid}`), ...extraEnv },
+  env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: '10', JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', DATA_DIR: join(tmpdir(), `parley-ab-${process.pid}`), ...extraEnv },
 });
 try {
   const srv = await nextMessage<{ url: string; metricsUrl?: string; pid: number }>(server, (m) => m.type === 'ready', 60_000, 'server');

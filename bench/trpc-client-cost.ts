@@ -17,12 +17,13 @@ import type { AppRouter } from '../server/trpc/app.router.ts';
 import { createBenchDb, seedPairs } from './db.ts';
 import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
 import { summarize } from './stats.ts';
+import { PER_USER_CAPS_OFF } from './load-env.ts';
 
 const postgres = await scratchPostgres(process.env.BENCH_ADMIN_DATABASE_URL, { max_connections: 200 });
 const db = await createBenchDb(postgres.adminUrl, `parley_client_cost_${process.pid}`);
 const secret = randomBytes(32).toString('base64url');
 const server = spawnNode(join(BENCH_DIR, 'server-process.ts'), {
-  env: { MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, JWT_SECRET: secret, TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', TYPING_THROTTLE_MS: '0', DATA_DIR: join(tmpdir(), `parley-client-cost-${process.pid}`) },
+  env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, JWT_SECRET: secret, TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', TYPING_THROTTLE_MS: '0', DATA_DIR: join(tmpdir(), `parley-client-cost-${process.pid}`) },
 });
 try {
   const srv = await nextMessage<{ url: string }>(server, (m) => m.type === 'ready', 60_000, 'server');

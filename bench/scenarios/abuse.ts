@@ -11,6 +11,7 @@ import { startInstance } from '../instance-process.ts';
 import { rssBytes, sleep } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { summarize } from '../stats.ts';
+import { PER_USER_CAPS_DEFAULT } from '../load-env.ts';
 
 const ROOMS = 10_000;
 const MiB = 1024 * 1024;
@@ -29,7 +30,7 @@ export async function runAbuse(ctx: BenchContext): Promise<Row[]> {
   await ctx.pool.query(`insert into chat_rooms (id, participant1_id, participant2_id) select gen_random_uuid(), $1::text, $1::text || '-v' || g from generate_series(1, $2::int) g`, [attacker, ROOMS]);
   const [pair] = await seedPairs(ctx.pool, 'abuse', 1);
   // The defaults an operator runs with: every limit on.
-  const server = await startInstance(ctx, { ROOM_OPEN_RATE_PER_SEC: '1', ROOMS_OPEN_PER_DAY: '200', LOG_LEVEL: 'error' });
+  const server = await startInstance(ctx, { ...PER_USER_CAPS_DEFAULT, ROOM_OPEN_RATE_PER_SEC: '1', ROOMS_OPEN_PER_DAY: '200', LOG_LEVEL: 'error' });
   const wsBase = server.url.replace(/^http/, 'ws');
   const token = await signToken({ secret: ctx.secret, userId: attacker, expiresIn: '1h' });
   const bystander = await signToken({ secret: ctx.secret, userId: pair!.a, expiresIn: '1h' });
