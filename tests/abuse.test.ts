@@ -13,11 +13,15 @@ const MiB = 1024 * 1024;
 const ATTACKER_ROOMS = 5_000;
 const RSS_BOUND = 600 * MiB;
 /**
- * /healthz and a bystander's send, p99 during and after the attack. About 35 and 65 ms here on a
- * loaded 2-core machine; the bound leaves room for test files running in parallel. Before these
- * limits the same attack stalled both for seconds or killed the process.
+ * /healthz and a bystander's send, p99 during and after the attack: under 250 ms, or, on a
+ * machine busy with other work, under 4 times the same p99 measured just before the attack (what
+ * the attack costs, not what the machine does). About 35-130 ms here with other test files
+ * running beside; before these limits the same attack stalled both for a second or more, or
+ * killed the process.
  */
 const LATENCY_BOUND_MS = 250;
+const LATENCY_FACTOR = 4;
+const BASELINE_MS = 2_000;
 const OFFLINE_DELAY_MS = 1_000;
 
 const token = (userId: string) => signToken({ secret: TEST_SECRET, userId, expiresIn: '1h' });
@@ -59,7 +63,7 @@ function watchBystander(server: ServerProcess, send: () => Promise<unknown>) {
 
 describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env, skip }) => {
   it.skipIf(skip)(
-    `holding ${ATTACKER_ROOMS} rooms, two sockets of 1,000 inbox streams each and reconnecting in a loop: the server stays under ${RSS_BOUND / MiB} MiB, /healthz and a bystander's send under ${LATENCY_BOUND_MS} ms p99, the process lives and exits 0 on SIGTERM`,
+    `holding ${ATTACKER_ROOMS} rooms, two sockets of 1,000 inbox streams each and reconnecting in a loop: the server stays under ${RSS_BOUND / MiB} MiB, /healthz and a bystander's send under ${LATENCY_BOUND_MS} ms p99 (or ${LATENCY_FACTOR}× their p99 before the attack on a busy machine), the process lives and exits 0 on SIGTERM`,
     { timeout: 60_000 },
     async () => {
       const server = await startServerProcess(`abuse_${engine}`, { ...env(), PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS) });
@@ -74,8 +78,12 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
         const bobSub = bob.messages.onEvent.subscribe({ roomId: room.id }, { onData: (e) => heard.push(e) });
         await alice.messages.send.mutate({ roomId: room.id, content: 'warm-up' });
         const before = await server.rss();
+        const bystanderSend = () => alice.messages.send.mutate({ roomId: room.id, content: 'still here?' });
+        const quiet = watchBystander(server, bystanderSend);
+        await new Promise((r) => setTimeout(r, BASELINE_MS));
+        const baseline = await quiet.stop();
         const rss = peakRss(server);
-        const bystander = watchBystander(server, () => alice.messages.send.mutate({ roomId: room.id, content: 'still here?' }));
+        const bystander = watchBystander(server, bystanderSend);
 
         // Two sockets, each asking for 1,000 inbox streams in one batch.
         const streams = await Promise.all(
@@ -114,12 +122,13 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
         await within(5_000, Promise.all([alice.close(), bob.close()]));
         console.info(
           `abuse (${engine}): exit code ${server.child.exitCode}; ${cycles} reconnects; RSS ${(before / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB; ` +
-            `/healthz p99 ${p99(health).toFixed(1)} ms (${health.length}); send p99 ${p99(sends).toFixed(1)} ms (${sends.length})`,
+            `/healthz p99 ${p99(health).toFixed(1)} ms (${health.length}; before the attack ${p99(baseline.health).toFixed(1)} ms); ` +
+            `send p99 ${p99(sends).toFixed(1)} ms (${sends.length}; before the attack ${p99(baseline.sends).toFixed(1)} ms)`,
         );
         expect(server.child.exitCode).toBeNull();
         expect(peak).toBeLessThan(RSS_BOUND);
-        expect(p99(health)).toBeLessThan(LATENCY_BOUND_MS);
-        expect(p99(sends)).toBeLessThan(LATENCY_BOUND_MS);
+        expect(p99(health)).toBeLessThan(Math.max(LATENCY_BOUND_MS, LATENCY_FACTOR * p99(baseline.health)));
+        expect(p99(sends)).toBeLessThan(Math.max(LATENCY_BOUND_MS, LATENCY_FACTOR * p99(baseline.sends)));
         expect(heard.length).toBeGreaterThan(0);
         // And it still shuts down cleanly.
         server.child.kill('SIGTERM');
