@@ -67,8 +67,18 @@ export function createPgNotifyEngine({
     client.on('error', lost);
     client.on('end', () => lost());
     listener = client;
-    await client.connect();
-    await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    } catch (err) {
+      void client.end().catch(() => {});
+      // Dropped while connecting: `lost` has already scheduled the next attempt, and a second
+      // one here would leave two LISTEN sessions (each delivering every event) once both succeed.
+      if (listener !== client) return;
+      listener = undefined;
+      throw err;
+    }
+    if (listener !== client) return void client.end().catch(() => {});
     up = true;
     // Whatever was notified while we were not listening is gone: every feed re-reads.
     handlers.resync();
@@ -77,8 +87,6 @@ export function createPgNotifyEngine({
   function scheduleReconnect(delayMs: number) {
     retryTimer = setTimeout(() => {
       connect().catch((err: unknown) => {
-        if (listener) void listener.end().catch(() => {});
-        listener = undefined;
         handlers.onError(err, 'listen reconnect');
         if (!closed) scheduleReconnect(Math.min(delayMs * 2, reconnectMaxMs));
       });
