@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { PresenceEvent } from '../../contracts/index.ts';
-import type { RoomBus } from './room-bus.ts';
+import { createRoomBus, type RoomBus } from './room-bus.ts';
 
 /** Bus key every instance's presence changes go to, so each instance knows who is online anywhere. */
 export const PRESENCE_KEY = 'presence';
@@ -64,7 +64,8 @@ export function createPresenceService({
   const instanceId = randomUUID();
   const sockets = new Map<string, number>();
   const heard = new Map<string, boolean>();
-  const watchers = new Map<string, Set<PresenceListener>>();
+  // The streams watching each user, keyed like the bus: one broken listener starves no other.
+  const watchers = createRoomBus(onError);
   /** Users with a `presence_users` row of this instance (decided or on its way). */
   const stored = new Set<string>();
   /** When each user's last socket here closed, while they have none. */
@@ -77,7 +78,7 @@ export function createPresenceService({
   bus.subscribe(PRESENCE_KEY, (event) => {
     if (event.type !== 'presence') return;
     heard.set(event.user, event.online);
-    for (const listener of watchers.get(event.user) ?? []) listener(event);
+    watchers.publish(event.user, event);
   });
 
   /** Alive (again): true when the row had to be created, i.e. others reaped us or this is the start. */
@@ -204,15 +205,7 @@ export function createPresenceService({
       };
     },
     isOnline: (userId) => sockets.has(userId) || heard.get(userId) === true,
-    watch(userId, listener) {
-      let set = watchers.get(userId);
-      if (!set) watchers.set(userId, (set = new Set()));
-      set.add(listener);
-      return () => {
-        if (!set.delete(listener) || set.size) return;
-        if (watchers.get(userId) === set) watchers.delete(userId);
-      };
-    },
+    watch: (userId, listener) => watchers.subscribe(userId, (event) => event.type === 'presence' && listener(event)),
     settled: () => chain,
     async close() {
       clearInterval(heartbeat);

@@ -72,3 +72,50 @@ export function createOutgoingQueue({ maxBatches, onOverflow }: { maxBatches: nu
     },
   };
 }
+
+/** Publishes through an engine's connection one round at a time, whatever queues meanwhile waiting, bounded, for the next. */
+export interface OutgoingSender {
+  publish(batches: RoomBatch[]): void;
+  close(): void;
+}
+
+/**
+ * The engines' one way out: `send` gets everything queued since the last round and is awaited
+ * before the next, so a slow connection makes rounds larger rather than the heap (the queue is
+ * bounded, see {@link createOutgoingQueue}). `windowMs` holds each round that long first, so what
+ * follows within it goes in the same one. `send` reports its own failures and never throws.
+ */
+export function createOutgoingSender({
+  maxBatches,
+  windowMs = 0,
+  send,
+  onOverflow,
+}: {
+  maxBatches: number;
+  windowMs?: number;
+  send(batches: RoomBatch[]): Promise<unknown>;
+  onOverflow(dropped: number): void;
+}): OutgoingSender {
+  const queue = createOutgoingQueue({ maxBatches, onOverflow });
+  let sending = false;
+  let closed = false;
+  async function drain() {
+    sending = true;
+    while (queue.size && !closed) {
+      if (windowMs > 0) await new Promise((resolve) => setTimeout(resolve, windowMs));
+      if (closed) break;
+      await send(queue.take());
+    }
+    sending = false;
+  }
+  return {
+    publish(batches) {
+      if (closed || !batches.length) return;
+      queue.push(batches);
+      if (!sending) void drain();
+    },
+    close() {
+      closed = true;
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { EngineHandlers, FanoutEngine, RoomBatch } from './fanout-engine.ts';
-import { createOutgoingQueue } from './outgoing-queue.ts';
+import { createOutgoingSender } from './outgoing-queue.ts';
 import { packNotifyPayloads } from './notify-payload.ts';
 
 export const NOTIFY_CHANNEL = 'parley_events';
@@ -42,8 +42,20 @@ export function createPgNotifyEngine({
   // Not the ORM's pool: a NOTIFY stuck behind a full queue must not hold a connection sends need.
   const notifier = new pg.Pool({ connectionString: databaseUrl, max: 1, application_name: 'parley-notify', connectionTimeoutMillis: 5_000, statement_timeout: 5_000 });
   notifier.on('error', (err) => handlers?.onError(err, 'notify connection'));
-  const queue = createOutgoingQueue({ maxBatches: maxQueuedBatches, onOverflow: (dropped) => handlers.onError(`${dropped} queued batches collapsed`, 'notify queue full') });
-  let sending = false;
+  // One statement at a time; what arrives within the window goes in the same one: at most one per window.
+  const outgoing = createOutgoingSender({
+    maxBatches: maxQueuedBatches,
+    windowMs,
+    send: async (batches) => {
+      try {
+        await notifier.query('select pg_notify($1, p) from unnest($2::text[]) as p', [NOTIFY_CHANNEL, packNotifyPayloads(batches)]);
+      } catch (err) {
+        // The messages are committed; receivers miss them live until their next event or resync.
+        handlers.onError(err, 'notify');
+      }
+    },
+    onOverflow: (dropped) => handlers.onError(`${dropped} queued batches collapsed`, 'notify queue full'),
+  });
 
   async function connect() {
     // Its own session, never from a pool: LISTEN lives and dies with the session.
@@ -93,39 +105,19 @@ export function createPgNotifyEngine({
     }, delayMs);
   }
 
-  async function drain() {
-    sending = true;
-    while (queue.size && !closed) {
-      // What arrives within the window goes in the same statement: at most one per window.
-      if (windowMs > 0) await new Promise((resolve) => setTimeout(resolve, windowMs));
-      if (closed) break;
-      const batches = queue.take();
-      try {
-        await notifier.query('select pg_notify($1, p) from unnest($2::text[]) as p', [NOTIFY_CHANNEL, packNotifyPayloads(batches)]);
-      } catch (err) {
-        // The messages are committed; receivers miss them live until their next event or resync.
-        handlers.onError(err, 'notify');
-      }
-    }
-    sending = false;
-  }
-
   return {
     name: 'postgres',
     async start(h) {
       handlers = h;
       await connect();
     },
-    publish(batches) {
-      if (closed || !batches.length) return;
-      queue.push(batches);
-      if (!sending) void drain();
-    },
+    publish: outgoing.publish,
     watch() {},
     unwatch() {},
     isUp: () => up,
     async close() {
       closed = true;
+      outgoing.close();
       up = false;
       clearTimeout(retryTimer);
       const client = listener;

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import type { EngineHandlers, FanoutEngine } from './fanout-engine.ts';
-import { createOutgoingQueue } from './outgoing-queue.ts';
+import { createOutgoingSender } from './outgoing-queue.ts';
 
 const PREFIX = 'parley:room:';
 
@@ -13,18 +13,11 @@ export function createRedisEngine({ url, maxQueuedBatches = 10_000 }: { url: str
   let handlers!: EngineHandlers;
   // One round of publishes in flight at a time; what queues meanwhile waits here, bounded, instead
   // of in the client's command queue, which grows without limit while Redis is slow.
-  const queue = createOutgoingQueue({ maxBatches: maxQueuedBatches, onOverflow: (dropped) => handlers.onError(`${dropped} queued batches collapsed`, 'redis queue full') });
-  let sending = false;
-  let closed = false;
-  async function drain() {
-    sending = true;
-    while (queue.size && !closed) {
-      await Promise.all(
-        queue.take().map((batch) => pub.publish(channel(batch.room), JSON.stringify(batch)).catch((err: unknown) => handlers.onError(err, 'redis publish'))),
-      );
-    }
-    sending = false;
-  }
+  const outgoing = createOutgoingSender({
+    maxBatches: maxQueuedBatches,
+    send: (batches) => Promise.all(batches.map((batch) => pub.publish(channel(batch.room), JSON.stringify(batch)).catch((err: unknown) => handlers.onError(err, 'redis publish')))),
+    onOverflow: (dropped) => handlers.onError(`${dropped} queued batches collapsed`, 'redis queue full'),
+  });
   const watched = new Set<string>();
   let subscribed = false;
   const common = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1, retryStrategy: (n: number) => Math.min(n * 50, 1_000) };
@@ -68,11 +61,7 @@ export function createRedisEngine({ url, maxQueuedBatches = 10_000 }: { url: str
       await resubscribe();
       sub.on('ready', () => void resubscribe());
     },
-    publish(batches) {
-      if (closed || !batches.length) return;
-      queue.push(batches);
-      if (!sending) void drain();
-    },
+    publish: outgoing.publish,
     watch(roomId) {
       watched.add(roomId);
       if (!subscribed) return;
@@ -88,7 +77,7 @@ export function createRedisEngine({ url, maxQueuedBatches = 10_000 }: { url: str
     },
     isUp: () => subscribed && pub.status === 'ready',
     async close() {
-      closed = true;
+      outgoing.close();
       subscribed = false;
       sub.disconnect();
       pub.disconnect();
