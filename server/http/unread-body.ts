@@ -14,13 +14,11 @@ const MAX_DISCARDED_BYTES = 4 * 1024 * 1024;
  * Connection: close regardless.
  */
 export function drainUnreadBodies(app: FastifyInstance, { maxMs }: { maxMs: number }) {
-  // A callback hook: every answer passes here, and almost all of them at once.
-  app.addHook('onSend', (req, reply, payload, done) => {
-    if (req.raw.complete || req.raw.destroyed) return done(null, payload);
-    void discardRest(req.raw, MAX_DISCARDED_BYTES, maxMs).then((ended) => {
-      if (!ended) reply.header('connection', 'close');
-      done(null, payload);
-    });
+  // Only a refusal answers before the body is read, so the hook is on the error path alone,
+  // never on the way out of a successful request.
+  app.addHook('onError', async (req, reply) => {
+    if (req.raw.complete || req.raw.destroyed) return;
+    if (!(await discardRest(req.raw, MAX_DISCARDED_BYTES, maxMs))) reply.header('connection', 'close');
   });
 }
 
