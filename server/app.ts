@@ -14,6 +14,8 @@ import { ERROR_MAP } from './errors/transport-codes.ts';
 import { httpServerFactory } from './http/http-server.ts';
 import { replyToBadUrl } from './http/bad-url.ts';
 import { registerCors } from './http/cors.ts';
+import { DATABASE_READ_PERIOD_MS } from './metrics/metrics.ts';
+import { sharedRead } from './metrics/shared-read.ts';
 import { DebugRequestLog } from './http/request-log.ts';
 import { logSerializers } from './http/log-serializers.ts';
 import { drainUnreadBodies } from './http/unread-body.ts';
@@ -103,13 +105,18 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     },
   });
   fastify.get('/healthz', async () => ({ status: 'ok' }));
-  fastify.get('/readyz', async (req, reply) => {
-    try {
-      await orm.em.fork().execute('select 1');
-    } catch (err) {
-      req.log.warn({ err }, 'readiness: database unreachable');
-      return reply.code(503).send({ status: 'unavailable', detail: 'database unreachable' });
-    }
+  // Probes are public: however often they come, the database is asked at most once a period.
+  const databaseReachable = sharedRead(DATABASE_READ_PERIOD_MS, () =>
+    orm.em.fork().execute('select 1').then(
+      () => true,
+      (err: unknown) => {
+        fastify.log.warn({ err }, 'readiness: database unreachable');
+        return false;
+      },
+    ),
+  );
+  fastify.get('/readyz', async (_req, reply) => {
+    if (!(await databaseReachable())) return reply.code(503).send({ status: 'unavailable', detail: 'database unreachable' });
     // Sends still work without the engine, but live events from other instances stop until it returns.
     if (!services.fanout.isUp()) return reply.code(503).send({ status: 'unavailable', detail: `fan-out engine (${services.fanout.name}) disconnected` });
     return { status: 'ok' };

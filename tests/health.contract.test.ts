@@ -1,0 +1,18 @@
+import { expect, it, vi } from 'vitest';
+import { DATABASE_READ_PERIOD_MS } from '../server/metrics/metrics.ts';
+import { range } from './support/subscription.ts';
+import { startTestApp } from './support/test-app.ts';
+
+it('/healthz and /readyz answer without credentials; readiness reads the database at most once per period, however often it is probed', async () => {
+  await using t = await startTestApp(import.meta.filename);
+  expect(await (await fetch(`${t.url}/healthz`)).json()).toEqual({ status: 'ok' });
+  // Readiness is public, like a load balancer's probe: its rate must not become the database's query rate.
+  const execute = vi.spyOn(t.app.services.orm.em.getConnection(), 'execute');
+  const probes = () => execute.mock.calls.filter(([sql]) => /^select 1$/.test(String(sql).trim())).length;
+  const started = performance.now();
+  const answers = await Promise.all(range(1, 50).map(async () => (await fetch(`${t.url}/readyz`)).status));
+  const elapsed = performance.now() - started;
+  expect(answers.every((status) => status === 200)).toBe(true);
+  expect(probes(), `${probes()} queries in ${elapsed.toFixed(0)} ms`).toBeLessThanOrEqual(1 + Math.floor(elapsed / DATABASE_READ_PERIOD_MS));
+  execute.mockRestore();
+});
