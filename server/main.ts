@@ -5,6 +5,7 @@ import { startFailureMessage } from './cli/start-failure.ts';
 import { runPrimary } from './cluster/primary.ts';
 import { loadConfig, type Config } from './config.ts';
 import { misspellingMessage } from './config-typos.ts';
+import { logLine } from './log-line.ts';
 
 let config: Config | undefined;
 let app: ParleyApp | undefined;
@@ -18,10 +19,9 @@ async function start() {
   app = await createApp(config);
   return { config, app, url: await app.listen() };
 }
-/** A warn line in the JSON shape of the app's logger (pino), which does not exist yet. */
+/** A warn line before the app's logger exists, unless the configured level hides warnings. */
 function warnBeforeLogger({ logLevel }: Config, msg: string) {
-  if (['error', 'fatal', 'silent'].includes(logLevel)) return;
-  process.stdout.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, msg })}\n`);
+  if (!['error', 'fatal', 'silent'].includes(logLevel)) logLine('warn', msg);
 }
 
 const started = await start().catch(async (err: unknown) => {

@@ -3,8 +3,9 @@ import { startBanner } from '../cli/start-banner.ts';
 import type { Config } from '../config.ts';
 import { clusterScrape } from '../metrics/cluster-metrics.ts';
 import { listenForScrapes } from '../metrics/metrics-listener.ts';
+import { logLine } from '../log-line.ts';
 
-const line = (msg: string) => process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg })}\n`);
+const line = (msg: string) => logLine('info', msg);
 
 /**
  * `WORKERS=N`: N full instances on one port through node:cluster. The primary accepts connections

@@ -1,6 +1,7 @@
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
+import { logLine } from '../log-line.ts';
 
 export interface DataDirLock {
   /** The previous holder died without releasing the lock (e.g. `kill -9`): its database may still be running. */
@@ -36,7 +37,7 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       );
     }
     if (Number.isInteger(holder) && holder !== process.pid && holder !== process.ppid) tookOverFrom = holder;
-    if (Number.isInteger(holder)) warn(`DATA_DIR ${dataDir}: taking over its lock from process ${holder}, which is no longer running (a crash or kill -9?)`, holder);
+    if (Number.isInteger(holder)) logLine('warn', `DATA_DIR ${dataDir}: taking over its lock from process ${holder}, which is no longer running (a crash or kill -9?)`, { stalePid: holder });
     await unlink(file).catch(() => undefined);
   }
   throw new EmbeddedDatabaseError('DATA_DIR_IN_USE', `DATA_DIR ${dataDir}: could not take its lock file ${file}`);
@@ -52,7 +53,3 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** The app's logger does not exist yet: a warn line in pino's shape, read by whatever reads the log. */
-function warn(msg: string, stalePid: number) {
-  process.stdout.write(`${JSON.stringify({ level: 40, time: Date.now(), pid: process.pid, stalePid, msg })}\n`);
-}
