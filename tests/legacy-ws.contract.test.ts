@@ -145,6 +145,18 @@ describe('bad frames get an error frame, the socket stays open, nothing is store
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
   });
 
+  it('a live socket survives a stall of the whole process longer than the heartbeat (its pong was on the way)', async () => {
+    const stalled = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'));
+    let pings = 0;
+    stalled.ws.on('ping', () => {
+      // The pong has just been written; the server reads it only after this stall, past its next tick.
+      if (++pings === 1) for (const until = Date.now() + 1_000; Date.now() < until; );
+    });
+    await vi.waitFor(() => expect(pings).toBeGreaterThanOrEqual(4), { timeout: 10_000, interval: 20 });
+    expect(stalled.ws.readyState).toBe(WebSocket.OPEN);
+    stalled.close();
+  });
+
   it('a socket that stops answering pings is closed by the heartbeat', async () => {
     const silent = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'), { autoPong: false });
     const { code } = await silent.closed;

@@ -92,8 +92,14 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
     socket.pause();
   };
   socket.on('pong', () => (alive = true));
+  // Timers run before sockets are read: after a stall of the process (GC, a long synchronous
+  // burst) a tick comes late with the peer's pong still unread. Such a tick judges no one.
+  let lastTick = Date.now();
   const heartbeat = setInterval(() => {
-    if (!alive && !unread) return socket.terminate();
+    const now = Date.now();
+    const late = now - lastTick > rules.pingMs * 1.5;
+    lastTick = now;
+    if (!alive && !unread && !late) return socket.terminate();
     alive = false;
     unread = socket.isPaused;
     socket.ping();
