@@ -5,7 +5,7 @@ import { TRPC_BATCH_MAX_ITEMS } from '../contracts/index.ts';
  */
 import { createTRPCClient, createWSClient, httpBatchLink, wsLink, type TRPCClient } from '@trpc/client';
 import WebSocket from 'ws';
-import type { AppRouter } from '../server/trpc/app.router.ts';
+import type { AppRouter } from '../server/transport/trpc/app.router.ts';
 
 export type Surface = 'trpc-http' | 'trpc-ws' | 'rest' | 'legacy-ws';
 

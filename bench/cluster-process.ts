@@ -4,8 +4,8 @@
  */
 import cluster from 'node:cluster';
 import { createApp } from '../server/app.ts';
-import { runPrimary } from '../server/cluster/primary.ts';
-import { loadConfig } from '../server/config.ts';
+import { runPrimary } from '../server/cluster-primary.ts';
+import { loadConfig } from '../server/infra/config/config.ts';
 
 const config = loadConfig(process.env);
 if (cluster.isPrimary) {

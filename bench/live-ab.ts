@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { scratchPostgres } from '../server/db/scratch-postgres.ts';
+import { scratchPostgres } from '../server/infra/db/scratch-postgres.ts';
 import { createBenchDb, seedPairs } from './db.ts';
 import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
 import { RESULTS_DIR } from './report.ts';

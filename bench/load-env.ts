@@ -5,5 +5,5 @@
  */
 export const PER_USER_CAPS_OFF = { WS_MAX_SOCKETS_PER_USER: '1000000', WS_MAX_SUBSCRIPTIONS_PER_USER: '100000000', INBOX_STREAMS_PER_USER: '1000000' } as const;
 
-/** The defaults of server/config.ts, for the section that measures them. */
+/** The defaults of server/infra/config/config.ts, for the section that measures them. */
 export const PER_USER_CAPS_DEFAULT = { WS_MAX_SOCKETS_PER_USER: '20', WS_MAX_SUBSCRIPTIONS_PER_USER: '1000', INBOX_STREAMS_PER_USER: '5' } as const;

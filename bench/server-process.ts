@@ -3,7 +3,7 @@
  * Reports its URL over IPC; answers `gc` (with --expose-gc) so memory is measured after collection.
  */
 import { createApp } from '../server/app.ts';
-import { loadConfig } from '../server/config.ts';
+import { loadConfig } from '../server/infra/config/config.ts';
 
 const app = await createApp(loadConfig(process.env));
 const url = await app.listen();

@@ -3,4 +3,4 @@
  * error shape. The package ships it as a self-contained declaration (see `prune-dist.ts`): the
  * same procedures and types, without the server's context behind them.
  */
-export type { AppRouter } from '../server/trpc/app.router.ts';
+export type { AppRouter } from '../server/transport/trpc/app.router.ts';

@@ -4,7 +4,7 @@
 // the build if a kept file imports anything but kept files, the peers and the SDK's dependency.
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { routerDeclaration } from './router-declaration.ts';
+import { ROUTER_DTS, routerDeclaration } from './router-declaration.ts';
 
 const dist = new URL('./dist/', import.meta.url).pathname;
 const shipped = (path: string) => /^(client-sdk|contracts)\//.test(path);
@@ -18,7 +18,7 @@ async function* files(dir: string): AsyncGenerator<string> {
   }
 }
 
-await writeFile(join(dist, 'client-sdk/app-router.d.ts'), routerDeclaration(await readFile(join(dist, 'server/trpc/app.router.d.ts'), 'utf8')));
+await writeFile(join(dist, 'client-sdk/app-router.d.ts'), routerDeclaration(await readFile(join(dist, ROUTER_DTS), 'utf8')));
 
 for await (const file of files(dist)) {
   const path = relative(dist, file);

@@ -1,9 +1,14 @@
+import { posix } from 'node:path';
 import ts from 'typescript';
+
+/** Where tsc writes the router's declaration, and where the SDK's replaces it (both under dist/). */
+export const ROUTER_DTS = 'server/transport/trpc/app.router.d.ts';
+const SDK_DTS = 'client-sdk/app-router.d.ts';
 
 /**
  * The router's type as a declaration that needs nothing but `@trpc/server` and the contracts.
  *
- * `tsc` writes `server/trpc/app.router.d.ts` with every procedure spelled out, but it names the
+ * `tsc` writes the router's declaration (`ROUTER_DTS`) with every procedure spelled out, but it names the
  * server's `Context` and `ProcedureMeta`, and through them the services, MikroORM, fastify and
  * prom-client: an app that type-checks its libraries would need the whole server installed. tRPC's
  * client infers from a router's inputs, outputs, error shape and transformer, never from its
@@ -11,7 +16,7 @@ import ts from 'typescript';
  * `meta` become `object` here. Any other reference to a server module fails the build rather
  * than ship a type the app cannot resolve.
  *
- * @param routerDts the text of `dist/server/trpc/app.router.d.ts`
+ * @param routerDts the text of `dist/` + `ROUTER_DTS`
  * @returns the text of `dist/client-sdk/app-router.d.ts`, which replaces tsc's re-export
  */
 export function routerDeclaration(routerDts: string): string {
@@ -31,9 +36,9 @@ export function routerDeclaration(routerDts: string): string {
       }
       if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
         const spec = node.argument.literal.text;
-        // From dist/server/trpc/ to dist/client-sdk/: the contracts are one level nearer.
-        if (spec.startsWith('../../contracts/')) {
-          const moved = factory.createLiteralTypeNode(factory.createStringLiteral(spec.slice('../'.length)));
+        const target = posix.join(posix.dirname(ROUTER_DTS), spec);
+        if (spec.startsWith('.') && target.startsWith('contracts/')) {
+          const moved = factory.createLiteralTypeNode(factory.createStringLiteral(posix.relative(posix.dirname(SDK_DTS), target)));
           return factory.updateImportTypeNode(node, moved, node.attributes, node.qualifier, node.typeArguments, node.isTypeOf);
         }
         if (spec.startsWith('.')) foreign.push(spec);

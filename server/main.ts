@@ -2,10 +2,10 @@ import cluster from 'node:cluster';
 import { createApp, type ParleyApp } from './app.ts';
 import { startBanner } from './cli/start-banner.ts';
 import { startFailureMessage } from './cli/start-failure.ts';
-import { runPrimary } from './cluster/primary.ts';
-import { loadConfig, type Config } from './config.ts';
-import { misspellingMessage } from './config-typos.ts';
-import { logLine } from './log-line.ts';
+import { runPrimary } from './cluster-primary.ts';
+import { loadConfig, type Config } from './infra/config/config.ts';
+import { misspellingMessage } from './infra/config/config-typos.ts';
+import { logLine } from './infra/log-line.ts';
 
 let config: Config | undefined;
 let app: ParleyApp | undefined;

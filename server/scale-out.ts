@@ -1,14 +1,14 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config } from './config.ts';
-import type { Orm } from './db/orm.ts';
-import { createRoomBus, type RoomBus } from './domain/room-bus.ts';
-import { createFanoutBus } from './fanout/fanout-bus.ts';
-import type { FanoutEngine } from './fanout/fanout-engine.ts';
-import { createPgNotifyEngine } from './fanout/pg-notify-engine.ts';
-import { createRedisEngine } from './fanout/redis-engine.ts';
-import { createRateLimiter, createMemoryTokens, type RateLimiter } from './limits/rate-limiter.ts';
-import { createRedisTokens } from './limits/redis-tokens.ts';
-import { createMetrics, type Metrics } from './metrics/metrics.ts';
+import type { Config } from './infra/config/config.ts';
+import type { Orm } from './infra/db/orm.ts';
+import { createRoomBus, type RoomBus } from './live/room-bus.ts';
+import { createFanoutBus } from './live/fanout-bus.ts';
+import type { FanoutEngine } from './live/fanout-engine.ts';
+import { createPgNotifyEngine } from './live/pg-notify-engine.ts';
+import { createRedisEngine } from './live/redis-engine.ts';
+import { createRateLimiter, createMemoryTokens, type RateLimiter } from './infra/limits/rate-limiter.ts';
+import { createRedisTokens } from './infra/limits/redis-tokens.ts';
+import { createMetrics, type Metrics } from './infra/metrics/metrics.ts';
 
 /** What lets several instances act as one service: the room bus across them, shared limits, metrics. */
 export interface ScaleOut {

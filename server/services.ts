@@ -1,21 +1,21 @@
-import { createAuthenticator, type Authenticator } from './auth/authenticator.ts';
-import { createTokenVerifier } from './auth/token-verifier.ts';
+import { createAuthenticator, type Authenticator } from './identity/authenticator.ts';
+import { createTokenVerifier } from './identity/token-verifier.ts';
 import type { FastifyBaseLogger } from 'fastify';
-import type { Config } from './config.ts';
-import type { Orm } from './db/orm.ts';
-import { createShutdownDrain, type ShutdownDrain } from './domain/shutdown-drain.ts';
-import { createMessageChangeService, type MessageChangeService } from './domain/message-changes.service.ts';
-import { createMessageStore } from './domain/message-store.ts';
-import { createPresenceService, type PresenceService } from './domain/presence.service.ts';
-import { createRoomChangeLog } from './domain/room-changes.ts';
-import { createMessageService, type MessageService } from './domain/messages.service.ts';
-import type { RoomBus } from './domain/room-bus.ts';
-import { createRoomService, type RoomService } from './domain/rooms.service.ts';
-import { createTypingService, type TypingService } from './domain/typing.service.ts';
-import { createUserDirectory } from './domain/user-directory.ts';
+import type { Config } from './infra/config/config.ts';
+import type { Orm } from './infra/db/orm.ts';
+import { createShutdownDrain, type ShutdownDrain } from './messages/shutdown-drain.ts';
+import { createMessageChangeService, type MessageChangeService } from './messages/message-changes.service.ts';
+import { createMessageStore } from './messages/message-store.ts';
+import { createPresenceService, type PresenceService } from './presence/presence.service.ts';
+import { createRoomChangeLog } from './messages/room-changes.ts';
+import { createMessageService, type MessageService } from './messages/messages.service.ts';
+import type { RoomBus } from './live/room-bus.ts';
+import { createRoomService, type RoomService } from './rooms/rooms.service.ts';
+import { createTypingService, type TypingService } from './presence/typing.service.ts';
+import { createUserDirectory } from './identity/user-directory.ts';
 import type { ScaleOut } from './scale-out.ts';
-import { createInboxFeeds, type InboxFeeds } from './domain/inbox-feed.ts';
-import { createUserSlots, type UserSlots } from './limits/user-slots.ts';
+import { createInboxFeeds, type InboxFeeds } from './rooms/inbox-feed.ts';
+import { createUserSlots, type UserSlots } from './infra/limits/user-slots.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {

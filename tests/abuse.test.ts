@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createChatClient } from '../client-sdk/index.ts';
-import { signToken } from '../server/auth/sign-token.ts';
+import { signToken } from '../server/identity/sign-token.ts';
 import { engineCases } from './support/engine-cases.ts';
 import { peakRss, startServerProcess, type ServerProcess } from './support/server-process.ts';
 import { TEST_SECRET } from './support/test-app.ts';

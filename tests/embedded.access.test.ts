@@ -6,9 +6,9 @@ import { dirname, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
 import { startFailureMessage } from '../server/cli/start-failure.ts';
-import { startEmbeddedPostgres } from '../server/db/embedded-postgres.ts';
-import { postgresBinaries } from '../server/db/postgres-binaries.ts';
-import { startThrowawayPostgres } from '../server/db/scratch-postgres.ts';
+import { startEmbeddedPostgres } from '../server/infra/db/embedded-postgres.ts';
+import { postgresBinaries } from '../server/infra/db/postgres-binaries.ts';
+import { startThrowawayPostgres } from '../server/infra/db/scratch-postgres.ts';
 import { connectAsAnotherUser } from './support/another-user.ts';
 import { tempDataDir } from './support/temp-dir.ts';
 

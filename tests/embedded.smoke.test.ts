@@ -2,8 +2,8 @@ import { rm } from 'node:fs/promises';
 import { afterAll, expect, it } from 'vitest';
 import { createChatClient } from '../client-sdk/index.ts';
 import { createApp } from '../server/app.ts';
-import { signToken } from '../server/auth/sign-token.ts';
-import { loadConfig } from '../server/config.ts';
+import { signToken } from '../server/identity/sign-token.ts';
+import { loadConfig } from '../server/infra/config/config.ts';
 import { tempDataDir } from './support/temp-dir.ts';
 
 const dataDir = await tempDataDir('parley-embedded-');

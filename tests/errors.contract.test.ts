@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { expect, it } from 'vitest';
 import { PARLEY_ERROR_CODES } from '../contracts/index.ts';
-import { ERROR_MAP } from '../server/errors/transport-codes.ts';
+import { ERROR_MAP } from '../server/transport/errors/transport-codes.ts';
 
 it('README’s error table lists every code with exactly the mapped HTTP status, tRPC code and WS close code', async () => {
   const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');

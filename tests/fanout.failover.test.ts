@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createChatClient, type ChatClient, type ConnectionStatus } from '../client-sdk/index.ts';
-import { signToken } from '../server/auth/sign-token.ts';
+import { signToken } from '../server/identity/sign-token.ts';
 import { engineCases } from './support/engine-cases.ts';
 import { instanceFleet } from './support/instance-process.ts';
 import { range, record } from './support/subscription.ts';

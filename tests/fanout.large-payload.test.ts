@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
-import type { RoomBatch } from '../server/fanout/fanout-engine.ts';
-import { NOTIFY_CHANNEL } from '../server/fanout/pg-notify-engine.ts';
+import type { RoomBatch } from '../server/live/fanout-engine.ts';
+import { NOTIFY_CHANNEL } from '../server/live/pg-notify-engine.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { range, record } from './support/subscription.ts';

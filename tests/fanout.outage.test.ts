@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { LISTEN_APPLICATION_NAME } from '../server/fanout/pg-notify-engine.ts';
+import { LISTEN_APPLICATION_NAME } from '../server/live/pg-notify-engine.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';

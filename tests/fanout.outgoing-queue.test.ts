@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
-import type { CarriedEvent } from '../server/domain/room-bus.ts';
-import type { RoomBatch } from '../server/fanout/fanout-engine.ts';
-import { createOutgoingQueue } from '../server/fanout/outgoing-queue.ts';
+import type { CarriedEvent } from '../server/live/room-bus.ts';
+import type { RoomBatch } from '../server/live/fanout-engine.ts';
+import { createOutgoingQueue } from '../server/live/outgoing-queue.ts';
 
 // What an engine holds while its connection is slow or away: the NOTIFY and Redis engines both queue here.
 const presence = (user: string, online: boolean): CarriedEvent => ({ type: 'presence', user, online, last_seen_at: null });

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
-import type { BusEvent } from '../server/domain/room-bus.ts';
-import { createFanoutBus } from '../server/fanout/fanout-bus.ts';
-import type { FanoutEngine } from '../server/fanout/fanout-engine.ts';
+import type { BusEvent } from '../server/live/room-bus.ts';
+import { createFanoutBus } from '../server/live/fanout-bus.ts';
+import type { FanoutEngine } from '../server/live/fanout-engine.ts';
 
 const ROOM = '00000000-0000-4000-8000-000000000001';
 

@@ -1,5 +1,5 @@
 import { expect, it, vi } from 'vitest';
-import { DATABASE_READ_PERIOD_MS } from '../server/metrics/metrics.ts';
+import { DATABASE_READ_PERIOD_MS } from '../server/infra/metrics/metrics.ts';
 import { range } from './support/subscription.ts';
 import { startTestApp } from './support/test-app.ts';
 

@@ -2,7 +2,7 @@ import { afterAll, expect, it } from 'vitest';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startServerProcess, type ServerProcess } from './support/server-process.ts';
 import { TEST_SECRET } from './support/test-app.ts';
-import { signToken } from '../server/auth/sign-token.ts';
+import { signToken } from '../server/identity/sign-token.ts';
 
 let server: ServerProcess | undefined;
 afterAll(() => server?.close());

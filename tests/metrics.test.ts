@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createApp } from '../server/app.ts';
-import { loadConfig } from '../server/config.ts';
-import { DATABASE_READ_PERIOD_MS } from '../server/metrics/metrics.ts';
+import { loadConfig } from '../server/infra/config/config.ts';
+import { DATABASE_READ_PERIOD_MS } from '../server/infra/metrics/metrics.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { runMain, servingUrl } from './support/main-process.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';

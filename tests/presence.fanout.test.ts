@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { InboxEvent, RoomEvent } from '../client-sdk/index.ts';
-import { NOTIFY_CHANNEL } from '../server/fanout/pg-notify-engine.ts';
+import { NOTIFY_CHANNEL } from '../server/live/pg-notify-engine.ts';
 import { engineCases } from './support/engine-cases.ts';
 import { openTrpcSocket } from './support/raw-trpc.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, expect, it, vi } from 'vitest';
 import { createChatClient, type ChatClient, type InboxEvent } from '../client-sdk/index.ts';
-import { signToken } from '../server/auth/sign-token.ts';
+import { signToken } from '../server/identity/sign-token.ts';
 import { createTestDatabase, startInstanceProcess, type InstanceProcess, type TestDatabase } from './support/instance-process.ts';
 import { TEST_SECRET } from './support/test-app.ts';
 

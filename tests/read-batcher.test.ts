@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createReadBatcher } from '../server/domain/read-batcher.ts';
+import { createReadBatcher } from '../server/messages/read-batcher.ts';
 
 /** A batcher whose reads double their input and record each batch they were given. */
 function doubling(maxBatch?: number) {

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { STORE_ONE_MESSAGE_SQL } from '../../server/domain/message-store.ts';
+import { STORE_ONE_MESSAGE_SQL } from '../../server/messages/message-store.ts';
 
 const INSERT_SQL = `insert into messages (id, chat_room_id, sender_id, content, seq, client_id) values ($1, $2, $3, $4, $5, null)`;
 

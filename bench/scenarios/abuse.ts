@@ -5,7 +5,7 @@
  * p99 and a bystander's send p99 (REST, one every 50 ms), with the production limits on.
  */
 import WebSocket from 'ws';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { seedPairs } from '../db.ts';
 import { startInstance } from '../instance-process.ts';
 import { rssBytes, sleep } from '../proc.ts';

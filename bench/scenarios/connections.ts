@@ -3,7 +3,7 @@
  * (connectionParams, then `subscription` calls) so thousands fit in a few light client processes.
  */
 import WebSocket from 'ws';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { seedPairs } from '../db.ts';
 import { hardFileLimit, rssBytes, sleep } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';

@@ -8,7 +8,7 @@
  * client marking four times a second per room).
  */
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { seedPairs, type Pair } from '../db.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { ratio, summarize } from '../stats.ts';

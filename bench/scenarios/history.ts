@@ -2,7 +2,7 @@
  * Scenario 4: the legacy full-history GET of a large room. The server must stream it: its peak
  * RSS growth during the request is the figure that matters, beside time and throughput.
  */
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { seedHistory, seedPairs } from '../db.ts';
 import { rssBytes, rssSampler } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';

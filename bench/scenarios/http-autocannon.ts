@@ -5,7 +5,7 @@
  * generator's and the server's CPU share (of one core) beside the throughput.
  */
 import autocannon from 'autocannon';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { seedHistory, seedPairs } from '../db.ts';
 import { cpuMs } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';

@@ -6,7 +6,7 @@
  * (features-send-cost.ts), which `--only=inbox` runs too.
  */
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { summarize } from '../stats.ts';
 

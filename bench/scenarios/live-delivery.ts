@@ -4,7 +4,7 @@
  * both ends read the same clock. Every message sent must arrive exactly once.
  */
 import WebSocket from 'ws';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { connect, type SurfaceClient } from '../clients.ts';
 import { seedPairs, type Pair } from '../db.ts';
 import { cpuMs, sleep } from '../proc.ts';

@@ -3,7 +3,7 @@
  * server's acknowledgement, send again. Many rooms = one room per user; hot room = all in one room.
  */
 import pg from 'pg';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { rawPgSender } from '../baselines/raw-pg.ts';
 import { connect, type Surface } from '../clients.ts';
 import type { Pair } from '../db.ts';

@@ -1,7 +1,7 @@
-import { loadConfig } from '../config.ts';
-import { exitOnEmbeddedDatabaseError } from '../db/embedded-errors.ts';
-import { startEmbeddedPostgres } from '../db/embedded-postgres.ts';
-import { createOrm, migrate } from '../db/orm.ts';
+import { loadConfig } from '../infra/config/config.ts';
+import { exitOnEmbeddedDatabaseError } from '../infra/db/embedded-errors.ts';
+import { startEmbeddedPostgres } from '../infra/db/embedded-postgres.ts';
+import { createOrm, migrate } from '../infra/db/orm.ts';
 
 // Same target as `npm start`: DATABASE_URL, or the embedded database under DATA_DIR.
 const config = loadConfig();

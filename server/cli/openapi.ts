@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { buildOpenApiDocument } from '../openapi/openapi-document.ts';
+import { buildOpenApiDocument } from '../transport/openapi/openapi-document.ts';
 
 // `npm run openapi`: writes the committed copy of the document `/openapi.json` serves, so API
 // changes show up in review; CI regenerates it and fails if the committed copy is stale.

@@ -1,4 +1,4 @@
-import type { Config } from '../config.ts';
+import type { Config } from '../infra/config/config.ts';
 
 /**
  * The line `npm start` prints once it serves: where, on which database, and the two things a

@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
-import type { Config } from '../config.ts';
-import { EmbeddedDatabaseError } from '../db/embedded-errors.ts';
+import type { Config } from '../infra/config/config.ts';
+import { EmbeddedDatabaseError } from '../infra/db/embedded-errors.ts';
 
 /**
  * One line a person can act on for a failed start, instead of a stack trace: the usual causes

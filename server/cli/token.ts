@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
 import { UserId } from '../../contracts/index.ts';
-import { loadOrCreateDevSecret } from '../auth/dev-secret.ts';
-import { signToken } from '../auth/sign-token.ts';
-import { loadConfig } from '../config.ts';
-import { misspellingMessage } from '../config-typos.ts';
+import { loadOrCreateDevSecret } from '../identity/dev-secret.ts';
+import { signToken } from '../identity/sign-token.ts';
+import { loadConfig } from '../infra/config/config.ts';
+import { misspellingMessage } from '../infra/config/config-typos.ts';
 
 // `npm run token -- <userId> [--expires 30d]`: a token the local server accepts.
 const USAGE = 'usage: npm run token -- <userId> [--expires 30d]   (userId: 1-64 characters; --expires: a number with s, m, h, d or w)';

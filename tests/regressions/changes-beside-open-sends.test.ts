@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { RoomEvent } from '../../client-sdk/index.ts';
-import { STORE_ONE_MESSAGE_SQL } from '../../server/domain/message-store.ts';
+import { STORE_ONE_MESSAGE_SQL } from '../../server/messages/message-store.ts';
 import { roomPairs, sendMany } from '../support/room-pair.ts';
 import { range, record } from '../support/subscription.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../server/config.ts';
+import { loadConfig } from '../../server/infra/config/config.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/test-app.ts';
 
 // A browser on an allowed origin can call the API; others cannot.

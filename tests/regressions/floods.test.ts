@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { peakRss, startServerProcess, type ServerProcess } from '../support/server-process.ts';
 import { TEST_SECRET } from '../support/test-app.ts';
 

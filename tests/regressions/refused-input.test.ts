@@ -1,6 +1,6 @@
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redactToken } from '../../server/http/log-serializers.ts';
+import { redactToken } from '../../server/transport/http/log-serializers.ts';
 import { openLegacySocket, upgradeStatus } from '../support/legacy-socket.ts';
 import { openTrpcSocket, trpcHttp } from '../support/raw-trpc.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/test-app.ts';

@@ -1,7 +1,7 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { signToken } from '../../server/auth/sign-token.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { runMain, servingUrl, type MainProcess } from '../support/main-process.ts';
 import { tempDataDir } from '../support/temp-dir.ts';
 

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { scratchPostgres } from '../../server/db/scratch-postgres.ts';
+import { scratchPostgres } from '../../server/infra/db/scratch-postgres.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

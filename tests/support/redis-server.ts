@@ -1,6 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { freePort } from '../../server/db/postgres-server.ts';
+import { freePort } from '../../server/infra/db/postgres-server.ts';
 
 /** Whether a `redis-server` binary is on PATH; tests that need one say so plainly when it is not. */
 export const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;

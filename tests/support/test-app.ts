@@ -3,8 +3,8 @@ import pg from 'pg';
 import { inject } from 'vitest';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { createApp, type ParleyApp } from '../../server/app.ts';
-import { signToken } from '../../server/auth/sign-token.ts';
-import { loadConfig } from '../../server/config.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
+import { loadConfig } from '../../server/infra/config/config.ts';
 
 /** The PostgreSQL server tests create their databases on (never the data itself). */
 export const ADMIN_URL = inject('adminDatabaseUrl');

@@ -1,0 +1,37 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import { Migrator } from '@mikro-orm/migrations';
+import { migrationsList } from '../../../migrations/index.ts';
+import { ChatRoom } from './entities/chat-room.entity.ts';
+import { Message } from './entities/message.entity.ts';
+import { User } from './entities/user.entity.ts';
+
+export interface OrmOptions {
+  clientUrl: string;
+  poolMax: number;
+}
+
+export type Orm = MikroORM;
+
+export async function createOrm({ clientUrl, poolMax }: OrmOptions): Promise<Orm> {
+  return MikroORM.init({
+    clientUrl,
+    entities: [User, ChatRoom, Message],
+    extensions: [Migrator],
+    pool: { min: 0, max: poolMax },
+    debug: false,
+    migrations: {
+      migrationsList,
+      tableName: 'mikro_orm_migrations',
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      silent: true,
+    },
+  });
+}
+
+/** Applies pending migrations; returns the names applied. */
+export async function migrate(orm: Orm): Promise<string[]> {
+  const applied = await orm.migrator.up();
+  return applied.map((m) => m.name);
+}

@@ -1,0 +1,112 @@
+import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection } from '../../contracts/index.ts';
+import type { MessageStore, NewMessage, PageRequest, Sql, StoredPage } from './message-store.ts';
+import { createReadBatcher } from './read-batcher.ts';
+import type { RoomBus } from '../live/room-bus.ts';
+import type { RoomChangeLog } from './room-changes.ts';
+import { openRoomFeed, type FeedItem, type Position, type RoomFeedSource } from './room-feed.ts';
+import { createCoalescer } from './send-coalescer.ts';
+
+export type { FeedItem, NewMessage, Position };
+
+export interface MessageService {
+  /**
+   * Stores the message with the room's next seq and publishes it; a repeated clientId returns the
+   * first message. The caller has checked that the sender is in the room. `onQueued` is called once
+   * the message has its place in the room's order: sends made after it are stored after it.
+   */
+  send(message: NewMessage, onQueued?: () => void): Promise<Message>;
+  /**
+   * One page of history; `cursor` null starts at the oldest (forward) or the newest (backward).
+   * Pages asked for in one event-loop turn are read in one statement (read-batcher.ts).
+   */
+  page(roomId: string, page: { direction: PageDirection; cursor: number | null; limit: number }): Promise<MessagePage>;
+  /**
+   * The room's live feed after `after` (null: from now on; a null `change`: changes from now on),
+   * subscribed once it resolves; see {@link openRoomFeed}.
+   */
+  /** `presenceOf`: the other participant, whose presence changes the feed carries (see room-feed.ts). */
+  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presenceOf?: string): Promise<AsyncGenerator<FeedItem>>;
+}
+
+export interface MessageServiceDeps {
+  bus: RoomBus;
+  watchPresence: RoomFeedSource['watchPresence'];
+  store: MessageStore;
+  sql: Sql;
+  changes: RoomChangeLog;
+  /** The room's newest message seq and change seq (the rooms service owns room rows). */
+  position(roomId: string): Promise<Position>;
+  maxChars: number;
+  onBatchError(err: unknown, size: number): void;
+  /** A statement's sends and duration, for metrics. */
+  onBatch?(size: number, seconds: number): void;
+}
+
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
+  const coalescer = createCoalescer<NewMessage, Message>({
+    keyOf: (m) => m.roomId,
+    onBatchError,
+    async run(messages) {
+      const started = performance.now();
+      const stored = await store.insert(sql, messages);
+      onBatch?.(messages.length, (performance.now() - started) / 1000);
+      return Promise.all(
+        stored.map(async (message, i) => {
+          if (message) return message;
+          // Left out as a retry: its clientId is stored already.
+          const { roomId, sender, clientId } = messages[i]!;
+          const first = clientId === undefined ? undefined : await store.findByClientId(sql, roomId, sender, clientId);
+          if (!first) throw new ParleyError('INTERNAL', 'A send was neither stored nor found by its clientId.');
+          return first;
+        }),
+      );
+    },
+  });
+
+  const pages = createReadBatcher<PageRequest, StoredPage>({
+    keyOf: (p) => `${p.roomId} ${p.direction} ${p.cursor} ${p.limit}`,
+    run: (requests) => store.readPages(sql, requests),
+  });
+
+  return {
+    async send(message, onQueued) {
+      if (message.content.length > maxChars) {
+        throw new ParleyError('INVALID_INPUT', `Message content exceeds ${maxChars} characters.`, {
+          fields: { content: [FIELD_MESSAGES.maxChars(maxChars)] },
+        });
+      }
+      const submitted = coalescer.submit(message);
+      onQueued?.();
+      const stored = await submitted;
+      // Invariant: in one process a room's messages are published in seq order — the coalescer
+      // resolves a room's sends in seq order, and each publishes in its own continuation, in that
+      // order. The feed still repairs gaps, for readers that overflow and events from elsewhere.
+      bus.publish(message.roomId, { type: 'message', message: stored });
+      return stored;
+    },
+
+    async page(roomId, { direction, cursor, limit }) {
+      const { messages, changeSeq } = await pages.load({ roomId, direction, cursor, limit: limit + 1 });
+      const more = messages.length > limit;
+      // The extra row tells whether another page follows; it sits at the far end of the page.
+      const items = direction === 'forward' ? messages.slice(0, limit) : messages.slice(more ? 1 : 0);
+      const nextCursor = more ? (direction === 'forward' ? items.at(-1)!.seq : items[0]!.seq) : null;
+      const newest = items.at(-1)?.seq ?? (direction === 'forward' ? (cursor ?? 0) : Math.max((cursor ?? 1) - 1, 0));
+      return { items, nextCursor, lastEventId: formatEventId(newest, changeSeq) };
+    },
+
+    feed(roomId, after, signal, presenceOf) {
+      return openRoomFeed(
+        {
+          bus,
+          watchPresence,
+          roomId,
+          readAfter: (afterSeq, limit, upTo) => store.readAfter(sql, roomId, afterSeq, limit, upTo),
+          readChangesAfter: (afterChange, limit, upTo) => changes.readAfter(sql, roomId, afterChange, limit, upTo),
+          position: () => position(roomId),
+        },
+        { after, signal, presenceOf },
+      );
+    },
+  };
+}

@@ -1,0 +1,90 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { ParleyError, type RoomPage, type RoomSummary } from '../../contracts/index.ts';
+import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from '../messages/message-store.ts';
+
+interface InboxRow {
+  id: string;
+  participant1_id: string;
+  participant2_id: string;
+  name: string | null;
+  last_seq: string;
+  activity_us: string;
+  read_seq: string;
+  other_read_seq: string;
+  other_last_seen_at: Date | string | null;
+  unread: string;
+  last_message: MessageRow | null;
+}
+
+// Activity is compared in whole microseconds: a JavaScript Date would round PostgreSQL's
+// timestamps to milliseconds, and rooms active in the same millisecond would be skipped or repeated.
+const encodeCursor = (activityUs: string, id: string) => Buffer.from(`${activityUs}|${id}`).toString('base64url');
+
+// `<activity>|<room id>` as encodeCursor writes them; the activity is checked against the clock
+// too, since digits past PostgreSQL's bigint and timestamp ranges would fail the statement.
+const CURSOR = /^(0|[1-9]\d*)\|([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/;
+/** A room's activity is in the past; the day allows for the database's clock running ahead of ours. */
+const CLOCK_SLACK_MS = 24 * 3600 * 1000;
+
+function decodeCursor(cursor: string): [string, string] {
+  const [, us, id] = CURSOR.exec(Buffer.from(cursor, 'base64url').toString()) ?? [];
+  if (!us || !id || encodeCursor(us, id) !== cursor || Number(us) > (Date.now() + CLOCK_SLACK_MS) * 1000) {
+    throw new ParleyError('INVALID_INPUT', 'cursor is not one rooms.list returned.', { fields: { cursor: ['must be a nextCursor from rooms.list'] } });
+  }
+  return [us, id];
+}
+
+/**
+ * One keyset page of the user's rooms, newest activity first, in one statement: each with its
+ * newest message, the caller's exact unread count (the other participant's undeleted messages
+ * after the caller's marker) and both read markers. `online` answers presence from memory.
+ */
+export async function listInbox(em: EntityManager, userId: string, page: { cursor?: string | undefined; limit: number }, online: (user: string) => boolean): Promise<RoomPage> {
+  const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
+  // The page of rooms is chosen first, by each participant column's activity index; only its
+  // rows then get their last message, read markers and unread count.
+  const branch = (column: string) => `(select id, coalesce(last_message_at, created_at) as activity from chat_rooms
+      where ${column} = ? and (?::bigint is null
+        or (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid))
+      order by coalesce(last_message_at, created_at) desc, id desc limit ?)`;
+  const keyset = [userId, after?.[0] ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit + 1];
+  const rows = await em.execute<InboxRow[]>(
+    `with page as (
+       select * from (${branch('participant1_id')} union all ${branch('participant2_id')}) both_sides
+        order by activity desc, id desc limit ?)
+     select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
+            (extract(epoch from p.activity) * 1000000)::bigint::text as activity_us,
+            coalesce(mine.seq, 0) as read_seq, coalesce(theirs.seq, 0) as other_read_seq,
+            u.last_seen_at as other_last_seen_at,
+            (select count(*) from messages m
+              where m.chat_room_id = r.id and m.seq > coalesce(mine.seq, 0) and m.sender_id <> ? and m.deleted_at is null) as unread,
+            (select to_jsonb(lm) from (select ${MESSAGE_COLUMNS} from messages
+                                        where chat_room_id = r.id and seq = r.last_seq) lm) as last_message
+       from page p
+       join chat_rooms r on r.id = p.id
+       join users u on u.id = case when r.participant1_id = ? then r.participant2_id else r.participant1_id end
+       left join read_markers mine on mine.chat_room_id = r.id and mine.user_id = ?
+       left join read_markers theirs on theirs.chat_room_id = r.id and theirs.user_id = u.id
+      order by p.activity desc, p.id desc`,
+    [...keyset, ...keyset, page.limit + 1, userId, userId, userId],
+  );
+  const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online));
+  const last = rows.length > page.limit ? rows[page.limit - 1]! : undefined;
+  return { items, nextCursor: last ? encodeCursor(last.activity_us, last.id) : null };
+}
+
+function summaryOf(r: InboxRow, userId: string, online: (user: string) => boolean): RoomSummary {
+  const other = r.participant1_id === userId ? r.participant2_id : r.participant1_id;
+  return {
+    id: r.id,
+    participant1: r.participant1_id,
+    participant2: r.participant2_id,
+    name: r.name,
+    last_seq: Number(r.last_seq),
+    last_message: r.last_message && messageFromRow(r.last_message),
+    unread: Number(r.unread),
+    read_seq: Number(r.read_seq),
+    other_read_seq: Number(r.other_read_seq),
+    other: { user: other, online: online(other), last_seen_at: r.other_last_seen_at === null ? null : new Date(r.other_last_seen_at).toISOString() },
+  };
+}

@@ -1,0 +1,145 @@
+import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { ParleyError, type OpenedRoom, type RoomPage } from '../../contracts/index.ts';
+import { ChatRoom, type IChatRoom } from '../infra/db/entities/chat-room.entity.ts';
+import { userKey, type RoomPartner } from './inbox-feed.ts';
+import type { Position } from '../messages/room-feed.ts';
+import type { RoomBus } from '../live/room-bus.ts';
+import { listInbox } from './room-inbox.ts';
+import { rateLimited } from '../infra/limits/rate-limiter.ts';
+import type { UserDirectory } from '../identity/user-directory.ts';
+
+type Participants = readonly [string, string];
+
+export interface RoomService {
+  /** The caller's room with `otherUserId`, created on first use; concurrent calls from either side yield one room. */
+  open(em: EntityManager, userId: string, otherUserId: string, name?: string): Promise<OpenedRoom>;
+  /** One keyset page of the caller's rooms, most recent activity first; see {@link listInbox}. */
+  list(em: EntityManager, userId: string, page: { cursor?: string | undefined; limit: number }): Promise<RoomPage>;
+  /** Every room the user is in, with its other participant. */
+  partners(em: EntityManager, userId: string): Promise<RoomPartner[]>;
+  /** The room's participants; ROOM_NOT_FOUND for a missing room and for a non-participant alike. */
+  requireParticipant(em: EntityManager, roomId: string, userId: string): Promise<Participants>;
+  /** The room's newest message seq and change seq. */
+  position(em: EntityManager, roomId: string): Promise<Position>;
+}
+
+export interface RoomServiceDeps {
+  users: UserDirectory;
+  bus: RoomBus;
+  isOnline(userId: string): boolean;
+  /** New rooms one user may create in any 24 hours; 0 = no cap. */
+  maxNewPerDay?: number;
+  cacheSize?: number;
+}
+
+export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000 }: RoomServiceDeps): RoomService {
+  // Participants never change, so a room's pair can be cached for the life of the process.
+  const participants = new Map<string, Participants>();
+
+  function remember(roomId: string, pair: Participants) {
+    if (participants.size >= cacheSize) participants.delete(participants.keys().next().value!);
+    participants.set(roomId, pair);
+  }
+
+  async function findPair(em: EntityManager, a: string, b: string) {
+    return em.findOne(ChatRoom, {
+      $or: [
+        { participant1: a, participant2: b },
+        { participant1: b, participant2: a },
+      ],
+    });
+  }
+
+  /**
+   * Refuses a new room past the day's cap. Counted from the rooms table (the creator is
+   * participant1), so it holds across instances and restarts; opening an existing room costs nothing.
+   * Concurrent first opens of one user may pass together; the rate limit keeps that to its burst.
+   */
+  async function checkDailyCap(em: EntityManager, userId: string) {
+    if (maxNewPerDay === 0) return;
+    const [row] = await em.execute<Array<{ n: number; oldest: Date | null }>>(
+      `select count(*)::int as n, min(created_at) as oldest from chat_rooms where participant1_id = ? and created_at > now() - interval '1 day'`,
+      [userId],
+    );
+    if (!row || row.n < maxNewPerDay) return;
+    throw rateLimited(new Date(row.oldest!).getTime() + 86_400_000 - Date.now());
+  }
+
+  /** Tells both participants' inbox streams about a new room. */
+  async function announce(em: EntityManager, room: IChatRoom) {
+    const dto = toRoomDto(room);
+    const pair = [dto.participant1, dto.participant2] as const;
+    const seen = await em.execute<Array<{ id: string; last_seen_at: Date | null }>>('select id, last_seen_at from users where id in (?, ?)', [...pair]);
+    for (const [viewer, other] of [pair, [pair[1], pair[0]]] as const) {
+      const lastSeen = seen.find((u) => u.id === other)?.last_seen_at;
+      bus.publish(userKey(viewer), {
+        type: 'room_created',
+        room: { ...dto, last_message: null, unread: 0, read_seq: 0, other_read_seq: 0, other: { user: other, online: isOnline(other), last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null } },
+      });
+    }
+  }
+
+  return {
+    async open(em, userId, otherUserId, name) {
+      if (userId === otherUserId) {
+        throw new ParleyError('INVALID_INPUT', 'Cannot open a room with yourself.', {
+          fields: { other_user: ['must be another user'] },
+        });
+      }
+      let room = await findPair(em, userId, otherUserId);
+      if (!room) {
+        await checkDailyCap(em, userId);
+        await users.ensure(em, otherUserId);
+        try {
+          room = em.create(ChatRoom, { participant1: userId, participant2: otherUserId, name: name ?? null });
+          await em.flush();
+          await announce(em, room);
+        } catch (err) {
+          if (!(err instanceof UniqueConstraintViolationException)) throw err;
+          em.clear();
+          room = await findPair(em, userId, otherUserId);
+          if (!room) throw err;
+        }
+      }
+      return toRoomDto(room);
+    },
+
+    list: (em, userId, page) => listInbox(em, userId, page, isOnline),
+
+    async requireParticipant(em, roomId, userId) {
+      let pair = participants.get(roomId);
+      if (!pair) {
+        const [row] = await em.execute<Array<{ participant1_id: string; participant2_id: string }>>(
+          'select participant1_id, participant2_id from chat_rooms where id = ?',
+          [roomId],
+        );
+        if (row) remember(roomId, (pair = [row.participant1_id, row.participant2_id]));
+      }
+      if (!pair || (pair[0] !== userId && pair[1] !== userId)) {
+        throw new ParleyError('ROOM_NOT_FOUND', 'Not found.');
+      }
+      return pair;
+    },
+
+    async partners(em, userId) {
+      return em.execute<RoomPartner[]>(
+        `select id as room, participant2_id as other from chat_rooms where participant1_id = ?
+         union all select id, participant1_id from chat_rooms where participant2_id = ?`,
+        [userId, userId],
+      );
+    },
+
+    async position(em, roomId) {
+      // One statement, one snapshot: both sequences as of the same instant.
+      const [row] = await em.execute<Array<{ last_seq: string; last_change_seq: string | null }>>(
+        'select r.last_seq, c.last_change_seq from chat_rooms r left join room_change_counters c on c.chat_room_id = r.id where r.id = ?',
+        [roomId],
+      );
+      return { seq: Number(row?.last_seq ?? 0), change: Number(row?.last_change_seq ?? 0) };
+    },
+  };
+}
+
+export function toRoomDto(room: IChatRoom): OpenedRoom {
+  return { id: room.id, participant1: room.participant1.id, participant2: room.participant2.id, name: room.name ?? null, last_seq: room.lastSeq ?? 0 };
+}

@@ -1,0 +1,28 @@
+import type { FastifyRequest } from 'fastify';
+import type { ParleyError } from '../../../contracts/index.ts';
+import { trpcErrorShape } from './trpc-error-shape.ts';
+
+/**
+ * A failure Fastify raises before tRPC runs (body too large, bad JSON), in tRPC's own error
+ * shape, so the SDK reports it with its code instead of "unable to transform response". A
+ * batched request (`?batch=1`, procedures joined by commas) gets one error per procedure.
+ */
+export function trpcHttpErrorBody(req: FastifyRequest, parley: ParleyError) {
+  const url = new URL(req.url, 'http://local');
+  // A path Fastify could not decode still gets an answer, naming no procedure.
+  const paths = url.pathname.replace(/^\/trpc\/?/, '').split(',').map(decodedOrEmpty);
+  const errorFor = (path: string) => ({ error: trpcErrorShape(parley, path) });
+  return url.searchParams.get('batch') === '1' ? paths.map(errorFor) : errorFor(paths[0] ?? '');
+}
+
+function decodedOrEmpty(component: string) {
+  try {
+    return decodeURIComponent(component);
+  } catch (err) {
+    // A malformed %-escape names no procedure; the answer is NOT_FOUND either way.
+    void err;
+    return '';
+  }
+}
+
+export const isTrpcRequest = (req: FastifyRequest) => req.url === '/trpc' || req.url.startsWith('/trpc/') || req.url.startsWith('/trpc?');

@@ -1,0 +1,40 @@
+import type { Surface } from '../../infra/metrics/metrics.ts';
+import type { Services } from '../../services.ts';
+
+/** What every procedure receives: the services, and the caller, resolved lazily from the token. */
+export interface Context {
+  services: Services;
+  /** Which surface the call came in on, for metrics. */
+  surface: Surface;
+  /** Verifies the request's token (once per context) and returns the user id. */
+  authenticate(): Promise<string>;
+  /**
+   * Told when a send has taken its place in its room's queue, before it is stored: an adapter that
+   * keeps a socket's frames in order may start the next one then (see the `ws/chat` adapter).
+   */
+  onSendQueued?: () => void;
+}
+
+/**
+ * A context for a token found anywhere on the request; verification waits until a procedure
+ * needs it. `onVerified` hears the caller and the token's expiry: a WebSocket session closes at that
+ * time, and counts toward the caller's presence.
+ */
+export function contextForToken(services: Services, token: string | undefined, onVerified?: (expiresAt: number | undefined, userId: string) => void): Context {
+  let user: Promise<string> | undefined;
+  return {
+    services,
+    surface: 'trpc',
+    authenticate: () =>
+      (user ??= services.authenticator.authenticate(token).then(({ userId, expiresAt }) => {
+        onVerified?.(expiresAt, userId);
+        return userId;
+      })),
+  };
+}
+
+/** A context for a caller an adapter has already authenticated. */
+export function contextForUser(services: Services, userId: string, surface: Surface): Context {
+  const user = Promise.resolve(userId);
+  return { services, surface, authenticate: () => user };
+}

@@ -1,0 +1,133 @@
+import { tracked, type TrackedEnvelope } from '@trpc/server';
+import {
+  DeleteMessageInput,
+  EditMessageInput,
+  formatEventId,
+  ListMessagesInput,
+  MarkReadInput,
+  Message,
+  MessagePage,
+  parseEventId,
+  ReadMarker,
+  RoomEventsInput,
+  SendMessageInput,
+  TypingInput,
+  type RoomEvent,
+} from '../../../contracts/index.ts';
+import type { FeedItem } from '../../messages/messages.service.ts';
+import { z } from 'zod';
+import type { Metrics, Surface } from '../../infra/metrics/metrics.ts';
+import { authedProcedure, router } from './procedures.ts';
+import { limitedProcedure } from './limited.procedure.ts';
+
+export const messagesRouter = router({
+  /** History keyset-paginated by seq, forward (default) or backward from the newest; oldest first within a page. */
+  list: authedProcedure
+    .input(ListMessagesInput)
+    .meta({ output: MessagePage })
+    .query(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.messages.page(input.roomId, { direction: input.direction, cursor: input.cursor ?? null, limit: input.limit });
+    }),
+
+  /** Persists a message from the caller; a retried `clientId` returns the first message. */
+  send: limitedProcedure('send')
+    .input(SendMessageInput)
+    .meta({ output: Message })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.messages.send({ roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId }, ctx.onSendQueued);
+    }),
+
+  /** The sender replaces a message's content within the edit window; subscribers get `message_updated`. */
+  edit: limitedProcedure('edit')
+    .input(EditMessageInput)
+    .meta({ output: Message })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.changes.edit(ctx.em, { ...input, userId: ctx.userId });
+    }),
+
+  /** The sender deletes a message (soft: its seq stays, content goes); subscribers get `message_deleted`. */
+  delete: limitedProcedure('delete')
+    .input(DeleteMessageInput)
+    .meta({ output: Message })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.changes.delete(ctx.em, { ...input, userId: ctx.userId });
+    }),
+
+  /** Moves the caller's read marker forward (never back); subscribers get `read`. */
+  markRead: limitedProcedure('markRead')
+    .input(MarkReadInput)
+    .meta({ output: ReadMarker })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.changes.markRead(ctx.em, { ...input, userId: ctx.userId });
+    }),
+
+  /** Tells the other participant the caller is typing; throttled, never stored. */
+  typing: limitedProcedure('typing')
+    .input(TypingInput)
+    .meta({ output: z.object({ delivered: z.boolean() }) })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.typing.typing(input.roomId, ctx.userId);
+    }),
+
+  /**
+   * The room's events: first everything after `lastEventId`, then live ones; every message and
+   * every change (edit, deletion, read marker) once, each sequence in order. Every event's id is
+   * the feed's position, also for typing and presence events, because tRPC's WebSocket client
+   * forgets its resume point on an event without id.
+   */
+  onEvent: authedProcedure.input(RoomEventsInput).subscription(async ({ ctx, input, signal }) => {
+    const pair = await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+    // Awaited before returning, so tRPC's `started` means "nothing from now on is missed".
+    const feed = await ctx.services.messages.feed(
+      input.roomId,
+      input.lastEventId ? parseEventId(input.lastEventId) : null,
+      signal ?? new AbortController().signal,
+      input.presence === false ? undefined : pair[0] === ctx.userId ? pair[1] : pair[0],
+    );
+    return trackedEvents(feed, ctx.services.metrics, ctx.surface);
+  }),
+});
+
+/**
+ * The feed's items as tRPC tracked events. A plain iterator rather than a second async generator:
+ * every live event crosses this for every subscriber, and a generator frame costs a promise hop.
+ */
+function trackedEvents(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface: Surface): AsyncIterableIterator<TrackedEnvelope<RoomEvent>> {
+  let open = true;
+  metrics.subscription(surface, 1);
+  const ended = () => {
+    if (open) metrics.subscription(surface, -1);
+    open = false;
+  };
+  return {
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+    async next() {
+      let item: IteratorResult<FeedItem>;
+      try {
+        item = await feed.next();
+      } catch (err) {
+        ended();
+        throw err;
+      }
+      if (item.done) {
+        ended();
+        return { done: true, value: undefined };
+      }
+      metrics.delivered(surface);
+      return { done: false, value: tracked(formatEventId(item.value.position.seq, item.value.position.change), item.value.event) };
+    },
+    async return() {
+      ended();
+      await feed.return(undefined);
+      return { done: true, value: undefined };
+    },
+  };
+}

@@ -1,0 +1,93 @@
+import type { AnyTRPCProcedure, AnyTRPCRouter, TRPCError } from '@trpc/server';
+import { fastifyRequestHandler } from '@trpc/server/adapters/fastify';
+import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { ParleyError, TRPC_BATCH_MAX_ITEMS } from '../../../contracts/index.ts';
+import { extractToken } from '../http/token-sources.ts';
+import { errorHeaders } from '../errors/http-reply.ts';
+import { ERROR_MAP } from '../errors/transport-codes.ts';
+import { toParleyError } from '../errors/to-parley-error.ts';
+import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
+import type { Services } from '../../services.ts';
+import { appRouter } from './app.router.ts';
+import { contextForToken } from './context.ts';
+import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
+import { answerPlainCalls } from './trpc-http-calls.ts';
+import { limitTrpcCalls, type EventTextCache } from './trpc-call-limit.ts';
+
+const procedures = (appRouter as AnyTRPCRouter)._def.procedures as Record<string, AnyTRPCProcedure>;
+
+/** tRPC over HTTP (batched) at /trpc and over WebSocket at the same path. */
+export async function registerTrpcAdapter(app: FastifyInstance, services: Services) {
+  const { config } = services;
+  const log = app.log;
+  const trpcOptions = {
+    router: appRouter,
+    onError({ error, path, type }: { error: TRPCError; path: string | undefined; type: string }) {
+      const { code } = toParleyError(error);
+      // Client mistakes are routine; `error` is for our own faults, so a client cannot flood it.
+      if (code === 'INTERNAL') log.error({ err: error.cause ?? error, path, type }, 'tRPC procedure failed');
+      else log.info({ code, path, type }, 'tRPC call refused');
+    },
+  };
+
+  // tRPC's own handler answers errors with the same headers as every other HTTP surface.
+  const responseMeta = ({ errors }: { errors: TRPCError[] }) => ({ headers: Object.assign({}, ...errors.map((e) => errorHeaders(toParleyError(e)))) as Record<string, string> });
+
+  // Subscriptions live on the WebSocket, where the socket rules apply; tRPC 11 would otherwise
+  // serve them as Server-Sent Events, outside token expiry and the slow-reader cut-off.
+  async function refuseSubscriptionsOverHttp(req: FastifyRequest<{ Params: { path: string } }>, reply: FastifyReply) {
+    const paths = req.params.path.split(',');
+    if (!paths.some((path) => procedures[path]?._def.type === 'subscription')) return;
+    const refusal = new ParleyError('METHOD_NOT_ALLOWED', 'Subscriptions are served over the WebSocket at /trpc, not over HTTP.');
+    return reply.code(ERROR_MAP.METHOD_NOT_ALLOWED.http).send(trpcHttpErrorBody(req, refusal));
+  }
+
+  await app.register(async (scope) => {
+    // Everything under /trpc answers in tRPC's error shape: Fastify's own failures (body limit,
+    // bad media type) and unknown paths included.
+    const replyTrpcError = (err: unknown, req: FastifyRequest, reply: FastifyReply) => {
+      const parley = toParleyError(err);
+      if (parley.code === 'INTERNAL') req.log.error({ err }, 'tRPC request failed');
+      return reply.code(ERROR_MAP[parley.code].http).headers(errorHeaders(parley)).send(trpcHttpErrorBody(req, parley));
+    };
+    scope.setErrorHandler((err, req, reply) => replyTrpcError(err, req, reply));
+    scope.setNotFoundHandler((req, reply) => replyTrpcError(new ParleyError('NOT_FOUND', 'Not found.'), req, reply));
+    // tRPC parses bodies itself.
+    scope.removeContentTypeParser('application/json');
+    scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+
+    const eventTexts: EventTextCache = new WeakMap();
+    scope.all<{ Params: { path: string } }>(
+      '/:path',
+      // A batch carries up to TRPC_BATCH_MAX_ITEMS calls, each within the body limit.
+      { bodyLimit: config.bodyLimitBytes * TRPC_BATCH_MAX_ITEMS, preHandler: refuseSubscriptionsOverHttp },
+      async (req, reply) => {
+        // One context per request, whichever path answers: the token is verified once.
+        const ctx = contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url }));
+        if (await answerPlainCalls(req, reply, req.params.path, ctx, trpcOptions.onError)) return reply;
+        return fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext: async () => ctx, responseMeta, req, res: reply, path: req.params.path });
+      },
+    );
+
+    scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
+      const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
+      // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
+      // subscriptions at once after a reconnect); the session's in-flight limits bound the work.
+      const handle = getWSConnectionHandler({
+        ...trpcOptions,
+        wss: scope.websocketServer,
+        createContext: ({ info }) =>
+          contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
+            if (!holdUserSocket(services, socket, session.signal, userId)) return;
+            session.expireAt(expiresAt);
+            // Online while the socket is open: released when it starts closing.
+            session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
+          }),
+        experimental_encoder: limitTrpcCalls(socket, session, config.wsMaxSubscriptions, eventTexts),
+      });
+      handle(socket, req.raw);
+    });
+  }, { prefix: '/trpc' });
+}
