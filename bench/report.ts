@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { BENCH_DIR } from './proc.ts';
@@ -15,7 +15,6 @@ export interface BenchContext {
   pool: pg.Pool;
   /** The server's DB pool size: the raw-pg baseline uses as many connections. */
   poolMax: number;
-  legacy: { rest: boolean; ws: boolean };
   serverPid: number;
   relayUrl: string;
   relayPid: number;
@@ -75,10 +74,31 @@ export function writeResults(json: object, md: string, svg: string | undefined, 
   const dir = full ? RESULTS_DIR : join(RESULTS_DIR, 'partial');
   mkdirSync(dir, { recursive: true });
   if (full) {
-    for (const s of sections) writeFileSync(join(dir, `${s.section}.json`), `${JSON.stringify(s, null, 2)}\n`);
+    for (const s of sections) {
+      removeOlderResults(dir, s.section);
+      writeFileSync(join(dir, `${s.section}.json`), `${JSON.stringify(s, null, 2)}\n`);
+    }
   } else {
     writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(json, null, 2)}\n`);
     writeFileSync(join(dir, 'latest.md'), md);
   }
   if (svg) writeFileSync(join(dir, 'latency.svg'), svg);
+}
+
+/**
+ * The page shows every section file it finds, so a file of the same section under another name
+ * (a timestamped run, a renamed section's old file) would list the section twice, with stale
+ * figures: the run that writes a section removes them.
+ */
+function removeOlderResults(dir: string, section: string) {
+  for (const file of readdirSync(dir)) {
+    if (!file.endsWith('.json') || file === `${section}.json`) continue;
+    let other: unknown;
+    try {
+      other = JSON.parse(readFileSync(join(dir, file), 'utf8'));
+    } catch {
+      continue;
+    }
+    if ((other as { section?: unknown }).section === section) rmSync(join(dir, file));
+  }
 }

@@ -9,11 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import WebSocket from 'ws';
-import { signToken } from '../server/identity/sign-token.ts';
 import { latencyChart } from './chart.ts';
 import { scratchPostgres } from '../server/infra/db/scratch-postgres.ts';
-import { createBenchDb, seedPairs } from './db.ts';
+import { createBenchDb } from './db.ts';
 import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
 import { printSummary, newestProfile } from './profile-summary.ts';
 import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from './report.ts';
@@ -100,14 +98,11 @@ async function main(): Promise<number> {
   const gcRelay = gcOf(relay);
   const ctx: BenchContext = {
     quick, baseUrl: srv.url, metricsUrl: srv.metricsUrl, secret, dbUrl: db.url, pool, poolMax: POOL_MAX,
-    legacy: await probeLegacy(srv.url, secret, pool),
     serverPid: srv.pid, relayUrl: rel.url, relayPid: rel.pid,
     gc: (target) => (target === 'server' ? gcServer() : gcRelay()),
     problems: [], failures: [],
     surfaces: args.find((a) => a.startsWith('--surface='))?.slice(10).split(','),
   };
-  if (!ctx.legacy.rest) console.error('legacy REST: skipped: legacy adapter not available');
-  if (!ctx.legacy.ws) console.error('legacy WS: skipped: legacy adapter not available');
 
   const rows: Row[] = [];
   let delivery: DeliveryResult[] = [];
@@ -155,7 +150,7 @@ async function main(): Promise<number> {
 
   const facts = {
     date: new Date().toISOString(), mode: quick ? 'quick' : 'full', cores: availableParallelism(), node: process.version,
-    postgres: await db.postgresVersion(), ...gitFacts(), platform: `${process.platform} ${process.arch}`, dbPoolMax: POOL_MAX, legacy: ctx.legacy,
+    postgres: await db.postgresVersion(), ...gitFacts(), platform: `${process.platform} ${process.arch}`, dbPoolMax: POOL_MAX,
   };
   const targets = evaluateTargets(rows, delivery);
   const md = markdown(rows, targets, facts);
@@ -193,17 +188,3 @@ function gitFacts() {
   return { commit: git('rev-parse', '--short', 'HEAD'), uncommittedServerChanges: git('status', '--porcelain', 'server', 'contracts').split('\n').filter(Boolean) };
 }
 
-/** The legacy adapters are optional in this run: a 404 from their routes means "not built yet". */
-async function probeLegacy(baseUrl: string, secret: string, pool: pg.Pool) {
-  const [pair] = await seedPairs(pool, 'probe', 1);
-  const token = await signToken({ secret, userId: pair!.a, expiresIn: '1h' });
-  const res = await fetch(`${baseUrl}/${pair!.roomId}/messages/`, { headers: { authorization: `Bearer ${token}` } });
-  await res.arrayBuffer();
-  const ws = await new Promise<boolean>((resolve) => {
-    const socket = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/ws/chat/${pair!.a}/${pair!.b}/?token=${token}`);
-    const timer = setTimeout(() => (socket.terminate(), resolve(false)), 5_000);
-    socket.once('open', () => (clearTimeout(timer), socket.close(), resolve(true)));
-    socket.once('error', () => (clearTimeout(timer), resolve(false)));
-  });
-  return { rest: res.status === 200, ws };
-}

@@ -21,9 +21,6 @@ export async function runHistory(ctx: BenchContext): Promise<Row[]> {
   const baseBytes = Buffer.byteLength(JSON.stringify(rows.map((r) => ({ id: r.id, chat_room: r.chat_room_id, sender: r.sender_id, content: r.content, created_at: r.created_at }))));
   const baseMs = performance.now() - b0;
 
-  if (!ctx.legacy.rest) {
-    return [{ scenario: 'history', surface: 'rest GET', params: `${count} messages`, result: 'skipped: legacy adapter not available', baseline: `raw-pg ${baseMs.toFixed(0)} ms`, ratio: NaN, data: { skipped: true, baseMs, baseBytes } }];
-  }
   const token = await signToken({ secret: ctx.secret, userId: pair!.a, expiresIn: '1h' });
   await ctx.gc('server');
   const before = rssBytes(ctx.serverPid);

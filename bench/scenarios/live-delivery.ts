@@ -155,7 +155,7 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
 
 export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[]; results: DeliveryResult[] }> {
   const pairs = await seedPairs(ctx.pool, 'live', 100);
-  const variants: Variant[] = ['raw-ws relay', 'trpc', ...(ctx.legacy.ws ? (['legacy-ws'] as const) : [])];
+  const variants: Variant[] = ['raw-ws relay', 'trpc', 'legacy-ws'];
   const results: DeliveryResult[] = [];
   const rows: Row[] = [];
   // Quick keeps the lowest and the overload rate: the loss check matters most where queues build up.
@@ -185,7 +185,6 @@ export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[];
         data: { ...r, ...(statement && { statementMs: statement }) },
       });
     }
-    if (!ctx.legacy.ws) rows.push({ scenario: 'live delivery', surface: 'legacy-ws', params: `${rate} msg/s`, result: 'skipped: legacy adapter not available', baseline: '—', ratio: NaN, data: { skipped: true } });
   }
   return { rows, results };
 }

@@ -101,8 +101,7 @@ export async function runSendThroughput(ctx: BenchContext): Promise<Row[]> {
   const [hot] = await seedPairs(ctx.pool, 'hot', 1);
   const insertMany = await seedPairs(ctx.pool, 'ins', 64);
   const [insertHot] = await seedPairs(ctx.pool, 'inshot', 1);
-  const available = PARLEY.filter((s) => (s === 'rest' ? ctx.legacy.rest : s === 'legacy-ws' ? ctx.legacy.ws : true));
-  const parley = available.filter((s) => !ctx.surfaces || ctx.surfaces.includes(s));
+  const parley = PARLEY.filter((s) => !ctx.surfaces || ctx.surfaces.includes(s));
   const rows: Row[] = [];
   for (const conc of concs) {
     for (const layout of conc === 1 ? ['many rooms'] : ['many rooms', 'hot room']) {
@@ -133,9 +132,6 @@ export async function runSendThroughput(ctx: BenchContext): Promise<Row[]> {
           ratio: r.mode === 'pg-insert' ? NaN : ratio(r.msgsPerSec, baseline.msgsPerSec),
           data: { conc, layout, ...r },
         });
-      }
-      for (const s of PARLEY.filter((m) => !available.includes(m))) {
-        rows.push({ scenario: 'send throughput', surface: s, params: `c=${conc}, ${layout}`, result: 'skipped: legacy adapter not available', baseline: '—', ratio: NaN, data: { skipped: true } });
       }
     }
   }
