@@ -1,14 +1,10 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect } from 'vitest';
 import { servedOpenApi } from './support/openapi.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { appTest } from './support/test-app.ts';
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp(import.meta.filename);
-});
-afterAll(() => t?.close());
+const it = appTest(import.meta.filename);
 
-it('serves a valid OpenAPI 3.1 document describing the REST routes and every tRPC procedure', async () => {
+it('serves a valid OpenAPI 3.1 document describing the REST routes and every tRPC procedure', async ({ t }) => {
   // servedOpenApi fails unless the document passes the OpenAPI 3.1 meta-schema.
   const { document } = await servedOpenApi(t.url);
   const doc = document as unknown as { openapi: string; paths: Record<string, Record<string, { security?: unknown }>>; components: { securitySchemes: unknown } };
@@ -29,7 +25,7 @@ it('serves a valid OpenAPI 3.1 document describing the REST routes and every tRP
   expect(doc.paths['/{chat_room_id}/messages/']!.post!.security).toEqual([{ bearerAuth: [] }]);
 });
 
-it('serves interactive docs at /docs without any CDN', async () => {
+it('serves interactive docs at /docs without any CDN', async ({ t }) => {
   const res = await fetch(`${t.url}/docs/`);
   expect(res.status).toBe(200);
   expect(res.headers.get('content-type')).toMatch(/text\/html/);

@@ -1,8 +1,11 @@
 import { TRPCClientError } from '@trpc/client';
+import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
+import { openTrpcSocket } from './support/raw-trpc.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -248,5 +251,63 @@ describe('a stalled Redis', () => {
       { timeout: 10_000, interval: 100 },
     );
     again.disconnect();
+  });
+});
+
+describe('one connection’s share of the server', () => {
+  let app: TestApp;
+  let roomId: string;
+  beforeAll(async () => {
+    app = await startTestApp(`${import.meta.filename}-connection`, { WS_MAX_INFLIGHT: '2', WS_MAX_SUBSCRIPTIONS: '2', HTTP_HEADERS_TIMEOUT_MS: '500' });
+    roomId = (await (await app.client('alice')).rooms.open.mutate({ otherUserId: 'bob' })).id;
+  });
+  afterAll(() => app?.close());
+
+  it('calls past twice WS_MAX_INFLIGHT in one read of a tRPC WebSocket are answered RATE_LIMITED; the socket stays usable', async () => {
+    const socket = await openTrpcSocket(app.url, await app.token('alice'));
+    socket.ws.send(JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ id: i + 1, method: 'query', params: { path: 'messages.list', input: { roomId } } }))));
+    await socket.until(() => socket.received.length >= 10);
+    const limited = socket.received.filter((a) => a.error?.data.parleyCode === 'RATE_LIMITED');
+    expect(socket.received.filter((a) => a.result?.type === 'data')).toHaveLength(4);
+    expect(limited).toHaveLength(6);
+    socket.ws.send(JSON.stringify({ id: 99, method: 'query', params: { path: 'messages.list', input: { roomId } } }));
+    await socket.until(() => socket.received.some((a) => a.id === 99));
+    expect(socket.received.find((a) => a.id === 99)!.result?.type).toBe('data');
+    socket.close();
+  });
+
+  it('subscriptions past WS_MAX_SUBSCRIPTIONS on a tRPC WebSocket are answered RATE_LIMITED', async () => {
+    const socket = await openTrpcSocket(app.url, await app.token('alice'));
+    for (const id of [1, 2, 3]) socket.ws.send(JSON.stringify({ id, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
+    await socket.until(() => socket.received.filter((a) => a.result?.type === 'started').length === 2 && socket.received.some((a) => a.id === 3));
+    expect(socket.received.find((a) => a.id === 3)).toMatchObject({ error: { data: { parleyCode: 'RATE_LIMITED' } } });
+    socket.close();
+  });
+
+  it('a client that sends its headers a byte at a time is cut off after HTTP_HEADERS_TIMEOUT_MS', async () => {
+    const socket = connect(Number(new URL(app.url).port), '127.0.0.1');
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.on('error', () => {}); // the server hangs up mid-drip: an EPIPE here is the point
+    socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+    const drip = setInterval(() => socket.writable && socket.write('X'), 100);
+    await closed;
+    clearInterval(drip);
+  });
+
+  it('one address holds at most MAX_CONNECTIONS_PER_IP connections; the next is answered 429', async () => {
+    await using capped = await startTestApp(`${import.meta.filename}-per-ip`, { MAX_CONNECTIONS_PER_IP: '3' });
+    const wsUrl = `${capped.url.replace(/^http/, 'ws')}/trpc?token=${await capped.token('alice')}`;
+    const sockets = await Promise.all([1, 2, 3].map(() => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(wsUrl);
+      ws.once('open', () => resolve(ws)).once('error', reject);
+    })));
+    const refused = await fetch(`${capped.url}/healthz`);
+    expect(refused.status).toBe(429);
+    expect(await refused.json()).toEqual({ detail: 'Too many connections from your address.' });
+    const closing = new Promise((resolve) => sockets[0]!.once('close', resolve));
+    sockets[0]!.close();
+    await closing;
+    await expect.poll(async () => (await fetch(`${capped.url}/healthz`, { headers: { connection: 'close' } })).status).toBe(200);
+    for (const ws of sockets) ws.close();
   });
 });

@@ -2,6 +2,7 @@ import { TRPCClientError } from '@trpc/client';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
+import { openTrpcSocket } from './support/raw-trpc.ts';
 import { rejection } from './support/rejection.ts';
 import { range, record } from './support/subscription.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
@@ -246,5 +247,107 @@ describe('authorization', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('subscriptions live on the WebSocket only', () => {
+  it('messages.onEvent over HTTP (Server-Sent Events) is refused with 405 METHOD_NOT_ALLOWED, not streamed', async () => {
+    const { room, aId } = await freshRoom();
+    const input = encodeURIComponent(JSON.stringify({ roomId: room.id }));
+    const res = await fetch(`${t.url}/trpc/messages.onEvent?input=${input}`, { headers: { authorization: `Bearer ${await t.token(aId)}`, accept: 'text/event-stream' } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('content-type')).toMatch(/json/);
+    expect(await res.json()).toMatchObject({ error: { data: { parleyCode: 'METHOD_NOT_ALLOWED', path: 'messages.onEvent' } } });
+  });
+});
+
+describe('tRPC over HTTP challenges like REST', () => {
+  it.each([{}, { 'trpc-accept': 'application/json' }])('a call without a Bearer token is a 401 with WWW-Authenticate: Bearer (%j)', async (extra) => {
+    const res = await fetch(`${t.url}/trpc/rooms.list`, { headers: { authorization: 'Basic YWxpY2U6cHc=', ...extra } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
+  });
+
+  it('an OPTIONS request without CORS_ORIGINS is a 400 in tRPC’s shape, not a 500', async () => {
+    const res = await fetch(`${t.url}/trpc/rooms.list`, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'GET' } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+    expect(((await res.json()) as { error: { data: { parleyCode: string } } }).error.data.parleyCode).toBe('INVALID_INPUT');
+  });
+});
+
+describe('HTTP batches hold at most 10 calls', () => {
+  it('an HTTP batch of 11 sends is refused whole with 400 and stores nothing', async () => {
+    const { room, aId } = await freshRoom();
+    const stored = async () => (await t.sql<{ n: number }>('select count(*)::int as n from messages where chat_room_id = $1', [room.id]))[0]!.n;
+    const paths = Array(11).fill('messages.send').join(',');
+    const body = Object.fromEntries(Array.from({ length: 11 }, (_, i) => [i, { roomId: room.id, content: 'batched' }]));
+    const res = await fetch(`${t.url}/trpc/${paths}?batch=1`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await t.token(aId)}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(400);
+    expect(await stored()).toBe(0);
+  });
+});
+
+describe('resume points', () => {
+  it('a lastEventId past the room’s last seq is refused with INVALID_INPUT, not left silent', async () => {
+    const { a, room } = await freshRoom();
+    await a.messages.send.mutate({ roomId: room.id, content: 'one' });
+    const sub = record(a, room.id, '1000');
+    await expect.poll(() => sub.errors.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect((sub.errors[0] as { data?: { parleyCode?: string } }).data?.parleyCode).toBe('INVALID_INPUT');
+    sub.unsubscribe();
+  });
+
+  it('a lastEventId of 10,000 digits is a BAD_REQUEST, not a 500', async () => {
+    const { room, aId } = await freshRoom();
+    const socket = await openTrpcSocket(t.url, await t.token(aId));
+    socket.ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId: room.id, lastEventId: '9'.repeat(10_000) } } }));
+    await socket.until(() => socket.received.some((a) => a.error));
+    expect(socket.received.find((a) => a.error)).toMatchObject({ error: { data: { code: 'BAD_REQUEST', parleyCode: 'INVALID_INPUT' } } });
+    socket.close();
+  });
+});
+
+describe('tRPC over HTTP answers the same with or without the trpc-accept header (which hands the call to tRPC’s own handler)', () => {
+  const NO_ROOM = '00000000-0000-4000-8000-000000000000';
+  const q = (value: unknown) => encodeURIComponent(JSON.stringify(value));
+  const withoutVolatile = (body: unknown) => JSON.parse(JSON.stringify(body).replace(/"(id|created_at)":"[^"]+"/g, '"$1":"…"').replace(/"seq":\d+/g, '"seq":0'));
+
+  async function both(path: string, init: RequestInit = {}) {
+    const headers = { authorization: `Bearer ${await t.token('alice')}`, 'content-type': 'application/json' };
+    const call = async (extra: Record<string, string>) => {
+      const res = await fetch(`${t.url}/trpc/${path}`, { ...init, headers: { ...headers, ...extra } });
+      return { status: res.status, body: (await res.json()) as unknown };
+    };
+    return { direct: await call({}), trpc: await call({ 'trpc-accept': 'application/json' }) };
+  }
+
+  const cases: Record<string, (roomId: string) => [string, RequestInit]> = {
+    'a query': (roomId) => [`messages.list?input=${q({ roomId })}`, {}],
+    'a batch of queries': (roomId) => [`messages.list,rooms.list?batch=1&input=${q({ 0: { roomId } })}`, {}],
+    'a query with invalid input': () => [`messages.list?input=${q({ roomId: 'nope' })}`, {}],
+    'a batch where one call fails (207)': (roomId) => [`messages.list,messages.list?batch=1&input=${q({ 0: { roomId }, 1: { roomId: NO_ROOM } })}`, {}],
+    'a mutation': () => ['rooms.open', { method: 'POST', body: JSON.stringify({ otherUserId: 'bob' }) }],
+    'a batched mutation with a domain error': () => ['messages.send?batch=1', { method: 'POST', body: JSON.stringify({ 0: { roomId: NO_ROOM, content: 'x' } }) }],
+  };
+
+  it.each(Object.keys(cases))('%s: the same status and body', async (name) => {
+    const roomId = (await alice.rooms.open.mutate({ otherUserId: 'bob' })).id;
+    const [path, init] = cases[name]!(roomId);
+    const { direct, trpc } = await both(path, init);
+    expect(direct.status).toBe(trpc.status);
+    expect(withoutVolatile(direct.body)).toEqual(withoutVolatile(trpc.body));
+  });
+
+  it('a send either way is stored once and answered in the same shape', async () => {
+    const roomId = (await alice.rooms.open.mutate({ otherUserId: 'bob' })).id;
+    const { direct, trpc } = await both('messages.send?batch=1', { method: 'POST', body: JSON.stringify({ 0: { roomId, content: 'via both' } }) });
+    expect(direct.status).toBe(200);
+    expect(withoutVolatile(direct.body)).toEqual(withoutVolatile(trpc.body));
+    expect(await t.sql("select seq from messages where content = 'via both' order by seq")).toHaveLength(2);
   });
 });

@@ -1,6 +1,6 @@
 import { basename } from 'node:path';
 import pg from 'pg';
-import { inject } from 'vitest';
+import { inject, test } from 'vitest';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { createApp, type ParleyApp } from '../../server/app.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
@@ -143,4 +143,21 @@ export async function startTestApp(testFile: string, env: Record<string, string 
     close,
     [Symbol.asyncDispose]: close,
   };
+}
+
+/**
+ * A file's `it` whose tests take `{ t }`: one app for the whole file, started when a test first
+ * asks for it and closed after the file's last test. Files share an app because starting one (a
+ * database, its migrations, a server) costs far more than most of their tests.
+ */
+export function appTest(testFile: string, env: Record<string, string | undefined> = {}) {
+  return test.extend<{ $file: { t: TestApp } }>({
+    t: [
+      async ({}, use) => {
+        await using t = await startTestApp(testFile, env);
+        await use(t);
+      },
+      { scope: 'file' },
+    ],
+  });
 }
