@@ -2,7 +2,9 @@ import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createChatClient } from '../client-sdk/index.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { openLegacySocket, upgradeStatus } from './support/legacy-socket.ts';
+import { trpcHttp } from './support/raw-trpc.ts';
+import { appTest, startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
 let t: TestApp;
 let jwks: Server;
@@ -70,5 +72,55 @@ describe('an identity provider that cannot be reached', () => {
     const chat = createChatClient({ url: down.url, token: await idpToken() });
     await expect(chat.rooms.list.query()).rejects.toMatchObject({ data: { code: 'SERVICE_UNAVAILABLE', parleyCode: 'AUTH_UNAVAILABLE' } });
     await chat.close();
+  });
+});
+
+const MAX_AGE = 3600;
+/** An app of the file's that verifies with the shared secret instead, tokens limited to an hour's age. */
+const secretIt = appTest(`${import.meta.filename}-secret`, { JWT_MAX_AGE_SECONDS: String(MAX_AGE) });
+
+describe('tokens signed with JWT_SECRET need exp, a past iat, and an age within JWT_MAX_AGE_SECONDS', () => {
+  const key = new TextEncoder().encode(TEST_SECRET);
+  const now = () => Math.floor(Date.now() / 1000);
+  const jwt = (claims: { sub?: string; iat?: number; exp?: number }) => {
+    let token = new SignJWT({}).setProtectedHeader({ alg: 'HS256' });
+    if (claims.sub !== undefined) token = token.setSubject(claims.sub);
+    if (claims.iat !== undefined) token = token.setIssuedAt(claims.iat);
+    if (claims.exp !== undefined) token = token.setExpirationTime(claims.exp);
+    return token.sign(key);
+  };
+  const rooms = (app: TestApp, headers: Record<string, string>) => fetch(`${app.url}/rooms/`, { headers });
+
+  secretIt.for([
+    ['no exp', 'TOKEN_INVALID', 'exp', () => jwt({ sub: 'alice', iat: now() })],
+    ['iat in the future', 'TOKEN_INVALID', 'iat', () => jwt({ sub: 'alice', iat: now() + 120, exp: now() + 600 })],
+    ['older than the maximum age', 'TOKEN_EXPIRED', 'iat', () => jwt({ sub: 'alice', iat: now() - MAX_AGE - 10, exp: now() + 600 })],
+    ['no iat while a maximum age is set', 'TOKEN_INVALID', 'iat', () => jwt({ sub: 'alice', exp: now() + 600 })],
+  ] as const)('%s: 401 %s (claim %s) on REST, tRPC and ws/chat', async ([, parleyCode, claim, token], { t }) => {
+    const bad = await token();
+    const res = await rooms(t, { authorization: `Bearer ${bad}` });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect((await trpcHttp(t.url, 'rooms.list', undefined, bad, 'query')).error!.data).toMatchObject({ parleyCode, details: { claim } });
+    expect(await upgradeStatus(t.url, `/ws/chat/alice/bob/?token=${bad}`)).toBe(401);
+  });
+
+  secretIt('a socket closes with 4501 when its token reaches the maximum age, before its exp', async ({ t }) => {
+    const token = await jwt({ sub: 'alice', iat: now() - MAX_AGE + 2, exp: now() + 600 });
+    const socket = await openLegacySocket(t.url, 'alice', 'bob', token);
+    const started = Date.now();
+    expect((await socket.closed).code).toBe(4501);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  secretIt('only the Bearer scheme carries a token: a bare JWT in Authorization is a 401 with WWW-Authenticate: Bearer, on REST, tRPC and ws/chat', async ({ t }) => {
+    const alice = await t.token('alice');
+    const res = await rooms(t, { authorization: alice });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="parley"');
+    const trpc = await fetch(`${t.url}/trpc/rooms.list`, { headers: { authorization: alice } });
+    expect(trpc.status).toBe(401);
+    expect(await upgradeStatus(t.url, '/ws/chat/alice/bob/', { authorization: alice })).toBe(401);
+    expect((await rooms(t, { authorization: `bearer ${alice}` })).status).toBe(200);
   });
 });

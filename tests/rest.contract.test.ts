@@ -195,3 +195,42 @@ describe('bad input: a clear 4xx, the service keeps answering, nothing half-writ
     expect(res.headers.get('www-authenticate')).toBe('Bearer realm="parley"');
   });
 });
+
+describe('legacy field errors in DRF’s wording, every one at once', () => {
+  const other = crypto.randomUUID();
+  it.each([
+    ['a blank content and a chat_room of another room', { content: '  ', chat_room: other, sender: 'alice' }, { content: ['This field may not be blank.'], chat_room: ['Must be the id of the chat room in the URL.'] }],
+    ['missing fields', {}, { content: ['This field is required.'], chat_room: ['This field is required.'], sender: ['This field is required.'] }],
+    ['null and wrong types', { content: null, chat_room: 7, sender: ['alice'] }, { content: ['This field may not be null.'], chat_room: ['Must be a valid UUID.'], sender: ['Not a valid string.'] }],
+    ['content too long and a malformed chat_room', { content: 'x'.repeat(4001), chat_room: 'nope', sender: 'alice' }, { content: ['Ensure this field has no more than 4000 characters.'], chat_room: ['Must be a valid UUID.'] }],
+    ['a spoofed sender beside another field error', { content: '', chat_room: 'this room', sender: 'bob' }, { content: ['This field may not be blank.'], sender: ['Must be the authenticated user.'] }],
+    ['NUL in content', { content: 'a\u0000', chat_room: 'this room', sender: 'alice' }, { content: ['Null characters are not allowed.'] }],
+    ['a body that is not an object', [1, 2], { non_field_errors: ['Invalid data. Expected a dictionary, but got list.'] }],
+  ])('POST messages, %s', async (_name, body, expected) => {
+    const withRoom = !Array.isArray(body) && (body as { chat_room?: unknown }).chat_room === 'this room' ? { ...body, chat_room: roomId } : body;
+    const res = await http('POST', `/${roomId}/messages/`, alice, withRoom);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual(expected);
+  });
+
+  it.each([
+    ['?limit=0', { limit: ['Ensure this value is greater than or equal to 1.'] }],
+    ['?limit=501', { limit: ['Ensure this value is less than or equal to 500.'] }],
+    ['?limit=abc&cursor=-1', { limit: ['A valid integer is required.'], cursor: ['Ensure this value is greater than or equal to 0.'] }],
+    ['?cursor=1.5', { cursor: ['A valid integer is required.'] }],
+  ])('GET messages%s', async (query, expected) => {
+    const res = await http('GET', `/${roomId}/messages/${query}`, alice);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual(expected);
+  });
+
+  it.each([
+    [{}, { other_user: ['This field is required.'] }],
+    [{ other_user: '' }, { other_user: ['This field may not be blank.'] }],
+    [{ other_user: 'b'.repeat(65), name: 'n'.repeat(256) }, { other_user: ['Ensure this field has no more than 64 characters.'], name: ['Ensure this field has no more than 255 characters.'] }],
+  ])('POST /rooms/ %j', async (body, expected) => {
+    const res = await http('POST', '/rooms/', alice, body);
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual(expected);
+  });
+});

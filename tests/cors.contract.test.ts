@@ -1,29 +1,24 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../server/infra/config/config.ts';
-import { startTestApp, TEST_SECRET, type TestApp } from '../support/test-app.ts';
+import { describe, expect } from 'vitest';
+import { loadConfig } from '../server/infra/config/config.ts';
+import { appTest, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
 // A browser on an allowed origin can call the API; others cannot.
-let t: TestApp;
 const ALLOWED = 'http://localhost:5173';
+const it = appTest(import.meta.filename, { CORS_ORIGINS: `${ALLOWED},https://chat.example.com` });
 
-beforeAll(async () => {
-  t = await startTestApp(import.meta.filename, { CORS_ORIGINS: `${ALLOWED},https://chat.example.com` });
-});
-afterAll(() => t?.close());
-
-const preflight = (path: string, origin: string, method = 'POST') =>
+const preflight = (t: TestApp, path: string, origin: string, method = 'POST') =>
   fetch(t.url + path, {
     method: 'OPTIONS',
     headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' },
   });
 
 describe('CORS from CORS_ORIGINS', () => {
-  it.each([
+  it.for([
     ['a tRPC procedure', '/trpc/messages.send'],
     ['a tRPC batch', '/trpc/rooms.list,messages.list?batch=1'],
     ['a legacy REST route', '/rooms/'],
-  ])('a preflight to %s from an allowed origin is a 204 allowing the method and headers', async (_name, path) => {
-    const res = await preflight(path, ALLOWED);
+  ] as const)('a preflight to %s from an allowed origin is a 204 allowing the method and headers', async ([, path], { t }) => {
+    const res = await preflight(t, path, ALLOWED);
     expect(res.status).toBe(204);
     expect(res.headers.get('access-control-allow-origin')).toBe(ALLOWED);
     expect(res.headers.get('access-control-allow-methods')).toContain('POST');
@@ -31,12 +26,12 @@ describe('CORS from CORS_ORIGINS', () => {
     expect(res.headers.get('vary')).toMatch(/origin/i);
   });
 
-  it('a preflight from another origin is not allowed', async () => {
-    const res = await preflight('/trpc/messages.send', 'https://evil.example');
+  it('a preflight from another origin is not allowed', async ({ t }) => {
+    const res = await preflight(t, '/trpc/messages.send', 'https://evil.example');
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('the actual cross-origin request carries the CORS headers and exposes Link and WWW-Authenticate', async () => {
+  it('the actual cross-origin request carries the CORS headers and exposes Link and WWW-Authenticate', async ({ t }) => {
     const token = await t.token('alice');
     const res = await fetch(`${t.url}/rooms/`, { headers: { origin: ALLOWED, authorization: `Bearer ${token}` } });
     expect(res.status).toBe(200);
