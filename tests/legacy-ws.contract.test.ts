@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ChatClient, LegacyServerFrame } from '../client-sdk/index.ts';
 import { openLegacySocket, upgradeStatus, type LegacySocket } from './support/legacy-socket.ts';
-import { record } from './support/subscription.ts';
+import { range, record } from './support/subscription.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
 let t: TestApp;
@@ -87,6 +87,23 @@ describe('chatting', () => {
     const stored = await t.sql<{ content: string }>('select content from messages where chat_room_id = $1 order by seq', [burstRoom]);
     expect(stored.map((r) => r.content)).toEqual(contents);
     socket.close();
+  });
+
+  it('a burst of frames on one socket is stored and delivered to the other participant in the order sent, many to a statement', async () => {
+    const room = (await (await t.client('burst-a')).rooms.open.mutate({ otherUserId: 'burst-b' })).id;
+    const [a, b] = await Promise.all([openLegacySocket(t.url, 'burst-a', 'burst-b', await t.token('burst-a')), openLegacySocket(t.url, 'burst-b', 'burst-a', await t.token('burst-b'))]);
+    const statements = async () => Number(/^parley_group_commit_batch_size_count (\d+)$/m.exec(await (await fetch(t.metricsUrl)).text())![1]);
+    const before = await statements();
+    const burst = range(1, 50).map((i) => `burst ${i}`);
+    for (const message of burst) b.send({ action: 'new_message', message, sender: 'burst-b', chat_room: room, other_user: 'burst-a' });
+    await a.waitFor(isMessage('burst 50'));
+    expect(a.frames.flatMap((f) => (f.action === 'new_message' ? [f.message.content] : []))).toEqual(burst);
+    const stored = await t.sql<{ content: string }>('select content from messages where chat_room_id = $1 order by seq', [room]);
+    expect(stored.map((r) => r.content)).toEqual(burst);
+    // Reading a socket's next frame only once the last one was stored took a statement per frame.
+    expect((await statements()) - before).toBeLessThan(burst.length / 2);
+    a.close();
+    b.close();
   });
 
   it('connecting to a new pair creates their room', async () => {
