@@ -28,3 +28,16 @@ it('the performance page is generated from the committed results', async () => {
   expect(page).toMatch(/^## How to reproduce$/m);
   expect(page).toMatch(/^\| Scenario \| Surface/m);
 });
+
+it('examples take the base URL from $BASE, and no link leaves the repository', async () => {
+  const text = await readme();
+  expect(text).toMatch(/^BASE=http:\/\/127\.0\.0\.1:3000$/m);
+  const shell = [...text.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).join('\n');
+  expect(shell).not.toMatch(/(localhost|127\.0\.0\.1):3000\/|:3000\/\S/);
+  for (const [, target] of text.matchAll(/\]\(([^)]+)\)/g)) {
+    if (/^(https?:|#)/.test(target!)) continue;
+    expect(target, 'a link inside the repository').not.toMatch(/^\.\.\//);
+    await expect(readFile(new URL(`../${target}`, import.meta.url)), target).resolves.toBeDefined();
+  }
+  expect(text).not.toContain('../shared');
+});
