@@ -17,12 +17,29 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-/** Sends enough 4,000-character messages to fill the loopback's socket buffers several times over. */
-async function flood() {
+/** The server's side of every WebSocket open now. */
+const serverSockets = () => new Set(t.app.fastify.websocketServer.clients);
+
+/**
+ * Sends 4,000-character messages in waves until the server has closed the reader's socket
+ * (`reader`: the server's side of it). A bounded queue closes it within a few waves; without a
+ * bound it never closes, and the waves fill the loopback's socket buffers many times over.
+ */
+async function flood(reader: WebSocket) {
   const content = 'x'.repeat(4000);
   for (const wave of range(1, 30)) {
+    if (reader.readyState !== WebSocket.OPEN) return;
     await Promise.all(range(1, 100).map(() => alice.messages.send.mutate({ roomId, content })));
   }
+}
+
+/** The one socket the server accepted while `connect` ran. */
+async function acceptedDuring<T>(connect: () => Promise<T>): Promise<[T, WebSocket]> {
+  const before = serverSockets();
+  const value = await connect();
+  const accepted = [...serverSockets()].filter((ws) => !before.has(ws));
+  expect(accepted).toHaveLength(1);
+  return [value, accepted[0] as WebSocket];
 }
 
 /** A raw WebSocket whose reader stops reading once `paused()` is called. */
@@ -39,34 +56,40 @@ function closeCodeAfterResume(ws: WebSocket) {
 
 describe('a reader that cannot keep up is closed with 4001 (SLOW_CONSUMER), not buffered without bound', () => {
   it('legacy ws/chat socket', async () => {
-    const bob = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'));
+    const token = await t.token('bob');
+    const [bob, serverSide] = await acceptedDuring(() => openLegacySocket(t.url, 'bob', 'alice', token));
     const reader = closeCodeAfterResume(bob.ws);
     reader.pause();
-    await flood();
+    await flood(serverSide);
     expect(await reader.resumeAndWait()).toBe(4001);
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
   });
 
   it('tRPC subscription socket', async () => {
-    const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${await t.token('bob')}`);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    const token = await t.token('bob');
+    const [ws, serverSide] = await acceptedDuring(async () => {
+      const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${token}`);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      return ws;
+    });
     const started = new Promise<void>((resolve) => ws.on('message', (d) => String(d).includes('"started"') && resolve()));
     ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
     await started;
     const reader = closeCodeAfterResume(ws);
     reader.pause();
-    await flood();
+    await flood(serverSide);
     expect(await reader.resumeAndWait()).toBe(4001);
   });
 });
 
-describe('a socket does not outlive its token', () => {
-  it('legacy ws/chat closes with 4501 (TOKEN_EXPIRED) when the token expires', async () => {
+// Each waits out a token of its own on a socket of its own, so they wait side by side.
+describe.concurrent('a socket does not outlive its token', () => {
+  it('legacy ws/chat closes with 4501 (TOKEN_EXPIRED) when the token expires', async ({ expect }) => {
     const socket = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob', '2s'));
     expect((await socket.closed).code).toBe(4501);
   });
 
-  it('tRPC WebSocket closes with 4501 when the token it authenticated with expires', async () => {
+  it('tRPC WebSocket closes with 4501 when the token it authenticated with expires', async ({ expect }) => {
     const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${await t.token('bob', '2s')}`);
     const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
@@ -74,7 +97,7 @@ describe('a socket does not outlive its token', () => {
     expect(await closed).toBe(4501);
   });
 
-  it('the SDK, given a token function, reconnects with a fresh token after 4501 and resumes without a gap', async () => {
+  it('the SDK, given a token function, reconnects with a fresh token after 4501 and resumes without a gap', async ({ expect }) => {
     let issued = 0;
     const closes: Array<number | undefined> = [];
     const bob = createChatClient({

@@ -56,12 +56,11 @@ export async function dropTestDatabase(dbName: string) {
 const CLOSE_STUCK_MS = 20_000;
 
 /**
- * A test app's close once hung past the 60 s hook timeout in CI (the CLI tests, under the full
- * parallel run; not reproduced alone). When a close takes this long, print what the database's
- * sessions are doing, then cancel their running statements: a statement stuck on a lock fails
- * instead, so a pool waiting for it can end (a cancel, unlike terminating the session, leaves the
- * connection usable, so pg raises no unhandled error). A close stuck elsewhere still times out,
- * now with this report beside it.
+ * A close stuck past the hook timeout would fail the file with no clue why. When a close takes
+ * this long, print what the database's sessions are doing, then cancel their running statements:
+ * a statement stuck on a lock fails instead, so a pool waiting for it can end (a cancel, unlike
+ * terminating the session, leaves the connection usable, so pg raises no unhandled error). A close
+ * stuck elsewhere still times out, now with this report beside it.
  */
 async function reportStuckClose(tag: string, dbName: string, stage: string | undefined) {
   const { rows } = await admin((c) =>
