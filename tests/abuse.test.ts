@@ -48,6 +48,7 @@ function watchBystander(server: ServerProcess, send: () => Promise<unknown>) {
       const started = performance.now();
       await within(5_000, fn().catch(() => {}));
       into.push(performance.now() - started);
+      // A bystander's pace, not a load of its own.
       await new Promise((r) => setTimeout(r, 50));
     }
   };
@@ -80,6 +81,7 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
         const before = await server.rss();
         const bystanderSend = () => alice.messages.send.mutate({ roomId: room.id, content: 'still here?' });
         const quiet = watchBystander(server, bystanderSend);
+        // The baseline is a window of ordinary traffic.
         await new Promise((r) => setTimeout(r, BASELINE_MS));
         const baseline = await quiet.stop();
         const rss = peakRss(server);
@@ -93,6 +95,7 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
             return socket;
           }),
         );
+        // The attack is held for a while, so the bystander is measured under it.
         await new Promise((r) => setTimeout(r, 2_000));
         for (const s of streams) s.ws.terminate();
 

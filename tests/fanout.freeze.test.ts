@@ -48,6 +48,7 @@ it.concurrent.for(engines)(
     let stop = false;
     const send = async () => {
       while (!stop) {
+        // Senders keep to RATE between them, as steady traffic would.
         const paced = new Promise((r) => setTimeout(r, (1000 * SENDERS) / RATE));
         const res = await fetch(`${a.url}/${room.id}/messages/`, {
           method: 'POST',
@@ -66,6 +67,7 @@ it.concurrent.for(engines)(
     const thawAt = Date.now() + FREEZE_MS;
     // The frozen listener holds the NOTIFY queue's tail: the queue grows while sends go on.
     if (engine === 'postgres') await vi.waitFor(async () => expect(await notifyQueueUsage(a.metricsUrl)).toBeGreaterThan(0), { timeout: FREEZE_MS / 2, interval: 500 });
+    // The freeze lasts its full length whatever happens meanwhile: sends must go on throughout.
     await new Promise((r) => setTimeout(r, thawAt - Date.now()));
     const duringFreeze = outcomes.length - atFreeze;
     b.child.kill('SIGCONT');

@@ -74,9 +74,11 @@ describe('room streams', () => {
     for (let round = 0; round < 20; round++) {
       const socket = await openTrpcSocket(app.url, await app.token('ora'));
       socket.ws.send(JSON.stringify(Array.from({ length: 8 }, (_, id) => ({ id, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId: room.id } } }))));
+      // Dropped at a different point of the streams' start each round.
       await new Promise((r) => setTimeout(r, round % 5));
       socket.ws.terminate();
     }
+    // Long enough for a stream still starting to finish and (wrongly) stay subscribed.
     await new Promise((r) => setTimeout(r, 500));
     await vi.waitFor(() => expect(services.bus.listenerCount()).toBe(base), { timeout: 5_000 });
   });
