@@ -1,17 +1,13 @@
 import { TRPCClientError as AppTRPCClientError } from '@trpc/client';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { createChatClient, parleyCodeOf, TRPCClientError, type ConnectionState, type PendingMessage } from '../client-sdk/index.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { appTest } from './support/test-app.ts';
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp(import.meta.filename);
-});
-afterAll(() => t?.close());
+const it = appTest(import.meta.filename);
 
 describe('connection state', () => {
-  it('goes idle → connecting → open, then reconnecting with the close reason when the server drops the socket, then open again', async () => {
+  it('goes idle → connecting → open, then reconnecting with the close reason when the server drops the socket, then open again', async ({ t }) => {
     const chat = createChatClient({ url: t.url, token: await t.token('conn-a'), retryDelayMs: () => 50 });
     const seen: ConnectionState[] = [];
     chat.connection.subscribe((s) => seen.push(s));
@@ -30,7 +26,7 @@ describe('connection state', () => {
 });
 
 describe('outbox', () => {
-  it('sends made while the server is unreachable wait, then go out in order once, each stored once by its clientId', async () => {
+  it('sends made while the server is unreachable wait, then go out in order once, each stored once by its clientId', async ({ t }) => {
     const proxy = await startTcpProxy(t.url);
     const chat = createChatClient({ url: proxy.url, token: await t.token('out-a') });
     try {
@@ -58,7 +54,7 @@ describe('outbox', () => {
     }
   });
 
-  it('a send the server refuses for good rejects with its code and leaves the outbox', async () => {
+  it('a send the server refuses for good rejects with its code and leaves the outbox', async ({ t }) => {
     const chat = await t.client('out-c');
     const err = await chat.outbox.send(crypto.randomUUID(), 'to nowhere').catch((e: unknown) => e);
     expect(parleyCodeOf(err)).toBe('ROOM_NOT_FOUND');
@@ -67,7 +63,7 @@ describe('outbox', () => {
 });
 
 describe('read markers', () => {
-  it('a screen marking every message it shows moves the marker to the newest in a few calls, not one per message', async () => {
+  it('a screen marking every message it shows moves the marker to the newest in a few calls, not one per message', async ({ t }) => {
     const [a, b] = await Promise.all([t.client('read-a'), t.client('read-b')]);
     const alice = createChatClient({ url: t.url, token: await t.token('read-a'), markReadEveryMs: 300 });
     const room = await a.rooms.open.mutate({ otherUserId: 'read-b' });
@@ -81,7 +77,7 @@ describe('read markers', () => {
     await alice.close();
   });
 
-  it('a mark the server refuses rejects with its code; the room’s next mark still goes', async () => {
+  it('a mark the server refuses rejects with its code; the room’s next mark still goes', async ({ t }) => {
     const [a, b] = await Promise.all([t.client('read-c'), t.client('read-d')]);
     const room = await a.rooms.open.mutate({ otherUserId: 'read-d' });
     await b.messages.send.mutate({ roomId: room.id, content: 'one' });
@@ -92,7 +88,7 @@ describe('read markers', () => {
 });
 
 describe('errors', () => {
-  it('are the app’s own TRPCClientError (tRPC is a peer dependency) and carry their Parley code', async () => {
+  it('are the app’s own TRPCClientError (tRPC is a peer dependency) and carry their Parley code', async ({ t }) => {
     const [a, b] = await Promise.all([t.client('err-a'), t.client('err-b')]);
     const room = await a.rooms.open.mutate({ otherUserId: 'err-b' });
     const m = await a.messages.send.mutate({ roomId: room.id, content: 'mine' });
