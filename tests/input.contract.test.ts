@@ -6,10 +6,15 @@ import { openTrpcSocket, trpcHttp } from './support/raw-trpc.ts';
 import { appTest, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
 // What every surface (REST, tRPC over HTTP and WebSocket, ws/chat) refuses of ids, names, content and URLs.
-const it = appTest(import.meta.filename).extend('alice', { scope: 'file' }, async ({ t }) => {
-  const token = await t.token('alice');
-  const roomId = ((await trpcHttp(t.url, 'rooms.open', { otherUserId: 'bob' }, token)).result!.data as { id: string }).id;
-  return { token, roomId };
+const it = appTest(import.meta.filename).extend<{ $file: { alice: { token: string; roomId: string } } }>({
+  alice: [
+    async ({ t }, use) => {
+      const token = await t.token('alice');
+      const roomId = ((await trpcHttp(t.url, 'rooms.open', { otherUserId: 'bob' }, token)).result!.data as { id: string }).id;
+      await use({ token, roomId });
+    },
+    { scope: 'file' },
+  ],
 });
 
 const key = new TextEncoder().encode(TEST_SECRET);
