@@ -5,7 +5,9 @@ export interface Sample {
   value: number;
 }
 
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?(?:[0-9.]+(?:e[+-]?\d+)?|NaN|\+Inf|-Inf))(?: \d+)?$/;
+// prom-client writes NaN as `Nan` (the event-loop lag gauges, before their first sample), which
+// Prometheus reads as NaN too.
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?(?:[0-9.]+(?:e[+-]?\d+)?|NaN|Nan|\+Inf|-Inf))(?: \d+)?$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 const TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
