@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { roomKey } from '../../server/live/bus-key.ts';
 import { openLegacySocket } from '../support/legacy-socket.ts';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
 import { range } from '../support/subscription.ts';
@@ -17,7 +18,7 @@ async function freshRoom(a: string, b: string) {
 it('in one process a room’s message events are published in seq order, 1..n, under 1,000 concurrent sends', async () => {
   const roomId = await freshRoom('ord-a', 'ord-b');
   const published: number[] = [];
-  const unsubscribe = t.app.services.bus.subscribe(roomId, (e) => e.type === 'message' && published.push(e.message.seq));
+  const unsubscribe = t.app.services.bus.subscribe(roomKey(roomId), (e) => e.type === 'message' && published.push(e.message.seq));
   const { messages } = t.app.services;
   await Promise.all(range(1, 1000).map((i) => messages.send({ roomId, sender: i % 2 ? 'ord-a' : 'ord-b', content: `m${i}` })));
   unsubscribe();
