@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createChatClient } from '../client-sdk/index.ts';
+import { createChatClient, isParleyError } from '../client-sdk/index.ts';
+import { createTokenVerifier, tokenKeys } from '../server/identity/token-verifier.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 let t: TestApp;
@@ -70,5 +71,31 @@ describe('an identity provider that cannot be reached', () => {
     const chat = createChatClient({ url: down.url, token: await idpToken() });
     await expect(chat.rooms.list.query()).rejects.toMatchObject({ data: { code: 'SERVICE_UNAVAILABLE', parleyCode: 'AUTH_UNAVAILABLE' } });
     await chat.close();
+  });
+});
+
+describe('a verifier given no usable key', () => {
+  const misconfigured = (make: () => unknown) => {
+    try {
+      make();
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  };
+
+  it('is refused when it is built, with a plain error: a mistake of the configuration, never a client’s INTERNAL', () => {
+    for (const err of [
+      misconfigured(() => createTokenVerifier({ hsSecret: 'short' })),
+      misconfigured(() => createTokenVerifier({ jwksUrl: '' })),
+      misconfigured(() => tokenKeys(undefined, undefined)),
+    ]) {
+      expect(err).toBeInstanceOf(Error);
+      expect(isParleyError(err)).toBe(false);
+    }
+    expect(tokenKeys('s'.repeat(32), undefined)).toEqual({ hsSecret: 's'.repeat(32), jwksUrl: undefined });
+    expect(tokenKeys(undefined, 'https://idp.example/jwks.json')).toEqual({ jwksUrl: 'https://idp.example/jwks.json' });
+    // @ts-expect-error neither a secret nor a key set: refused by the types already
+    void (() => createTokenVerifier({ issuer: 'https://idp.example' }));
   });
 });
