@@ -170,6 +170,23 @@ describe('history both ways', () => {
   });
 });
 
+describe('a room id in capitals', () => {
+  it('names the same room: a subscription made with it hears live what is sent with the id in small letters, and the other way round', async () => {
+    const { a, b, room } = await freshRoom();
+    const upper = record(a, room.id.toUpperCase());
+    const lower = record(b, room.id);
+    await Promise.all([upper.started, lower.started]);
+    // Live delivery takes milliseconds; no re-read of the database would bring these in time.
+    await b.messages.send.mutate({ roomId: room.id, content: 'small' });
+    await upper.waitForMessages(1, 2_000);
+    await a.messages.send.mutate({ roomId: room.id.toUpperCase(), content: 'capitals' });
+    await Promise.all([upper.waitForMessages(2, 2_000), lower.waitForMessages(2, 2_000)]);
+    expect([upper.seqs(), lower.seqs()]).toEqual([[1, 2], [1, 2]]);
+    upper.unsubscribe();
+    lower.unsubscribe();
+  });
+});
+
 describe('resume covers every change', () => {
   it('a subscriber away for messages, an edit, a delete and a read marker gets each once, in commit order', async () => {
     const { a, b, room, bId } = await freshRoom();

@@ -11,7 +11,12 @@ export type UserKey = { readonly kind: 'user'; readonly userId: string };
 export type PresenceKey = { readonly kind: 'presence' };
 export type BusKey = RoomKey | UserKey | PresenceKey;
 
-export const roomKey = (roomId: string): RoomKey => ({ kind: 'room', roomId });
+/**
+ * A UUID may be spelled in capitals (the input schema and PostgreSQL accept both), and a room has
+ * one key whichever spelling a caller used. V8's `toLowerCase` returns an id already in small
+ * letters as it is, so the usual case costs no new string.
+ */
+export const roomKey = (roomId: string): RoomKey => ({ kind: 'room', roomId: roomId.toLowerCase() });
 export const userKey = (userId: string): UserKey => ({ kind: 'user', userId });
 export const PRESENCE_KEY: PresenceKey = Object.freeze({ kind: 'presence' });
 
