@@ -1,5 +1,5 @@
 import { TRPCClientError } from '@trpc/client';
-import { PARLEY_ERROR_CODES, type ParleyErrorCode } from '../contracts/index.ts';
+import { PARLEY_ERROR_CODES, type ParleyErrorCode, type ParleyFailure } from '../contracts/index.ts';
 
 /**
  * tRPC's client error class, the one the SDK throws. `@trpc/client` is a peer dependency, so an
@@ -22,10 +22,33 @@ const codes = new Set<string>(PARLEY_ERROR_CODES);
  * ```
  */
 export function parleyCodeOf(err: unknown): ParleyErrorCode | undefined {
-  if (typeof err !== 'object' || err === null) return undefined;
-  const data = (err as { data?: { parleyCode?: unknown } | null }).data ?? (err as { shape?: { data?: { parleyCode?: unknown } } }).shape?.data;
-  const code = data?.parleyCode;
+  const code = dataOf(err)?.parleyCode;
   return typeof code === 'string' && codes.has(code) ? (code as ParleyErrorCode) : undefined;
+}
+
+/**
+ * The Parley error behind anything the SDK threw or reported, with its message and details, or
+ * undefined as for {@link parleyCodeOf}. Narrowing on `code` types `details`.
+ *
+ * @example
+ * ```ts
+ * const failure = parleyErrorOf(err);
+ * if (failure?.code === 'RATE_LIMITED') retryIn(failure.details.retryAfterSeconds ?? 1);
+ * if (failure?.code === 'INVALID_INPUT') showFieldErrors(failure.details.fields ?? {});
+ * ```
+ */
+export function parleyErrorOf(err: unknown): ParleyFailure | undefined {
+  const code = parleyCodeOf(err);
+  if (code === undefined) return undefined;
+  const details = dataOf(err)?.details;
+  const message = (err as { message?: unknown }).message;
+  // The server sends each code with that code's details (server/transport/errors/trpc-error-shape.ts).
+  return { code, message: typeof message === 'string' ? message : '', details: typeof details === 'object' && details !== null ? details : {} } as ParleyFailure;
+}
+
+function dataOf(err: unknown): { parleyCode?: unknown; details?: unknown } | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  return (err as { data?: { parleyCode?: unknown } | null }).data ?? (err as { shape?: { data?: { parleyCode?: unknown } } }).shape?.data;
 }
 
 /** Codes after which the same call may succeed later, unchanged: the outbox retries these. */

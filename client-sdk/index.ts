@@ -27,7 +27,7 @@ import { createReadMarkers, type ReadMarkers } from './read-markers.ts';
 export type { AppRouter };
 export * from '../contracts/index.ts';
 export { closeReasonOf, type Connection, type ConnectionState, type ConnectionStatus } from './connection.ts';
-export { isRetryable, parleyCodeOf, TRPCClientError } from './errors.ts';
+export { isRetryable, parleyCodeOf, parleyErrorOf, TRPCClientError } from './errors.ts';
 export type { Outbox, PendingMessage } from './outbox.ts';
 export type { ReadMarkers } from './read-markers.ts';
 

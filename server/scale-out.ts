@@ -19,8 +19,6 @@ export interface ScaleOut {
   close(): Promise<void>;
 }
 
-const ROOM_KEY = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export async function createScaleOut({ config, orm, log }: { config: Config; orm: Orm; log: FastifyBaseLogger }): Promise<ScaleOut> {
   const metrics = createMetrics();
   const onListenerError = (err: unknown) => log.error({ err }, 'room event listener failed');
@@ -42,9 +40,7 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
         },
         observer: metrics,
         sweepMs: config.fanoutSweepMs,
-        async readLastSeqs(keys) {
-          // Bus keys also name users' channels (`user:<id>`) and `presence`: only room ids have a last seq.
-          const roomIds = keys.filter((key) => ROOM_KEY.test(key));
+        async readLastSeqs(roomIds) {
           const rows = await orm.em
             .getConnection()
             .execute<{ id: string; last_seq: number }[]>('select id, last_seq from chat_rooms where id in (select json_array_elements_text(?::json)::uuid)', [JSON.stringify(roomIds)]);

@@ -1,5 +1,5 @@
 import { createAuthenticator, type Authenticator } from './identity/authenticator.ts';
-import { createTokenVerifier } from './identity/token-verifier.ts';
+import { createTokenVerifier, tokenKeys } from './identity/token-verifier.ts';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './infra/config/config.ts';
 import type { Orm } from './infra/db/orm.ts';
@@ -48,7 +48,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const rooms = createRoomService({ users, bus, isOnline: presence.isOnline, maxNewPerDay: config.roomsOpenPerDay });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
-  const verifier = createTokenVerifier({ ...config.jwt, hsSecret: jwtSecret });
+  const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
   return {
     config,
     orm,

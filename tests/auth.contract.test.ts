@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createChatClient } from '../client-sdk/index.ts';
+import { createChatClient, isParleyError } from '../client-sdk/index.ts';
+import { createTokenVerifier, tokenKeys } from '../server/identity/token-verifier.ts';
 import { openLegacySocket, upgradeStatus } from './support/legacy-socket.ts';
 import { trpcHttp } from './support/raw-trpc.ts';
 import { appTest, startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
@@ -122,5 +123,31 @@ describe('tokens signed with JWT_SECRET need exp, a past iat, and an age within 
     expect(trpc.status).toBe(401);
     expect(await upgradeStatus(t.url, '/ws/chat/alice/bob/', { authorization: alice })).toBe(401);
     expect((await rooms(t, { authorization: `bearer ${alice}` })).status).toBe(200);
+  });
+});
+
+describe('a verifier given no usable key', () => {
+  const misconfigured = (make: () => unknown) => {
+    try {
+      make();
+    } catch (err) {
+      return err;
+    }
+    return undefined;
+  };
+
+  it('is refused when it is built, with a plain error: a mistake of the configuration, never a client’s INTERNAL', () => {
+    for (const err of [
+      misconfigured(() => createTokenVerifier({ hsSecret: 'short' })),
+      misconfigured(() => createTokenVerifier({ jwksUrl: '' })),
+      misconfigured(() => tokenKeys(undefined, undefined)),
+    ]) {
+      expect(err).toBeInstanceOf(Error);
+      expect(isParleyError(err)).toBe(false);
+    }
+    expect(tokenKeys('s'.repeat(32), undefined)).toEqual({ hsSecret: 's'.repeat(32), jwksUrl: undefined });
+    expect(tokenKeys(undefined, 'https://idp.example/jwks.json')).toEqual({ jwksUrl: 'https://idp.example/jwks.json' });
+    // @ts-expect-error neither a secret nor a key set: refused by the types already
+    void (() => createTokenVerifier({ issuer: 'https://idp.example' }));
   });
 });

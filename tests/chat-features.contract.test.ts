@@ -1,6 +1,7 @@
 import { TRPCClientError } from '@trpc/client';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { InboxEvent } from '../client-sdk/index.ts';
+import { roomKey } from '../server/live/bus-key.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { openTrpcSocket, trpcHttp } from './support/raw-trpc.ts';
 import { rejection } from './support/rejection.ts';
@@ -170,6 +171,23 @@ describe('history both ways', () => {
   });
 });
 
+describe('a room id in capitals', () => {
+  it('names the same room: a subscription made with it hears live what is sent with the id in small letters, and the other way round', async () => {
+    const { a, b, room } = await freshRoom();
+    const upper = record(a, room.id.toUpperCase());
+    const lower = record(b, room.id);
+    await Promise.all([upper.started, lower.started]);
+    // Live delivery takes milliseconds; no re-read of the database would bring these in time.
+    await b.messages.send.mutate({ roomId: room.id, content: 'small' });
+    await upper.waitForMessages(1, 2_000);
+    await a.messages.send.mutate({ roomId: room.id.toUpperCase(), content: 'capitals' });
+    await Promise.all([upper.waitForMessages(2, 2_000), lower.waitForMessages(2, 2_000)]);
+    expect([upper.seqs(), lower.seqs()]).toEqual([[1, 2], [1, 2]]);
+    upper.unsubscribe();
+    lower.unsubscribe();
+  });
+});
+
 describe('resume covers every change', () => {
   it('a subscriber away for messages, an edit, a delete and a read marker gets each once, in commit order', async () => {
     const { a, b, room, bId } = await freshRoom();
@@ -330,7 +348,7 @@ describe('sending', () => {
   it('in one process a room’s message events are published in seq order, 1..n, under 1,000 concurrent sends', async () => {
     const { room, aId, bId } = await freshRoom();
     const published: number[] = [];
-    const unsubscribe = t.app.services.bus.subscribe(room.id, (e) => e.type === 'message' && published.push(e.message.seq));
+    const unsubscribe = t.app.services.bus.subscribe(roomKey(room.id), (e) => e.type === 'message' && published.push(e.message.seq));
     const { messages } = t.app.services;
     await Promise.all(range(1, 1000).map((i) => messages.send({ roomId: room.id, sender: i % 2 ? aId : bId, content: `m${i}` })));
     unsubscribe();

@@ -1,4 +1,5 @@
-import { expect, it } from 'vitest';
+import { expect, expectTypeOf, it, vi } from 'vitest';
+import { PRESENCE_KEY, roomKey, userKey, type RoomKey, type UserKey } from '../server/live/bus-key.ts';
 import type { BusEvent } from '../server/live/room-bus.ts';
 import { createFanoutBus } from '../server/live/fanout-bus.ts';
 import type { FanoutEngine } from '../server/live/fanout-engine.ts';
@@ -32,7 +33,7 @@ async function sweptBus(lastSeq: () => number) {
     },
   });
   const events: BusEvent[] = [];
-  bus.subscribe(ROOM, (e) => events.push(e));
+  bus.subscribe(roomKey(ROOM), (e) => events.push(e));
   // The map a sweep returns is acted on after its promise settles: one more sweep makes sure it was.
   const sweeps = (n: number) => new Promise<void>((resolve) => waiters.push({ n: count + n + 1, resolve }));
   return { bus, events, sweeps };
@@ -54,9 +55,35 @@ it('a message whose event arrives before the next sweep is not caught up: under 
     // Stored (the sweep reads it) and announced by the next interval, as a live send is.
     last = seq;
     await sweeps(1);
-    bus.publish(ROOM, { type: 'message', message: { id: `m${seq}`, chat_room: ROOM, sender: 'a', content: 'x', created_at: new Date().toISOString(), seq } });
+    bus.publish(roomKey(ROOM), { type: 'message', message: { id: `m${seq}`, chat_room: ROOM, sender: 'a', content: 'x', created_at: new Date().toISOString(), seq } });
   }
   await sweeps(2);
   expect(events.filter((e) => e.type === 'catch-up')).toEqual([]);
+  bus.close();
+});
+
+it('the sweep asks the database about the watched rooms only, never about a user’s channel or presence', async () => {
+  const asked: string[][] = [];
+  const bus = await createFanoutBus({
+    engine: silentEngine,
+    onListenerError: (err) => { throw err; },
+    onEngineError: (err) => { throw err; },
+    sweepMs: 10,
+    async readLastSeqs(roomIds) {
+      asked.push(roomIds);
+      return new Map();
+    },
+  });
+  const stops = [bus.subscribe(userKey(ROOM), () => {}), bus.subscribe(PRESENCE_KEY, () => {}), bus.subscribe(roomKey(ROOM), () => {})];
+  // A room's id is not a key, nor is a user's key a room's: the kind has to be said (checked by tsc).
+  expectTypeOf<string>().not.toExtend<Parameters<typeof bus.subscribe>[0]>();
+  expectTypeOf<UserKey>().not.toExtend<RoomKey>();
+  await vi.waitFor(() => expect(asked.length).toBeGreaterThan(0));
+  expect(asked.at(-1)).toEqual([ROOM]);
+  for (const stop of stops.splice(2)) stop();
+  const before = asked.length;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  expect(asked.length).toBe(before);
+  for (const stop of stops) stop();
   bus.close();
 });

@@ -1,6 +1,6 @@
 import { TRPCClientError as AppTRPCClientError } from '@trpc/client';
 import { describe, expect, vi } from 'vitest';
-import { createChatClient, parleyCodeOf, TRPCClientError, type ConnectionState, type PendingMessage } from '../client-sdk/index.ts';
+import { createChatClient, parleyCodeOf, parleyErrorOf, TRPCClientError, type ConnectionState, type PendingMessage } from '../client-sdk/index.ts';
 import { startTcpProxy } from './support/tcp-proxy.ts';
 import { appTest } from './support/test-app.ts';
 
@@ -81,7 +81,9 @@ describe('read markers', () => {
     const [a, b] = await Promise.all([t.client('read-c'), t.client('read-d')]);
     const room = await a.rooms.open.mutate({ otherUserId: 'read-d' });
     await b.messages.send.mutate({ roomId: room.id, content: 'one' });
-    expect(parleyCodeOf(await a.reads.mark(room.id, 5).catch((e: unknown) => e))).toBe('INVALID_INPUT');
+    const refused = await a.reads.mark(room.id, 5).catch((e: unknown) => e);
+    expect(parleyCodeOf(refused)).toBe('INVALID_INPUT');
+    expect(parleyErrorOf(refused)).toEqual({ code: 'INVALID_INPUT', message: expect.stringContaining('seq 5'), details: { fields: { seq: [expect.any(String)] } } });
     await b.messages.send.mutate({ roomId: room.id, content: 'two' });
     await expect(a.reads.mark(room.id, 2)).resolves.toBeUndefined();
   });
@@ -97,5 +99,7 @@ describe('errors', () => {
     expect(TRPCClientError).toBe(AppTRPCClientError);
     expect(parleyCodeOf(err)).toBe('FORBIDDEN');
     expect(parleyCodeOf(new Error('x'))).toBeUndefined();
+    expect(parleyErrorOf(err)).toEqual({ code: 'FORBIDDEN', message: expect.any(String), details: {} });
+    expect(parleyErrorOf(new Error('x'))).toBeUndefined();
   });
 });

@@ -1,5 +1,27 @@
 import { expectTypeOf, it } from 'vitest';
-import type { ChatClient, ChatClientOptions, Message, OpenedRoom, RoomEvent, RoomPage, RouterInputs, RouterOutputs, SendMessageInput } from '../client-sdk/index.ts';
+import {
+  ParleyError,
+  type AnyParleyError,
+  type AppRouter,
+  type ChatClient,
+  type ChatClientOptions,
+  type FieldErrorDetails,
+  type FieldErrors,
+  type Message,
+  type NoDetails,
+  type OpenedRoom,
+  type ParleyErrorCode,
+  type ParleyErrorDetails,
+  type parleyErrorOf,
+  type RateLimitDetails,
+  type RoomEvent,
+  type RoomPage,
+  type RouterInputs,
+  type RouterOutputs,
+  type SendMessageInput,
+  type TokenErrorDetails,
+  type TRPCClientError,
+} from '../client-sdk/index.ts';
 
 // Type-level (checked by `npm run typecheck`): what the SDK infers from the server's router is exactly what the contracts say.
 it('procedure outputs are the contract types', () => {
@@ -24,4 +46,36 @@ it('url is one address or a non-empty list of them', () => {
   expectTypeOf<'http://a'>().toExtend<ChatClientOptions['url']>();
   expectTypeOf<readonly ['http://a', 'http://b']>().toExtend<ChatClientOptions['url']>();
   expectTypeOf<readonly []>().not.toExtend<ChatClientOptions['url']>();
+});
+
+it('narrowing a Parley error on its code types its details', () => {
+  type Data = NonNullable<TRPCClientError<AppRouter>['data']>;
+  expectTypeOf<Extract<Data, { parleyCode: 'RATE_LIMITED' }>['details']>().toEqualTypeOf<RateLimitDetails>();
+  expectTypeOf<Extract<Data, { parleyCode: 'INVALID_INPUT' }>['details']>().toEqualTypeOf<FieldErrorDetails>();
+  expectTypeOf<Extract<Data, { parleyCode: 'ROOM_NOT_FOUND' }>['details']>().toEqualTypeOf<NoDetails>();
+
+  const fromWire = (data: Data) => {
+    if (data.parleyCode === 'RATE_LIMITED') expectTypeOf(data.details.retryAfterSeconds).toEqualTypeOf<number | undefined>();
+    // @ts-expect-error only RATE_LIMITED says when to retry
+    if (data.parleyCode === 'INVALID_INPUT') void data.details.retryAfterSeconds;
+  };
+  const fromSdk = (failure: NonNullable<ReturnType<typeof parleyErrorOf>>) => {
+    if (failure.code === 'INVALID_INPUT') expectTypeOf(failure.details.fields).toEqualTypeOf<FieldErrors | undefined>();
+    if (failure.code === 'TOKEN_EXPIRED') expectTypeOf(failure.details).toEqualTypeOf<TokenErrorDetails>();
+    // @ts-expect-error details differ by code: narrow first
+    void failure.details.fields;
+  };
+  const thrown = (err: AnyParleyError) => {
+    if (err.code === 'AUTH_UNAVAILABLE') expectTypeOf(err.details.reason).toEqualTypeOf<string | undefined>();
+  };
+  void [fromWire, fromSdk, thrown];
+});
+
+it('a ParleyError takes only its own code’s details, and none at all for any code', () => {
+  expectTypeOf<{ [C in ParleyErrorCode]: {} extends ParleyErrorDetails<C> ? true : false }[ParleyErrorCode]>().toEqualTypeOf<true>();
+  expectTypeOf(new ParleyError('RATE_LIMITED', 'slow down', { retryAfterSeconds: 1 })).toExtend<AnyParleyError>();
+  // @ts-expect-error a missing room says nothing about retrying
+  void new ParleyError('ROOM_NOT_FOUND', 'gone', { retryAfterSeconds: 1 });
+  // @ts-expect-error field errors belong to INVALID_INPUT and FORBIDDEN
+  void new ParleyError('TOKEN_INVALID', 'bad', { fields: { sub: ['x'] } });
 });

@@ -1,12 +1,20 @@
 import { createSecretKey } from 'node:crypto';
 import { createRemoteJWKSet, errors, jwtVerify, type JWTVerifyGetKey } from 'jose';
-import { isParleyError, ParleyError, UserId } from '../../contracts/index.ts';
+import { isParleyError, ParleyError, UserId, type AnyParleyError } from '../../contracts/index.ts';
 
-export interface TokenVerifierOptions {
-  /** HS256 shared secret (at least 32 characters). */
-  hsSecret?: string | undefined;
-  /** URL of a JWKS for asymmetric keys (RS256, ES256, EdDSA, ...). */
-  jwksUrl?: string | undefined;
+/** Where verification keys come from: an HS256 secret, a JWKS, or both; never neither. */
+export type TokenKeys =
+  | {
+      /** HS256 shared secret (at least 32 characters). */
+      hsSecret: string;
+      /** URL of a JWKS for asymmetric keys (RS256, ES256, EdDSA, ...). */
+      jwksUrl?: string | undefined;
+    }
+  | { hsSecret?: undefined; jwksUrl: string };
+
+export type TokenVerifierOptions = TokenKeys & TokenClaimRules;
+
+export interface TokenClaimRules {
   issuer?: string | undefined;
   audience?: string | undefined;
   /**
@@ -29,14 +37,20 @@ export interface TokenVerifier {
   verify(token: string | undefined | null): Promise<VerifiedToken>;
 }
 
+/** The keys of a configuration that may name none; a configuration without any is refused here, as a mistake. */
+export function tokenKeys(hsSecret: string | undefined, jwksUrl: string | undefined): TokenKeys {
+  if (hsSecret !== undefined) return { hsSecret, jwksUrl };
+  if (jwksUrl !== undefined) return { jwksUrl };
+  throw new Error('Token verification needs an HS256 secret or a JWKS URL.');
+}
+
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
   const { hsSecret, jwksUrl, issuer, audience, maxAgeSeconds = 0, cacheSize = 10_000 } = options;
-  if (!hsSecret && !jwksUrl) throw new ParleyError('INTERNAL', 'createTokenVerifier needs hsSecret or jwksUrl');
-  if (hsSecret !== undefined && hsSecret.length < 32) {
-    throw new ParleyError('INTERNAL', 'createTokenVerifier: hsSecret must be at least 32 characters');
-  }
+  // A programming or configuration mistake, found at start-up: not a refusal any client should see.
+  if (hsSecret !== undefined && hsSecret.length < 32) throw new RangeError('createTokenVerifier: hsSecret must be at least 32 characters');
+  if (!hsSecret && !jwksUrl) throw new TypeError('createTokenVerifier needs hsSecret or jwksUrl');
   // A KeyObject is imported once; raw bytes would be re-imported through WebCrypto on every verify.
   const hsKey = hsSecret ? createSecretKey(Buffer.from(hsSecret, 'utf8')) : undefined;
   const verified = new Map<string, { token: VerifiedToken; cachedUntil: number }>();
@@ -70,7 +84,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       try {
         ({ payload } = await verifyWithKey(token));
       } catch (err) {
-        throw toParleyError(err);
+        throw refusalOf(err);
       }
       const sub = UserId.safeParse(payload.sub);
       if (!sub.success) {
@@ -106,7 +120,8 @@ function keysOrUnavailable(jwks: JWTVerifyGetKey): JWTVerifyGetKey {
   };
 }
 
-function toParleyError(err: unknown): ParleyError {
+/** What jose threw, as the refusal of a token: expired, invalid, or (from keysOrUnavailable) a JWKS outage. */
+function refusalOf(err: unknown): AnyParleyError {
   if (isParleyError(err)) return err;
   if (err instanceof errors.JWTExpired) {
     // `exp` passed, or `iat` older than the maximum age.

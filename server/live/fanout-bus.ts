@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { createRoomBus, type BusEvent, type CarriedEvent, type RoomBus } from './room-bus.ts';
+import type { BusEvent, CarriedEvent, RoomBus } from './room-bus.ts';
+import { channelOf, roomKey, type BusKey } from './bus-key.ts';
 import type { FanoutEngine, RoomBatch } from './fanout-engine.ts';
+import { createListenerSets } from './listener-sets.ts';
 
 export interface FanoutObserver {
   /** Commit-to-delivery time of a batch from another instance. */
@@ -12,7 +14,7 @@ export interface FanoutBus extends RoomBus {
   close(): void;
 }
 
-/** Each room's newest stored seq, for rooms given. */
+/** Each room's newest stored seq, for the room ids given. */
 export type ReadLastSeqs = (roomIds: string[]) => Promise<Map<string, number>>;
 
 const CATCH_UP = Object.freeze({ type: 'catch-up' as const });
@@ -44,15 +46,19 @@ export async function createFanoutBus({
   readLastSeqs: ReadLastSeqs;
   sweepMs: number;
 }): Promise<FanoutBus> {
-  const local = createRoomBus(onListenerError);
+  // Listeners by channel (the key's name on the wire), so a received batch is routed by lookup alone.
+  const local = createListenerSets<string, BusEvent>(onListenerError);
   const instanceId = randomUUID();
-  const watched = new Map<string, number>();
-  /** The newest seq this instance has published or received, per watched room. */
-  const seen = new Map<string, number>();
-  const saw = (room: string, seq: number | undefined) => {
-    if (seq !== undefined && watched.has(room) && seq > (seen.get(room) ?? 0)) seen.set(room, seq);
+  /** Channels with local listeners: their key and how many listeners. */
+  const watched = new Map<string, { key: BusKey; listeners: number }>();
+  /** Per watched room (by id): the newest seq this instance has published or received, 0 before any. */
+  const heard = new Map<string, number>();
+  const saw = (key: BusKey, seq: number | undefined) => {
+    if (seq === undefined || key.kind !== 'room') return;
+    const last = heard.get(key.roomId);
+    if (last !== undefined && seq > last) heard.set(key.roomId, seq);
   };
-  /** Events published this tick, per room; a flush is scheduled whenever it is not empty. */
+  /** Events published this tick, per channel; a flush is scheduled whenever it is not empty. */
   let outbox = new Map<string, CarriedEvent[]>();
 
   function flush() {
@@ -74,14 +80,15 @@ export async function createFanoutBus({
 
   await engine.start({
     deliver(batch) {
-      if (batch.instance === instanceId || !watched.has(batch.room)) return;
-      saw(batch.room, batch.toSeq);
+      const watch = batch.instance === instanceId ? undefined : watched.get(batch.room);
+      if (!watch) return;
+      saw(watch.key, batch.toSeq);
       for (const event of batch.events) local.publish(batch.room, event);
       if (batch.omitted) local.publish(batch.room, CATCH_UP);
       observer?.remoteBatch(Date.now() - batch.sentAt);
     },
-    resync(roomId) {
-      for (const room of roomId === undefined ? watched.keys() : [roomId]) local.publish(room, CATCH_UP);
+    resync(channel) {
+      for (const ch of channel === undefined ? watched.keys() : [channel]) local.publish(ch, CATCH_UP);
     },
     onError: onEngineError,
   });
@@ -90,22 +97,22 @@ export async function createFanoutBus({
   const overdue = new Map<string, number>();
   let sweeping = false;
   async function sweep() {
-    if (sweeping || !watched.size) return;
+    if (sweeping || !heard.size) return;
     sweeping = true;
     try {
-      for (const [room, last] of await readLastSeqs([...watched.keys()])) {
-        if (!watched.has(room)) continue;
-        const heard = seen.get(room) ?? 0;
-        const due = overdue.get(room);
-        overdue.delete(room);
+      for (const [roomId, last] of await readLastSeqs([...heard.keys()])) {
+        const newest = heard.get(roomId);
+        if (newest === undefined) continue;
+        const due = overdue.get(roomId);
+        overdue.delete(roomId);
         // A message stored by the last sweep and still unheard a whole interval later is lost.
         // One stored just now is usually on its way: its commit resolved, its publish has not.
         // Catching that up too cost a room's feed a database read on most sweeps under load.
-        if (due !== undefined && heard < due) {
-          saw(room, last);
-          local.publish(room, CATCH_UP);
-        } else if (last > heard) {
-          overdue.set(room, last);
+        if (due !== undefined && newest < due) {
+          heard.set(roomId, Math.max(newest, last));
+          local.publish(channelOf(roomKey(roomId)), CATCH_UP);
+        } else if (last > newest) {
+          overdue.set(roomId, last);
         }
       }
     } catch (err) {
@@ -119,35 +126,43 @@ export async function createFanoutBus({
 
   return {
     instanceId,
-    publish(roomId, event) {
-      local.publish(roomId, event);
+    publish(key, event) {
+      const channel = channelOf(key);
+      local.publish(channel, event);
       if (event.type === 'catch-up') return;
-      if (event.type === 'message') saw(roomId, event.message.seq);
+      if (event.type === 'message') saw(key, event.message.seq);
       // After every microtask of this tick: all sends of one group commit have published by then.
       if (!outbox.size) setImmediate(flush);
-      let events = outbox.get(roomId);
-      if (!events) outbox.set(roomId, (events = []));
+      let events = outbox.get(channel);
+      if (!events) outbox.set(channel, (events = []));
       events.push(event);
     },
-    subscribe(roomId, listener) {
-      const unsubscribe = local.subscribe(roomId, listener);
-      const n = watched.get(roomId) ?? 0;
-      watched.set(roomId, n + 1);
-      if (n === 0) engine.watch(roomId);
+    subscribe(key, listener) {
+      const channel = channelOf(key);
+      const unsubscribe = local.subscribe(channel, listener);
+      const first = !watched.has(channel);
+      const watch = watched.get(channel) ?? { key, listeners: 0 };
+      watch.listeners++;
+      if (first) {
+        watched.set(channel, watch);
+        if (key.kind === 'room') heard.set(key.roomId, 0);
+        engine.watch(channel);
+      }
       let done = false;
       return () => {
         if (done) return;
         done = true;
         unsubscribe();
-        const left = watched.get(roomId)! - 1;
-        if (left > 0) return void watched.set(roomId, left);
-        watched.delete(roomId);
-        seen.delete(roomId);
-        overdue.delete(roomId);
-        engine.unwatch(roomId);
+        if (--watch.listeners > 0) return;
+        watched.delete(channel);
+        if (key.kind === 'room') {
+          heard.delete(key.roomId);
+          overdue.delete(key.roomId);
+        }
+        engine.unwatch(channel);
       };
     },
-    listenerCount: () => local.listenerCount(),
+    listenerCount: local.count,
     close: () => clearInterval(sweeper),
   };
 }

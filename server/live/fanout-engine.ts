@@ -4,6 +4,7 @@ import type { CarriedEvent } from './room-bus.ts';
 export interface RoomBatch {
   /** The publishing instance; it delivered these events locally already and drops its own echo. */
   instance: string;
+  /** The channel (see `channelOf` in bus-key.ts): a room's id, a user's channel or presence. */
   room: string;
   /** Milliseconds since the epoch at publish, for the fan-out lag histogram. */
   sentAt: number;
@@ -18,10 +19,10 @@ export interface RoomBatch {
 export interface EngineHandlers {
   deliver(batch: RoomBatch): void;
   /**
-   * The engine (re)connected, or finished subscribing `roomId`: anything committed before that
-   * may never arrive, so the feeds of every watched room (or of `roomId`) re-read the database.
+   * The engine (re)connected, or finished subscribing `channel`: anything committed before that
+   * may never arrive, so the feeds of every watched channel (or of `channel`) re-read the database.
    */
-  resync(roomId?: string): void;
+  resync(channel?: string): void;
   /** Publishing or receiving failed; the service carries on without live cross-instance events. */
   onError(err: unknown, what: string): void;
 }
@@ -32,9 +33,9 @@ export interface FanoutEngine {
   start(handlers: EngineHandlers): Promise<void>;
   /** Fire and forget: a lost batch costs latency (the next event or a resync repairs it), never a send. */
   publish(batches: RoomBatch[]): void;
-  /** Rooms with local listeners; an engine may receive only these. */
-  watch(roomId: string): void;
-  unwatch(roomId: string): void;
+  /** Channels with local listeners; an engine may receive only these. */
+  watch(channel: string): void;
+  unwatch(channel: string): void;
   isUp(): boolean;
   close(): Promise<void>;
 }

@@ -5,8 +5,8 @@ import { createOutgoingSender } from './outgoing-queue.ts';
 const PREFIX = 'parley:room:';
 
 /**
- * Fan-out over Redis pub/sub, one channel per room, subscribed only while this instance has local
- * listeners for that room. Subscriptions are restored by us, not by the client's autoResubscribe:
+ * Fan-out over Redis pub/sub, one channel per bus channel (room, user, presence), subscribed only
+ * while this instance has local listeners for it. Subscriptions are restored by us, not by the client's autoResubscribe:
  * only after SUBSCRIBE is acknowledged can the feeds re-read without missing anything.
  */
 export function createRedisEngine({ url, maxQueuedBatches = 10_000 }: { url: string; maxQueuedBatches?: number }): FanoutEngine {
@@ -25,7 +25,8 @@ export function createRedisEngine({ url, maxQueuedBatches = 10_000 }: { url: str
   // Every publish of one tick goes out in one write.
   const pub = new Redis(url, { ...common, connectionName: 'parley-pub', enableAutoPipelining: true });
 
-  const channel = (roomId: string) => PREFIX + roomId;
+  // Users' and presence channels carry the room prefix too: it is what instances of other versions listen to.
+  const channel = (busChannel: string) => PREFIX + busChannel;
 
   async function resubscribe() {
     try {
@@ -62,18 +63,18 @@ export function createRedisEngine({ url, maxQueuedBatches = 10_000 }: { url: str
       sub.on('ready', () => void resubscribe());
     },
     publish: outgoing.publish,
-    watch(roomId) {
-      watched.add(roomId);
+    watch(busChannel) {
+      watched.add(busChannel);
       if (!subscribed) return;
       // Whatever was published before the subscription took effect is read from the database.
-      sub.subscribe(channel(roomId)).then(
-        () => handlers.resync(roomId),
+      sub.subscribe(channel(busChannel)).then(
+        () => handlers.resync(busChannel),
         (err: unknown) => handlers.onError(err, 'redis subscribe'),
       );
     },
-    unwatch(roomId) {
-      watched.delete(roomId);
-      if (subscribed) sub.unsubscribe(channel(roomId)).catch((err: unknown) => handlers.onError(err, 'redis unsubscribe'));
+    unwatch(busChannel) {
+      watched.delete(busChannel);
+      if (subscribed) sub.unsubscribe(channel(busChannel)).catch((err: unknown) => handlers.onError(err, 'redis unsubscribe'));
     },
     isUp: () => subscribed && pub.status === 'ready',
     async close() {

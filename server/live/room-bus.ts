@@ -1,4 +1,6 @@
 import type { RoomCreatedEvent, RoomEvent } from '../../contracts/index.ts';
+import { channelOf, type BusKey } from './bus-key.ts';
+import { createListenerSets } from './listener-sets.ts';
 
 /**
  * Not a room event: stored messages may have been missed (a fan-out engine reconnected, or carried
@@ -7,7 +9,7 @@ import type { RoomCreatedEvent, RoomEvent } from '../../contracts/index.ts';
 export interface CatchUp {
   type: 'catch-up';
 }
-/** What travels on the bus: room events and catch-ups under a room's id, new rooms under `user:<id>` (see inbox-feed.ts). */
+/** What travels on the bus: room events and catch-ups under a room's key, new rooms under a user's (see inbox-feed.ts). */
 export type BusEvent = RoomEvent | CatchUp | RoomCreatedEvent;
 /** What an engine carries between instances: everything but catch-ups, which each instance raises for itself. */
 export type CarriedEvent = Exclude<BusEvent, CatchUp>;
@@ -15,44 +17,21 @@ export type RoomListener = (event: BusEvent) => void;
 
 /**
  * Live fan-out of room events to every surface (tRPC subscriptions and legacy sockets), in this
- * process and, with an engine, on every instance. Keys are room ids, `user:<id>` (a user's own
- * channel) and `presence`.
+ * process and, with an engine, on every instance. Keys are made in bus-key.ts.
  */
 export interface RoomBus {
-  publish(roomId: string, event: BusEvent): void;
+  publish(key: BusKey, event: BusEvent): void;
   /** Returns the unsubscribe function. */
-  subscribe(roomId: string, listener: RoomListener): () => void;
+  subscribe(key: BusKey, listener: RoomListener): () => void;
   /** Number of live listeners, for readiness and metrics. */
   listenerCount(): number;
 }
 
 export function createRoomBus(onListenerError: (err: unknown) => void): RoomBus {
-  const rooms = new Map<string, Set<RoomListener>>();
-  let count = 0;
+  const channels = createListenerSets<string, BusEvent>(onListenerError);
   return {
-    publish(roomId, event) {
-      const listeners = rooms.get(roomId);
-      if (!listeners) return;
-      for (const listener of listeners) {
-        // One broken listener must not starve the others of the event.
-        try {
-          listener(event);
-        } catch (err) {
-          onListenerError(err);
-        }
-      }
-    },
-    subscribe(roomId, listener) {
-      let listeners = rooms.get(roomId);
-      if (!listeners) rooms.set(roomId, (listeners = new Set()));
-      listeners.add(listener);
-      count++;
-      return () => {
-        if (!listeners.delete(listener)) return;
-        count--;
-        if (listeners.size === 0) rooms.delete(roomId);
-      };
-    },
-    listenerCount: () => count,
+    publish: (key, event) => channels.publish(channelOf(key), event),
+    subscribe: (key, listener) => channels.subscribe(channelOf(key), listener),
+    listenerCount: channels.count,
   };
 }

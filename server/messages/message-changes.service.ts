@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type Message, type ReadMarker, type RoomChangeEvent } from '../../contracts/index.ts';
 import type { MessageStore } from './message-store.ts';
+import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
 
@@ -37,7 +38,7 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
       const { result, event } = await change(tx);
       return { result, stored: event && (await changes.record(tx, roomId, event as never)) };
     });
-    if (stored) bus.publish(roomId, stored.event);
+    if (stored) bus.publish(roomKey(roomId), stored.event);
     return result;
   }
 
@@ -75,7 +76,7 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
       if (seq > lastSeq) {
         throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${lastSeq}).`, { fields: { seq: [`must be at most ${lastSeq}, the room's last seq`] } });
       }
-      if (stored) bus.publish(roomId, stored.event);
+      if (stored) bus.publish(roomKey(roomId), stored.event);
       return { seq: marker };
     },
   };

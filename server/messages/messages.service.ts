@@ -1,6 +1,7 @@
 import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection } from '../../contracts/index.ts';
 import type { MessageStore, NewMessage, PageRequest, Sql, StoredPage } from './message-store.ts';
 import { createReadBatcher } from './read-batcher.ts';
+import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
 import { openRoomFeed, type FeedItem, type Position, type RoomFeedSource } from './room-feed.ts';
@@ -81,7 +82,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       // Invariant: in one process a room's messages are published in seq order — the coalescer
       // resolves a room's sends in seq order, and each publishes in its own continuation, in that
       // order. The feed still repairs gaps, for readers that overflow and events from elsewhere.
-      bus.publish(message.roomId, { type: 'message', message: stored });
+      bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
       return stored;
     },
 

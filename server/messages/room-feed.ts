@@ -1,5 +1,6 @@
 import { ParleyError, type Message, type RoomChangeEvent, type RoomEvent } from '../../contracts/index.ts';
 import type { PresenceEvent } from '../../contracts/index.ts';
+import { roomKey } from '../live/bus-key.ts';
 import type { BusEvent, RoomBus } from '../live/room-bus.ts';
 import type { StoredChange } from './room-changes.ts';
 
@@ -83,7 +84,7 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
     }
     wake?.();
   };
-  const unsubscribeRoom = source.bus.subscribe(source.roomId, push);
+  const unsubscribeRoom = source.bus.subscribe(roomKey(source.roomId), push);
   const unsubscribePresence = options.presenceOf === undefined ? undefined : source.watchPresence(options.presenceOf, (event) => {
     pending.push(event);
     wake?.();

@@ -2,10 +2,9 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { PresenceEvent } from '../../contracts/index.ts';
 import type { PresenceTiming } from '../infra/config/config.ts';
-import { createRoomBus, type RoomBus } from '../live/room-bus.ts';
-
-/** Bus key every instance's presence changes go to, so each instance knows who is online anywhere. */
-export const PRESENCE_KEY = 'presence';
+import { PRESENCE_KEY } from '../live/bus-key.ts';
+import { createListenerSets } from '../live/listener-sets.ts';
+import type { RoomBus } from '../live/room-bus.ts';
 
 export interface PresenceService {
   /** A WebSocket of `userId` opened (either surface); call the returned function when it closes. */
@@ -54,8 +53,8 @@ export function createPresenceService({
   const instanceId = randomUUID();
   const sockets = new Map<string, number>();
   const heard = new Map<string, boolean>();
-  // The streams watching each user, keyed like the bus: one broken listener starves no other.
-  const watchers = createRoomBus(onError);
+  // The streams watching each user: one broken listener starves no other.
+  const watchers = createListenerSets<string, PresenceEvent>(onError);
   /** Users with a `presence_users` row of this instance (decided or on its way). */
   const stored = new Set<string>();
   /** When each user's last socket here closed, while they have none. */
@@ -195,7 +194,7 @@ export function createPresenceService({
       };
     },
     isOnline: (userId) => sockets.has(userId) || heard.get(userId) === true,
-    watch: (userId, listener) => watchers.subscribe(userId, (event) => event.type === 'presence' && listener(event)),
+    watch: (userId, listener) => watchers.subscribe(userId, listener),
     settled: () => chain,
     async close() {
       clearInterval(heartbeat);

@@ -1,3 +1,4 @@
+import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 
 export interface TypingService {
@@ -16,7 +17,7 @@ export function createTypingService({ bus, throttleMs, now = Date.now }: { bus: 
       // Entries past the window carry no information, so the map never outgrows the active typists.
       if (lastSent.size > 10_000) for (const [k, at] of lastSent) if (t - at >= throttleMs) lastSent.delete(k);
       lastSent.set(key, t);
-      bus.publish(roomId, { type: 'typing', chat_room: roomId, user: userId });
+      bus.publish(roomKey(roomId), { type: 'typing', chat_room: roomId, user: userId });
       return { delivered: true };
     },
   };

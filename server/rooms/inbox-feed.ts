@@ -1,8 +1,6 @@
 import { ParleyError, type InboxEvent, type PresenceEvent } from '../../contracts/index.ts';
+import { roomKey, userKey } from '../live/bus-key.ts';
 import type { BusEvent, RoomBus } from '../live/room-bus.ts';
-
-/** Bus key of a user's own channel: rooms created with them arrive here. */
-export const userKey = (userId: string) => `user:${userId}`;
 
 /** A room of the user and its other participant. */
 export interface RoomPartner {
@@ -70,7 +68,7 @@ export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUs
     const listen = ({ room, other }: RoomPartner) => {
       if (closed || rooms.has(room)) return;
       rooms.add(room);
-      unsubscribes.push(bus.subscribe(room, fromRoom), watchPresence(other, toAll));
+      unsubscribes.push(bus.subscribe(roomKey(room), fromRoom), watchPresence(other, toAll));
     };
     unsubscribes.push(
       bus.subscribe(userKey(userId), (event) => {

@@ -1,7 +1,8 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type OpenedRoom, type RoomPage } from '../../contracts/index.ts';
 import { ChatRoom, type IChatRoom } from '../infra/db/entities/chat-room.entity.ts';
-import { userKey, type RoomPartner } from './inbox-feed.ts';
+import type { RoomPartner } from './inbox-feed.ts';
+import { userKey } from '../live/bus-key.ts';
 import type { Position } from '../messages/room-feed.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 import { listInbox } from './room-inbox.ts';

@@ -14,7 +14,7 @@ export interface RateLimiter {
 /** Milliseconds until the next token, or 0 when one was taken. */
 export type TakeToken = (key: string, rule: RateRule) => Promise<number>;
 
-export function rateLimited(retryAfterMs: number): ParleyError {
+export function rateLimited(retryAfterMs: number): ParleyError<'RATE_LIMITED'> {
   const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
   return new ParleyError('RATE_LIMITED', `Request was throttled. Expected available in ${retryAfterSeconds} seconds.`, { retryAfterSeconds });
 }

@@ -1,6 +1,6 @@
 import { TRPCError } from '@trpc/server';
 import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
-import { ParleyError, isParleyError, type FieldErrors, type ParleyErrorCode } from '../../../contracts/index.ts';
+import { ParleyError, isParleyError, parleyErrorOfCode, type AnyParleyError, type FieldErrors, type ParleyErrorCode } from '../../../contracts/index.ts';
 
 interface IssueLike {
   path?: ReadonlyArray<PropertyKey | { key: PropertyKey }>;
@@ -17,12 +17,12 @@ export function fieldErrorsFromIssues(issues: readonly IssueLike[]): FieldErrors
   return fields;
 }
 
-export function invalidInput(issues: readonly IssueLike[]): ParleyError {
+export function invalidInput(issues: readonly IssueLike[]): ParleyError<'INVALID_INPUT'> {
   return invalidFields(fieldErrorsFromIssues(issues));
 }
 
 /** INVALID_INPUT naming every offending field, the way DRF reports a serializer's errors. */
-export function invalidFields(fields: FieldErrors): ParleyError {
+export function invalidFields(fields: FieldErrors): ParleyError<'INVALID_INPUT'> {
   const summary = Object.entries(fields)
     .map(([field, messages]) => `${field}: ${messages.join('; ')}`)
     .join(', ');
@@ -63,7 +63,7 @@ const FROM_TRPC_CODE: Readonly<Record<TRPC_ERROR_CODE_KEY, ParleyErrorCode>> = {
 };
 
 /** Failures Fastify raises before our handlers run (body parsing, limits, routing). */
-function fromFastify(err: { statusCode?: number; code?: string; message?: string }): ParleyError | undefined {
+function fromFastify(err: { statusCode?: number; code?: string; message?: string }): AnyParleyError | undefined {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -85,7 +85,7 @@ function fromFastify(err: { statusCode?: number; code?: string; message?: string
  * set. Unknown failures become INTERNAL without leaking their message. (Token failures are
  * translated where tokens are verified, which knows a JWKS outage from a bad token.)
  */
-export function toParleyError(err: unknown): ParleyError {
+export function toParleyError(err: unknown): AnyParleyError {
   if (isParleyError(err)) return err;
   if (hasIssues(err)) return invalidInput(err.issues);
   if (err instanceof Error && err.cause !== undefined && err.cause !== err) {
@@ -94,7 +94,7 @@ export function toParleyError(err: unknown): ParleyError {
   }
   if (err instanceof TRPCError) {
     const code = FROM_TRPC_CODE[err.code];
-    return code === 'INTERNAL' ? new ParleyError('INTERNAL', 'Internal server error') : new ParleyError(code, err.message);
+    return code === 'INTERNAL' ? new ParleyError('INTERNAL', 'Internal server error') : parleyErrorOfCode(code, err.message);
   }
   if (typeof err === 'object' && err !== null) return fromFastify(err) ?? new ParleyError('INTERNAL', 'Internal server error');
   return new ParleyError('INTERNAL', 'Internal server error');

@@ -1,5 +1,5 @@
 import type { FastifyRequest } from 'fastify';
-import type { ParleyError } from '../../../contracts/index.ts';
+import type { AnyParleyError } from '../../../contracts/index.ts';
 import { trpcErrorShape } from './trpc-error-shape.ts';
 
 /**
@@ -7,7 +7,7 @@ import { trpcErrorShape } from './trpc-error-shape.ts';
  * shape, so the SDK reports it with its code instead of "unable to transform response". A
  * batched request (`?batch=1`, procedures joined by commas) gets one error per procedure.
  */
-export function trpcHttpErrorBody(req: FastifyRequest, parley: ParleyError) {
+export function trpcHttpErrorBody(req: FastifyRequest, parley: AnyParleyError) {
   const url = new URL(req.url, 'http://local');
   // A path Fastify could not decode still gets an answer, naming no procedure.
   const paths = url.pathname.replace(/^\/trpc\/?/, '').split(',').map(decodedOrEmpty);

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
-import { ParleyError } from '../../../contracts/index.ts';
+import { ParleyError, type AnyParleyError } from '../../../contracts/index.ts';
 import { errorHeaders, httpErrorOf } from '../errors/http-reply.ts';
 
 export interface MetricsListenerOptions {
@@ -32,7 +32,7 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
  */
 export async function listenForScrapes({ host, port, token, scrape, onError }: MetricsListenerOptions): Promise<MetricsListener> {
   const expected = token === undefined ? undefined : digest(token);
-  const fail = (res: ServerResponse, parley: ParleyError, headers: Record<string, string> = {}) => {
+  const fail = (res: ServerResponse, parley: AnyParleyError, headers: Record<string, string> = {}) => {
     const { status, body } = httpErrorOf(parley);
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...errorHeaders(parley), ...headers }).end(JSON.stringify(body));
   };

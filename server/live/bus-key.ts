@@ -1,0 +1,40 @@
+/**
+ * Where an event travels on the room bus: a room, a user's own channel (rooms created with them)
+ * or the one presence channel every instance listens to. The kind, not the text, tells them apart,
+ * so a room's id cannot be passed where a user's channel is meant, and the sweep picks rooms by kind.
+ *
+ * Presence has one key for all users, not one per user: a change is one event on the wire whatever
+ * the number of the user's rooms, and each instance routes it to the local streams watching that user.
+ */
+export type RoomKey = { readonly kind: 'room'; readonly roomId: string };
+export type UserKey = { readonly kind: 'user'; readonly userId: string };
+export type PresenceKey = { readonly kind: 'presence' };
+export type BusKey = RoomKey | UserKey | PresenceKey;
+
+/**
+ * A UUID may be spelled in capitals (the input schema and PostgreSQL accept both), and a room has
+ * one key whichever spelling a caller used. V8's `toLowerCase` returns an id already in small
+ * letters as it is, so the usual case costs no new string.
+ */
+export const roomKey = (roomId: string): RoomKey => ({ kind: 'room', roomId: roomId.toLowerCase() });
+export const userKey = (userId: string): UserKey => ({ kind: 'user', userId });
+export const PRESENCE_KEY: PresenceKey = Object.freeze({ kind: 'presence' });
+
+const USER_CHANNEL_PREFIX = 'user:';
+const PRESENCE_CHANNEL = 'presence';
+
+/**
+ * A key's name on the wire (a batch's `room`, a Redis channel's suffix): the room id itself,
+ * `user:<id>`, `presence`. Only ever computed from a key; a received name is looked up among the
+ * keys this instance watches, never parsed.
+ */
+export function channelOf(key: BusKey): string {
+  switch (key.kind) {
+    case 'room':
+      return key.roomId;
+    case 'user':
+      return USER_CHANNEL_PREFIX + key.userId;
+    case 'presence':
+      return PRESENCE_CHANNEL;
+  }
+}
