@@ -7,8 +7,13 @@ import type { RoomCreatedEvent, RoomEvent } from '../../contracts/index.ts';
 export interface CatchUp {
   type: 'catch-up';
 }
-/** What travels on the bus: room events and catch-ups under a room's id, new rooms under `user:<id>` (see inbox-feed.ts). */
-export type BusEvent = RoomEvent | CatchUp | RoomCreatedEvent;
+/** Not a room event: a block between two users was made or lifted; instances re-read what they hold of either. */
+export interface BlocksChanged {
+  type: 'blocks_changed';
+  users: [string, string];
+}
+/** What travels on the bus: room events and catch-ups under a room's id, new rooms under `user:<id>` (see inbox-feed.ts), block changes under `safety`. */
+export type BusEvent = RoomEvent | CatchUp | RoomCreatedEvent | BlocksChanged;
 /** What an engine carries between instances: everything but catch-ups, which each instance raises for itself. */
 export type CarriedEvent = Exclude<BusEvent, CatchUp>;
 export type RoomListener = (event: BusEvent) => void;
