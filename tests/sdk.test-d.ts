@@ -1,5 +1,20 @@
 import { expectTypeOf, it } from 'vitest';
-import type { ChatClient, ChatClientOptions, Message, OpenedRoom, RoomEvent, RoomPage, RouterInputs, RouterOutputs, SendMessageInput } from '../client-sdk/index.ts';
+import type {
+  BlockedPage,
+  BlockedUser,
+  ChatClient,
+  ChatClientOptions,
+  CreateReportInput,
+  Message,
+  OpenedRoom,
+  Report,
+  RoomEvent,
+  RoomPage,
+  RouterInputs,
+  RouterOutputs,
+  SendMessageInput,
+  Unblocked,
+} from '../client-sdk/index.ts';
 
 // Type-level (checked by `npm run typecheck`): what the SDK infers from the server's router is exactly what the contracts say.
 it('procedure outputs are the contract types', () => {
@@ -7,6 +22,11 @@ it('procedure outputs are the contract types', () => {
   expectTypeOf<RouterOutputs['rooms']['open']>().toEqualTypeOf<OpenedRoom>();
   expectTypeOf<RouterOutputs['rooms']['list']>().toEqualTypeOf<RoomPage>();
   expectTypeOf<RouterOutputs['messages']['list']['items']>().toEqualTypeOf<Message[]>();
+  expectTypeOf<RouterOutputs['users']['block']>().toEqualTypeOf<BlockedUser>();
+  expectTypeOf<RouterOutputs['users']['unblock']>().toEqualTypeOf<Unblocked>();
+  expectTypeOf<RouterOutputs['users']['listBlocked']>().toEqualTypeOf<BlockedPage>();
+  expectTypeOf<RouterOutputs['reports']['create']>().toEqualTypeOf<Report>();
+  expectTypeOf<RouterInputs['reports']['create']>().toEqualTypeOf<CreateReportInput>();
 });
 
 it('procedure inputs are the contract inputs', () => {
