@@ -13,6 +13,7 @@ export const PARLEY_ERROR_CODES = [
   'MESSAGE_NOT_FOUND',
   'EDIT_WINDOW_CLOSED',
   'MESSAGE_DELETED',
+  'BLOCKED',
   'NOT_FOUND',
   'INVALID_INPUT',
   'PAYLOAD_TOO_LARGE',
@@ -77,6 +78,7 @@ export interface ParleyErrorDetailsByCode {
   SHUTTING_DOWN: NoDetails;
   AUTH_UNAVAILABLE: ReasonDetails;
   INTERNAL: ReasonDetails;
+  BLOCKED: NoDetails;
 }
 
 /** The details of code `C`; without `C`, those of any code. */

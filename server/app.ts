@@ -147,6 +147,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
     shutdownStage = 'presence';
     await services.presence.close();
+    services.blocks.view.close();
     shutdownStage = 'fan-out engine and rate limiter';
     await scale.close();
     shutdownStage = 'database pool';

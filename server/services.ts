@@ -16,6 +16,9 @@ import { createUserDirectory } from './identity/user-directory.ts';
 import type { ScaleOut } from './scale-out.ts';
 import { createInboxFeeds, type InboxFeeds } from './rooms/inbox-feed.ts';
 import { createUserSlots, type UserSlots } from './infra/limits/user-slots.ts';
+import { createBlockView } from './safety/block-view.ts';
+import { blockedNewConversation, createBlockService, type BlockService } from './safety/blocks.service.ts';
+import { createReportService, type ReportService } from './safety/reports.service.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -31,6 +34,9 @@ export interface Services {
   /** Edits, deletions and read markers. */
   changes: MessageChangeService;
   presence: PresenceService;
+  /** Blocks between users, and this process's view of them. */
+  blocks: BlockService;
+  reports: ReportService;
   /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
   socketSlots: UserSlots;
   subscriptionSlots: UserSlots;
@@ -45,7 +51,18 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
   const presence = createPresenceService({ bus, em: () => orm.em.fork(), timing: config.presence, onError: (err) => log.error({ err }, 'presence change failed') });
-  const rooms = createRoomService({ users, bus, isOnline: presence.isOnline, maxNewPerDay: config.roomsOpenPerDay });
+  const sql = orm.em.getConnection();
+  const blocks = createBlockService({
+    view: createBlockView({ bus, sql, sweepMs: config.fanoutSweepMs, onError: (err) => log.error({ err }, 'reading blocks failed') }),
+  });
+  const rooms = createRoomService({
+    users,
+    bus,
+    isOnline: presence.isOnline,
+    maxNewPerDay: config.roomsOpenPerDay,
+    requireUnblocked: (em, a, b) => blocks.requireUnblocked(em, a, b, blockedNewConversation()),
+    severedFrom: blocks.view.severedFrom,
+  });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
@@ -55,17 +72,25 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     bus,
     authenticator: createAuthenticator({ verifier, users, em: () => orm.em.fork() }),
     rooms,
-    inbox: createInboxFeeds({ bus, watchPresence: presence.watch, partners: (userId) => rooms.partners(orm.em.fork(), userId), maxStreamsPerUser: config.inboxStreamsPerUser }),
+    inbox: createInboxFeeds({
+      bus,
+      watchPresence: presence.watch,
+      partners: (userId) => rooms.partners(orm.em.fork(), userId),
+      maxStreamsPerUser: config.inboxStreamsPerUser,
+      screen: blocks.view.screen,
+    }),
     messages: createMessageService({
       bus,
       watchPresence: presence.watch,
       store,
-      sql: orm.em.getConnection(),
+      sql,
       changes,
       position: (roomId) => rooms.position(orm.em.fork(), roomId),
       maxChars: config.messageMaxChars,
       onBatchError: (err, size) => log.warn({ err, size }, 'group-commit batch failed; its sends are retried one by one'),
       onBatch: metrics.batch,
+      sendRefusal: (roomId) => blocks.sendRefusal(sql, roomId),
+      screen: blocks.view.screen,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     changes: createMessageChangeService({
@@ -76,6 +101,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       editWindowSeconds: config.messageEditWindowSeconds,
     }),
     presence,
+    blocks,
+    reports: createReportService({ store, sql }),
     socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
     subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),
     shutdownDrain: createShutdownDrain(),

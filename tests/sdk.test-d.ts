@@ -21,6 +21,11 @@ import {
   type SendMessageInput,
   type TokenErrorDetails,
   type TRPCClientError,
+  type BlockedPage,
+  type BlockedUser,
+  type CreateReportInput,
+  type Report,
+  type Unblocked,
 } from '../client-sdk/index.ts';
 
 // Type-level (checked by `npm run typecheck`): what the SDK infers from the server's router is exactly what the contracts say.
@@ -29,6 +34,11 @@ it('procedure outputs are the contract types', () => {
   expectTypeOf<RouterOutputs['rooms']['open']>().toEqualTypeOf<OpenedRoom>();
   expectTypeOf<RouterOutputs['rooms']['list']>().toEqualTypeOf<RoomPage>();
   expectTypeOf<RouterOutputs['messages']['list']['items']>().toEqualTypeOf<Message[]>();
+  expectTypeOf<RouterOutputs['users']['block']>().toEqualTypeOf<BlockedUser>();
+  expectTypeOf<RouterOutputs['users']['unblock']>().toEqualTypeOf<Unblocked>();
+  expectTypeOf<RouterOutputs['users']['listBlocked']>().toEqualTypeOf<BlockedPage>();
+  expectTypeOf<RouterOutputs['reports']['create']>().toEqualTypeOf<Report>();
+  expectTypeOf<RouterInputs['reports']['create']>().toEqualTypeOf<CreateReportInput>();
 });
 
 it('procedure inputs are the contract inputs', () => {

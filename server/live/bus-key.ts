@@ -9,7 +9,9 @@
 export type RoomKey = { readonly kind: 'room'; readonly roomId: string };
 export type UserKey = { readonly kind: 'user'; readonly userId: string };
 export type PresenceKey = { readonly kind: 'presence' };
-export type BusKey = RoomKey | UserKey | PresenceKey;
+/** Block changes between users: every instance re-reads what it holds of either user. */
+export type SafetyKey = { readonly kind: 'safety' };
+export type BusKey = RoomKey | UserKey | PresenceKey | SafetyKey;
 
 /**
  * A UUID may be spelled in capitals (the input schema and PostgreSQL accept both), and a room has
@@ -19,13 +21,15 @@ export type BusKey = RoomKey | UserKey | PresenceKey;
 export const roomKey = (roomId: string): RoomKey => ({ kind: 'room', roomId: roomId.toLowerCase() });
 export const userKey = (userId: string): UserKey => ({ kind: 'user', userId });
 export const PRESENCE_KEY: PresenceKey = Object.freeze({ kind: 'presence' });
+export const SAFETY_KEY: SafetyKey = Object.freeze({ kind: 'safety' });
 
 const USER_CHANNEL_PREFIX = 'user:';
 const PRESENCE_CHANNEL = 'presence';
+const SAFETY_CHANNEL = 'safety';
 
 /**
  * A key's name on the wire (a batch's `room`, a Redis channel's suffix): the room id itself,
- * `user:<id>`, `presence`. Only ever computed from a key; a received name is looked up among the
+ * `user:<id>`, `presence`, `safety`. Only ever computed from a key; a received name is looked up among the
  * keys this instance watches, never parsed.
  */
 export function channelOf(key: BusKey): string {
@@ -36,5 +40,7 @@ export function channelOf(key: BusKey): string {
       return USER_CHANNEL_PREFIX + key.userId;
     case 'presence':
       return PRESENCE_CHANNEL;
+    case 'safety':
+      return SAFETY_CHANNEL;
   }
 }

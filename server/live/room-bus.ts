@@ -9,8 +9,13 @@ import { createListenerSets } from './listener-sets.ts';
 export interface CatchUp {
   type: 'catch-up';
 }
-/** What travels on the bus: room events and catch-ups under a room's key, new rooms under a user's (see inbox-feed.ts). */
-export type BusEvent = RoomEvent | CatchUp | RoomCreatedEvent;
+/** Not a room event: a block between two users was made or lifted; instances re-read what they hold of either. */
+export interface BlocksChanged {
+  type: 'blocks_changed';
+  users: [string, string];
+}
+/** What travels on the bus: room events and catch-ups under a room's key, new rooms under a user's (see inbox-feed.ts), block changes under the safety key. */
+export type BusEvent = RoomEvent | CatchUp | RoomCreatedEvent | BlocksChanged;
 /** What an engine carries between instances: everything but catch-ups, which each instance raises for itself. */
 export type CarriedEvent = Exclude<BusEvent, CatchUp>;
 export type RoomListener = (event: BusEvent) => void;

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { randomUUID } from 'node:crypto';
 import type { Message } from '../../contracts/index.ts';
+import { roomOpenForSends } from '../safety/block-sql.ts';
 
 // The one owner of `messages` rows: their columns, their mapping to the wire, the statement that
 // stores them and the reads of history and replay. A new column changes this file and a migration.
@@ -59,6 +60,8 @@ export interface NewMessage {
  * and the messages go in as one multi-row insert, numbered in input order within their room. A
  * send whose clientId is already stored, or repeated earlier in the input, is left out instead of
  * failing the statement; its caller reads the first one with {@link MessageStore.findByClientId}.
+ * A room whose participants are blocked (either way) takes no seq and stores nothing: its sends
+ * are left out too, and the caller asks why.
  * Parameter `$1` is a JSON array of `{id, room_id, sender_id, content, client_id, ord}`.
  */
 export const STORE_MESSAGES_SQL = `
@@ -75,7 +78,7 @@ export const STORE_MESSAGES_SQL = `
   counts as (select room_id, count(*) as n from batch group by room_id),
   rooms as (
     update chat_rooms r set last_seq = r.last_seq + counts.n, last_message_at = now()
-      from counts where r.id = counts.room_id
+      from counts where r.id = counts.room_id and ${roomOpenForSends('r')}
     returning r.id, r.last_seq, counts.n)
   insert into messages (id, chat_room_id, sender_id, content, seq, client_id)
   select b.id, b.room_id, b.sender_id, b.content,
@@ -90,8 +93,8 @@ export const STORE_MESSAGES_SQL = `
  */
 export const STORE_ONE_MESSAGE_SQL = `
   with room as (
-    update chat_rooms set last_seq = last_seq + 1, last_message_at = now() where id = $1
-    returning id, last_seq)
+    update chat_rooms r set last_seq = r.last_seq + 1, last_message_at = now() where r.id = $1 and ${roomOpenForSends('r')}
+    returning r.id, r.last_seq)
   insert into messages (id, chat_room_id, sender_id, content, seq)
   select $2, room.id, $3, $4, room.last_seq from room
   returning ${MESSAGE_COLUMNS}`;
@@ -139,7 +142,7 @@ const READ_PAGES_SQL = `
    order by i.k, m.seq`;
 
 export interface MessageStore {
-  /** Stores the messages (one statement); each result is the stored message, or undefined when left out as a retry. */
+  /** Stores the messages (one statement); each result is the stored message, or undefined when left out (a retry, or a blocked room). */
   insert(sql: Sql, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
   findByClientId(sql: Sql, roomId: string, sender: string, clientId: string): Promise<Message | undefined>;
   /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */

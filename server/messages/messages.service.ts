@@ -1,4 +1,4 @@
-import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection } from '../../contracts/index.ts';
+import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection, type RoomEvent } from '../../contracts/index.ts';
 import type { MessageStore, NewMessage, PageRequest, Sql, StoredPage } from './message-store.ts';
 import { createReadBatcher } from './read-batcher.ts';
 import { roomKey } from '../live/bus-key.ts';
@@ -25,8 +25,11 @@ export interface MessageService {
    * The room's live feed after `after` (null: from now on; a null `change`: changes from now on),
    * subscribed once it resolves; see {@link openRoomFeed}.
    */
-  /** `presenceOf`: the other participant, whose presence changes the feed carries (see room-feed.ts). */
-  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presenceOf?: string): Promise<AsyncGenerator<FeedItem>>;
+  /**
+   * `presenceOf`: the other participant, whose presence changes the feed carries (see room-feed.ts).
+   * `viewer`: the reader, whose blocks screen what the feed shows them.
+   */
+  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presenceOf?: string, viewer?: string): Promise<AsyncGenerator<FeedItem>>;
 }
 
 export interface MessageServiceDeps {
@@ -41,9 +44,13 @@ export interface MessageServiceDeps {
   onBatchError(err: unknown, size: number): void;
   /** A statement's sends and duration, for metrics. */
   onBatch?(size: number, seconds: number): void;
+  /** Why a send the statement left out, not being a retry, was refused (a block); asked only then. */
+  sendRefusal?(roomId: string): Promise<ParleyError | undefined>;
+  /** What a reader may not see (see safety/block-view.ts); held until the feed's signal aborts. */
+  screen?(viewer: string): Promise<{ hides(event: RoomEvent): boolean; release(): void }>;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
@@ -54,11 +61,11 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       return Promise.all(
         stored.map(async (message, i) => {
           if (message) return message;
-          // Left out as a retry: its clientId is stored already.
+          // Left out as a retry (its clientId is stored already), or refused by a block.
           const { roomId, sender, clientId } = messages[i]!;
           const first = clientId === undefined ? undefined : await store.findByClientId(sql, roomId, sender, clientId);
-          if (!first) throw new ParleyError('INTERNAL', 'A send was neither stored nor found by its clientId.');
-          return first;
+          if (first) return first;
+          throw (await sendRefusal?.(roomId)) ?? new ParleyError('INTERNAL', 'A send was neither stored nor found by its clientId.');
         }),
       );
     },
@@ -96,7 +103,12 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       return { items, nextCursor, lastEventId: formatEventId(newest, changeSeq) };
     },
 
-    feed(roomId, after, signal, presenceOf) {
+    async feed(roomId, after, signal, presenceOf, viewer) {
+      const screened = viewer === undefined ? undefined : await screen?.(viewer);
+      if (screened) {
+        if (signal.aborted) screened.release();
+        else signal.addEventListener('abort', screened.release, { once: true });
+      }
       return openRoomFeed(
         {
           bus,
@@ -106,8 +118,11 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
           readChangesAfter: (afterChange, limit, upTo) => changes.readAfter(sql, roomId, afterChange, limit, upTo),
           position: () => position(roomId),
         },
-        { after, signal, presenceOf },
-      );
+        { after, signal, presenceOf, ...(screened && { hide: screened.hides }) },
+      ).catch((err: unknown) => {
+        screened?.release();
+        throw err;
+      });
     },
   };
 }

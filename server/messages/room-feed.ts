@@ -32,6 +32,12 @@ export interface RoomFeedOptions {
   /** Live stored events (messages, changes) held for a slow reader before it falls back to reading the database. */
   maxBuffered?: number;
   replayBatch?: number;
+  /**
+   * Events this reader must not see (a blocked pair's typing, presence and read markers), asked
+   * as each is delivered, so a block made while the feed is open applies from its next event. A
+   * hidden change still moves the feed's position.
+   */
+  hide?: (event: RoomEvent) => boolean;
 }
 
 /** A room event and the feed's position after it. */
@@ -57,7 +63,7 @@ const isChange = (e: RoomEvent): e is RoomChangeEvent => e.type === 'read' || e.
  * run at the first `next()`, after `started` went out.
  */
 export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOptions): Promise<AsyncGenerator<FeedItem>> {
-  const { signal, maxBuffered = 1000, replayBatch = 500 } = options;
+  const { signal, maxBuffered = 1000, replayBatch = 500, hide } = options;
   // Its client left while the caller was still checking the room: an abort listener added now
   // would never fire, and a stream never iterated never runs its `finally`.
   if (signal.aborted) return (async function* () {})();
@@ -69,7 +75,7 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
 
   // Subscribe before reading the database, so nothing committed in between is missed.
   const push = (event: BusEvent) => {
-    if (event.type === 'room_created' || event.type === 'presence') return;
+    if (event.type === 'room_created' || event.type === 'presence' || event.type === 'blocks_changed') return;
     if (event.type === 'catch-up') {
       catchUp = true;
     } else if (event.type === 'message' || isChange(event)) {
@@ -144,7 +150,7 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
         } else {
           at.change = c!.event.change_seq;
           j++;
-          yield { position: here(), event: c!.event };
+          if (!hide?.(c!.event)) yield { position: here(), event: c!.event };
         }
       }
       if (!moreMessages && !moreChanges) return;
@@ -182,7 +188,7 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
           if (change > at.change + 1) yield* readStored(at.seq, change - 1);
           at.change = change;
         }
-        yield { position: here(), event };
+        if (!hide?.(event)) yield { position: here(), event };
       }
     } finally {
       close();

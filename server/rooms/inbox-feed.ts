@@ -17,6 +17,8 @@ export interface InboxFeedDeps {
   maxStreamsPerUser: number;
   /** Events held for a slow reader before its stream ends with SLOW_CONSUMER. */
   maxBuffered?: number;
+  /** What the user may not see (a blocked pair's typing, presence, read markers); held while the hub lives. */
+  screen?(userId: string): Promise<{ hides(event: InboxEvent): boolean; release(): void }>;
 }
 
 export interface InboxFeeds {
@@ -36,6 +38,8 @@ interface Stream {
 
 interface Hub {
   streams: Set<Stream>;
+  /** Known once ready; asked at each event, so a block made later applies from then on. */
+  readonly hides: ((event: InboxEvent) => boolean) | undefined;
   /** Settles once every room of the user is listened to. */
   ready: Promise<void>;
   close(): void;
@@ -48,7 +52,7 @@ interface Hub {
  * with a listener set per stream, one user with thousands of rooms and a thousand streams took the
  * process past its heap limit in seconds.
  */
-export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUser, maxBuffered = 10_000 }: InboxFeedDeps): InboxFeeds {
+export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUser, maxBuffered = 10_000, screen }: InboxFeedDeps): InboxFeeds {
   const hubs = new Map<string, Hub>();
 
   function openHub(userId: string): Hub {
@@ -56,13 +60,14 @@ export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUs
     const unsubscribes: Array<() => void> = [];
     const rooms = new Set<string>();
     let closed = false;
+    let hides: Hub['hides'];
     const toAll = (event: InboxEvent) => {
       for (const stream of streams) stream.push(event);
     };
     const fromRoom = (busEvent: BusEvent) => {
       // A room's events may have been missed (a fan-out engine reconnected): the stream is not
       // resumable, so it says `ready` again and the app re-reads rooms.list.
-      if (busEvent.type === 'presence') return;
+      if (busEvent.type === 'presence' || busEvent.type === 'blocks_changed') return;
       toAll(busEvent.type === 'catch-up' ? { type: 'ready' } : busEvent);
     };
     const listen = ({ room, other }: RoomPartner) => {
@@ -78,7 +83,16 @@ export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUs
     );
     const hub: Hub = {
       streams,
+      get hides() {
+        return hides;
+      },
       ready: (async () => {
+        const screened = await screen?.(userId);
+        if (screened) {
+          unsubscribes.push(screened.release);
+          if (closed) screened.release();
+          hides = screened.hides;
+        }
         const list = await partners(userId);
         // Every stream left while the rooms were read: nothing more is subscribed.
         for (const partner of list) listen(partner);
@@ -103,7 +117,7 @@ export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUs
         if (state.overflowed) throw new ParleyError('SLOW_CONSUMER', 'Inbox events fell too far behind; resubscribe and re-read rooms.list.');
         const event = pending.shift();
         if (event) {
-          yield event;
+          if (!hub.hides?.(event)) yield event;
           continue;
         }
         await new Promise<void>((resolve) => (state.wake = resolve));

@@ -37,9 +37,16 @@ function decodeCursor(cursor: string): [string, string] {
 /**
  * One keyset page of the user's rooms, newest activity first, in one statement: each with its
  * newest message, the caller's exact unread count (the other participant's undeleted messages
- * after the caller's marker) and both read markers. `online` answers presence from memory.
+ * after the caller's marker) and both read markers. `online` answers presence from memory. A
+ * partner in `severed` (a block either way) shows as never online and never reading.
  */
-export async function listInbox(em: EntityManager, userId: string, page: { cursor?: string | undefined; limit: number }, online: (user: string) => boolean): Promise<RoomPage> {
+export async function listInbox(
+  em: EntityManager,
+  userId: string,
+  page: { cursor?: string | undefined; limit: number },
+  online: (user: string) => boolean,
+  severed: ReadonlySet<string> = new Set(),
+): Promise<RoomPage> {
   const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
   // The page of rooms is chosen first, by each participant column's activity index; only its
   // rows then get their last message, read markers and unread count.
@@ -68,13 +75,14 @@ export async function listInbox(em: EntityManager, userId: string, page: { curso
       order by p.activity desc, p.id desc`,
     [...keyset, ...keyset, page.limit + 1, userId, userId, userId],
   );
-  const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online));
+  const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online, severed));
   const last = rows.length > page.limit ? rows[page.limit - 1]! : undefined;
   return { items, nextCursor: last ? encodeCursor(last.activity_us, last.id) : null };
 }
 
-function summaryOf(r: InboxRow, userId: string, online: (user: string) => boolean): RoomSummary {
+function summaryOf(r: InboxRow, userId: string, online: (user: string) => boolean, severed: ReadonlySet<string>): RoomSummary {
   const other = r.participant1_id === userId ? r.participant2_id : r.participant1_id;
+  if (severed.has(other)) return { ...summaryOf(r, userId, online, new Set()), other_read_seq: 0, other: { user: other, online: false, last_seen_at: null } };
   return {
     id: r.id,
     participant1: r.participant1_id,

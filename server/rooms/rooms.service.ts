@@ -31,9 +31,13 @@ export interface RoomServiceDeps {
   /** New rooms one user may create in any 24 hours; 0 = no cap. */
   maxNewPerDay?: number;
   cacheSize?: number;
+  /** Refuses a new room between two users when a block stands between them (safety/). */
+  requireUnblocked?(em: EntityManager, a: string, b: string): Promise<void>;
+  /** The users `user` is severed from by a block: `rooms.list` shows them neither online nor reading. */
+  severedFrom?(user: string): Promise<ReadonlySet<string>>;
 }
 
-export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000 }: RoomServiceDeps): RoomService {
+export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, severedFrom }: RoomServiceDeps): RoomService {
   // Participants never change, so a room's pair can be cached for the life of the process.
   const participants = new Map<string, Participants>();
 
@@ -89,6 +93,8 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
       }
       let room = await findPair(em, userId, otherUserId);
       if (!room) {
+        // Only a new room is refused: an existing one still opens, its history readable by both.
+        await requireUnblocked?.(em, userId, otherUserId);
         await checkDailyCap(em, userId);
         await users.ensure(em, otherUserId);
         try {
@@ -105,7 +111,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
       return toRoomDto(room);
     },
 
-    list: (em, userId, page) => listInbox(em, userId, page, isOnline),
+    list: async (em, userId, page) => listInbox(em, userId, page, isOnline, (await severedFrom?.(userId)) ?? new Set()),
 
     async requireParticipant(em, roomId, userId) {
       let pair = participants.get(roomId);

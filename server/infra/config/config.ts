@@ -71,6 +71,8 @@ const EnvSchema = z.object({
   DELETE_BURST: int(1).default(20),
   ROOM_OPEN_RATE_PER_SEC: z.coerce.number().min(0).default(1),
   ROOM_OPEN_BURST: int(1).default(20),
+  SAFETY_RATE_PER_SEC: z.coerce.number().min(0).default(1),
+  SAFETY_BURST: int(1).default(20),
   ROOMS_OPEN_PER_DAY: int(0).default(200),
   PRESENCE_HEARTBEAT_MS: int(50).default(5_000),
   PRESENCE_TIMEOUT_MS: int(100).default(15_000),
@@ -81,7 +83,7 @@ const EnvSchema = z.object({
 export const ENV_VARIABLES = Object.keys(EnvSchema.shape) as readonly (keyof typeof EnvSchema.shape)[];
 
 /** Each has a bucket of its own per user, so marking a room read never costs a send. */
-export type LimitedAction = 'send' | 'typing' | 'markRead' | 'edit' | 'delete' | 'openRoom';
+export type LimitedAction = 'send' | 'typing' | 'markRead' | 'edit' | 'delete' | 'openRoom' | 'safety';
 
 export interface PresenceTiming {
   /** How often this instance tells the others it is alive, and reaps instances that stopped. */
@@ -266,6 +268,8 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       edit: { perSec: e.EDIT_RATE_PER_SEC, burst: e.EDIT_BURST },
       delete: { perSec: e.DELETE_RATE_PER_SEC, burst: e.DELETE_BURST },
       openRoom: { perSec: e.ROOM_OPEN_RATE_PER_SEC, burst: e.ROOM_OPEN_BURST },
+      // Blocks, unblocks and reports: acts a person makes now and then, each one a stored row.
+      safety: { perSec: e.SAFETY_RATE_PER_SEC, burst: e.SAFETY_BURST },
     },
     misspellings,
   });

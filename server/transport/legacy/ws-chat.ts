@@ -84,7 +84,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         const { metrics } = services;
         metrics.subscription('legacy-ws', 1);
         try {
-          for await (const { event } of await services.messages.feed(room.id, { seq: room.last_seq, change: null }, session.signal)) {
+          for await (const { event } of await services.messages.feed(room.id, { seq: room.last_seq, change: null }, session.signal, undefined, userId)) {
             const text = frameText(event);
             if (text === undefined) continue;
             metrics.delivered('legacy-ws');

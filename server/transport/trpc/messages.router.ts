@@ -44,7 +44,9 @@ export const messagesRouter = router({
     .input(EditMessageInput)
     .meta({ output: Message })
     .mutation(async ({ ctx, input }) => {
-      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      const pair = await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      // New words reach the other participant as surely as a send does.
+      await ctx.services.blocks.requireUnblocked(ctx.em, pair[0], pair[1]);
       return ctx.services.changes.edit(ctx.em, { ...input, userId: ctx.userId });
     }),
 
@@ -71,7 +73,9 @@ export const messagesRouter = router({
     .input(TypingInput)
     .meta({ output: z.object({ delivered: z.boolean() }) })
     .mutation(async ({ ctx, input }) => {
-      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      const pair = await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      // From this process's view of blocks, not a query: typing comes at keystroke rate.
+      await ctx.services.blocks.requireUnblockedNow(ctx.userId, pair[0] === ctx.userId ? pair[1] : pair[0]);
       return ctx.services.typing.typing(input.roomId, ctx.userId);
     }),
 
@@ -89,6 +93,7 @@ export const messagesRouter = router({
       input.lastEventId ? parseEventId(input.lastEventId) : null,
       signal ?? new AbortController().signal,
       input.presence === false ? undefined : pair[0] === ctx.userId ? pair[1] : pair[0],
+      ctx.userId,
     );
     return trackedEvents(feed, ctx.services.metrics, ctx.surface);
   }),
