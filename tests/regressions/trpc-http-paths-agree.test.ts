@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../support/test-app.ts';
 
-// tRPC calls over HTTP take a direct path to the procedure (server/transport/trpc/trpc-http-calls.ts).
+// tRPC calls over HTTP take a direct path to the procedure (server/transport/trpc/trpc-json-calls.ts).
 // tRPC's own handler still answers when asked for its `trpc-accept` header; both must agree.
 let t: TestApp;
 let roomId: string;
