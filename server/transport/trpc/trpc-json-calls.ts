@@ -3,7 +3,6 @@ import {
   getTRPCErrorFromUnknown,
   getTRPCErrorShape,
   transformTRPCResponse,
-  type AnyTRPCProcedure,
   type AnyTRPCRouter,
   type TRPCError,
 } from '@trpc/server';
@@ -12,10 +11,10 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { TRPC_BATCH_MAX_ITEMS } from '../../../contracts/index.ts';
 import { appRouter } from './app.router.ts';
 import type { Context } from './context.ts';
+import { procedureType } from './procedure-types.ts';
 
 const router = appRouter as AnyTRPCRouter;
 const config = router._def._config;
-const procedures = router._def.procedures as Record<string, AnyTRPCProcedure>;
 const METHOD_OF = { query: 'GET', mutation: 'POST' } as const;
 
 /** The adapter's hooks, the same ones it gives tRPC's handler. */
@@ -29,8 +28,9 @@ export interface TrpcHttpHooks {
  * and fetch adapters built on it), takes a Fetch `Request` and answers with a Fetch `Response`
  * (since https://github.com/trpc/trpc/pull/5681). On Node that costs more than the call itself:
  * a `messages.send` through it used 1.6-1.9× the server CPU of the same send over REST, so tRPC HTTP
- * sends fell to 0.5-0.6× REST's rate. tRPC has no public entry for a call whose body is already
- * read; we know of no issue asking for one yet.
+ * sends fell to 0.5-0.6× REST's rate. The API missing: a public entry that runs a call whose
+ * body is already read, without Fetch objects; no tRPC issue asks for one yet (link it here once
+ * one does).
  *
  * So the plain JSON calls the SDK's `httpBatchLink` and `httpLink` send (`GET ?input=` queries,
  * `POST` mutations, batched or not) are answered here, from tRPC's own public pieces:
@@ -50,7 +50,7 @@ export async function answerJsonCalls(req: FastifyRequest, reply: FastifyReply, 
   if (paths.length > TRPC_BATCH_MAX_ITEMS) return false;
   const types: Array<'query' | 'mutation'> = [];
   for (const p of paths) {
-    const type = procedures[p]?._def.type;
+    const type = procedureType(p);
     if ((type !== 'query' && type !== 'mutation') || METHOD_OF[type] !== req.method) return false;
     types.push(type);
   }

@@ -1,4 +1,4 @@
-import type { AnyTRPCRouter, TRPCError } from '@trpc/server';
+import type { TRPCError } from '@trpc/server';
 import { fastifyRequestHandler } from '@trpc/server/adapters/fastify';
 import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -12,16 +12,10 @@ import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
 import type { Services } from '../../services.ts';
 import { appRouter } from './app.router.ts';
 import { contextForToken } from './context.ts';
+import { procedureType } from './procedure-types.ts';
 import { socketCalls } from './socket-calls.ts';
 import { answerJsonCalls } from './trpc-json-calls.ts';
 import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
-
-// The procedure types are read once from the router's definition, as the OpenAPI document does.
-const subscriptionPaths = new Set(
-  Object.entries((appRouter as AnyTRPCRouter)._def.procedures as Record<string, { _def: { type: string } }>)
-    .filter(([, procedure]) => procedure._def.type === 'subscription')
-    .map(([path]) => path),
-);
 
 /**
  * tRPC over HTTP (batched) at /trpc and over WebSocket at the same path, through tRPC's own
@@ -44,7 +38,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
   // turned off tRPC still runs the procedure and answers with an event stream holding the error,
   // so they are refused before tRPC sees them.
   async function refuseSubscriptionsOverHttp(req: FastifyRequest<{ Params: { path: string } }>, reply: FastifyReply) {
-    if (!req.params.path.split(',').some((path) => subscriptionPaths.has(path))) return;
+    if (!req.params.path.split(',').some((path) => procedureType(path) === 'subscription')) return;
     const refusal = new ParleyError('METHOD_NOT_ALLOWED', 'Subscriptions are served over the WebSocket at /trpc, not over HTTP.');
     return reply.code(ERROR_MAP.METHOD_NOT_ALLOWED.http).send(trpcHttpErrorBody(req, refusal));
   }
