@@ -5,6 +5,7 @@ import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
 import { openRoomFeed, type FeedItem, type Position, type RoomFeedSource } from './room-feed.ts';
+import { queuedHook, withQueuedHook } from './queued-hook.ts';
 import { createCoalescer } from './send-coalescer.ts';
 
 export type { FeedItem, NewMessage, Position };
@@ -12,10 +13,17 @@ export type { FeedItem, NewMessage, Position };
 export interface MessageService {
   /**
    * Stores the message with the room's next seq and publishes it; a repeated clientId returns the
-   * first message. The caller has checked that the sender is in the room. `onQueued` is called once
-   * the message has its place in the room's order: sends made after it are stored after it.
+   * first message. The caller has checked that the sender is in the room. Inside {@link whenQueued}
+   * the hook is told once the message has its place in the room's order.
    */
-  send(message: NewMessage, onQueued?: () => void): Promise<Message>;
+  send(message: NewMessage): Promise<Message>;
+  /**
+   * Runs `call`, which sends one message by whatever path (through the tRPC router, say), and calls
+   * `onQueued` once that message has its place in its room's order: sends made after that are
+   * stored after it. A connection that keeps its messages in order starts the next one then, not
+   * once this one is stored, so a burst shares statements.
+   */
+  whenQueued<T>(onQueued: () => void, call: () => Promise<T>): Promise<T>;
   /**
    * One page of history; `cursor` null starts at the oldest (forward) or the newest (backward).
    * Pages asked for in one event-loop turn are read in one statement (read-batcher.ts).
@@ -77,14 +85,14 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
   });
 
   return {
-    async send(message, onQueued) {
+    async send(message) {
       if (message.content.length > maxChars) {
         throw new ParleyError('INVALID_INPUT', `Message content exceeds ${maxChars} characters.`, {
           fields: { content: [FIELD_MESSAGES.maxChars(maxChars)] },
         });
       }
       const submitted = coalescer.submit(message);
-      onQueued?.();
+      queuedHook()?.();
       const stored = await submitted;
       // Invariant: in one process a room's messages are published in seq order — the coalescer
       // resolves a room's sends in seq order, and each publishes in its own continuation, in that
@@ -92,6 +100,8 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
       return stored;
     },
+
+    whenQueued: withQueuedHook,
 
     async page(roomId, { direction, cursor, limit }) {
       const { messages, changeSeq } = await pages.load({ roomId, direction, cursor, limit: limit + 1 });

@@ -63,9 +63,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       if (!holdUserSocket(services, socket, session.signal, userId)) return;
       session.expireAt(expiresAt);
       session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
-      /** The frame being started hears here that its message has its place in the room's order. */
-      let placed: (() => void) | undefined;
-      const caller = createCaller({ ...contextForUser(services, userId, 'legacy-ws'), onSendQueued: () => placed?.() }, { signal: session.signal });
+      const caller = createCaller(contextForUser(services, userId, 'legacy-ws'), { signal: session.signal });
 
       // The session's send-buffer cap applies to every write.
       const send = (frame: LegacyServerFrame | string) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
@@ -97,7 +95,8 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         if (!session.signal.aborted) closeWith(err);
       });
 
-      async function handle(raw: string) {
+      /** `placed` hears that the frame's message has its place in the room's order. */
+      async function handle(raw: string, placed: () => void) {
         let json: unknown;
         try {
           json = JSON.parse(raw);
@@ -109,14 +108,14 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         const frame = checkLegacyPayload(schema, json, { roomId: room.id, userId, otherUserId });
         const roomId = room.id;
         if (frame.action === 'typing') return void (await caller.messages.typing({ roomId }));
-        await caller.messages.send({ roomId, content: frame.message });
+        await services.messages.whenQueued(placed, () => caller.messages.send({ roomId, content: frame.message }));
       }
 
-      async function run(raw: string | null, bytes: number) {
+      async function run(raw: string | null, bytes: number, placed: () => void) {
         try {
           if (session.signal.aborted) return;
           if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
-          await handle(raw);
+          await handle(raw, placed);
         } catch (err) {
           sendError(err);
         } finally {
@@ -138,8 +137,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         const raw = isBinary ? null : data.toString();
         queue = queue.then(() => {
           const { promise, resolve } = Promise.withResolvers<void>();
-          placed = resolve;
-          return Promise.race([promise, run(raw, bytes)]);
+          return Promise.race([promise, run(raw, bytes, resolve)]);
         });
       });
     },

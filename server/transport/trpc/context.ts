@@ -1,5 +1,6 @@
 import type { Surface } from '../../infra/metrics/metrics.ts';
 import type { Services } from '../../services.ts';
+import type { SocketCalls } from './socket-calls.ts';
 
 /** What every procedure receives: the services, and the caller, resolved lazily from the token. */
 export interface Context {
@@ -8,11 +9,8 @@ export interface Context {
   surface: Surface;
   /** Verifies the request's token (once per context) and returns the user id. */
   authenticate(): Promise<string>;
-  /**
-   * Told when a send has taken its place in its room's queue, before it is stored: an adapter that
-   * keeps a socket's frames in order may start the next one then (see the `ws/chat` adapter).
-   */
-  onSendQueued?: () => void;
+  /** The bounds of the tRPC WebSocket the call came in on (tRPC creates one context per socket); none over HTTP. */
+  socket?: SocketCalls;
 }
 
 /**

@@ -36,7 +36,7 @@ export const messagesRouter = router({
     .meta({ output: Message })
     .mutation(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
-      return ctx.services.messages.send({ roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId }, ctx.onSendQueued);
+      return ctx.services.messages.send({ roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId });
     }),
 
   /** The sender replaces a message's content within the edit window; subscribers get `message_updated`. */

@@ -36,10 +36,12 @@ export const createCallerFactory = t.createCallerFactory;
 /**
  * Every rule a caller's procedure runs under, in one middleware: tRPC copies its options and the
  * context at every middleware level, and with one level per rule that copying was a tenth of the
- * server's CPU on the send path. In order: resolve the caller from the token (once per context),
- * take a rate-limit token when the procedure's meta names an action, give the procedure a fresh
- * EntityManager fork, keep a mutation accepted before SIGTERM running until it is stored, count
- * sends by surface and outcome, and map domain errors to their tRPC codes.
+ * server's CPU on the send path. In order: admit the call on its WebSocket (in-flight and
+ * subscription bounds, before anything is awaited, so a burst read at once is counted at once),
+ * resolve the caller from the token (once per context), take a rate-limit token when the
+ * procedure's meta names an action, give the procedure a fresh EntityManager fork, keep a mutation
+ * accepted before SIGTERM running until it is stored, count sends by surface and outcome, and map
+ * domain errors to their tRPC codes.
  */
 const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
   const action = meta?.limit;
@@ -48,18 +50,23 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
     if (action === 'send') ctx.services.metrics.sendDone(ctx.surface, outcome, (performance.now() - started) / 1000);
   };
   let userId: string;
+  let leave: (() => void) | undefined;
   let release: (() => void) | undefined;
   try {
+    leave = ctx.socket?.admit(type, signal);
     userId = await ctx.authenticate();
     if (action) await ctx.services.limiter.take(action, userId);
     if (type === 'subscription' && signal) release = takeSubscription(ctx, userId, signal);
   } catch (err) {
+    leave?.();
     const parley = toParleyError(err);
     measure(parley.code);
     throw trpcErrorOf(parley) ?? err;
   }
   const running = next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
   const result = await (type === 'mutation' ? ctx.services.shutdownDrain.track(running) : running);
+  // A running subscription keeps its hold on the socket until its signal aborts.
+  if (type !== 'subscription' || !result.ok) leave?.();
   if (result.ok) {
     measure('ok');
     return result;

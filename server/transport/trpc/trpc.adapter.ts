@@ -1,4 +1,4 @@
-import type { AnyTRPCProcedure, AnyTRPCRouter, TRPCError } from '@trpc/server';
+import type { TRPCError } from '@trpc/server';
 import { fastifyRequestHandler } from '@trpc/server/adapters/fastify';
 import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -12,34 +12,33 @@ import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
 import type { Services } from '../../services.ts';
 import { appRouter } from './app.router.ts';
 import { contextForToken } from './context.ts';
+import { procedureType } from './procedure-types.ts';
+import { socketCalls } from './socket-calls.ts';
+import { answerJsonCalls } from './trpc-json-calls.ts';
 import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
-import { answerPlainCalls } from './trpc-http-calls.ts';
-import { limitTrpcCalls, type EventTextCache } from './trpc-call-limit.ts';
 
-const procedures = (appRouter as AnyTRPCRouter)._def.procedures as Record<string, AnyTRPCProcedure>;
-
-/** tRPC over HTTP (batched) at /trpc and over WebSocket at the same path. */
+/**
+ * tRPC over HTTP (batched) at /trpc and over WebSocket at the same path, through tRPC's own
+ * adapters; plain JSON calls over HTTP take the path in trpc-json-calls.ts (see why there).
+ */
 export async function registerTrpcAdapter(app: FastifyInstance, services: Services) {
   const { config } = services;
   const log = app.log;
-  const trpcOptions = {
-    router: appRouter,
-    onError({ error, path, type }: { error: TRPCError; path: string | undefined; type: string }) {
-      const { code } = toParleyError(error);
-      // Client mistakes are routine; `error` is for our own faults, so a client cannot flood it.
-      if (code === 'INTERNAL') log.error({ err: error.cause ?? error, path, type }, 'tRPC procedure failed');
-      else log.info({ code, path, type }, 'tRPC call refused');
-    },
+  const onError = ({ error, path, type }: { error: TRPCError; path: string | undefined; type: string }) => {
+    const { code } = toParleyError(error);
+    // Client mistakes are routine; `error` is for our own faults, so a client cannot flood it.
+    if (code === 'INTERNAL') log.error({ err: error.cause ?? error, path, type }, 'tRPC procedure failed');
+    else log.info({ code, path, type }, 'tRPC call refused');
   };
 
   // tRPC's own handler answers errors with the same headers as every other HTTP surface.
   const responseMeta = ({ errors }: { errors: TRPCError[] }) => ({ headers: Object.assign({}, ...errors.map((e) => errorHeaders(toParleyError(e)))) as Record<string, string> });
 
-  // Subscriptions live on the WebSocket, where the socket rules apply; tRPC 11 would otherwise
-  // serve them as Server-Sent Events, outside token expiry and the slow-reader cut-off.
+  // Subscriptions live on the WebSocket, where the socket rules apply. With Server-Sent Events
+  // turned off tRPC still runs the procedure and answers with an event stream holding the error,
+  // so they are refused before tRPC sees them.
   async function refuseSubscriptionsOverHttp(req: FastifyRequest<{ Params: { path: string } }>, reply: FastifyReply) {
-    const paths = req.params.path.split(',');
-    if (!paths.some((path) => procedures[path]?._def.type === 'subscription')) return;
+    if (!req.params.path.split(',').some((path) => procedureType(path) === 'subscription')) return;
     const refusal = new ParleyError('METHOD_NOT_ALLOWED', 'Subscriptions are served over the WebSocket at /trpc, not over HTTP.');
     return reply.code(ERROR_MAP.METHOD_NOT_ALLOWED.http).send(trpcHttpErrorBody(req, refusal));
   }
@@ -58,7 +57,6 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     scope.removeContentTypeParser('application/json');
     scope.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
-    const eventTexts: EventTextCache = new WeakMap();
     scope.all<{ Params: { path: string } }>(
       '/:path',
       // A batch carries up to TRPC_BATCH_MAX_ITEMS calls, each within the body limit.
@@ -66,26 +64,29 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
       async (req, reply) => {
         // One context per request, whichever path answers: the token is verified once.
         const ctx = contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url }));
-        if (await answerPlainCalls(req, reply, req.params.path, ctx, trpcOptions.onError)) return reply;
-        return fastifyRequestHandler({ ...trpcOptions, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext: async () => ctx, responseMeta, req, res: reply, path: req.params.path });
+        if (await answerJsonCalls(req, reply, req.params.path, ctx, { onError, responseMeta })) return reply;
+        return fastifyRequestHandler({ router: appRouter, onError, responseMeta, maxBatchSize: TRPC_BATCH_MAX_ITEMS, createContext: () => ctx, req, res: reply, path: req.params.path });
       },
     );
 
     scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
       const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
       // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
-      // subscriptions at once after a reconnect); the session's in-flight limits bound the work.
+      // subscriptions at once after a reconnect); the socket's bounds (socket-calls.ts) bound the work.
       const handle = getWSConnectionHandler({
-        ...trpcOptions,
+        router: appRouter,
+        onError,
         wss: scope.websocketServer,
-        createContext: ({ info }) =>
-          contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
+        // Called once per socket: its context carries the socket's bounds to every call on it.
+        createContext: ({ info }) => ({
+          ...contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
             if (!holdUserSocket(services, socket, session.signal, userId)) return;
             session.expireAt(expiresAt);
             // Online while the socket is open: released when it starts closing.
             session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
           }),
-        experimental_encoder: limitTrpcCalls(socket, session, config.wsMaxSubscriptions, eventTexts),
+          socket: socketCalls(session, config.wsMaxSubscriptions),
+        }),
       });
       handle(socket, req.raw);
     });

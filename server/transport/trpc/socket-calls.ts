@@ -1,0 +1,44 @@
+import { ParleyError } from '../../../contracts/index.ts';
+import type { SocketSession } from '../ws/socket-session.ts';
+
+type CallType = 'query' | 'mutation' | 'subscription';
+
+/**
+ * How much one tRPC WebSocket may have running. tRPC's WebSocket adapter starts every call a socket
+ * sends at once and bounds none of them; it creates one context per socket, so these bounds ride in
+ * it and the caller rules admit each call here before it runs.
+ */
+export interface SocketCalls {
+  /**
+   * Admits a call, or throws RATE_LIMITED. A query or mutation holds one of the session's in-flight
+   * units (reading pauses at the limit, calls already read past twice it are refused) until the
+   * returned release; a subscription holds one of the socket's subscriptions until `signal` aborts
+   * (on stop, on error, when the socket closes) or the release is called.
+   */
+  admit(type: CallType, signal: AbortSignal | undefined): () => void;
+}
+
+export function socketCalls(session: SocketSession, maxSubscriptions: number): SocketCalls {
+  let subscriptions = 0;
+  return {
+    admit(type, signal) {
+      let held = true;
+      if (type !== 'subscription') {
+        if (!session.begin()) throw new ParleyError('RATE_LIMITED', 'Too many requests in flight on this socket; wait for answers.');
+        return () => {
+          if (held) session.end();
+          held = false;
+        };
+      }
+      if (subscriptions >= maxSubscriptions) throw new ParleyError('RATE_LIMITED', `At most ${maxSubscriptions} subscriptions per socket.`);
+      subscriptions++;
+      const release = () => {
+        if (held) subscriptions--;
+        held = false;
+      };
+      if (signal?.aborted) release();
+      else signal?.addEventListener('abort', release, { once: true });
+      return release;
+    },
+  };
+}
