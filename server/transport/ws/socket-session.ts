@@ -10,7 +10,7 @@ export interface SocketRules {
   maxInflight: number;
   /** Bytes of frames taken (`take`) and not yet worked through before the socket stops reading. */
   maxInflightBytes: number;
-  /** Heartbeat interval; a socket that misses a pong is dropped. */
+  /** Heartbeat interval; a socket that leaves two pings in a row unanswered is dropped. */
   pingMs: number;
 }
 
@@ -92,14 +92,17 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
     socket.pause();
   };
   socket.on('pong', () => (alive = true));
-  // Timers run before sockets are read: after a stall of the process (GC, a long synchronous
-  // burst) a tick comes late with the peer's pong still unread. Such a tick judges no one.
+  // Timers run before sockets are read: a tick that follows a stall of the process (GC, a long
+  // synchronous burst, a busy machine) finds the peer's pong still unread. So a tick that came
+  // late judges no one, and a peer is dropped only after two pings in a row went unanswered.
+  let missed = 0;
   let lastTick = Date.now();
   const heartbeat = setInterval(() => {
     const now = Date.now();
     const late = now - lastTick > rules.pingMs * 1.5;
     lastTick = now;
-    if (!alive && !unread && !late) return socket.terminate();
+    if (alive || unread) missed = 0;
+    else if (!late && ++missed >= 2) return socket.terminate();
     alive = false;
     unread = socket.isPaused;
     socket.ping();
