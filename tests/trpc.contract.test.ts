@@ -40,7 +40,7 @@ describe('rooms', () => {
 });
 
 describe('messages', () => {
-  it('two users: open a room, subscribe, send, both receive', async ({ bob, freshRoom }) => {
+  it('two users: open a room, subscribe, send, both receive', async ({ freshRoom }) => {
     const { a, b, room, aId, bId } = await freshRoom();
     const subA = record(a, room.id, '0');
     const subB = record(b, room.id, '0');
@@ -191,7 +191,7 @@ describe('resumable subscriptions', () => {
 });
 
 describe('authorization', () => {
-  it('a third user gets NOT_FOUND on every procedure for the room, like for a room that does not exist', async ({ t, alice, bob, mallory }) => {
+  it('a third user gets NOT_FOUND on every procedure for the room, like for a room that does not exist', async ({ t, alice, mallory }) => {
     const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
     for (const roomId of [room.id, crypto.randomUUID()]) {
       const calls = [
@@ -332,7 +332,7 @@ describe('tRPC over HTTP answers the same with or without the trpc-accept header
     expect(withoutVolatile(direct.body)).toEqual(withoutVolatile(trpc.body));
   });
 
-  it('a send either way is stored once and answered in the same shape', async ({ t, alice, bob }) => {
+  it('a send either way is stored once and answered in the same shape', async ({ t, alice }) => {
     const roomId = (await alice.rooms.open.mutate({ otherUserId: 'bob' })).id;
     const { direct, trpc } = await both(t, 'messages.send?batch=1', { method: 'POST', body: JSON.stringify({ 0: { roomId, content: 'via both' } }) });
     expect(direct.status).toBe(200);
