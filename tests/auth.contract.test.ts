@@ -1,76 +1,85 @@
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createChatClient, isParleyError } from '../client-sdk/index.ts';
 import { createTokenVerifier, tokenKeys } from '../server/identity/token-verifier.ts';
 import { openLegacySocket, upgradeStatus } from './support/legacy-socket.ts';
 import { trpcHttp } from './support/raw-trpc.ts';
 import { appTest, startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
-let t: TestApp;
-let jwks: Server;
-let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+interface IdentityProvider {
+  jwksUrl: string;
+  token(claims?: { iss?: string; aud?: string }): Promise<string>;
+}
 
-beforeAll(async () => {
-  const pair = await generateKeyPair('ES256');
-  privateKey = pair.privateKey;
-  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-  jwks = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [jwk] })));
-  await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
-  const address = jwks.address() as { port: number };
-  // No JWT_SECRET: only the identity provider's asymmetric keys are trusted.
-  t = await startTestApp(import.meta.filename, {
-    JWT_SECRET: undefined,
-    JWT_JWKS_URL: `http://127.0.0.1:${address.port}/jwks.json`,
-    JWT_ISSUER: 'https://idp.example',
-    JWT_AUDIENCE: 'parley',
-  });
+const it = test.extend<{ $file: { idp: IdentityProvider; t: TestApp } }>({
+  idp: [
+    async ({}, use) => {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+      await using jwks = createServer((_req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ keys: [jwk] })));
+      await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+      const address = jwks.address() as { port: number };
+      await use({
+        jwksUrl: `http://127.0.0.1:${address.port}/jwks.json`,
+        token: (claims = {}) =>
+          new SignJWT({})
+            .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
+            .setSubject('alice')
+            .setIssuer(claims.iss ?? 'https://idp.example')
+            .setAudience(claims.aud ?? 'parley')
+            .setIssuedAt()
+            .setExpirationTime('1h')
+            .sign(privateKey),
+      });
+    },
+    { scope: 'file' },
+  ],
+  t: [
+    async ({ idp }, use) => {
+      // No JWT_SECRET: only the identity provider's asymmetric keys are trusted.
+      await using t = await startTestApp(import.meta.filename, {
+        JWT_SECRET: undefined,
+        JWT_JWKS_URL: idp.jwksUrl,
+        JWT_ISSUER: 'https://idp.example',
+        JWT_AUDIENCE: 'parley',
+      });
+      await use(t);
+    },
+    { scope: 'file' },
+  ],
 });
-afterAll(async () => {
-  await t?.close();
-  jwks?.close();
-});
 
-const idpToken = (claims: { iss?: string; aud?: string } = {}) =>
-  new SignJWT({})
-    .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-    .setSubject('alice')
-    .setIssuer(claims.iss ?? 'https://idp.example')
-    .setAudience(claims.aud ?? 'parley')
-    .setIssuedAt()
-    .setExpirationTime('1h')
-    .sign(privateKey);
-
-const roomsStatus = async (token: string) => (await fetch(`${t.url}/rooms/`, { headers: { authorization: `Bearer ${token}` } })).status;
+const roomsStatus = async (t: TestApp, token: string) => (await fetch(`${t.url}/rooms/`, { headers: { authorization: `Bearer ${token}` } })).status;
 
 describe('JWT_JWKS_URL with issuer and audience', () => {
-  it('accepts a token signed by a key from the JWKS, over REST and tRPC', async () => {
-    expect(await roomsStatus(await idpToken())).toBe(200);
-    const chat = createChatClient({ url: t.url, token: await idpToken() });
+  it('accepts a token signed by a key from the JWKS, over REST and tRPC', async ({ t, idp }) => {
+    expect(await roomsStatus(t, await idp.token())).toBe(200);
+    const chat = createChatClient({ url: t.url, token: await idp.token() });
     expect(await chat.rooms.list.query()).toEqual({ items: [], nextCursor: null });
     await chat.close();
   });
 
-  it.each([
-    ['a wrong issuer', () => idpToken({ iss: 'https://evil.example' })],
-    ['a wrong audience', () => idpToken({ aud: 'someone-else' })],
+  it.for([
+    ['a wrong issuer', (idp: IdentityProvider) => idp.token({ iss: 'https://evil.example' })],
+    ['a wrong audience', (idp: IdentityProvider) => idp.token({ aud: 'someone-else' })],
     ['an HS256 token (no shared secret is configured)', () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setIssuer('https://idp.example').setAudience('parley').setExpirationTime('1h').sign(new TextEncoder().encode('s'.repeat(40)))],
-  ])('rejects %s with 401', async (_name, token) => {
-    expect(await roomsStatus(await token())).toBe(401);
+  ] as const)('rejects %s with 401', async ([, token], { t, idp }) => {
+    expect(await roomsStatus(t, await token(idp))).toBe(401);
   });
 });
 
 describe('an identity provider that cannot be reached', () => {
-  it('is a 503 AUTH_UNAVAILABLE (retry later), not a 401 that would discard a good token', async () => {
+  it('is a 503 AUTH_UNAVAILABLE (retry later), not a 401 that would discard a good token', async ({ idp }) => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const { port } = closed.address() as { port: number };
     await new Promise((resolve) => closed.close(resolve));
     await using down = await startTestApp('auth-jwks-down', { JWT_SECRET: undefined, JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json`, JWT_ISSUER: 'https://idp.example', JWT_AUDIENCE: 'parley' });
-    const res = await fetch(`${down.url}/rooms/`, { headers: { authorization: `Bearer ${await idpToken()}` } });
+    const res = await fetch(`${down.url}/rooms/`, { headers: { authorization: `Bearer ${await idp.token()}` } });
     expect(res.status).toBe(503);
     expect(await res.json()).toMatchObject({ detail: expect.stringContaining('unavailable') });
-    const chat = createChatClient({ url: down.url, token: await idpToken() });
+    const chat = createChatClient({ url: down.url, token: await idp.token() });
     await expect(chat.rooms.list.query()).rejects.toMatchObject({ data: { code: 'SERVICE_UNAVAILABLE', parleyCode: 'AUTH_UNAVAILABLE' } });
     await chat.close();
   });

@@ -1,5 +1,5 @@
 import { TRPCClientError } from '@trpc/client';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import type { InboxEvent } from '../client-sdk/index.ts';
 import { roomKey } from '../server/live/bus-key.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
@@ -7,18 +7,14 @@ import { openTrpcSocket, trpcHttp } from './support/raw-trpc.ts';
 import { rejection } from './support/rejection.ts';
 import { roomPairs, sendMany } from './support/room-pair.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { appTest } from './support/test-app.ts';
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp(import.meta.filename);
+const it = appTest(import.meta.filename).extend<{ $file: { freshRoom: ReturnType<typeof roomPairs> } }>({
+  freshRoom: [async ({ t }, use) => use(roomPairs(t, 'f')), { scope: 'file' }],
 });
-afterAll(() => t?.close());
-
-const freshRoom = roomPairs(() => t, 'f');
 
 describe('read markers', () => {
-  it('move forward only, are stored, reach the room as `read` events, and refuse a seq past the last', async () => {
+  it('move forward only, are stored, reach the room as `read` events, and refuse a seq past the last', async ({ t, freshRoom }) => {
     const { a, b, room, bId } = await freshRoom();
     await sendMany(a, room.id, 1, 3);
     const subA = record(a, room.id, '3');
@@ -34,7 +30,7 @@ describe('read markers', () => {
 });
 
 describe('presence on the room stream', () => {
-  it("carries the other participant's presence, not the subscriber's own; `presence: false` leaves it out; ws/chat never sees it", async () => {
+  it("carries the other participant's presence, not the subscriber's own; `presence: false` leaves it out; ws/chat never sees it", async ({ t, freshRoom }) => {
     const { a, b, room, aId, bId } = await freshRoom();
     const subA = record(a, room.id);
     const quiet: string[] = [];
@@ -61,7 +57,7 @@ describe('presence on the room stream', () => {
 });
 
 describe('edit and delete', () => {
-  it('the sender edits and deletes; the other side sees both live; history shows the current state with the seq kept', async () => {
+  it('the sender edits and deletes; the other side sees both live; history shows the current state with the seq kept', async ({ freshRoom }) => {
     const { a, b, room } = await freshRoom();
     const [m1, m2] = await sendMany(a, room.id, 1, 2);
     const subB = record(b, room.id, '2');
@@ -81,7 +77,7 @@ describe('edit and delete', () => {
     subB.unsubscribe();
   });
 
-  it('precise errors: not the sender, unknown message, deleted message, closed window, unknown room', async () => {
+  it('precise errors: not the sender, unknown message, deleted message, closed window, unknown room', async ({ t, freshRoom }) => {
     const { a, b, room } = await freshRoom();
     const [m1, m2, m3] = await sendMany(a, room.id, 1, 3);
     expect(await rejection(b.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: 'x' }))).toMatchObject({ code: 'FORBIDDEN', parleyCode: 'FORBIDDEN' });
@@ -99,7 +95,7 @@ describe('edit and delete', () => {
     expect((await a.messages.list.query({ roomId: room.id })).items.map((m) => m.content)).toEqual(['m1', '', '']);
   });
 
-  it('legacy surfaces keep their wire: no frames for edits, deletes or reads; history shows current content, deleted as empty', async () => {
+  it('legacy surfaces keep their wire: no frames for edits, deletes or reads; history shows current content, deleted as empty', async ({ t, freshRoom }) => {
     const { a, room, aId, bId } = await freshRoom();
     const legacy = await openLegacySocket(t.url, bId, aId, await t.token(bId));
     const [m1, m2] = await sendMany(a, room.id, 1, 2);
@@ -118,7 +114,7 @@ describe('edit and delete', () => {
 });
 
 describe('history both ways', () => {
-  it('backward pages from the newest cover every message once; forward stays the default', async () => {
+  it('backward pages from the newest cover every message once; forward stays the default', async ({ freshRoom }) => {
     const { a, room } = await freshRoom();
     await Promise.all(range(1, 45).map((n) => a.messages.send.mutate({ roomId: room.id, content: `m${n}`, clientId: `c${n}` })));
     const pages: number[][] = [];
@@ -134,7 +130,7 @@ describe('history both ways', () => {
     expect(first.nextCursor).toBe(10);
   });
 
-  it('pages asked for at once (one statement) equal the same pages asked one by one, over rooms, directions and cursors', async () => {
+  it('pages asked for at once (one statement) equal the same pages asked one by one, over rooms, directions and cursors', async ({ t, freshRoom }) => {
     const rooms = await Promise.all([freshRoom(), freshRoom(), freshRoom()]);
     await Promise.all(rooms.map(({ a, room }, i) => sendMany(a, room.id, 1, 5 + 3 * i)));
     await rooms[0]!.a.messages.edit.mutate({ roomId: rooms[0]!.room.id, messageId: (await rooms[0]!.a.messages.list.query({ roomId: rooms[0]!.room.id })).items[1]!.id, content: 'edited' });
@@ -160,7 +156,7 @@ describe('history both ways', () => {
     ]);
   });
 
-  it('a read asked for right after a send returns, beside other reads, includes the message', async () => {
+  it('a read asked for right after a send returns, beside other reads, includes the message', async ({ t, freshRoom }) => {
     const [{ a, room }, other] = await Promise.all([freshRoom(), freshRoom()]);
     const { messages } = t.app.services;
     for (const n of range(1, 20)) {
@@ -172,7 +168,7 @@ describe('history both ways', () => {
 });
 
 describe('a room id in capitals', () => {
-  it('names the same room: a subscription made with it hears live what is sent with the id in small letters, and the other way round', async () => {
+  it('names the same room: a subscription made with it hears live what is sent with the id in small letters, and the other way round', async ({ freshRoom }) => {
     const { a, b, room } = await freshRoom();
     const upper = record(a, room.id.toUpperCase());
     const lower = record(b, room.id);
@@ -189,7 +185,7 @@ describe('a room id in capitals', () => {
 });
 
 describe('resume covers every change', () => {
-  it('a subscriber away for messages, an edit, a delete and a read marker gets each once, in commit order', async () => {
+  it('a subscriber away for messages, an edit, a delete and a read marker gets each once, in commit order', async ({ freshRoom }) => {
     const { a, b, room, bId } = await freshRoom();
     const watcher = record(a, room.id, '0');
     const [m1] = await sendMany(a, room.id, 1, 2);
@@ -226,7 +222,7 @@ describe('resume covers every change', () => {
     for (const s of [watcher, resumed, ahead]) s.unsubscribe();
   });
 
-  it('a page’s lastEventId hands history over to the subscription: only what is newer follows', async () => {
+  it('a page’s lastEventId hands history over to the subscription: only what is newer follows', async ({ freshRoom }) => {
     const { a, b, room } = await freshRoom();
     const [m1] = await sendMany(a, room.id, 1, 3);
     await a.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: 'edited before' });
@@ -243,7 +239,7 @@ describe('resume covers every change', () => {
 });
 
 describe('inbox', () => {
-  it('rooms.list pages by newest activity with exact unread counts that clear on markRead', async () => {
+  it('rooms.list pages by newest activity with exact unread counts that clear on markRead', async ({ t }) => {
     const owner = await t.client('inbox-owner');
     const others = await Promise.all(range(1, 5).map((n) => t.client(`peer${n}`)));
     const rooms = [];
@@ -271,7 +267,7 @@ describe('inbox', () => {
     expect(await rejection(owner.rooms.list.query({ cursor: 'garbage' }))).toMatchObject({ parleyCode: 'INVALID_INPUT' });
   });
 
-  it('rooms.list answers a cursor it did not hand out with 400 INVALID_INPUT, over HTTP and WebSocket, whatever the values inside', async () => {
+  it('rooms.list answers a cursor it did not hand out with 400 INVALID_INPUT, over HTTP and WebSocket, whatever the values inside', async ({ t }) => {
     const owner = await t.client('cursor-owner');
     for (const other of ['cursor-peer1', 'cursor-peer2']) await owner.rooms.open.mutate({ otherUserId: other });
     const first = await owner.rooms.list.query({ limit: 1 });
@@ -307,7 +303,7 @@ describe('inbox', () => {
     expect((await owner.rooms.list.query({ limit: 1, cursor: first.nextCursor! })).items).toHaveLength(1);
   });
 
-  it('rooms.onEvent: one stream for all rooms, new rooms included, and presence of users sharing a room', async () => {
+  it('rooms.onEvent: one stream for all rooms, new rooms included, and presence of users sharing a room', async ({ t }) => {
     const zoe = await t.client('zoe');
     const r1 = await zoe.rooms.open.mutate({ otherUserId: 'yan' });
     const events: InboxEvent[] = [];
@@ -345,7 +341,7 @@ describe('inbox', () => {
 });
 
 describe('sending', () => {
-  it('in one process a room’s message events are published in seq order, 1..n, under 1,000 concurrent sends', async () => {
+  it('in one process a room’s message events are published in seq order, 1..n, under 1,000 concurrent sends', async ({ t, freshRoom }) => {
     const { room, aId, bId } = await freshRoom();
     const published: number[] = [];
     const unsubscribe = t.app.services.bus.subscribe(roomKey(room.id), (e) => e.type === 'message' && published.push(e.message.seq));
@@ -355,7 +351,7 @@ describe('sending', () => {
     expect(published).toEqual(range(1, 1000));
   });
 
-  it('a group-commit batch that fails is logged with its cause, then its sends are retried one by one: the good ones are stored, densely', async () => {
+  it('a group-commit batch that fails is logged with its cause, then its sends are retried one by one: the good ones are stored, densely', async ({ t, freshRoom }) => {
     const { room, aId } = await freshRoom();
     const warn = vi.spyOn(t.app.fastify.log, 'warn');
     const { messages } = t.app.services;

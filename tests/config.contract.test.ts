@@ -2,14 +2,14 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { signToken } from '../server/identity/sign-token.ts';
 import { environment, ENV_VARIABLES, loadConfig } from '../server/infra/config/config.ts';
 import { findMisspellings } from '../server/infra/config/config-typos.ts';
 import { createTestDatabase, type TestDatabase } from './support/instance-process.ts';
 import { runMain, servingUrl, type MainProcess } from './support/main-process.ts';
-import { startServerProcess, type ServerProcess } from './support/server-process.ts';
-import { tempDataDir } from './support/temp-dir.ts';
+import { startServerProcess } from './support/server-process.ts';
+import { tempDataDir, tempDir } from './support/temp-dir.ts';
 import { TEST_SECRET } from './support/test-app.ts';
 
 /** Unsets both kinds of keys, whatever this process's environment holds. */
@@ -24,32 +24,46 @@ const configError = (env: Record<string, string | undefined>) => {
   throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
 };
 
-let db: TestDatabase;
-let dir: string;
-const started: MainProcess[] = [];
-const servers: ServerProcess[] = [];
-beforeAll(async () => {
-  db = await createTestDatabase('config_contract');
-  dir = await tempDataDir('parley-config-');
-});
-afterAll(async () => {
-  for (const main of started) if (main.child.exitCode === null) main.child.kill('SIGKILL');
-  await Promise.all(started.map((m) => m.exited));
-  await Promise.all(servers.map((s) => s.close()));
-  await db?.drop();
-  await rm(dir, { recursive: true, force: true });
+type Started = { url?: string; code?: number | null; main: MainProcess; warnings: () => string[] };
+
+const it = test.extend<{
+  $file: { db: TestDatabase; dir: string };
+  /** Starts `npm start`'s entry point; resolves with its exit code, or its URL once it serves. */
+  $test: { start: (env: Record<string, string | undefined>, cwd?: string) => Promise<Started> };
+}>({
+  db: [
+    async ({}, use) => {
+      await using db = await createTestDatabase('config_contract');
+      await use(db);
+    },
+    { scope: 'file' },
+  ],
+  dir: [
+    async ({}, use) => {
+      await using dir = await tempDir('parley-config-');
+      await use(dir.path);
+    },
+    { scope: 'file' },
+  ],
+  start: [
+    async ({}, use) => {
+      const started: MainProcess[] = [];
+      await use(async (env, cwd) => {
+        const main = runMain({ PORT: '0', LOG_LEVEL: 'info', ...env }, { cwd });
+        started.push(main);
+        const outcome: { url?: string; code?: number | null } = await servingUrl(main).then(
+          (url) => ({ url }),
+          async () => ({ code: await main.exited }),
+        );
+        return { ...outcome, main, warnings: () => warnLines(main.output()) };
+      });
+      for (const main of started) if (main.child.exitCode === null) main.child.kill('SIGKILL');
+      await Promise.all(started.map((m) => m.exited));
+    },
+    { scope: 'test' },
+  ],
 });
 
-/** Starts `npm start`'s entry point; resolves with its exit code, or its URL once it serves. */
-async function start(env: Record<string, string | undefined>, cwd?: string) {
-  const main = runMain({ PORT: '0', LOG_LEVEL: 'info', ...env }, { cwd });
-  started.push(main);
-  const outcome: { url?: string; code?: number | null } = await servingUrl(main).then(
-    (url) => ({ url }),
-    async () => ({ code: await main.exited }),
-  );
-  return { ...outcome, main, warnings: () => warnLines(main.output()) };
-}
 const warnLines = (output: string) => output.split('\n').filter((line) => line.startsWith('{') && JSON.parse(line).level === 40).map((line) => JSON.parse(line).msg as string);
 
 describe('who mints tokens: without JWT_SECRET or JWT_JWKS_URL, only development mode on a loopback address', () => {
@@ -87,15 +101,14 @@ describe('who mints tokens: without JWT_SECRET or JWT_JWKS_URL, only development
     expect(loadConfig({ JWT_SECRET: TEST_SECRET }).tokens).toBe('keys');
   });
 
-  it('npm start with HOST=0.0.0.0 and no keys exits 1 before listening, saying to set JWT_SECRET or JWT_JWKS_URL', async () => {
+  it('npm start with HOST=0.0.0.0 and no keys exits 1 before listening, saying to set JWT_SECRET or JWT_JWKS_URL', async ({ start, db, dir }) => {
     const { code, main } = await start({ NODE_ENV: 'development', HOST: '0.0.0.0', ...NO_KEYS, DATABASE_URL: db.url, DATA_DIR: dir });
     expect(code, main.output()).toBe(1);
     expect(main.output()).toContain('JWT_SECRET: required with HOST=0.0.0.0, which other machines can reach: set JWT_SECRET (at least 32 characters) or JWT_JWKS_URL');
   });
 
-  it('development mode: npm start logs one warn line that tokens are minted locally and where the secret is kept; the demo and npm run token mint tokens it accepts', async () => {
-    const server = await startServerProcess('config_dev', { NODE_ENV: 'development', HOST: '127.0.0.1', ...NO_KEYS, DATA_DIR: dir });
-    servers.push(server);
+  it('development mode: npm start logs one warn line that tokens are minted locally and where the secret is kept; the demo and npm run token mint tokens it accepts', async ({ dir }) => {
+    await using server = await startServerProcess('config_dev', { NODE_ENV: 'development', HOST: '127.0.0.1', ...NO_KEYS, DATA_DIR: dir });
     expect(warnLines(server.output())).toEqual([
       `Development mode: tokens are minted locally for any user name (POST /demo/token, npm run token), signed with the generated secret kept in ${join(dir, 'dev-jwt-secret')}; set JWT_SECRET or JWT_JWKS_URL to accept only real tokens`,
     ]);
@@ -163,7 +176,7 @@ describe('misspelt variables are named at start, with the one meant', () => {
     expect(found(usual)).toEqual([]);
   });
 
-  it('npm start reads .env from its working directory, the environment wins over it, and each misspelt variable gets one warn line', async () => {
+  it('npm start reads .env from its working directory, the environment wins over it, and each misspelt variable gets one warn line', async ({ start, db }) => {
     const fileSecret = 'a-secret-from-the-env-file-0123456789abcdef';
     const cwd = await tempDataDir('parley-dotenv-');
     await writeFile(join(cwd, '.env'), [`DATABASE_URL=${db.url}`, `JWT_SECRET=${fileSecret}`, 'DATABSE_URL=postgres://typo/parley', `JWT_SECERT=${fileSecret}`, 'PROT=4000', ''].join('\n'));
@@ -183,7 +196,7 @@ describe('misspelt variables are named at start, with the one meant', () => {
     }
   });
 
-  it('a .env line that sets a Parley variable blank is the blank-variable error: npm start exits 1 naming it', async () => {
+  it('a .env line that sets a Parley variable blank is the blank-variable error: npm start exits 1 naming it', async ({ start, db }) => {
     const cwd = await tempDataDir('parley-dotenv-blank-');
     await writeFile(join(cwd, '.env'), 'JWT_SECRET=\n');
     expect(environment(cwd, { PORT: '0' })).toEqual({ JWT_SECRET: '', PORT: '0' });

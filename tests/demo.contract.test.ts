@@ -1,19 +1,25 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { createChatClient, FIELD_MESSAGES } from '../client-sdk/index.ts';
 import { DemoConfig } from '../contracts/demo-config.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { tempDir } from './support/temp-dir.ts';
+import { appTest, startTestApp, type TestApp } from './support/test-app.ts';
+
+const it = appTest(import.meta.filename);
+
+/** An app of the file's in development mode, its generated secret kept in a data directory of its own. */
+const devIt = test.extend<{ $file: { t: TestApp } }>({
+  t: [
+    async ({}, use) => {
+      await using dataDir = await tempDir('parley-dev-');
+      await using t = await startTestApp(`${import.meta.filename}-dev`, { NODE_ENV: 'development', JWT_SECRET: undefined, DATA_DIR: dataDir.path, MESSAGE_EDIT_WINDOW_SECONDS: '120' });
+      await use(t);
+    },
+    { scope: 'file' },
+  ],
+});
 
 describe('with a configured JWT_SECRET', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    t = await startTestApp(import.meta.filename);
-  });
-  afterAll(() => t?.close());
-
-  it('serves the built demo at /demo/, and nothing outside it', async () => {
+  it('serves the built demo at /demo/, and nothing outside it', async ({ t }) => {
     expect((await fetch(`${t.url}/demo`)).headers.get('content-type')).toContain('text/html');
     const page = await fetch(`${t.url}/demo/`);
     expect(page.status).toBe(200);
@@ -26,40 +32,29 @@ describe('with a configured JWT_SECRET', () => {
     }
   });
 
-  it('answers / with a 404 outside development: the root is no page of a deployed service', async () => {
+  it('answers / with a 404 outside development: the root is no page of a deployed service', async ({ t }) => {
     expect((await fetch(`${t.url}/`, { redirect: 'manual' })).status).toBe(404);
   });
 
-  it('has no dev token endpoint: the page must ask for a token', async () => {
+  it('has no dev token endpoint: the page must ask for a token', async ({ t }) => {
     const res = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"alice"}' });
     expect(res.status).toBe(404);
   });
 });
 
 describe('on the generated development secret', () => {
-  let t: TestApp;
-  let dataDir: string;
-  beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'parley-dev-'));
-    t = await startTestApp(`${import.meta.filename}-dev`, { NODE_ENV: 'development', JWT_SECRET: undefined, DATA_DIR: dataDir, MESSAGE_EDIT_WINDOW_SECONDS: '120' });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await rm(dataDir, { recursive: true, force: true });
-  });
-
-  it('sends / to the demo in development, where the first thing a newcomer opens is the root', async () => {
+  devIt('sends / to the demo in development, where the first thing a newcomer opens is the root', async ({ t }) => {
     const res = await fetch(`${t.url}/`, { redirect: 'manual' });
     expect([res.status, res.headers.get('location')]).toEqual([302, '/demo/']);
   });
 
-  it('GET /demo/config tells the page the edit window, so it can hide Edit once a message is past it', async () => {
+  devIt('GET /demo/config tells the page the edit window, so it can hide Edit once a message is past it', async ({ t }) => {
     const res = await fetch(`${t.url}/demo/config`);
     expect(res.status).toBe(200);
     expect(DemoConfig.parse(await res.json())).toEqual({ messageEditWindowSeconds: 120 });
   });
 
-  it('POST /demo/token mints a working token for any valid user name, and refuses a bad one with a field error', async () => {
+  devIt('POST /demo/token mints a working token for any valid user name, and refuses a bad one with a field error', async ({ t }) => {
     const res = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":"dev-alice"}' });
     const { token } = (await res.json()) as { token: string };
     const chat = createChatClient({ url: t.url, token });

@@ -1,35 +1,42 @@
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { RoomBatch } from '../server/live/fanout-engine.ts';
 import { NOTIFY_CHANNEL } from '../server/live/pg-notify-engine.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { appTest } from './support/test-app.ts';
 
 // No sweep: what B delivers must come from the notifications and the reads they ask for.
 const ENV = { FANOUT: 'postgres', FANOUT_SWEEP_MS: '3600000' };
 
-let a: TestApp;
-let b: PeerApp;
-let listener: pg.Client;
-const notified: string[] = [];
-beforeAll(async () => {
-  a = await startTestApp(import.meta.filename, ENV);
-  b = await startPeerApp(a, ENV);
+const it = appTest(import.meta.filename, ENV).extend<{ $file: { b: PeerApp; notified: string[] } }>({
+  b: [
+    async ({ t }, use) => {
+      await using b = await startPeerApp(t, ENV);
+      await use(b);
+    },
+    { scope: 'file' },
+  ],
   // The test's own LISTEN session sees the payloads exactly as B does.
-  listener = new pg.Client({ connectionString: a.databaseUrl });
-  await listener.connect();
-  listener.on('notification', ({ payload }) => notified.push(payload ?? ''));
-  await listener.query(`LISTEN ${NOTIFY_CHANNEL}`);
-});
-afterAll(async () => {
-  await listener?.end();
-  await b?.close();
-  await a?.close();
+  notified: [
+    async ({ t }, use) => {
+      const notified: string[] = [];
+      const listener = new pg.Client({ connectionString: t.databaseUrl });
+      await listener.connect();
+      try {
+        listener.on('notification', ({ payload }) => notified.push(payload ?? ''));
+        await listener.query(`LISTEN ${NOTIFY_CHANNEL}`);
+        await use(notified);
+      } finally {
+        await listener.end();
+      }
+    },
+    { scope: 'file' },
+  ],
 });
 
-it('a group commit too big for one NOTIFY goes as room and seq range only; the other instance reads the rows and delivers each message exactly once, in order, whole', async () => {
+it('a group commit too big for one NOTIFY goes as room and seq range only; the other instance reads the rows and delivers each message exactly once, in order, whole', async ({ t: a, b, notified }) => {
   const alice = await a.client('alice');
   const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
   // Both of bob's surfaces listen on B.

@@ -1,29 +1,32 @@
 import pg from 'pg';
-import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { expect, vi } from 'vitest';
 import type { RoomBatch } from '../server/live/fanout-engine.ts';
 import { NOTIFY_CHANNEL } from '../server/live/pg-notify-engine.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { appTest } from './support/test-app.ts';
 
 // A window far longer than the sends take, so the grouping is certain on a busy machine.
 const ENV = { FANOUT: 'postgres', FANOUT_NOTIFY_WINDOW_MS: '300' };
 
-let a: TestApp;
-let listener: pg.Client;
-const notified: RoomBatch[][] = [];
-beforeAll(async () => {
-  a = await startTestApp(import.meta.filename, ENV);
-  listener = new pg.Client({ connectionString: a.databaseUrl });
-  await listener.connect();
-  listener.on('notification', ({ payload }) => notified.push(JSON.parse(payload ?? '[]') as RoomBatch[]));
-  await listener.query(`LISTEN ${NOTIFY_CHANNEL}`);
-});
-afterAll(async () => {
-  await listener?.end();
-  await a?.close();
+const it = appTest(import.meta.filename, ENV).extend<{ $file: { notified: RoomBatch[][] } }>({
+  notified: [
+    async ({ t }, use) => {
+      const notified: RoomBatch[][] = [];
+      const listener = new pg.Client({ connectionString: t.databaseUrl });
+      await listener.connect();
+      try {
+        listener.on('notification', ({ payload }) => notified.push(JSON.parse(payload ?? '[]') as RoomBatch[]));
+        await listener.query(`LISTEN ${NOTIFY_CHANNEL}`);
+        await use(notified);
+      } finally {
+        await listener.end();
+      }
+    },
+    { scope: 'file' },
+  ],
 });
 
-it('sends one after another within the NOTIFY window go out in one notification, each still delivered locally at once', async () => {
+it('sends one after another within the NOTIFY window go out in one notification, each still delivered locally at once', async ({ t: a, notified }) => {
   const alice = await a.client('alice');
   const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
   const sub = record(await a.client('bob'), room.id);

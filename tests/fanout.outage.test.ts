@@ -1,12 +1,12 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { LISTEN_APPLICATION_NAME } from '../server/live/pg-notify-engine.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
-import { startPeerApp, type PeerApp } from './support/peer-app.ts';
+import { startPeerApp } from './support/peer-app.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { startTestApp } from './support/test-app.ts';
 
 // No periodic sweep here: recovery must come from the engine's reconnect, nothing else.
 const NO_SWEEP = { FANOUT_SWEEP_MS: '3600000' };
@@ -68,20 +68,44 @@ async function twoInstances(tag: string, env: Record<string, string>) {
     sendThroughA,
     expectAllDelivered,
     ready,
-    async close() {
+    async [Symbol.asyncDispose]() {
       legacyB.close();
       await b.close();
       await a.close();
     },
   };
 }
+type TwoInstances = Awaited<ReturnType<typeof twoInstances>>;
+
+const pgIt = test.extend<{ $file: { t: TwoInstances } }>({
+  t: [
+    async ({}, use) => {
+      await using t = await twoInstances('pg', { FANOUT: 'postgres' });
+      await use(t);
+    },
+    { scope: 'file' },
+  ],
+});
+
+const redisIt = test.extend<{ $file: { redis: TestRedis; t: TwoInstances } }>({
+  redis: [
+    async ({}, use) => {
+      await using redis = await startTestRedis();
+      await use(redis);
+    },
+    { scope: 'file' },
+  ],
+  t: [
+    async ({ redis }, use) => {
+      await using t = await twoInstances('redis', { REDIS_URL: redis.url });
+      await use(t);
+    },
+    { scope: 'file' },
+  ],
+});
 
 describe('PostgreSQL engine', () => {
-  let t: Awaited<ReturnType<typeof twoInstances>>;
-  beforeAll(async () => void (t = await twoInstances('pg', { FANOUT: 'postgres' })));
-  afterAll(() => t?.close());
-
-  it('the LISTEN backends terminated mid-stream (pg_terminate_backend): after reconnect nothing is lost or duplicated', async () => {
+  pgIt('the LISTEN backends terminated mid-stream (pg_terminate_backend): after reconnect nothing is lost or duplicated', async ({ t }) => {
     const admin = new pg.Client({ connectionString: t.a.databaseUrl });
     await admin.connect();
     const listeners = async () =>
@@ -109,18 +133,7 @@ describe('PostgreSQL engine', () => {
 });
 
 describe.skipIf(!hasRedisServer)('Redis engine (a Redis server of the test’s own)', () => {
-  let redis: TestRedis;
-  let t: Awaited<ReturnType<typeof twoInstances>>;
-  beforeAll(async () => {
-    redis = await startTestRedis();
-    t = await twoInstances('redis', { REDIS_URL: redis.url });
-  });
-  afterAll(async () => {
-    await t?.close();
-    await redis?.stop();
-  });
-
-  it('Redis stopped mid-stream: sends still succeed, /readyz says the engine is down; once it is back, every subscriber has everything once', async () => {
+  redisIt('Redis stopped mid-stream: sends still succeed, /readyz says the engine is down; once it is back, every subscriber has everything once', async ({ redis, t }) => {
     await t.sendThroughA(50);
     await t.expectAllDelivered();
     await redis.stop();
@@ -134,7 +147,7 @@ describe.skipIf(!hasRedisServer)('Redis engine (a Redis server of the test’s o
     await t.expectAllDelivered();
   });
 
-  it('the subscriber connections killed (CLIENT KILL TYPE pubsub) mid-stream: subscriptions come back, nothing lost or duplicated', async () => {
+  redisIt('the subscriber connections killed (CLIENT KILL TYPE pubsub) mid-stream: subscriptions come back, nothing lost or duplicated', async ({ redis, t }) => {
     const admin = new Redis(redis.url);
     try {
       const stream = t.sendThroughA(150);

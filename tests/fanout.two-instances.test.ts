@@ -1,40 +1,39 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import type { LegacyServerFrame } from '../contracts/index.ts';
+import { engineTests } from './support/engine-cases.ts';
 import { openLegacySocket, type LegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
-import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
 import { range, record } from './support/subscription.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
-let redis: TestRedis | undefined;
-beforeAll(async () => {
-  if (hasRedisServer) redis = await startTestRedis();
-  else console.warn('SKIPPED the Redis engine cases: no redis-server binary on PATH (CI has one)');
-});
-afterAll(() => redis?.stop());
+const engines = engineTests().map(({ engine, skip, it }) => ({
+  engine,
+  skip,
+  it: it.extend<{ $file: { a: TestApp; b: PeerApp } }>({
+    a: [
+      async ({ engineEnv }, use) => {
+        await using a = await startTestApp(`${import.meta.filename}-${engine}`, engineEnv);
+        await use(a);
+      },
+      { scope: 'file' },
+    ],
+    b: [
+      async ({ a, engineEnv }, use) => {
+        await using b = await startPeerApp(a, engineEnv);
+        await use(b);
+      },
+      { scope: 'file' },
+    ],
+  }),
+}));
 
 const legacyMessages = (s: LegacySocket) => s.frames.flatMap((f) => (f.action === 'new_message' ? [f.message] : []));
 const typings = (frames: { action?: string; type?: string }[]) => frames.filter((f) => f.action === 'typing' || f.type === 'typing').length;
 
-describe.each([
-  { engine: 'postgres', env: (): Record<string, string> => ({ FANOUT: 'postgres' }) },
-  { engine: 'redis', env: (): Record<string, string> => ({ REDIS_URL: redis!.url }) },
-])('two instances on one database, $engine engine', ({ engine, env }) => {
-  let a: TestApp;
-  let b: PeerApp;
-  beforeAll(async () => {
-    if (engine === 'redis' && !redis) return;
-    a = await startTestApp(`${import.meta.filename}-${engine}`, env());
-    b = await startPeerApp(a, env());
-  });
-  afterAll(async () => {
-    await b?.close();
-    await a?.close();
-  });
-
-  it.skipIf(engine === 'redis' && !hasRedisServer)(
+describe.each(engines)('two instances on one database, $engine engine', ({ engine, skip, it }) => {
+  it.skipIf(skip)(
     '500 concurrent sends over both instances and all three surfaces: every subscriber on both sees each exactly once, tRPC in seq order; typing crosses once',
-    async () => {
+    async ({ a, b }) => {
       expect(a.app.services.fanout.name).toBe(engine);
       const aliceA = await a.client('alice');
       const bobB = await b.client('bob');
@@ -111,7 +110,7 @@ describe.each([
     },
   );
 
-  it.skipIf(engine === 'redis' && !hasRedisServer)('a subscriber that moves to the other instance mid-stream resumes exactly', async () => {
+  it.skipIf(skip)('a subscriber that moves to the other instance mid-stream resumes exactly', async ({ a, b }) => {
     const aliceA = await a.client('alice');
     const aliceB = await b.client('alice');
     const bobA = await a.client('bob');

@@ -1,18 +1,15 @@
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { openLegacySocket, type LegacySocket } from './support/legacy-socket.ts';
 import { openTrpcSocket, trpcHttp, type WireTrpcError } from './support/raw-trpc.ts';
-import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
+import { appTest, TEST_SECRET } from './support/test-app.ts';
 import {
   asSent, deepJson, field, fuzzObject, fuzzString, fuzzValue, hasPoisonKey, isObject, isUuid, THE_ROOM, validClientId, validContent, validCount, validRoomName, validUserId, withRoom,
 } from './support/fuzz-inputs.ts';
 
 // The general guard: random and adversarial input on every surface gets the precise
 // error the contracts promise, the socket it came on stays usable, and nothing is half-written.
-let t: TestApp;
-let alice: string;
-let roomId: string;
 const MAX_CHARS = 4000;
 const BODY_LIMIT = 65_536;
 const MAX_AGE = 30 * 24 * 3600;
@@ -20,16 +17,31 @@ const WS_HUGE = 5_000;
 const HTTP_HUGE = 70_000;
 const runs = (numRuns: number) => ({ numRuns, endOnFailure: true });
 
-beforeAll(async () => {
-  t = await startTestApp(import.meta.filename, { TYPING_THROTTLE_MS: '0' });
-  alice = await t.token('alice');
-  roomId = ((await trpcHttp(t.url, 'rooms.open', { otherUserId: 'bob' }, alice)).result!.data as { id: string }).id;
-});
-afterAll(() => t?.close());
+type Rows = { u: number; r: number; m: number };
 
-const rows = async () => (await t.sql<{ u: number; r: number; m: number }>('select (select count(*) from users)::int u, (select count(*) from chat_rooms)::int r, (select count(*) from messages)::int m'))[0]!;
-const post = (path: string, text: string, token = alice) =>
-  fetch(t.url + path, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: text });
+const it = appTest(import.meta.filename, { TYPING_THROTTLE_MS: '0' }).extend<{
+  $file: { alice: string; roomId: string; rows: () => Promise<Rows>; post: (path: string, text: string) => Promise<Response>; legacy: LegacySocket };
+}>({
+  alice: [async ({ t }, use) => use(await t.token('alice')), { scope: 'file' }],
+  roomId: [async ({ t, alice }, use) => use(((await trpcHttp(t.url, 'rooms.open', { otherUserId: 'bob' }, alice)).result!.data as { id: string }).id), { scope: 'file' }],
+  rows: [async ({ t }, use) => use(async () => (await t.sql<Rows>('select (select count(*) from users)::int u, (select count(*) from chat_rooms)::int r, (select count(*) from messages)::int m'))[0]!), { scope: 'file' }],
+  post: [
+    async ({ t, alice }, use) =>
+      use((path, text) => fetch(t.url + path, { method: 'POST', headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' }, body: text })),
+    { scope: 'file' },
+  ],
+  legacy: [
+    async ({ t, alice }, use) => {
+      const legacy = await openLegacySocket(t.url, 'alice', 'bob', alice);
+      try {
+        await use(legacy);
+      } finally {
+        legacy.close();
+      }
+    },
+    { scope: 'file' },
+  ],
+});
 const fieldsOf = (body: unknown) => Object.keys(body as object).sort();
 
 describe('REST', () => {
@@ -42,7 +54,7 @@ describe('REST', () => {
     HTTP_HUGE,
   );
 
-  it('POST /<room>/messages/: 201, 400 naming exactly the bad fields, 403 or 413, and a row only for a 201', async () => {
+  it('POST /<room>/messages/: 201, 400 naming exactly the bad fields, 403 or 413, and a row only for a 201', async ({ roomId, rows, post }) => {
     await fc.assert(
       fc.asyncProperty(sendBody, async (generated) => {
         const body = asSent(withRoom(generated, roomId));
@@ -50,7 +62,7 @@ describe('REST', () => {
         const before = await rows();
         const res = await post(`/${roomId}/messages/`, text);
         const json = (await res.json()) as Record<string, unknown>;
-        const expected = expectedSend(body, text);
+        const expected = expectedSend(body, text, roomId);
         expect({ status: res.status, fields: expected.fields && fieldsOf(json) }).toEqual(expected);
         if (res.status === 400 && expected.fields === undefined) expect(json.detail).toMatch(/^JSON parse error/);
         expect((await rows()).m).toBe(before.m + (res.status === 201 ? 1 : 0));
@@ -59,7 +71,7 @@ describe('REST', () => {
     );
   });
 
-  function expectedSend(body: unknown, text: string): { status: number; fields?: string[] } {
+  function expectedSend(body: unknown, text: string, roomId: string): { status: number; fields?: string[] } {
     if (Buffer.byteLength(text) > BODY_LIMIT) return { status: 413 };
     if (hasPoisonKey(body)) return { status: 400 };
     const b = body ?? {};
@@ -74,7 +86,7 @@ describe('REST', () => {
     return { status: spoofed ? 403 : 201 };
   }
 
-  it('POST /rooms/: 200, or 400 naming exactly the bad fields, and no row for a 400', async () => {
+  it('POST /rooms/: 200, or 400 naming exactly the bad fields, and no row for a 400', async ({ rows, post }) => {
     const openBody = fuzzObject({ other_user: field(fc.constantFrom('bob', 'carol', 'alice'), HTTP_HUGE), name: field(fc.constantFrom('Chat', null, ''), HTTP_HUGE) }, HTTP_HUGE);
     await fc.assert(
       fc.asyncProperty(openBody.map(asSent), async (body) => {
@@ -99,7 +111,7 @@ describe('REST', () => {
     );
   });
 
-  it('GET /<room>/messages/?limit=&cursor=: 200 within the limit, or 400 naming exactly the bad parameters', async () => {
+  it('GET /<room>/messages/?limit=&cursor=: 200 within the limit, or 400 naming exactly the bad parameters', async ({ t, alice, roomId }) => {
     const param = fc.option(fc.oneof(fc.string({ unit: fc.constantFrom(...'0123456789 -+.eExabc%,'), maxLength: 6 }), fc.integer({ min: -5, max: 600 }).map(String)), { nil: undefined });
     await fc.assert(
       fc.asyncProperty(param, param, async (limit, cursor) => {
@@ -117,7 +129,7 @@ describe('REST', () => {
     );
   });
 
-  it('JSON nested up to 40,000 deep is a 400 (413 past the body limit) on REST and tRPC, never a 500', async () => {
+  it('JSON nested up to 40,000 deep is a 400 (413 past the body limit) on REST and tRPC, never a 500', async ({ t, alice, rows, post }) => {
     await fc.assert(
       fc.asyncProperty(fc.integer({ min: 500, max: 40_000 }), async (depth) => {
         const before = await rows();
@@ -131,7 +143,7 @@ describe('REST', () => {
     );
   });
 
-  it('any path segment that is no room id, malformed %-escapes included, is a 404 that echoes nothing', async () => {
+  it('any path segment that is no room id, malformed %-escapes included, is a 404 that echoes nothing', async ({ t, alice }) => {
     const segment = fc.array(fc.oneof(fc.string({ unit: 'grapheme-ascii', maxLength: 3 }).map(encodeURIComponent), fc.integer({ min: 0, max: 255 }).map((b) => `%${b.toString(16).toUpperCase()}`), fc.constantFrom('%', '%E0%A4', '%ZZ', '%ED%A0%80')), { minLength: 1, maxLength: 6 });
     await fc.assert(
       fc.asyncProperty(segment, async (parts) => {
@@ -147,7 +159,7 @@ describe('REST', () => {
 });
 
 /** What `messages.send` must answer for `input`: its HTTP status and, for a 400, the offending fields. */
-function expectedTrpcSend(input: unknown, seenClientIds: Set<string>): { status: number; fields?: string[]; stored: boolean } {
+function expectedTrpcSend(input: unknown, seenClientIds: Set<string>, roomId: string): { status: number; fields?: string[]; stored: boolean } {
   // A tRPC HTTP request may carry a batch of 10 calls, each within the body limit.
   if (Buffer.byteLength(JSON.stringify(input)) > 10 * BODY_LIMIT) return { status: 413, stored: false };
   if (!isObject(input)) return { status: 400, fields: ['non_field_errors'], stored: false };
@@ -178,14 +190,14 @@ const sendInput = (hugeMax: number) =>
 const outcome = (status: number, error: WireTrpcError | undefined) => ({ status, fields: error?.data.details.fields ? Object.keys(error.data.details.fields).sort() : undefined });
 
 describe('tRPC', () => {
-  it('messages.send over HTTP: the contract’s error code and fields, a row only on success', async () => {
+  it('messages.send over HTTP: the contract’s error code and fields, a row only on success', async ({ t, alice, roomId, rows }) => {
     const seen = new Set<string>();
     await fc.assert(
       fc.asyncProperty(sendInput(HTTP_HUGE), async (generated) => {
         const input = asSent(withRoom(generated, roomId));
         const before = await rows();
         const { status, error } = await trpcHttp(t.url, 'messages.send', JSON.stringify(input), alice);
-        const { stored, ...expected } = expectedTrpcSend(input, seen);
+        const { stored, ...expected } = expectedTrpcSend(input, seen, roomId);
         expect(outcome(status, error)).toEqual({ fields: undefined, ...expected });
         if (error) expect(error.data.httpStatus).toBe(status);
         expect((await rows()).m).toBe(before.m + (stored ? 1 : 0));
@@ -194,7 +206,7 @@ describe('tRPC', () => {
     );
   });
 
-  it('messages.list over HTTP (GET ?input=): 200 or 400 naming exactly the bad fields', async () => {
+  it('messages.list over HTTP (GET ?input=): 200 or 400 naming exactly the bad fields', async ({ t, alice, roomId }) => {
     const listInput = fuzzObject({ roomId: field(fc.constant(THE_ROOM), 100), cursor: field(fc.nat(), 100), limit: field(fc.integer({ min: 1, max: 500 }), 100) }, 100);
     await fc.assert(
       fc.asyncProperty(listInput, async (generated) => {
@@ -216,7 +228,7 @@ describe('tRPC', () => {
     );
   });
 
-  it('messages.send over WebSocket: the same answers, and the socket keeps working after each', async () => {
+  it('messages.send over WebSocket: the same answers, and the socket keeps working after each', async ({ t, alice, roomId, rows }) => {
     const socket = await openTrpcSocket(t.url, alice);
     const seen = new Set<string>();
     await fc.assert(
@@ -224,7 +236,7 @@ describe('tRPC', () => {
         const input = asSent(withRoom(generated, roomId));
         const before = await rows();
         const { error } = await socket.call('mutation', 'messages.send', input);
-        const { stored, ...expected } = expectedTrpcSend(input, seen);
+        const { stored, ...expected } = expectedTrpcSend(input, seen, roomId);
         expect(outcome(error?.data.httpStatus ?? 200, error)).toEqual({ fields: undefined, ...expected });
         expect((await rows()).m).toBe(before.m + (stored ? 1 : 0));
         expect((await socket.call('query', 'rooms.list', undefined)).result).toBeDefined();
@@ -235,7 +247,7 @@ describe('tRPC', () => {
     socket.close();
   });
 
-  it('raw WebSocket messages of any shape get 4xx answers at most, and the socket keeps working', async () => {
+  it('raw WebSocket messages of any shape get 4xx answers at most, and the socket keeps working', async ({ t, alice, rows }) => {
     const socket = await openTrpcSocket(t.url, alice);
     const answers: Array<{ error?: WireTrpcError }> = [];
     socket.ws.on('message', (data) => answers.push(JSON.parse(data.toString()) as { error?: WireTrpcError }));
@@ -256,14 +268,8 @@ describe('tRPC', () => {
 });
 
 describe('legacy ws/chat frames', () => {
-  let legacy: LegacySocket;
-  beforeAll(async () => {
-    legacy = await openLegacySocket(t.url, 'alice', 'bob', alice);
-  });
-  afterAll(() => legacy?.close());
-
   /** The error code a frame must get, `stored` if it is a message that must be stored, or `ok`. */
-  function expectedFrame(frame: unknown): 'stored' | 'ok' | 'INVALID_INPUT' | 'FORBIDDEN' {
+  function expectedFrame(frame: unknown, roomId: string): 'stored' | 'ok' | 'INVALID_INPUT' | 'FORBIDDEN' {
     if (!isObject(frame)) return 'INVALID_INPUT';
     const addressed = isUuid(frame.chat_room) && validUserId(frame.other_user);
     const here = frame.chat_room === roomId && frame.other_user === 'bob';
@@ -287,12 +293,12 @@ describe('legacy ws/chat frames', () => {
     { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 40 }).filter((s) => { try { JSON.parse(s); return false; } catch { return true; } }).map((text) => ({ frame: undefined as unknown, text })) },
   );
 
-  it('every frame gets exactly its error frame, its message, or nothing, and the socket keeps working', async () => {
+  it('every frame gets exactly its error frame, its message, or nothing, and the socket keeps working', async ({ roomId, rows, legacy }) => {
     let probe = 0;
     await fc.assert(
       fc.asyncProperty(frameArb, async ({ frame: generated, text }) => {
         const frame = asSent(withRoom(generated, roomId));
-        const expected = text === undefined ? expectedFrame(frame) : 'INVALID_INPUT';
+        const expected = text === undefined ? expectedFrame(frame, roomId) : 'INVALID_INPUT';
         const before = await rows();
         const from = legacy.frames.length;
         legacy.send(text ?? JSON.stringify(frame));
@@ -330,7 +336,7 @@ describe('tokens', () => {
     fc.string({ unit: 'grapheme-ascii', maxLength: 300 }).map((garbage) => ({ claim: 'none', garbage, build: (): Claims => ({}), expect: 'TOKEN_INVALID' })),
   );
 
-  it('a token with one bad claim (or none at all) is a 401 with the precise code and claim on REST and tRPC; nothing is stored', async () => {
+  it('a token with one bad claim (or none at all) is a 401 with the precise code and claim on REST and tRPC; nothing is stored', async ({ t, rows }) => {
     await fc.assert(
       fc.asyncProperty(tokenCase, async (c) => {
         const token = 'garbage' in c ? c.garbage : await new SignJWT(c.build(now()) as never).setProtectedHeader({ alg: 'HS256' }).sign(key);

@@ -2,33 +2,36 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import type { ChatClient, LegacyServerFrame } from '../client-sdk/index.ts';
 import { openLegacySocket, upgradeStatus, type LegacySocket } from './support/legacy-socket.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
+import { appTest, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
-let t: TestApp;
-let aliceSdk: ChatClient;
-let roomId: string;
-let alice: LegacySocket;
-let bob: LegacySocket;
-
-beforeAll(async () => {
-  // A short heartbeat so the dead-socket test does not wait 30 s.
-  t = await startTestApp(import.meta.filename, { WS_PING_MS: '300' });
-  aliceSdk = await t.client('alice');
-  roomId = (await aliceSdk.rooms.open.mutate({ otherUserId: 'bob' })).id;
-  [alice, bob] = await Promise.all([openLegacySocket(t.url, 'alice', 'bob', await t.token('alice')), openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'))]);
-});
-afterAll(async () => {
-  alice?.close();
-  bob?.close();
-  await t?.close();
+// A short heartbeat so the dead-socket test does not wait 30 s.
+const it = appTest(import.meta.filename, { WS_PING_MS: '300' }).extend<{ $file: { aliceSdk: ChatClient; roomId: string; alice: LegacySocket; bob: LegacySocket } }>({
+  aliceSdk: [async ({ t }, use) => use(await t.client('alice')), { scope: 'file' }],
+  roomId: [async ({ aliceSdk }, use) => use((await aliceSdk.rooms.open.mutate({ otherUserId: 'bob' })).id), { scope: 'file' }],
+  alice: [
+    async ({ t }, use) => {
+      const socket = await openLegacySocket(t.url, 'alice', 'bob', await t.token('alice'));
+      await use(socket);
+      socket.close();
+    },
+    { scope: 'file' },
+  ],
+  bob: [
+    async ({ t }, use) => {
+      const socket = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'));
+      await use(socket);
+      socket.close();
+    },
+    { scope: 'file' },
+  ],
 });
 
 const isMessage = (content: string) => (f: LegacyServerFrame) => f.action === 'new_message' && f.message.content === content;
-const messageCount = async () => ((await t.sql<{ n: number }>('select count(*)::int as n from messages'))[0]!.n);
+const messageCount = async (t: TestApp) => ((await t.sql<{ n: number }>('select count(*)::int as n from messages'))[0]!.n);
 /** One masked client text frame, built by hand so many can leave in a single TCP write. */
 function clientTextFrame(text: string): Buffer {
   const payload = Buffer.from(text);
@@ -37,11 +40,11 @@ function clientTextFrame(text: string): Buffer {
   const mask = randomBytes(4);
   return Buffer.concat([Buffer.from([0x81]), length, mask, payload.map((byte, i) => byte ^ mask[i % 4]!)]);
 }
-const newMessage = (overrides: Record<string, unknown> = {}) => ({ action: 'new_message', message: 'hi', sender: 'bob', chat_room: roomId, other_user: 'alice', ...overrides });
+const newMessage = (roomId: string, overrides: Record<string, unknown> = {}) => ({ action: 'new_message', message: 'hi', sender: 'bob', chat_room: roomId, other_user: 'alice', ...overrides });
 
 describe('chatting', () => {
-  it('new_message is stored and reaches both participants’ sockets, REST GET and messages.list', async () => {
-    bob.send(newMessage({ message: 'hello from legacy' }));
+  it('new_message is stored and reaches both participants’ sockets, REST GET and messages.list', async ({ t, aliceSdk, roomId, alice, bob }) => {
+    bob.send(newMessage(roomId, { message: 'hello from legacy' }));
     const [toAlice, toBob] = await Promise.all([alice.waitFor(isMessage('hello from legacy')), bob.waitFor(isMessage('hello from legacy'))]);
     expect(toAlice).toEqual(toBob);
     expect(toAlice).toEqual({
@@ -54,25 +57,25 @@ describe('chatting', () => {
     expect(page.items.map((m) => m.content)).toContain('hello from legacy');
   });
 
-  it('typing is broadcast to the other participant and never stored', async () => {
-    const before = await messageCount();
+  it('typing is broadcast to the other participant and never stored', async ({ t, roomId, alice, bob }) => {
+    const before = await messageCount(t);
     const from = alice.frames.length;
     bob.send({ action: 'typing', chat_room: roomId, other_user: 'alice' });
     expect(await alice.waitFor((f) => f.action === 'typing', from)).toEqual({ action: 'typing', chat_room: roomId, user: 'bob' });
-    expect(await messageCount()).toBe(before);
+    expect(await messageCount(t)).toBe(before);
   });
 
-  it('a message sent through tRPC reaches legacy sockets, and a legacy message reaches tRPC subscribers', async () => {
+  it('a message sent through tRPC reaches legacy sockets, and a legacy message reaches tRPC subscribers', async ({ aliceSdk, roomId, bob }) => {
     const sub = record(aliceSdk, roomId, String((await aliceSdk.messages.list.query({ roomId, limit: 500 })).items.length));
     await aliceSdk.messages.send.mutate({ roomId, content: 'from trpc' });
     await bob.waitFor(isMessage('from trpc'));
-    bob.send(newMessage({ message: 'from legacy' }));
+    bob.send(newMessage(roomId, { message: 'from legacy' }));
     await sub.waitForMessages(2);
     expect(sub.events.map((e) => e.type === 'message' && e.message.content)).toEqual(['from trpc', 'from legacy']);
     sub.unsubscribe();
   });
 
-  it.for([100, 1_000])('%i new_message frames in one TCP write are all stored, in order, each echoed, none refused', async (count) => {
+  it.for([100, 1_000])('%i new_message frames in one TCP write are all stored, in order, each echoed, none refused', async (count, { t }) => {
     const sender = `burst${count}`;
     const socket = await openLegacySocket(t.url, sender, 'alice', await t.token(sender));
     const room = (await (await fetch(`${t.url}/rooms/`, { headers: { authorization: `Bearer ${await t.token(sender)}` } })).json()) as Array<{ id: string }>;
@@ -89,7 +92,7 @@ describe('chatting', () => {
     socket.close();
   });
 
-  it('a burst of frames on one socket is stored and delivered to the other participant in the order sent, many to a statement', async () => {
+  it('a burst of frames on one socket is stored and delivered to the other participant in the order sent, many to a statement', async ({ t }) => {
     const room = (await (await t.client('burst-a')).rooms.open.mutate({ otherUserId: 'burst-b' })).id;
     const [a, b] = await Promise.all([openLegacySocket(t.url, 'burst-a', 'burst-b', await t.token('burst-a')), openLegacySocket(t.url, 'burst-b', 'burst-a', await t.token('burst-b'))]);
     const statements = async () => Number(/^parley_group_commit_batch_size_count (\d+)$/m.exec(await (await fetch(t.metricsUrl)).text())![1]);
@@ -106,7 +109,7 @@ describe('chatting', () => {
     b.close();
   });
 
-  it('connecting to a new pair creates their room', async () => {
+  it('connecting to a new pair creates their room', async ({ t }) => {
     const carol = await openLegacySocket(t.url, 'carol', 'dave', await t.token('carol'));
     const rooms = await (await fetch(`${t.url}/rooms/`, { headers: { authorization: `Bearer ${await t.token('dave')}` } })).json();
     expect(rooms).toEqual([{ id: expect.any(String), participant1: 'carol', participant2: 'dave', name: null }]);
@@ -116,54 +119,54 @@ describe('chatting', () => {
 
 describe('the upgrade is refused with an HTTP status', () => {
   const key = new TextEncoder().encode(TEST_SECRET);
-  it.each([
+  it.for([
     ['no token', async (): Promise<string> => '/ws/chat/alice/bob/', 401],
     ['an expired token', async (): Promise<string> => `/ws/chat/alice/bob/?token=${await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime(Math.floor(Date.now() / 1000) - 10).sign(key)}`, 401],
     ['a forged token', async (): Promise<string> => `/ws/chat/alice/bob/?token=${await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('alice').setExpirationTime('1h').sign(new TextEncoder().encode('f'.repeat(40)))}`, 401],
-    ['another user’s userId', async (): Promise<string> => `/ws/chat/bob/alice/?token=${await t.token('alice')}`, 403],
-  ] as const)('%s', async (_name, path, status) => {
-    expect(await upgradeStatus(t.url, await path())).toBe(status);
+    ['another user’s userId', async (t: TestApp): Promise<string> => `/ws/chat/bob/alice/?token=${await t.token('alice')}`, 403],
+  ] as const)('%s', async ([_name, path, status], { t }) => {
+    expect(await upgradeStatus(t.url, await path(t))).toBe(status);
   });
 
-  it('a Bearer header works as well as ?token=', async () => {
+  it('a Bearer header works as well as ?token=', async ({ t }) => {
     expect(await upgradeStatus(t.url, '/ws/chat/alice/bob/', { authorization: `Bearer ${await t.token('alice')}` })).toBe(101);
   });
 });
 
 describe('bad frames get an error frame, the socket stays open, nothing is stored', () => {
   // Frames are built when the test runs, once the room exists.
-  const cases: Array<[string, () => unknown, string]> = [
+  const cases: Array<[string, (roomId: string) => unknown, string]> = [
     ['not JSON', () => '{"action": "new_message",', 'INVALID_INPUT'],
     ['unknown action', () => ({ action: 'dance', chat_room: 'x' }), 'INVALID_INPUT'],
     ['missing field', () => ({ action: 'new_message', sender: 'bob', chat_room: 'x', other_user: 'alice' }), 'INVALID_INPUT'],
-    ['invalid chat_room', () => newMessage({ chat_room: 'not-a-uuid' }), 'INVALID_INPUT'],
-    ['wrong room', () => newMessage({ chat_room: crypto.randomUUID() }), 'INVALID_INPUT'],
-    ['spoofed sender', () => newMessage({ sender: 'alice' }), 'FORBIDDEN'],
-    ['NUL in content', () => newMessage({ message: 'a\u0000b' }), 'INVALID_INPUT'],
-    ['empty content', () => newMessage({ message: '   ' }), 'INVALID_INPUT'],
-    ['oversized content', () => newMessage({ message: 'x'.repeat(4001) }), 'INVALID_INPUT'],
+    ['invalid chat_room', (roomId) => newMessage(roomId, { chat_room: 'not-a-uuid' }), 'INVALID_INPUT'],
+    ['wrong room', (roomId) => newMessage(roomId, { chat_room: crypto.randomUUID() }), 'INVALID_INPUT'],
+    ['spoofed sender', (roomId) => newMessage(roomId, { sender: 'alice' }), 'FORBIDDEN'],
+    ['NUL in content', (roomId) => newMessage(roomId, { message: 'a\u0000b' }), 'INVALID_INPUT'],
+    ['empty content', (roomId) => newMessage(roomId, { message: '   ' }), 'INVALID_INPUT'],
+    ['oversized content', (roomId) => newMessage(roomId, { message: 'x'.repeat(4001) }), 'INVALID_INPUT'],
   ];
 
-  it.each(cases)('%s', async (_name, frame, code) => {
-    const before = await messageCount();
+  it.for(cases)('%s', async ([_name, frame, code], { t, roomId, bob }) => {
+    const before = await messageCount(t);
     const from = bob.frames.length;
-    bob.send(frame());
+    bob.send(frame(roomId));
     expect(await bob.waitFor((f) => f.action === 'error', from)).toEqual({ action: 'error', code, detail: expect.any(String) });
     const probe = `still open after ${_name}`;
-    bob.send(newMessage({ message: probe }));
+    bob.send(newMessage(roomId, { message: probe }));
     await bob.waitFor(isMessage(probe), from);
-    expect(await messageCount()).toBe(before + 1);
+    expect(await messageCount(t)).toBe(before + 1);
   });
 
-  it('a frame over the size limit closes the socket with 1009; the server keeps serving', async () => {
+  it('a frame over the size limit closes the socket with 1009; the server keeps serving', async ({ t, roomId }) => {
     const victim = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'));
-    victim.send(newMessage({ message: 'x'.repeat(70 * 1024) }));
+    victim.send(newMessage(roomId, { message: 'x'.repeat(70 * 1024) }));
     expect((await victim.closed).code).toBe(1009);
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
   });
 
   // The heartbeat here is 300 ms: one stall just past it (a busy tick), one of several periods.
-  it.for([360, 1_000])('a live socket survives a %i ms stall of the whole process (its pong was on the way)', async (stallMs) => {
+  it.for([360, 1_000])('a live socket survives a %i ms stall of the whole process (its pong was on the way)', async (stallMs, { t }) => {
     const stalled = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'));
     let pings = 0;
     stalled.ws.on('ping', () => {
@@ -175,7 +178,7 @@ describe('bad frames get an error frame, the socket stays open, nothing is store
     stalled.close();
   });
 
-  it('a socket that stops answering pings is closed by the heartbeat', async () => {
+  it('a socket that stops answering pings is closed by the heartbeat', async ({ t }) => {
     const silent = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'), { autoPong: false });
     const { code } = await silent.closed;
     expect(code).toBe(1006);

@@ -1,5 +1,5 @@
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { createApp } from '../server/app.ts';
 import { loadConfig } from '../server/infra/config/config.ts';
 import { DATABASE_READ_PERIOD_MS } from '../server/infra/metrics/metrics.ts';
@@ -8,17 +8,16 @@ import { runMain, servingUrl } from './support/main-process.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { parsePrometheusText, valueOf } from './support/prometheus-text.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, TEST_SECRET, testConfig, type TestApp } from './support/test-app.ts';
+import { appTest, TEST_SECRET, testConfig } from './support/test-app.ts';
 
-let a: TestApp;
-let b: PeerApp;
-beforeAll(async () => {
-  a = await startTestApp(import.meta.filename);
-  b = await startPeerApp(a);
-});
-afterAll(async () => {
-  await b?.close();
-  await a?.close();
+const it = appTest(import.meta.filename).extend<{ $file: { b: PeerApp } }>({
+  b: [
+    async ({ t }, use) => {
+      await using b = await startPeerApp(t);
+      await use(b);
+    },
+    { scope: 'file' },
+  ],
 });
 
 async function scrape(metricsUrl: string) {
@@ -28,7 +27,7 @@ async function scrape(metricsUrl: string) {
   return parsePrometheusText(await res.text()).samples;
 }
 
-it('the metrics listener answers GET /metrics with Prometheus text of the documented families, whose counters move with traffic on every surface', async () => {
+it('the metrics listener answers GET /metrics with Prometheus text of the documented families, whose counters move with traffic on every surface', async ({ t: a, b }) => {
   const before = await scrape(a.metricsUrl);
   for (const name of ['process_cpu_user_seconds_total', 'nodejs_eventloop_lag_seconds', 'parley_db_pool_connections', 'parley_pg_notification_queue_usage']) {
     expect(before.some((s) => s.name === name), name).toBe(true);
@@ -89,13 +88,13 @@ it('the metrics listener answers GET /metrics with Prometheus text of the docume
 });
 
 describe('where /metrics is served', () => {
-  it('the API port has no /metrics: it answers the 404 of any unknown path', async () => {
+  it('the API port has no /metrics: it answers the 404 of any unknown path', async ({ t: a }) => {
     const res = await fetch(`${a.url}/metrics`);
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual(await (await fetch(`${a.url}/no-such-path`)).json());
   });
 
-  it('the metrics listener is on loopback by default, and serves GET /metrics alone', async () => {
+  it('the metrics listener is on loopback by default, and serves GET /metrics alone', async ({ t: a }) => {
     expect(loadConfig({}).metrics).toEqual({ host: '127.0.0.1', port: 9464, token: undefined });
     expect(a.metricsUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(new URL(a.metricsUrl).port).not.toBe(new URL(a.url).port);
@@ -107,7 +106,7 @@ describe('where /metrics is served', () => {
     expect(post.headers.get('allow')).toBe('GET, HEAD');
   });
 
-  it('METRICS_PORT=off serves no metrics listener', async () => {
+  it('METRICS_PORT=off serves no metrics listener', async ({ t: a }) => {
     await using app = await createApp(testConfig(a.databaseUrl, { METRICS_PORT: 'off' }));
     await app.listen();
     expect(app.metricsUrl).toBeUndefined();
@@ -120,7 +119,7 @@ describe('where /metrics is served', () => {
     expect(() => loadConfig({ METRICS_PORT: '70000' })).toThrow(/METRICS_PORT/);
   });
 
-  it('npm start with a busy METRICS_PORT exits with one line naming METRICS_PORT', async () => {
+  it('npm start with a busy METRICS_PORT exits with one line naming METRICS_PORT', async ({ t: a }) => {
     const busy = createServer();
     await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
     const { port } = busy.address() as { port: number };
@@ -139,7 +138,7 @@ describe('where /metrics is served', () => {
 describe('METRICS_TOKEN', () => {
   const TOKEN = 'metrics-token-0123456789abcdef';
 
-  it('when set, a scrape without the bearer token or with a wrong one is refused with 401, and one with it is answered', async () => {
+  it('when set, a scrape without the bearer token or with a wrong one is refused with 401, and one with it is answered', async ({ t: a }) => {
     await using app = await createApp(testConfig(a.databaseUrl, { METRICS_TOKEN: TOKEN }));
     await app.listen();
     const scrapeWith = (authorization?: string) => fetch(app.metricsUrl!, { headers: authorization ? { authorization } : {} });
@@ -157,7 +156,7 @@ describe('METRICS_TOKEN', () => {
 });
 
 describe('what a scrape costs the database', () => {
-  it(`scrapes in quick succession read the database at most once per ${DATABASE_READ_PERIOD_MS} ms, and a later scrape reads it again`, async () => {
+  it(`scrapes in quick succession read the database at most once per ${DATABASE_READ_PERIOD_MS} ms, and a later scrape reads it again`, async ({ t: a }) => {
     await using app = await createApp(testConfig(a.databaseUrl));
     await app.listen();
     // The app's ORM runs every query the scrape-time gauges make (and the app's own, told apart by their text).

@@ -1,9 +1,9 @@
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import type { InboxEvent, RoomEvent } from '../client-sdk/index.ts';
 import { NOTIFY_CHANNEL } from '../server/live/pg-notify-engine.ts';
-import { engineCases } from './support/engine-cases.ts';
+import { engineTests } from './support/engine-cases.ts';
 import { openTrpcSocket } from './support/raw-trpc.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -28,28 +28,42 @@ async function wireTap(engine: 'postgres' | 'redis', app: TestApp, redisUrl: str
   return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: async () => void sub.disconnect() };
 }
 
-describe.each(engineCases())('presence over $engine fan-out', ({ engine, env, skip }) => {
-  let app: TestApp;
-  let tap: Awaited<ReturnType<typeof wireTap>>;
-  beforeAll(async () => {
-    if (skip) return;
-    app = await startTestApp(`${import.meta.filename}-${engine}`, { ...env(), PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS) });
-    tap = await wireTap(engine, app, env().REDIS_URL);
-  });
-  afterAll(async () => {
-    await tap?.close();
-    await app?.close();
-  });
+/** Each engine's app, and a tap on what crosses the engine. */
+const engines = engineTests().map(({ engine, skip, it }) => ({
+  engine,
+  skip,
+  it: it.extend<{ $file: { app: TestApp; tap: Awaited<ReturnType<typeof wireTap>> } }>({
+    app: [
+      async ({ engineEnv }, use) => {
+        await using app = await startTestApp(`${import.meta.filename}-${engine}`, { ...engineEnv, PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS) });
+        await use(app);
+      },
+      { scope: 'file' },
+    ],
+    tap: [
+      async ({ app, engineEnv }, use) => {
+        const tap = await wireTap(engine, app, engineEnv.REDIS_URL);
+        try {
+          await use(tap);
+        } finally {
+          await tap.close();
+        }
+      },
+      { scope: 'file' },
+    ],
+  }),
+}));
 
+describe.each(engines)('presence over $engine fan-out', ({ skip, it }) => {
   /** A socket of `user` that counts toward their presence (its first call authenticated it). */
-  async function connect(user: string) {
+  async function connect(app: TestApp, user: string) {
     const socket = await openTrpcSocket(app.url, await app.token(user));
     await socket.call('query', 'rooms.list', { limit: 1 });
     return { close: async () => (socket.ws.close(), await socket.closed) };
   }
 
   /** `user`'s inbox stream; the returned function lists another user's presence heard on it (and when each arrived). */
-  async function watchInbox(user: string) {
+  async function watchInbox(app: TestApp, user: string) {
     const events: Array<InboxEvent & { at: number }> = [];
     (await app.client(user)).rooms.onEvent.subscribe(undefined, { onData: (e) => events.push({ ...e, at: Date.now() }) });
     await vi.waitFor(() => expect(events).toContainEqual({ type: 'ready', at: expect.any(Number) }), WAIT);
@@ -57,17 +71,17 @@ describe.each(engineCases())('presence over $engine fan-out', ({ engine, env, sk
     return Object.assign((of: string) => presence(of).map((e) => e.online), { arrivals: (of: string) => presence(of).map((e) => e.at) });
   }
 
-  it.skipIf(skip)(`a change of a user with ${ROOMS} rooms is one batch between instances, and room and inbox streams still hear it`, async () => {
+  it.skipIf(skip)(`a change of a user with ${ROOMS} rooms is one batch between instances, and room and inbox streams still hear it`, async ({ app, tap }) => {
     await app.sql(`insert into users (id) select 'fan-' || g from generate_series(1, $1::int) g union all select 'zed'`, [ROOMS]);
     await app.sql(`insert into chat_rooms (id, participant1_id, participant2_id) select gen_random_uuid(), 'zed', 'fan-' || g from generate_series(1, $1::int) g`, [ROOMS]);
-    const inbox = await watchInbox('fan-7');
+    const inbox = await watchInbox(app, 'fan-7');
     const fan = await app.client('fan-9');
     const [{ room }] = (await app.sql<{ room: string }>(`select id as room from chat_rooms where participant2_id = 'fan-9'`)) as [{ room: string }];
     const roomEvents: RoomEvent[] = [];
     await new Promise<void>((started) => fan.messages.onEvent.subscribe({ roomId: room }, { onStarted: () => started(), onData: (e) => roomEvents.push(e.data) }));
     await vi.waitFor(() => expect(inbox('zed')).toEqual([]), WAIT);
 
-    const zed = await connect('zed');
+    const zed = await connect(app, 'zed');
     await vi.waitFor(() => expect(inbox('zed')).toEqual([true]), WAIT);
     await vi.waitFor(() => expect(roomEvents.filter((e) => e.type === 'presence' && e.user === 'zed').map((e) => e.type === 'presence' && e.online)).toEqual([true]), WAIT);
     await zed.close();
@@ -78,16 +92,16 @@ describe.each(engineCases())('presence over $engine fan-out', ({ engine, env, sk
     expect(list.items[0]!.other).toMatchObject({ user: 'zed', online: false });
   });
 
-  it.skipIf(skip)('offline is announced only once it has lasted the delay; reconnects within it announce nothing; one user’s changes are a delay apart', async () => {
+  it.skipIf(skip)('offline is announced only once it has lasted the delay; reconnects within it announce nothing; one user’s changes are a delay apart', async ({ app }) => {
     await app.sql(`insert into users (id) values ('yan'), ('xia')`);
     await app.sql(`insert into chat_rooms (id, participant1_id, participant2_id) values (gen_random_uuid(), 'yan', 'xia')`);
-    const inbox = await watchInbox('xia');
-    let yan = await connect('yan');
+    const inbox = await watchInbox(app, 'xia');
+    let yan = await connect(app, 'yan');
     await vi.waitFor(() => expect(inbox('yan')).toEqual([true]), WAIT);
     const onlineAt = Date.now();
     for (let i = 0; i < 5; i++) {
       await yan.close();
-      yan = await connect('yan');
+      yan = await connect(app, 'yan');
     }
     // Taken before the close starts: the server cannot have seen it any earlier.
     const closedAt = Date.now();
@@ -98,7 +112,7 @@ describe.each(engineCases())('presence over $engine fan-out', ({ engine, env, sk
     expect(offlineAt - onlineAt).toBeGreaterThanOrEqual(OFFLINE_DELAY_MS);
     // Back at once after the offline went out: its online waits out the delay too (half of it
     // here leaves room for delivery jitter; without the spacing it came within milliseconds).
-    yan = await connect('yan');
+    yan = await connect(app, 'yan');
     await vi.waitFor(() => expect(inbox('yan')).toEqual([true, false, true]), WAIT);
     expect(inbox.arrivals('yan')[2]! - offlineAt).toBeGreaterThanOrEqual(OFFLINE_DELAY_MS / 2);
     await yan.close();

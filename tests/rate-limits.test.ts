@@ -1,13 +1,13 @@
 import { TRPCClientError } from '@trpc/client';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import WebSocket from 'ws';
 import { openLegacySocket } from './support/legacy-socket.ts';
-import { startPeerApp, type PeerApp } from './support/peer-app.ts';
+import { startPeerApp } from './support/peer-app.ts';
 import { openTrpcSocket } from './support/raw-trpc.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { appTest, startTestApp } from './support/test-app.ts';
 
 // A slow refill, so a drained bucket stays drained for the length of a test.
 const LIMITS = {
@@ -37,12 +37,29 @@ async function restSend(app: { url: string }, token: string, roomId: string, use
   });
 }
 
-describe('one instance', () => {
-  let app: TestApp;
-  beforeAll(async () => void (app = await startTestApp(`${import.meta.filename}-one`, LIMITS)));
-  afterAll(() => app?.close());
+const oneIt = appTest(`${import.meta.filename}-one`, LIMITS);
+const roomsIt = appTest(`${import.meta.filename}-rooms`, { ROOM_OPEN_RATE_PER_SEC: '0.05', ROOM_OPEN_BURST: '4', ROOMS_OPEN_PER_DAY: '4' });
+const connectionIt = appTest(`${import.meta.filename}-connection`, { WS_MAX_INFLIGHT: '2', WS_MAX_SUBSCRIPTIONS: '2', HTTP_HEADERS_TIMEOUT_MS: '500' }).extend<{ $file: { roomId: string } }>({
+  roomId: [async ({ t }, use) => use((await (await t.client('alice')).rooms.open.mutate({ otherUserId: 'bob' })).id), { scope: 'file' }],
+});
 
-  it('one bucket per user across surfaces: tRPC TOO_MANY_REQUESTS, REST 429 with Retry-After and {detail}, ws/chat an error frame on an open socket', async () => {
+/** A Redis server for one describe's tests. */
+const redisTest = () =>
+  test.extend<{ $file: { redis: TestRedis } }>({
+    redis: [
+      async ({}, use) => {
+        await using redis = await startTestRedis();
+        await use(redis);
+      },
+      { scope: 'file' },
+    ],
+  });
+const sharedIt = redisTest();
+const stallIt = redisTest();
+if (!hasRedisServer) console.warn('SKIPPED the shared-limit and stalled-Redis cases: no redis-server binary on PATH (CI has one)');
+
+describe('one instance', () => {
+  oneIt('one bucket per user across surfaces: tRPC TOO_MANY_REQUESTS, REST 429 with Retry-After and {detail}, ws/chat an error frame on an open socket', async ({ t: app }) => {
     const alice = await app.client('alice');
     const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
     for (let i = 0; i < 3; i++) await alice.messages.send.mutate({ roomId: room.id, content: `m${i}` });
@@ -70,7 +87,7 @@ describe('one instance', () => {
     await expect(bob.messages.send.mutate({ roomId: room.id, content: 'from bob' })).resolves.toMatchObject({ seq: 4 });
   });
 
-  it('typing is limited per user too', async () => {
+  oneIt('typing is limited per user too', async ({ t: app }) => {
     const carol = await app.client('carol');
     const room = await carol.rooms.open.mutate({ otherUserId: 'dave' });
     await carol.messages.typing.mutate({ roomId: room.id });
@@ -78,7 +95,7 @@ describe('one instance', () => {
     expect(await trpcError(carol.messages.typing.mutate({ roomId: room.id }))).toMatchObject({ code: 'TOO_MANY_REQUESTS', parleyCode: 'RATE_LIMITED' });
   });
 
-  it('markRead, edit and delete each have a per-user bucket of their own, apart from sends', async () => {
+  oneIt('markRead, edit and delete each have a per-user bucket of their own, apart from sends', async ({ t: app }) => {
     const gus = await app.client('gus');
     const room = await gus.rooms.open.mutate({ otherUserId: 'hal' });
     const sent = [];
@@ -112,11 +129,7 @@ describe('one instance', () => {
 });
 
 describe('rooms.open', () => {
-  let app: TestApp;
-  beforeAll(async () => void (app = await startTestApp(`${import.meta.filename}-rooms`, { ROOM_OPEN_RATE_PER_SEC: '0.05', ROOM_OPEN_BURST: '4', ROOMS_OPEN_PER_DAY: '4' })));
-  afterAll(() => app?.close());
-
-  it('is rate-limited per user, on tRPC and REST alike', async () => {
+  roomsIt('is rate-limited per user, on tRPC and REST alike', async ({ t: app }) => {
     const ivan = await app.client('ivan');
     for (const other of ['o1', 'o2', 'o3', 'o4']) await ivan.rooms.open.mutate({ otherUserId: other });
     expect(await trpcError(ivan.rooms.open.mutate({ otherUserId: 'o1' }))).toMatchObject({ code: 'TOO_MANY_REQUESTS', parleyCode: 'RATE_LIMITED', details: { retryAfterSeconds: expect.any(Number) } });
@@ -127,7 +140,7 @@ describe('rooms.open', () => {
     await expect((await app.client('judy')).rooms.open.mutate({ otherUserId: 'o1' })).resolves.toMatchObject({ participant1: 'judy' });
   });
 
-  it('new rooms are capped per day, counted in the database (rooms made elsewhere count, a day-old one does not); reopening an existing room is still allowed', async () => {
+  roomsIt('new rooms are capped per day, counted in the database (rooms made elsewhere count, a day-old one does not); reopening an existing room is still allowed', async ({ t: app }) => {
     await app.sql(`insert into users (id) values ('kurt'), ('q1'), ('q2'), ('q3'), ('q9')`);
     // Two made today on another instance, one made two days ago.
     await app.sql(`insert into chat_rooms (id, participant1_id, participant2_id, created_at) values
@@ -146,13 +159,6 @@ describe('rooms.open', () => {
 });
 
 describe('two instances', () => {
-  let redis: TestRedis | undefined;
-  beforeAll(async () => {
-    if (hasRedisServer) redis = await startTestRedis();
-    else console.warn('SKIPPED the shared-limit case: no redis-server binary on PATH (CI has one)');
-  });
-  afterAll(() => redis?.stop());
-
   async function pair(tag: string, env: Record<string, string>) {
     const a = await startTestApp(`${import.meta.filename}-${tag}`, { ...LIMITS, ...env });
     const b = await startPeerApp(a, { ...LIMITS, ...env });
@@ -171,13 +177,13 @@ describe('two instances', () => {
     return { a, b, sendsBefore429, [Symbol.asyncDispose]: async () => { await b.close(); await a.close(); } };
   }
 
-  it.skipIf(!hasRedisServer)('with Redis the limit holds across instances: the burst is shared', async () => {
-    await using instances = await pair('redis', { REDIS_URL: redis!.url });
+  sharedIt.skipIf(!hasRedisServer)('with Redis the limit holds across instances: the burst is shared', async ({ redis }) => {
+    await using instances = await pair('redis', { REDIS_URL: redis.url });
     expect(instances.a.app.services.limiter.scope).toBe('redis');
     expect(await instances.sendsBefore429()).toBe(3);
   });
 
-  it('with PostgreSQL only each instance counts on its own: a user gets up to the burst on each', async () => {
+  sharedIt('with PostgreSQL only each instance counts on its own: a user gets up to the burst on each', async () => {
     await using instances = await pair('pg', {});
     expect(instances.a.app.services.limiter.scope).toBe('memory');
     expect(await instances.sendsBefore429()).toBe(6);
@@ -185,16 +191,6 @@ describe('two instances', () => {
 });
 
 describe('a stalled Redis', () => {
-  let redis: TestRedis | undefined;
-  beforeAll(async () => {
-    if (hasRedisServer) redis = await startTestRedis();
-    else console.warn('SKIPPED the stalled-Redis case: no redis-server binary on PATH (CI has one)');
-  });
-  afterAll(async () => {
-    redis?.resume();
-    await redis?.stop();
-  });
-
   /** Fails the test when `call` is still running after `ms`, instead of waiting for it. */
   async function within<T>(ms: number, what: string, call: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
@@ -206,14 +202,14 @@ describe('a stalled Redis', () => {
     }
   }
 
-  it.skipIf(!hasRedisServer)('while Redis is frozen (SIGSTOP, connection open) limited calls go on without waiting for it, on per-instance buckets; once it answers again the limits are shared there again', async () => {
+  stallIt.skipIf(!hasRedisServer)('while Redis is frozen (SIGSTOP, connection open) limited calls go on without waiting for it, on per-instance buckets; once it answers again the limits are shared there again', async ({ redis }) => {
     // Buckets large enough that nothing here is refused: the case is about waiting, not counting.
     const roomy = { SEND_RATE_PER_SEC: '0.01', SEND_BURST: '1000', TYPING_RATE_PER_SEC: '0.01', TYPING_BURST: '1000', MARK_READ_RATE_PER_SEC: '0.01', MARK_READ_BURST: '1000' };
     // A deadline long enough that calls each waiting for it would add up to more than the bound below.
-    await using app = await startTestApp(`${import.meta.filename}-stall`, { ...roomy, REDIS_URL: redis!.url, REDIS_COMMAND_TIMEOUT_MS: '250' });
+    await using app = await startTestApp(`${import.meta.filename}-stall`, { ...roomy, REDIS_URL: redis.url, REDIS_COMMAND_TIMEOUT_MS: '250' });
     // Sends publish to the frozen Redis too (the fan-out engine), which must hold none of them either.
     expect(app.app.services.fanout.name).toBe('redis');
-    const probe = new Redis(redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const probe = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
     await probe.connect();
     const alice = await app.client('alice');
     const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
@@ -221,7 +217,7 @@ describe('a stalled Redis', () => {
     expect(await probe.exists('parley:limit:send:alice')).toBe(1);
     probe.disconnect();
 
-    redis!.pause();
+    redis.pause();
     try {
       const sequential = (async () => {
         for (let i = 0; i < 10; i++) await within(1_000, `tRPC send ${i}`, alice.messages.send.mutate({ roomId: room.id, content: `frozen ${i}` }));
@@ -235,13 +231,13 @@ describe('a stalled Redis', () => {
       // Many at once: none waits for the ones before it to time out.
       await within(1_000, '20 concurrent sends', Promise.all(Array.from({ length: 20 }, (_, i) => alice.messages.send.mutate({ roomId: room.id, content: `together ${i}` }))));
     } finally {
-      redis!.resume();
+      redis.resume();
     }
     expect(await app.sql('select count(*)::int as n from messages where chat_room_id = $1', [room.id])).toEqual([{ n: 32 }]);
 
     // Bob never sent before, so a bucket of his in Redis can only come from a call made after the thaw.
     const bob = await app.client('bob');
-    const again = new Redis(redis!.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+    const again = new Redis(redis.url, { lazyConnect: true, maxRetriesPerRequest: 0 });
     await again.connect();
     await vi.waitFor(
       async () => {
@@ -255,15 +251,7 @@ describe('a stalled Redis', () => {
 });
 
 describe('one connection’s share of the server', () => {
-  let app: TestApp;
-  let roomId: string;
-  beforeAll(async () => {
-    app = await startTestApp(`${import.meta.filename}-connection`, { WS_MAX_INFLIGHT: '2', WS_MAX_SUBSCRIPTIONS: '2', HTTP_HEADERS_TIMEOUT_MS: '500' });
-    roomId = (await (await app.client('alice')).rooms.open.mutate({ otherUserId: 'bob' })).id;
-  });
-  afterAll(() => app?.close());
-
-  it('calls past twice WS_MAX_INFLIGHT in one read of a tRPC WebSocket are answered RATE_LIMITED; the socket stays usable', async () => {
+  connectionIt('calls past twice WS_MAX_INFLIGHT in one read of a tRPC WebSocket are answered RATE_LIMITED; the socket stays usable', async ({ t: app, roomId }) => {
     const socket = await openTrpcSocket(app.url, await app.token('alice'));
     socket.ws.send(JSON.stringify(Array.from({ length: 10 }, (_, i) => ({ id: i + 1, method: 'query', params: { path: 'messages.list', input: { roomId } } }))));
     await socket.until(() => socket.received.length >= 10);
@@ -276,7 +264,7 @@ describe('one connection’s share of the server', () => {
     socket.close();
   });
 
-  it('subscriptions past WS_MAX_SUBSCRIPTIONS on a tRPC WebSocket are answered RATE_LIMITED', async () => {
+  connectionIt('subscriptions past WS_MAX_SUBSCRIPTIONS on a tRPC WebSocket are answered RATE_LIMITED', async ({ t: app, roomId }) => {
     const socket = await openTrpcSocket(app.url, await app.token('alice'));
     for (const id of [1, 2, 3]) socket.ws.send(JSON.stringify({ id, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
     await socket.until(() => socket.received.filter((a) => a.result?.type === 'started').length === 2 && socket.received.some((a) => a.id === 3));
@@ -284,7 +272,7 @@ describe('one connection’s share of the server', () => {
     socket.close();
   });
 
-  it('a client that sends its headers a byte at a time is cut off after HTTP_HEADERS_TIMEOUT_MS', async () => {
+  connectionIt('a client that sends its headers a byte at a time is cut off after HTTP_HEADERS_TIMEOUT_MS', async ({ t: app }) => {
     const socket = connect(Number(new URL(app.url).port), '127.0.0.1');
     const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
     socket.on('error', () => {}); // the server hangs up mid-drip: an EPIPE here is the point
@@ -294,7 +282,7 @@ describe('one connection’s share of the server', () => {
     clearInterval(drip);
   });
 
-  it('one address holds at most MAX_CONNECTIONS_PER_IP connections; the next is answered 429', async () => {
+  connectionIt('one address holds at most MAX_CONNECTIONS_PER_IP connections; the next is answered 429', async () => {
     await using capped = await startTestApp(`${import.meta.filename}-per-ip`, { MAX_CONNECTIONS_PER_IP: '3' });
     const wsUrl = `${capped.url.replace(/^http/, 'ws')}/trpc?token=${await capped.token('alice')}`;
     const sockets = await Promise.all([1, 2, 3].map(() => new Promise<WebSocket>((resolve, reject) => {

@@ -8,12 +8,12 @@ import { record } from './support/subscription.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 let t: TestApp;
+let freshRoom: ReturnType<typeof roomPairs>;
 beforeAll(async () => {
   t = await startTestApp(import.meta.filename);
+  freshRoom = roomPairs(t, 's');
 });
 afterAll(() => t?.close());
-
-const freshRoom = roomPairs(() => t, 's');
 const NEUTRAL = 'You cannot send messages in this conversation.';
 
 async function restSend(userId: string, roomId: string, content: string) {

@@ -1,29 +1,22 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { expect } from 'vitest';
+import { tempDir } from './support/temp-dir.ts';
+import { appTest } from './support/test-app.ts';
 
 const run = promisify(execFile);
 const root = new URL('..', import.meta.url).pathname;
 // The machine's own Node (20 here), not the project's pinned 24: the package must not need type stripping.
 const systemNode = existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath;
 
-let t: TestApp;
-let dir: string;
-beforeAll(async () => {
-  t = await startTestApp(import.meta.filename);
-  dir = await mkdtemp(join(tmpdir(), 'parley-sdk-'));
-});
-afterAll(async () => {
-  await t?.close();
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const it = appTest(import.meta.filename);
 
-it('`npm run pack:sdk` writes the tarball the README installs; a plain Node script installs and uses it: ESM JavaScript, types, tRPC as a peer', async () => {
+it('`npm run pack:sdk` writes the tarball the README installs; a plain Node script installs and uses it: ESM JavaScript, types, tRPC as a peer', async ({ t }) => {
+  await using scratch = await tempDir('parley-sdk-');
+  const dir = scratch.path;
   // The README's own command, with the tarball sent to this test's directory instead of the checkout.
   await run('npm', ['run', 'pack:sdk', '--', '--pack-destination', dir], { cwd: root });
   const tarball = join(dir, 'parley-client-0.1.0.tgz');

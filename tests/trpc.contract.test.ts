@@ -1,41 +1,30 @@
 import { TRPCClientError } from '@trpc/client';
 import { SignJWT } from 'jose';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
 import { openTrpcSocket } from './support/raw-trpc.ts';
 import { rejection } from './support/rejection.ts';
+import { roomPairs } from './support/room-pair.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
+import { appTest, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
-let t: TestApp;
-let alice: ChatClient;
-let bob: ChatClient;
-let mallory: ChatClient;
-
-beforeAll(async () => {
-  t = await startTestApp(import.meta.filename);
-  [alice, bob, mallory] = await Promise.all([t.client('alice'), t.client('bob'), t.client('mallory')]);
+const it = appTest(import.meta.filename).extend<{ $file: { alice: ChatClient; bob: ChatClient; mallory: ChatClient; freshRoom: ReturnType<typeof roomPairs> } }>({
+  alice: [async ({ t }, use) => use(await t.client('alice')), { scope: 'file' }],
+  bob: [async ({ t }, use) => use(await t.client('bob')), { scope: 'file' }],
+  mallory: [async ({ t }, use) => use(await t.client('mallory')), { scope: 'file' }],
+  // A fresh room between two fresh users, so tests do not share seqs.
+  freshRoom: [async ({ t }, use) => use(roomPairs(t, '')), { scope: 'file' }],
 });
-afterAll(() => t?.close());
-
-let pairs = 0;
-/** A fresh room between two fresh users, so tests do not share seqs. */
-async function freshRoom() {
-  const n = ++pairs;
-  const [a, b] = await Promise.all([t.client(`a${n}`), t.client(`b${n}`)]);
-  const room = await a.rooms.open.mutate({ otherUserId: `b${n}` });
-  return { a, b, room, bId: `b${n}`, aId: `a${n}` };
-}
 
 describe('rooms', () => {
-  it('concurrent rooms.open from both users yields one room', async () => {
+  it('concurrent rooms.open from both users yields one room', async ({ t }) => {
     const [c, d] = await Promise.all([t.client('carol'), t.client('dave')]);
     const rooms = await Promise.all(range(1, 10).map((i) => (i % 2 ? c : d).rooms.open.mutate({ otherUserId: i % 2 ? 'dave' : 'carol' })));
     expect(new Set(rooms.map((r) => r.id)).size).toBe(1);
     expect(await t.sql("select id from chat_rooms where 'carol' in (participant1_id, participant2_id)")).toHaveLength(1);
   });
 
-  it('rooms.list shows the caller’s rooms, newest activity first, with the last message', async () => {
+  it('rooms.list shows the caller’s rooms, newest activity first, with the last message', async ({ alice }) => {
     const r1 = await alice.rooms.open.mutate({ otherUserId: 'erin', name: 'first' });
     const r2 = await alice.rooms.open.mutate({ otherUserId: 'frank' });
     await alice.messages.send.mutate({ roomId: r1.id, content: 'latest' });
@@ -45,13 +34,13 @@ describe('rooms', () => {
     expect(list[1]).toMatchObject({ last_seq: 0, last_message: null });
   });
 
-  it('a room with yourself is refused with a field error', async () => {
+  it('a room with yourself is refused with a field error', async ({ alice }) => {
     expect(await rejection(alice.rooms.open.mutate({ otherUserId: 'alice' }))).toMatchObject({ code: 'BAD_REQUEST', parleyCode: 'INVALID_INPUT' });
   });
 });
 
 describe('messages', () => {
-  it('two users: open a room, subscribe, send, both receive', async () => {
+  it('two users: open a room, subscribe, send, both receive', async ({ freshRoom }) => {
     const { a, b, room, aId, bId } = await freshRoom();
     const subA = record(a, room.id, '0');
     const subB = record(b, room.id, '0');
@@ -69,7 +58,7 @@ describe('messages', () => {
     }
   });
 
-  it('history pagination over 260 messages returns each exactly once, in order', async () => {
+  it('history pagination over 260 messages returns each exactly once, in order', async ({ freshRoom }) => {
     const { a, room } = await freshRoom();
     for (let i = 1; i <= 260; i += 20) {
       await Promise.all(range(i, i + 19).map((n) => a.messages.send.mutate({ roomId: room.id, content: `m${n}`, clientId: `c${n}` })));
@@ -84,14 +73,14 @@ describe('messages', () => {
     expect(seen).toEqual(range(1, 260));
   });
 
-  it('a retried send with the same clientId stores one message', async () => {
+  it('a retried send with the same clientId stores one message', async ({ t, freshRoom }) => {
     const { a, room } = await freshRoom();
     const sends = await Promise.all(range(1, 5).map(() => a.messages.send.mutate({ roomId: room.id, content: 'once', clientId: 'retry-1' })));
     expect(new Set(sends.map((m) => m.id)).size).toBe(1);
     expect(await t.sql('select count(*)::int as n from messages where chat_room_id = $1', [room.id])).toEqual([{ n: 1 }]);
   });
 
-  it('concurrent sends across many rooms, retries of one clientId among them: each room dense 1..n, one message per clientId', async () => {
+  it('concurrent sends across many rooms, retries of one clientId among them: each room dense 1..n, one message per clientId', async ({ freshRoom }) => {
     const pairs = await Promise.all(range(1, 8).map(() => freshRoom()));
     const sends = pairs.flatMap(({ a, room }) => [
       ...range(1, 30).map((n) => a.messages.send.mutate({ roomId: room.id, content: `m${n}` })),
@@ -105,7 +94,7 @@ describe('messages', () => {
     }
   });
 
-  it('content must be non-blank and within the configured length', async () => {
+  it('content must be non-blank and within the configured length', async ({ t, freshRoom }) => {
     const { a, room } = await freshRoom();
     for (const content of ['', '   \n ', 'x'.repeat(4001)]) {
       expect(await rejection(a.messages.send.mutate({ roomId: room.id, content }))).toMatchObject({ code: 'BAD_REQUEST', parleyCode: 'INVALID_INPUT' });
@@ -114,7 +103,7 @@ describe('messages', () => {
     expect(await t.sql('select seq from messages where chat_room_id = $1', [room.id])).toEqual([{ seq: '1' }]);
   });
 
-  it('a request over the body limit is refused with PAYLOAD_TOO_LARGE in tRPC’s own error shape', async () => {
+  it('a request over the body limit is refused with PAYLOAD_TOO_LARGE in tRPC’s own error shape', async ({ freshRoom }) => {
     const { a, room } = await freshRoom();
     expect(await rejection(a.messages.send.mutate({ roomId: room.id, content: 'x'.repeat(700_000) }))).toMatchObject({
       code: 'PAYLOAD_TOO_LARGE',
@@ -123,7 +112,7 @@ describe('messages', () => {
     expect((await a.messages.list.query({ roomId: room.id })).items).toEqual([]);
   });
 
-  it('typing reaches the other participant, is throttled, and is never stored', async () => {
+  it('typing reaches the other participant, is throttled, and is never stored', async ({ t, freshRoom }) => {
     const { a, b, room, aId } = await freshRoom();
     const subB = record(b, room.id, '0');
     await subB.started;
@@ -140,7 +129,7 @@ describe('messages', () => {
 });
 
 describe('resumable subscriptions', () => {
-  it('a subscriber that misses 20 messages and resumes with its last event id receives exactly those 20, in order', async () => {
+  it('a subscriber that misses 20 messages and resumes with its last event id receives exactly those 20, in order', async ({ freshRoom }) => {
     const { a, b, room } = await freshRoom();
     const first = record(b, room.id, '0');
     for (const n of range(1, 5)) await a.messages.send.mutate({ roomId: room.id, content: `m${n}` });
@@ -156,7 +145,7 @@ describe('resumable subscriptions', () => {
     resumed.unsubscribe();
   });
 
-  it('200 concurrent sends by both users over several connections, subscriber resuming twice: seq 1..200 exactly once, history agrees', async () => {
+  it('200 concurrent sends by both users over several connections, subscriber resuming twice: seq 1..200 exactly once, history agrees', async ({ t, freshRoom }) => {
     const { room, aId, bId } = await freshRoom();
     const senders = await Promise.all(range(1, 6).map((i) => t.client(i % 2 ? aId : bId)));
     const watcher = await t.client(aId);
@@ -186,7 +175,7 @@ describe('resumable subscriptions', () => {
     expect(history.nextCursor).toBeNull();
   });
 
-  it('the SDK reconnects by itself after the server drops its socket and resumes without gap or duplicate', async () => {
+  it('the SDK reconnects by itself after the server drops its socket and resumes without gap or duplicate', async ({ t, freshRoom }) => {
     const { a, b, room } = await freshRoom();
     const sub = record(b, room.id, '0');
     for (const n of range(1, 60)) {
@@ -202,7 +191,7 @@ describe('resumable subscriptions', () => {
 });
 
 describe('authorization', () => {
-  it('a third user gets NOT_FOUND on every procedure for the room, like for a room that does not exist', async () => {
+  it('a third user gets NOT_FOUND on every procedure for the room, like for a room that does not exist', async ({ t, alice, mallory }) => {
     const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
     for (const roomId of [room.id, crypto.randomUUID()]) {
       const calls = [
@@ -235,7 +224,7 @@ describe('authorization', () => {
     'no subject': () => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setExpirationTime('1h').sign(key),
   };
 
-  it.each(Object.keys(badTokens))('a %s token is rejected with UNAUTHORIZED over HTTP and WebSocket', async (kind) => {
+  it.for(Object.keys(badTokens))('a %s token is rejected with UNAUTHORIZED over HTTP and WebSocket', async (kind, { t }) => {
     const client = createChatClient({ url: t.url, token: await badTokens[kind]!() });
     try {
       expect((await rejection(client.rooms.list.query())).code).toBe('UNAUTHORIZED');
@@ -251,7 +240,7 @@ describe('authorization', () => {
 });
 
 describe('subscriptions live on the WebSocket only', () => {
-  it('messages.onEvent over HTTP (Server-Sent Events) is refused with 405 METHOD_NOT_ALLOWED, not streamed', async () => {
+  it('messages.onEvent over HTTP (Server-Sent Events) is refused with 405 METHOD_NOT_ALLOWED, not streamed', async ({ t, freshRoom }) => {
     const { room, aId } = await freshRoom();
     const input = encodeURIComponent(JSON.stringify({ roomId: room.id }));
     const res = await fetch(`${t.url}/trpc/messages.onEvent?input=${input}`, { headers: { authorization: `Bearer ${await t.token(aId)}`, accept: 'text/event-stream' } });
@@ -262,13 +251,13 @@ describe('subscriptions live on the WebSocket only', () => {
 });
 
 describe('tRPC over HTTP challenges like REST', () => {
-  it.each([{}, { 'trpc-accept': 'application/json' }])('a call without a Bearer token is a 401 with WWW-Authenticate: Bearer (%j)', async (extra) => {
+  it.for([{}, { 'trpc-accept': 'application/json' }])('a call without a Bearer token is a 401 with WWW-Authenticate: Bearer (%j)', async (extra, { t }) => {
     const res = await fetch(`${t.url}/trpc/rooms.list`, { headers: { authorization: 'Basic YWxpY2U6cHc=', ...extra } });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer /);
   });
 
-  it('an OPTIONS request without CORS_ORIGINS is a 400 in tRPC’s shape, not a 500', async () => {
+  it('an OPTIONS request without CORS_ORIGINS is a 400 in tRPC’s shape, not a 500', async ({ t }) => {
     const res = await fetch(`${t.url}/trpc/rooms.list`, { method: 'OPTIONS', headers: { origin: 'http://localhost:5173', 'access-control-request-method': 'GET' } });
     expect(res.status).toBe(400);
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
@@ -277,7 +266,7 @@ describe('tRPC over HTTP challenges like REST', () => {
 });
 
 describe('HTTP batches hold at most 10 calls', () => {
-  it('an HTTP batch of 11 sends is refused whole with 400 and stores nothing', async () => {
+  it('an HTTP batch of 11 sends is refused whole with 400 and stores nothing', async ({ t, freshRoom }) => {
     const { room, aId } = await freshRoom();
     const stored = async () => (await t.sql<{ n: number }>('select count(*)::int as n from messages where chat_room_id = $1', [room.id]))[0]!.n;
     const paths = Array(11).fill('messages.send').join(',');
@@ -293,7 +282,7 @@ describe('HTTP batches hold at most 10 calls', () => {
 });
 
 describe('resume points', () => {
-  it('a lastEventId past the room’s last seq is refused with INVALID_INPUT, not left silent', async () => {
+  it('a lastEventId past the room’s last seq is refused with INVALID_INPUT, not left silent', async ({ freshRoom }) => {
     const { a, room } = await freshRoom();
     await a.messages.send.mutate({ roomId: room.id, content: 'one' });
     const sub = record(a, room.id, '1000');
@@ -302,7 +291,7 @@ describe('resume points', () => {
     sub.unsubscribe();
   });
 
-  it('a lastEventId of 10,000 digits is a BAD_REQUEST, not a 500', async () => {
+  it('a lastEventId of 10,000 digits is a BAD_REQUEST, not a 500', async ({ t, freshRoom }) => {
     const { room, aId } = await freshRoom();
     const socket = await openTrpcSocket(t.url, await t.token(aId));
     socket.ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId: room.id, lastEventId: '9'.repeat(10_000) } } }));
@@ -317,7 +306,7 @@ describe('tRPC over HTTP answers the same with or without the trpc-accept header
   const q = (value: unknown) => encodeURIComponent(JSON.stringify(value));
   const withoutVolatile = (body: unknown) => JSON.parse(JSON.stringify(body).replace(/"(id|created_at)":"[^"]+"/g, '"$1":"…"').replace(/"seq":\d+/g, '"seq":0'));
 
-  async function both(path: string, init: RequestInit = {}) {
+  async function both(t: TestApp, path: string, init: RequestInit = {}) {
     const headers = { authorization: `Bearer ${await t.token('alice')}`, 'content-type': 'application/json' };
     const call = async (extra: Record<string, string>) => {
       const res = await fetch(`${t.url}/trpc/${path}`, { ...init, headers: { ...headers, ...extra } });
@@ -335,17 +324,17 @@ describe('tRPC over HTTP answers the same with or without the trpc-accept header
     'a batched mutation with a domain error': () => ['messages.send?batch=1', { method: 'POST', body: JSON.stringify({ 0: { roomId: NO_ROOM, content: 'x' } }) }],
   };
 
-  it.each(Object.keys(cases))('%s: the same status and body', async (name) => {
+  it.for(Object.keys(cases))('%s: the same status and body', async (name, { t, alice }) => {
     const roomId = (await alice.rooms.open.mutate({ otherUserId: 'bob' })).id;
     const [path, init] = cases[name]!(roomId);
-    const { direct, trpc } = await both(path, init);
+    const { direct, trpc } = await both(t, path, init);
     expect(direct.status).toBe(trpc.status);
     expect(withoutVolatile(direct.body)).toEqual(withoutVolatile(trpc.body));
   });
 
-  it('a send either way is stored once and answered in the same shape', async () => {
+  it('a send either way is stored once and answered in the same shape', async ({ t, alice }) => {
     const roomId = (await alice.rooms.open.mutate({ otherUserId: 'bob' })).id;
-    const { direct, trpc } = await both('messages.send?batch=1', { method: 'POST', body: JSON.stringify({ 0: { roomId, content: 'via both' } }) });
+    const { direct, trpc } = await both(t, 'messages.send?batch=1', { method: 'POST', body: JSON.stringify({ 0: { roomId, content: 'via both' } }) });
     expect(direct.status).toBe(200);
     expect(withoutVolatile(direct.body)).toEqual(withoutVolatile(trpc.body));
     expect(await t.sql("select seq from messages where content = 'via both' order by seq")).toHaveLength(2);

@@ -1,31 +1,30 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { range, record } from './support/subscription.ts';
-import { startTestApp, type TestApp } from './support/test-app.ts';
+import { appTest, type TestApp } from './support/test-app.ts';
 
-let t: TestApp;
-let alice: ChatClient;
-let roomId: string;
-
-beforeAll(async () => {
-  // The smallest send queue the config allows, so a paused reader is "slow" quickly.
-  t = await startTestApp(import.meta.filename, { WS_SEND_QUEUE_MAX_BYTES: '1024' });
-  alice = await t.client('alice');
-  roomId = (await alice.rooms.open.mutate({ otherUserId: 'bob' })).id;
+// The smallest send queue the config allows, so a paused reader is "slow" quickly.
+const it = appTest(import.meta.filename, { WS_SEND_QUEUE_MAX_BYTES: '1024' }).extend<{ $file: { alice: { client: ChatClient; roomId: string } } }>({
+  alice: [
+    async ({ t }, use) => {
+      const client = await t.client('alice');
+      await use({ client, roomId: (await client.rooms.open.mutate({ otherUserId: 'bob' })).id });
+    },
+    { scope: 'file' },
+  ],
 });
-afterAll(() => t?.close());
 
 /** The server's side of every WebSocket open now. */
-const serverSockets = () => new Set(t.app.fastify.websocketServer.clients);
+const serverSockets = (t: TestApp) => new Set(t.app.fastify.websocketServer.clients);
 
 /**
  * Sends 4,000-character messages in waves until the server has closed the reader's socket
  * (`reader`: the server's side of it). A bounded queue closes it within a few waves; without a
  * bound it never closes, and the waves fill the loopback's socket buffers many times over.
  */
-async function flood(reader: WebSocket) {
+async function flood(alice: ChatClient, roomId: string, reader: WebSocket) {
   const content = 'x'.repeat(4000);
   for (const wave of range(1, 30)) {
     if (reader.readyState !== WebSocket.OPEN) return;
@@ -34,10 +33,10 @@ async function flood(reader: WebSocket) {
 }
 
 /** The one socket the server accepted while `connect` ran. */
-async function acceptedDuring<T>(connect: () => Promise<T>): Promise<[T, WebSocket]> {
-  const before = serverSockets();
+async function acceptedDuring<T>(t: TestApp, connect: () => Promise<T>): Promise<[T, WebSocket]> {
+  const before = serverSockets(t);
   const value = await connect();
-  const accepted = [...serverSockets()].filter((ws) => !before.has(ws));
+  const accepted = [...serverSockets(t)].filter((ws) => !before.has(ws));
   expect(accepted).toHaveLength(1);
   return [value, accepted[0] as WebSocket];
 }
@@ -55,19 +54,19 @@ function closeCodeAfterResume(ws: WebSocket) {
 }
 
 describe('a reader that cannot keep up is closed with 4001 (SLOW_CONSUMER), not buffered without bound', () => {
-  it('legacy ws/chat socket', async () => {
+  it('legacy ws/chat socket', async ({ t, alice: { client: alice, roomId } }) => {
     const token = await t.token('bob');
-    const [bob, serverSide] = await acceptedDuring(() => openLegacySocket(t.url, 'bob', 'alice', token));
+    const [bob, serverSide] = await acceptedDuring(t, () => openLegacySocket(t.url, 'bob', 'alice', token));
     const reader = closeCodeAfterResume(bob.ws);
     reader.pause();
-    await flood(serverSide);
+    await flood(alice, roomId, serverSide);
     expect(await reader.resumeAndWait()).toBe(4001);
     expect((await fetch(`${t.url}/healthz`)).status).toBe(200);
   });
 
-  it('tRPC subscription socket', async () => {
+  it('tRPC subscription socket', async ({ t, alice: { client: alice, roomId } }) => {
     const token = await t.token('bob');
-    const [ws, serverSide] = await acceptedDuring(async () => {
+    const [ws, serverSide] = await acceptedDuring(t, async () => {
       const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${token}`);
       await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
       return ws;
@@ -77,19 +76,19 @@ describe('a reader that cannot keep up is closed with 4001 (SLOW_CONSUMER), not 
     await started;
     const reader = closeCodeAfterResume(ws);
     reader.pause();
-    await flood(serverSide);
+    await flood(alice, roomId, serverSide);
     expect(await reader.resumeAndWait()).toBe(4001);
   });
 });
 
 // Each waits out a token of its own on a socket of its own, so they wait side by side.
 describe.concurrent('a socket does not outlive its token', () => {
-  it('legacy ws/chat closes with 4501 (TOKEN_EXPIRED) when the token expires', async ({ expect }) => {
+  it('legacy ws/chat closes with 4501 (TOKEN_EXPIRED) when the token expires', async ({ expect, t }) => {
     const socket = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob', '2s'));
     expect((await socket.closed).code).toBe(4501);
   });
 
-  it('tRPC WebSocket closes with 4501 when the token it authenticated with expires', async ({ expect }) => {
+  it('tRPC WebSocket closes with 4501 when the token it authenticated with expires', async ({ expect, t, alice: { roomId } }) => {
     const ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${await t.token('bob', '2s')}`);
     const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
@@ -97,7 +96,7 @@ describe.concurrent('a socket does not outlive its token', () => {
     expect(await closed).toBe(4501);
   });
 
-  it('the SDK, given a token function, reconnects with a fresh token after 4501 and resumes without a gap', async ({ expect }) => {
+  it('the SDK, given a token function, reconnects with a fresh token after 4501 and resumes without a gap', async ({ expect, t, alice: { client: alice, roomId } }) => {
     let issued = 0;
     const closes: Array<number | undefined> = [];
     const bob = createChatClient({

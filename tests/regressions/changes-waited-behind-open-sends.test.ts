@@ -1,27 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, vi } from 'vitest';
 import type { RoomEvent } from '../../client-sdk/index.ts';
 import { STORE_ONE_MESSAGE_SQL } from '../../server/messages/message-store.ts';
 import { roomPairs, sendMany } from '../support/room-pair.ts';
 import { range, record } from '../support/subscription.ts';
-import { startTestApp, type TestApp } from '../support/test-app.ts';
+import { appTest, type TestApp } from '../support/test-app.ts';
 
 // Sends once ran at 0.5× while read markers moved, because each change took its number under
 // the room row's lock, the lock every send batch of the room takes for its seqs. Changes now
 // number in a row of their own; these tests hold a send open on the room row and require changes
 // to go through meanwhile, numbered densely and placed after the last committed message.
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp(import.meta.filename);
+const it = appTest(import.meta.filename).extend<{ $file: { freshRoom: ReturnType<typeof roomPairs> } }>({
+  freshRoom: [async ({ t }, use) => use(roomPairs(t, 'c')), { scope: 'file' }],
 });
-afterAll(() => t?.close());
-
-const freshRoom = roomPairs(() => t, 'c');
 
 /** A send that has taken its seq (and so the room row's lock) and not committed yet: the send's own statement in an open transaction. */
-async function sendInFlight(roomId: string, sender: string) {
+async function sendInFlight(t: TestApp, roomId: string, sender: string) {
   const c = new pg.Client({ connectionString: t.databaseUrl });
   await c.connect();
   await c.query('begin');
@@ -51,7 +47,7 @@ const stored = (events: RoomEvent[]) => events.filter((e) => e.type !== 'presenc
 const summary = (e: RoomEvent) =>
   e.type === 'message' ? `m${e.message.seq}` : e.type === 'read' ? `read${e.seq}` : 'message' in e ? `${e.type}:${e.message.seq}` : e.type;
 
-async function changeLog(roomId: string) {
+async function changeLog(t: TestApp, roomId: string) {
   return t.sql<{ change_seq: number; at_seq: number; event: RoomEvent & { change_seq: number } }>(
     'select change_seq::int, at_seq::int, event from room_changes where chat_room_id = $1 order by change_seq',
     [roomId],
@@ -59,17 +55,17 @@ async function changeLog(roomId: string) {
 }
 
 describe('changes beside a send in flight', () => {
-  it('markRead, edit and delete go through while a send holds the room row; each is placed after the last committed message, and a resume gets everything once', async () => {
+  it('markRead, edit and delete go through while a send holds the room row; each is placed after the last committed message, and a resume gets everything once', async ({ t, freshRoom }) => {
     const { a, b, room, aId } = await freshRoom();
     const [m1, m2] = await sendMany(a, room.id, 1, 3);
-    await using send = await sendInFlight(room.id, aId);
+    await using send = await sendInFlight(t, room.id, aId);
     expect(send.seq).toBe(4);
 
     expect(await withoutWaiting('markRead', b.messages.markRead.mutate({ roomId: room.id, seq: 3 }))).toEqual({ seq: 3 });
     await withoutWaiting('edit', a.messages.edit.mutate({ roomId: room.id, messageId: m1!.id, content: 'edited' }));
     await withoutWaiting('delete', a.messages.delete.mutate({ roomId: room.id, messageId: m2!.id }));
     // The send is not committed: every change sits after message 3, the last one committed.
-    expect((await changeLog(room.id)).map((c) => [c.change_seq, c.at_seq])).toEqual([[1, 3], [2, 3], [3, 3]]);
+    expect((await changeLog(t, room.id)).map((c) => [c.change_seq, c.at_seq])).toEqual([[1, 3], [2, 3], [3, 3]]);
 
     await send.commit();
     const page = await b.messages.list.query({ roomId: room.id, direction: 'backward', limit: 50 });
@@ -81,14 +77,14 @@ describe('changes beside a send in flight', () => {
     resumed.unsubscribe();
   });
 
-  it('concurrent changes while sends wait on the room row: dense change seqs, at_seq never backwards and covering what each change refers to; live and resumed subscribers get each event once', async () => {
+  it('concurrent changes while sends wait on the room row: dense change seqs, at_seq never backwards and covering what each change refers to; live and resumed subscribers get each event once', async ({ t, freshRoom }) => {
     const { a, b, room, aId, bId } = await freshRoom();
     const sent = await sendMany(a, room.id, 1, 6);
     const live = record(b, room.id, '0');
     await live.waitForMessages(6);
     const pending: Promise<unknown>[] = [];
     {
-      await using send = await sendInFlight(room.id, aId);
+      await using send = await sendInFlight(t, room.id, aId);
       // These sends queue behind the open one for the room row; the changes must not. (From a client
       // of their own: the SDK batches one client's concurrent HTTP calls into one response.)
       const a2 = await t.client(aId);
@@ -103,7 +99,7 @@ describe('changes beside a send in flight', () => {
     }
     await Promise.all(pending);
 
-    const log = await changeLog(room.id);
+    const log = await changeLog(t, room.id);
     const [room10] = await t.sql<{ last_seq: number }>('select last_seq::int from chat_rooms where id = $1', [room.id]);
     const lastSeq = room10!.last_seq;
     expect(lastSeq).toBe(10);

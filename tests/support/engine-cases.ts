@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, test } from 'vitest';
 import { hasRedisServer, startTestRedis, type TestRedis } from './redis-server.ts';
 
 export interface EngineCase {
@@ -23,5 +23,29 @@ export function engineCases(): EngineCase[] {
   return [
     { engine: 'postgres', env: () => ({ FANOUT: 'postgres' }), skip: false },
     { engine: 'redis', env: () => ({ REDIS_URL: redis!.url }), skip: !hasRedisServer },
+  ];
+}
+
+type EngineEnv = Record<string, string>;
+const withEngineEnv = (engineEnv: (context: object, use: (env: EngineEnv) => Promise<void>) => Promise<void>) =>
+  test.extend<{ $file: { engineEnv: EngineEnv } }>({ engineEnv: [engineEnv, { scope: 'file' }] });
+
+/**
+ * The two cross-instance engines, each with its own `it` whose file fixture `engineEnv` is the
+ * environment that selects it; the Redis case starts a server of the file's own, stopped after the
+ * fixtures that use it. Call at the top level of a test file, where file fixtures are defined.
+ */
+export function engineTests() {
+  if (!hasRedisServer) console.warn('SKIPPED the Redis engine cases: no redis-server binary on PATH (CI has one)');
+  return [
+    { engine: 'postgres' as const, skip: false, it: withEngineEnv(async ({}, use) => use({ FANOUT: 'postgres' })) },
+    {
+      engine: 'redis' as const,
+      skip: !hasRedisServer,
+      it: withEngineEnv(async ({}, use) => {
+        await using redis = await startTestRedis();
+        await use({ REDIS_URL: redis.url });
+      }),
+    },
   ];
 }

@@ -8,6 +8,7 @@ export interface TestDatabase {
   /** A room's stored messages in seq order, read on a connection of the test's own. */
   messages(roomId: string): Promise<{ seq: number; content: string }[]>;
   drop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** An empty database `parley_test_<tag>_<pid>` on the test PostgreSQL, for servers run as processes. */
@@ -32,7 +33,8 @@ export async function createTestDatabase(tag: string): Promise<TestDatabase> {
       await client.end();
     }
   };
-  return { url: url.href, messages, drop: () => dropTestDatabase(name) };
+  const drop = () => dropTestDatabase(name);
+  return { url: url.href, messages, drop, [Symbol.asyncDispose]: drop };
 }
 
 export interface InstanceProcess extends MainProcess {

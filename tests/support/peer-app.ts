@@ -8,6 +8,7 @@ export interface PeerApp {
   metricsUrl: string;
   client(userId: string): Promise<ChatClient>;
   close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** A second instance, in this process, on the database of `first`: what a second `npm start` would be. */
@@ -15,6 +16,10 @@ export async function startPeerApp(first: TestApp, env: Record<string, string> =
   const app = await createApp(testConfig(first.databaseUrl, env));
   const url = await app.listen();
   const clients: ChatClient[] = [];
+  const close = async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+    await app.close();
+  };
   return {
     app,
     url,
@@ -24,9 +29,7 @@ export async function startPeerApp(first: TestApp, env: Record<string, string> =
       clients.push(client);
       return client;
     },
-    async close() {
-      await Promise.allSettled(clients.map((c) => c.close()));
-      await app.close();
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }

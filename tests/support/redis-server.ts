@@ -10,6 +10,7 @@ export interface TestRedis {
   port: number;
   /** Stops the server (SIGKILL: clients see the connection drop, not a polite shutdown). */
   stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
   /** Starts it again on the same port, empty. */
   start(): Promise<void>;
   /** Freezes the server (SIGSTOP): connections stay open, nothing is answered until `resume`. */
@@ -34,17 +35,19 @@ export async function startTestRedis(): Promise<TestRedis> {
     });
     proc.stdout!.resume();
   };
+  const stop = async () => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null) return;
+    proc.kill('SIGKILL');
+    await once(proc, 'exit');
+  };
   await start();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
-    async stop() {
-      const proc = child;
-      child = undefined;
-      if (!proc || proc.exitCode !== null) return;
-      proc.kill('SIGKILL');
-      await once(proc, 'exit');
-    },
+    stop,
+    [Symbol.asyncDispose]: stop,
     start,
     pause: () => void child?.kill('SIGSTOP'),
     resume: () => void child?.kill('SIGCONT'),

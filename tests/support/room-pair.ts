@@ -3,12 +3,12 @@ import { range } from './subscription.ts';
 import type { TestApp } from './test-app.ts';
 
 /** Opens rooms between fresh user pairs named `<prefix>a<n>` / `<prefix>b<n>`, one pair per call. */
-export function roomPairs(app: () => TestApp, prefix: string) {
+export function roomPairs(app: TestApp, prefix: string) {
   let pairs = 0;
   return async () => {
     const n = ++pairs;
     const [aId, bId] = [`${prefix}a${n}`, `${prefix}b${n}`];
-    const [a, b] = await Promise.all([app().client(aId), app().client(bId)]);
+    const [a, b] = await Promise.all([app.client(aId), app.client(bId)]);
     const room = await a.rooms.open.mutate({ otherUserId: bId });
     return { a, b, room, aId, bId };
   };

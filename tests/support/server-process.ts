@@ -11,6 +11,7 @@ export interface ServerProcess extends MainProcess {
   rss(): Promise<number>;
   sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 async function admin(sql: string) {
@@ -33,6 +34,12 @@ export async function startServerProcess(tag: string, env: Record<string, string
   const main = runMain({ PORT: '0', LOG_LEVEL: 'info', DATABASE_URL: databaseUrl.href, JWT_SECRET: TEST_SECRET, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', PRESENCE_OFFLINE_DELAY_MS: '0', ...env });
   const { url, metricsUrl } = await servingUrls(main);
   const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
+  const close = async () => {
+    if (main.child.exitCode === null) main.child.kill('SIGTERM');
+    await main.exited;
+    await pool.end();
+    await dropTestDatabase(dbName);
+  };
   return {
     ...main,
     url,
@@ -45,12 +52,8 @@ export async function startServerProcess(tag: string, env: Record<string, string
     async sql(text, values) {
       return (await pool.query(text, values)).rows;
     },
-    async close() {
-      if (main.child.exitCode === null) main.child.kill('SIGTERM');
-      await main.exited;
-      await pool.end();
-      await dropTestDatabase(dbName);
-    },
+    close,
+    [Symbol.asyncDispose]: close,
   };
 }
 

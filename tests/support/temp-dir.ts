@@ -1,4 +1,4 @@
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -8,4 +8,10 @@ import { join } from 'node:path';
  */
 export async function tempDataDir(prefix: string): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix));
+}
+
+/** A `tempDataDir` removed with its contents when disposed: `await using dir = await tempDir(...)`. */
+export async function tempDir(prefix: string) {
+  const path = await tempDataDir(prefix);
+  return { path, [Symbol.asyncDispose]: () => rm(path, { recursive: true, force: true }) };
 }

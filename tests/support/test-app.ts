@@ -97,9 +97,13 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
   });
 }
 
-/** A fresh database `parley_test_<file>_<pid>` and a server on port 0, built by the real `createApp`. */
+/**
+ * A fresh database `parley_test_<file>_<pid>` and a server on port 0, built by the real `createApp`.
+ * A suffix after the file's name (`${import.meta.filename}-dev`) stays in the database's name: a
+ * file's apps can be open at once, and one must not drop another's database.
+ */
 export async function startTestApp(testFile: string, env: Record<string, string | undefined> = {}): Promise<TestApp> {
-  const tag = basename(testFile).replace(/\..*$/, '').replace(/\W/g, '_').toLowerCase();
+  const tag = basename(testFile).replace(/\.test\.[cm]?[jt]s/, '').replace(/\W/g, '_').toLowerCase();
   const dbName = `parley_test_${tag}_${process.pid}`;
   await admin(async (c) => {
     await c.query(`drop database if exists ${dbName} with (force)`);
