@@ -1,5 +1,7 @@
 import type { Surface } from '../../infra/metrics/metrics.ts';
 import type { Services } from '../../services.ts';
+import type { AdminActor } from '../../admin/admin-auth.ts';
+import { ParleyError } from '../../../contracts/index.ts';
 
 /** What every procedure receives: the services, and the caller, resolved lazily from the token. */
 export interface Context {
@@ -8,6 +10,8 @@ export interface Context {
   surface: Surface;
   /** Verifies the request's token (once per context) and returns the user id. */
   authenticate(): Promise<string>;
+  /** Verifies the request's credentials as an admin's: the admin role claim or ADMIN_TOKEN; FORBIDDEN otherwise. */
+  authenticateAdmin(): Promise<AdminActor>;
   /**
    * Told when a send has taken its place in its room's queue, before it is stored: an adapter that
    * keeps a socket's frames in order may start the next one then (see the `ws/chat` adapter).
@@ -22,9 +26,11 @@ export interface Context {
  */
 export function contextForToken(services: Services, token: string | undefined, onVerified?: (expiresAt: number | undefined, userId: string) => void): Context {
   let user: Promise<string> | undefined;
+  let admin: Promise<AdminActor> | undefined;
   return {
     services,
     surface: 'trpc',
+    authenticateAdmin: () => (admin ??= services.admin.auth.authenticate(token)),
     authenticate: () =>
       (user ??= services.authenticator.authenticate(token).then(({ userId, expiresAt }) => {
         onVerified?.(expiresAt, userId);
@@ -36,5 +42,7 @@ export function contextForToken(services: Services, token: string | undefined, o
 /** A context for a caller an adapter has already authenticated. */
 export function contextForUser(services: Services, userId: string, surface: Surface): Context {
   const user = Promise.resolve(userId);
-  return { services, surface, authenticate: () => user };
+  // The legacy adapters speak for users only.
+  const notAdmin = () => Promise.reject(new ParleyError('FORBIDDEN', 'This requires an admin token.'));
+  return { services, surface, authenticate: () => user, authenticateAdmin: notAdmin };
 }
