@@ -94,8 +94,9 @@ export function createBanView({ bus, sql, sweepMs, onError, onErased }: { bus: R
     void (async () => {
       const [row] = await sql.execute<Array<{ n: string }>>('select n from ban_epoch where id = 1');
       const seen = String(row?.n ?? 0);
-      // Read before the bans, so whatever moved the epoch is in what they read.
-      if (epoch !== undefined && seen !== epoch) await loadAll();
+      // Read before the bans, so whatever moved the epoch is in what they read. The first sweep
+      // reloads too: the load at start read the bans before any epoch was known.
+      if (seen !== epoch) await loadAll();
       epoch = seen;
     })()
       .catch(onError)
