@@ -31,6 +31,7 @@ const REASONS: Record<number, string> = {
   4500: 'not signed in',
   4501: 'the sign-in expired',
   4502: 'the sign-in token is invalid',
+  4512: 'the account is banned',
 };
 
 /** Why a socket closed with `code`, in words. */

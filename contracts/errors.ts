@@ -14,6 +14,8 @@ export const PARLEY_ERROR_CODES = [
   'EDIT_WINDOW_CLOSED',
   'MESSAGE_DELETED',
   'BLOCKED',
+  'BANNED',
+  'REPORT_CLOSED',
   'NOT_FOUND',
   'INVALID_INPUT',
   'PAYLOAD_TOO_LARGE',
@@ -51,6 +53,11 @@ export interface RateLimitDetails {
   retryAfterSeconds?: number;
 }
 
+/** BANNED: until when (ISO 8601); absent for a ban without end. The moderator's reason stays private. */
+export interface BanDetails {
+  until?: string;
+}
+
 /** AUTH_UNAVAILABLE and INTERNAL. */
 export interface ReasonDetails {
   reason?: string;
@@ -79,6 +86,8 @@ export interface ParleyErrorDetailsByCode {
   AUTH_UNAVAILABLE: ReasonDetails;
   INTERNAL: ReasonDetails;
   BLOCKED: NoDetails;
+  BANNED: BanDetails;
+  REPORT_CLOSED: NoDetails;
 }
 
 /** The details of code `C`; without `C`, those of any code. */

@@ -10,3 +10,4 @@ export * from './events.ts';
 export * from './errors.ts';
 export * from './legacy.ts';
 export * from './safety.ts';
+export * from './admin.ts';

@@ -3,6 +3,7 @@ import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerLegacyWsAdapter } from './transport/legacy/ws-chat.ts';
 import { registerRestAdapter } from './transport/legacy/rest.routes.ts';
+import { registerAdminRoutes } from './transport/admin/admin.routes.ts';
 import { registerTrpcAdapter } from './transport/trpc/trpc.adapter.ts';
 import { devSecretFile, loadOrCreateDevSecret } from './identity/dev-secret.ts';
 import type { Config } from './infra/config/config.ts';
@@ -127,6 +128,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerTrpcAdapter(fastify, services);
   await registerRestAdapter(fastify, services);
   await registerLegacyWsAdapter(fastify, services);
+  await registerAdminRoutes(fastify, services);
   await registerDocsRoutes(fastify);
   countOpenSockets(fastify, services.metrics);
   await registerDemoRoutes(fastify, {
@@ -148,6 +150,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     shutdownStage = 'presence';
     await services.presence.close();
     services.blocks.view.close();
+    services.admin.bans.view.close();
     shutdownStage = 'fan-out engine and rate limiter';
     await scale.close();
     shutdownStage = 'database pool';

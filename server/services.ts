@@ -19,6 +19,7 @@ import { createUserSlots, type UserSlots } from './infra/limits/user-slots.ts';
 import { createBlockView } from './safety/block-view.ts';
 import { blockedNewConversation, createBlockService, type BlockService } from './safety/blocks.service.ts';
 import { createReportService, type ReportService } from './safety/reports.service.ts';
+import { createAdminService, type AdminService } from './admin/admin.service.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -37,6 +38,8 @@ export interface Services {
   /** Blocks between users, and this process's view of them. */
   blocks: BlockService;
   reports: ReportService;
+  /** The admin API: its authority, bans, moderation, export, erasure and audit log. */
+  admin: AdminService;
   /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
   socketSlots: UserSlots;
   subscriptionSlots: UserSlots;
@@ -66,11 +69,32 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const store = createMessageStore();
   const changes = createRoomChangeLog();
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
+  const messageChanges = createMessageChangeService({
+    bus,
+    store,
+    changes,
+    maxChars: config.messageMaxChars,
+    editWindowSeconds: config.messageEditWindowSeconds,
+  });
+  const admin = createAdminService({
+    bus,
+    sql,
+    verifier,
+    adminToken: config.adminToken,
+    sweepMs: config.fanoutSweepMs,
+    changes: messageChanges,
+    blocks: blocks.view,
+    onError: (err) => log.error({ err }, 'reading bans failed'),
+    forgetUser: (userId) => {
+      users.forget(userId);
+      rooms.forgetUser(userId);
+    },
+  });
   return {
     config,
     orm,
     bus,
-    authenticator: createAuthenticator({ verifier, users, em: () => orm.em.fork() }),
+    authenticator: createAuthenticator({ verifier, users, em: () => orm.em.fork(), admit: admin.bans.view.check }),
     rooms,
     inbox: createInboxFeeds({
       bus,
@@ -93,16 +117,11 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       screen: blocks.view.screen,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
-    changes: createMessageChangeService({
-      bus,
-      store,
-      changes,
-      maxChars: config.messageMaxChars,
-      editWindowSeconds: config.messageEditWindowSeconds,
-    }),
+    changes: messageChanges,
     presence,
     blocks,
     reports: createReportService({ store, sql }),
+    admin,
     socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
     subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),
     shutdownDrain: createShutdownDrain(),

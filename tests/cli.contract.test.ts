@@ -63,4 +63,14 @@ describe('start-up and token mistakes print one line saying what to do', () => {
     expect(code).toBe(0);
     expect((await fetch(`${t.url}/rooms/`, { headers: { authorization: `Bearer ${stdout.trim()}` } })).status).toBe(200);
   });
+
+  it('npm run token -- --admin prints an admin-only token; with a user id, one that is that user’s too', async ({ t }) => {
+    const adminOnly = (await npmRun(t, 'token', ['--admin']).exited).stdout.trim();
+    const both = (await npmRun(t, 'token', ['mod', '--admin']).exited).stdout.trim();
+    const call = (path: string, token: string) => fetch(`${t.url}${path}`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+    expect(await call('/trpc/admin.audit.list', adminOnly)).toBe(200);
+    expect(await call('/rooms/', adminOnly)).toBe(401);
+    expect(await call('/trpc/admin.audit.list', both)).toBe(200);
+    expect(await call('/rooms/', both)).toBe(200);
+  });
 });

@@ -5,8 +5,10 @@ import { signToken } from '../identity/sign-token.ts';
 import { loadConfig } from '../infra/config/config.ts';
 import { misspellingMessage } from '../infra/config/config-typos.ts';
 
-// `npm run token -- <userId> [--expires 30d]`: a token the local server accepts.
-const USAGE = 'usage: npm run token -- <userId> [--expires 30d]   (userId: 1-64 characters; --expires: a number with s, m, h, d or w)';
+// `npm run token -- <userId> [--expires 30d] [--admin]`: a token the local server accepts.
+const USAGE =
+  'usage: npm run token -- <userId> [--expires 30d] [--admin]   (userId: 1-64 characters; --expires: a number with s, m, h, d or w; ' +
+  '--admin: with the admin role claim, and without userId an admin-only token)';
 const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
 
 /** Prints one line saying what to do, and exits: no stack trace for a mistyped command. */
@@ -17,7 +19,7 @@ function fail(message: string): never {
 
 const args = (() => {
   try {
-    return parseArgs({ allowPositionals: true, options: { expires: { type: 'string', default: '30d' }, help: { type: 'boolean', short: 'h' } } });
+    return parseArgs({ allowPositionals: true, options: { expires: { type: 'string', default: '30d' }, admin: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     // parseArgs names the unknown option; the usage line says what is known.
     return fail(`${USAGE}   [${(err as Error).message.split('\n')[0]}]`);
@@ -27,8 +29,9 @@ if (args.values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-const userId = UserId.safeParse(args.positionals[0]);
-if (!userId.success || args.positionals.length > 1) fail(USAGE);
+const admin = args.values.admin;
+const userId = args.positionals.length === 0 && admin ? undefined : UserId.safeParse(args.positionals[0]);
+if ((userId && !userId.success) || args.positionals.length > 1) fail(USAGE);
 const span = /^(\d+)(s|m|h|d|w)$/.exec(args.values.expires);
 if (!span) fail(`--expires "${args.values.expires}" is not a lifetime: use a number with s, m, h, d or w, e.g. --expires 12h.`);
 const lifetimeSeconds = Number(span[1]) * UNIT_SECONDS[span[2]!]!;
@@ -50,4 +53,5 @@ if (maxAgeSeconds > 0 && lifetimeSeconds > maxAgeSeconds) {
 }
 // No keys configured: loadConfig allowed that only in development mode, where the server uses this secret too.
 const secret = config.jwt.hsSecret ?? (await loadOrCreateDevSecret(config.dataDir));
-console.log(await signToken({ secret, userId: userId.data, expiresIn: `${lifetimeSeconds}s`, issuer: config.jwt.issuer, audience: config.jwt.audience }));
+const claims = admin ? { [config.jwt.roleClaim]: 'admin' } : {};
+console.log(await signToken({ secret, userId: userId?.data, expiresIn: `${lifetimeSeconds}s`, issuer: config.jwt.issuer, audience: config.jwt.audience, claims }));

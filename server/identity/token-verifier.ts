@@ -24,6 +24,8 @@ export interface TokenClaimRules {
   maxAgeSeconds?: number;
   /** Verified tokens remembered until they expire, so a client's next request skips the signature check. Default 10,000. */
   cacheSize?: number;
+  /** The claim whose value `admin` (or a list holding it) makes a token an admin token. Default `role`. */
+  roleClaim?: string;
 }
 
 /** Who a valid token speaks for, and until when (ms since the epoch: its `exp`, or sooner at its maximum age). */
@@ -32,9 +34,24 @@ export interface VerifiedToken {
   expiresAt: number;
 }
 
+/** An admin token's holder: its `sub` when it has one (then it is a user's token too), and its expiry. */
+export interface VerifiedAdmin {
+  subject: string | undefined;
+  expiresAt: number;
+}
+
 export interface TokenVerifier {
   /** Resolves for a valid token; throws a token ParleyError otherwise. */
   verify(token: string | undefined | null): Promise<VerifiedToken>;
+  /** Resolves for a valid token carrying the admin role, with or without `sub`; FORBIDDEN for a valid token without the role. */
+  verifyAdmin(token: string | undefined | null): Promise<VerifiedAdmin>;
+}
+
+/** What a verified token says, whichever authority is asked of it. */
+interface Claims {
+  subject: string | undefined;
+  admin: boolean;
+  expiresAt: number;
 }
 
 /** The keys of a configuration that may name none; a configuration without any is refused here, as a mistake. */
@@ -47,13 +64,13 @@ export function tokenKeys(hsSecret: string | undefined, jwksUrl: string | undefi
 const ASYMMETRIC_ALGS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
 
 export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifier {
-  const { hsSecret, jwksUrl, issuer, audience, maxAgeSeconds = 0, cacheSize = 10_000 } = options;
+  const { hsSecret, jwksUrl, issuer, audience, maxAgeSeconds = 0, cacheSize = 10_000, roleClaim = 'role' } = options;
   // A programming or configuration mistake, found at start-up: not a refusal any client should see.
   if (hsSecret !== undefined && hsSecret.length < 32) throw new RangeError('createTokenVerifier: hsSecret must be at least 32 characters');
   if (!hsSecret && !jwksUrl) throw new TypeError('createTokenVerifier needs hsSecret or jwksUrl');
   // A KeyObject is imported once; raw bytes would be re-imported through WebCrypto on every verify.
   const hsKey = hsSecret ? createSecretKey(Buffer.from(hsSecret, 'utf8')) : undefined;
-  const verified = new Map<string, { token: VerifiedToken; cachedUntil: number }>();
+  const verified = new Map<string, { claims: Claims; cachedUntil: number }>();
   const jwks: JWTVerifyGetKey | undefined = jwksUrl ? keysOrUnavailable(createRemoteJWKSet(new URL(jwksUrl))) : undefined;
   // A token without `exp` would be valid, and its sockets open, forever.
   const claims = {
@@ -75,31 +92,46 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     return await jwtVerify(token, jwks!, { ...claims, algorithms: ASYMMETRIC_ALGS });
   }
 
+  async function claimsOf(token: string | undefined | null): Promise<Claims> {
+    if (!token) throw new ParleyError('UNAUTHENTICATED', 'Authentication credentials were not provided.');
+    const hit = verified.get(token);
+    if (hit && Date.now() < hit.cachedUntil) return hit.claims;
+    let payload;
+    try {
+      ({ payload } = await verifyWithKey(token));
+    } catch (err) {
+      throw refusalOf(err);
+    }
+    // jose checks that `iat` is not in the future only when a maximum age is set.
+    if (payload.iat !== undefined && payload.iat > Date.now() / 1000) {
+      throw new ParleyError('TOKEN_INVALID', 'Token claim "iat" is invalid.', { claim: 'iat', reason: 'check_failed' });
+    }
+    const sub = UserId.safeParse(payload.sub);
+    const role = payload[roleClaim];
+    const agedOut = maxAgeSeconds > 0 && payload.iat !== undefined ? payload.iat + maxAgeSeconds : Infinity;
+    const claims = {
+      subject: sub.success ? sub.data : undefined,
+      admin: role === 'admin' || (Array.isArray(role) && role.includes('admin')),
+      expiresAt: Math.min(payload.exp!, agedOut) * 1000,
+    };
+    // Remembered never past expiry (nor past 10 minutes, so a JWKS key rotation takes effect).
+    if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
+    verified.set(token, { claims, cachedUntil: Math.min(claims.expiresAt, Date.now() + 600_000) });
+    return claims;
+  }
+
   return {
     async verify(token) {
-      if (!token) throw new ParleyError('UNAUTHENTICATED', 'Authentication credentials were not provided.');
-      const hit = verified.get(token);
-      if (hit && Date.now() < hit.cachedUntil) return hit.token;
-      let payload;
-      try {
-        ({ payload } = await verifyWithKey(token));
-      } catch (err) {
-        throw refusalOf(err);
-      }
-      const sub = UserId.safeParse(payload.sub);
-      if (!sub.success) {
-        throw new ParleyError('TOKEN_INVALID', 'Token has no valid subject.', { claim: 'sub', reason: 'missing or invalid' });
-      }
-      // jose checks that `iat` is not in the future only when a maximum age is set.
-      if (payload.iat !== undefined && payload.iat > Date.now() / 1000) {
-        throw new ParleyError('TOKEN_INVALID', 'Token claim "iat" is invalid.', { claim: 'iat', reason: 'check_failed' });
-      }
-      const agedOut = maxAgeSeconds > 0 && payload.iat !== undefined ? payload.iat + maxAgeSeconds : Infinity;
-      const result = { userId: sub.data, expiresAt: Math.min(payload.exp!, agedOut) * 1000 };
-      // Remembered never past expiry (nor past 10 minutes, so a JWKS key rotation takes effect).
-      if (verified.size >= cacheSize) verified.delete(verified.keys().next().value!);
-      verified.set(token, { token: result, cachedUntil: Math.min(result.expiresAt, Date.now() + 600_000) });
-      return result;
+      const { subject, expiresAt } = await claimsOf(token);
+      // An admin token without `sub` speaks for no user: it opens the admin API only.
+      if (subject === undefined) throw new ParleyError('TOKEN_INVALID', 'Token has no valid subject.', { claim: 'sub', reason: 'missing or invalid' });
+      return { userId: subject, expiresAt };
+    },
+
+    async verifyAdmin(token) {
+      const { subject, admin, expiresAt } = await claimsOf(token);
+      if (!admin) throw new ParleyError('FORBIDDEN', 'This requires an admin token.');
+      return { subject, expiresAt };
     },
   };
 }

@@ -5,6 +5,8 @@ export interface UserDirectory {
   ensure(em: EntityManager, userId: string): Promise<void>;
   /** True when the user is known to be stored already (no database needed). */
   known(userId: string): boolean;
+  /** The user's row may be gone (erased): the next request stores it again. */
+  forget(userId: string): void;
 }
 
 export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: number } = {}): UserDirectory {
@@ -18,5 +20,6 @@ export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: numbe
       known.add(userId);
     },
     known: (userId) => known.has(userId),
+    forget: (userId) => void known.delete(userId),
   };
 }

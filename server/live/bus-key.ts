@@ -11,7 +11,7 @@ export type UserKey = { readonly kind: 'user'; readonly userId: string };
 export type PresenceKey = { readonly kind: 'presence' };
 /** Block changes between users: every instance re-reads what it holds of either user. */
 export type SafetyKey = { readonly kind: 'safety' };
-export type BusKey = RoomKey | UserKey | PresenceKey | SafetyKey;
+export type BusKey = RoomKey | UserKey | PresenceKey | SafetyKey | BansKey;
 
 /**
  * A UUID may be spelled in capitals (the input schema and PostgreSQL accept both), and a room has
@@ -42,5 +42,11 @@ export function channelOf(key: BusKey): string {
       return PRESENCE_CHANNEL;
     case 'safety':
       return SAFETY_CHANNEL;
+    case 'bans':
+      return 'bans';
   }
 }
+
+/** Bans and erasures: every instance updates its view of banned users and closes their sockets. */
+export type BansKey = { readonly kind: 'bans' };
+export const BANS_KEY: BansKey = Object.freeze({ kind: 'bans' });

@@ -14,8 +14,15 @@ export interface BlocksChanged {
   type: 'blocks_changed';
   users: [string, string];
 }
+/** Not a room event: a user was banned, unbanned or erased; instances re-read their ban and close their sockets. */
+export interface BansChanged {
+  type: 'bans_changed';
+  user: string;
+  /** The user's id is gone from the database: instances forget what they remember of them. */
+  erased?: boolean;
+}
 /** What travels on the bus: room events and catch-ups under a room's key, new rooms under a user's (see inbox-feed.ts), block changes under the safety key. */
-export type BusEvent = RoomEvent | CatchUp | RoomCreatedEvent | BlocksChanged;
+export type BusEvent = RoomEvent | CatchUp | RoomCreatedEvent | BlocksChanged | BansChanged;
 /** What an engine carries between instances: everything but catch-ups, which each instance raises for itself. */
 export type CarriedEvent = Exclude<BusEvent, CatchUp>;
 export type RoomListener = (event: BusEvent) => void;

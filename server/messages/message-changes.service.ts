@@ -11,6 +11,21 @@ export interface MessageChangeService {
   delete(em: EntityManager, input: { roomId: string; messageId: string; userId: string }): Promise<Message>;
   /** Forward only: a marker at or past `seq` stays where it is, and nothing is published. */
   markRead(em: EntityManager, input: { roomId: string; userId: string; seq: number }): Promise<ReadMarker>;
+  /**
+   * A moderator's deletion: the message's content goes for good, whoever sent it and whether or
+   * not it was deleted already, from the message and from the change log's earlier edits of it. The
+   * tombstone keeps its seq; a message not deleted before gets a `message_deleted` change, as a
+   * sender's deletion does.
+   */
+  redact(em: EntityManager, messageId: string): Promise<Message>;
+  /**
+   * Inside the caller's transaction: empties every message of `sender` in the room, renames its
+   * sender to `renameTo`, and records a `message_deleted` change for those not deleted before.
+   * Returns the changes, to {@link announce} once the caller has committed.
+   */
+  redactSender(tx: EntityManager, input: { roomId: string; sender: string; renameTo: string }): Promise<{ count: number; changes: RoomChangeEvent[] }>;
+  /** Publishes changes committed by the caller. */
+  announce(roomId: string, changes: readonly RoomChangeEvent[]): void;
 }
 
 export interface MessageChangeDeps {
@@ -44,6 +59,15 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
 
   const deletedMeanwhile = () => new ParleyError('MESSAGE_DELETED', 'The message was deleted.');
 
+  /** Empties the content of the room's logged edits of these messages (deletions carry none). */
+  async function scrubLoggedContent(tx: EntityManager, roomId: string, messageIds: readonly string[]) {
+    await tx.execute(
+      `update room_changes set event = jsonb_set(event, '{message,content}', '""')
+        where chat_room_id = ? and event->'message'->>'id' in (select json_array_elements_text(?::json)) and event->'message'->>'content' <> ''`,
+      [roomId, JSON.stringify(messageIds)],
+    );
+  }
+
   return {
     async edit(em, { roomId, messageId, userId, content }) {
       if (content.length > maxChars) {
@@ -69,6 +93,33 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
         if (!deleted) throw deletedMeanwhile();
         return { result: deleted, event: { type: 'message_deleted', message: deleted } };
       });
+    },
+
+    async redact(em, messageId) {
+      const [found] = await em.execute<Array<{ chat_room_id: string }>>('select chat_room_id from messages where id = ?', [messageId]);
+      if (!found) throw new ParleyError('MESSAGE_NOT_FOUND', 'No such message.');
+      const roomId = found.chat_room_id;
+      return commit(em, roomId, async (tx) => {
+        const [redacted] = await store.redact(tx, roomId, { messageId });
+        if (!redacted) throw new ParleyError('MESSAGE_NOT_FOUND', 'No such message.');
+        await scrubLoggedContent(tx, roomId, [messageId]);
+        return { result: redacted.message, ...(redacted.fresh && { event: { type: 'message_deleted', message: redacted.message } }) };
+      });
+    },
+
+    async redactSender(tx, { roomId, sender, renameTo }) {
+      const redacted = await store.redact(tx, roomId, { sender, renameTo });
+      await scrubLoggedContent(tx, roomId, redacted.map((r) => r.message.id));
+      const deletions = redacted.filter((r) => r.fresh).map((r) => ({ type: 'message_deleted' as const, message: r.message }));
+      deletions.sort((a, b) => a.message.seq - b.message.seq);
+      const stored: RoomChangeEvent[] = [];
+      // Bounded statements for a user with a long history.
+      for (let i = 0; i < deletions.length; i += 1000) stored.push(...(await changes.recordMany(tx, roomId, deletions.slice(i, i + 1000))).map((c) => c.event));
+      return { count: redacted.length, changes: stored };
+    },
+
+    announce(roomId, events) {
+      for (const event of events) bus.publish(roomKey(roomId), event);
     },
 
     async markRead(em, { roomId, userId, seq }) {

@@ -158,6 +158,12 @@ export interface MessageStore {
   edit(tx: EntityManager, roomId: string, messageId: string, content: string): Promise<Message | undefined>;
   /** Empties a message and stamps `deleted_at`; its seq stays. Undefined if it was deleted already. Run it in the change's transaction. */
   softDelete(tx: EntityManager, roomId: string, messageId: string): Promise<Message | undefined>;
+  /**
+   * Empties messages whether or not they were deleted already (`fresh`: they were not); their
+   * seqs stay. Either one message, or every message of `sender` in the room, whose sender then
+   * becomes `renameTo` (which must be a stored user). Run it in the change's transaction.
+   */
+  redact(tx: EntityManager, roomId: string, which: { messageId: string } | { sender: string; renameTo: string }): Promise<Array<{ message: Message; fresh: boolean }>>;
 }
 
 // Plain rows, not entities: history and replays read many messages and never modify them.
@@ -225,6 +231,21 @@ export function createMessageStore(): MessageStore {
         [messageId, roomId],
       );
       return row && messageFromRow(row);
+    },
+
+    async redact(tx, roomId, which) {
+      const byId = 'messageId' in which;
+      // The client id goes too: it was the sender's, and it is no use to a tombstone.
+      const rows = await tx.execute<Array<MessageRow & { fresh: boolean }>>(
+        `with old as (
+           select id as old_id, deleted_at is null as fresh from messages
+            where chat_room_id = ? and ${byId ? 'id = ?' : 'sender_id = ?'} for update)
+         update messages set content = '', deleted_at = coalesce(deleted_at, now()), client_id = null${byId ? '' : ', sender_id = ?'}
+           from old where id = old.old_id
+         returning ${MESSAGE_COLUMNS}, old.fresh`,
+        byId ? [roomId, which.messageId] : [roomId, which.sender, which.renameTo],
+      );
+      return rows.map((row) => ({ message: messageFromRow(row), fresh: row.fresh }));
     },
   };
 }

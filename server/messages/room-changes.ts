@@ -32,6 +32,8 @@ export interface RoomChangeLog {
    * moves when `seq` is 0, past the room's last seq, or at or behind the marker.
    */
   recordRead(sql: Sql, roomId: string, userId: string, seq: number): Promise<ReadOutcome>;
+  /** Numbers and stores many changes of one room in one statement, in order; as {@link record}, call it last in the change's transaction. */
+  recordMany(em: EntityManager, roomId: string, events: readonly Unnumbered[]): Promise<StoredChange[]>;
   /** Changes with `after < change_seq <= upTo`, oldest first. */
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<StoredChange[]>;
 }
@@ -55,7 +57,7 @@ const numberChange = (source: string) => `numbered as (
   insert into room_change_counters as c (chat_room_id, last_change_seq, last_at_seq)
   ${source}
   on conflict (chat_room_id) do update
-    set last_change_seq = c.last_change_seq + 1, last_at_seq = greatest(c.last_at_seq, excluded.last_at_seq)
+    set last_change_seq = c.last_change_seq + excluded.last_change_seq, last_at_seq = greatest(c.last_at_seq, excluded.last_at_seq)
   returning chat_room_id as id, last_change_seq as change_seq, last_at_seq as at_seq)`;
 const storeChange = (event: string) => `insert into room_changes (chat_room_id, change_seq, at_seq, event)
   select id, change_seq, at_seq, ${event} || jsonb_build_object('change_seq', change_seq) from numbered
@@ -66,6 +68,20 @@ export function createRoomChangeLog(): RoomChangeLog {
     async record(em, roomId, unnumbered) {
       const [row] = await em.execute<Array<{ change_seq: string; at_seq: string }>>(`with ${numberChange('select id, 1, last_seq from chat_rooms where id = ?')} ${storeChange('?::jsonb')}`, [roomId, JSON.stringify(unnumbered)]);
       return { atSeq: Number(row!.at_seq), event: { ...unnumbered, change_seq: Number(row!.change_seq) } as RoomChangeEvent };
+    },
+
+    async recordMany(em, roomId, events) {
+      if (!events.length) return [];
+      const rows = await em.execute<Array<{ change_seq: string; at_seq: string; event: RoomChangeEvent }>>(
+        `with ${numberChange('select id, ?::bigint, last_seq from chat_rooms where id = ?')},
+         input as (select e.value as event, e.ordinality as i from jsonb_array_elements(?::jsonb) with ordinality e),
+         stored as (select id, change_seq - ?::bigint + i as change_seq, at_seq, event from numbered, input)
+         insert into room_changes (chat_room_id, change_seq, at_seq, event)
+         select id, change_seq, at_seq, event || jsonb_build_object('change_seq', change_seq) from stored
+         returning change_seq, at_seq, event`,
+        [events.length, roomId, JSON.stringify(events), events.length],
+      );
+      return rows.sort((a, b) => Number(a.change_seq) - Number(b.change_seq)).map((r) => ({ atSeq: Number(r.at_seq), event: r.event }));
     },
 
     async recordRead(sql, roomId, userId, seq) {

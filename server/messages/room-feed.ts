@@ -75,7 +75,7 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
 
   // Subscribe before reading the database, so nothing committed in between is missed.
   const push = (event: BusEvent) => {
-    if (event.type === 'room_created' || event.type === 'presence' || event.type === 'blocks_changed') return;
+    if (event.type === 'room_created' || event.type === 'presence' || event.type === 'blocks_changed' || event.type === 'bans_changed') return;
     if (event.type === 'catch-up') {
       catchUp = true;
     } else if (event.type === 'message' || isChange(event)) {

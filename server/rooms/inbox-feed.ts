@@ -67,7 +67,7 @@ export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUs
     const fromRoom = (busEvent: BusEvent) => {
       // A room's events may have been missed (a fan-out engine reconnected): the stream is not
       // resumable, so it says `ready` again and the app re-reads rooms.list.
-      if (busEvent.type === 'presence' || busEvent.type === 'blocks_changed') return;
+      if (busEvent.type === 'presence' || busEvent.type === 'blocks_changed' || busEvent.type === 'bans_changed') return;
       toAll(busEvent.type === 'catch-up' ? { type: 'ready' } : busEvent);
     };
     const listen = ({ room, other }: RoomPartner) => {

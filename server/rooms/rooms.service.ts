@@ -22,6 +22,8 @@ export interface RoomService {
   requireParticipant(em: EntityManager, roomId: string, userId: string): Promise<Participants>;
   /** The room's newest message seq and change seq. */
   position(em: EntityManager, roomId: string): Promise<Position>;
+  /** The user was erased: their rooms' participants changed, so the cached pairs naming them go. */
+  forgetUser(userId: string): void;
 }
 
 export interface RoomServiceDeps {
@@ -38,7 +40,7 @@ export interface RoomServiceDeps {
 }
 
 export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, severedFrom }: RoomServiceDeps): RoomService {
-  // Participants never change, so a room's pair can be cached for the life of the process.
+  // Participants change only when one is erased (forgetUser), so pairs are cached.
   const participants = new Map<string, Participants>();
 
   function remember(roomId: string, pair: Participants) {
@@ -143,6 +145,10 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
         [roomId],
       );
       return { seq: Number(row?.last_seq ?? 0), change: Number(row?.last_change_seq ?? 0) };
+    },
+
+    forgetUser(userId) {
+      for (const [roomId, pair] of participants) if (pair.includes(userId)) participants.delete(roomId);
     },
   };
 }

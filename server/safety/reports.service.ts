@@ -22,7 +22,7 @@ export interface ReportService {
   create(em: EntityManager, report: NewReport): Promise<Report>;
 }
 
-interface ReportRow {
+export interface ReportRow {
   id: string;
   chat_room_id: string;
   message_id: string | null;
@@ -34,9 +34,9 @@ interface ReportRow {
   message_snapshot: Message | string | null;
 }
 
-const REPORT_COLUMNS = 'id, chat_room_id, message_id, reported_user_id, reason, note, status, created_at, message_snapshot';
+export const REPORT_COLUMNS = 'id, chat_room_id, message_id, reported_user_id, reason, note, status, created_at, message_snapshot';
 
-function reportFromRow(r: ReportRow): Report {
+export function reportFromRow(r: ReportRow): Report {
   return {
     id: r.id,
     chat_room: r.chat_room_id,

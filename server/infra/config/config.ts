@@ -35,6 +35,8 @@ const EnvSchema = z.object({
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_MAX_AGE_SECONDS: int(0).default(30 * 24 * 3600),
+  ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  ADMIN_ROLE_CLAIM: z.string().min(1).default('role'),
   CORS_ORIGINS: corsOrigins.optional(),
   MESSAGE_MAX_CHARS: int(1).default(DEFAULT_MESSAGE_MAX_CHARS),
   BODY_LIMIT_BYTES: int(1024).default(64 * 1024),
@@ -131,7 +133,11 @@ export interface Config {
     readonly audience: string | undefined;
     /** Tokens older than this (seconds since `iat`) are refused; 0 = no limit. */
     readonly maxAgeSeconds: number;
+    /** The claim whose value `admin` (or a list holding it) makes a token an admin token. */
+    readonly roleClaim: string;
   };
+  /** A static bearer secret that is an admin credential, besides admin tokens. */
+  readonly adminToken: string | undefined;
   /** Origins allowed to call from a browser: a list, `*`, or none; development defaults to loopback origins. */
   readonly corsOrigins: readonly string[] | '*' | 'loopback';
   readonly messageMaxChars: number;
@@ -234,7 +240,8 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,
     tokens,
-    jwt: { hsSecret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, maxAgeSeconds: e.JWT_MAX_AGE_SECONDS },
+    jwt: { hsSecret: e.JWT_SECRET, jwksUrl: e.JWT_JWKS_URL, issuer: e.JWT_ISSUER, audience: e.JWT_AUDIENCE, maxAgeSeconds: e.JWT_MAX_AGE_SECONDS, roleClaim: e.ADMIN_ROLE_CLAIM },
+    adminToken: e.ADMIN_TOKEN,
     corsOrigins: e.CORS_ORIGINS === 'none' ? [] : (e.CORS_ORIGINS ?? (e.NODE_ENV === 'development' ? 'loopback' : [])),
     messageMaxChars: e.MESSAGE_MAX_CHARS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,

@@ -27,6 +27,9 @@ export const ERROR_MAP: Readonly<Record<ParleyErrorCode, ErrorMapping>> = Object
   MESSAGE_DELETED: { http: 409, trpc: 'CONFLICT', wsClose: 4510 },
   // Neutral on purpose: both participants of a blocked pair get it, so it does not say who blocked.
   BLOCKED: { http: 403, trpc: 'FORBIDDEN', wsClose: 4511 },
+  // A token refusal like an expired one (401), but terminal for sockets: reconnecting cannot help.
+  BANNED: { http: 401, trpc: 'UNAUTHORIZED', wsClose: 4512 },
+  REPORT_CLOSED: { http: 409, trpc: 'CONFLICT', wsClose: 4513 },
   NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4505 },
   INVALID_INPUT: { http: 400, trpc: 'BAD_REQUEST', wsClose: 4506 },
   PAYLOAD_TOO_LARGE: { http: 413, trpc: 'PAYLOAD_TOO_LARGE', wsClose: 1009 },

@@ -2,6 +2,7 @@ import {
   ChatRoom,
   DrfDetailError,
   DrfFieldErrors,
+  ExportLine,
   LegacyClientFrame,
   LegacyMessage,
   LegacyOpenRoomBody,
@@ -12,6 +13,7 @@ import {
 import { appRouter } from '../trpc/app.router.ts';
 import { jsonSchemaOf } from './json-schema.ts';
 import { legacyPaths } from './legacy-paths.ts';
+import { adminPaths } from './admin-paths.ts';
 import { trpcPaths } from './trpc-paths.ts';
 
 /** The OpenAPI 3.1 document, generated from the same zod contracts the server validates with. */
@@ -24,7 +26,7 @@ export function buildOpenApiDocument() {
       description:
         'One-to-one chat. Legacy REST routes (the Django original\'s paths) and the tRPC procedures they wrap. ' +
         'WebSockets: tRPC at `/trpc`; legacy `ws/chat/{userId}/{otherUserId}/?token=JWT` with the frames in ' +
-        '`LegacyClientFrame` / `LegacyServerFrame`.',
+        '`LegacyClientFrame` / `LegacyServerFrame`. `admin.*` procedures and `/admin/` routes take admin credentials only.',
     },
     components: {
       securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
@@ -38,8 +40,9 @@ export function buildOpenApiDocument() {
         LegacyClientFrame: jsonSchemaOf(LegacyClientFrame, 'input'),
         LegacyServerFrame: jsonSchemaOf(LegacyServerFrame),
         RoomEvent: jsonSchemaOf(RoomEvent),
+        ExportLine: jsonSchemaOf(ExportLine),
       },
     },
-    paths: { ...legacyPaths, ...trpcPaths(appRouter) },
+    paths: { ...legacyPaths, ...adminPaths, ...trpcPaths(appRouter) },
   };
 }

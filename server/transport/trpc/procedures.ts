@@ -31,6 +31,8 @@ function trpcErrorOf(parley: ParleyError): TRPCError | undefined {
 }
 
 export const router = t.router;
+/** The bare procedure, for rules other than a user's (see admin.procedure.ts). */
+export const baseProcedure = t.procedure;
 export const createCallerFactory = t.createCallerFactory;
 
 /**

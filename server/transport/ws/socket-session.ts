@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import type { UserSlots } from '../../infra/limits/user-slots.ts';
+import type { BanView } from '../../admin/ban-view.ts';
 
 /** The rules every WebSocket of both surfaces (tRPC and legacy ws/chat) lives by. */
 export interface SocketRules {
@@ -147,15 +148,18 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
 
 /**
  * Counts the socket toward its user's cap (both surfaces, this process) until it starts closing;
- * past the cap it is closed with 4029 (RATE_LIMITED: reconnect later) and false is returned.
+ * past the cap it is closed with 4029 (RATE_LIMITED: reconnect later) and false is returned. While
+ * open, a ban (or erasure) of the user closes it, whichever instance it was made on.
  */
-export function holdUserSocket({ socketSlots }: { socketSlots: UserSlots }, socket: WebSocket, signal: AbortSignal, userId: string): boolean {
+export function holdUserSocket({ socketSlots, admin }: { socketSlots: UserSlots; admin: { bans: { view: BanView } } }, socket: WebSocket, signal: AbortSignal, userId: string): boolean {
   const release = socketSlots.take(userId);
   if (!release) {
     socket.close(ERROR_MAP.RATE_LIMITED.wsClose, `at most ${socketSlots.max} sockets per user`);
     return false;
   }
-  if (signal.aborted) release();
-  else signal.addEventListener('abort', release, { once: true });
-  return true;
+  if (signal.aborted) return (release(), true);
+  signal.addEventListener('abort', release, { once: true });
+  const unwatch = admin.bans.view.watch(userId, (why) => socket.close(ERROR_MAP[why.code].wsClose, why.message.slice(0, 120)));
+  signal.addEventListener('abort', unwatch, { once: true });
+  return !signal.aborted;
 }
