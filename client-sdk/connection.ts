@@ -9,7 +9,7 @@ export type ConnectionStatus = 'idle' | 'connecting' | 'open' | 'reconnecting';
 
 export interface ConnectionState {
   status: ConnectionStatus;
-  /** WebSocket close code of the last drop (README "Errors": 4000-4499 and 1001 reconnect by themselves). */
+  /** WebSocket close code of the last drop (docs/api.md "Errors": 4000-4499 and 1001 reconnect by themselves). */
   closeCode?: number;
   /** Why the last connection closed, in words. */
   closeReason?: string;

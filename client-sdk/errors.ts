@@ -11,7 +11,7 @@ export { TRPCClientError };
 const codes = new Set<string>(PARLEY_ERROR_CODES);
 
 /**
- * The Parley error code behind anything the SDK threw or reported (README "Errors"), or undefined
+ * The Parley error code behind anything the SDK threw or reported (docs/api.md "Errors"), or undefined
  * for a failure that never reached the server (network down) or is not Parley's.
  * Works across module copies: it reads the error's data, not its class.
  *

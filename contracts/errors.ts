@@ -2,7 +2,7 @@
  * The closed set of domain error codes every Parley surface speaks.
  *
  * Each code maps to exactly one HTTP status, tRPC code and WebSocket close code
- * (see `server/transport/errors/transport-codes.ts` and the "Errors" table in README.md).
+ * (see `server/transport/errors/transport-codes.ts` and the "Errors" table in docs/api.md).
  */
 export const PARLEY_ERROR_CODES = [
   'UNAUTHENTICATED',

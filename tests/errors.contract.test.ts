@@ -3,8 +3,8 @@ import { expect, it } from 'vitest';
 import { PARLEY_ERROR_CODES } from '../contracts/index.ts';
 import { ERROR_MAP } from '../server/transport/errors/transport-codes.ts';
 
-it('README’s error table lists every code with exactly the mapped HTTP status, tRPC code and WS close code', async () => {
-  const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+it('the API reference’s error table lists every code with exactly the mapped HTTP status, tRPC code and WS close code', async () => {
+  const readme = await readFile(new URL('../docs/api.md', import.meta.url), 'utf8');
   const section = readme.split(/^## Errors$/m)[1]?.split(/^## /m)[0] ?? '';
   const rows = section
     .split('\n')

@@ -10,7 +10,7 @@ interface ProcedureDef {
 }
 
 const trpcError = {
-  description: 'tRPC error; `error.data.parleyCode` is the Parley error code (README "Errors")',
+  description: 'tRPC error; `error.data.parleyCode` is the Parley error code (docs/api.md, "Errors")',
   content: jsonContent({ type: 'object', properties: { error: { type: 'object' } }, required: ['error'] }),
 };
 
