@@ -2,6 +2,7 @@ import { Migration20261125000000_init } from './Migration20261125000000_init.ts'
 import { Migration20261126000000_chat_features } from './Migration20261126000000_chat_features.ts';
 import { Migration20261127000000_presence_instances } from './Migration20261127000000_presence_instances.ts';
 import { Migration20261128000000_room_change_counters } from './Migration20261128000000_room_change_counters.ts';
+import { Migration20261129000000_delivered_markers } from './Migration20261129000000_delivered_markers.ts';
 
 /** Every migration, oldest first. Listed explicitly so no file globbing depends on the runtime. */
-export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features, Migration20261127000000_presence_instances, Migration20261128000000_room_change_counters];
+export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features, Migration20261127000000_presence_instances, Migration20261128000000_room_change_counters, Migration20261129000000_delivered_markers];

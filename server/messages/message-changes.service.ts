@@ -5,12 +5,14 @@ import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
 
-/** Edits, deletions and read markers: each stored with its change in one transaction, then published. */
+/** Edits, deletions, read and delivered markers: each stored with its change in one transaction, then published. */
 export interface MessageChangeService {
   edit(em: EntityManager, input: { roomId: string; messageId: string; userId: string; content: string }): Promise<Message>;
   delete(em: EntityManager, input: { roomId: string; messageId: string; userId: string }): Promise<Message>;
   /** Forward only: a marker at or past `seq` stays where it is, and nothing is published. */
   markRead(em: EntityManager, input: { roomId: string; userId: string; seq: number }): Promise<ReadMarker>;
+  /** The delivered marker, by the same rules as {@link markRead}; subscribers get `delivered`. */
+  markDelivered(em: EntityManager, input: { roomId: string; userId: string; seq: number }): Promise<ReadMarker>;
 }
 
 export interface MessageChangeDeps {
@@ -42,6 +44,15 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
     return result;
   }
 
+  async function moveMarker(em: EntityManager, record: RoomChangeLog['recordRead'], { roomId, userId, seq }: { roomId: string; userId: string; seq: number }): Promise<ReadMarker> {
+    const { lastSeq, marker, stored } = await record(em.getConnection(), roomId, userId, seq);
+    if (seq > lastSeq) {
+      throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${lastSeq}).`, { fields: { seq: [`must be at most ${lastSeq}, the room's last seq`] } });
+    }
+    if (stored) bus.publish(roomKey(roomId), stored.event);
+    return { seq: marker };
+  }
+
   const deletedMeanwhile = () => new ParleyError('MESSAGE_DELETED', 'The message was deleted.');
 
   return {
@@ -71,13 +82,7 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
       });
     },
 
-    async markRead(em, { roomId, userId, seq }) {
-      const { lastSeq, marker, stored } = await changes.recordRead(em.getConnection(), roomId, userId, seq);
-      if (seq > lastSeq) {
-        throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${lastSeq}).`, { fields: { seq: [`must be at most ${lastSeq}, the room's last seq`] } });
-      }
-      if (stored) bus.publish(roomKey(roomId), stored.event);
-      return { seq: marker };
-    },
+    markRead: (em, input) => moveMarker(em, changes.recordRead, input),
+    markDelivered: (em, input) => moveMarker(em, changes.recordDelivered, input),
   };
 }

@@ -75,7 +75,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
       const lastSeen = seen.find((u) => u.id === other)?.last_seen_at;
       bus.publish(userKey(viewer), {
         type: 'room_created',
-        room: { ...dto, last_message: null, unread: 0, read_seq: 0, other_read_seq: 0, other: { user: other, online: isOnline(other), last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null } },
+        room: { ...dto, last_message: null, unread: 0, read_seq: 0, other_read_seq: 0, other_delivered_seq: 0, other: { user: other, online: isOnline(other), last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null } },
       });
     }
   }

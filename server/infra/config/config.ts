@@ -65,6 +65,8 @@ const EnvSchema = z.object({
   TYPING_BURST: int(1).default(20),
   MARK_READ_RATE_PER_SEC: z.coerce.number().min(0).default(10),
   MARK_READ_BURST: int(1).default(50),
+  MARK_DELIVERED_RATE_PER_SEC: z.coerce.number().min(0).default(10),
+  MARK_DELIVERED_BURST: int(1).default(50),
   EDIT_RATE_PER_SEC: z.coerce.number().min(0).default(1),
   EDIT_BURST: int(1).default(10),
   DELETE_RATE_PER_SEC: z.coerce.number().min(0).default(2),
@@ -81,7 +83,7 @@ const EnvSchema = z.object({
 export const ENV_VARIABLES = Object.keys(EnvSchema.shape) as readonly (keyof typeof EnvSchema.shape)[];
 
 /** Each has a bucket of its own per user, so marking a room read never costs a send. */
-export type LimitedAction = 'send' | 'typing' | 'markRead' | 'edit' | 'delete' | 'openRoom';
+export type LimitedAction = 'send' | 'typing' | 'markRead' | 'markDelivered' | 'edit' | 'delete' | 'openRoom';
 
 export interface PresenceTiming {
   /** How often this instance tells the others it is alive, and reaps instances that stopped. */
@@ -263,6 +265,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       send: { perSec: e.SEND_RATE_PER_SEC, burst: e.SEND_BURST },
       typing: { perSec: e.TYPING_RATE_PER_SEC, burst: e.TYPING_BURST },
       markRead: { perSec: e.MARK_READ_RATE_PER_SEC, burst: e.MARK_READ_BURST },
+      markDelivered: { perSec: e.MARK_DELIVERED_RATE_PER_SEC, burst: e.MARK_DELIVERED_BURST },
       edit: { perSec: e.EDIT_RATE_PER_SEC, burst: e.EDIT_BURST },
       delete: { perSec: e.DELETE_RATE_PER_SEC, burst: e.DELETE_BURST },
       openRoom: { perSec: e.ROOM_OPEN_RATE_PER_SEC, burst: e.ROOM_OPEN_BURST },
