@@ -9,3 +9,4 @@ export * from './room.ts';
 export * from './events.ts';
 export * from './errors.ts';
 export * from './legacy.ts';
+export * from './push.ts';

@@ -85,6 +85,14 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     throw err;
   }
   const services = createServices({ config, orm, log: fastify.log, jwtSecret, scale });
+  try {
+    await services.push.start();
+  } catch (err) {
+    await scale.close();
+    await orm.close(true);
+    await embedded?.close();
+    throw err;
+  }
 
   await registerCors(fastify, config);
   refuseInvalidUtf8Bodies(fastify);
@@ -144,6 +152,8 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     await metricsListener?.close();
     shutdownStage = 'in-flight sends';
     if (!(await services.shutdownDrain.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
+    shutdownStage = 'push jobs';
+    await services.push.close();
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
     shutdownStage = 'presence';
     await services.presence.close();

@@ -16,6 +16,10 @@ import { createUserDirectory } from './identity/user-directory.ts';
 import type { ScaleOut } from './scale-out.ts';
 import { createInboxFeeds, type InboxFeeds } from './rooms/inbox-feed.ts';
 import { createUserSlots, type UserSlots } from './infra/limits/user-slots.ts';
+import { createJobQueue } from './infra/jobs/job-queue.ts';
+import { createPushService, type PushService } from './push/push.service.ts';
+import { createWebPushSender } from './push/push-sender.ts';
+import { loadVapidKeys } from './push/vapid-keys.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -31,6 +35,8 @@ export interface Services {
   /** Edits, deletions and read markers. */
   changes: MessageChangeService;
   presence: PresenceService;
+  /** Web Push: subscriptions, muted rooms, and the jobs that notify recipients with no socket open. */
+  push: PushService;
   /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
   socketSlots: UserSlots;
   subscriptionSlots: UserSlots;
@@ -48,6 +54,25 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const rooms = createRoomService({ users, bus, isOnline: presence.isOnline, maxNewPerDay: config.roomsOpenPerDay });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
+  const changeService = createMessageChangeService({
+    bus,
+    store,
+    changes,
+    maxChars: config.messageMaxChars,
+    editWindowSeconds: config.messageEditWindowSeconds,
+  });
+  const push = createPushService({
+    config: config.push,
+    dataDir: config.dataDir,
+    sql: orm.em.getConnection(),
+    jobs: createJobQueue({ sql: orm.em.getConnection(), onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed') }),
+    loadKeys: () => loadVapidKeys(config.push, config.dataDir),
+    makeSender: (vapid) => createWebPushSender({ vapid, timeoutMs: config.push.timeoutMs, allowLocal: config.push.allowLocalEndpoints }),
+    isOnline: presence.isOnline,
+    offlineDelayMs: config.presence.offlineDelayMs,
+    markDelivered: async (roomId, userId, seq) => void (await changeService.markDelivered(orm.em.fork(), { roomId, userId, seq })),
+    log,
+  });
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
   return {
     config,
@@ -66,16 +91,12 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       maxChars: config.messageMaxChars,
       onBatchError: (err, size) => log.warn({ err, size }, 'group-commit batch failed; its sends are retried one by one'),
       onBatch: metrics.batch,
+      onStored: push.stored,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
-    changes: createMessageChangeService({
-      bus,
-      store,
-      changes,
-      maxChars: config.messageMaxChars,
-      editWindowSeconds: config.messageEditWindowSeconds,
-    }),
+    changes: changeService,
     presence,
+    push,
     socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
     subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),
     shutdownDrain: createShutdownDrain(),

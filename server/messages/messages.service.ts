@@ -41,9 +41,11 @@ export interface MessageServiceDeps {
   onBatchError(err: unknown, size: number): void;
   /** A statement's sends and duration, for metrics. */
   onBatch?(size: number, seconds: number): void;
+  /** Each message once stored and published (push notifications); must return at once. */
+  onStored?(message: Message): void;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, onStored }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
@@ -83,6 +85,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       // resolves a room's sends in seq order, and each publishes in its own continuation, in that
       // order. The feed still repairs gaps, for readers that overflow and events from elsewhere.
       bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
+      onStored?.(stored);
       return stored;
     },
 

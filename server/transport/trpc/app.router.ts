@@ -1,11 +1,13 @@
 import { messagesRouter } from './messages.router.ts';
 import { roomsRouter } from './rooms.router.ts';
+import { pushRouter } from './push.router.ts';
 import { createCallerFactory, router } from './procedures.ts';
 
 /** The single source of truth: REST and legacy WebSocket adapters call these same procedures. */
 export const appRouter = router({
   rooms: roomsRouter,
   messages: messagesRouter,
+  push: pushRouter,
 });
 
 /** The router's type, all the SDK imports from the server. */
