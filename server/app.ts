@@ -87,6 +87,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   const services = createServices({ config, orm, log: fastify.log, jwtSecret, scale });
   try {
     await services.push.start();
+    services.webhooks.start();
   } catch (err) {
     await scale.close();
     await orm.close(true);
@@ -152,8 +153,10 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     await metricsListener?.close();
     shutdownStage = 'in-flight sends';
     if (!(await services.shutdownDrain.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
-    shutdownStage = 'push jobs';
+    shutdownStage = 'push and webhook jobs';
     await services.push.close();
+    await services.webhooks.close();
+    await services.jobs.close();
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
     shutdownStage = 'presence';
     await services.presence.close();

@@ -16,7 +16,8 @@ import { createUserDirectory } from './identity/user-directory.ts';
 import type { ScaleOut } from './scale-out.ts';
 import { createInboxFeeds, type InboxFeeds } from './rooms/inbox-feed.ts';
 import { createUserSlots, type UserSlots } from './infra/limits/user-slots.ts';
-import { createJobQueue } from './infra/jobs/job-queue.ts';
+import { createJobQueue, type JobQueue } from './infra/jobs/job-queue.ts';
+import { createWebhookService, type WebhookService } from './webhooks/webhooks.service.ts';
 import { createPushService, type PushService } from './push/push.service.ts';
 import { createWebPushSender } from './push/push-sender.ts';
 import { loadVapidKeys } from './push/vapid-keys.ts';
@@ -37,6 +38,10 @@ export interface Services {
   presence: PresenceService;
   /** Web Push: subscriptions, muted rooms, and the jobs that notify recipients with no socket open. */
   push: PushService;
+  /** One signed POST per message and room event to WEBHOOK_URL, when set. */
+  webhooks: WebhookService;
+  /** The durable queue push and webhook deliveries run from. */
+  jobs: JobQueue;
   /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
   socketSlots: UserSlots;
   subscriptionSlots: UserSlots;
@@ -51,7 +56,9 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
   const presence = createPresenceService({ bus, em: () => orm.em.fork(), timing: config.presence, onError: (err) => log.error({ err }, 'presence change failed') });
-  const rooms = createRoomService({ users, bus, isOnline: presence.isOnline, maxNewPerDay: config.roomsOpenPerDay });
+  const jobs = createJobQueue({ sql: orm.em.getConnection(), onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed') });
+  const webhooks = createWebhookService({ config: config.webhook, jobs, log });
+  const rooms = createRoomService({ users, bus, isOnline: presence.isOnline, maxNewPerDay: config.roomsOpenPerDay, onCreated: webhooks.roomCreated });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
   const changeService = createMessageChangeService({
@@ -60,12 +67,13 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     changes,
     maxChars: config.messageMaxChars,
     editWindowSeconds: config.messageEditWindowSeconds,
+    onChange: webhooks.changed,
   });
   const push = createPushService({
     config: config.push,
     dataDir: config.dataDir,
     sql: orm.em.getConnection(),
-    jobs: createJobQueue({ sql: orm.em.getConnection(), onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed') }),
+    jobs,
     loadKeys: () => loadVapidKeys(config.push, config.dataDir),
     makeSender: (vapid) => createWebPushSender({ vapid, timeoutMs: config.push.timeoutMs, allowLocal: config.push.allowLocalEndpoints }),
     isOnline: presence.isOnline,
@@ -91,12 +99,17 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       maxChars: config.messageMaxChars,
       onBatchError: (err, size) => log.warn({ err, size }, 'group-commit batch failed; its sends are retried one by one'),
       onBatch: metrics.batch,
-      onStored: push.stored,
+      onStored: (message) => {
+        push.stored(message);
+        webhooks.messageStored(message);
+      },
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     changes: changeService,
     presence,
     push,
+    webhooks,
+    jobs,
     socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
     subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),
     shutdownDrain: createShutdownDrain(),

@@ -94,6 +94,12 @@ describe('push configuration', () => {
     expect(refusal({ ...production, PUSH: 'on', ...vapid, VAPID_SUBJECT: 'ops@example.com' })).toMatch(/VAPID_SUBJECT/);
   });
 
+  it('a webhook URL needs its secret', () => {
+    expect(refusal({ ...production, WEBHOOK_URL: 'https://hooks.example.com/parley' })).toMatch(/WEBHOOK_SECRET: required with WEBHOOK_URL/);
+    expect(loadConfig({ ...production, WEBHOOK_URL: 'https://hooks.example.com/parley', WEBHOOK_SECRET: 's'.repeat(16) }).webhook).toEqual({ url: 'https://hooks.example.com/parley', secret: 's'.repeat(16) });
+    expect(loadConfig(production).webhook).toBeUndefined();
+  });
+
   it('development generates its keys once and keeps them in DATA_DIR', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'parley-vapid-'));
     try {

@@ -22,9 +22,11 @@ export interface MessageChangeDeps {
   maxChars: number;
   editWindowSeconds: number;
   now?: () => number;
+  /** Each change once committed and published (webhooks); must return at once. */
+  onChange?(event: RoomChangeEvent): void;
 }
 
-export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now }: MessageChangeDeps): MessageChangeService {
+export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, onChange }: MessageChangeDeps): MessageChangeService {
   /** The caller's own, undeleted message, or the precise reason it is not. */
   async function ownMessage(em: EntityManager, roomId: string, messageId: string, userId: string) {
     const message = await store.findInRoom(em.getConnection(), roomId, messageId);
@@ -40,7 +42,10 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
       const { result, event } = await change(tx);
       return { result, stored: event && (await changes.record(tx, roomId, event as never)) };
     });
-    if (stored) bus.publish(roomKey(roomId), stored.event);
+    if (stored) {
+      bus.publish(roomKey(roomId), stored.event);
+      onChange?.(stored.event);
+    }
     return result;
   }
 

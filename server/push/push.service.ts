@@ -23,6 +23,7 @@ export interface PushService {
   stored(message: Message): void;
   /** Resolves once everything stored so far has its job written (tests). */
   flushed(): Promise<void>;
+  /** Writes the jobs still waiting (the queue itself is closed by its owner). */
   close(): Promise<void>;
 }
 
@@ -232,8 +233,7 @@ export function createPushService(deps: PushDeps): PushService {
     },
 
     async close() {
-      await flushing;
-      await jobs.close();
+      await this.flushed();
     },
   };
 }

@@ -31,9 +31,11 @@ export interface RoomServiceDeps {
   /** New rooms one user may create in any 24 hours; 0 = no cap. */
   maxNewPerDay?: number;
   cacheSize?: number;
+  /** Each room once created (webhooks); must return at once. */
+  onCreated?(room: OpenedRoom): void;
 }
 
-export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000 }: RoomServiceDeps): RoomService {
+export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, onCreated }: RoomServiceDeps): RoomService {
   // Participants never change, so a room's pair can be cached for the life of the process.
   const participants = new Map<string, Participants>();
 
@@ -95,6 +97,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
           room = em.create(ChatRoom, { participant1: userId, participant2: otherUserId, name: name ?? null });
           await em.flush();
           await announce(em, room);
+          onCreated?.(toRoomDto(room));
         } catch (err) {
           if (!(err instanceof UniqueConstraintViolationException)) throw err;
           em.clear();

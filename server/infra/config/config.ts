@@ -85,6 +85,8 @@ const EnvSchema = z.object({
   PUSH_PREVIEW: z.enum(['true', 'false']).default('true'),
   PUSH_ALLOW_LOCAL_ENDPOINTS: z.enum(['true', 'false']).default('false'),
   PUSH_TIMEOUT_MS: int(100).default(10_000),
+  WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 /** Every variable Parley reads. */
@@ -197,6 +199,8 @@ export interface Config {
   /** Presence across instances: each instance's heartbeat, and the silence after which it counts as dead. */
   readonly presence: PresenceTiming;
   readonly push: PushConfig;
+  /** Where every message and room event is POSTed, signed with `secret`; unset: no webhooks. */
+  readonly webhook: { readonly url: string; readonly secret: string } | undefined;
   /** Variables that look like a mistyped Parley name (ignored, but worth a warning at start). */
   readonly misspellings: readonly Misspelling[];
 }
@@ -254,6 +258,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     problems.push(`PUSH: on with NODE_ENV=${e.NODE_ENV} needs VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT (npx web-push generate-vapid-keys), or PUSH=off`);
   }
   if (e.PUSH_ALLOW_LOCAL_ENDPOINTS === 'true' && e.NODE_ENV === 'production') problems.push('PUSH_ALLOW_LOCAL_ENDPOINTS: never with NODE_ENV=production (it lets clients make the server call private addresses)');
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET: required with WEBHOOK_URL (receivers check the signature made with it)');
   if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
     env: e.NODE_ENV,
@@ -310,6 +315,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       allowLocalEndpoints: e.PUSH_ALLOW_LOCAL_ENDPOINTS === 'true',
       timeoutMs: e.PUSH_TIMEOUT_MS,
     },
+    webhook: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } : undefined,
     misspellings,
   });
 }

@@ -48,7 +48,7 @@ export interface JobQueue {
   /** Polls in `ms` (sooner if it was due sooner): jobs added here run without waiting for the poll. */
   wakeIn(ms: number): void;
   start(): void;
-  /** Stops claiming and waits for the jobs running. */
+  /** Stops claiming and waits for the jobs running, at most `closeWaitMs` (an unfinished one runs again after its lease). */
   close(): Promise<void>;
 }
 
@@ -59,6 +59,7 @@ export interface JobQueueOptions {
   concurrency?: number;
   /** A claimed job not finished within this is claimed again (its process died). */
   leaseMs?: number;
+  closeWaitMs?: number;
   onError(err: unknown, job?: Job): void;
 }
 
@@ -72,14 +73,14 @@ const backoffMs = (attempts: number) => Math.min(1_000 * 2 ** (attempts - 1), 30
  * that hangs) holds no connection and no lock, and a process that dies mid-job leaves it to be
  * claimed again once the lease runs out: at least once.
  */
-export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 120_000, onError }: JobQueueOptions): JobQueue {
+export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 120_000, closeWaitMs = 5_000, onError }: JobQueueOptions): JobQueue {
   const kinds = new Map<string, JobKind>();
   const running = new Set<Promise<void>>();
   let timer: NodeJS.Timeout | undefined;
   let nextPollAt = Infinity;
   let started = false;
   let closed = false;
-  let polling = false;
+  let polling: Promise<void> | undefined;
 
   const insert = (source: string) => `insert into jobs (kind, key, payload, run_at)
     select kind, key, payload, now() + delay_ms * interval '1 millisecond' from (${source}) j
@@ -93,14 +94,17 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 1
     nextPollAt = at;
     timer = setTimeout(() => {
       nextPollAt = Infinity;
-      void poll();
+      poll();
     }, at - Date.now());
     timer.unref();
   }
 
-  async function poll() {
+  function poll() {
     if (polling || closed) return;
-    polling = true;
+    polling = claim().finally(() => (polling = undefined));
+  }
+
+  async function claim() {
     let claimed = 0;
     const room = concurrency - running.size;
     try {
@@ -120,7 +124,6 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 1
     } catch (err) {
       onError(err);
     } finally {
-      polling = false;
       // A full claim may have left more due: poll again at once, else at the next period.
       schedule(claimed > 0 && claimed === room ? 0 : pollMs);
     }
@@ -191,7 +194,10 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 1
     async close() {
       closed = true;
       clearTimeout(timer);
-      await Promise.allSettled([...running]);
+      await polling;
+      let waited: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...running]), new Promise((resolve) => (waited = setTimeout(resolve, closeWaitMs)))]);
+      clearTimeout(waited);
     },
   };
 }
