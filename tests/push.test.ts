@@ -16,6 +16,8 @@ const PUSH_ENV = {
   PUSH_ALLOW_LOCAL_ENDPOINTS: 'true',
   PUSH_COALESCE_MS: String(COALESCE_MS),
   PUSH_TIMEOUT_MS: '1000',
+  // Presence still says "online" this long after the last socket closed.
+  PRESENCE_OFFLINE_DELAY_MS: '1500',
 };
 const it = appTest(import.meta.filename, PUSH_ENV);
 
@@ -78,7 +80,7 @@ describe('pushing', () => {
     expect(pushesTo('live')).toEqual([]);
     inbox.unsubscribe();
     await b.close();
-    await vi.waitFor(() => expect(t.app.services.presence.isOnline(bId)).toBe(false));
+    await vi.waitFor(() => expect(t.app.services.presence.isOnline(bId)).toBe(false), { timeout: 5_000 });
     const sent = await a.messages.send.mutate({ roomId: room.id, content: 'after you left' });
     await vi.waitFor(() => expect(pushesTo('live')).toHaveLength(1), { timeout: 5_000 });
     const [push] = pushesTo('live');
@@ -90,6 +92,16 @@ describe('pushing', () => {
     await vi.waitFor(async () => expect((await a.rooms.list.query()).items.find((r) => r.id === room.id)).toMatchObject({ other_delivered_seq: sent.seq }));
     await settle();
     expect(pushesTo('live')).toHaveLength(1);
+  });
+
+  it('a message sent while presence still says online, just after the last socket closed, is pushed once that passes', async ({ t }) => {
+    const { a, b, room, bId } = await pairWithDevice(t, 'leaving');
+    const inbox = await openInbox(b);
+    inbox.unsubscribe();
+    await b.close();
+    expect(t.app.services.presence.isOnline(bId)).toBe(true);
+    await a.messages.send.mutate({ roomId: room.id, content: 'as you left' });
+    await vi.waitFor(() => expect(pushesTo('leaving').map((p) => p.payload.body)).toEqual(['as you left']), { timeout: 6_000 });
   });
 
   it('a burst of 20 messages is one push, carrying the newest and the unread count', async ({ t }) => {

@@ -60,6 +60,9 @@ const TTL_SECONDS = 24 * 3600;
 /** The longest preview, before the byte budget of the encrypted payload cuts further. */
 const PREVIEW_CHARS = 1_000;
 
+/** How long "nobody has a device" is believed before it is asked again. */
+const NO_DEVICES_RECHECK_MS = 5_000;
+
 const notEnabled = () => new ParleyError('NOT_FOUND', 'Push is off on this server (PUSH=off).');
 
 export function createPushService(deps: PushDeps): PushService {
@@ -70,6 +73,8 @@ export function createPushService(deps: PushDeps): PushService {
   let dropped = 0;
   let flushing: Promise<void> = Promise.resolve();
   let scheduled = false;
+  /** Until when no job needs writing because no user has a device (a subscription elsewhere is seen within the recheck). */
+  let noDevicesUntil = 0;
 
   function flushSoon() {
     if (scheduled) return;
@@ -86,8 +91,14 @@ export function createPushService(deps: PushDeps): PushService {
     pending = [];
     if (dropped) log.warn({ dropped }, 'push: job writes fell behind; some messages will not be pushed');
     dropped = 0;
-    if (!batch.length) return;
+    if (!batch.length || Date.now() < noDevicesUntil) return;
     try {
+      // With no device anywhere (a deployment that does not use push) a send costs no statement at all.
+      if (noDevicesUntil !== -1) {
+        const [row] = await sql.execute<Array<{ any: boolean }>>('select exists (select from push_subscriptions) as any');
+        if (!row?.any) return void (noDevicesUntil = Date.now() + NO_DEVICES_RECHECK_MS);
+        noDevicesUntil = -1;
+      }
       const added = await jobs.addFrom(
         `select distinct 'push'::text as kind, r.id::text || ':' || t.recipient as key,
                 jsonb_build_object('room', r.id, 'user', t.recipient) as payload, ?::bigint as delay_ms
@@ -182,6 +193,7 @@ export function createPushService(deps: PushDeps): PushService {
         const reason = err instanceof EndpointRefused ? err.message : 'must resolve to a public address';
         throw new ParleyError('INVALID_INPUT', `The push endpoint was refused: it ${reason}.`, { fields: { endpoint: [reason] } });
       }
+      noDevicesUntil = -1;
       // An endpoint is one browser profile: subscribed again (another user signed in there), it moves.
       await sql.execute(
         `insert into push_subscriptions (user_id, endpoint, p256dh, auth, user_agent) values (?, ?, ?, ?, ?)
