@@ -3,7 +3,8 @@
  * server's router. Queries and mutations go over batched HTTP, subscriptions over one
  * WebSocket that reconnects by itself and resumes each room subscription after its last event id.
  * Beside the procedures: `connection` (the WebSocket's state, for a "reconnecting…" banner),
- * `outbox` (sends that survive being offline), `reads` (read markers, paced per room) and `close()`.
+ * `outbox` (sends that survive being offline), `reads` (read markers, paced per room),
+ * `deliveries` (delivered markers, set by the client itself for every message its streams bring) and `close()`.
  *
  * @example
  * ```ts
@@ -23,6 +24,7 @@ import { createConnectionTracker, type Connection } from './connection.ts';
 import { createEndpoints, failoverFetch } from './endpoints.ts';
 import { createOutbox, type Outbox } from './outbox.ts';
 import { createReadMarkers, type ReadMarkers } from './read-markers.ts';
+import { receivedMessagesLink, subjectOf } from './delivery-receipts.ts';
 
 export type { AppRouter };
 export * from '../contracts/index.ts';
@@ -65,6 +67,11 @@ export interface ChatClientOptions {
   onClose?: (cause?: { code?: number }) => void;
   /** Least time between two `reads.mark` calls to the server for one room, in ms. Default 1,000. */
   markReadEveryMs?: number;
+  /**
+   * Mark the other participant's messages delivered as `messages.onEvent` and `rooms.onEvent`
+   * bring them (paced per room like `reads`, at `markReadEveryMs`). Default true.
+   */
+  deliveryReceipts?: boolean;
 }
 
 /** The typed tRPC client, plus the connection state, the outbox, paced read markers and `close()`. */
@@ -77,6 +84,8 @@ export type ChatClient = TRPCClient<AppRouter> & {
   outbox: Outbox;
   /** Read markers for a screen to move as it shows messages: the newest wins, calls spaced per room; see {@link ReadMarkers}. */
   reads: ReadMarkers;
+  /** Delivered markers, paced like `reads`; moved by the client itself unless `deliveryReceipts: false`. */
+  deliveries: ReadMarkers;
 };
 
 /** Inputs of every procedure, e.g. `RouterInputs['messages']['send']`. */
@@ -90,7 +99,13 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   const linkBase = endpoints.current();
   /** The instance the WebSocket last connected to. */
   let socketBase = linkBase;
-  const getToken = async () => (typeof options.token === 'function' ? await options.token() : options.token);
+  /** The caller, from the token last used: its own messages are not marked delivered. */
+  let me: string | undefined;
+  const getToken = async () => {
+    const token = typeof options.token === 'function' ? await options.token() : options.token;
+    me = subjectOf(token);
+    return token;
+  };
   const connection = createConnectionTracker();
   // Built on the first subscription: a client that only queries and sends needs no WebSocket
   // class at all (Node 20 has none built in).
@@ -123,8 +138,12 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
     let link: ReturnType<TRPCLink<AppRouter>> | undefined;
     return (call) => (link ??= wsLink<AppRouter>({ client: socket() })(runtime))(call);
   };
+  const received = receivedMessagesLink<AppRouter>(({ roomId, seq, sender }) => {
+    if (options.deliveryReceipts !== false && sender !== me) void deliveries.mark(roomId, seq).catch(() => {});
+  });
   const client = createTRPCClient<AppRouter>({
     links: [
+      received,
       splitLink({
         condition: (op) => op.type === 'subscription',
         true: subscriptions,
@@ -141,12 +160,14 @@ export function createChatClient(options: ChatClientOptions): ChatClient {
   // The server is back when the socket is: retry what waited, without waiting for the timer.
   connection.subscribe((state) => state.status === 'open' && outbox.flush());
   const reads = createReadMarkers({ markRead: (input) => client.messages.markRead.mutate(input), everyMs: options.markReadEveryMs });
+  const deliveries = createReadMarkers({ markRead: (input) => client.messages.markDelivered.mutate(input), everyMs: options.markReadEveryMs });
   const close = async () => {
     outbox.close();
     reads.close();
+    deliveries.close();
     await wsClient?.close();
   };
-  const extras: Record<PropertyKey, unknown> = { close, connection, outbox, reads };
+  const extras: Record<PropertyKey, unknown> = { close, connection, outbox, reads, deliveries };
   // The tRPC client is a proxy of procedure paths; the extras are served beside it.
   return new Proxy(client, {
     get: (target, key, receiver) => (key in extras ? extras[key] : Reflect.get(target, key, receiver)),

@@ -12,7 +12,7 @@ export const TypingEvent = z.object({ type: z.literal('typing'), chat_room: Room
 export type TypingEvent = z.infer<typeof TypingEvent>;
 
 /**
- * The room's change sequence: edits, deletions and read markers are numbered 1, 2, 3 … per room,
+ * The room's change sequence: edits, deletions, read and delivered markers are numbered 1, 2, 3 … per room,
  * apart from message seqs; it moves the event id's change part (`<seq>.<change_seq>`).
  */
 const ChangeSeq = z.number().int().positive();
@@ -20,6 +20,14 @@ const ChangeSeq = z.number().int().positive();
 /** A participant's read marker moved forward to `seq`. */
 export const ReadEvent = z.object({ type: z.literal('read'), chat_room: RoomId, user: UserId, seq: z.number().int().nonnegative(), change_seq: ChangeSeq });
 export type ReadEvent = z.infer<typeof ReadEvent>;
+
+/**
+ * A participant's delivered marker moved forward to `seq`: their client received the other
+ * participant's messages up to it (over a live subscription, or a push service accepted a
+ * notification of them). A read marker implies delivery: show "Seen" past `read`, else "Delivered".
+ */
+export const DeliveredEvent = z.object({ type: z.literal('delivered'), chat_room: RoomId, user: UserId, seq: z.number().int().nonnegative(), change_seq: ChangeSeq });
+export type DeliveredEvent = z.infer<typeof DeliveredEvent>;
 
 /** A message was edited: `message` is its state after the edit (`edited_at` set). */
 export const MessageUpdatedEvent = z.object({ type: z.literal('message_updated'), message: Message, change_seq: ChangeSeq });
@@ -34,11 +42,11 @@ export const PresenceEvent = z.object({ type: z.literal('presence'), user: UserI
 export type PresenceEvent = z.infer<typeof PresenceEvent>;
 
 /** Everything `messages.onEvent` yields. */
-export const RoomEvent = z.discriminatedUnion('type', [MessageEvent, TypingEvent, ReadEvent, MessageUpdatedEvent, MessageDeletedEvent, PresenceEvent]);
+export const RoomEvent = z.discriminatedUnion('type', [MessageEvent, TypingEvent, ReadEvent, DeliveredEvent, MessageUpdatedEvent, MessageDeletedEvent, PresenceEvent]);
 export type RoomEvent = z.infer<typeof RoomEvent>;
 
 /** A stored change: replayed on resume, numbered by `change_seq`. */
-export type RoomChangeEvent = ReadEvent | MessageUpdatedEvent | MessageDeletedEvent;
+export type RoomChangeEvent = ReadEvent | DeliveredEvent | MessageUpdatedEvent | MessageDeletedEvent;
 
 /** A room the subscriber is in was created (by either participant). */
 export const RoomCreatedEvent = z.object({ type: z.literal('room_created'), room: RoomSummary });
@@ -52,7 +60,7 @@ export const InboxReadyEvent = z.object({ type: z.literal('ready') });
 export type InboxReadyEvent = z.infer<typeof InboxReadyEvent>;
 
 /** Everything `rooms.onEvent` yields, for all of the caller's rooms. */
-export const InboxEvent = z.discriminatedUnion('type', [MessageEvent, TypingEvent, ReadEvent, MessageUpdatedEvent, MessageDeletedEvent, PresenceEvent, RoomCreatedEvent, InboxReadyEvent]);
+export const InboxEvent = z.discriminatedUnion('type', [MessageEvent, TypingEvent, ReadEvent, DeliveredEvent, MessageUpdatedEvent, MessageDeletedEvent, PresenceEvent, RoomCreatedEvent, InboxReadyEvent]);
 export type InboxEvent = z.infer<typeof InboxEvent>;
 
 /** A room subscription's position: the newest message seq and, once the room has any, the newest change seq. */

@@ -99,3 +99,11 @@ export type MarkReadInput = z.infer<typeof MarkReadInput>;
 /** Output of `messages.markRead`: the caller's marker after the call (higher than asked if it already was). */
 export const ReadMarker = z.object({ seq: z.number().int().nonnegative() });
 export type ReadMarker = z.infer<typeof ReadMarker>;
+
+/** Input of `messages.markDelivered`: the caller's client has received the room's messages up to `seq` (forward only). */
+export const MarkDeliveredInput = MarkReadInput;
+export type MarkDeliveredInput = MarkReadInput;
+
+/** Output of `messages.markDelivered`: the caller's delivered marker after the call. */
+export const DeliveredMarker = ReadMarker;
+export type DeliveredMarker = ReadMarker;

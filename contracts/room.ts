@@ -43,6 +43,8 @@ export const RoomSummary = ChatRoom.extend({
   read_seq: z.number().int().nonnegative(),
   /** The other participant's read marker: the caller's messages up to it were seen. */
   other_read_seq: z.number().int().nonnegative(),
+  /** The other participant's delivered marker: the caller's messages up to it reached their client. */
+  other_delivered_seq: z.number().int().nonnegative(),
   /** The other participant and their presence. */
   other: Presence,
 });

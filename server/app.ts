@@ -86,6 +86,15 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     throw err;
   }
   const services = createServices({ config, orm, log: fastify.log, jwtSecret, scale });
+  try {
+    await services.push.start();
+    services.webhooks.start();
+  } catch (err) {
+    await scale.close();
+    await orm.close(true);
+    await embedded?.close();
+    throw err;
+  }
 
   await registerCors(fastify, config);
   refuseInvalidUtf8Bodies(fastify);
@@ -146,6 +155,10 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     await metricsListener?.close();
     shutdownStage = 'in-flight sends';
     if (!(await services.shutdownDrain.drain(config.shutdownGraceMs))) fastify.log.warn('shutdown: in-flight sends did not finish in time');
+    shutdownStage = 'push and webhook jobs';
+    await services.push.close();
+    await services.webhooks.close();
+    await services.jobs.close();
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
     shutdownStage = 'presence';
     await services.presence.close();

@@ -20,6 +20,11 @@ import { createBlockView } from './safety/block-view.ts';
 import { blockedNewConversation, createBlockService, type BlockService } from './safety/blocks.service.ts';
 import { createReportService, type ReportService } from './safety/reports.service.ts';
 import { createAdminService, type AdminService } from './admin/admin.service.ts';
+import { createJobQueue, type JobQueue } from './infra/jobs/job-queue.ts';
+import { createWebhookService, type WebhookService } from './webhooks/webhooks.service.ts';
+import { createPushService, type PushService } from './push/push.service.ts';
+import { createWebPushSender } from './push/push-sender.ts';
+import { loadVapidKeys } from './push/vapid-keys.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -40,6 +45,12 @@ export interface Services {
   reports: ReportService;
   /** The admin API: its authority, bans, moderation, export, erasure and audit log. */
   admin: AdminService;
+  /** Web Push: subscriptions, muted rooms, and the jobs that notify recipients with no socket open. */
+  push: PushService;
+  /** One signed POST per message and room event to WEBHOOK_URL, when set. */
+  webhooks: WebhookService;
+  /** The durable queue push and webhook deliveries run from. */
+  jobs: JobQueue;
   /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
   socketSlots: UserSlots;
   subscriptionSlots: UserSlots;
@@ -58,6 +69,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const blocks = createBlockService({
     view: createBlockView({ bus, sql, sweepMs: config.fanoutSweepMs, onError: (err) => log.error({ err }, 'reading blocks failed') }),
   });
+  const jobs = createJobQueue({ sql, onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed') });
+  const webhooks = createWebhookService({ config: config.webhook, jobs, log });
   const rooms = createRoomService({
     users,
     bus,
@@ -65,24 +78,38 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     maxNewPerDay: config.roomsOpenPerDay,
     requireUnblocked: (em, a, b) => blocks.requireUnblocked(em, a, b, blockedNewConversation()),
     severedFrom: blocks.view.severedFrom,
+    onCreated: webhooks.roomCreated,
   });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
-  const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
-  const messageChanges = createMessageChangeService({
+  const changeService = createMessageChangeService({
     bus,
     store,
     changes,
     maxChars: config.messageMaxChars,
     editWindowSeconds: config.messageEditWindowSeconds,
+    onChange: webhooks.changed,
   });
+  const push = createPushService({
+    config: config.push,
+    dataDir: config.dataDir,
+    sql,
+    jobs,
+    loadKeys: () => loadVapidKeys(config.push, config.dataDir),
+    makeSender: (vapid) => createWebPushSender({ vapid, timeoutMs: config.push.timeoutMs, allowLocal: config.push.allowLocalEndpoints }),
+    isOnline: presence.isOnline,
+    offlineDelayMs: config.presence.offlineDelayMs,
+    markDelivered: async (roomId, userId, seq) => void (await changeService.markDelivered(orm.em.fork(), { roomId, userId, seq })),
+    log,
+  });
+  const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
   const admin = createAdminService({
     bus,
     sql,
     verifier,
     adminToken: config.adminToken,
     sweepMs: config.fanoutSweepMs,
-    changes: messageChanges,
+    changes: changeService,
     blocks: blocks.view,
     onError: (err) => log.error({ err }, 'reading bans failed'),
     forgetUser: (userId) => {
@@ -115,13 +142,20 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       onBatch: metrics.batch,
       sendRefusal: (roomId) => blocks.sendRefusal(sql, roomId),
       screen: blocks.view.screen,
+      onStored: (message) => {
+        push.stored(message);
+        webhooks.messageStored(message);
+      },
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
-    changes: messageChanges,
+    changes: changeService,
     presence,
     blocks,
     reports: createReportService({ store, sql }),
     admin,
+    push,
+    webhooks,
+    jobs,
     socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
     subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),
     shutdownDrain: createShutdownDrain(),

@@ -1,3 +1,5 @@
+import { createECDH, randomBytes } from 'node:crypto';
+import webpush from 'web-push';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
 import type { ExportLine } from '../contracts/index.ts';
@@ -16,7 +18,16 @@ const ADMIN_TOKEN = 'static-admin-secret-0123456789abcdefghijkl';
 let t: TestApp;
 let admin: ChatClient;
 beforeAll(async () => {
-  t = await startTestApp(import.meta.filename, { ADMIN_TOKEN });
+  // Push on, so an erased user's devices, mutes and pending notifications are there to erase.
+  const vapid = webpush.generateVAPIDKeys();
+  t = await startTestApp(import.meta.filename, {
+    ADMIN_TOKEN,
+    PUSH: 'on',
+    VAPID_PUBLIC_KEY: vapid.publicKey,
+    VAPID_PRIVATE_KEY: vapid.privateKey,
+    VAPID_SUBJECT: 'mailto:admin-tests@example.com',
+    PUSH_ALLOW_LOCAL_ENDPOINTS: 'true',
+  });
   admin = client(await adminToken('mod-1'));
 });
 afterAll(async () => {
@@ -313,6 +324,11 @@ describe('erase', () => {
     const fromF = await f.messages.send.mutate({ roomId: withF.id, content: 'reply from f' });
     await e.messages.markRead.mutate({ roomId: withF.id, seq: 2 });
     await f.messages.markRead.mutate({ roomId: withF.id, seq: 2 });
+    await e.messages.markDelivered.mutate({ roomId: withF.id, seq: 2 });
+    await e.rooms.mute.mutate({ roomId: withF.id });
+    const device = createECDH('prime256v1');
+    device.generateKeys();
+    await e.push.subscribe.mutate({ endpoint: `http://127.0.0.1:9/push/${eId}`, keys: { p256dh: device.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') } });
     await e.users.block.mutate({ userId: gId });
     await g.users.block.mutate({ userId: eId });
     await e.reports.create.mutate({ roomId: withF.id, messageId: fromF.id, reason: 'spam', note: 'f spams' });

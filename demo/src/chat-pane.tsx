@@ -20,11 +20,15 @@ function merge(list: Message[], incoming: Message[]): Message[] {
   return [...bySeq.values()].sort((a, b) => a.seq - b.seq);
 }
 
+/** A read marker implies delivery: Seen past it, Delivered past the delivered marker, else Sent. */
+const receiptOf = (seq: number, delivered: number, read: number) => (seq <= read ? 'seen' : seq <= delivered ? 'delivered' : 'sent');
+
 export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
   const [messages, setMessages] = useState<Message[]>([]);
   const [older, setOlder] = useState<number | null>(null);
   const [typing, setTyping] = useState<string | null>(null);
   const [otherRead, setOtherRead] = useState(0);
+  const [otherDelivered, setOtherDelivered] = useState(0);
   const [pending, setPending] = useState<readonly PendingMessage[]>([]);
   const [draft, setDraft] = useState('');
   const [error, setError] = useState('');
@@ -43,7 +47,9 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
       if (closed) return;
       setMessages(page.items);
       setOlder(page.nextCursor);
-      setOtherRead(rooms.items.find((r) => r.id === roomId)?.other_read_seq ?? 0);
+      const summary = rooms.items.find((r) => r.id === roomId);
+      setOtherRead(summary?.other_read_seq ?? 0);
+      setOtherDelivered(summary?.other_delivered_seq ?? 0);
       sub = chat.messages.onEvent.subscribe(
         { roomId, lastEventId: page.lastEventId },
         {
@@ -51,6 +57,7 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
             if (e.type === 'message' || e.type === 'message_updated' || e.type === 'message_deleted') setMessages((list) => merge(list, [e.message]));
             if (e.type === 'message' && e.message.sender !== me) setTyping(null);
             if (e.type === 'read' && e.user !== me) setOtherRead((seq) => Math.max(seq, e.seq));
+            if (e.type === 'delivered' && e.user !== me) setOtherDelivered((seq) => Math.max(seq, e.seq));
             if (e.type === 'typing' && e.user !== me) {
               setTyping(e.user);
               clearTimeout(typingTimer);
@@ -122,7 +129,7 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
       <div class="messages" ref={list} onScroll={onScroll} data-testid="messages">
         {older !== null && <button class="older" onClick={() => void loadOlder()}>Load older</button>}
         {messages.map((m) => (
-          <MessageRow key={m.seq} chat={chat} message={m} mine={m.sender === me} seen={m === lastOwn && m.seq <= otherRead} editWindowMs={editWindowMs} onError={setError} />
+          <MessageRow key={m.seq} chat={chat} message={m} mine={m.sender === me} receipt={m === lastOwn ? receiptOf(m.seq, otherDelivered, otherRead) : undefined} editWindowMs={editWindowMs} onError={setError} />
         ))}
         {pending.map((p) => (
           <div key={p.clientId} class="msg mine pending" data-testid="pending">

@@ -6,8 +6,8 @@ interface Props {
   chat: ChatClient;
   message: Message;
   mine: boolean;
-  /** The other participant's read marker has reached this, the caller's latest message. */
-  seen: boolean;
+  /** On the caller's latest message: how far it got (the other's delivered and read markers). */
+  receipt?: 'sent' | 'delivered' | 'seen' | undefined;
   /** The server's edit window in ms; undefined while unknown. */
   editWindowMs: number | undefined;
   onError(text: string): void;
@@ -29,13 +29,15 @@ function useEditable(createdAt: string, windowMs: number | undefined): boolean {
   return open;
 }
 
+const RECEIPTS = { sent: '✓ Sent', delivered: '✓✓ Delivered', seen: 'Seen' } as const;
+
 const REFUSALS: Record<string, string> = {
   EDIT_WINDOW_CLOSED: 'Too late to edit this message.',
   MESSAGE_DELETED: 'That message was deleted.',
   FORBIDDEN: 'Only the sender can change a message.',
 };
 
-export function MessageRow({ chat, message: m, mine, seen, editWindowMs, onError }: Props) {
+export function MessageRow({ chat, message: m, mine, receipt, editWindowMs, onError }: Props) {
   const [editing, setEditing] = useState<string | null>(null);
   const editable = useEditable(m.created_at, editWindowMs);
   const refuse = (err: unknown) => onError(REFUSALS[parleyCodeOf(err) ?? ''] ?? `Failed (${parleyCodeOf(err) ?? 'network'})`);
@@ -76,9 +78,9 @@ export function MessageRow({ chat, message: m, mine, seen, editWindowMs, onError
           </button>
         </span>
       )}
-      {seen && (
-        <small class="seen" data-testid="seen">
-          Seen
+      {receipt && (
+        <small class={`receipt ${receipt}`} data-testid={receipt === 'seen' ? 'seen' : 'receipt'} data-receipt={receipt}>
+          {RECEIPTS[receipt]}
         </small>
       )}
     </div>

@@ -133,7 +133,7 @@ const JSON_TEXT = (param: string) => `to_jsonb(${param}::text)::text`;
  * kept, a `message_deleted` change each); their read markers, blocks (either way), bans and
  * presence rows go; everything that remains and named them (rooms, messages, the change log,
  * reports they filed or that were filed about them, the audit log) names a pseudonym instead.
- * Reports they filed stay, as evidence about others; the content of their messages kept in report
+ * Their markers, mutes, push devices and pending deliveries go. Reports they filed stay, as evidence about others; the content of their messages kept in report
  * snapshots goes. Undefined when nothing named the user.
  */
 async function eraseIn(tx: EntityManager, changes: MessageChangeService, userId: string, pseudonym: string) {
@@ -164,6 +164,11 @@ async function eraseIn(tx: EntityManager, changes: MessageChangeService, userId:
   );
   await tx.execute(`update room_changes set event = replace(event::text, ${JSON_TEXT('?')}, ${JSON_TEXT('?')})::jsonb where chat_room_id in (select json_array_elements_text(?::json)::uuid) and strpos(event::text, ${JSON_TEXT('?')}) > 0`, [userId, pseudonym, JSON.stringify(roomIds), userId]);
   await tx.execute('delete from read_markers where user_id = ?', [userId]);
+  await tx.execute('delete from delivered_markers where user_id = ?', [userId]);
+  await tx.execute('delete from room_mutes where user_id = ?', [userId]);
+  await tx.execute('delete from push_subscriptions where user_id = ?', [userId]);
+  // Pending deliveries that name the user (a push to them, a webhook carrying their message) go too.
+  await tx.execute(`delete from jobs where key like '%:' || ? or strpos(payload::text, ${JSON_TEXT('?')}) > 0`, [userId, userId]);
   await tx.execute('delete from presence_users where user_id = ?', [userId]);
   const unblocked = await tx.execute<Array<{ other: string }>>(
     'delete from user_blocks where blocker_id = ? or blocked_id = ? returning case when blocker_id = ? then blocked_id else blocker_id end as other',

@@ -5,7 +5,7 @@ import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
 
-/** Edits, deletions and read markers: each stored with its change in one transaction, then published. */
+/** Edits, deletions, read and delivered markers: each stored with its change in one transaction, then published. */
 export interface MessageChangeService {
   edit(em: EntityManager, input: { roomId: string; messageId: string; userId: string; content: string }): Promise<Message>;
   delete(em: EntityManager, input: { roomId: string; messageId: string; userId: string }): Promise<Message>;
@@ -26,6 +26,8 @@ export interface MessageChangeService {
   redactSender(tx: EntityManager, input: { roomId: string; sender: string; renameTo: string }): Promise<{ count: number; changes: RoomChangeEvent[] }>;
   /** Publishes changes committed by the caller. */
   announce(roomId: string, changes: readonly RoomChangeEvent[]): void;
+  /** The delivered marker, by the same rules as {@link markRead}; subscribers get `delivered`. */
+  markDelivered(em: EntityManager, input: { roomId: string; userId: string; seq: number }): Promise<ReadMarker>;
 }
 
 export interface MessageChangeDeps {
@@ -35,9 +37,11 @@ export interface MessageChangeDeps {
   maxChars: number;
   editWindowSeconds: number;
   now?: () => number;
+  /** Each change once committed and published (webhooks); must return at once. */
+  onChange?(event: RoomChangeEvent): void;
 }
 
-export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now }: MessageChangeDeps): MessageChangeService {
+export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, onChange }: MessageChangeDeps): MessageChangeService {
   /** The caller's own, undeleted message, or the precise reason it is not. */
   async function ownMessage(em: EntityManager, roomId: string, messageId: string, userId: string) {
     const message = await store.findInRoom(em.getConnection(), roomId, messageId);
@@ -53,8 +57,20 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
       const { result, event } = await change(tx);
       return { result, stored: event && (await changes.record(tx, roomId, event as never)) };
     });
-    if (stored) bus.publish(roomKey(roomId), stored.event);
+    if (stored) {
+      bus.publish(roomKey(roomId), stored.event);
+      onChange?.(stored.event);
+    }
     return result;
+  }
+
+  async function moveMarker(em: EntityManager, record: RoomChangeLog['recordRead'], { roomId, userId, seq }: { roomId: string; userId: string; seq: number }): Promise<ReadMarker> {
+    const { lastSeq, marker, stored } = await record(em.getConnection(), roomId, userId, seq);
+    if (seq > lastSeq) {
+      throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${lastSeq}).`, { fields: { seq: [`must be at most ${lastSeq}, the room's last seq`] } });
+    }
+    if (stored) bus.publish(roomKey(roomId), stored.event);
+    return { seq: marker };
   }
 
   const deletedMeanwhile = () => new ParleyError('MESSAGE_DELETED', 'The message was deleted.');
@@ -119,16 +135,13 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
     },
 
     announce(roomId, events) {
-      for (const event of events) bus.publish(roomKey(roomId), event);
+      for (const event of events) {
+        bus.publish(roomKey(roomId), event);
+        onChange?.(event);
+      }
     },
 
-    async markRead(em, { roomId, userId, seq }) {
-      const { lastSeq, marker, stored } = await changes.recordRead(em.getConnection(), roomId, userId, seq);
-      if (seq > lastSeq) {
-        throw new ParleyError('INVALID_INPUT', `seq ${seq} is past the room's last message (${lastSeq}).`, { fields: { seq: [`must be at most ${lastSeq}, the room's last seq`] } });
-      }
-      if (stored) bus.publish(roomKey(roomId), stored.event);
-      return { seq: marker };
-    },
+    markRead: (em, input) => moveMarker(em, changes.recordRead, input),
+    markDelivered: (em, input) => moveMarker(em, changes.recordDelivered, input),
   };
 }

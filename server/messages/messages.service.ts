@@ -56,9 +56,11 @@ export interface MessageServiceDeps {
   sendRefusal?(roomId: string): Promise<ParleyError | undefined>;
   /** What a reader may not see (see safety/block-view.ts); held until the feed's signal aborts. */
   screen?(viewer: string): Promise<{ hides(event: RoomEvent): boolean; release(): void }>;
+  /** Each message once stored and published (push notifications, webhooks); must return at once. */
+  onStored?(message: Message): void;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, onStored }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
@@ -98,6 +100,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       // resolves a room's sends in seq order, and each publishes in its own continuation, in that
       // order. The feed still repairs gaps, for readers that overflow and events from elsewhere.
       bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
+      onStored?.(stored);
       return stored;
     },
 

@@ -34,6 +34,8 @@ export interface RoomChangeLog {
   recordRead(sql: Sql, roomId: string, userId: string, seq: number): Promise<ReadOutcome>;
   /** Numbers and stores many changes of one room in one statement, in order; as {@link record}, call it last in the change's transaction. */
   recordMany(em: EntityManager, roomId: string, events: readonly Unnumbered[]): Promise<StoredChange[]>;
+  /** {@link recordRead} for the delivered marker: the `delivered` change, the same rules. */
+  recordDelivered(sql: Sql, roomId: string, userId: string, seq: number): Promise<ReadOutcome>;
   /** Changes with `after < change_seq <= upTo`, oldest first. */
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<StoredChange[]>;
 }
@@ -84,30 +86,8 @@ export function createRoomChangeLog(): RoomChangeLog {
       return rows.sort((a, b) => Number(a.change_seq) - Number(b.change_seq)).map((r) => ({ atSeq: Number(r.at_seq), event: r.event }));
     },
 
-    async recordRead(sql, roomId, userId, seq) {
-      // One round trip (it was two: the room's last seq, then the move): marker moves are the most
-      // frequent change. The final select sees read_markers as of the statement's start, i.e. the
-      // marker before the move, which is the answer when nothing moved.
-      const [row] = await sql.execute<Array<{ last_seq: string; before: string | null; advanced: string | null; change_seq: string | null; at_seq: string | null }>>(
-        `with room as (select id, last_seq from chat_rooms where id = ?),
-         marker as (
-           insert into read_markers (chat_room_id, user_id, seq)
-           select id, ?, ? from room where ?::bigint between 1 and last_seq
-           on conflict (chat_room_id, user_id) do update set seq = excluded.seq where read_markers.seq < excluded.seq
-           returning seq),
-         ${numberChange('select id, 1, last_seq from room where exists (select from marker)')},
-         change as (${storeChange(`jsonb_build_object('type', 'read', 'chat_room', id, 'user', ?::text, 'seq', (select seq from marker))`)})
-         select (select last_seq from room) as last_seq,
-                (select seq from read_markers where chat_room_id = ? and user_id = ?) as before,
-                (select seq from marker) as advanced, (select change_seq from change) as change_seq, (select at_seq from change) as at_seq`,
-        [roomId, userId, seq, seq, userId, roomId, userId],
-      );
-      const lastSeq = Number(row?.last_seq ?? 0);
-      if (row?.advanced == null) return { lastSeq, marker: Number(row?.before ?? 0) };
-      const marker = Number(row.advanced);
-      const event: RoomChangeEvent = { type: 'read', chat_room: roomId, user: userId, seq: marker, change_seq: Number(row.change_seq) };
-      return { lastSeq, marker, stored: { atSeq: Number(row.at_seq), event } };
-    },
+    recordRead: (sql, roomId, userId, seq) => recordMarker(sql, 'read', roomId, userId, seq),
+    recordDelivered: (sql, roomId, userId, seq) => recordMarker(sql, 'delivered', roomId, userId, seq),
 
     async readAfter(sql, roomId, after, limit, upTo) {
       const rows = await sql.execute<Array<{ at_seq: string; event: RoomChangeEvent }>>(
@@ -117,4 +97,33 @@ export function createRoomChangeLog(): RoomChangeLog {
       return rows.map((r) => ({ atSeq: Number(r.at_seq), event: r.event }));
     },
   };
+}
+
+/** The two per-user markers; each has its table, and its moves are changes of the same name. */
+const MARKER_TABLES = { read: 'read_markers', delivered: 'delivered_markers' } as const;
+
+async function recordMarker(sql: Sql, kind: keyof typeof MARKER_TABLES, roomId: string, userId: string, seq: number): Promise<ReadOutcome> {
+  const table = MARKER_TABLES[kind];
+  // One round trip (it was two: the room's last seq, then the move): marker moves are the most
+  // frequent change. The final select sees the marker table as of the statement's start, i.e. the
+  // marker before the move, which is the answer when nothing moved.
+  const [row] = await sql.execute<Array<{ last_seq: string; before: string | null; advanced: string | null; change_seq: string | null; at_seq: string | null }>>(
+    `with room as (select id, last_seq from chat_rooms where id = ?),
+     marker as (
+       insert into ${table} (chat_room_id, user_id, seq)
+       select id, ?, ? from room where ?::bigint between 1 and last_seq
+       on conflict (chat_room_id, user_id) do update set seq = excluded.seq where ${table}.seq < excluded.seq
+       returning seq),
+     ${numberChange('select id, 1, last_seq from room where exists (select from marker)')},
+     change as (${storeChange(`jsonb_build_object('type', '${kind}', 'chat_room', id, 'user', ?::text, 'seq', (select seq from marker))`)})
+     select (select last_seq from room) as last_seq,
+            (select seq from ${table} where chat_room_id = ? and user_id = ?) as before,
+            (select seq from marker) as advanced, (select change_seq from change) as change_seq, (select at_seq from change) as at_seq`,
+    [roomId, userId, seq, seq, userId, roomId, userId],
+  );
+  const lastSeq = Number(row?.last_seq ?? 0);
+  if (row?.advanced == null) return { lastSeq, marker: Number(row?.before ?? 0) };
+  const marker = Number(row.advanced);
+  const event: RoomChangeEvent = { type: kind, chat_room: roomId, user: userId, seq: marker, change_seq: Number(row.change_seq) };
+  return { lastSeq, marker, stored: { atSeq: Number(row.at_seq), event } };
 }

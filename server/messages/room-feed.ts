@@ -46,7 +46,7 @@ export interface FeedItem {
   event: RoomEvent;
 }
 
-const isChange = (e: RoomEvent): e is RoomChangeEvent => e.type === 'read' || e.type === 'message_updated' || e.type === 'message_deleted';
+const isChange = (e: RoomEvent): e is RoomChangeEvent => e.type === 'read' || e.type === 'delivered' || e.type === 'message_updated' || e.type === 'message_deleted';
 
 /**
  * Every room event after a position, each message and each change exactly once, each sequence in

@@ -11,6 +11,7 @@ interface InboxRow {
   activity_us: string;
   read_seq: string;
   other_read_seq: string;
+  other_delivered_seq: string;
   other_last_seen_at: Date | string | null;
   unread: string;
   last_message: MessageRow | null;
@@ -37,8 +38,9 @@ function decodeCursor(cursor: string): [string, string] {
 /**
  * One keyset page of the user's rooms, newest activity first, in one statement: each with its
  * newest message, the caller's exact unread count (the other participant's undeleted messages
- * after the caller's marker) and both read markers. `online` answers presence from memory. A
- * partner in `severed` (a block either way) shows as never online and never reading.
+ * after the caller's marker), both read markers and the other participant's delivered marker.
+ * `online` answers presence from memory. A partner in `severed` (a block either way) shows as never
+ * online, never reading and never delivered to.
  */
 export async function listInbox(
   em: EntityManager,
@@ -62,6 +64,7 @@ export async function listInbox(
      select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
             (extract(epoch from p.activity) * 1000000)::bigint::text as activity_us,
             coalesce(mine.seq, 0) as read_seq, coalesce(theirs.seq, 0) as other_read_seq,
+            coalesce(delivered.seq, 0) as other_delivered_seq,
             u.last_seen_at as other_last_seen_at,
             (select count(*) from messages m
               where m.chat_room_id = r.id and m.seq > coalesce(mine.seq, 0) and m.sender_id <> ? and m.deleted_at is null) as unread,
@@ -72,6 +75,7 @@ export async function listInbox(
        join users u on u.id = case when r.participant1_id = ? then r.participant2_id else r.participant1_id end
        left join read_markers mine on mine.chat_room_id = r.id and mine.user_id = ?
        left join read_markers theirs on theirs.chat_room_id = r.id and theirs.user_id = u.id
+       left join delivered_markers delivered on delivered.chat_room_id = r.id and delivered.user_id = u.id
       order by p.activity desc, p.id desc`,
     [...keyset, ...keyset, page.limit + 1, userId, userId, userId],
   );
@@ -82,7 +86,7 @@ export async function listInbox(
 
 function summaryOf(r: InboxRow, userId: string, online: (user: string) => boolean, severed: ReadonlySet<string>): RoomSummary {
   const other = r.participant1_id === userId ? r.participant2_id : r.participant1_id;
-  if (severed.has(other)) return { ...summaryOf(r, userId, online, new Set()), other_read_seq: 0, other: { user: other, online: false, last_seen_at: null } };
+  if (severed.has(other)) return { ...summaryOf(r, userId, online, new Set()), other_read_seq: 0, other_delivered_seq: 0, other: { user: other, online: false, last_seen_at: null } };
   return {
     id: r.id,
     participant1: r.participant1_id,
@@ -93,6 +97,7 @@ function summaryOf(r: InboxRow, userId: string, online: (user: string) => boolea
     unread: Number(r.unread),
     read_seq: Number(r.read_seq),
     other_read_seq: Number(r.other_read_seq),
+    other_delivered_seq: Number(r.other_delivered_seq),
     other: { user: other, online: online(other), last_seen_at: r.other_last_seen_at === null ? null : new Date(r.other_last_seen_at).toISOString() },
   };
 }

@@ -37,9 +37,11 @@ export interface RoomServiceDeps {
   requireUnblocked?(em: EntityManager, a: string, b: string): Promise<void>;
   /** The users `user` is severed from by a block: `rooms.list` shows them neither online nor reading. */
   severedFrom?(user: string): Promise<ReadonlySet<string>>;
+  /** Each room once created (webhooks); must return at once. */
+  onCreated?(room: OpenedRoom): void;
 }
 
-export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, severedFrom }: RoomServiceDeps): RoomService {
+export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, severedFrom, onCreated }: RoomServiceDeps): RoomService {
   // Participants change only when one is erased (forgetUser), so pairs are cached.
   const participants = new Map<string, Participants>();
 
@@ -81,7 +83,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
       const lastSeen = seen.find((u) => u.id === other)?.last_seen_at;
       bus.publish(userKey(viewer), {
         type: 'room_created',
-        room: { ...dto, last_message: null, unread: 0, read_seq: 0, other_read_seq: 0, other: { user: other, online: isOnline(other), last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null } },
+        room: { ...dto, last_message: null, unread: 0, read_seq: 0, other_read_seq: 0, other_delivered_seq: 0, other: { user: other, online: isOnline(other), last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null } },
       });
     }
   }
@@ -103,6 +105,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
           room = em.create(ChatRoom, { participant1: userId, participant2: otherUserId, name: name ?? null });
           await em.flush();
           await announce(em, room);
+          onCreated?.(toRoomDto(room));
         } catch (err) {
           if (!(err instanceof UniqueConstraintViolationException)) throw err;
           em.clear();

@@ -31,7 +31,7 @@ interface Entry {
 }
 
 /** Events that speak for a user and are hidden between a blocked pair. Messages stay: history is readable for both. */
-const SCREENED = new Set(['typing', 'presence', 'read']);
+const SCREENED = new Set(['typing', 'presence', 'read', 'delivered']);
 
 /**
  * This process's view of who is severed from whom, for the users it serves now. Live events are

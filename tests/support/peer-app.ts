@@ -25,7 +25,8 @@ export async function startPeerApp(first: TestApp, env: Record<string, string> =
     url,
     metricsUrl: app.metricsUrl!,
     async client(userId) {
-      const client = createChatClient({ url, token: await first.token(userId) });
+      // Like the first app's clients: no delivery receipts, which would add events to exact streams.
+      const client = createChatClient({ url, token: await first.token(userId), deliveryReceipts: false });
       clients.push(client);
       return client;
     },

@@ -67,6 +67,8 @@ const EnvSchema = z.object({
   TYPING_BURST: int(1).default(20),
   MARK_READ_RATE_PER_SEC: z.coerce.number().min(0).default(10),
   MARK_READ_BURST: int(1).default(50),
+  MARK_DELIVERED_RATE_PER_SEC: z.coerce.number().min(0).default(10),
+  MARK_DELIVERED_BURST: int(1).default(50),
   EDIT_RATE_PER_SEC: z.coerce.number().min(0).default(1),
   EDIT_BURST: int(1).default(10),
   DELETE_RATE_PER_SEC: z.coerce.number().min(0).default(2),
@@ -79,13 +81,23 @@ const EnvSchema = z.object({
   PRESENCE_HEARTBEAT_MS: int(50).default(5_000),
   PRESENCE_TIMEOUT_MS: int(100).default(15_000),
   PRESENCE_OFFLINE_DELAY_MS: int(0).default(3_000),
+  PUSH: z.enum(['on', 'off']).optional(),
+  VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, 'must be a base64url P-256 public key (87 characters)').optional(),
+  VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be a base64url P-256 private key (43 characters)').optional(),
+  VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)\S+$/, 'must be a mailto: or https: URL').optional(),
+  PUSH_COALESCE_MS: int(0).default(2_000),
+  PUSH_PREVIEW: z.enum(['true', 'false']).default('true'),
+  PUSH_ALLOW_LOCAL_ENDPOINTS: z.enum(['true', 'false']).default('false'),
+  PUSH_TIMEOUT_MS: int(100).default(10_000),
+  WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 
 /** Every variable Parley reads. */
 export const ENV_VARIABLES = Object.keys(EnvSchema.shape) as readonly (keyof typeof EnvSchema.shape)[];
 
 /** Each has a bucket of its own per user, so marking a room read never costs a send. */
-export type LimitedAction = 'send' | 'typing' | 'markRead' | 'edit' | 'delete' | 'openRoom' | 'safety';
+export type LimitedAction = 'send' | 'typing' | 'markRead' | 'markDelivered' | 'edit' | 'delete' | 'openRoom' | 'safety';
 
 export interface PresenceTiming {
   /** How often this instance tells the others it is alive, and reaps instances that stopped. */
@@ -97,6 +109,21 @@ export interface PresenceTiming {
    * nothing), and one user's announced changes are at least this far apart.
    */
   offlineDelayMs: number;
+}
+
+/** Web Push; `enabled` false: the push procedures answer NOT_FOUND and nothing is sent. */
+export interface PushConfig {
+  readonly enabled: boolean;
+  /** Configured keys; unset in development means keys generated once under `dataDir`. */
+  readonly vapid: { readonly publicKey: string; readonly privateKey: string; readonly subject: string } | undefined;
+  /** At most one notification per room and recipient in this window, carrying the newest message. */
+  readonly coalesceMs: number;
+  /** Whether notifications carry the sender and the text, or only "New message". */
+  readonly preview: boolean;
+  /** `http` and private addresses accepted as endpoints (tests, development); never in production. */
+  readonly allowLocalEndpoints: boolean;
+  /** The longest one request to a push service may take. */
+  readonly timeoutMs: number;
 }
 
 /** A token bucket: `burst` at once, refilled at `perSec`; `perSec` 0 means unlimited. */
@@ -179,6 +206,9 @@ export interface Config {
   readonly rateLimits: Readonly<Record<LimitedAction, RateRule>>;
   /** Presence across instances: each instance's heartbeat, and the silence after which it counts as dead. */
   readonly presence: PresenceTiming;
+  readonly push: PushConfig;
+  /** Where every message and room event is POSTed, signed with `secret`; unset: no webhooks. */
+  readonly webhook: { readonly url: string; readonly secret: string } | undefined;
   /** Variables that look like a mistyped Parley name (ignored, but worth a warning at start). */
   readonly misspellings: readonly Misspelling[];
 }
@@ -228,6 +258,15 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   if (e.WORKERS > 1 && fanout === 'local') problems.push('WORKERS: more than one worker needs a fan-out engine (FANOUT is local)');
   if (e.METRICS_PORT !== 'off' && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) problems.push('METRICS_PORT: must differ from PORT (or be off)');
   if (e.PRESENCE_TIMEOUT_MS <= e.PRESENCE_HEARTBEAT_MS) problems.push('PRESENCE_TIMEOUT_MS: must be longer than PRESENCE_HEARTBEAT_MS, or live instances would be reaped between beats');
+  // Push is on by default only in development, where its keys can be generated and kept.
+  const pushEnabled = (e.PUSH ?? (e.NODE_ENV === 'development' ? 'on' : 'off')) === 'on';
+  const vapidSet = [e.VAPID_PUBLIC_KEY, e.VAPID_PRIVATE_KEY, e.VAPID_SUBJECT].filter(Boolean).length;
+  if (vapidSet > 0 && vapidSet < 3) problems.push('VAPID_PUBLIC_KEY: set VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT together');
+  else if (pushEnabled && vapidSet === 0 && e.NODE_ENV !== 'development') {
+    problems.push(`PUSH: on with NODE_ENV=${e.NODE_ENV} needs VAPID_PUBLIC_KEY, VAPID_PRIVATE_KEY and VAPID_SUBJECT (npx web-push generate-vapid-keys), or PUSH=off`);
+  }
+  if (e.PUSH_ALLOW_LOCAL_ENDPOINTS === 'true' && e.NODE_ENV === 'production') problems.push('PUSH_ALLOW_LOCAL_ENDPOINTS: never with NODE_ENV=production (it lets clients make the server call private addresses)');
+  if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET: required with WEBHOOK_URL (receivers check the signature made with it)');
   if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
     env: e.NODE_ENV,
@@ -272,12 +311,22 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       send: { perSec: e.SEND_RATE_PER_SEC, burst: e.SEND_BURST },
       typing: { perSec: e.TYPING_RATE_PER_SEC, burst: e.TYPING_BURST },
       markRead: { perSec: e.MARK_READ_RATE_PER_SEC, burst: e.MARK_READ_BURST },
+      markDelivered: { perSec: e.MARK_DELIVERED_RATE_PER_SEC, burst: e.MARK_DELIVERED_BURST },
       edit: { perSec: e.EDIT_RATE_PER_SEC, burst: e.EDIT_BURST },
       delete: { perSec: e.DELETE_RATE_PER_SEC, burst: e.DELETE_BURST },
       openRoom: { perSec: e.ROOM_OPEN_RATE_PER_SEC, burst: e.ROOM_OPEN_BURST },
       // Blocks, unblocks and reports: acts a person makes now and then, each one a stored row.
       safety: { perSec: e.SAFETY_RATE_PER_SEC, burst: e.SAFETY_BURST },
     },
+    push: {
+      enabled: pushEnabled,
+      vapid: e.VAPID_PUBLIC_KEY && e.VAPID_PRIVATE_KEY && e.VAPID_SUBJECT ? { publicKey: e.VAPID_PUBLIC_KEY, privateKey: e.VAPID_PRIVATE_KEY, subject: e.VAPID_SUBJECT } : undefined,
+      coalesceMs: e.PUSH_COALESCE_MS,
+      preview: e.PUSH_PREVIEW === 'true',
+      allowLocalEndpoints: e.PUSH_ALLOW_LOCAL_ENDPOINTS === 'true',
+      timeoutMs: e.PUSH_TIMEOUT_MS,
+    },
+    webhook: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } : undefined,
     misspellings,
   });
 }

@@ -3,6 +3,7 @@ import { messagesRouter } from './messages.router.ts';
 import { reportsRouter } from './reports.router.ts';
 import { roomsRouter } from './rooms.router.ts';
 import { usersRouter } from './users.router.ts';
+import { pushRouter } from './push.router.ts';
 import { createCallerFactory, router } from './procedures.ts';
 
 /** The single source of truth: REST and legacy WebSocket adapters call these same procedures. */
@@ -12,6 +13,7 @@ export const appRouter = router({
   users: usersRouter,
   reports: reportsRouter,
   admin: adminRouter,
+  push: pushRouter,
 });
 
 /** The router's type, all the SDK imports from the server. */

@@ -4,6 +4,8 @@ import {
   EditMessageInput,
   formatEventId,
   ListMessagesInput,
+  MarkDeliveredInput,
+  DeliveredMarker,
   MarkReadInput,
   Message,
   MessagePage,
@@ -66,6 +68,15 @@ export const messagesRouter = router({
     .mutation(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
       return ctx.services.changes.markRead(ctx.em, { ...input, userId: ctx.userId });
+    }),
+
+  /** Moves the caller's delivered marker forward (never back); subscribers get `delivered`. The SDK calls it for messages it receives. */
+  markDelivered: limitedProcedure('markDelivered')
+    .input(MarkDeliveredInput)
+    .meta({ output: DeliveredMarker })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.changes.markDelivered(ctx.em, { ...input, userId: ctx.userId });
     }),
 
   /** Tells the other participant the caller is typing; throttled, never stored. */

@@ -1,4 +1,4 @@
-import { ListRoomsInput, OpenedRoom, OpenRoomInput, RoomPage } from '../../../contracts/index.ts';
+import { ListRoomsInput, MuteRoomInput, OpenedRoom, OpenRoomInput, RoomMute, RoomPage, UnmuteRoomInput } from '../../../contracts/index.ts';
 import { authedProcedure, router } from './procedures.ts';
 
 export const roomsRouter = router({
@@ -13,6 +13,24 @@ export const roomsRouter = router({
     .input(ListRoomsInput)
     .meta({ output: RoomPage })
     .query(({ ctx, input }) => ctx.services.rooms.list(ctx.em, ctx.userId, input)),
+
+  /** No push notifications for the room until `until` (or until unmuted); live events are unchanged. */
+  mute: authedProcedure
+    .input(MuteRoomInput)
+    .meta({ output: RoomMute })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.push.mute(ctx.userId, input.roomId, input.until);
+    }),
+
+  /** Pushes for the room again. */
+  unmute: authedProcedure
+    .input(UnmuteRoomInput)
+    .meta({ output: RoomMute })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.push.unmute(ctx.userId, input.roomId);
+    }),
 
   /**
    * Live events of all the caller's rooms on one stream (messages, typing, reads, edits,

@@ -1,0 +1,118 @@
+import http from 'node:http';
+import https from 'node:https';
+import webpush from 'web-push';
+import { checkEndpointForm, EndpointRefused, publicOnlyLookup, type EndpointPolicy } from './endpoint-guard.ts';
+
+/** A device subscription as stored. */
+export interface PushTarget {
+  endpoint: string;
+  p256dh: string;
+  auth: string;
+}
+
+export interface PushMessage {
+  /** The plaintext (JSON) before encryption. */
+  payload: string;
+  /** Replaces a pending notification with the same topic at the push service (a room's id). */
+  topic: string;
+  ttlSeconds: number;
+}
+
+/** How a push service answered, reduced to what the caller does next. */
+export type PushResult =
+  | { outcome: 'accepted' }
+  /** The subscription is gone for good (404, 410): delete it. */
+  | { outcome: 'gone'; status: number }
+  /** Try again later (429, 5xx, no answer): `retryAfterMs` when the service said. */
+  | { outcome: 'retry'; status?: number; retryAfterMs?: number; reason: string }
+  /** Refused for a reason retrying does not fix (other 4xx, a redirect, a refused address). */
+  | { outcome: 'refused'; status?: number; reason: string };
+
+/**
+ * Sends one notification to one device. Web Push today; FCM or APNs senders implement the same
+ * interface for their tokens.
+ */
+export interface PushSender {
+  send(target: PushTarget, message: PushMessage): Promise<PushResult>;
+}
+
+export interface VapidKeys {
+  publicKey: string;
+  privateKey: string;
+  subject: string;
+}
+
+export interface WebPushSenderOptions extends EndpointPolicy {
+  vapid: VapidKeys;
+  /** The whole request, connect to answer; a service that hangs past it is retried later. */
+  timeoutMs: number;
+}
+
+/** aes128gcm adds 86 header bytes, a 16-byte tag and a padding delimiter to the plaintext. */
+export const MAX_ENCRYPTED_BYTES = 4096;
+export const ENCRYPTION_OVERHEAD_BYTES = 103;
+
+/**
+ * Web Push with VAPID: `web-push` encrypts (RFC 8291) and signs; the request itself is sent here, so
+ * the endpoint's address is checked on the connection that uses it, no redirect is followed, and
+ * every request is bounded in time.
+ */
+export function createWebPushSender({ vapid, timeoutMs, allowLocal }: WebPushSenderOptions): PushSender {
+  const lookup = publicOnlyLookup({ allowLocal });
+  return {
+    async send(target, message) {
+      let url: URL;
+      try {
+        url = checkEndpointForm(target.endpoint, { allowLocal });
+      } catch (err) {
+        return { outcome: 'refused', reason: (err as Error).message };
+      }
+      const details = webpush.generateRequestDetails({ endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } }, message.payload, {
+        vapidDetails: vapid,
+        TTL: message.ttlSeconds,
+        topic: message.topic,
+        urgency: 'normal',
+        contentEncoding: 'aes128gcm',
+      });
+      if (details.body.length > MAX_ENCRYPTED_BYTES) return { outcome: 'refused', reason: `payload of ${details.body.length} bytes after encryption` };
+      return new Promise<PushResult>((resolve) => {
+        const request = (url.protocol === 'https:' ? https : http).request(
+          url,
+          { method: 'POST', headers: details.headers as Record<string, string | number>, timeout: timeoutMs, ...(lookup ? { lookup } : {}), agent: false },
+          (res) => {
+            res.resume();
+            const status = res.statusCode ?? 0;
+            resolve(resultOf(status, res.headers['retry-after']));
+          },
+        );
+        // `timeout` only watches the socket going idle; this bounds the whole exchange.
+        const deadline = setTimeout(() => request.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+        request.on('close', () => clearTimeout(deadline));
+        request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        request.on('error', (err) => {
+          clearTimeout(deadline);
+          resolve(err instanceof EndpointRefused ? { outcome: 'refused', reason: err.message } : { outcome: 'retry', reason: err.message });
+        });
+        request.end(details.body);
+      });
+    },
+  };
+}
+
+function resultOf(status: number, retryAfter: string | string[] | undefined): PushResult {
+  if (status >= 200 && status < 300) return { outcome: 'accepted' };
+  if (status === 404 || status === 410) return { outcome: 'gone', status };
+  if (status === 429 || status >= 500) {
+    const after = retryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);
+    return { outcome: 'retry', status, reason: `push service answered ${status}`, ...(after === undefined ? {} : { retryAfterMs: after }) };
+  }
+  return { outcome: 'refused', status, reason: status >= 300 && status < 400 ? `push service redirected (${status}); not followed` : `push service answered ${status}` };
+}
+
+/** `Retry-After` as seconds or an HTTP date. */
+export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}

@@ -1,0 +1,96 @@
+import { createHmac } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { startTestApp, type TestApp } from './support/test-app.ts';
+
+const SECRET = 'webhook-secret-0123456789';
+
+interface Delivery {
+  headers: IncomingHttpHeaders;
+  body: string;
+  event: { id: string; type: string; created_at: string; data: Record<string, { id: string; content?: string }> };
+}
+
+const deliveries: Delivery[] = [];
+/** Every request's event id and type, answered or not. */
+const attempts: Array<{ id: string; type: string }> = [];
+/** Status codes to answer with, in order; 204 once they run out. 'hang' never answers. */
+const answers: Array<number | 'hang'> = [];
+const receiver = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const answer = answers.shift() ?? 204;
+    const body = Buffer.concat(chunks).toString();
+    const { id, type } = JSON.parse(body) as { id: string; type: string };
+    attempts.push({ id, type });
+    if (answer === 'hang') return;
+    if (answer < 300) deliveries.push({ headers: req.headers, body, event: JSON.parse(body) as Delivery['event'] });
+    res.writeHead(answer).end();
+  });
+});
+
+let t: TestApp;
+beforeAll(async () => {
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  t = await startTestApp(import.meta.filename, { WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, WEBHOOK_SECRET: SECRET });
+});
+afterAll(async () => {
+  await t?.close();
+  receiver.closeAllConnections();
+  receiver.close();
+});
+
+/** What a receiver does: recompute the signature over `<timestamp>.<body>` and compare. */
+function verified({ headers, body }: Delivery) {
+  const expected = `v1=${createHmac('sha256', SECRET).update(`${headers['parley-webhook-timestamp']}.${body}`).digest('hex')}`;
+  return headers['parley-signature'] === expected && Math.abs(Date.now() / 1000 - Number(headers['parley-webhook-timestamp'])) < 300;
+}
+
+it('one signed POST per event: room.created, message.created, message.updated, message.deleted', async () => {
+  const a = await t.client('hook-a');
+  const room = await a.rooms.open.mutate({ otherUserId: 'hook-b' });
+  const m = await a.messages.send.mutate({ roomId: room.id, content: 'hello hook' });
+  await a.messages.edit.mutate({ roomId: room.id, messageId: m.id, content: 'edited hook' });
+  await a.messages.delete.mutate({ roomId: room.id, messageId: m.id });
+  await a.rooms.open.mutate({ otherUserId: 'hook-b' });
+  await vi.waitFor(() => expect(deliveries).toHaveLength(4), { timeout: 8_000 });
+  const byType = Object.fromEntries(deliveries.map((d) => [d.event.type, d]));
+  expect(Object.keys(byType).sort()).toEqual(['message.created', 'message.deleted', 'message.updated', 'room.created']);
+  expect(byType['room.created']!.event.data.room).toMatchObject({ id: room.id });
+  expect(byType['message.created']!.event.data.message).toMatchObject({ id: m.id, content: 'hello hook' });
+  expect(byType['message.updated']!.event.data.message).toMatchObject({ id: m.id, content: 'edited hook' });
+  expect(byType['message.deleted']!.event.data.message).toMatchObject({ id: m.id, content: '' });
+  for (const d of deliveries) {
+    expect(verified(d)).toBe(true);
+    expect(d.headers['parley-webhook-id']).toBe(d.event.id);
+    expect(d.headers['content-type']).toBe('application/json');
+  }
+  expect(new Set(deliveries.map((d) => d.event.id)).size).toBe(4);
+  // A receiver that checks signatures refuses a body someone changed.
+  expect(verified({ ...deliveries[0]!, body: deliveries[0]!.body.replace('hook', 'hack') })).toBe(false);
+});
+
+it('a failed delivery is retried with the same event id; a receiver that hangs slows no send', async () => {
+  deliveries.length = 0;
+  answers.push(500, 'hang');
+  const a = await t.client('hook-c');
+  const room = await a.rooms.open.mutate({ otherUserId: 'hook-d' });
+  await vi.waitFor(() => expect(answers).toHaveLength(0), { timeout: 8_000 });
+  const durations: number[] = [];
+  for (let i = 0; i < 10; i++) {
+    const started = performance.now();
+    await a.messages.send.mutate({ roomId: room.id, content: `while hung ${i}` });
+    durations.push(performance.now() - started);
+  }
+  expect(Math.max(...durations)).toBeLessThan(500);
+  await vi.waitFor(() => expect(deliveries.filter((d) => d.event.type === 'message.created')).toHaveLength(10), { timeout: 15_000 });
+  // room.created was refused (500) once, then its retry hung, then it went through, with its first id.
+  await vi.waitFor(() => expect(deliveries.filter((d) => d.event.type === 'room.created')).toHaveLength(1), { timeout: 30_000 });
+  const tries = attempts.filter((x) => x.type === 'room.created').slice(-3);
+  expect(tries).toHaveLength(3);
+  expect(new Set(tries.map((x) => x.id))).toEqual(new Set([deliveries.find((d) => d.event.type === 'room.created')!.event.id]));
+  const jobs = await t.sql<{ n: number }>('select count(*)::int as n from jobs');
+  expect(jobs[0]!.n).toBe(0);
+});
