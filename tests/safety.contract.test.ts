@@ -85,7 +85,7 @@ describe('blocking', () => {
     expect(await t.sql('select id from chat_rooms where participant1_id in ($1, $2) and participant2_id in ($1, $2)', [cId, dId])).toEqual([]);
   });
 
-  it("refuses typing, and neither side receives the other's typing, presence or read markers", async () => {
+  it("refuses typing, and neither side receives the other's typing, presence, read or delivered markers", async () => {
     const { a, b, room, aId, bId } = await freshRoom();
     const [m1] = await sendMany(a, room.id, 1, 2);
     await a.users.block.mutate({ userId: bId });
@@ -103,6 +103,7 @@ describe('blocking', () => {
     expect(await legacyB.waitFor((f) => f.action === 'error')).toMatchObject({ code: 'BLOCKED' });
     // Marking read is allowed (it is the reader's own unread count), but not shown to the other.
     expect(await b.messages.markRead.mutate({ roomId: room.id, seq: 2 })).toEqual({ seq: 2 });
+    expect(await b.messages.markDelivered.mutate({ roomId: room.id, seq: 2 })).toEqual({ seq: 2 });
     await t.app.services.presence.settled();
     // A deletion is still delivered to both: once it arrived, anything published before it would have too.
     await a.messages.delete.mutate({ roomId: room.id, messageId: m1!.id });
@@ -114,7 +115,7 @@ describe('blocking', () => {
     expect(subB.events.filter(speaksFor(aId))).toEqual([]);
     expect(legacyA.frames).toEqual([]);
     const [row] = (await a.rooms.list.query()).items.filter((r) => r.id === room.id);
-    expect(row).toMatchObject({ other_read_seq: 0, other: { user: bId, online: false, last_seen_at: null } });
+    expect(row).toMatchObject({ other_read_seq: 0, other_delivered_seq: 0, other: { user: bId, online: false, last_seen_at: null } });
     // A resumed stream does not replay the hidden marker either.
     const replay = record(a, room.id, '0');
     await vi.waitFor(() => expect(replay.events.some((e) => e.type === 'message_deleted')).toBe(true));
