@@ -14,6 +14,7 @@ export const PARLEY_ERROR_CODES = [
   'EDIT_WINDOW_CLOSED',
   'MESSAGE_DELETED',
   'BLOCKED',
+  'ATTACHMENT_NOT_FOUND',
   'NOT_FOUND',
   'INVALID_INPUT',
   'PAYLOAD_TOO_LARGE',
@@ -79,6 +80,7 @@ export interface ParleyErrorDetailsByCode {
   AUTH_UNAVAILABLE: ReasonDetails;
   INTERNAL: ReasonDetails;
   BLOCKED: NoDetails;
+  ATTACHMENT_NOT_FOUND: NoDetails;
 }
 
 /** The details of code `C`; without `C`, those of any code. */

@@ -3,6 +3,7 @@ import { Migration20261126000000_chat_features } from './Migration20261126000000
 import { Migration20261127000000_presence_instances } from './Migration20261127000000_presence_instances.ts';
 import { Migration20261128000000_room_change_counters } from './Migration20261128000000_room_change_counters.ts';
 import { Migration20261129000000_safety } from './Migration20261129000000_safety.ts';
+import { Migration20261203000000_attachments } from './Migration20261203000000_attachments.ts';
 
 /** Every migration, oldest first. Listed explicitly so no file globbing depends on the runtime. */
-export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features, Migration20261127000000_presence_instances, Migration20261128000000_room_change_counters, Migration20261129000000_safety];
+export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features, Migration20261127000000_presence_instances, Migration20261128000000_room_change_counters, Migration20261129000000_safety, Migration20261203000000_attachments];

@@ -19,6 +19,13 @@ import { createUserSlots, type UserSlots } from './infra/limits/user-slots.ts';
 import { createBlockView } from './safety/block-view.ts';
 import { blockedNewConversation, createBlockService, type BlockService } from './safety/blocks.service.ts';
 import { createReportService, type ReportService } from './safety/reports.service.ts';
+import { createHmac, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { roomKey } from './live/bus-key.ts';
+import { createAttachmentService, type AttachmentService } from './attachments/attachments.service.ts';
+import { makeThumbnail } from './attachments/thumbnail.ts';
+import { createLocalStorage, type LocalStorage } from './infra/storage/local-storage.ts';
+import type { ObjectStorage } from './infra/storage/object-storage.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -37,6 +44,10 @@ export interface Services {
   /** Blocks between users, and this process's view of them. */
   blocks: BlockService;
   reports: ReportService;
+  /** Files in messages: uploads, checks at send, signed URLs, deletion and thumbnails. */
+  attachments: AttachmentService;
+  /** The local store, which Parley serves itself at `/files/`; undefined with S3. */
+  localFiles: LocalStorage | undefined;
   /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
   socketSlots: UserSlots;
   subscriptionSlots: UserSlots;
@@ -47,7 +58,7 @@ export interface Services {
   limiter: ScaleOut['limiter'];
 }
 
-export function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Services {
+export function createServices({ config, orm, log, jwtSecret, scale, storage }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut; storage?: ObjectStorage }): Services {
   const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
   const presence = createPresenceService({ bus, em: () => orm.em.fork(), timing: config.presence, onError: (err) => log.error({ err }, 'presence change failed') });
@@ -65,6 +76,18 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
+  const transaction = <T>(fn: (tx: import('@mikro-orm/postgresql').EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
+  const localFiles = storage ? undefined : createLocalStorage({ root: join(config.dataDir, 'attachments'), secret: filesSecret(config, jwtSecret, log) });
+  const attachments = createAttachmentService({
+    storage: storage ?? localFiles!,
+    sql,
+    limits: config.attachments,
+    transaction,
+    recordUpdate: async (tx, roomId, message) => (await changes.record(tx, roomId, { type: 'message_updated', message })).event,
+    publish: (roomId, event) => bus.publish(roomKey(roomId), event),
+    thumbnailer: makeThumbnail,
+    onError: (err, what) => log.warn({ err }, what),
+  });
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
   return {
     config,
@@ -91,6 +114,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       onBatch: metrics.batch,
       sendRefusal: (roomId) => blocks.sendRefusal(sql, roomId),
       screen: blocks.view.screen,
+      attachments,
+      transaction,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     changes: createMessageChangeService({
@@ -99,10 +124,13 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       changes,
       maxChars: config.messageMaxChars,
       editWindowSeconds: config.messageEditWindowSeconds,
+      attachmentsOf: attachments,
     }),
     presence,
     blocks,
     reports: createReportService({ store, sql }),
+    attachments,
+    localFiles,
     socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
     subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),
     shutdownDrain: createShutdownDrain(),
@@ -110,4 +138,18 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     metrics,
     limiter,
   };
+}
+
+/**
+ * The key of the local store's URLs: ATTACHMENT_URL_SECRET, else derived from the JWT secret, so
+ * every instance sharing a secret accepts the others' URLs. With JWKS alone there is no shared
+ * secret, and each process signs with its own random key.
+ */
+function filesSecret(config: Config, jwtSecret: string | undefined, log: FastifyBaseLogger): Buffer {
+  const base = config.attachments.urlSecret ?? jwtSecret;
+  if (base === undefined) {
+    log.warn('ATTACHMENT_URL_SECRET is not set and tokens come from JWT_JWKS_URL: file URLs are signed with a key of this process alone');
+    return randomBytes(32);
+  }
+  return createHmac('sha256', base).update('parley attachment URLs').digest();
 }

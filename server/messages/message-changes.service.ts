@@ -20,9 +20,11 @@ export interface MessageChangeDeps {
   maxChars: number;
   editWindowSeconds: number;
   now?: () => number;
+  /** A deleted message's files: scheduled for deletion in the deletion's transaction, and told once it commits. */
+  attachmentsOf?: { release(tx: EntityManager, messageId: string): Promise<void>; released(): void };
 }
 
-export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now }: MessageChangeDeps): MessageChangeService {
+export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, attachmentsOf }: MessageChangeDeps): MessageChangeService {
   /** The caller's own, undeleted message, or the precise reason it is not. */
   async function ownMessage(em: EntityManager, roomId: string, messageId: string, userId: string) {
     const message = await store.findInRoom(em.getConnection(), roomId, messageId);
@@ -63,12 +65,15 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
     },
 
     async delete(em, { roomId, messageId, userId }) {
-      await ownMessage(em, roomId, messageId, userId);
-      return commit(em, roomId, async (tx) => {
+      const own = await ownMessage(em, roomId, messageId, userId);
+      const deleted = await commit(em, roomId, async (tx) => {
         const deleted = await store.softDelete(tx, roomId, messageId);
         if (!deleted) throw deletedMeanwhile();
+        if (own.attachments) await attachmentsOf?.release(tx, messageId);
         return { result: deleted, event: { type: 'message_deleted', message: deleted } };
       });
+      if (own.attachments) attachmentsOf?.released();
+      return deleted;
     },
 
     async markRead(em, { roomId, userId, seq }) {

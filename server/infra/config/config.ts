@@ -77,13 +77,42 @@ const EnvSchema = z.object({
   PRESENCE_HEARTBEAT_MS: int(50).default(5_000),
   PRESENCE_TIMEOUT_MS: int(100).default(15_000),
   PRESENCE_OFFLINE_DELAY_MS: int(0).default(3_000),
+  UPLOAD_RATE_PER_SEC: z.coerce.number().min(0).default(2),
+  UPLOAD_BURST: int(1).default(20),
+  ATTACHMENT_MAX_BYTES: int(1).default(25 * 1024 * 1024),
+  ATTACHMENT_TYPES: z
+    .string()
+    .transform((list) => list.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9.+-]+\/([a-z0-9.+-]+|\*)$/, 'must be media types (type/subtype or type/*), comma-separated')).min(1))
+    .optional(),
+  ATTACHMENT_URL_TTL: int(1).default(3600),
+  ATTACHMENT_UPLOAD_TTL: int(1).max(600).default(600),
+  ATTACHMENT_PENDING_TTL: int(0).default(24 * 3600),
+  ATTACHMENT_URL_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
 });
+
+/** What `ATTACHMENT_TYPES` allows when unset: images, PDF, plain text, common office, audio and video files. */
+export const DEFAULT_ATTACHMENT_TYPES = [
+  'image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/heic', 'image/heif',
+  'application/pdf', 'text/plain', 'text/csv', 'text/markdown', 'application/rtf',
+  'application/msword', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  'application/vnd.ms-excel', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  'application/vnd.ms-powerpoint', 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+  'application/vnd.oasis.opendocument.text', 'application/vnd.oasis.opendocument.spreadsheet', 'application/vnd.oasis.opendocument.presentation',
+  'audio/mpeg', 'audio/mp4', 'audio/aac', 'audio/ogg', 'audio/opus', 'audio/wav', 'audio/webm', 'audio/flac',
+  'video/mp4', 'video/webm', 'video/quicktime', 'video/ogg',
+];
 
 /** Every variable Parley reads. */
 export const ENV_VARIABLES = Object.keys(EnvSchema.shape) as readonly (keyof typeof EnvSchema.shape)[];
 
 /** Each has a bucket of its own per user, so marking a room read never costs a send. */
-export type LimitedAction = 'send' | 'typing' | 'markRead' | 'edit' | 'delete' | 'openRoom' | 'safety';
+export type LimitedAction = 'send' | 'typing' | 'markRead' | 'edit' | 'delete' | 'openRoom' | 'safety' | 'upload';
 
 export interface PresenceTiming {
   /** How often this instance tells the others it is alive, and reaps instances that stopped. */
@@ -173,6 +202,17 @@ export interface Config {
   readonly rateLimits: Readonly<Record<LimitedAction, RateRule>>;
   /** Presence across instances: each instance's heartbeat, and the silence after which it counts as dead. */
   readonly presence: PresenceTiming;
+  /** Files in messages: limits, URL lifetimes, and where the bytes live (`s3` with S3_BUCKET, else under `dataDir`). */
+  readonly attachments: {
+    readonly maxBytes: number;
+    readonly types: readonly string[];
+    readonly urlTtlSeconds: number;
+    readonly uploadTtlSeconds: number;
+    readonly pendingTtlSeconds: number;
+    /** Signs the local store's URLs; unset: derived from the JWT secret. */
+    readonly urlSecret: string | undefined;
+    readonly s3: { readonly endpoint: string | undefined; readonly bucket: string; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined } | undefined;
+  };
   /** Variables that look like a mistyped Parley name (ignored, but worth a warning at start). */
   readonly misspellings: readonly Misspelling[];
 }
@@ -222,6 +262,8 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   if (e.WORKERS > 1 && fanout === 'local') problems.push('WORKERS: more than one worker needs a fan-out engine (FANOUT is local)');
   if (e.METRICS_PORT !== 'off' && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) problems.push('METRICS_PORT: must differ from PORT (or be off)');
   if (e.PRESENCE_TIMEOUT_MS <= e.PRESENCE_HEARTBEAT_MS) problems.push('PRESENCE_TIMEOUT_MS: must be longer than PRESENCE_HEARTBEAT_MS, or live instances would be reaped between beats');
+  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) problems.push('S3_ACCESS_KEY_ID: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (the AWS default credentials)');
+  if (e.S3_ENDPOINT && !e.S3_BUCKET) problems.push('S3_BUCKET: required with S3_ENDPOINT');
   if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
     env: e.NODE_ENV,
@@ -270,6 +312,18 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       openRoom: { perSec: e.ROOM_OPEN_RATE_PER_SEC, burst: e.ROOM_OPEN_BURST },
       // Blocks, unblocks and reports: acts a person makes now and then, each one a stored row.
       safety: { perSec: e.SAFETY_RATE_PER_SEC, burst: e.SAFETY_BURST },
+      upload: { perSec: e.UPLOAD_RATE_PER_SEC, burst: e.UPLOAD_BURST },
+    },
+    attachments: {
+      maxBytes: e.ATTACHMENT_MAX_BYTES,
+      types: e.ATTACHMENT_TYPES ?? DEFAULT_ATTACHMENT_TYPES,
+      urlTtlSeconds: e.ATTACHMENT_URL_TTL,
+      uploadTtlSeconds: e.ATTACHMENT_UPLOAD_TTL,
+      pendingTtlSeconds: e.ATTACHMENT_PENDING_TTL,
+      urlSecret: e.ATTACHMENT_URL_SECRET,
+      s3: e.S3_BUCKET
+        ? { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.S3_REGION, accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
+        : undefined,
     },
     misspellings,
   });

@@ -27,6 +27,7 @@ export const ERROR_MAP: Readonly<Record<ParleyErrorCode, ErrorMapping>> = Object
   MESSAGE_DELETED: { http: 409, trpc: 'CONFLICT', wsClose: 4510 },
   // Neutral on purpose: both participants of a blocked pair get it, so it does not say who blocked.
   BLOCKED: { http: 403, trpc: 'FORBIDDEN', wsClose: 4511 },
+  ATTACHMENT_NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4520 },
   NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4505 },
   INVALID_INPUT: { http: 400, trpc: 'BAD_REQUEST', wsClose: 4506 },
   PAYLOAD_TOO_LARGE: { http: 413, trpc: 'PAYLOAD_TOO_LARGE', wsClose: 1009 },

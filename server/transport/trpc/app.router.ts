@@ -1,3 +1,4 @@
+import { attachmentsRouter } from './attachments.router.ts';
 import { messagesRouter } from './messages.router.ts';
 import { reportsRouter } from './reports.router.ts';
 import { roomsRouter } from './rooms.router.ts';
@@ -10,6 +11,7 @@ export const appRouter = router({
   messages: messagesRouter,
   users: usersRouter,
   reports: reportsRouter,
+  attachments: attachmentsRouter,
 });
 
 /** The router's type, all the SDK imports from the server. */
