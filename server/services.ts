@@ -25,7 +25,7 @@ import { roomKey } from './live/bus-key.ts';
 import { createAttachmentService, type AttachmentService } from './attachments/attachments.service.ts';
 import { makeThumbnail } from './attachments/thumbnail.ts';
 import { createLocalStorage, type LocalStorage } from './infra/storage/local-storage.ts';
-import type { ObjectStorage } from './infra/storage/object-storage.ts';
+import { createS3Storage } from './infra/storage/s3-storage.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -58,7 +58,7 @@ export interface Services {
   limiter: ScaleOut['limiter'];
 }
 
-export function createServices({ config, orm, log, jwtSecret, scale, storage }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut; storage?: ObjectStorage }): Services {
+export function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Services {
   const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
   const presence = createPresenceService({ bus, em: () => orm.em.fork(), timing: config.presence, onError: (err) => log.error({ err }, 'presence change failed') });
@@ -77,9 +77,10 @@ export function createServices({ config, orm, log, jwtSecret, scale, storage }: 
   const store = createMessageStore();
   const changes = createRoomChangeLog();
   const transaction = <T>(fn: (tx: import('@mikro-orm/postgresql').EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
-  const localFiles = storage ? undefined : createLocalStorage({ root: join(config.dataDir, 'attachments'), secret: filesSecret(config, jwtSecret, log) });
+  const s3 = config.attachments.s3 && createS3Storage(config.attachments.s3);
+  const localFiles = s3 ? undefined : createLocalStorage({ root: join(config.dataDir, 'attachments'), secret: filesSecret(config, jwtSecret, log) });
   const attachments = createAttachmentService({
-    storage: storage ?? localFiles!,
+    storage: s3 || localFiles!,
     sql,
     limits: config.attachments,
     transaction,

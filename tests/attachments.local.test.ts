@@ -8,6 +8,7 @@ import type { Message } from '../contracts/index.ts';
 import { absolute, createUpload, elf, png, send, upload, uploaded } from './support/attachments.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { trpcHttp } from './support/raw-trpc.ts';
+import { attachmentSuite } from './support/attachment-suite.ts';
 import { appTest, startTestApp, type TestApp } from './support/test-app.ts';
 
 // The local store: uploads straight to Parley's /files/ on signed URLs, checks at send, signed
@@ -297,4 +298,12 @@ describe('with short lifetimes', () => {
     expect(await exists(objectPath(kept, 'uploads'))).toBe(false);
     expect(await t.sql('select id from attachments')).toEqual([]);
   });
+});
+
+attachmentSuite(`${import.meta.filename}-suite`, {
+  enforcesSignatures: true,
+  async start() {
+    const dir = mkdtempSync(join(tmpdir(), 'parley-attach-suite-'));
+    return { env: { DATA_DIR: dir }, stop: async () => rmSync(dir, { recursive: true, force: true }) };
+  },
 });

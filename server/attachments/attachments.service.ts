@@ -41,6 +41,7 @@ export interface JobReport {
 }
 
 export interface AttachmentService extends SendAttachments {
+  readonly storage: ObjectStorage;
   createUpload(input: { roomId: string; uploader: string; name: string; contentType: string; size: number }): Promise<CreatedUpload>;
   /** The room of a ready attachment (for the caller's participation check), or undefined. */
   roomOf(attachmentId: string): Promise<{ roomId: string; message: Message } | undefined>;
@@ -179,6 +180,8 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
   };
 
   return {
+    storage,
+
     async createUpload({ roomId, uploader, name, contentType, size }) {
       if (!typeAllowed(contentType, limits.types)) {
         throw new ParleyError('INVALID_INPUT', `Files of type ${contentType} are not accepted.`, { fields: { contentType: [`Files of type ${contentType} are not accepted.`] } });
