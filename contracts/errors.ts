@@ -16,6 +16,7 @@ export const PARLEY_ERROR_CODES = [
   'BLOCKED',
   'BANNED',
   'REPORT_CLOSED',
+  'ATTACHMENT_NOT_FOUND',
   'NOT_FOUND',
   'INVALID_INPUT',
   'PAYLOAD_TOO_LARGE',
@@ -88,6 +89,7 @@ export interface ParleyErrorDetailsByCode {
   BLOCKED: NoDetails;
   BANNED: BanDetails;
   REPORT_CLOSED: NoDetails;
+  ATTACHMENT_NOT_FOUND: NoDetails;
 }
 
 /** The details of code `C`; without `C`, those of any code. */

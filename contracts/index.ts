@@ -5,6 +5,7 @@
 export * from './field-messages.ts';
 export * from './ids.ts';
 export * from './message.ts';
+export * from './attachment.ts';
 export * from './room.ts';
 export * from './events.ts';
 export * from './errors.ts';

@@ -3,6 +3,7 @@ import { PARLEY_ERROR_CODES } from './errors.ts';
 import { FIELD_MESSAGES, objectErrors } from './field-messages.ts';
 import { countFrom, RoomId, UserId } from './ids.ts';
 import { Message, MESSAGE_PAGE_MAX, MessageContent } from './message.ts';
+import { attachmentPlaceholder } from './attachment.ts';
 import { RoomName } from './room.ts';
 
 /**
@@ -14,7 +15,7 @@ import { RoomName } from './room.ts';
  * A message as legacy clients know it: the seed's five fields, no `seq`. Edits show as the
  * current content; a deleted message keeps its place with empty content.
  */
-export const LegacyMessage = Message.omit({ seq: true, edited_at: true, deleted_at: true });
+export const LegacyMessage = Message.omit({ seq: true, edited_at: true, deleted_at: true, attachments: true });
 export type LegacyMessage = z.infer<typeof LegacyMessage>;
 
 /** Body of `POST /<chat_room_id>/messages/`. */
@@ -75,7 +76,10 @@ export const LegacyServerFrame = z.discriminatedUnion('action', [
 ]);
 export type LegacyServerFrame = z.infer<typeof LegacyServerFrame>;
 
-/** A message in its legacy shape (drops `seq` and the edit/delete times). */
-export function toLegacyMessage({ id, chat_room, sender, content, created_at }: Message): LegacyMessage {
-  return { id, chat_room, sender, content, created_at };
+/**
+ * A message in its legacy shape (drops `seq`, the edit/delete times and attachments). A message
+ * of attachments alone shows {@link attachmentPlaceholder} as its content.
+ */
+export function toLegacyMessage({ id, chat_room, sender, content, created_at, attachments }: Message): LegacyMessage {
+  return { id, chat_room, sender, content: content === '' && attachments?.length ? attachmentPlaceholder(attachments) : content, created_at };
 }

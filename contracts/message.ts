@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { FIELD_MESSAGES } from './field-messages.ts';
 import { countFrom, MessageId, RoomId, storable, text, Timestamp, UserId } from './ids.ts';
+import { Attachment, AttachmentId, MAX_ATTACHMENTS_PER_MESSAGE } from './attachment.ts';
 
 /** Default maximum message length, in characters (server config `MESSAGE_MAX_CHARS`). */
 export const DEFAULT_MESSAGE_MAX_CHARS = 4000;
@@ -29,6 +30,8 @@ export const Message = z.object({
   edited_at: Timestamp.optional(),
   /** When the sender deleted it (its content is then empty); absent if not deleted. */
   deleted_at: Timestamp.optional(),
+  /** Its files, with signed URLs; absent if none (and once the message is deleted). */
+  attachments: z.array(Attachment).optional(),
 });
 export type Message = z.infer<typeof Message>;
 
@@ -41,12 +44,24 @@ export const boundedMessageContent = (maxChars: number) => MessageContent.max(ma
 /** A client-chosen idempotency key: a retried send with the same key returns the first message. */
 export const ClientId = storable(text().min(1, FIELD_MESSAGES.blank).max(64, FIELD_MESSAGES.maxChars(64)));
 
-/** Input of `messages.send`. */
-export const SendMessageInput = z.object({
-  roomId: RoomId,
-  content: MessageContent,
-  clientId: ClientId.optional(),
-});
+/** Input of `messages.send`; with `attachmentIds` (uploaded with `attachments.createUpload`) the content may be empty. */
+export const SendMessageInput = z
+  .object({
+    roomId: RoomId,
+    content: storable(text()),
+    clientId: ClientId.optional(),
+    attachmentIds: z
+      .array(AttachmentId)
+      .max(MAX_ATTACHMENTS_PER_MESSAGE, `Ensure this field has no more than ${MAX_ATTACHMENTS_PER_MESSAGE} elements.`)
+      .refine((ids) => new Set(ids).size === ids.length, 'An attachment may appear once.')
+      .optional(),
+  })
+  .refine((m) => m.content.trim().length > 0 || (m.attachmentIds?.length ?? 0) > 0, {
+    path: ['content'],
+    error: FIELD_MESSAGES.blank,
+    // Checked whatever else is wrong, so every field error comes back at once.
+    when: (payload) => typeof (payload.value as { content?: unknown } | undefined)?.content === 'string',
+  });
 export type SendMessageInput = z.infer<typeof SendMessageInput>;
 
 /** A history cursor: the `seq` after which the next page starts. */

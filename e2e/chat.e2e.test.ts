@@ -144,3 +144,28 @@ it('the chat pane opens on the newest page and scrolls back through the whole hi
   }
   await expect.poll(() => texts(carol)).toEqual(Array.from({ length: 70 }, (_, i) => `m${i + 1}`));
 });
+
+it('a picked image goes straight to storage and shows as a thumbnail for both; a text file as a link', async () => {
+  const grace = await signIn('grace');
+  const heidi = await signIn('heidi');
+  await grace.getByPlaceholder('Chat with…').fill('heidi');
+  await grace.getByRole('button', { name: 'Open' }).click();
+  const sharp = (await import('sharp')).default;
+  const png = await sharp({ create: { width: 600, height: 300, channels: 3, background: { r: 20, g: 120, b: 200 } } }).png().toBuffer();
+  await grace.getByTestId('file-picker').setInputFiles([
+    { name: 'sky.png', mimeType: 'image/png', buffer: png },
+    { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('bring snacks\n') },
+  ]);
+  await send(grace, 'two files');
+  await heidi.getByTestId('room-grace').click();
+  for (const page of [grace, heidi]) {
+    const image = page.getByTestId('attachment').locator('img');
+    await image.waitFor();
+    // Loaded: the signed URL answered with an image the browser could decode.
+    await expect.poll(() => image.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
+    await expect.poll(() => page.getByTestId('attachment').filter({ hasText: 'notes.txt' }).count()).toBe(1);
+  }
+  expect(await texts(heidi)).toContain('two files');
+  const href = await heidi.getByTestId('attachment').filter({ hasText: 'notes.txt' }).getAttribute('href');
+  expect(await (await fetch(new URL(href!, server.url))).text()).toBe('bring snacks\n');
+});

@@ -22,6 +22,7 @@ import { logSerializers } from './transport/http/log-serializers.ts';
 import { drainUnreadBodies } from './transport/http/unread-body.ts';
 import { refuseInvalidUtf8Bodies } from './transport/http/utf8-body.ts';
 import { registerDemoRoutes } from './transport/http/demo.routes.ts';
+import { registerFileRoutes } from './transport/http/files.routes.ts';
 import { registerDocsRoutes } from './transport/openapi/docs.routes.ts';
 import { listenForScrapes, type MetricsListener } from './transport/http/metrics-listener.ts';
 import { countOpenSockets } from './infra/metrics/socket-metrics.ts';
@@ -138,6 +139,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerRestAdapter(fastify, services);
   await registerLegacyWsAdapter(fastify, services);
   await registerAdminRoutes(fastify, services);
+  if (services.localFiles) await registerFileRoutes(fastify, services.localFiles);
   await registerDocsRoutes(fastify);
   countOpenSockets(fastify, services.metrics);
   await registerDemoRoutes(fastify, {
@@ -147,6 +149,8 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   });
   // The root is what a newcomer opens first: in development it leads to the demo, not to a JSON 404.
   if (config.env === 'development') fastify.get('/', (_req, reply) => reply.redirect('/demo/'));
+
+  services.attachments.start();
 
   let metricsListener: MetricsListener | undefined;
   let shutdownStage: string | undefined;
@@ -160,6 +164,8 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     await services.webhooks.close();
     await services.jobs.close();
     // Closed sockets store their users' last-seen times (and publish it) before the bus and the database go.
+    shutdownStage = 'attachment jobs';
+    await services.attachments.close();
     shutdownStage = 'presence';
     await services.presence.close();
     services.blocks.view.close();

@@ -25,6 +25,13 @@ import { createWebhookService, type WebhookService } from './webhooks/webhooks.s
 import { createPushService, type PushService } from './push/push.service.ts';
 import { createWebPushSender } from './push/push-sender.ts';
 import { loadVapidKeys } from './push/vapid-keys.ts';
+import { createHmac, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { roomKey } from './live/bus-key.ts';
+import { createAttachmentService, type AttachmentService } from './attachments/attachments.service.ts';
+import { makeThumbnail } from './attachments/thumbnail.ts';
+import { createLocalStorage, type LocalStorage } from './infra/storage/local-storage.ts';
+import { createS3Storage } from './infra/storage/s3-storage.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -51,6 +58,10 @@ export interface Services {
   webhooks: WebhookService;
   /** The durable queue push and webhook deliveries run from. */
   jobs: JobQueue;
+  /** Files in messages: uploads, checks at send, signed URLs, deletion and thumbnails. */
+  attachments: AttachmentService;
+  /** The local store, which Parley serves itself at `/files/`; undefined with S3. */
+  localFiles: LocalStorage | undefined;
   /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
   socketSlots: UserSlots;
   subscriptionSlots: UserSlots;
@@ -82,6 +93,19 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
+  const transaction = <T>(fn: (tx: import('@mikro-orm/postgresql').EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
+  const s3 = config.attachments.s3 && createS3Storage(config.attachments.s3);
+  const localFiles = s3 ? undefined : createLocalStorage({ root: join(config.dataDir, 'attachments'), secret: filesSecret(config, jwtSecret, log) });
+  const attachments = createAttachmentService({
+    storage: s3 || localFiles!,
+    sql,
+    limits: config.attachments,
+    transaction,
+    recordUpdate: async (tx, roomId, message) => (await changes.record(tx, roomId, { type: 'message_updated', message })).event,
+    publish: (roomId, event) => bus.publish(roomKey(roomId), event),
+    thumbnailer: makeThumbnail,
+    onError: (err, what) => log.warn({ err }, what),
+  });
   const changeService = createMessageChangeService({
     bus,
     store,
@@ -89,6 +113,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     maxChars: config.messageMaxChars,
     editWindowSeconds: config.messageEditWindowSeconds,
     onChange: webhooks.changed,
+    attachmentsOf: attachments,
   });
   const push = createPushService({
     config: config.push,
@@ -142,6 +167,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       onBatch: metrics.batch,
       sendRefusal: (roomId) => blocks.sendRefusal(sql, roomId),
       screen: blocks.view.screen,
+      attachments,
+      transaction,
       onStored: (message) => {
         push.stored(message);
         webhooks.messageStored(message);
@@ -156,6 +183,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     push,
     webhooks,
     jobs,
+    attachments,
+    localFiles,
     socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
     subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),
     shutdownDrain: createShutdownDrain(),
@@ -163,4 +192,18 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     metrics,
     limiter,
   };
+}
+
+/**
+ * The key of the local store's URLs: ATTACHMENT_URL_SECRET, else derived from the JWT secret, so
+ * every instance sharing a secret accepts the others' URLs. With JWKS alone there is no shared
+ * secret, and each process signs with its own random key.
+ */
+function filesSecret(config: Config, jwtSecret: string | undefined, log: FastifyBaseLogger): Buffer {
+  const base = config.attachments.urlSecret ?? jwtSecret;
+  if (base === undefined) {
+    log.warn('ATTACHMENT_URL_SECRET is not set and tokens come from JWT_JWKS_URL: file URLs are signed with a key of this process alone');
+    return randomBytes(32);
+  }
+  return createHmac('sha256', base).update('parley attachment URLs').digest();
 }

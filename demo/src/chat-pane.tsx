@@ -1,6 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { parleyCodeOf, type ChatClient, type Message, type PendingMessage } from '../../client-sdk/index.ts';
 import { MessageRow } from './message-row.tsx';
+import { uploadFile } from './attachments.ts';
 
 interface Props {
   chat: ChatClient;
@@ -31,6 +32,8 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
   const [otherDelivered, setOtherDelivered] = useState(0);
   const [pending, setPending] = useState<readonly PendingMessage[]>([]);
   const [draft, setDraft] = useState('');
+  const [files, setFiles] = useState<File[]>([]);
+  const [uploading, setUploading] = useState(false);
   const [error, setError] = useState('');
   const list = useRef<HTMLDivElement>(null);
   const keepBottom = useRef(true);
@@ -114,9 +117,26 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
     }
   }
 
+  async function sendFiles(content: string) {
+    setUploading(true);
+    try {
+      const attachmentIds = await Promise.all(files.map((f) => uploadFile(chat, roomId, f)));
+      const sent = await chat.messages.send.mutate({ roomId, content, attachmentIds });
+      setMessages((list) => merge(list, [sent]));
+      setFiles([]);
+      setDraft('');
+    } catch (err) {
+      setError(`Not sent (${parleyCodeOf(err) ?? String(err)})`);
+    } finally {
+      setUploading(false);
+    }
+  }
+
   function send(e: Event) {
     e.preventDefault();
     const content = draft.trim();
+    // Files go straight to storage, then one send names them; plain text goes through the outbox.
+    if (files.length) return void sendFiles(content);
     if (!content) return;
     setDraft('');
     keepBottom.current = true;
@@ -144,8 +164,14 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
         </p>
       )}
       <form class="compose" onSubmit={send}>
+        <label class="attach" title="Attach files">
+          📎{files.length > 0 && <small data-testid="attached">{files.length}</small>}
+          <input type="file" multiple hidden data-testid="file-picker" onChange={(e) => setFiles([...(e.currentTarget.files ?? [])].slice(0, 10))} />
+        </label>
         <input name="message" placeholder="Message" value={draft} onInput={(e) => onInput(e.currentTarget.value)} autoComplete="off" />
-        <button type="submit">Send</button>
+        <button type="submit" disabled={uploading}>
+          Send
+        </button>
       </form>
     </main>
   );

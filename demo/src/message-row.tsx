@@ -65,6 +65,21 @@ export function MessageRow({ chat, message: m, mine, receipt, editWindowMs, onEr
         {shortTime(m.created_at)}
       </time>
       <span class="content">{m.deleted_at ? 'This message was deleted' : m.content}</span>
+      {m.attachments && (
+        <span class="attachments">
+          {m.attachments.map((a) =>
+            a.contentType.startsWith('image/') ? (
+              <a key={a.id} href={a.url} target="_blank" rel="noreferrer" data-testid="attachment">
+                <img src={a.thumbnailUrl ?? a.url} alt={a.name} width={a.width && Math.min(a.width, 240)} loading="lazy" />
+              </a>
+            ) : (
+              <a key={a.id} href={a.url} download={a.name} data-testid="attachment">
+                📄 {a.name} <small>({Math.ceil(a.size / 1024)} KB)</small>
+              </a>
+            ),
+          )}
+        </span>
+      )}
       {m.edited_at && !m.deleted_at && <small class="edited"> (edited)</small>}
       {mine && !m.deleted_at && (
         <span class="actions">

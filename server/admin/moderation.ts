@@ -133,7 +133,7 @@ const JSON_TEXT = (param: string) => `to_jsonb(${param}::text)::text`;
  * kept, a `message_deleted` change each); their read markers, blocks (either way), bans and
  * presence rows go; everything that remains and named them (rooms, messages, the change log,
  * reports they filed or that were filed about them, the audit log) names a pseudonym instead.
- * Their markers, mutes, push devices and pending deliveries go. Reports they filed stay, as evidence about others; the content of their messages kept in report
+ * Their markers, mutes, push devices, pending deliveries and files go. Reports they filed stay, as evidence about others; the content of their messages kept in report
  * snapshots goes. Undefined when nothing named the user.
  */
 async function eraseIn(tx: EntityManager, changes: MessageChangeService, userId: string, pseudonym: string) {
@@ -167,6 +167,8 @@ async function eraseIn(tx: EntityManager, changes: MessageChangeService, userId:
   await tx.execute('delete from delivered_markers where user_id = ?', [userId]);
   await tx.execute('delete from room_mutes where user_id = ?', [userId]);
   await tx.execute('delete from push_subscriptions where user_id = ?', [userId]);
+  // Every file they uploaded, sent or not, goes to the deletion job, and its row stops naming them.
+  await tx.execute("update attachments set status = 'deleting', next_try_at = now(), attempts = 0, uploader_id = ?, name = '' where uploader_id = ?", [pseudonym, userId]);
   // Pending deliveries that name the user (a push to them, a webhook carrying their message) go too.
   await tx.execute(`delete from jobs where key like '%:' || ? or strpos(payload::text, ${JSON_TEXT('?')}) > 0`, [userId, userId]);
   await tx.execute('delete from presence_users where user_id = ?', [userId]);

@@ -39,9 +39,11 @@ export interface MessageChangeDeps {
   now?: () => number;
   /** Each change once committed and published (webhooks); must return at once. */
   onChange?(event: RoomChangeEvent): void;
+  /** A deleted message's files: scheduled for deletion in the deletion's transaction, and told once it commits. */
+  attachmentsOf?: { release(tx: EntityManager, messageId: string): Promise<void>; released(): void };
 }
 
-export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, onChange }: MessageChangeDeps): MessageChangeService {
+export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, onChange, attachmentsOf }: MessageChangeDeps): MessageChangeService {
   /** The caller's own, undeleted message, or the precise reason it is not. */
   async function ownMessage(em: EntityManager, roomId: string, messageId: string, userId: string) {
     const message = await store.findInRoom(em.getConnection(), roomId, messageId);
@@ -103,24 +105,30 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
     },
 
     async delete(em, { roomId, messageId, userId }) {
-      await ownMessage(em, roomId, messageId, userId);
-      return commit(em, roomId, async (tx) => {
+      const own = await ownMessage(em, roomId, messageId, userId);
+      const deleted = await commit(em, roomId, async (tx) => {
         const deleted = await store.softDelete(tx, roomId, messageId);
         if (!deleted) throw deletedMeanwhile();
+        if (own.attachments) await attachmentsOf?.release(tx, messageId);
         return { result: deleted, event: { type: 'message_deleted', message: deleted } };
       });
+      if (own.attachments) attachmentsOf?.released();
+      return deleted;
     },
 
     async redact(em, messageId) {
       const [found] = await em.execute<Array<{ chat_room_id: string }>>('select chat_room_id from messages where id = ?', [messageId]);
       if (!found) throw new ParleyError('MESSAGE_NOT_FOUND', 'No such message.');
       const roomId = found.chat_room_id;
-      return commit(em, roomId, async (tx) => {
+      const message = await commit(em, roomId, async (tx) => {
         const [redacted] = await store.redact(tx, roomId, { messageId });
         if (!redacted) throw new ParleyError('MESSAGE_NOT_FOUND', 'No such message.');
         await scrubLoggedContent(tx, roomId, [messageId]);
+        await attachmentsOf?.release(tx, messageId);
         return { result: redacted.message, ...(redacted.fresh && { event: { type: 'message_deleted', message: redacted.message } }) };
       });
+      attachmentsOf?.released();
+      return message;
     },
 
     async redactSender(tx, { roomId, sender, renameTo }) {

@@ -16,6 +16,19 @@ export interface MessageRow {
   seq: string | number;
   edited_at?: string | number | null;
   deleted_at?: string | number | null;
+  attachments?: StoredAttachment[] | null;
+}
+
+/** A message's file as `messages.attachments` keeps it; URLs are signed when it is read (server/attachments/). */
+export interface StoredAttachment {
+  id: string;
+  name: string;
+  contentType: string;
+  size: number;
+  width?: number;
+  height?: number;
+  /** Whether a thumbnail was made. */
+  thumb?: boolean;
 }
 
 /**
@@ -25,7 +38,7 @@ export interface MessageRow {
  * parse timestamp text into a Date, only to format it again, dominated Node's share of a read.
  */
 const epochMs = (column: string) => `floor(extract(epoch from ${column}) * 1000)::bigint`;
-export const MESSAGE_COLUMNS = `id, chat_room_id, sender_id, content, ${epochMs('created_at')} as created_at, seq, ${epochMs('edited_at')} as edited_at, ${epochMs('deleted_at')} as deleted_at`;
+export const MESSAGE_COLUMNS = `id, chat_room_id, sender_id, content, ${epochMs('created_at')} as created_at, seq, ${epochMs('edited_at')} as edited_at, ${epochMs('deleted_at')} as deleted_at, attachments`;
 
 const iso = (ms: string | number) => new Date(Number(ms)).toISOString();
 
@@ -40,6 +53,8 @@ export function messageFromRow(row: MessageRow): Message {
     // Absent rather than null: a message never edited or deleted keeps the original shape.
     ...(row.edited_at != null && { edited_at: iso(row.edited_at) }),
     ...(row.deleted_at != null && { deleted_at: iso(row.deleted_at) }),
+    // Unsigned: `url` is filled in by whoever hands the message to a reader.
+    ...(row.attachments != null && { attachments: row.attachments.map((a) => ({ ...a, url: '' })) }),
   };
 }
 
@@ -52,6 +67,10 @@ export interface NewMessage {
   sender: string;
   content: string;
   clientId?: string | undefined;
+  /** Attachments to attach, as the caller sent them. */
+  attachmentIds?: string[] | undefined;
+  /** The same, checked and described (see MessageService.send); such sends are stored by {@link MessageStore.insertWithAttachments}. */
+  attachments?: StoredAttachment[] | undefined;
 }
 
 /**
@@ -64,10 +83,10 @@ export interface NewMessage {
  * are left out too, and the caller asks why.
  * Parameter `$1` is a JSON array of `{id, room_id, sender_id, content, client_id, ord}`.
  */
-export const STORE_MESSAGES_SQL = `
+const storeMessagesSql = (attachments: boolean) => `
   with input as (
     select * from json_to_recordset($1::json)
-      as b(id uuid, room_id uuid, sender_id text, content text, client_id text, ord int)),
+      as b(id uuid, room_id uuid, sender_id text, content text, client_id text, ord int${attachments ? ', attachments jsonb' : ''})),
   batch as (
     select i.* from input i
      where i.client_id is null
@@ -80,11 +99,14 @@ export const STORE_MESSAGES_SQL = `
     update chat_rooms r set last_seq = r.last_seq + counts.n, last_message_at = now()
       from counts where r.id = counts.room_id and ${roomOpenForSends('r')}
     returning r.id, r.last_seq, counts.n)
-  insert into messages (id, chat_room_id, sender_id, content, seq, client_id)
+  insert into messages (id, chat_room_id, sender_id, content, seq, client_id${attachments ? ', attachments' : ''})
   select b.id, b.room_id, b.sender_id, b.content,
-         rooms.last_seq - rooms.n + row_number() over (partition by b.room_id order by b.ord), b.client_id
+         rooms.last_seq - rooms.n + row_number() over (partition by b.room_id order by b.ord), b.client_id${attachments ? ', b.attachments' : ''}
     from batch b join rooms on rooms.id = b.room_id
   returning ${MESSAGE_COLUMNS}`;
+export const STORE_MESSAGES_SQL = storeMessagesSql(false);
+/** {@link STORE_MESSAGES_SQL} for sends with attachments: each row of `$1` also has `attachments`. */
+const STORE_MESSAGES_WITH_ATTACHMENTS_SQL = storeMessagesSql(true);
 
 /**
  * A lone send without clientId (most sends under light load): the same effect as
@@ -101,7 +123,7 @@ export const STORE_ONE_MESSAGE_SQL = `
 
 /** The `$1` of {@link STORE_MESSAGES_SQL}, with fresh ids in input order. */
 export function storeMessagesParam(messages: readonly NewMessage[]) {
-  const rows = messages.map((m, i) => ({ id: randomUUID(), room_id: m.roomId, sender_id: m.sender, content: m.content, client_id: m.clientId ?? null, ord: i + 1 }));
+  const rows = messages.map((m, i) => ({ id: randomUUID(), room_id: m.roomId, sender_id: m.sender, content: m.content, client_id: m.clientId ?? null, ord: i + 1, ...(m.attachments && { attachments: m.attachments }) }));
   return { ids: rows.map((r) => r.id), json: JSON.stringify(rows) };
 }
 
@@ -144,6 +166,8 @@ const READ_PAGES_SQL = `
 export interface MessageStore {
   /** Stores the messages (one statement); each result is the stored message, or undefined when left out (a retry, or a blocked room). */
   insert(sql: Sql, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
+  /** {@link insert} for sends with attachments, in the caller's transaction (which marks the attachments used). */
+  insertWithAttachments(tx: EntityManager, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
   findByClientId(sql: Sql, roomId: string, sender: string, clientId: string): Promise<Message | undefined>;
   /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
@@ -177,6 +201,16 @@ export function createMessageStore(): MessageStore {
       }
       const { ids, json } = storeMessagesParam(messages);
       const rows = await sql.execute<MessageRow[]>(STORE_MESSAGES_SQL.replace('$1', '?'), [json]);
+      const stored = new Map(rows.map((r) => [r.id, r]));
+      return ids.map((id) => {
+        const row = stored.get(id);
+        return row && messageFromRow(row);
+      });
+    },
+
+    async insertWithAttachments(tx, messages) {
+      const { ids, json } = storeMessagesParam(messages);
+      const rows = await tx.execute<MessageRow[]>(STORE_MESSAGES_WITH_ATTACHMENTS_SQL.replace('$1', '?'), [json]);
       const stored = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => {
         const row = stored.get(id);
@@ -227,7 +261,7 @@ export function createMessageStore(): MessageStore {
 
     async softDelete(tx, roomId, messageId) {
       const [row] = await tx.execute<MessageRow[]>(
-        `update messages set content = '', deleted_at = now() where id = ? and chat_room_id = ? and deleted_at is null returning ${MESSAGE_COLUMNS}`,
+        `update messages set content = '', attachments = null, deleted_at = now() where id = ? and chat_room_id = ? and deleted_at is null returning ${MESSAGE_COLUMNS}`,
         [messageId, roomId],
       );
       return row && messageFromRow(row);
@@ -240,7 +274,7 @@ export function createMessageStore(): MessageStore {
         `with old as (
            select id as old_id, deleted_at is null as fresh from messages
             where chat_room_id = ? and ${byId ? 'id = ?' : 'sender_id = ?'} for update)
-         update messages set content = '', deleted_at = coalesce(deleted_at, now()), client_id = null${byId ? '' : ', sender_id = ?'}
+         update messages set content = '', attachments = null, deleted_at = coalesce(deleted_at, now()), client_id = null${byId ? '' : ', sender_id = ?'}
            from old where id = old.old_id
          returning ${MESSAGE_COLUMNS}, old.fresh`,
         byId ? [roomId, which.messageId] : [roomId, which.sender, which.renameTo],

@@ -1,5 +1,6 @@
 import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection, type RoomEvent } from '../../contracts/index.ts';
-import type { MessageStore, NewMessage, PageRequest, Sql, StoredPage } from './message-store.ts';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import type { MessageStore, NewMessage, PageRequest, Sql, StoredAttachment, StoredPage } from './message-store.ts';
 import { createReadBatcher } from './read-batcher.ts';
 import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
@@ -8,7 +9,17 @@ import { openRoomFeed, type FeedItem, type Position, type RoomFeedSource } from 
 import { queuedHook, withQueuedHook } from './queued-hook.ts';
 import { createCoalescer } from './send-coalescer.ts';
 
-export type { FeedItem, NewMessage, Position };
+export type { FeedItem, NewMessage, Position, StoredAttachment };
+
+/** What sending with attachments needs of them (server/attachments/ provides it). */
+export interface SendAttachments {
+  /** Checks the caller's pending attachments of the room (objects, sizes, real types) and describes them; throws INVALID_INPUT otherwise. */
+  prepare(roomId: string, sender: string, ids: readonly string[]): Promise<StoredAttachment[]>;
+  /** Marks them used by their stored messages, in the send's transaction; throws if one was taken meanwhile. */
+  attach(tx: EntityManager, stored: ReadonlyArray<{ message: Message; sender: string }>): Promise<void>;
+  /** Told once such a message is stored (thumbnails are made off the request path). */
+  sent(): void;
+}
 
 export interface MessageService {
   /**
@@ -58,15 +69,31 @@ export interface MessageServiceDeps {
   screen?(viewer: string): Promise<{ hides(event: RoomEvent): boolean; release(): void }>;
   /** Each message once stored and published (push notifications, webhooks); must return at once. */
   onStored?(message: Message): void;
+  attachments?: SendAttachments;
+  /** Runs `fn` in a transaction (sends with attachments). */
+  transaction?<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T>;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, onStored }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, onStored, attachments, transaction }: MessageServiceDeps): MessageService {
+  /** Sends with attachments: the statement and the attachments' marking commit together. */
+  const insertWithAttachments = (messages: NewMessage[]) =>
+    transaction!(async (tx) => {
+      const stored = await store.insertWithAttachments(tx, messages);
+      await attachments!.attach(
+        tx,
+        stored.flatMap((message, i) => (message ? [{ message, sender: messages[i]!.sender }] : [])),
+      );
+      return stored;
+    });
+
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
+    // Same room order as every other send, but batches of their own: text-only batches stay one statement.
+    separate: (m) => m.attachments !== undefined,
     async run(messages) {
       const started = performance.now();
-      const stored = await store.insert(sql, messages);
+      const stored = messages[0]!.attachments ? await insertWithAttachments(messages) : await store.insert(sql, messages);
       onBatch?.(messages.length, (performance.now() - started) / 1000);
       return Promise.all(
         stored.map(async (message, i) => {
@@ -86,6 +113,24 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
     run: (requests) => store.readPages(sql, requests),
   });
 
+  async function sendWithAttachments(message: NewMessage, hook: (() => void) | undefined) {
+    if (!attachments || !transaction) throw new ParleyError('INVALID_INPUT', 'Attachments are not enabled.', { fields: { attachmentIds: ['Attachments are not enabled.'] } });
+    // A retry is answered before its attachments, already used by the first, are checked again.
+    const first = message.clientId === undefined ? undefined : await store.findByClientId(sql, message.roomId, message.sender, message.clientId);
+    if (first) {
+      hook?.();
+      return first;
+    }
+    // Checking the objects (storage round trips) happens before the send takes its place in the room's order.
+    const prepared = await attachments.prepare(message.roomId, message.sender, message.attachmentIds!);
+    const submitted = coalescer.submit({ ...message, attachments: prepared });
+    hook?.();
+    const stored = await submitted;
+    bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
+    attachments.sent();
+    return stored;
+  }
+
   return {
     async send(message) {
       if (message.content.length > maxChars) {
@@ -93,8 +138,10 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
           fields: { content: [FIELD_MESSAGES.maxChars(maxChars)] },
         });
       }
+      const hook = queuedHook();
+      if (message.attachmentIds?.length) return sendWithAttachments(message, hook);
       const submitted = coalescer.submit(message);
-      queuedHook()?.();
+      hook?.();
       const stored = await submitted;
       // Invariant: in one process a room's messages are published in seq order — the coalescer
       // resolves a room's sends in seq order, and each publishes in its own continuation, in that

@@ -13,6 +13,12 @@ export interface CoalescerOptions<T, R> {
   onBatchError(err: unknown, size: number): void;
   maxBatch?: number;
   maxInflight?: number;
+  /**
+   * Items that go in batches of their own, with their own `maxInflight`, so a slower kind of item
+   * (a send with attachments: a transaction, not one statement) never holds up the others'
+   * batches. Their keys still keep one order across both kinds.
+   */
+  separate?(item: T): boolean;
 }
 
 /**
@@ -21,10 +27,13 @@ export interface CoalescerOptions<T, R> {
  * one batch at a time and its items keep their arrival order, and results are delivered in batch
  * order, so each item resolves after every earlier item of its key.
  */
-export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256, maxInflight = 2 }: CoalescerOptions<T, R>) {
+export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256, maxInflight = 2, separate }: CoalescerOptions<T, R>) {
   let queue: Pending<T, R>[] = [];
   const busyKeys = new Set<string>();
   let inflight = 0;
+  let separateInflight = 0;
+  // While none is queued, the others' batches are built exactly as without `separate`.
+  let separateQueued = 0;
 
   async function runBatch(batch: Pending<T, R>[]) {
     try {
@@ -39,15 +48,23 @@ export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256
   }
 
   function pump() {
-    while (inflight < maxInflight && queue.length) {
+    fill(false);
+    if (separateQueued > 0) fill(true);
+  }
+
+  /** Starts batches of one lane (the separate items, or the others) while it has room. */
+  function fill(lane: boolean) {
+    while ((lane ? separateInflight : inflight) < maxInflight && queue.length) {
       const batch: Pending<T, R>[] = [];
       const rest: Pending<T, R>[] = [];
       const taken = new Set<string>();
       const blocked = new Set<string>();
+      const sorting = separateQueued > 0;
       for (const pending of queue) {
         const key = keyOf(pending.item);
         // Once one item of a key waits, every later item of that key waits too: order is kept.
-        if (busyKeys.has(key) || blocked.has(key) || batch.length >= maxBatch) {
+        // An item of the other lane waits here too, so it blocks its key the same way.
+        if (busyKeys.has(key) || blocked.has(key) || batch.length >= maxBatch || (sorting && separate!(pending.item) !== lane)) {
           blocked.add(key);
           rest.push(pending);
         } else {
@@ -57,10 +74,13 @@ export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256
       }
       if (!batch.length) return;
       queue = rest;
-      inflight++;
+      if (lane) separateQueued -= batch.length;
+      if (lane) separateInflight++;
+      else inflight++;
       for (const key of taken) busyKeys.add(key);
       void runBatch(batch).finally(() => {
-        inflight--;
+        if (lane) separateInflight--;
+        else inflight--;
         for (const key of taken) busyKeys.delete(key);
         pump();
       });
@@ -71,6 +91,7 @@ export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256
     submit(item: T): Promise<R> {
       return new Promise((resolve, reject) => {
         queue.push({ item, resolve, reject });
+        if (separate?.(item)) separateQueued++;
         // An item of a busy key cannot start a batch; skipping the scan keeps a hot room O(n).
         if (!busyKeys.has(keyOf(item))) pump();
       });

@@ -91,6 +91,7 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
     DELETE_RATE_PER_SEC: '0',
     ROOM_OPEN_RATE_PER_SEC: '0',
     SAFETY_RATE_PER_SEC: '0',
+    UPLOAD_RATE_PER_SEC: '0',
     // Presence tests watch transitions as they happen; the debounce has tests of its own.
     PRESENCE_OFFLINE_DELAY_MS: '0',
     ...env,

@@ -91,13 +91,42 @@ const EnvSchema = z.object({
   PUSH_TIMEOUT_MS: int(100).default(10_000),
   WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  UPLOAD_RATE_PER_SEC: z.coerce.number().min(0).default(2),
+  UPLOAD_BURST: int(1).default(20),
+  ATTACHMENT_MAX_BYTES: int(1).default(25 * 1024 * 1024),
+  ATTACHMENT_TYPES: z
+    .string()
+    .transform((list) => list.split(',').map((t) => t.trim().toLowerCase()).filter(Boolean))
+    .pipe(z.array(z.string().regex(/^[a-z0-9.+-]+\/([a-z0-9.+-]+|\*)$/, 'must be media types (type/subtype or type/*), comma-separated')).min(1))
+    .optional(),
+  ATTACHMENT_URL_TTL: int(1).default(3600),
+  ATTACHMENT_UPLOAD_TTL: int(1).max(600).default(600),
+  ATTACHMENT_PENDING_TTL: int(0).default(24 * 3600),
+  ATTACHMENT_URL_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
 });
+
+/** What `ATTACHMENT_TYPES` allows when unset: images, PDF, plain text, common office, audio and video files. */
+export const DEFAULT_ATTACHMENT_TYPES = [
+  'image/png', 'image/jpeg', 'image/gif', 'image/webp', 'image/avif', 'image/heic', 'image/heif',
+  'application/pdf', 'text/plain', 'text/csv', 'text/markdown', 'application/rtf',
+  'application/msword', 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+  'application/vnd.ms-excel', 'application/vnd.openxmlformats-officedocument.spreadsheetml.sheet',
+  'application/vnd.ms-powerpoint', 'application/vnd.openxmlformats-officedocument.presentationml.presentation',
+  'application/vnd.oasis.opendocument.text', 'application/vnd.oasis.opendocument.spreadsheet', 'application/vnd.oasis.opendocument.presentation',
+  'audio/mpeg', 'audio/mp4', 'audio/aac', 'audio/ogg', 'audio/opus', 'audio/wav', 'audio/webm', 'audio/flac',
+  'video/mp4', 'video/webm', 'video/quicktime', 'video/ogg',
+];
 
 /** Every variable Parley reads. */
 export const ENV_VARIABLES = Object.keys(EnvSchema.shape) as readonly (keyof typeof EnvSchema.shape)[];
 
 /** Each has a bucket of its own per user, so marking a room read never costs a send. */
-export type LimitedAction = 'send' | 'typing' | 'markRead' | 'markDelivered' | 'edit' | 'delete' | 'openRoom' | 'safety';
+export type LimitedAction = 'send' | 'typing' | 'markRead' | 'markDelivered' | 'edit' | 'delete' | 'openRoom' | 'safety' | 'upload';
 
 export interface PresenceTiming {
   /** How often this instance tells the others it is alive, and reaps instances that stopped. */
@@ -209,6 +238,17 @@ export interface Config {
   readonly push: PushConfig;
   /** Where every message and room event is POSTed, signed with `secret`; unset: no webhooks. */
   readonly webhook: { readonly url: string; readonly secret: string } | undefined;
+  /** Files in messages: limits, URL lifetimes, and where the bytes live (`s3` with S3_BUCKET, else under `dataDir`). */
+  readonly attachments: {
+    readonly maxBytes: number;
+    readonly types: readonly string[];
+    readonly urlTtlSeconds: number;
+    readonly uploadTtlSeconds: number;
+    readonly pendingTtlSeconds: number;
+    /** Signs the local store's URLs; unset: derived from the JWT secret. */
+    readonly urlSecret: string | undefined;
+    readonly s3: { readonly endpoint: string | undefined; readonly bucket: string; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined } | undefined;
+  };
   /** Variables that look like a mistyped Parley name (ignored, but worth a warning at start). */
   readonly misspellings: readonly Misspelling[];
 }
@@ -267,6 +307,8 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   }
   if (e.PUSH_ALLOW_LOCAL_ENDPOINTS === 'true' && e.NODE_ENV === 'production') problems.push('PUSH_ALLOW_LOCAL_ENDPOINTS: never with NODE_ENV=production (it lets clients make the server call private addresses)');
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET: required with WEBHOOK_URL (receivers check the signature made with it)');
+  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) problems.push('S3_ACCESS_KEY_ID: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (the AWS default credentials)');
+  if (e.S3_ENDPOINT && !e.S3_BUCKET) problems.push('S3_BUCKET: required with S3_ENDPOINT');
   if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
     env: e.NODE_ENV,
@@ -317,6 +359,18 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       openRoom: { perSec: e.ROOM_OPEN_RATE_PER_SEC, burst: e.ROOM_OPEN_BURST },
       // Blocks, unblocks and reports: acts a person makes now and then, each one a stored row.
       safety: { perSec: e.SAFETY_RATE_PER_SEC, burst: e.SAFETY_BURST },
+      upload: { perSec: e.UPLOAD_RATE_PER_SEC, burst: e.UPLOAD_BURST },
+    },
+    attachments: {
+      maxBytes: e.ATTACHMENT_MAX_BYTES,
+      types: e.ATTACHMENT_TYPES ?? DEFAULT_ATTACHMENT_TYPES,
+      urlTtlSeconds: e.ATTACHMENT_URL_TTL,
+      uploadTtlSeconds: e.ATTACHMENT_UPLOAD_TTL,
+      pendingTtlSeconds: e.ATTACHMENT_PENDING_TTL,
+      urlSecret: e.ATTACHMENT_URL_SECRET,
+      s3: e.S3_BUCKET
+        ? { endpoint: e.S3_ENDPOINT, bucket: e.S3_BUCKET, region: e.S3_REGION, accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
+        : undefined,
     },
     push: {
       enabled: pushEnabled,

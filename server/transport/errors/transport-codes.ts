@@ -30,6 +30,7 @@ export const ERROR_MAP: Readonly<Record<ParleyErrorCode, ErrorMapping>> = Object
   // A token refusal like an expired one (401), but terminal for sockets: reconnecting cannot help.
   BANNED: { http: 401, trpc: 'UNAUTHORIZED', wsClose: 4512 },
   REPORT_CLOSED: { http: 409, trpc: 'CONFLICT', wsClose: 4513 },
+  ATTACHMENT_NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4520 },
   NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4505 },
   INVALID_INPUT: { http: 400, trpc: 'BAD_REQUEST', wsClose: 4506 },
   PAYLOAD_TOO_LARGE: { http: 413, trpc: 'PAYLOAD_TOO_LARGE', wsClose: 1009 },

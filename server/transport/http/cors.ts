@@ -14,9 +14,9 @@ export async function registerCors(app: FastifyInstance, config: Config) {
   const { corsOrigins } = config;
   await app.register(cors, {
     origin: corsOrigins === 'loopback' ? LOOPBACK_ORIGIN : corsOrigins === '*' ? '*' : corsOrigins.length > 0 ? [...corsOrigins] : false,
-    methods: ['GET', 'HEAD', 'POST'],
-    allowedHeaders: ['authorization', 'content-type', 'trpc-accept', 'last-event-id'],
-    exposedHeaders: ['link', 'www-authenticate'],
+    methods: ['GET', 'HEAD', 'POST', 'PUT'],
+    allowedHeaders: ['authorization', 'content-type', 'trpc-accept', 'last-event-id', 'range'],
+    exposedHeaders: ['link', 'www-authenticate', 'content-range', 'content-disposition'],
     maxAge: 600,
     // An OPTIONS request without Origin is no preflight, but still gets an answer, not a 400.
     strictPreflight: false,

@@ -10,6 +10,8 @@ import { ParleyError } from '../../../contracts/index.ts';
 export function refuseInvalidUtf8Bodies(app: FastifyInstance) {
   app.addHook('preParsing', async (req, _reply, payload) => {
     if (!Number(req.headers['content-length']) && req.headers['transfer-encoding'] === undefined) return payload;
+    // File uploads are bytes, not text.
+    if (req.url.startsWith('/files/')) return payload;
     // A generator reads only once the parser does, so its error reaches the parser's listener.
     const checked = Readable.from(checkedUtf8(payload));
     // The parser stops listening once it has answered (a 413, say): a later read error must still have a listener, or it would be thrown.

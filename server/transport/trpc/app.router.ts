@@ -1,4 +1,5 @@
 import { adminRouter } from './admin.router.ts';
+import { attachmentsRouter } from './attachments.router.ts';
 import { messagesRouter } from './messages.router.ts';
 import { reportsRouter } from './reports.router.ts';
 import { roomsRouter } from './rooms.router.ts';
@@ -14,6 +15,7 @@ export const appRouter = router({
   reports: reportsRouter,
   admin: adminRouter,
   push: pushRouter,
+  attachments: attachmentsRouter,
 });
 
 /** The router's type, all the SDK imports from the server. */

@@ -21,6 +21,13 @@ import { z } from 'zod';
 import type { Metrics, Surface } from '../../infra/metrics/metrics.ts';
 import { authedProcedure, router } from './procedures.ts';
 import { limitedProcedure } from './limited.procedure.ts';
+import type { AttachmentService } from '../../attachments/attachments.service.ts';
+
+/** A page whose messages' attachments carry signed URLs; a page without any is returned as it is. */
+async function signedPage(attachments: AttachmentService, page: MessagePage): Promise<MessagePage> {
+  if (!page.items.some((m) => m.attachments)) return page;
+  return { ...page, items: await Promise.all(page.items.map(attachments.signMessage)) };
+}
 
 export const messagesRouter = router({
   /** History keyset-paginated by seq, forward (default) or backward from the newest; oldest first within a page. */
@@ -29,16 +36,18 @@ export const messagesRouter = router({
     .meta({ output: MessagePage })
     .query(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
-      return ctx.services.messages.page(input.roomId, { direction: input.direction, cursor: input.cursor ?? null, limit: input.limit });
+      const page = await ctx.services.messages.page(input.roomId, { direction: input.direction, cursor: input.cursor ?? null, limit: input.limit });
+      return signedPage(ctx.services.attachments, page);
     }),
 
-  /** Persists a message from the caller; a retried `clientId` returns the first message. */
+  /** Persists a message from the caller, with its uploaded attachments; a retried `clientId` returns the first message. */
   send: limitedProcedure('send')
     .input(SendMessageInput)
     .meta({ output: Message })
     .mutation(async ({ ctx, input }) => {
       await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
-      return ctx.services.messages.send({ roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId });
+      const message = await ctx.services.messages.send({ roomId: input.roomId, sender: ctx.userId, content: input.content, clientId: input.clientId, attachmentIds: input.attachmentIds });
+      return ctx.services.attachments.signMessage(message);
     }),
 
   /** The sender replaces a message's content within the edit window; subscribers get `message_updated`. */
@@ -49,7 +58,7 @@ export const messagesRouter = router({
       const pair = await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
       // New words reach the other participant as surely as a send does.
       await ctx.services.blocks.requireUnblocked(ctx.em, pair[0], pair[1]);
-      return ctx.services.changes.edit(ctx.em, { ...input, userId: ctx.userId });
+      return ctx.services.attachments.signMessage(await ctx.services.changes.edit(ctx.em, { ...input, userId: ctx.userId }));
     }),
 
   /** The sender deletes a message (soft: its seq stays, content goes); subscribers get `message_deleted`. */
@@ -106,7 +115,7 @@ export const messagesRouter = router({
       input.presence === false ? undefined : pair[0] === ctx.userId ? pair[1] : pair[0],
       ctx.userId,
     );
-    return trackedEvents(feed, ctx.services.metrics, ctx.surface);
+    return trackedEvents(feed, ctx.services.metrics, ctx.surface, ctx.services.attachments.signEvent);
   }),
 });
 
@@ -114,7 +123,7 @@ export const messagesRouter = router({
  * The feed's items as tRPC tracked events. A plain iterator rather than a second async generator:
  * every live event crosses this for every subscriber, and a generator frame costs a promise hop.
  */
-function trackedEvents(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface: Surface): AsyncIterableIterator<TrackedEnvelope<RoomEvent>> {
+function trackedEvents(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface: Surface, sign: (event: RoomEvent) => Promise<RoomEvent>): AsyncIterableIterator<TrackedEnvelope<RoomEvent>> {
   let open = true;
   metrics.subscription(surface, 1);
   const ended = () => {
@@ -138,7 +147,10 @@ function trackedEvents(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface
         return { done: true, value: undefined };
       }
       metrics.delivered(surface);
-      return { done: false, value: tracked(formatEventId(item.value.position.seq, item.value.position.change), item.value.event) };
+      const { event } = item.value;
+      // Only a message with attachments waits for signing; every other event goes out as it is.
+      const signed = 'message' in event && event.message.attachments ? await sign(event) : event;
+      return { done: false, value: tracked(formatEventId(item.value.position.seq, item.value.position.change), signed) };
     },
     async return() {
       ended();

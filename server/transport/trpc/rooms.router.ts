@@ -1,4 +1,4 @@
-import { ListRoomsInput, MuteRoomInput, OpenedRoom, OpenRoomInput, RoomMute, RoomPage, UnmuteRoomInput } from '../../../contracts/index.ts';
+import { ListRoomsInput, MuteRoomInput, OpenedRoom, OpenRoomInput, RoomMute, RoomPage, UnmuteRoomInput, type InboxEvent } from '../../../contracts/index.ts';
 import { authedProcedure, router } from './procedures.ts';
 
 export const roomsRouter = router({
@@ -12,7 +12,12 @@ export const roomsRouter = router({
   list: authedProcedure
     .input(ListRoomsInput)
     .meta({ output: RoomPage })
-    .query(({ ctx, input }) => ctx.services.rooms.list(ctx.em, ctx.userId, input)),
+    .query(async ({ ctx, input }) => {
+      const page = await ctx.services.rooms.list(ctx.em, ctx.userId, input);
+      if (!page.items.some((r) => r.last_message?.attachments)) return page;
+      const items = await Promise.all(page.items.map(async (r) => (r.last_message ? { ...r, last_message: await ctx.services.attachments.signMessage(r.last_message) } : r)));
+      return { ...page, items };
+    }),
 
   /** No push notifications for the room until `until` (or until unmuted); live events are unchanged. */
   mute: authedProcedure
@@ -37,5 +42,17 @@ export const roomsRouter = router({
    * deletions, presence, new rooms). It starts with `ready`: re-read `rooms.list` then.
    * A user's streams share one set of listeners; RATE_LIMITED past a few per user.
    */
-  onEvent: authedProcedure.subscription(({ ctx, signal }) => ctx.services.inbox.open(ctx.userId, signal ?? new AbortController().signal)),
+  onEvent: authedProcedure.subscription(({ ctx, signal }) =>
+    // Opened here, synchronously, so the per-user cap refuses before `started`.
+    signedEvents(ctx.services.inbox.open(ctx.userId, signal ?? new AbortController().signal), ctx.services.attachments.signEvent),
+  ),
 });
+
+/** The inbox's events, a message with attachments carrying signed URLs. */
+async function* signedEvents(events: AsyncGenerator<InboxEvent>, sign: <E extends InboxEvent>(event: E) => Promise<E>): AsyncGenerator<InboxEvent> {
+  try {
+    for await (const event of events) yield 'message' in event && event.message.attachments ? await sign(event) : event;
+  } finally {
+    await events.return(undefined);
+  }
+}

@@ -1,0 +1,125 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { MESSAGE_COLUMNS, messageFromRow, type MessageRow, type Sql } from '../messages/message-store.ts';
+import type { Message } from '../../contracts/index.ts';
+
+// The one owner of `attachments` rows (see the migration for their life cycle).
+
+export interface AttachmentRow {
+  id: string;
+  chat_room_id: string;
+  uploader_id: string;
+  message_id: string | null;
+  name: string;
+  content_type: string;
+  size: string | number;
+  status: 'pending' | 'ready' | 'deleting';
+}
+
+const COLUMNS = 'id, chat_room_id, uploader_id, message_id, name, content_type, size, status';
+
+/** Where each of an attachment's objects lives; the domain's keys, whatever the backend. */
+export const keysOf = (id: string) => ({ upload: `uploads/${id}`, file: `files/${id}`, thumb: `thumbs/${id}` });
+
+export function createAttachmentStore() {
+  return {
+    async insertPending(sql: Sql, a: { id: string; roomId: string; uploader: string; name: string; contentType: string; size: number }) {
+      await sql.execute('insert into attachments (id, chat_room_id, uploader_id, name, content_type, size) values (?, ?, ?, ?, ?, ?)', [a.id, a.roomId, a.uploader, a.name, a.contentType, a.size]);
+    },
+
+    async findMany(sql: Sql, ids: readonly string[]): Promise<AttachmentRow[]> {
+      return sql.execute<AttachmentRow[]>(`select ${COLUMNS} from attachments where id = any(?::uuid[])`, [`{${ids.join(',')}}`]);
+    },
+
+    /** A ready attachment and the message it belongs to (for fresh URLs), if both are there. */
+    async findReady(sql: Sql, id: string): Promise<{ roomId: string; message: Message } | undefined> {
+      const [row] = await sql.execute<Array<MessageRow & { room: string }>>(
+        `select a.chat_room_id as room, m.* from attachments a join lateral (select ${MESSAGE_COLUMNS} from messages where id = a.message_id) m on true
+          where a.id = ? and a.status = 'ready'`,
+        [id],
+      );
+      return row && { roomId: row.room, message: messageFromRow(row) };
+    },
+
+    /**
+     * Marks pending attachments as used by their messages; returns how many were. Images get a
+     * thumbnail job. Only the uploader's own, of the message's room, still pending.
+     */
+    async attach(tx: EntityManager, items: ReadonlyArray<{ id: string; messageId: string; roomId: string; sender: string; image: boolean }>): Promise<number> {
+      if (!items.length) return 0;
+      const rows = await tx.execute<Array<{ id: string }>>(
+        `update attachments a set status = 'ready', message_id = x.message_id, thumb_state = case when x.image then 'pending' else 'none' end, next_try_at = now()
+           from json_to_recordset(?::json) as x(id uuid, message_id uuid, room_id uuid, sender text, image boolean)
+          where a.id = x.id and a.status = 'pending' and a.chat_room_id = x.room_id and a.uploader_id = x.sender
+          returning a.id`,
+        [JSON.stringify(items.map((i) => ({ id: i.id, message_id: i.messageId, room_id: i.roomId, sender: i.sender, image: i.image })))],
+      );
+      return rows.length;
+    },
+
+    /** A deleted message's attachments go to the deletion job, in the deletion's transaction. */
+    async releaseMessage(tx: EntityManager, messageId: string) {
+      await tx.execute("update attachments set status = 'deleting', next_try_at = now(), attempts = 0 where message_id = ? and status <> 'deleting'", [messageId]);
+    },
+
+    /** Pending uploads older than `ageSeconds` go to the deletion job. */
+    async sweepPending(sql: Sql, ageSeconds: number): Promise<number> {
+      const rows = await sql.execute<Array<{ id: string }>>(
+        `update attachments set status = 'deleting', next_try_at = now(), attempts = 0
+          where status = 'pending' and created_at <= now() - make_interval(secs => ?) returning id`,
+        [ageSeconds],
+      );
+      return rows.length;
+    },
+
+    /**
+     * Up to `limit` attachments due for `job`, leased for `leaseSeconds`: another instance skips
+     * them meanwhile, and if this one dies they come due again.
+     */
+    async claim(sql: Sql, job: 'delete' | 'thumbnail', limit: number, leaseSeconds: number): Promise<Array<AttachmentRow & { attempts: number }>> {
+      const due = job === 'delete' ? "status = 'deleting'" : "thumb_state = 'pending' and status = 'ready'";
+      return sql.execute(
+        `update attachments a set next_try_at = now() + make_interval(secs => ?)
+           from (select id from attachments where ${due} and next_try_at <= now() order by next_try_at limit ? for update skip locked) due
+          where a.id = due.id
+          returning a.id, a.chat_room_id, a.uploader_id, a.message_id, a.name, a.content_type, a.size, a.status, a.attempts`,
+        [leaseSeconds, limit],
+      );
+    },
+
+    async deleteRow(sql: Sql, id: string) {
+      await sql.execute("delete from attachments where id = ? and status = 'deleting'", [id]);
+    },
+
+    /** A failed job is tried again after a backoff that doubles up to an hour; `give up`: the thumbnail is not tried again. */
+    async retryLater(sql: Sql, id: string, job: 'delete' | 'thumbnail', giveUp: boolean) {
+      if (job === 'thumbnail' && giveUp) {
+        await sql.execute("update attachments set thumb_state = 'failed' where id = ?", [id]);
+        return;
+      }
+      await sql.execute('update attachments set attempts = attempts + 1, next_try_at = now() + make_interval(secs => least(3600, 5 * power(2, attempts))) where id = ?', [id]);
+    },
+
+    /**
+     * The thumbnail is made: the attachment says so, and so does its message (its `attachments`
+     * item gains the dimensions and `thumb`), unless it was deleted meanwhile. Returns the message.
+     */
+    async thumbnailDone(tx: EntityManager, id: string, patch: { width?: number; height?: number }): Promise<{ roomId: string; message: Message } | undefined> {
+      const [a] = await tx.execute<Array<{ message_id: string; chat_room_id: string }>>(
+        "update attachments set thumb_state = 'done' where id = ? and thumb_state = 'pending' and status = 'ready' returning message_id, chat_room_id",
+        [id],
+      );
+      if (!a) return undefined;
+      const [row] = await tx.execute<MessageRow[]>(
+        `update messages set attachments = (
+            select jsonb_agg(case when e->>'id' = ? then e || ?::jsonb else e end order by n)
+              from jsonb_array_elements(attachments) with ordinality as t(e, n))
+          where id = ? and deleted_at is null and attachments is not null
+          returning ${MESSAGE_COLUMNS}`,
+        [id, JSON.stringify({ ...patch, thumb: true }), a.message_id],
+      );
+      return row && { roomId: a.chat_room_id, message: messageFromRow(row) };
+    },
+  };
+}
+
+export type AttachmentStore = ReturnType<typeof createAttachmentStore>;

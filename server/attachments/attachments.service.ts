@@ -1,0 +1,267 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { ParleyError, type AttachmentUrls, type CreatedUpload, type Message, type RoomEvent } from '../../contracts/index.ts';
+import type { ObjectStorage } from '../infra/storage/object-storage.ts';
+import type { Sql, StoredAttachment } from '../messages/message-store.ts';
+import type { SendAttachments } from '../messages/messages.service.ts';
+import { createAttachmentStore, keysOf } from './attachment-store.ts';
+import { contentMatches, INLINE_IMAGE_TYPES, SNIFF_BYTES, typeAllowed } from './content-check.ts';
+
+export interface AttachmentLimits {
+  maxBytes: number;
+  /** Allowed types: exact names and `type/*` patterns. */
+  types: readonly string[];
+  uploadTtlSeconds: number;
+  urlTtlSeconds: number;
+  /** Pending uploads older than this are deleted. */
+  pendingTtlSeconds: number;
+}
+
+export interface AttachmentServiceDeps {
+  storage: ObjectStorage;
+  sql: Sql;
+  limits: AttachmentLimits;
+  /** Records a `message_updated` change (a thumbnail arrived) in `tx` and returns its event. */
+  recordUpdate(tx: EntityManager, roomId: string, message: Message): Promise<RoomEvent>;
+  transaction<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T>;
+  publish(roomId: string, event: RoomEvent): void;
+  /** Makes a thumbnail of an image and tells its size; undefined when images cannot be read here. */
+  thumbnailer?: (image: Buffer) => Promise<{ thumbnail: Buffer; contentType: string; width: number; height: number }>;
+  onError(err: unknown, what: string): void;
+  /** How often the jobs run besides being kicked (ms). */
+  jobIntervalMs?: number;
+  now?: () => number;
+}
+
+export interface JobReport {
+  swept: number;
+  deleted: number;
+  thumbnails: number;
+  failed: number;
+}
+
+export interface AttachmentService extends SendAttachments {
+  readonly storage: ObjectStorage;
+  createUpload(input: { roomId: string; uploader: string; name: string; contentType: string; size: number }): Promise<CreatedUpload>;
+  /** The room of a ready attachment (for the caller's participation check), or undefined. */
+  roomOf(attachmentId: string): Promise<{ roomId: string; message: Message } | undefined>;
+  /** Fresh signed URLs of an attachment of `message`. */
+  urls(message: Message, attachmentId: string): Promise<AttachmentUrls>;
+  /** The message with signed URLs on its attachments (the same object when it has none). */
+  signMessage(message: Message): Promise<Message>;
+  /** An event whose message has attachments, with signed URLs; other events as they are. */
+  signEvent<E extends { type: string }>(event: E): Promise<E>;
+  /** Schedules a deleted message's objects for deletion, in its transaction. */
+  release(tx: EntityManager, messageId: string): Promise<void>;
+  released(): void;
+  /** One pass of every job (sweep, deletions, thumbnails); what the timer runs. */
+  runJobs(): Promise<JobReport>;
+  start(): void;
+  close(): Promise<void>;
+}
+
+const invalid = (message: string) => new ParleyError('INVALID_INPUT', message, { fields: { attachmentIds: [message] } });
+const THUMBNAIL_ATTEMPTS = 3;
+const JOB_BATCH = 20;
+
+export function createAttachmentService({ storage, sql, limits, recordUpdate, transaction, publish, thumbnailer, onError, jobIntervalMs = 30_000, now = Date.now }: AttachmentServiceDeps): AttachmentService {
+  const store = createAttachmentStore();
+
+  /**
+   * URLs expire at the next whole minute past the TTL: a message read twice within a minute gets
+   * the same URLs, so browsers reuse what they fetched.
+   */
+  const urlExpiry = () => new Date(Math.ceil((now() + limits.urlTtlSeconds * 1000) / 60_000) * 60_000);
+
+  async function sign(a: StoredAttachment, expiresAt: Date) {
+    const keys = keysOf(a.id);
+    const inline = INLINE_IMAGE_TYPES.has(a.contentType);
+    const url = await storage.downloadUrl(keys.file, { contentType: a.contentType, fileName: a.name, inline, expiresAt });
+    const thumbnailUrl = a.thumb ? await storage.downloadUrl(keys.thumb, { contentType: 'image/webp', fileName: a.name, inline: true, expiresAt }) : undefined;
+    return { url, thumbnailUrl };
+  }
+
+  async function signMessage(message: Message): Promise<Message> {
+    if (!message.attachments?.length) return message;
+    const expiresAt = urlExpiry();
+    const attachments = await Promise.all(
+      (message.attachments as StoredAttachment[]).map(async (a) => {
+        const { url, thumbnailUrl } = await sign(a, expiresAt);
+        const { id, name, contentType, size, width, height } = a;
+        return { id, name, contentType, size, ...(width && height && { width, height }), url, ...(thumbnailUrl && { thumbnailUrl }) };
+      }),
+    );
+    return { ...message, attachments };
+  }
+
+  // A live event reaches every subscriber of its room as one object: sign it once for all of them.
+  const signedEvents = new WeakMap<object, { at: number; event: Promise<unknown> }>();
+
+  // --- jobs ---------------------------------------------------------------------------------
+
+  let timer: NodeJS.Timeout | undefined;
+  let running: Promise<JobReport> | undefined;
+  let again = false;
+  let closed = false;
+
+  async function deleteOne(id: string) {
+    const keys = keysOf(id);
+    await Promise.all([storage.delete(keys.upload), storage.delete(keys.file), storage.delete(keys.thumb)]);
+    await store.deleteRow(sql, id);
+  }
+
+  async function thumbnailOne(id: string, contentType: string) {
+    if (!INLINE_IMAGE_TYPES.has(contentType) || !thumbnailer) {
+      await sql.execute("update attachments set thumb_state = 'none' where id = ?", [id]);
+      return false;
+    }
+    const keys = keysOf(id);
+    const made = await thumbnailer(await storage.read(keys.file));
+    await storage.write(keys.thumb, made.thumbnail, made.contentType);
+    const updated = await transaction(async (tx) => {
+      const done = await store.thumbnailDone(tx, id, { width: made.width, height: made.height });
+      return done && { roomId: done.roomId, event: await recordUpdate(tx, done.roomId, done.message) };
+    });
+    if (updated) publish(updated.roomId, updated.event);
+    return true;
+  }
+
+  async function jobPass(): Promise<JobReport> {
+    const report: JobReport = { swept: 0, deleted: 0, thumbnails: 0, failed: 0 };
+    report.swept = await store.sweepPending(sql, limits.pendingTtlSeconds);
+    for (;;) {
+      const due = await store.claim(sql, 'delete', JOB_BATCH, 300);
+      for (const row of due) {
+        try {
+          await deleteOne(row.id);
+          report.deleted++;
+        } catch (err) {
+          report.failed++;
+          onError(err, 'deleting an attachment failed; it is retried');
+          await store.retryLater(sql, row.id, 'delete', false);
+        }
+      }
+      if (due.length < JOB_BATCH) break;
+    }
+    for (;;) {
+      const due = await store.claim(sql, 'thumbnail', JOB_BATCH, 300);
+      for (const row of due) {
+        try {
+          if (await thumbnailOne(row.id, row.content_type)) report.thumbnails++;
+        } catch (err) {
+          report.failed++;
+          onError(err, 'making a thumbnail failed');
+          await store.retryLater(sql, row.id, 'thumbnail', row.attempts + 1 >= THUMBNAIL_ATTEMPTS);
+        }
+      }
+      if (due.length < JOB_BATCH) break;
+    }
+    return report;
+  }
+
+  /** One pass at a time; a kick during a pass runs another after it. */
+  function runJobs(): Promise<JobReport> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = jobPass().finally(() => {
+      running = undefined;
+      if (again && !closed) {
+        again = false;
+        void runJobs().catch((err: unknown) => onError(err, 'attachment jobs failed'));
+      }
+    });
+    return running;
+  }
+
+  const kick = () => {
+    if (!closed) setImmediate(() => void runJobs().catch((err: unknown) => onError(err, 'attachment jobs failed')));
+  };
+
+  return {
+    storage,
+
+    async createUpload({ roomId, uploader, name, contentType, size }) {
+      if (!typeAllowed(contentType, limits.types)) {
+        throw new ParleyError('INVALID_INPUT', `Files of type ${contentType} are not accepted.`, { fields: { contentType: [`Files of type ${contentType} are not accepted.`] } });
+      }
+      if (size > limits.maxBytes) throw new ParleyError('PAYLOAD_TOO_LARGE', `Files may be at most ${limits.maxBytes} bytes.`);
+      const id = randomUUID();
+      const expiresAt = new Date(now() + limits.uploadTtlSeconds * 1000);
+      await store.insertPending(sql, { id, roomId, uploader, name, contentType, size });
+      const upload = await storage.uploadTarget(keysOf(id).upload, { contentType, size, expiresAt });
+      return { attachmentId: id, upload, expiresAt: expiresAt.toISOString() };
+    },
+
+    async prepare(roomId, sender, ids) {
+      const rows = new Map((await store.findMany(sql, ids)).map((r) => [r.id, r]));
+      return Promise.all(
+        ids.map(async (id) => {
+          const row = rows.get(id);
+          // Another user's or another room's attachment is "no such attachment": its existence is not theirs to learn.
+          if (!row || row.uploader_id !== sender || row.chat_room_id !== roomId) throw invalid(`No attachment ${id} of yours in this room.`);
+          if (row.status !== 'pending') throw invalid(`Attachment ${id} is already part of a message.`);
+          const keys = keysOf(id);
+          // Checked where the upload URL cannot reach: a re-upload after this check changes nothing that was checked.
+          if (!(await storage.move(keys.upload, keys.file))) throw invalid(`Attachment ${id} has not been uploaded.`);
+          const size = await storage.size(keys.file);
+          if (size !== Number(row.size)) throw invalid(`Attachment ${id} is ${size} bytes, not the ${row.size} it was declared with.`);
+          const match = await contentMatches(row.content_type, await storage.head(keys.file, SNIFF_BYTES));
+          if (!match.ok) throw invalid(`Attachment ${id} is not ${row.content_type}${match.actual ? ` (its content is ${match.actual})` : ''}.`);
+          return { id, name: row.name, contentType: row.content_type, size };
+        }),
+      );
+    },
+
+    async attach(tx, stored) {
+      const items = stored.flatMap(({ message, sender }) =>
+        (message.attachments ?? []).map((a) => ({ id: a.id, messageId: message.id, roomId: message.chat_room, sender, image: INLINE_IMAGE_TYPES.has(a.contentType) })),
+      );
+      // Two sends naming one attachment: the second finds it taken and fails alone (the coalescer retries each send of a failed batch by itself).
+      if ((await store.attach(tx, items)) !== items.length) throw invalid('An attachment was attached to another message meanwhile.');
+    },
+
+    sent: kick,
+
+    roomOf: (attachmentId) => store.findReady(sql, attachmentId),
+
+    async urls(message, attachmentId) {
+      const a = (message.attachments as StoredAttachment[] | undefined)?.find((x) => x.id === attachmentId);
+      if (!a) throw new ParleyError('ATTACHMENT_NOT_FOUND', 'No such attachment.');
+      const expiresAt = urlExpiry();
+      const { url, thumbnailUrl } = await sign(a, expiresAt);
+      return { url, ...(thumbnailUrl && { thumbnailUrl }), expiresAt: expiresAt.toISOString() };
+    },
+
+    signMessage,
+
+    async signEvent(event) {
+      const message = (event as { message?: Message }).message;
+      if (!message?.attachments?.length) return event;
+      const cached = signedEvents.get(event);
+      if (cached && now() - cached.at < 30_000) return cached.event as Promise<typeof event>;
+      const signed = signMessage(message).then((m) => ({ ...event, message: m }));
+      signedEvents.set(event, { at: now(), event: signed });
+      return signed;
+    },
+
+    release: (tx, messageId) => store.releaseMessage(tx, messageId),
+    released: kick,
+
+    runJobs,
+
+    start() {
+      timer = setInterval(kick, jobIntervalMs);
+      timer.unref();
+      kick();
+    },
+
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await running?.catch(() => undefined);
+      storage.close?.();
+    },
+  };
+}

@@ -1,0 +1,201 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ObjectStorage } from './object-storage.ts';
+
+/** What keys look like: the domain's prefixes and a UUID, so a key can never name a path outside the store. */
+export const LOCAL_KEY = /^(uploads|files|thumbs)\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** The path prefix Parley serves the local store under. */
+export const FILES_PATH = '/files/';
+
+/** Why a signed request is refused; the HTTP route maps each to a status. */
+export class LocalStoreRefusal extends Error {
+  readonly reason: 'signature' | 'expired' | 'too-large' | 'not-found';
+  constructor(reason: LocalStoreRefusal['reason'], message: string) {
+    super(message);
+    this.reason = reason;
+  }
+}
+
+/** What a verified download URL asks for. */
+export interface DownloadGrant {
+  key: string;
+  contentType: string;
+  disposition: 'inline' | 'attachment';
+  fileName: string;
+  expires: number;
+}
+
+/** What a verified upload URL allows. */
+export interface UploadGrant {
+  key: string;
+  contentType: string;
+  maxBytes: number;
+}
+
+export interface LocalStorage extends ObjectStorage {
+  readonly kind: 'local';
+  verifyDownload(key: string, query: Record<string, string | undefined>, now?: number): DownloadGrant;
+  verifyUpload(key: string, query: Record<string, string | undefined>, now?: number): UploadGrant;
+  /** Streams `body` to `key`, refusing it once it passes `maxBytes`; readers see the whole file or none. */
+  receive(grant: UploadGrant, body: Readable): Promise<number>;
+  /** The object's size and a stream of `range` (inclusive), or undefined if there is none. */
+  openRead(key: string, range?: { start: number; end: number }): Promise<{ size: number; stream: () => ReadStream } | undefined>;
+  /** The size alone, for planning a range. */
+  size(key: string): Promise<number | undefined>;
+}
+
+/**
+ * Files under `root`, served by Parley at `/files/<key>` behind HMAC-signed, expiring URLs in the
+ * shape of S3's presigned ones: whoever holds a URL may use it until it expires, and every
+ * parameter that matters (method, key, expiry, type, size limit, disposition) is under the
+ * signature. URLs are root-relative: the store does not know which name clients reach Parley by.
+ */
+export function createLocalStorage({ root, secret }: { root: string; secret: Buffer }): LocalStorage {
+  const pathOf = (key: string) => {
+    if (!LOCAL_KEY.test(key)) throw new LocalStoreRefusal('not-found', 'Not found.');
+    return join(root, key);
+  };
+  const sign = (parts: (string | number)[]) => createHmac('sha256', secret).update(parts.join('\n')).digest('base64url');
+  const check = (expected: string, given: string | undefined) => {
+    const a = Buffer.from(expected);
+    const b = Buffer.from(given ?? '');
+    if (a.length !== b.length || !timingSafeEqual(a, b)) throw new LocalStoreRefusal('signature', 'The signature does not match this request.');
+  };
+  const expiresOf = (query: Record<string, string | undefined>, now: number) => {
+    const expires = Number(query['X-Parley-Expires']);
+    if (!Number.isSafeInteger(expires)) throw new LocalStoreRefusal('signature', 'The URL is not signed.');
+    return expires;
+  };
+  const checkExpiry = (expires: number, now: number) => {
+    if (expires * 1000 < now) throw new LocalStoreRefusal('expired', 'The URL has expired.');
+  };
+  const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
+  const url = (key: string, params: Record<string, string>) => `${FILES_PATH}${key}?${new URLSearchParams(params).toString()}`;
+
+  return {
+    kind: 'local',
+
+    async uploadTarget(key, { contentType, size, expiresAt }) {
+      const expires = String(seconds(expiresAt));
+      const signature = sign(['PUT', key, expires, contentType, size]);
+      return {
+        url: url(key, { 'X-Parley-Expires': expires, 'X-Parley-Max-Bytes': String(size), 'X-Parley-Content-Type': contentType, 'X-Parley-Signature': signature }),
+        method: 'PUT',
+        headers: { 'content-type': contentType },
+      };
+    },
+
+    async downloadUrl(key, { contentType, fileName, inline, expiresAt }) {
+      const expires = String(seconds(expiresAt));
+      const disposition = inline ? 'inline' : 'attachment';
+      const signature = sign(['GET', key, expires, contentType, disposition, fileName]);
+      return url(key, { 'X-Parley-Expires': expires, type: contentType, disposition, name: fileName, 'X-Parley-Signature': signature });
+    },
+
+    verifyDownload(key, query, now = Date.now()) {
+      pathOf(key);
+      const expires = expiresOf(query, now);
+      const contentType = query.type ?? '';
+      const disposition = query.disposition === 'inline' ? 'inline' : 'attachment';
+      const fileName = query.name ?? '';
+      check(sign(['GET', key, expires, contentType, query.disposition ?? '', fileName]), query['X-Parley-Signature']);
+      checkExpiry(expires, now);
+      return { key, contentType, disposition, fileName, expires };
+    },
+
+    verifyUpload(key, query, now = Date.now()) {
+      pathOf(key);
+      const expires = expiresOf(query, now);
+      const contentType = query['X-Parley-Content-Type'] ?? '';
+      const maxBytes = Number(query['X-Parley-Max-Bytes']);
+      check(sign(['PUT', key, expires, contentType, query['X-Parley-Max-Bytes'] ?? '']), query['X-Parley-Signature']);
+      checkExpiry(expires, now);
+      return { key, contentType, maxBytes };
+    },
+
+    async receive({ key, maxBytes }, body) {
+      const path = pathOf(key);
+      await mkdir(dirname(path), { recursive: true });
+      const part = `${path}.${randomBytes(6).toString('hex')}.part`;
+      let received = 0;
+      try {
+        await pipeline(
+          body,
+          async function* (chunks: AsyncIterable<Buffer>) {
+            for await (const chunk of chunks) {
+              received += chunk.length;
+              if (received > maxBytes) throw new LocalStoreRefusal('too-large', `The upload is larger than the ${maxBytes} bytes it was declared with.`);
+              yield chunk;
+            }
+          },
+          createWriteStream(part, { flags: 'wx' }),
+        );
+        await rename(part, path);
+        return received;
+      } catch (err) {
+        await rm(part, { force: true });
+        throw err;
+      }
+    },
+
+    async openRead(key, range) {
+      const path = pathOf(key);
+      const size = await fileSize(path);
+      if (size === undefined) return undefined;
+      return { size, stream: () => createReadStream(path, range ?? {}) };
+    },
+
+    size: (key) => fileSize(pathOf(key)),
+
+    async head(key, bytes) {
+      const file = await open(pathOf(key), 'r');
+      try {
+        const buffer = Buffer.alloc(bytes);
+        const { bytesRead } = await file.read(buffer, 0, bytes, 0);
+        return buffer.subarray(0, bytesRead);
+      } finally {
+        await file.close();
+      }
+    },
+
+    read: (key) => readFile(pathOf(key)),
+
+    async write(key, data) {
+      const path = pathOf(key);
+      await mkdir(dirname(path), { recursive: true });
+      const part = `${path}.${randomBytes(6).toString('hex')}.part`;
+      await writeFile(part, data);
+      await rename(part, path);
+    },
+
+    async move(from, to) {
+      const target = pathOf(to);
+      await mkdir(dirname(target), { recursive: true });
+      try {
+        await rename(pathOf(from), target);
+        return true;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        return (await fileSize(target)) !== undefined;
+      }
+    },
+
+    async delete(key) {
+      await rm(pathOf(key), { force: true });
+    },
+  };
+}
+
+async function fileSize(path: string): Promise<number | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isFile() ? s.size : undefined;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Where attachment bytes live. The domain speaks only this interface; `local-storage.ts` keeps
+ * files under `DATA_DIR/attachments` and serves them itself, `s3-storage.ts` talks to any
+ * S3-compatible service. Keys are the domain's (`uploads/<id>`, `files/<id>`, `thumbs/<id>`).
+ * Clients never send bytes through Parley's API: they get signed URLs and talk to the store.
+ */
+export interface ObjectStorage {
+  readonly kind: 'local' | 's3';
+  /** Where the client uploads at most `size` bytes of `contentType` to `key`, until `expiresAt`. */
+  uploadTarget(key: string, o: { contentType: string; size: number; expiresAt: Date }): Promise<UploadTarget>;
+  /** A URL anyone holding it may download `key` with until `expiresAt`, served as `contentType`, inline or as a download named `fileName`. */
+  downloadUrl(key: string, o: { contentType: string; fileName: string; inline: boolean; expiresAt: Date }): Promise<string>;
+  /** The object's size, undefined if there is none. */
+  size(key: string): Promise<number | undefined>;
+  /** Its first `bytes` bytes (fewer if it is shorter). */
+  head(key: string, bytes: number): Promise<Uint8Array>;
+  read(key: string): Promise<Buffer>;
+  write(key: string, data: Buffer, contentType: string): Promise<void>;
+  /**
+   * Moves `from` to `to`, replacing `to`. True when `to` exists afterwards: also when `from` was
+   * moved already, so a retried move succeeds.
+   */
+  move(from: string, to: string): Promise<boolean>;
+  /** Deletes the object; deleting what is not there succeeds. */
+  delete(key: string): Promise<void>;
+  close?(): void;
+}
+
+/** How a client uploads: `PUT` the bytes with `headers`, or `POST` a form of `fields` and then the file. */
+export interface UploadTarget {
+  url: string;
+  method: 'PUT' | 'POST';
+  headers?: Record<string, string>;
+  fields?: Record<string, string>;
+}

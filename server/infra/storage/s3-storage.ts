@@ -1,0 +1,94 @@
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { createPresignedPost } from '@aws-sdk/s3-presigned-post';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { ObjectStorage } from './object-storage.ts';
+
+export interface S3Options {
+  /** Unset: AWS itself; set (MinIO, R2, a test server): path-style addressing on that endpoint. */
+  endpoint: string | undefined;
+  bucket: string;
+  region: string;
+  /** Unset: the AWS SDK's default credential chain (environment, profile, instance role). */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+}
+
+const missing = (err: unknown) => err instanceof S3ServiceException && (err.name === 'NotFound' || err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404);
+const secondsUntil = (d: Date) => Math.max(1, Math.floor((d.getTime() - Date.now()) / 1000));
+
+/**
+ * Any S3-compatible store. Uploads are presigned POSTs: the policy's `content-length-range` makes
+ * S3 itself refuse a body larger than declared, which a presigned PUT cannot express. Downloads
+ * are presigned GETs whose response overrides set the type and disposition.
+ */
+export function createS3Storage({ endpoint, bucket, region, accessKeyId, secretAccessKey }: S3Options): ObjectStorage {
+  const client = new S3Client({
+    region,
+    ...(endpoint && { endpoint, forcePathStyle: true }),
+    ...(accessKeyId && secretAccessKey && { credentials: { accessKeyId, secretAccessKey } }),
+  });
+
+  async function size(key: string) {
+    try {
+      return (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }))).ContentLength;
+    } catch (err) {
+      if (missing(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async function bytes(key: string, range?: string) {
+    const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range && { Range: range }) }));
+    return Buffer.from(await res.Body!.transformToByteArray());
+  }
+
+  return {
+    kind: 's3',
+
+    async uploadTarget(key, { contentType, size: max, expiresAt }) {
+      const { url, fields } = await createPresignedPost(client, {
+        Bucket: bucket,
+        Key: key,
+        Conditions: [
+          ['content-length-range', 1, max],
+          ['eq', '$Content-Type', contentType],
+        ],
+        Fields: { 'Content-Type': contentType },
+        Expires: secondsUntil(expiresAt),
+      });
+      return { url, method: 'POST', fields };
+    },
+
+    downloadUrl(key, { contentType, fileName, inline, expiresAt }) {
+      const disposition = `${inline ? 'inline' : 'attachment'}; filename*=UTF-8''${encodeURIComponent(fileName)}`;
+      return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: key, ResponseContentType: contentType, ResponseContentDisposition: disposition }), {
+        expiresIn: secondsUntil(expiresAt),
+      });
+    },
+
+    size,
+    head: (key, n) => bytes(key, `bytes=0-${n - 1}`),
+    read: (key) => bytes(key),
+
+    async write(key, data, contentType) {
+      await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data, ContentType: contentType }));
+    },
+
+    async move(from, to) {
+      try {
+        await client.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${from}` }));
+      } catch (err) {
+        if (missing(err)) return (await size(to)) !== undefined;
+        throw err;
+      }
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: from }));
+      return true;
+    },
+
+    async delete(key) {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
+    },
+
+    close: () => client.destroy(),
+  };
+}
