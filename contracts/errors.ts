@@ -16,6 +16,7 @@ export const PARLEY_ERROR_CODES = [
   'BLOCKED',
   'BANNED',
   'REPORT_CLOSED',
+  'CONTENT_REJECTED',
   'NOT_FOUND',
   'INVALID_INPUT',
   'PAYLOAD_TOO_LARGE',
@@ -58,6 +59,12 @@ export interface BanDetails {
   until?: string;
 }
 
+/** CONTENT_REJECTED: the moderation's reason (also the message); `unchecked` when the content could not be checked (the hook failed and MODERATION_FAIL is closed): retrying later may pass. */
+export interface ContentRejectedDetails {
+  reason?: string;
+  unchecked?: boolean;
+}
+
 /** AUTH_UNAVAILABLE and INTERNAL. */
 export interface ReasonDetails {
   reason?: string;
@@ -88,6 +95,7 @@ export interface ParleyErrorDetailsByCode {
   BLOCKED: NoDetails;
   BANNED: BanDetails;
   REPORT_CLOSED: NoDetails;
+  CONTENT_REJECTED: ContentRejectedDetails;
 }
 
 /** The details of code `C`; without `C`, those of any code. */

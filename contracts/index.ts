@@ -11,3 +11,4 @@ export * from './errors.ts';
 export * from './legacy.ts';
 export * from './safety.ts';
 export * from './admin.ts';
+export * from './moderation.ts';

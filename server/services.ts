@@ -20,6 +20,7 @@ import { createBlockView } from './safety/block-view.ts';
 import { blockedNewConversation, createBlockService, type BlockService } from './safety/blocks.service.ts';
 import { createReportService, type ReportService } from './safety/reports.service.ts';
 import { createAdminService, type AdminService } from './admin/admin.service.ts';
+import { createModerator, type Moderator } from './moderation/moderator.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -48,6 +49,8 @@ export interface Services {
   fanout: ScaleOut['fanout'];
   metrics: ScaleOut['metrics'];
   limiter: ScaleOut['limiter'];
+  /** Checks of sends and edits (hook, word list); undefined when none is configured. */
+  moderator: Moderator | undefined;
 }
 
 export function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Services {
@@ -66,6 +69,14 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     requireUnblocked: (em, a, b) => blocks.requireUnblocked(em, a, b, blockedNewConversation()),
     severedFrom: blocks.view.severedFrom,
   });
+  const moderator = createModerator({
+    hook: config.moderation.url === undefined ? undefined : { ...config.moderation, url: config.moderation.url },
+    fail: config.moderation.fail,
+    blocklist: config.moderation.blocklist,
+    blocklistAction: config.moderation.blocklistAction,
+    maxChars: config.messageMaxChars,
+    onHookFailure: (err, outcome) => log.warn({ err, outcome }, `moderation hook failed; the content was ${outcome === 'open' ? 'let through' : 'refused'}`),
+  });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
@@ -75,6 +86,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     changes,
     maxChars: config.messageMaxChars,
     editWindowSeconds: config.messageEditWindowSeconds,
+    ...(moderator && { moderate: moderator.moderate }),
   });
   const admin = createAdminService({
     bus,
@@ -115,6 +127,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       onBatch: metrics.batch,
       sendRefusal: (roomId) => blocks.sendRefusal(sql, roomId),
       screen: blocks.view.screen,
+      ...(moderator && { moderate: moderator.moderate }),
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     changes: messageChanges,
@@ -128,5 +141,6 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     fanout,
     metrics,
     limiter,
+    moderator,
   };
 }

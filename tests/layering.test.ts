@@ -3,7 +3,7 @@ import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
-const FEATURES = ['admin', 'identity', 'live', 'messages', 'presence', 'rooms', 'safety'];
+const FEATURES = ['admin', 'identity', 'live', 'messages', 'moderation', 'presence', 'rooms', 'safety'];
 
 type Layer = 'contracts' | 'sdk' | 'feature' | 'transport' | 'infra' | 'root' | 'cli';
 interface Edge {

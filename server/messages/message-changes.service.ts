@@ -35,9 +35,11 @@ export interface MessageChangeDeps {
   maxChars: number;
   editWindowSeconds: number;
   now?: () => number;
+  /** The content to store, or CONTENT_REJECTED (see moderation/); absent when nothing is configured. */
+  moderate?(candidate: { action: 'edit'; sender: string; room: string; message_id: string; content: string }): Promise<string>;
 }
 
-export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now }: MessageChangeDeps): MessageChangeService {
+export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, moderate }: MessageChangeDeps): MessageChangeService {
   /** The caller's own, undeleted message, or the precise reason it is not. */
   async function ownMessage(em: EntityManager, roomId: string, messageId: string, userId: string) {
     const message = await store.findInRoom(em.getConnection(), roomId, messageId);
@@ -79,6 +81,8 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
       if (now() - Date.parse(message.created_at) > editWindowSeconds * 1000) {
         throw new ParleyError('EDIT_WINDOW_CLOSED', `Messages can be edited for ${editWindowSeconds} seconds after sending.`);
       }
+      // New words are checked as a send's are: an edit must not be the way around moderation.
+      if (moderate) content = await moderate({ action: 'edit', sender: userId, room: roomId, message_id: messageId, content });
       return commit(em, roomId, async (tx) => {
         const edited = await store.edit(tx, roomId, messageId, content);
         if (!edited) throw deletedMeanwhile();

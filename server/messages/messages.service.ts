@@ -54,11 +54,13 @@ export interface MessageServiceDeps {
   onBatch?(size: number, seconds: number): void;
   /** Why a send the statement left out, not being a retry, was refused (a block); asked only then. */
   sendRefusal?(roomId: string): Promise<ParleyError | undefined>;
+  /** The content to store, or CONTENT_REJECTED (see moderation/); absent when nothing is configured. */
+  moderate?(candidate: { action: 'send'; sender: string; room: string; content: string }): Promise<string>;
   /** What a reader may not see (see safety/block-view.ts); held until the feed's signal aborts. */
   screen?(viewer: string): Promise<{ hides(event: RoomEvent): boolean; release(): void }>;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, moderate }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
@@ -91,6 +93,8 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
           fields: { content: [FIELD_MESSAGES.maxChars(maxChars)] },
         });
       }
+      // Before the send joins a batch: a slow hook holds this send only, never a statement of others.
+      if (moderate) message = { ...message, content: await moderate({ action: 'send', sender: message.sender, room: message.roomId, content: message.content }) };
       const submitted = coalescer.submit(message);
       queuedHook()?.();
       const stored = await submitted;

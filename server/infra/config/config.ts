@@ -79,6 +79,13 @@ const EnvSchema = z.object({
   PRESENCE_HEARTBEAT_MS: int(50).default(5_000),
   PRESENCE_TIMEOUT_MS: int(100).default(15_000),
   PRESENCE_OFFLINE_DELAY_MS: int(0).default(3_000),
+  MODERATION_URL: z.url({ protocol: /^https?$/ }).optional(),
+  MODERATION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  MODERATION_TIMEOUT_MS: int(1).default(300),
+  MODERATION_FAIL: z.enum(['open', 'closed']).default('open'),
+  MODERATION_CONCURRENCY: int(1).default(64),
+  MODERATION_BLOCKLIST_FILE: z.string().min(1).optional(),
+  MODERATION_BLOCKLIST_ACTION: z.enum(['reject', 'mask']).default('reject'),
 });
 
 /** Every variable Parley reads. */
@@ -179,8 +186,26 @@ export interface Config {
   readonly rateLimits: Readonly<Record<LimitedAction, RateRule>>;
   /** Presence across instances: each instance's heartbeat, and the silence after which it counts as dead. */
   readonly presence: PresenceTiming;
+  /** Checks of a send or an edit before it is stored; see server/moderation/. */
+  readonly moderation: ModerationConfig;
   /** Variables that look like a mistyped Parley name (ignored, but worth a warning at start). */
   readonly misspellings: readonly Misspelling[];
+}
+
+export interface ModerationConfig {
+  /** The hook every send and edit is POSTed to; unset: none. */
+  readonly url: string | undefined;
+  /** Signs the hook's requests (HMAC-SHA256); unset: unsigned. */
+  readonly secret: string | undefined;
+  /** The longest a send waits for the hook, a wait for a free call included. */
+  readonly timeoutMs: number;
+  /** What a timeout or a failed hook does: `open` stores the content as it is, `closed` refuses it. */
+  readonly fail: 'open' | 'closed';
+  /** Hook calls in flight at once, all rooms together. */
+  readonly concurrency: number;
+  /** Words and phrases of MODERATION_BLOCKLIST_FILE (empty: no filter), and what a match does. */
+  readonly blocklist: readonly string[];
+  readonly blocklistAction: 'reject' | 'mask';
 }
 
 /**
@@ -228,6 +253,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   if (e.WORKERS > 1 && fanout === 'local') problems.push('WORKERS: more than one worker needs a fan-out engine (FANOUT is local)');
   if (e.METRICS_PORT !== 'off' && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) problems.push('METRICS_PORT: must differ from PORT (or be off)');
   if (e.PRESENCE_TIMEOUT_MS <= e.PRESENCE_HEARTBEAT_MS) problems.push('PRESENCE_TIMEOUT_MS: must be longer than PRESENCE_HEARTBEAT_MS, or live instances would be reaped between beats');
+  const blocklist = e.MODERATION_BLOCKLIST_FILE === undefined ? [] : readBlocklist(e.MODERATION_BLOCKLIST_FILE, problems);
   if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
     env: e.NODE_ENV,
@@ -278,8 +304,30 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       // Blocks, unblocks and reports: acts a person makes now and then, each one a stored row.
       safety: { perSec: e.SAFETY_RATE_PER_SEC, burst: e.SAFETY_BURST },
     },
+    moderation: {
+      url: e.MODERATION_URL,
+      secret: e.MODERATION_SECRET,
+      timeoutMs: e.MODERATION_TIMEOUT_MS,
+      fail: e.MODERATION_FAIL,
+      concurrency: e.MODERATION_CONCURRENCY,
+      blocklist,
+      blocklistAction: e.MODERATION_BLOCKLIST_ACTION,
+    },
     misspellings,
   });
+}
+
+/** One word or phrase a line; blank lines and lines starting with `#` are skipped. Read at start: a missing file stops it. */
+function readBlocklist(path: string, problems: string[]): string[] {
+  try {
+    return readFileSync(path, 'utf8')
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
+  } catch (err) {
+    problems.push(`MODERATION_BLOCKLIST_FILE: cannot read ${path}: ${(err as Error).message}`);
+    return [];
+  }
 }
 
 /** One error naming every problem; a misspelt name is often their cause (JWT_SECERT: "JWT_SECRET required"). */

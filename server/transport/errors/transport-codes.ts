@@ -30,6 +30,8 @@ export const ERROR_MAP: Readonly<Record<ParleyErrorCode, ErrorMapping>> = Object
   // A token refusal like an expired one (401), but terminal for sockets: reconnecting cannot help.
   BANNED: { http: 401, trpc: 'UNAUTHORIZED', wsClose: 4512 },
   REPORT_CLOSED: { http: 409, trpc: 'CONFLICT', wsClose: 4513 },
+  // The request was understood but its content refused: resending it unchanged fails again.
+  CONTENT_REJECTED: { http: 422, trpc: 'UNPROCESSABLE_CONTENT', wsClose: 4514 },
   NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4505 },
   INVALID_INPUT: { http: 400, trpc: 'BAD_REQUEST', wsClose: 4506 },
   PAYLOAD_TOO_LARGE: { http: 413, trpc: 'PAYLOAD_TOO_LARGE', wsClose: 1009 },
