@@ -4,6 +4,7 @@ import { Migration20261127000000_presence_instances } from './Migration202611270
 import { Migration20261128000000_room_change_counters } from './Migration20261128000000_room_change_counters.ts';
 import { Migration20261129000000_safety } from './Migration20261129000000_safety.ts';
 import { Migration20261201000000_admin } from './Migration20261201000000_admin.ts';
+import { Migration20261202000000_requests } from './Migration20261202000000_requests.ts';
 
 /** Every migration, oldest first. Listed explicitly so no file globbing depends on the runtime. */
-export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features, Migration20261127000000_presence_instances, Migration20261128000000_room_change_counters, Migration20261129000000_safety, Migration20261201000000_admin];
+export const migrationsList = [Migration20261125000000_init, Migration20261126000000_chat_features, Migration20261127000000_presence_instances, Migration20261128000000_room_change_counters, Migration20261129000000_safety, Migration20261201000000_admin, Migration20261202000000_requests];

@@ -19,6 +19,7 @@ import { createUserSlots, type UserSlots } from './infra/limits/user-slots.ts';
 import { createBlockView } from './safety/block-view.ts';
 import { blockedNewConversation, createBlockService, type BlockService } from './safety/blocks.service.ts';
 import { createReportService, type ReportService } from './safety/reports.service.ts';
+import { createRequestService, type RequestService } from './safety/requests.service.ts';
 import { createAdminService, type AdminService } from './admin/admin.service.ts';
 import { createModerator, type Moderator } from './moderation/moderator.ts';
 
@@ -39,6 +40,8 @@ export interface Services {
   /** Blocks between users, and this process's view of them. */
   blocks: BlockService;
   reports: ReportService;
+  /** Message requests (accept, decline, the first reply) and privacy settings. */
+  requests: RequestService;
   /** The admin API: its authority, bans, moderation, export, erasure and audit log. */
   admin: AdminService;
   /** Per user in this process: open WebSockets (both surfaces), and subscriptions over them. */
@@ -67,7 +70,10 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     isOnline: presence.isOnline,
     maxNewPerDay: config.roomsOpenPerDay,
     requireUnblocked: (em, a, b) => blocks.requireUnblocked(em, a, b, blockedNewConversation()),
-    severedFrom: blocks.view.severedFrom,
+    visibility: blocks.view.visibility,
+  });
+  const requests = createRequestService({ sql, view: blocks.view, pairOf: (roomId) => rooms.pair(orm.em.fork(), roomId),
+    onError: (err) => log.error({ err }, 'recording a reply as accepting a message request failed'),
   });
   const moderator = createModerator({
     hook: config.moderation.url === undefined ? undefined : { ...config.moderation, url: config.moderation.url },
@@ -128,12 +134,14 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       sendRefusal: (roomId) => blocks.sendRefusal(sql, roomId),
       screen: blocks.view.screen,
       ...(moderator && { moderate: moderator.moderate }),
+      replied: requests.replied,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     changes: messageChanges,
     presence,
     blocks,
     reports: createReportService({ store, sql }),
+    requests,
     admin,
     socketSlots: createUserSlots(config.wsMaxSocketsPerUser),
     subscriptionSlots: createUserSlots(config.wsMaxSubscriptionsPerUser),

@@ -15,6 +15,8 @@ const summary = (id: string, other: string, lastSeq: number, unread: number, las
   read_seq: 0,
   other_read_seq: 0,
   other: { user: other, online: false, last_seen_at: null },
+  request: null,
+  archived: false,
 });
 const message = (room: string, seq: number): Message => ({ id: `00000000-0000-4000-8000-00000000000${seq}`, chat_room: room, sender: 'dave', content: `m${seq}`, created_at: '2026-11-26T12:00:00.000Z', seq });
 

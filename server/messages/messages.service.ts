@@ -56,11 +56,13 @@ export interface MessageServiceDeps {
   sendRefusal?(roomId: string): Promise<ParleyError | undefined>;
   /** The content to store, or CONTENT_REJECTED (see moderation/); absent when nothing is configured. */
   moderate?(candidate: { action: 'send'; sender: string; room: string; content: string }): Promise<string>;
+  /** Told of every stored send (a recipient's first reply accepts a message request); undefined when there is nothing to wait for. */
+  replied?(roomId: string, sender: string): Promise<void> | undefined;
   /** What a reader may not see (see safety/block-view.ts); held until the feed's signal aborts. */
   screen?(viewer: string): Promise<{ hides(event: RoomEvent): boolean; release(): void }>;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, moderate }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, moderate, replied }: MessageServiceDeps): MessageService {
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
@@ -102,6 +104,8 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       // resolves a room's sends in seq order, and each publishes in its own continuation, in that
       // order. The feed still repairs gaps, for readers that overflow and events from elsewhere.
       bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
+      const accepting = replied?.(message.roomId, message.sender);
+      if (accepting) await accepting;
       return stored;
     },
 
