@@ -51,4 +51,14 @@ describe('demo inbox: a re-read of rooms.list and the events that arrived while 
     await first;
     expect([rooms.get(ROOM)?.last_seq, rooms.get(ROOM)?.unread]).toEqual([3, 3]);
   });
+
+  it('a reply answers a request, and a new message takes a room out of the archive', () => {
+    const received = { ...summary(ROOM, 'dave', 1, 1), request: 'received' as const, archived: true };
+    const mine = { ...message(ROOM, 2), sender: 'carol' };
+    const room = fromList([received], [{ type: 'message', message: mine }], 'carol').get(ROOM)!;
+    expect([room.request, room.archived]).toEqual([null, false]);
+    const sent = { ...summary(NEW_ROOM, 'dave', 1, 0), request: 'sent' as const };
+    expect(fromList([sent], [{ type: 'message', message: { ...message(NEW_ROOM, 2), sender: 'carol' } }], 'carol').get(NEW_ROOM)!.request).toBe('sent');
+    expect(fromList([sent], [{ type: 'message', message: message(NEW_ROOM, 2) }], 'carol').get(NEW_ROOM)!.request).toBeNull();
+  });
 });
