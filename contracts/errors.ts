@@ -17,6 +17,7 @@ export const PARLEY_ERROR_CODES = [
   'BANNED',
   'REPORT_CLOSED',
   'ATTACHMENT_NOT_FOUND',
+  'CONTENT_REJECTED',
   'NOT_FOUND',
   'INVALID_INPUT',
   'PAYLOAD_TOO_LARGE',
@@ -59,6 +60,12 @@ export interface BanDetails {
   until?: string;
 }
 
+/** CONTENT_REJECTED: the moderation's reason (also the message); `unchecked` when the content could not be checked (the hook failed and MODERATION_FAIL is closed): retrying later may pass. */
+export interface ContentRejectedDetails {
+  reason?: string;
+  unchecked?: boolean;
+}
+
 /** AUTH_UNAVAILABLE and INTERNAL. */
 export interface ReasonDetails {
   reason?: string;
@@ -90,6 +97,7 @@ export interface ParleyErrorDetailsByCode {
   BANNED: BanDetails;
   REPORT_CLOSED: NoDetails;
   ATTACHMENT_NOT_FOUND: NoDetails;
+  CONTENT_REJECTED: ContentRejectedDetails;
 }
 
 /** The details of code `C`; without `C`, those of any code. */

@@ -13,3 +13,4 @@ export * from './legacy.ts';
 export * from './safety.ts';
 export * from './admin.ts';
 export * from './push.ts';
+export * from './moderation.ts';

@@ -47,6 +47,15 @@ export const RoomSummary = ChatRoom.extend({
   other_delivered_seq: z.number().int().nonnegative(),
   /** The other participant and their presence. */
   other: Presence,
+  /**
+   * `received`: the other opened this room and the caller has not answered (no reply, no
+   * `rooms.accept`); `sent`: the caller opened it and the other has not answered, so the caller
+   * sees none of their presence, typing or receipts; `declined`: the caller declined it; null: a
+   * conversation both have taken part in.
+   */
+  request: z.enum(['received', 'sent', 'declined']).nullable(),
+  /** The caller archived the room and no message has arrived since. */
+  archived: z.boolean(),
 });
 export type RoomSummary = z.infer<typeof RoomSummary>;
 
@@ -54,15 +63,36 @@ export type RoomSummary = z.infer<typeof RoomSummary>;
 export const DEFAULT_ROOM_PAGE_SIZE = 50;
 export const ROOM_PAGE_MAX = 500;
 
-/** Input of `rooms.list`: keyset pages, newest activity first; `cursor` is a previous page's `nextCursor`. */
+/**
+ * Which rooms `rooms.list` shows: `inbox` (default) the rooms the caller opened or accepted, not
+ * archived; `requests` rooms others opened that the caller has not answered (declined ones left
+ * out); `archived` the caller's archived rooms with nothing new; `all` every room of the caller.
+ */
+export const RoomFilter = z.enum(['inbox', 'requests', 'archived', 'all']);
+export type RoomFilter = z.infer<typeof RoomFilter>;
+
+/** Input of `rooms.list`: keyset pages, newest activity first; `cursor` is a previous page's `nextCursor` (of the same filter). */
 export const ListRoomsInput = z
   .object({
     cursor: text().max(200, FIELD_MESSAGES.maxChars(200)).optional(),
     limit: countFrom(1).max(ROOM_PAGE_MAX, FIELD_MESSAGES.maxValue(ROOM_PAGE_MAX)).default(DEFAULT_ROOM_PAGE_SIZE),
+    filter: RoomFilter.default('inbox'),
   })
-  .default({ limit: DEFAULT_ROOM_PAGE_SIZE });
+  .default({ limit: DEFAULT_ROOM_PAGE_SIZE, filter: 'inbox' });
 export type ListRoomsInput = z.input<typeof ListRoomsInput>;
 
 /** One page of the caller's rooms; `nextCursor` is null on the last page. */
 export const RoomPage = z.object({ items: z.array(RoomSummary), nextCursor: z.string().nullable() });
 export type RoomPage = z.infer<typeof RoomPage>;
+
+/** Input of `rooms.accept`, `rooms.decline`, `rooms.archive` and `rooms.unarchive`. */
+export const RoomActionInput = z.object({ roomId: RoomId });
+export type RoomActionInput = z.infer<typeof RoomActionInput>;
+
+/** Output of `rooms.accept` and `rooms.decline`: where the request stands now. */
+export const RequestAnswer = z.object({ roomId: RoomId, status: z.enum(['accepted', 'declined']) });
+export type RequestAnswer = z.infer<typeof RequestAnswer>;
+
+/** Output of `rooms.archive` and `rooms.unarchive`. */
+export const ArchiveState = z.object({ roomId: RoomId, archived: z.boolean() });
+export type ArchiveState = z.infer<typeof ArchiveState>;

@@ -69,3 +69,15 @@ export const Report = z.object({
   message: Message.nullable(),
 });
 export type Report = z.infer<typeof Report>;
+
+/**
+ * A user's privacy settings. `showPresence: false` hides their online status and last-seen time
+ * from everyone; `sendReadReceipts: false` hides their read markers (and delivery receipts). Either
+ * off also hides the same of everyone else from them.
+ */
+export const PrivacySettings = z.object({ showPresence: z.boolean(), sendReadReceipts: z.boolean() });
+export type PrivacySettings = z.infer<typeof PrivacySettings>;
+
+/** Input of `users.updatePrivacy`: the settings to change; left out, a setting stays as it is. */
+export const UpdatePrivacyInput = PrivacySettings.partial();
+export type UpdatePrivacyInput = z.infer<typeof UpdatePrivacyInput>;

@@ -53,10 +53,13 @@ it('alice and bob chat: unread, seen, typing, edit, delete, reload, and a server
   await aliceInBob.waitFor();
   await expect.poll(() => aliceInBob.getByTestId('presence').getAttribute('class')).toContain('online');
 
-  // Unread: bob's badge counts alice's messages, then clears when he opens the room; alice sees "Seen".
+  // Unread: bob's badge counts alice's messages, then clears when he opens the room; once he has
+  // accepted alice's request, alice sees "Seen".
   for (const text of ['hi bob', 'are you there?', 'third']) await send(alice, text);
   await expect.poll(() => aliceInBob.getByTestId('unread').textContent()).toBe('3');
   await expect.poll(() => alice.getByTestId('seen').count()).toBe(0);
+  await bob.getByTestId('requests').getByTestId('room-alice').getByRole('button', { name: 'Accept' }).click();
+  await bob.getByTestId('conversations').getByTestId('room-alice').waitFor();
   await aliceInBob.click();
   await expect.poll(() => texts(bob)).toEqual(['hi bob', 'are you there?', 'third']);
   await expect.poll(() => aliceInBob.getByTestId('unread').count()).toBe(0);
@@ -109,6 +112,41 @@ it('alice and bob chat: unread, seen, typing, edit, delete, reload, and a server
   await bob.getByTestId('seen').waitFor();
   // The committed picture changes only when asked: UPDATE_SCREENSHOT=1 npm run test:e2e.
   if (process.env.UPDATE_SCREENSHOT === '1') await bob.screenshot({ path: SCREENSHOT });
+});
+
+it('requests are listed apart with Accept and Decline; a conversation has Block, a message Report', async () => {
+  const hank = await signIn('hank');
+  // A stranger writes; hank declines: the request goes, and the stranger can write no more.
+  const ivan = createChatClient({ url: server.url, token: await tokenFor('ivan') });
+  const spam = await ivan.rooms.open.mutate({ otherUserId: 'hank' });
+  await ivan.messages.send.mutate({ roomId: spam.id, content: 'buy now' });
+  const ivanRow = hank.getByTestId('requests').getByTestId('room-ivan');
+  await ivanRow.waitFor();
+  await ivanRow.getByRole('button', { name: 'Decline' }).click();
+  await expect.poll(() => hank.getByTestId('room-ivan').count()).toBe(0);
+  await expect(ivan.messages.send.mutate({ roomId: spam.id, content: 'buy now!!' })).rejects.toThrow('You cannot send messages in this conversation.');
+  await ivan.close();
+
+  // gina writes; hank accepts, reports her message, blocks her, then unblocks.
+  const gina = await signIn('gina');
+  await gina.getByPlaceholder('Chat with…').fill('hank');
+  await gina.getByRole('button', { name: 'Open' }).click();
+  await send(gina, 'hello hank');
+  const ginaRequest = hank.getByTestId('requests').getByTestId('room-gina');
+  await ginaRequest.waitFor();
+  await ginaRequest.getByRole('button', { name: 'Accept' }).click();
+  await hank.getByTestId('conversations').getByTestId('room-gina').click();
+  const row = hank.getByTestId('message').filter({ hasText: 'hello hank' });
+  await row.getByRole('button', { name: 'Report' }).click();
+  await row.locator('select[name="reason"]').selectOption('harassment');
+  await row.getByRole('button', { name: 'Send report' }).click();
+  await row.getByTestId('reported').waitFor();
+  await hank.getByRole('button', { name: 'Block' }).click();
+  await hank.getByRole('button', { name: 'Unblock' }).waitFor();
+  await send(gina, 'are you there?');
+  await gina.getByText('Not sent: you cannot send messages in this conversation.').waitFor();
+  await hank.getByRole('button', { name: 'Unblock' }).click();
+  await hank.getByRole('button', { name: 'Block' }).waitFor();
 });
 
 it('each message shows the time it was sent, and its Edit button goes when the edit window closes', async () => {

@@ -170,6 +170,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     await services.presence.close();
     services.blocks.view.close();
     services.admin.bans.view.close();
+    services.moderator?.close();
     shutdownStage = 'fan-out engine and rate limiter';
     await scale.close();
     shutdownStage = 'database pool';

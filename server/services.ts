@@ -19,6 +19,7 @@ import { createUserSlots, type UserSlots } from './infra/limits/user-slots.ts';
 import { createBlockView } from './safety/block-view.ts';
 import { blockedNewConversation, createBlockService, type BlockService } from './safety/blocks.service.ts';
 import { createReportService, type ReportService } from './safety/reports.service.ts';
+import { createRequestService, type RequestService } from './safety/requests.service.ts';
 import { createAdminService, type AdminService } from './admin/admin.service.ts';
 import { createJobQueue, type JobQueue } from './infra/jobs/job-queue.ts';
 import { createWebhookService, type WebhookService } from './webhooks/webhooks.service.ts';
@@ -32,6 +33,7 @@ import { createAttachmentService, type AttachmentService } from './attachments/a
 import { makeThumbnail } from './attachments/thumbnail.ts';
 import { createLocalStorage, type LocalStorage } from './infra/storage/local-storage.ts';
 import { createS3Storage } from './infra/storage/s3-storage.ts';
+import { createModerator, type Moderator } from './moderation/moderator.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
 export interface Services {
@@ -50,6 +52,8 @@ export interface Services {
   /** Blocks between users, and this process's view of them. */
   blocks: BlockService;
   reports: ReportService;
+  /** Message requests (accept, decline, the first reply) and privacy settings. */
+  requests: RequestService;
   /** The admin API: its authority, bans, moderation, export, erasure and audit log. */
   admin: AdminService;
   /** Web Push: subscriptions, muted rooms, and the jobs that notify recipients with no socket open. */
@@ -70,6 +74,8 @@ export interface Services {
   fanout: ScaleOut['fanout'];
   metrics: ScaleOut['metrics'];
   limiter: ScaleOut['limiter'];
+  /** Checks of sends and edits (hook, word list); undefined when none is configured. */
+  moderator: Moderator | undefined;
 }
 
 export function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Services {
@@ -88,8 +94,19 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     isOnline: presence.isOnline,
     maxNewPerDay: config.roomsOpenPerDay,
     requireUnblocked: (em, a, b) => blocks.requireUnblocked(em, a, b, blockedNewConversation()),
-    severedFrom: blocks.view.severedFrom,
+    visibility: blocks.view.visibility,
     onCreated: webhooks.roomCreated,
+  });
+  const requests = createRequestService({ sql, view: blocks.view, pairOf: (roomId) => rooms.pair(orm.em.fork(), roomId),
+    onError: (err) => log.error({ err }, 'recording a reply as accepting a message request failed'),
+  });
+  const moderator = createModerator({
+    hook: config.moderation.url === undefined ? undefined : { ...config.moderation, url: config.moderation.url },
+    fail: config.moderation.fail,
+    blocklist: config.moderation.blocklist,
+    blocklistAction: config.moderation.blocklistAction,
+    maxChars: config.messageMaxChars,
+    onHookFailure: (err, outcome) => log.warn({ err, outcome }, `moderation hook failed; the content was ${outcome === 'open' ? 'let through' : 'refused'}`),
   });
   const store = createMessageStore();
   const changes = createRoomChangeLog();
@@ -114,6 +131,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     editWindowSeconds: config.messageEditWindowSeconds,
     onChange: webhooks.changed,
     attachmentsOf: attachments,
+    ...(moderator && { moderate: moderator.moderate }),
   });
   const push = createPushService({
     config: config.push,
@@ -173,12 +191,15 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
         push.stored(message);
         webhooks.messageStored(message);
       },
+      ...(moderator && { moderate: moderator.moderate }),
+      replied: requests.replied,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     changes: changeService,
     presence,
     blocks,
     reports: createReportService({ store, sql }),
+    requests,
     admin,
     push,
     webhooks,
@@ -191,6 +212,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     fanout,
     metrics,
     limiter,
+    moderator,
   };
 }
 

@@ -245,6 +245,7 @@ describe('inbox', () => {
     const rooms = [];
     for (const [i, peer] of others.entries()) {
       const room = await peer.rooms.open.mutate({ otherUserId: 'inbox-owner' });
+      await owner.rooms.accept.mutate({ roomId: room.id });
       await sendMany(peer, room.id, 1, i + 1);
       rooms.push(room);
     }

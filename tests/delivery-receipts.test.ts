@@ -15,6 +15,8 @@ describe('delivered markers', () => {
     const a = createChatClient({ url: t.url, token: await t.token('dm-a1'), deliveryReceipts: false });
     const b = createChatClient({ url: t.url, token: await t.token('dm-b1'), deliveryReceipts: false });
     const room = await a.rooms.open.mutate({ otherUserId: 'dm-b1' });
+    // Receipts are seen once the recipient has answered the request.
+    await b.rooms.accept.mutate({ roomId: room.id });
     await sendMany(a, room.id, 1, 3);
     const subA = record(a, room.id, '3');
     const inbox: InboxEvent[] = [];
@@ -43,6 +45,7 @@ describe('delivered markers', () => {
     const a = createChatClient({ url: t.url, token: await t.token('dm-a2'), deliveryReceipts: false });
     const b = createChatClient({ url: t.url, token: await t.token('dm-b2'), deliveryReceipts: false });
     const room = await a.rooms.open.mutate({ otherUserId: 'dm-b2' });
+    await b.rooms.accept.mutate({ roomId: room.id });
     await sendMany(a, room.id, 1, 2);
     await b.messages.markDelivered.mutate({ roomId: room.id, seq: 2 });
     await sendMany(a, room.id, 3, 3);
@@ -67,6 +70,7 @@ describe('delivered markers', () => {
     const a = createChatClient({ url: t.url, token: await t.token('dm-a3'), deliveryReceipts: false });
     const b = createChatClient({ url: t.url, token: await t.token('dm-b3'), deliveryReceipts: false });
     const room = await a.rooms.open.mutate({ otherUserId: 'dm-b3' });
+    await b.rooms.accept.mutate({ roomId: room.id });
     const fresh = (await a.rooms.list.query()).items.find((r) => r.id === room.id)!;
     expect(fresh).toMatchObject({ other_delivered_seq: 0, other_read_seq: 0 });
     await sendMany(a, room.id, 1, 4);
@@ -85,6 +89,7 @@ describe('the SDK marks delivered', () => {
     const a = createChatClient({ url: t.url, token: await t.token('dm-a4'), markReadEveryMs: 300 });
     const b = createChatClient({ url: t.url, token: await t.token('dm-b4'), markReadEveryMs: 300 });
     const room = await a.rooms.open.mutate({ otherUserId: 'dm-b4' });
+    await b.rooms.accept.mutate({ roomId: room.id });
     const watching = record(a, room.id, '0');
     const receiving = record(b, room.id, '0');
     await Promise.all([watching.started, receiving.started]);
@@ -106,6 +111,7 @@ describe('the SDK marks delivered', () => {
     const b = createChatClient({ url: t.url, token: await t.token('dm-b5') });
     const quiet = createChatClient({ url: t.url, token: await t.token('dm-c5'), deliveryReceipts: false });
     const room = await a.rooms.open.mutate({ otherUserId: 'dm-b5' });
+    await b.rooms.accept.mutate({ roomId: room.id });
     const quietRoom = await a.rooms.open.mutate({ otherUserId: 'dm-c5' });
     const ready = (client: typeof b) =>
       new Promise<{ unsubscribe(): void }>((resolve) => {

@@ -16,6 +16,8 @@ const summary = (id: string, other: string, lastSeq: number, unread: number, las
   other_read_seq: 0,
   other_delivered_seq: 0,
   other: { user: other, online: false, last_seen_at: null },
+  request: null,
+  archived: false,
 });
 const message = (room: string, seq: number): Message => ({ id: `00000000-0000-4000-8000-00000000000${seq}`, chat_room: room, sender: 'dave', content: `m${seq}`, created_at: '2026-11-26T12:00:00.000Z', seq });
 
@@ -49,5 +51,15 @@ describe('demo inbox: a re-read of rooms.list and the events that arrived while 
     reads[0]!([summary(ROOM, 'erin', 1, 1)]);
     await first;
     expect([rooms.get(ROOM)?.last_seq, rooms.get(ROOM)?.unread]).toEqual([3, 3]);
+  });
+
+  it('a reply answers a request, and a new message takes a room out of the archive', () => {
+    const received = { ...summary(ROOM, 'dave', 1, 1), request: 'received' as const, archived: true };
+    const mine = { ...message(ROOM, 2), sender: 'carol' };
+    const room = fromList([received], [{ type: 'message', message: mine }], 'carol').get(ROOM)!;
+    expect([room.request, room.archived]).toEqual([null, false]);
+    const sent = { ...summary(NEW_ROOM, 'dave', 1, 0), request: 'sent' as const };
+    expect(fromList([sent], [{ type: 'message', message: { ...message(NEW_ROOM, 2), sender: 'carol' } }], 'carol').get(NEW_ROOM)!.request).toBe('sent');
+    expect(fromList([sent], [{ type: 'message', message: message(NEW_ROOM, 2) }], 'carol').get(NEW_ROOM)!.request).toBeNull();
   });
 });

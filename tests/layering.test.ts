@@ -3,7 +3,7 @@ import { dirname, join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const root = join(import.meta.dirname, '..');
-const FEATURES = ['admin', 'attachments', 'identity', 'live', 'messages', 'presence', 'push', 'rooms', 'safety', 'webhooks'];
+const FEATURES = ['admin', 'attachments', 'identity', 'live', 'messages', 'moderation', 'presence', 'push', 'rooms', 'safety', 'webhooks'];
 
 type Layer = 'contracts' | 'sdk' | 'feature' | 'transport' | 'infra' | 'root' | 'cli';
 interface Edge {

@@ -73,7 +73,7 @@ describe.each(engines)('presence over $engine fan-out', ({ skip, it }) => {
 
   it.skipIf(skip)(`a change of a user with ${ROOMS} rooms is one batch between instances, and room and inbox streams still hear it`, async ({ app, tap }) => {
     await app.sql(`insert into users (id) select 'fan-' || g from generate_series(1, $1::int) g union all select 'zed'`, [ROOMS]);
-    await app.sql(`insert into chat_rooms (id, participant1_id, participant2_id) select gen_random_uuid(), 'zed', 'fan-' || g from generate_series(1, $1::int) g`, [ROOMS]);
+    await app.sql(`insert into chat_rooms (id, participant1_id, participant2_id, accepted_at) select gen_random_uuid(), 'zed', 'fan-' || g, now() from generate_series(1, $1::int) g`, [ROOMS]);
     const inbox = await watchInbox(app, 'fan-7');
     const fan = await app.client('fan-9');
     const [{ room }] = (await app.sql<{ room: string }>(`select id as room from chat_rooms where participant2_id = 'fan-9'`)) as [{ room: string }];

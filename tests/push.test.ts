@@ -35,6 +35,7 @@ const pushesTo = (device: string) => service.received.filter((p) => p.device ===
 async function pairWithDevice(t: TestApp, name: string) {
   const [a, b] = await Promise.all([t.client(`${name}-a`), t.client(`${name}-b`)]);
   const room = await a.rooms.open.mutate({ otherUserId: `${name}-b` });
+  await b.rooms.accept.mutate({ roomId: room.id });
   await b.push.subscribe.mutate(service.device(name));
   return { a, b, room, bId: `${name}-b` };
 }

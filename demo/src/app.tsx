@@ -61,7 +61,7 @@ function Signed({ session, onSignOut }: { session: Session; onSignOut(): void })
         </span>
         <button onClick={onSignOut}>Sign out</button>
       </header>
-      <Inbox chat={chat} me={session.user} openRoom={openRoom} onOpen={setOpenRoom} />
+      <Inbox chat={chat} me={session.user} openRoom={openRoom} onOpen={(id) => setOpenRoom(id || null)} />
       {openRoom ? <ChatPane key={openRoom} chat={chat} me={session.user} roomId={openRoom} editWindowMs={editWindowMs} /> : <main class="empty">Pick a conversation, or start one.</main>}
     </div>
   );

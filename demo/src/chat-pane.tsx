@@ -12,6 +12,10 @@ interface Props {
 }
 
 const PAGE = 30;
+const SEND_REFUSALS: Record<string, string> = {
+  BLOCKED: 'Not sent: you cannot send messages in this conversation.',
+  CONTENT_REJECTED: 'Not sent: the message was not accepted.',
+};
 const TYPING_SHOWN_MS = 3_000;
 
 /** Messages by seq: history pages, live events and edits all land in one sorted list. */
@@ -35,6 +39,8 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
   const [files, setFiles] = useState<File[]>([]);
   const [uploading, setUploading] = useState(false);
   const [error, setError] = useState('');
+  const [other, setOther] = useState<string | null>(null);
+  const [blocked, setBlocked] = useState(false);
   const list = useRef<HTMLDivElement>(null);
   const keepBottom = useRef(true);
   const lastTyped = useRef(0);
@@ -46,13 +52,19 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
     let closed = false;
     let typingTimer: ReturnType<typeof setTimeout> | undefined;
     void (async () => {
-      const [page, rooms] = await Promise.all([chat.messages.list.query({ roomId, direction: 'backward', limit: PAGE }), chat.rooms.list.query({ limit: 100 })]);
+      const [page, rooms, blocks] = await Promise.all([
+        chat.messages.list.query({ roomId, direction: 'backward', limit: PAGE }),
+        chat.rooms.list.query({ limit: 100, filter: 'all' }),
+        chat.users.listBlocked.query({ limit: 500 }),
+      ]);
       if (closed) return;
       setMessages(page.items);
       setOlder(page.nextCursor);
-      const summary = rooms.items.find((r) => r.id === roomId);
-      setOtherRead(summary?.other_read_seq ?? 0);
-      setOtherDelivered(summary?.other_delivered_seq ?? 0);
+      const room = rooms.items.find((r) => r.id === roomId);
+      setOtherRead(room?.other_read_seq ?? 0);
+      setOther(room?.other.user ?? null);
+      setBlocked(blocks.items.some((b) => b.user === room?.other.user));
+      setOtherDelivered(room?.other_delivered_seq ?? 0);
       sub = chat.messages.onEvent.subscribe(
         { roomId, lastEventId: page.lastEventId },
         {
@@ -140,12 +152,25 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
     if (!content) return;
     setDraft('');
     keepBottom.current = true;
-    chat.outbox.send(roomId, content).catch((err: unknown) => setError(`Not sent (${parleyCodeOf(err) ?? 'network'})`));
+    chat.outbox.send(roomId, content).catch((err: unknown) => setError(SEND_REFUSALS[parleyCodeOf(err) ?? ''] ?? `Not sent (${parleyCodeOf(err) ?? 'network'})`));
+  }
+
+  async function toggleBlock() {
+    if (!other) return;
+    if (blocked) await chat.users.unblock.mutate({ userId: other });
+    else await chat.users.block.mutate({ userId: other });
+    setBlocked(!blocked);
   }
 
   const lastOwn = messages.filter((m) => m.sender === me && !m.deleted_at).at(-1);
   return (
     <main class="chat">
+      {other && (
+        <div class="chat-header">
+          <b>{other}</b>
+          <button onClick={() => void toggleBlock().catch((err: unknown) => setError(`Failed (${parleyCodeOf(err) ?? 'network'})`))}>{blocked ? 'Unblock' : 'Block'}</button>
+        </div>
+      )}
       <div class="messages" ref={list} onScroll={onScroll} data-testid="messages">
         {older !== null && <button class="older" onClick={() => void loadOlder()}>Load older</button>}
         {messages.map((m) => (

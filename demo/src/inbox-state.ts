@@ -13,7 +13,17 @@ export function apply(rooms: Map<string, RoomSummary>, e: InboxEvent, me: string
   else if (e.type === 'message') {
     const r = room(e.message.chat_room);
     if (r && e.message.seq > r.last_seq) {
-      next.set(r.id, { ...r, last_seq: e.message.seq, last_message: e.message, unread: r.unread + (e.message.sender === me ? 0 : 1) });
+      // A reply answers a request: the recipient's own, or the other's to one the caller sent.
+      const answered = (r.request === 'received' && e.message.sender === me) || (r.request === 'sent' && e.message.sender !== me);
+      next.set(r.id, {
+        ...r,
+        last_seq: e.message.seq,
+        last_message: e.message,
+        unread: r.unread + (e.message.sender === me ? 0 : 1),
+        ...(answered && { request: null }),
+        // A new message takes a room out of the archive.
+        archived: false,
+      });
     }
   } else if (e.type === 'read') {
     const r = room(e.chat_room);

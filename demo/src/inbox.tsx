@@ -17,7 +17,8 @@ export function Inbox({ chat, me, openRoom, onOpen }: Props) {
     let stale = false;
     const onEvent = inboxSync(
       me,
-      async () => (await chat.rooms.list.query({ limit: 100 })).items,
+      // Every room: requests and the rest are told apart here, by each room's `request`.
+      async () => (await chat.rooms.list.query({ limit: 100, filter: 'all' })).items,
       (next) => !stale && setRooms(next),
     );
     // A failed re-read leaves the inbox as it was; the reconnect that follows a failure re-reads.
@@ -36,27 +37,47 @@ export function Inbox({ chat, me, openRoom, onOpen }: Props) {
     onOpen(room.id);
   }
 
+  /** Accept or decline a request; the room moves (or goes) at once, without waiting for a re-read. */
+  async function answer(r: RoomSummary, accept: boolean) {
+    const { status } = accept ? await chat.rooms.accept.mutate({ roomId: r.id }) : await chat.rooms.decline.mutate({ roomId: r.id });
+    setRooms((all) => new Map(all).set(r.id, { ...r, request: status === 'accepted' ? null : 'declined' }));
+    if (!accept && r.id === openRoom) onOpen('');
+  }
+
   const sorted = [...rooms.values()].sort((a, b) => activity(b).localeCompare(activity(a)));
+  const requests = sorted.filter((r) => r.request === 'received');
+  const conversations = sorted.filter((r) => r.request !== 'received' && r.request !== 'declined' && !r.archived);
+  const row = (r: RoomSummary) => (
+    <li key={r.id} class={r.id === openRoom ? 'active' : ''} data-testid={`room-${r.other.user}`} onClick={() => onOpen(r.id)}>
+      <span class={`dot ${r.other.online ? 'online' : ''}`} data-testid="presence" title={r.other.online ? 'online' : 'offline'} />
+      <span class="who">{r.other.user}</span>
+      {r.unread > 0 && r.id !== openRoom && (
+        <span class="badge" data-testid="unread">
+          {r.unread}
+        </span>
+      )}
+      <span class="last">{r.last_message ? (r.last_message.deleted_at ? 'message deleted' : r.last_message.content) : 'no messages yet'}</span>
+      {r.request === 'received' && (
+        <span class="answer" onClick={(e) => e.stopPropagation()}>
+          <button onClick={() => void answer(r, true)}>Accept</button>
+          <button onClick={() => void answer(r, false)}>Decline</button>
+        </span>
+      )}
+    </li>
+  );
   return (
     <nav class="inbox">
       <form onSubmit={start}>
         <input name="other" placeholder="Chat with…" value={other} onInput={(e) => setOther(e.currentTarget.value)} />
         <button type="submit">Open</button>
       </form>
-      <ul>
-        {sorted.map((r) => (
-          <li key={r.id} class={r.id === openRoom ? 'active' : ''} data-testid={`room-${r.other.user}`} onClick={() => onOpen(r.id)}>
-            <span class={`dot ${r.other.online ? 'online' : ''}`} data-testid="presence" title={r.other.online ? 'online' : 'offline'} />
-            <span class="who">{r.other.user}</span>
-            {r.unread > 0 && r.id !== openRoom && (
-              <span class="badge" data-testid="unread">
-                {r.unread}
-              </span>
-            )}
-            <span class="last">{r.last_message ? (r.last_message.deleted_at ? 'message deleted' : r.last_message.content) : 'no messages yet'}</span>
-          </li>
-        ))}
-      </ul>
+      {requests.length > 0 && (
+        <section data-testid="requests">
+          <h2>Message requests</h2>
+          <ul>{requests.map(row)}</ul>
+        </section>
+      )}
+      <ul data-testid="conversations">{conversations.map(row)}</ul>
     </nav>
   );
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { parleyCodeOf, type ChatClient, type Message } from '../../client-sdk/index.ts';
+import { parleyCodeOf, REPORT_REASONS, type ChatClient, type Message, type ReportReason } from '../../client-sdk/index.ts';
 import { editTimeLeftMs, shortTime } from './edit-window.ts';
 
 interface Props {
@@ -39,6 +39,8 @@ const REFUSALS: Record<string, string> = {
 
 export function MessageRow({ chat, message: m, mine, receipt, editWindowMs, onError }: Props) {
   const [editing, setEditing] = useState<string | null>(null);
+  const [reporting, setReporting] = useState<ReportReason | null>(null);
+  const [reported, setReported] = useState(false);
   const editable = useEditable(m.created_at, editWindowMs);
   const refuse = (err: unknown) => onError(REFUSALS[parleyCodeOf(err) ?? ''] ?? `Failed (${parleyCodeOf(err) ?? 'network'})`);
 
@@ -46,6 +48,12 @@ export function MessageRow({ chat, message: m, mine, receipt, editWindowMs, onEr
     e.preventDefault();
     if (editing === null || !editing.trim()) return;
     await chat.messages.edit.mutate({ roomId: m.chat_room, messageId: m.id, content: editing.trim() }).then(() => setEditing(null), refuse);
+  }
+
+  async function report(e: Event) {
+    e.preventDefault();
+    if (reporting === null) return;
+    await chat.reports.create.mutate({ roomId: m.chat_room, messageId: m.id, reason: reporting }).then(() => (setReporting(null), setReported(true)), refuse);
   }
 
   if (editing !== null) {
@@ -92,6 +100,33 @@ export function MessageRow({ chat, message: m, mine, receipt, editWindowMs, onEr
             Delete
           </button>
         </span>
+      )}
+      {!mine && !m.deleted_at && !reported && reporting === null && (
+        <span class="actions">
+          <button onClick={() => setReporting('spam')} aria-label="Report">
+            Report
+          </button>
+        </span>
+      )}
+      {reporting !== null && (
+        <form class="report" onSubmit={report}>
+          <select name="reason" value={reporting} onChange={(e) => setReporting(e.currentTarget.value as ReportReason)}>
+            {REPORT_REASONS.map((r) => (
+              <option key={r} value={r}>
+                {r.replace('_', ' ')}
+              </option>
+            ))}
+          </select>
+          <button type="submit">Send report</button>
+          <button type="button" onClick={() => setReporting(null)}>
+            Cancel
+          </button>
+        </form>
+      )}
+      {reported && (
+        <small class="seen" data-testid="reported">
+          Reported
+        </small>
       )}
       {receipt && (
         <small class={`receipt ${receipt}`} data-testid={receipt === 'seen' ? 'seen' : 'receipt'} data-receipt={receipt}>

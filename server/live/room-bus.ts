@@ -9,10 +9,15 @@ import { createListenerSets } from './listener-sets.ts';
 export interface CatchUp {
   type: 'catch-up';
 }
-/** Not a room event: a block between two users was made or lifted; instances re-read what they hold of either. */
+/**
+ * Not a room event: what two users may see of each other changed (a block, a message request
+ * answered); instances re-read what they hold of either. `everyone`: a user's privacy settings
+ * changed, which touches every partner of theirs: instances re-read all they hold.
+ */
 export interface BlocksChanged {
   type: 'blocks_changed';
-  users: [string, string];
+  users: string[];
+  everyone?: boolean;
 }
 /** Not a room event: a user was banned, unbanned or erased; instances re-read their ban and close their sockets. */
 export interface BansChanged {

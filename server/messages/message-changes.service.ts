@@ -41,9 +41,11 @@ export interface MessageChangeDeps {
   onChange?(event: RoomChangeEvent): void;
   /** A deleted message's files: scheduled for deletion in the deletion's transaction, and told once it commits. */
   attachmentsOf?: { release(tx: EntityManager, messageId: string): Promise<void>; released(): void };
+  /** The content to store, or CONTENT_REJECTED (see moderation/); absent when nothing is configured. */
+  moderate?(candidate: { action: 'edit'; sender: string; room: string; message_id: string; content: string }): Promise<string>;
 }
 
-export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, onChange, attachmentsOf }: MessageChangeDeps): MessageChangeService {
+export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, onChange, attachmentsOf, moderate }: MessageChangeDeps): MessageChangeService {
   /** The caller's own, undeleted message, or the precise reason it is not. */
   async function ownMessage(em: EntityManager, roomId: string, messageId: string, userId: string) {
     const message = await store.findInRoom(em.getConnection(), roomId, messageId);
@@ -97,6 +99,8 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
       if (now() - Date.parse(message.created_at) > editWindowSeconds * 1000) {
         throw new ParleyError('EDIT_WINDOW_CLOSED', `Messages can be edited for ${editWindowSeconds} seconds after sending.`);
       }
+      // New words are checked as a send's are: an edit must not be the way around moderation.
+      if (moderate) content = await moderate({ action: 'edit', sender: userId, room: roomId, message_id: messageId, content });
       return commit(em, roomId, async (tx) => {
         const edited = await store.edit(tx, roomId, messageId, content);
         if (!edited) throw deletedMeanwhile();

@@ -65,6 +65,10 @@ export interface MessageServiceDeps {
   onBatch?(size: number, seconds: number): void;
   /** Why a send the statement left out, not being a retry, was refused (a block); asked only then. */
   sendRefusal?(roomId: string): Promise<ParleyError | undefined>;
+  /** The content to store, or CONTENT_REJECTED (see moderation/); absent when nothing is configured. */
+  moderate?(candidate: { action: 'send'; sender: string; room: string; content: string }): Promise<string>;
+  /** Told of every stored send (a recipient's first reply accepts a message request); undefined when there is nothing to wait for. */
+  replied?(roomId: string, sender: string): Promise<void> | undefined;
   /** What a reader may not see (see safety/block-view.ts); held until the feed's signal aborts. */
   screen?(viewer: string): Promise<{ hides(event: RoomEvent): boolean; release(): void }>;
   /** Each message once stored and published (push notifications, webhooks); must return at once. */
@@ -74,7 +78,15 @@ export interface MessageServiceDeps {
   transaction?<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T>;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, onStored, attachments, transaction }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, onStored, attachments, transaction, moderate, replied }: MessageServiceDeps): MessageService {
+  /** What every stored send does next: tells push and webhooks, and a reply accepts a request. */
+  async function afterStored(message: NewMessage, stored: Message) {
+    onStored?.(stored);
+    const accepting = replied?.(message.roomId, message.sender);
+    if (accepting) await accepting;
+    return stored;
+  }
+
   /** Sends with attachments: the statement and the attachments' marking commit together. */
   const insertWithAttachments = (messages: NewMessage[]) =>
     transaction!(async (tx) => {
@@ -128,7 +140,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
     const stored = await submitted;
     bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
     attachments.sent();
-    return stored;
+    return afterStored(message, stored);
   }
 
   return {
@@ -139,6 +151,8 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
         });
       }
       const hook = queuedHook();
+      // Before the send joins a batch: a slow hook holds this send only, never a statement of others.
+      if (moderate) message = { ...message, content: await moderate({ action: 'send', sender: message.sender, room: message.roomId, content: message.content }) };
       if (message.attachmentIds?.length) return sendWithAttachments(message, hook);
       const submitted = coalescer.submit(message);
       hook?.();
@@ -147,8 +161,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       // resolves a room's sends in seq order, and each publishes in its own continuation, in that
       // order. The feed still repairs gaps, for readers that overflow and events from elsewhere.
       bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
-      onStored?.(stored);
-      return stored;
+      return afterStored(message, stored);
     },
 
     whenQueued: withQueuedHook,

@@ -92,7 +92,7 @@ export function createPresenceService({
         `with change as (${change ?? 'select'}),
          elsewhere as (select exists (select 1 from presence_users u join presence_instances i on i.id = u.instance_id
                          where u.user_id = ? and u.instance_id <> ? and i.${fresh}) as held),
-         seen as (${online ? 'select last_seen_at from users' : 'update users set last_seen_at = now()'}
+         seen as (${online ? 'select last_seen_at from users' : "update users set last_seen_at = date_trunc('minute', now())"}
                   where id = ? and not (select held from elsewhere)${online ? '' : ' returning last_seen_at'})
          select (select held from elsewhere) as held, (select last_seen_at from seen) as last_seen_at`,
         [...(change ? [instanceId, userId] : []), userId, instanceId, userId],

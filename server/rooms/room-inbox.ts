@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { ParleyError, type RoomPage, type RoomSummary } from '../../contracts/index.ts';
+import { ParleyError, type RoomFilter, type RoomPage, type RoomSummary } from '../../contracts/index.ts';
 import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from '../messages/message-store.ts';
 
 interface InboxRow {
@@ -15,7 +15,30 @@ interface InboxRow {
   other_last_seen_at: Date | string | null;
   unread: string;
   last_message: MessageRow | null;
+  accepted: boolean;
+  declined: boolean;
+  archived: boolean;
 }
+
+/** What the caller may see of the other participant (see safety/block-view.ts `Visibility`). */
+export interface PartnerVisibility {
+  presenceOf(other: string): boolean;
+  receiptsOf(other: string): boolean;
+}
+
+const SEE_ALL: PartnerVisibility = { presenceOf: () => true, receiptsOf: () => true };
+
+const archivedBy = (n: 1 | 2, row = '') => `(${row}archived_seq${n} is not null and ${row}last_seq <= ${row}archived_seq${n})`;
+/**
+ * Each filter as a condition on each participant column's branch: participant1 opened the room,
+ * so for them it is never a request; for participant2 it is one until accepted. Fixed SQL, no input.
+ */
+const FILTERS: Record<RoomFilter, { participant1_id: string; participant2_id: string }> = {
+  inbox: { participant1_id: `not ${archivedBy(1)}`, participant2_id: `accepted_at is not null and not ${archivedBy(2)}` },
+  requests: { participant1_id: 'false', participant2_id: 'accepted_at is null and declined_at is null' },
+  archived: { participant1_id: archivedBy(1), participant2_id: `accepted_at is not null and ${archivedBy(2)}` },
+  all: { participant1_id: 'true', participant2_id: 'true' },
+};
 
 // Activity is compared in whole microseconds: a JavaScript Date would round PostgreSQL's
 // timestamps to milliseconds, and rooms active in the same millisecond would be skipped or repeated.
@@ -39,21 +62,22 @@ function decodeCursor(cursor: string): [string, string] {
  * One keyset page of the user's rooms, newest activity first, in one statement: each with its
  * newest message, the caller's exact unread count (the other participant's undeleted messages
  * after the caller's marker), both read markers and the other participant's delivered marker.
- * `online` answers presence from memory. A partner in `severed` (a block either way) shows as never
- * online, never reading and never delivered to.
+ * `online` answers presence from memory; `visible` hides what the caller may not see of the
+ * partner (blocks, unanswered requests, privacy settings).
  */
 export async function listInbox(
   em: EntityManager,
   userId: string,
   page: { cursor?: string | undefined; limit: number },
   online: (user: string) => boolean,
-  severed: ReadonlySet<string> = new Set(),
+  visible: PartnerVisibility = SEE_ALL,
+  filter: RoomFilter = 'inbox',
 ): Promise<RoomPage> {
   const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
   // The page of rooms is chosen first, by each participant column's activity index; only its
   // rows then get their last message, read markers and unread count.
-  const branch = (column: string) => `(select id, coalesce(last_message_at, created_at) as activity from chat_rooms
-      where ${column} = ? and (?::bigint is null
+  const branch = (column: 'participant1_id' | 'participant2_id') => `(select id, coalesce(last_message_at, created_at) as activity from chat_rooms
+      where ${column} = ? and ${FILTERS[filter][column]} and (?::bigint is null
         or (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid))
       order by coalesce(last_message_at, created_at) desc, id desc limit ?)`;
   const keyset = [userId, after?.[0] ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit + 1];
@@ -66,6 +90,9 @@ export async function listInbox(
             coalesce(mine.seq, 0) as read_seq, coalesce(theirs.seq, 0) as other_read_seq,
             coalesce(delivered.seq, 0) as other_delivered_seq,
             u.last_seen_at as other_last_seen_at,
+            r.accepted_at is not null as accepted, r.declined_at is not null as declined,
+            case when r.participant1_id = ? then ${archivedBy(1, 'r.')}
+                 else ${archivedBy(2, 'r.')} end as archived,
             (select count(*) from messages m
               where m.chat_room_id = r.id and m.seq > coalesce(mine.seq, 0) and m.sender_id <> ? and m.deleted_at is null) as unread,
             (select to_jsonb(lm) from (select ${MESSAGE_COLUMNS} from messages
@@ -77,16 +104,17 @@ export async function listInbox(
        left join read_markers theirs on theirs.chat_room_id = r.id and theirs.user_id = u.id
        left join delivered_markers delivered on delivered.chat_room_id = r.id and delivered.user_id = u.id
       order by p.activity desc, p.id desc`,
-    [...keyset, ...keyset, page.limit + 1, userId, userId, userId],
+    [...keyset, ...keyset, page.limit + 1, userId, userId, userId, userId],
   );
-  const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online, severed));
+  const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online, visible));
   const last = rows.length > page.limit ? rows[page.limit - 1]! : undefined;
   return { items, nextCursor: last ? encodeCursor(last.activity_us, last.id) : null };
 }
 
-function summaryOf(r: InboxRow, userId: string, online: (user: string) => boolean, severed: ReadonlySet<string>): RoomSummary {
-  const other = r.participant1_id === userId ? r.participant2_id : r.participant1_id;
-  if (severed.has(other)) return { ...summaryOf(r, userId, online, new Set()), other_read_seq: 0, other_delivered_seq: 0, other: { user: other, online: false, last_seen_at: null } };
+function summaryOf(r: InboxRow, userId: string, online: (user: string) => boolean, visible: PartnerVisibility): RoomSummary {
+  const opener = r.participant1_id === userId;
+  const other = opener ? r.participant2_id : r.participant1_id;
+  const presence = visible.presenceOf(other);
   return {
     id: r.id,
     participant1: r.participant1_id,
@@ -96,8 +124,15 @@ function summaryOf(r: InboxRow, userId: string, online: (user: string) => boolea
     last_message: r.last_message && messageFromRow(r.last_message),
     unread: Number(r.unread),
     read_seq: Number(r.read_seq),
-    other_read_seq: Number(r.other_read_seq),
-    other_delivered_seq: Number(r.other_delivered_seq),
-    other: { user: other, online: online(other), last_seen_at: r.other_last_seen_at === null ? null : new Date(r.other_last_seen_at).toISOString() },
+    other_read_seq: visible.receiptsOf(other) ? Number(r.other_read_seq) : 0,
+    other_delivered_seq: visible.receiptsOf(other) ? Number(r.other_delivered_seq) : 0,
+    other: {
+      user: other,
+      online: presence && online(other),
+      last_seen_at: !presence || r.other_last_seen_at === null ? null : new Date(r.other_last_seen_at).toISOString(),
+    },
+    // The opener of a declined request sees it as unanswered: a decline is not announced, as a block is not.
+    request: r.accepted ? null : opener ? 'sent' : r.declined ? 'declined' : 'received',
+    archived: r.archived,
   };
 }

@@ -1,11 +1,11 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
-import { ParleyError, type OpenedRoom, type RoomPage } from '../../contracts/index.ts';
+import { ParleyError, type ArchiveState, type OpenedRoom, type RoomFilter, type RoomPage } from '../../contracts/index.ts';
 import { ChatRoom, type IChatRoom } from '../infra/db/entities/chat-room.entity.ts';
 import type { RoomPartner } from './inbox-feed.ts';
 import { userKey } from '../live/bus-key.ts';
 import type { Position } from '../messages/room-feed.ts';
 import type { RoomBus } from '../live/room-bus.ts';
-import { listInbox } from './room-inbox.ts';
+import { listInbox, type PartnerVisibility } from './room-inbox.ts';
 import { rateLimited } from '../infra/limits/rate-limiter.ts';
 import type { UserDirectory } from '../identity/user-directory.ts';
 
@@ -15,11 +15,15 @@ export interface RoomService {
   /** The caller's room with `otherUserId`, created on first use; concurrent calls from either side yield one room. */
   open(em: EntityManager, userId: string, otherUserId: string, name?: string): Promise<OpenedRoom>;
   /** One keyset page of the caller's rooms, most recent activity first; see {@link listInbox}. */
-  list(em: EntityManager, userId: string, page: { cursor?: string | undefined; limit: number }): Promise<RoomPage>;
+  list(em: EntityManager, userId: string, page: { cursor?: string | undefined; limit: number; filter?: RoomFilter }): Promise<RoomPage>;
+  /** Hides the room from the caller's `rooms.list` until a message arrives after this (`archived` false: shows it again). */
+  archive(em: EntityManager, userId: string, roomId: string, archived: boolean): Promise<ArchiveState>;
   /** Every room the user is in, with its other participant. */
   partners(em: EntityManager, userId: string): Promise<RoomPartner[]>;
   /** The room's participants; ROOM_NOT_FOUND for a missing room and for a non-participant alike. */
   requireParticipant(em: EntityManager, roomId: string, userId: string): Promise<Participants>;
+  /** The room's participants, opener first; ROOM_NOT_FOUND for a missing room. */
+  pair(em: EntityManager, roomId: string): Promise<Participants>;
   /** The room's newest message seq and change seq. */
   position(em: EntityManager, roomId: string): Promise<Position>;
   /** The user was erased: their rooms' participants changed, so the cached pairs naming them go. */
@@ -35,19 +39,28 @@ export interface RoomServiceDeps {
   cacheSize?: number;
   /** Refuses a new room between two users when a block stands between them (safety/). */
   requireUnblocked?(em: EntityManager, a: string, b: string): Promise<void>;
-  /** The users `user` is severed from by a block: `rooms.list` shows them neither online nor reading. */
-  severedFrom?(user: string): Promise<ReadonlySet<string>>;
+  /** What `user` may see of their partners (blocks, requests, privacy): `rooms.list` shows no more. */
+  visibility?(user: string): Promise<PartnerVisibility>;
   /** Each room once created (webhooks); must return at once. */
   onCreated?(room: OpenedRoom): void;
 }
 
-export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, severedFrom, onCreated }: RoomServiceDeps): RoomService {
+export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, visibility, onCreated }: RoomServiceDeps): RoomService {
   // Participants change only when one is erased (forgetUser), so pairs are cached.
   const participants = new Map<string, Participants>();
 
   function remember(roomId: string, pair: Participants) {
     if (participants.size >= cacheSize) participants.delete(participants.keys().next().value!);
     participants.set(roomId, pair);
+  }
+
+  async function pairOf(em: EntityManager, roomId: string): Promise<Participants | undefined> {
+    let pair = participants.get(roomId);
+    if (!pair) {
+      const [row] = await em.execute<Array<{ participant1_id: string; participant2_id: string }>>('select participant1_id, participant2_id from chat_rooms where id = ?', [roomId]);
+      if (row) remember(roomId, (pair = [row.participant1_id, row.participant2_id]));
+    }
+    return pair;
   }
 
   async function findPair(em: EntityManager, a: string, b: string) {
@@ -74,16 +87,35 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
     throw rateLimited(new Date(row.oldest!).getTime() + 86_400_000 - Date.now());
   }
 
-  /** Tells both participants' inbox streams about a new room. */
+  /**
+   * Tells both participants' inbox streams about a new room. It is a request: the opener sees
+   * nothing of the recipient's presence; the recipient sees the opener's unless either hides theirs.
+   */
   async function announce(em: EntityManager, room: IChatRoom) {
     const dto = toRoomDto(room);
     const pair = [dto.participant1, dto.participant2] as const;
-    const seen = await em.execute<Array<{ id: string; last_seen_at: Date | null }>>('select id, last_seen_at from users where id in (?, ?)', [...pair]);
+    const seen = await em.execute<Array<{ id: string; last_seen_at: Date | null; show_presence: boolean }>>(
+      'select id, last_seen_at, show_presence from users where id in (?, ?)',
+      [...pair],
+    );
+    const shows = (id: string) => seen.find((u) => u.id === id)?.show_presence !== false;
     for (const [viewer, other] of [pair, [pair[1], pair[0]]] as const) {
-      const lastSeen = seen.find((u) => u.id === other)?.last_seen_at;
+      const opener = viewer === dto.participant1;
+      const visible = !opener && shows(viewer) && shows(other);
+      const lastSeen = visible ? seen.find((u) => u.id === other)?.last_seen_at : null;
       bus.publish(userKey(viewer), {
         type: 'room_created',
-        room: { ...dto, last_message: null, unread: 0, read_seq: 0, other_read_seq: 0, other_delivered_seq: 0, other: { user: other, online: isOnline(other), last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null } },
+        room: {
+          ...dto,
+          last_message: null,
+          unread: 0,
+          read_seq: 0,
+          other_read_seq: 0,
+          other_delivered_seq: 0,
+          other: { user: other, online: visible && isOnline(other), last_seen_at: lastSeen ? new Date(lastSeen).toISOString() : null },
+          request: opener ? 'sent' : 'received',
+          archived: false,
+        },
       });
     }
   }
@@ -116,17 +148,28 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
       return toRoomDto(room);
     },
 
-    list: async (em, userId, page) => listInbox(em, userId, page, isOnline, (await severedFrom?.(userId)) ?? new Set()),
+    list: async (em, userId, page) => listInbox(em, userId, page, isOnline, await visibility?.(userId), page.filter),
+
+    async archive(em, userId, roomId, archived) {
+      // The caller's side only; the procedure has checked they are a participant.
+      const value = archived ? 'last_seq' : 'null';
+      await em.execute(
+        `update chat_rooms set archived_seq1 = case when participant1_id = ? then ${value} else archived_seq1 end,
+                               archived_seq2 = case when participant2_id = ? then ${value} else archived_seq2 end
+          where id = ?`,
+        [userId, userId, roomId],
+      );
+      return { roomId, archived };
+    },
+
+    pair: async (em, roomId) => {
+      const pair = await pairOf(em, roomId);
+      if (!pair) throw new ParleyError('ROOM_NOT_FOUND', 'Not found.');
+      return pair;
+    },
 
     async requireParticipant(em, roomId, userId) {
-      let pair = participants.get(roomId);
-      if (!pair) {
-        const [row] = await em.execute<Array<{ participant1_id: string; participant2_id: string }>>(
-          'select participant1_id, participant2_id from chat_rooms where id = ?',
-          [roomId],
-        );
-        if (row) remember(roomId, (pair = [row.participant1_id, row.participant2_id]));
-      }
+      const pair = await pairOf(em, roomId);
       if (!pair || (pair[0] !== userId && pair[1] !== userId)) {
         throw new ParleyError('ROOM_NOT_FOUND', 'Not found.');
       }

@@ -11,18 +11,46 @@ export interface EventScreen {
   release(): void;
 }
 
+/** What one viewer may see of another user: the rules of the screen, for lists and snapshots. */
+export interface Visibility {
+  /** A block either way, or a declined request between them. */
+  severed(other: string): boolean;
+  presenceOf(other: string): boolean;
+  receiptsOf(other: string): boolean;
+  typingOf(other: string): boolean;
+}
+
 export interface BlockView {
-  /** The users `user` is severed from (a block either way), loaded on first use. */
+  /** The users `user` is severed from (a block either way, or a declined request), loaded on first use. */
   severedFrom(user: string): Promise<ReadonlySet<string>>;
+  /** What `viewer` may see of others now, loaded on first use. */
+  visibility(viewer: string): Promise<Visibility>;
   /** Keeps `viewer`'s view loaded until released, and hides the typing, presence and read events of users severed from them. */
   screen(viewer: string): Promise<EventScreen>;
-  /** A block between `a` and `b` committed here: re-read both at once and tell the other instances. */
+  /** A block or a request's answer between `a` and `b` committed here: re-read both at once and tell the other instances. */
   changed(a: string, b: string): Promise<void>;
+  /** `user`'s privacy settings changed here: every entry may name them as a partner, so all are read again, here and elsewhere. */
+  privacyChanged(user: string): Promise<void>;
   close(): void;
 }
 
-interface Entry {
+interface Seen {
+  /** Blocks either way and declined requests. */
   others: Set<string>;
+  /** Recipients of the viewer's requests not answered yet: the viewer may not watch them. */
+  pending: Set<string>;
+  /** Partners who hide their presence, or their read receipts, from everyone. */
+  privatePresence: Set<string>;
+  privateReceipts: Set<string>;
+  /** The viewer's own settings: whoever hides theirs sees nobody's (reciprocity). */
+  showPresence: boolean;
+  sendReceipts: boolean;
+}
+
+const nothingSeen = (): Seen => ({ others: new Set(), pending: new Set(), privatePresence: new Set(), privateReceipts: new Set(), showPresence: true, sendReceipts: true });
+
+interface Entry {
+  seen: Seen;
   holds: number;
   usedAt: number;
   /** Bumped by every invalidation; a read that started under an older one is read again. */
@@ -30,8 +58,40 @@ interface Entry {
   loaded?: Promise<void>;
 }
 
-/** Events that speak for a user and are hidden between a blocked pair. Messages stay: history is readable for both. */
-const SCREENED = new Set(['typing', 'presence', 'read', 'delivered']);
+/**
+ * The one rule of what a viewer sees of another user. Messages are never hidden (history stays
+ * readable); typing, presence and receipts (`read`, `delivered`) are hidden between a blocked pair,
+ * from the opener of a request its recipient has not answered, and by privacy settings.
+ */
+const watched = (seen: Seen, u: string) => !seen.others.has(u) && !seen.pending.has(u);
+const presenceSeen = (seen: Seen, u: string) => watched(seen, u) && seen.showPresence && !seen.privatePresence.has(u);
+const receiptsSeen = (seen: Seen, u: string) => watched(seen, u) && seen.sendReceipts && !seen.privateReceipts.has(u);
+
+function visibilityOf(seen: Seen): Visibility {
+  return {
+    severed: (u) => seen.others.has(u),
+    typingOf: (u) => watched(seen, u),
+    presenceOf: (u) => presenceSeen(seen, u),
+    receiptsOf: (u) => receiptsSeen(seen, u),
+  };
+}
+
+/** Asked for every live event of every reader: no allocation, messages answered first. */
+function hidesFor(viewer: string, seen: Seen, event: { type: string; user?: string }): boolean {
+  const u = event.user;
+  if (u === undefined || u === viewer) return false;
+  switch (event.type) {
+    case 'typing':
+      return !watched(seen, u);
+    case 'presence':
+      return !presenceSeen(seen, u);
+    case 'read':
+    case 'delivered':
+      return !receiptsSeen(seen, u);
+    default:
+      return false;
+  }
+}
 
 /**
  * This process's view of who is severed from whom, for the users it serves now. Live events are
@@ -48,22 +108,52 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
 
   async function read(users: string[]) {
     const gens = users.map((u) => entries.get(u)?.gen);
-    const rows = await sql.execute<Array<{ blocker_id: string; blocked_id: string }>>(
-      `with ids as (select json_array_elements_text(?::json) as id)
-       select blocker_id, blocked_id from user_blocks where blocker_id in (select id from ids)
-       union select blocker_id, blocked_id from user_blocks where blocked_id in (select id from ids)`,
-      [JSON.stringify(users)],
-    );
-    const found = new Map(users.map((u) => [u, new Set<string>()]));
-    for (const { blocker_id, blocked_id } of rows) {
-      found.get(blocker_id)?.add(blocked_id);
-      found.get(blocked_id)?.add(blocker_id);
+    const ids = JSON.stringify(users);
+    // Pairs (kind b: severed either way, p: `a` waits for `b` to answer) come from the partial
+    // indexes on unanswered and declined rooms; privacy rows only for users who hide something.
+    const [pairs, privacy] = await Promise.all([
+      sql.execute<Array<{ kind: 'b' | 'p'; a: string; b: string }>>(
+        `with ids as (select json_array_elements_text(?::json) as id)
+         select 'b' as kind, blocker_id as a, blocked_id as b from user_blocks where blocker_id in (select id from ids)
+         union select 'b', blocker_id, blocked_id from user_blocks where blocked_id in (select id from ids)
+         union select 'b', participant1_id, participant2_id from chat_rooms where declined_at is not null and participant1_id in (select id from ids)
+         union select 'b', participant1_id, participant2_id from chat_rooms where declined_at is not null and participant2_id in (select id from ids)
+         union select 'p', participant1_id, participant2_id from chat_rooms where accepted_at is null and participant1_id in (select id from ids)`,
+        [ids],
+      ),
+      sql.execute<Array<{ viewer: string; other: string | null; show_presence: boolean; send_read_receipts: boolean }>>(
+        `with ids as (select json_array_elements_text(?::json) as id)
+         select i.id as viewer, null as other, u.show_presence, u.send_read_receipts from ids i join users u on u.id = i.id
+          where not (u.show_presence and u.send_read_receipts)
+         union all select i.id, u.id, u.show_presence, u.send_read_receipts from ids i join chat_rooms r on r.participant1_id = i.id join users u on u.id = r.participant2_id
+          where not (u.show_presence and u.send_read_receipts)
+         union all select i.id, u.id, u.show_presence, u.send_read_receipts from ids i join chat_rooms r on r.participant2_id = i.id join users u on u.id = r.participant1_id
+          where not (u.show_presence and u.send_read_receipts)`,
+        [ids],
+      ),
+    ]);
+    const found = new Map(users.map((u) => [u, nothingSeen()]));
+    for (const { kind, a, b } of pairs) {
+      if (kind === 'p') found.get(a)?.pending.add(b);
+      else {
+        found.get(a)?.others.add(b);
+        found.get(b)?.others.add(a);
+      }
+    }
+    for (const { viewer, other, show_presence, send_read_receipts } of privacy) {
+      const seen = found.get(viewer);
+      if (!seen) continue;
+      if (other === null) Object.assign(seen, { showPresence: show_presence, sendReceipts: send_read_receipts });
+      else {
+        if (!show_presence) seen.privatePresence.add(other);
+        if (!send_read_receipts) seen.privateReceipts.add(other);
+      }
     }
     const stale: string[] = [];
     users.forEach((u, i) => {
       const entry = entries.get(u);
       if (!entry) return;
-      if (entry.gen === gens[i]) entry.others = found.get(u)!;
+      if (entry.gen === gens[i]) entry.seen = found.get(u)!;
       else stale.push(u);
     });
     if (stale.length) await read(stale);
@@ -75,7 +165,7 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
       known.usedAt = Date.now();
       return known;
     }
-    const entry: Entry = { others: new Set(), holds: 0, usedAt: Date.now(), gen: 0 };
+    const entry: Entry = { seen: nothingSeen(), holds: 0, usedAt: Date.now(), gen: 0 };
     entries.set(user, entry);
     entry.loaded = read([user]);
     // A failed first read leaves no entry behind: the next caller reads again.
@@ -90,7 +180,7 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
   }
 
   bus.subscribe(SAFETY_KEY, (event: BusEvent) => {
-    if (event.type === 'blocks_changed') void reread(event.users).catch(onError);
+    if (event.type === 'blocks_changed') void reread(event.everyone ? [...entries.keys()] : event.users).catch(onError);
     // The engine may have lost events: everything held is read again.
     else if (event.type === 'catch-up') void reread([...entries.keys()]).catch(onError);
   });
@@ -118,7 +208,13 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     async severedFrom(user) {
       const entry = entryOf(user);
       await entry.loaded;
-      return entry.others;
+      return entry.seen.others;
+    },
+
+    async visibility(viewer) {
+      const entry = entryOf(viewer);
+      await entry.loaded;
+      return visibilityOf(entry.seen);
     },
 
     async screen(viewer) {
@@ -139,7 +235,7 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
       }
       return {
         // The entry's set is replaced on every re-read: look it up at each event.
-        hides: (event) => event.user !== undefined && event.user !== viewer && SCREENED.has(event.type) && entry.others.has(event.user),
+        hides: (event) => hidesFor(viewer, entry.seen, event),
         release,
       };
     },
@@ -147,6 +243,11 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     async changed(a, b) {
       await reread([a, b]);
       bus.publish(SAFETY_KEY, { type: 'blocks_changed', users: [a, b] });
+    },
+
+    async privacyChanged(user) {
+      await reread([...entries.keys()]);
+      bus.publish(SAFETY_KEY, { type: 'blocks_changed', users: [user], everyone: true });
     },
 
     close: () => clearInterval(sweeper),

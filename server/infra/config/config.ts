@@ -108,6 +108,13 @@ const EnvSchema = z.object({
   S3_REGION: z.string().min(1).default('us-east-1'),
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  MODERATION_URL: z.url({ protocol: /^https?$/ }).optional(),
+  MODERATION_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  MODERATION_TIMEOUT_MS: int(1).default(300),
+  MODERATION_FAIL: z.enum(['open', 'closed']).default('open'),
+  MODERATION_CONCURRENCY: int(1).default(64),
+  MODERATION_BLOCKLIST_FILE: z.string().min(1).optional(),
+  MODERATION_BLOCKLIST_ACTION: z.enum(['reject', 'mask']).default('reject'),
 });
 
 /** What `ATTACHMENT_TYPES` allows when unset: images, PDF, plain text, common office, audio and video files. */
@@ -249,8 +256,26 @@ export interface Config {
     readonly urlSecret: string | undefined;
     readonly s3: { readonly endpoint: string | undefined; readonly bucket: string; readonly region: string; readonly accessKeyId: string | undefined; readonly secretAccessKey: string | undefined } | undefined;
   };
+  /** Checks of a send or an edit before it is stored; see server/moderation/. */
+  readonly moderation: ModerationConfig;
   /** Variables that look like a mistyped Parley name (ignored, but worth a warning at start). */
   readonly misspellings: readonly Misspelling[];
+}
+
+export interface ModerationConfig {
+  /** The hook every send and edit is POSTed to; unset: none. */
+  readonly url: string | undefined;
+  /** Signs the hook's requests (HMAC-SHA256); unset: unsigned. */
+  readonly secret: string | undefined;
+  /** The longest a send waits for the hook, a wait for a free call included. */
+  readonly timeoutMs: number;
+  /** What a timeout or a failed hook does: `open` stores the content as it is, `closed` refuses it. */
+  readonly fail: 'open' | 'closed';
+  /** Hook calls in flight at once, all rooms together. */
+  readonly concurrency: number;
+  /** Words and phrases of MODERATION_BLOCKLIST_FILE (empty: no filter), and what a match does. */
+  readonly blocklist: readonly string[];
+  readonly blocklistAction: 'reject' | 'mask';
 }
 
 /**
@@ -309,6 +334,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   if (e.WEBHOOK_URL && !e.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET: required with WEBHOOK_URL (receivers check the signature made with it)');
   if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) problems.push('S3_ACCESS_KEY_ID: set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither (the AWS default credentials)');
   if (e.S3_ENDPOINT && !e.S3_BUCKET) problems.push('S3_BUCKET: required with S3_ENDPOINT');
+  const blocklist = e.MODERATION_BLOCKLIST_FILE === undefined ? [] : readBlocklist(e.MODERATION_BLOCKLIST_FILE, problems);
   if (problems.length) throw configError(problems, misspellings);
   return deepFreeze({
     env: e.NODE_ENV,
@@ -381,8 +407,30 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       timeoutMs: e.PUSH_TIMEOUT_MS,
     },
     webhook: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } : undefined,
+    moderation: {
+      url: e.MODERATION_URL,
+      secret: e.MODERATION_SECRET,
+      timeoutMs: e.MODERATION_TIMEOUT_MS,
+      fail: e.MODERATION_FAIL,
+      concurrency: e.MODERATION_CONCURRENCY,
+      blocklist,
+      blocklistAction: e.MODERATION_BLOCKLIST_ACTION,
+    },
     misspellings,
   });
+}
+
+/** One word or phrase a line; blank lines and lines starting with `#` are skipped. Read at start: a missing file stops it. */
+function readBlocklist(path: string, problems: string[]): string[] {
+  try {
+    return readFileSync(path, 'utf8')
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line && !line.startsWith('#'));
+  } catch (err) {
+    problems.push(`MODERATION_BLOCKLIST_FILE: cannot read ${path}: ${(err as Error).message}`);
+    return [];
+  }
 }
 
 /** One error naming every problem; a misspelt name is often their cause (JWT_SECERT: "JWT_SECRET required"). */

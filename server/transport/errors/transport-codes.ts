@@ -31,6 +31,8 @@ export const ERROR_MAP: Readonly<Record<ParleyErrorCode, ErrorMapping>> = Object
   BANNED: { http: 401, trpc: 'UNAUTHORIZED', wsClose: 4512 },
   REPORT_CLOSED: { http: 409, trpc: 'CONFLICT', wsClose: 4513 },
   ATTACHMENT_NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4520 },
+  // The request was understood but its content refused: resending it unchanged fails again.
+  CONTENT_REJECTED: { http: 422, trpc: 'UNPROCESSABLE_CONTENT', wsClose: 4514 },
   NOT_FOUND: { http: 404, trpc: 'NOT_FOUND', wsClose: 4505 },
   INVALID_INPUT: { http: 400, trpc: 'BAD_REQUEST', wsClose: 4506 },
   PAYLOAD_TOO_LARGE: { http: 413, trpc: 'PAYLOAD_TOO_LARGE', wsClose: 1009 },

@@ -116,11 +116,12 @@ async function restRoutes(app: FastifyInstance, services: Services) {
 
   app.get('/rooms/', async (req) => {
     const { caller } = await authed(req);
-    // The legacy route has no paging: it walks every page of rooms.list.
+    // The legacy route has no paging: it walks every page of rooms.list. Nor has it requests or
+    // archives, so it lists every room, as it always did.
     const rooms: ChatRoom[] = [];
     let cursor: string | undefined;
     do {
-      const page = await caller.rooms.list({ limit: ROOM_PAGE_MAX, ...(cursor ? { cursor } : {}) });
+      const page = await caller.rooms.list({ limit: ROOM_PAGE_MAX, filter: 'all', ...(cursor ? { cursor } : {}) });
       rooms.push(...page.items.map(asChatRoom));
       cursor = page.nextCursor ?? undefined;
     } while (cursor);

@@ -1,4 +1,5 @@
-import { ListRoomsInput, MuteRoomInput, OpenedRoom, OpenRoomInput, RoomMute, RoomPage, UnmuteRoomInput, type InboxEvent } from '../../../contracts/index.ts';
+import { ArchiveState, ListRoomsInput, MuteRoomInput, OpenedRoom, OpenRoomInput, RequestAnswer, RoomActionInput, RoomMute, RoomPage, UnmuteRoomInput, type InboxEvent } from '../../../contracts/index.ts';
+import { limitedProcedure } from './limited.procedure.ts';
 import { authedProcedure, router } from './procedures.ts';
 
 export const roomsRouter = router({
@@ -7,6 +8,45 @@ export const roomsRouter = router({
     .input(OpenRoomInput)
     .meta({ output: OpenedRoom, limit: 'openRoom' })
     .mutation(({ ctx, input }) => ctx.services.rooms.open(ctx.em, ctx.userId, input.otherUserId, input.name || undefined)),
+
+  /**
+   * The recipient answers a message request: the opener sees their presence, typing and receipts
+   * from now on. Replying in the room does the same.
+   */
+  accept: limitedProcedure('safety')
+    .input(RoomActionInput)
+    .meta({ output: RequestAnswer })
+    .mutation(async ({ ctx, input }) => {
+      const pair = await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.requests.accept(ctx.em, pair, ctx.userId, input.roomId);
+    }),
+
+  /** The recipient refuses a message request: it leaves their lists and takes no more sends, until they accept it. */
+  decline: limitedProcedure('safety')
+    .input(RoomActionInput)
+    .meta({ output: RequestAnswer })
+    .mutation(async ({ ctx, input }) => {
+      const pair = await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.requests.decline(ctx.em, pair, ctx.userId, input.roomId);
+    }),
+
+  /** Hides the room from the caller's `rooms.list` until a new message arrives in it. */
+  archive: authedProcedure
+    .input(RoomActionInput)
+    .meta({ output: ArchiveState })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.rooms.archive(ctx.em, ctx.userId, input.roomId, true);
+    }),
+
+  /** Shows an archived room in `rooms.list` again. */
+  unarchive: authedProcedure
+    .input(RoomActionInput)
+    .meta({ output: ArchiveState })
+    .mutation(async ({ ctx, input }) => {
+      await ctx.services.rooms.requireParticipant(ctx.em, input.roomId, ctx.userId);
+      return ctx.services.rooms.archive(ctx.em, ctx.userId, input.roomId, false);
+    }),
 
   /** The caller's rooms, newest activity first (keyset pages), with last message, unread count and the other's presence. */
   list: authedProcedure

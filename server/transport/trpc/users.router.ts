@@ -1,4 +1,4 @@
-import { BlockedPage, BlockedUser, BlockUserInput, ListBlockedInput, Unblocked } from '../../../contracts/index.ts';
+import { BlockedPage, BlockedUser, BlockUserInput, ListBlockedInput, PrivacySettings, Unblocked, UpdatePrivacyInput } from '../../../contracts/index.ts';
 import { authedProcedure, router } from './procedures.ts';
 import { limitedProcedure } from './limited.procedure.ts';
 
@@ -17,6 +17,15 @@ export const usersRouter = router({
     .input(BlockUserInput)
     .meta({ output: Unblocked })
     .mutation(({ ctx, input }) => ctx.services.blocks.unblock(ctx.em, ctx.userId, input.userId)),
+
+  /**
+   * Changes the caller's privacy settings and answers all of them (`{}` only reads them). Hiding
+   * one's presence or read receipts from everyone also hides everyone's from oneself.
+   */
+  updatePrivacy: limitedProcedure('safety')
+    .input(UpdatePrivacyInput)
+    .meta({ output: PrivacySettings })
+    .mutation(({ ctx, input }) => ctx.services.requests.updatePrivacy(ctx.em, ctx.userId, input)),
 
   /** The users the caller has blocked, by user id (keyset pages). */
   listBlocked: authedProcedure
