@@ -2,6 +2,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { send, uploaded } from './support/attachments.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
 const SECRET = 'webhook-secret-0123456789';
@@ -93,4 +94,16 @@ it('a failed delivery is retried with the same event id; a receiver that hangs s
   expect(new Set(tries.map((x) => x.id))).toEqual(new Set([deliveries.find((d) => d.event.type === 'room.created')!.event.id]));
   const jobs = await t.sql<{ n: number }>('select count(*)::int as n from jobs');
   expect(jobs[0]!.n).toBe(0);
+});
+
+it('a message of attachments alone is announced like any other: message.created carries its files', async () => {
+  deliveries.length = 0;
+  const token = await t.token('hook-files');
+  const a = await t.client('hook-files');
+  const room = await a.rooms.open.mutate({ otherUserId: 'hook-files-b' });
+  const attachmentId = await uploaded(t, token, room.id, Buffer.from('a note'), 'text/plain', 'note.txt');
+  const sent = (await send(t, token, { roomId: room.id, attachmentIds: [attachmentId] })).result!.data;
+  await vi.waitFor(() => expect(deliveries.map((d) => d.event.type)).toContain('message.created'), { timeout: 8_000 });
+  const created = deliveries.find((d) => d.event.type === 'message.created')!;
+  expect(created.event.data.message).toMatchObject({ id: sent.id, content: '' });
 });
