@@ -6,6 +6,7 @@ import { createFanoutBus } from './live/fanout-bus.ts';
 import type { FanoutEngine } from './live/fanout-engine.ts';
 import { createPgNotifyEngine } from './live/pg-notify-engine.ts';
 import { createRedisEngine } from './live/redis-engine.ts';
+import { createNatsEngine } from './live/nats-engine.ts';
 import { createRateLimiter, createMemoryTokens, type RateLimiter } from './infra/limits/rate-limiter.ts';
 import { createRedisTokens } from './infra/limits/redis-tokens.ts';
 import { createMetrics, type Metrics } from './infra/metrics/metrics.ts';
@@ -26,6 +27,7 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
   let engine: FanoutEngine | undefined;
   if (config.fanout === 'postgres') engine = createPgNotifyEngine({ databaseUrl: config.databaseUrl!, windowMs: config.fanoutNotifyWindowMs });
   if (config.fanout === 'redis') engine = createRedisEngine({ url: config.redisUrl! });
+  if (config.fanout === 'nats') engine = createNatsEngine({ servers: [...config.natsServers!] });
   const fanoutBus = engine
     ? await createFanoutBus({
         engine,

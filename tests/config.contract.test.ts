@@ -209,3 +209,15 @@ describe('misspelt variables are named at start, with the one meant', () => {
     }
   });
 });
+
+describe('the fan-out engine', () => {
+  const keys = { JWT_SECRET: TEST_SECRET, DATABASE_URL };
+  it('auto keeps its choice (Redis with REDIS_URL, else PostgreSQL) whatever else is configured; nats is chosen by name and needs its servers', () => {
+    expect(loadConfig({ ...keys, NATS_URL: 'nats://127.0.0.1:4222' }).fanout).toBe('postgres');
+    expect(loadConfig({ ...keys, REDIS_URL: 'redis://127.0.0.1:6379', NATS_URL: 'nats://127.0.0.1:4222' }).fanout).toBe('redis');
+    const nats = loadConfig({ ...keys, FANOUT: 'nats', NATS_URL: 'nats://a:4222, nats://b:4222' });
+    expect([nats.fanout, nats.natsServers]).toEqual(['nats', ['nats://a:4222', 'nats://b:4222']]);
+    expect(configError({ ...keys, FANOUT: 'nats' })).toMatch(/FANOUT: nats needs NATS_URL/);
+    expect(configError({ ...keys, FANOUT: 'nats', NATS_URL: 'http://a:4222' })).toMatch(/NATS_URL/);
+  });
+});

@@ -4,6 +4,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { LISTEN_APPLICATION_NAME } from '../server/live/pg-notify-engine.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp } from './support/peer-app.ts';
+import { hasNatsServer, startTestNats, type TestNats } from './support/nats-server.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
 import { range, record } from './support/subscription.ts';
 import { startTestApp } from './support/test-app.ts';
@@ -66,6 +67,7 @@ async function twoInstances(tag: string, env: Record<string, string>) {
     b,
     roomId: room.id,
     sendThroughA,
+
     expectAllDelivered,
     ready,
     async [Symbol.asyncDispose]() {
@@ -98,6 +100,23 @@ const redisIt = test.extend<{ $file: { redis: TestRedis; t: TwoInstances } }>({
   t: [
     async ({ redis }, use) => {
       await using t = await twoInstances('redis', { REDIS_URL: redis.url });
+      await use(t);
+    },
+    { scope: 'file' },
+  ],
+});
+
+const natsIt = test.extend<{ $file: { nats: TestNats; t: TwoInstances } }>({
+  nats: [
+    async ({}, use) => {
+      await using nats = await startTestNats();
+      await use(nats);
+    },
+    { scope: 'file' },
+  ],
+  t: [
+    async ({ nats }, use) => {
+      await using t = await twoInstances('nats', { FANOUT: 'nats', NATS_URL: nats.url });
       await use(t);
     },
     { scope: 'file' },
@@ -162,5 +181,34 @@ describe.skipIf(!hasRedisServer)('Redis engine (a Redis server of the test’s o
     } finally {
       admin.disconnect();
     }
+  });
+});
+
+if (!hasNatsServer) console.warn('SKIPPED the NATS outage cases: no nats-server binary on PATH (CI has one)');
+
+describe.skipIf(!hasNatsServer)('NATS engine (a NATS server of the test’s own)', () => {
+  natsIt('the NATS server restarted mid-stream: every send succeeds, and every stream (tRPC on both instances, ws/chat) has everything once, in order', async ({ nats, t }) => {
+    await t.sendThroughA(50);
+    await t.expectAllDelivered();
+    const stream = t.sendThroughA(300);
+    await new Promise((r) => setTimeout(r, 150));
+    await nats.stop();
+    await vi.waitFor(async () => expect(await t.ready(t.b.url)).toBe(503), { timeout: 5_000, interval: 20 });
+    await nats.start();
+    await stream;
+    await vi.waitFor(async () => expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]), { timeout: 10_000, interval: 50 });
+    await t.expectAllDelivered();
+  });
+
+  natsIt('sent while NATS is down and nothing after: once it is back, the reconnect alone brings them to every stream', async ({ nats, t }) => {
+    await t.expectAllDelivered();
+    await nats.stop();
+    await vi.waitFor(async () => expect(await t.ready(t.b.url)).toBe(503), { timeout: 5_000, interval: 20 });
+    const body = (await (await fetch(`${t.b.url}/readyz`)).json()) as { detail: string };
+    expect(body.detail).toMatch(/nats/);
+    await t.sendThroughA(30);
+    await nats.start();
+    await vi.waitFor(async () => expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]), { timeout: 10_000, interval: 50 });
+    await t.expectAllDelivered();
   });
 });

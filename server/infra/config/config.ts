@@ -57,7 +57,13 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   REDIS_COMMAND_TIMEOUT_MS: int(1).default(50),
-  FANOUT: z.enum(['auto', 'local', 'postgres', 'redis']).default('auto'),
+  FANOUT: z.enum(['auto', 'local', 'postgres', 'redis', 'nats']).default('auto'),
+  // One server or several of one cluster, comma-separated; the client moves between them.
+  NATS_URL: z
+    .string()
+    .transform((list) => list.split(',').map((u) => u.trim()))
+    .pipe(z.array(z.url({ protocol: /^(nats|tls)$/ })))
+    .optional(),
   FANOUT_SWEEP_MS: int(100).default(2_000),
   FANOUT_NOTIFY_WINDOW_MS: int(0).max(1_000).default(5),
   WORKERS: int(1).max(256).default(1),
@@ -169,7 +175,9 @@ export interface Config {
   /** A rate-limit call to Redis answered no sooner than this falls back to this instance's own buckets. */
   readonly redisCommandTimeoutMs: number;
   /** How events reach the other instances; `local` = this process only. */
-  readonly fanout: 'local' | 'postgres' | 'redis';
+  readonly fanout: 'local' | 'postgres' | 'redis' | 'nats';
+  /** NATS servers for `fanout: 'nats'`. */
+  readonly natsServers: readonly string[] | undefined;
   /** How often watched rooms are checked for messages the engine did not bring. */
   readonly fanoutSweepMs: number;
   /** PostgreSQL engine: how long a NOTIFY waits for more batches to carry (0: none). */
@@ -222,6 +230,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   const fanout = e.FANOUT === 'auto' ? (e.REDIS_URL ? 'redis' : e.DATABASE_URL ? 'postgres' : 'local') : e.FANOUT;
   if (fanout === 'redis' && !e.REDIS_URL) problems.push('FANOUT: redis needs REDIS_URL');
   if (fanout === 'postgres' && !e.DATABASE_URL) problems.push('FANOUT: postgres needs DATABASE_URL');
+  if (fanout === 'nats' && !e.NATS_URL) problems.push('FANOUT: nats needs NATS_URL');
   if (e.WORKERS > 1 && !e.DATABASE_URL) {
     problems.push('WORKERS: more than one worker needs DATABASE_URL (the embedded PostgreSQL serves a single process)');
   }
@@ -260,6 +269,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     redisUrl: e.REDIS_URL,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     fanout,
+    natsServers: e.NATS_URL,
     fanoutSweepMs: e.FANOUT_SWEEP_MS,
     fanoutNotifyWindowMs: e.FANOUT_NOTIFY_WINDOW_MS,
     workers: e.WORKERS,
