@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { connect } from 'nats';
 import pg from 'pg';
 import { describe, expect, vi } from 'vitest';
@@ -14,7 +14,7 @@ const ROOMS = 200;
 const WAIT = { timeout: 5_000 };
 
 /** Counts what crosses the engine between instances: batches carrying `user`'s presence. */
-async function wireTap(engine: 'postgres' | 'redis' | 'nats', app: TestApp, env: Record<string, string>) {
+async function wireTap(engine: 'postgres' | 'redis' | 'redis-cluster' | 'nats', app: TestApp, env: Record<string, string>) {
   const batches: Array<{ room: string; events: Array<{ type: string; user?: string }> }> = [];
   if (engine === 'postgres') {
     const client = new pg.Client({ connectionString: app.databaseUrl });
@@ -28,6 +28,14 @@ async function wireTap(engine: 'postgres' | 'redis' | 'nats', app: TestApp, env:
     nc.subscribe('parley.>', { callback: (_err, msg) => batches.push(msg.json()) });
     await nc.flush();
     return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: () => nc.close() };
+  }
+  if (engine === 'redis-cluster') {
+    // Sharded pub/sub has no patterns; presence has a channel of its own.
+    const nodes = env.REDIS_CLUSTER_NODES!.split(',').map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) }));
+    const cluster = new Cluster(nodes, { shardedSubscribers: true });
+    cluster.on('smessage', (_ch: string, payload: string) => batches.push(JSON.parse(payload)));
+    await cluster.ssubscribe('parley:room:presence');
+    return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: async () => void cluster.disconnect() };
   }
   const sub = new Redis(env.REDIS_URL!);
   sub.on('pmessage', (_p, _ch, payload) => batches.push(JSON.parse(payload)));

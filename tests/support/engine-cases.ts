@@ -1,15 +1,17 @@
 import { afterAll, beforeAll, test } from 'vitest';
 import { hasNatsServer, startTestNats, type TestNats } from './nats-server.ts';
+import { hasRedisCluster, startTestRedisCluster, type TestRedisCluster } from './redis-cluster.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './redis-server.ts';
 
 export interface EngineCase {
-  engine: 'postgres' | 'redis' | 'nats';
+  engine: 'postgres' | 'redis' | 'redis-cluster' | 'nats';
   /** The environment that selects the engine (valid once the file's hooks ran). */
   env(): Record<string, string>;
   /** No redis-server to run this case on. */
   skip: boolean;
 }
 
+const warnNoCluster = () => console.warn('SKIPPED the Redis Cluster engine cases: no redis-server 7+ and redis-cli on PATH (CI has them)');
 const warnNoNats = () => console.warn('SKIPPED the NATS engine cases: no nats-server binary on PATH (CI has one)');
 
 /**
@@ -19,7 +21,10 @@ const warnNoNats = () => console.warn('SKIPPED the NATS engine cases: no nats-se
 export function engineCases(): EngineCase[] {
   let redis: TestRedis | undefined;
   let nats: TestNats | undefined;
+  let cluster: TestRedisCluster | undefined;
   beforeAll(async () => {
+    if (hasRedisCluster) cluster = await startTestRedisCluster();
+    else warnNoCluster();
     if (hasRedisServer) redis = await startTestRedis();
     else console.warn('SKIPPED the Redis engine cases: no redis-server binary on PATH (CI has one)');
     if (hasNatsServer) nats = await startTestNats();
@@ -28,10 +33,12 @@ export function engineCases(): EngineCase[] {
   afterAll(async () => {
     await redis?.stop();
     await nats?.stop();
+    await cluster?.stop();
   });
   return [
     { engine: 'postgres', env: () => ({ FANOUT: 'postgres' }), skip: false },
     { engine: 'redis', env: () => ({ REDIS_URL: redis!.url }), skip: !hasRedisServer },
+    { engine: 'redis-cluster', env: () => ({ FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: cluster!.nodes }), skip: !hasRedisCluster },
     { engine: 'nats', env: () => ({ FANOUT: 'nats', NATS_URL: nats!.url }), skip: !hasNatsServer },
   ];
 }
@@ -48,6 +55,7 @@ const withEngineEnv = (engineEnv: (context: object, use: (env: EngineEnv) => Pro
 export function engineTests() {
   if (!hasRedisServer) console.warn('SKIPPED the Redis engine cases: no redis-server binary on PATH (CI has one)');
   if (!hasNatsServer) warnNoNats();
+  if (!hasRedisCluster) warnNoCluster();
   return [
     { engine: 'postgres' as const, skip: false, it: withEngineEnv(async ({}, use) => use({ FANOUT: 'postgres' })) },
     {
@@ -56,6 +64,14 @@ export function engineTests() {
       it: withEngineEnv(async ({}, use) => {
         await using redis = await startTestRedis();
         await use({ REDIS_URL: redis.url });
+      }),
+    },
+    {
+      engine: 'redis-cluster' as const,
+      skip: !hasRedisCluster,
+      it: withEngineEnv(async ({}, use) => {
+        await using cluster = await startTestRedisCluster();
+        await use({ FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: cluster.nodes });
       }),
     },
     {

@@ -57,7 +57,12 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   REDIS_COMMAND_TIMEOUT_MS: int(1).default(50),
-  FANOUT: z.enum(['auto', 'local', 'postgres', 'redis', 'nats']).default('auto'),
+  FANOUT: z.enum(['auto', 'local', 'postgres', 'redis', 'redis-cluster', 'nats']).default('auto'),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((list) => list.split(',').map((n) => n.trim()))
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port[,host:port...]')).min(1))
+    .optional(),
   // One server or several of one cluster, comma-separated; the client moves between them.
   NATS_URL: z
     .string()
@@ -175,7 +180,9 @@ export interface Config {
   /** A rate-limit call to Redis answered no sooner than this falls back to this instance's own buckets. */
   readonly redisCommandTimeoutMs: number;
   /** How events reach the other instances; `local` = this process only. */
-  readonly fanout: 'local' | 'postgres' | 'redis' | 'nats';
+  readonly fanout: 'local' | 'postgres' | 'redis' | 'redis-cluster' | 'nats';
+  /** Startup nodes (`host:port`) of a Redis Cluster: `fanout: 'redis-cluster'`, and the rate limits without `redisUrl`. */
+  readonly redisClusterNodes: readonly string[] | undefined;
   /** NATS servers for `fanout: 'nats'`. */
   readonly natsServers: readonly string[] | undefined;
   /** How often watched rooms are checked for messages the engine did not bring. */
@@ -231,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   if (fanout === 'redis' && !e.REDIS_URL) problems.push('FANOUT: redis needs REDIS_URL');
   if (fanout === 'postgres' && !e.DATABASE_URL) problems.push('FANOUT: postgres needs DATABASE_URL');
   if (fanout === 'nats' && !e.NATS_URL) problems.push('FANOUT: nats needs NATS_URL');
+  if (fanout === 'redis-cluster' && !e.REDIS_CLUSTER_NODES) problems.push('FANOUT: redis-cluster needs REDIS_CLUSTER_NODES');
   if (e.WORKERS > 1 && !e.DATABASE_URL) {
     problems.push('WORKERS: more than one worker needs DATABASE_URL (the embedded PostgreSQL serves a single process)');
   }
@@ -270,6 +278,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     fanout,
     natsServers: e.NATS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
     fanoutSweepMs: e.FANOUT_SWEEP_MS,
     fanoutNotifyWindowMs: e.FANOUT_NOTIFY_WINDOW_MS,
     workers: e.WORKERS,
