@@ -26,7 +26,7 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
   const onListenerError = (err: unknown) => log.error({ err }, 'room event listener failed');
   const lastLogged = new Map<string, number>();
   let engine: FanoutEngine | undefined;
-  if (config.fanout === 'postgres') engine = createPgNotifyEngine({ databaseUrl: config.databaseUrl!, windowMs: config.fanoutNotifyWindowMs });
+  if (config.fanout === 'postgres') engine = createPgNotifyEngine({ databaseUrl: config.databaseDirectUrl!, windowMs: config.fanoutNotifyWindowMs });
   if (config.fanout === 'redis') engine = createRedisEngine({ url: config.redisUrl! });
   if (config.fanout === 'redis-cluster') engine = createRedisClusterEngine({ nodes: config.redisClusterNodes! });
   if (config.fanout === 'nats') engine = createNatsEngine({ servers: [...config.natsServers!] });

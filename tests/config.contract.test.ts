@@ -225,3 +225,12 @@ describe('the fan-out engine', () => {
     expect(configError({ ...keys, FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: 'redis://r1:7000' })).toMatch(/REDIS_CLUSTER_NODES.*: must be host:port/);
   });
 });
+
+describe('a transaction-mode pooler in front of the database', () => {
+  it('DATABASE_DIRECT_URL is DATABASE_URL unless set, and needs it', () => {
+    const keys = { JWT_SECRET: TEST_SECRET };
+    expect(loadConfig({ ...keys, DATABASE_URL }).databaseDirectUrl).toBe(DATABASE_URL);
+    expect(loadConfig({ ...keys, DATABASE_URL: 'postgres://127.0.0.1:6432/parley', DATABASE_DIRECT_URL: DATABASE_URL }).databaseDirectUrl).toBe(DATABASE_URL);
+    expect(configError({ ...keys, DATABASE_DIRECT_URL: DATABASE_URL })).toMatch(/DATABASE_DIRECT_URL: needs DATABASE_URL/);
+  });
+});

@@ -28,6 +28,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  // The same database without a transaction-mode pooler between: what needs a session of its own.
+  DATABASE_DIRECT_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DB_POOL_MAX: int(1).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -128,6 +130,11 @@ export interface Config {
   readonly logFormat: 'json' | 'pretty';
   /** Unset: run on the embedded PostgreSQL under `dataDir`. */
   readonly databaseUrl: string | undefined;
+  /**
+   * The same database reached without a transaction-pooling proxy, for what holds a session:
+   * the LISTEN of the PostgreSQL engine and migrations. `databaseUrl` when not set.
+   */
+  readonly databaseDirectUrl: string | undefined;
   readonly dbPoolMax: number;
   readonly dataDir: string;
   /**
@@ -237,6 +244,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   const fanout = e.FANOUT === 'auto' ? (e.REDIS_URL ? 'redis' : e.DATABASE_URL ? 'postgres' : 'local') : e.FANOUT;
   if (fanout === 'redis' && !e.REDIS_URL) problems.push('FANOUT: redis needs REDIS_URL');
   if (fanout === 'postgres' && !e.DATABASE_URL) problems.push('FANOUT: postgres needs DATABASE_URL');
+  if (e.DATABASE_DIRECT_URL && !e.DATABASE_URL) problems.push('DATABASE_DIRECT_URL: needs DATABASE_URL (the pooled address of the same database)');
   if (fanout === 'nats' && !e.NATS_URL) problems.push('FANOUT: nats needs NATS_URL');
   if (fanout === 'redis-cluster' && !e.REDIS_CLUSTER_NODES) problems.push('FANOUT: redis-cluster needs REDIS_CLUSTER_NODES');
   if (e.WORKERS > 1 && !e.DATABASE_URL) {
@@ -254,6 +262,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT, token: e.METRICS_TOKEN },
     logFormat: e.LOG_FORMAT === 'auto' ? (terminal ? 'pretty' : 'json') : e.LOG_FORMAT,
     databaseUrl: e.DATABASE_URL,
+    databaseDirectUrl: e.DATABASE_DIRECT_URL ?? e.DATABASE_URL,
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,
     tokens,
