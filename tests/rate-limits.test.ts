@@ -59,7 +59,7 @@ const sharedIt = redisTest();
 const clusterIt = test.extend<{ $file: { cluster: TestRedisCluster } }>({
   cluster: [
     async ({}, use) => {
-      await using cluster = await startTestRedisCluster();
+      await using cluster = await startTestRedisCluster({ replicas: false });
       await use(cluster);
     },
     { scope: 'file' },

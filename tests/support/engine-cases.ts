@@ -23,7 +23,7 @@ export function engineCases(): EngineCase[] {
   let nats: TestNats | undefined;
   let cluster: TestRedisCluster | undefined;
   beforeAll(async () => {
-    if (hasRedisCluster) cluster = await startTestRedisCluster();
+    if (hasRedisCluster) cluster = await startTestRedisCluster({ replicas: false });
     else warnNoCluster();
     if (hasRedisServer) redis = await startTestRedis();
     else console.warn('SKIPPED the Redis engine cases: no redis-server binary on PATH (CI has one)');
@@ -70,7 +70,7 @@ export function engineTests() {
       engine: 'redis-cluster' as const,
       skip: !hasRedisCluster,
       it: withEngineEnv(async ({}, use) => {
-        await using cluster = await startTestRedisCluster();
+        await using cluster = await startTestRedisCluster({ replicas: false });
         await use({ FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: cluster.nodes });
       }),
     },

@@ -24,10 +24,10 @@ export interface TestRedisCluster {
 }
 
 /**
- * A Redis Cluster of the test's own: 3 masters with a replica each, on free ports, without
- * persistence. A short node timeout makes a replica take over within a couple of seconds.
+ * A Redis Cluster of the test's own: 3 masters, with a replica each unless `replicas` is false
+ * (half the processes, for tests that kill no master), on free ports, without persistence. A short node timeout makes a replica take over within a couple of seconds.
  */
-export async function startTestRedisCluster({ nodeTimeoutMs = 1_000 }: { nodeTimeoutMs?: number } = {}): Promise<TestRedisCluster> {
+export async function startTestRedisCluster({ nodeTimeoutMs = 1_000, replicas = true }: { nodeTimeoutMs?: number; replicas?: boolean } = {}): Promise<TestRedisCluster> {
   const dir = await tempDataDir('parley-redis-cluster-');
   const ports: number[] = [];
   const children = new Map<number, ChildProcess>();
@@ -96,9 +96,9 @@ export async function startTestRedisCluster({ nodeTimeoutMs = 1_000 }: { nodeTim
     }
   };
   try {
-    for (let i = 0; i < 6; i++) ports.push(await freePort());
+    for (let i = 0; i < (replicas ? 6 : 3); i++) ports.push(await freePort());
     await Promise.all(ports.map(startNode));
-    const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes'], { encoding: 'utf8' });
+    const create = spawnSync('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', replicas ? '1' : '0', '--cluster-yes'], { encoding: 'utf8' });
     if (create.status !== 0) throw new Error(`redis-cli --cluster create failed: ${create.stdout}${create.stderr}`);
     await whole(Date.now() + 30_000);
   } catch (err) {
