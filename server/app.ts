@@ -8,7 +8,7 @@ import { registerTrpcAdapter } from './transport/trpc/trpc.adapter.ts';
 import { devSecretFile, loadOrCreateDevSecret } from './identity/dev-secret.ts';
 import type { Config } from './infra/config/config.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/db/embedded-postgres.ts';
-import { createOrm, migrate } from './infra/db/orm.ts';
+import { createOrm, migrateAt } from './infra/db/orm.ts';
 import { ParleyError } from '../contracts/index.ts';
 import { replyError } from './transport/errors/http-reply.ts';
 import { ERROR_MAP } from './transport/errors/transport-codes.ts';
@@ -51,7 +51,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir);
   const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: config.dbPoolMax });
   try {
-    await migrate(orm);
+    await migrateAt(orm, config);
   } catch (err) {
     await orm.close(true);
     await embedded?.close();

@@ -6,6 +6,8 @@ import { createFanoutBus } from './live/fanout-bus.ts';
 import type { FanoutEngine } from './live/fanout-engine.ts';
 import { createPgNotifyEngine } from './live/pg-notify-engine.ts';
 import { createRedisEngine } from './live/redis-engine.ts';
+import { createNatsEngine } from './live/nats-engine.ts';
+import { clusterStartupNodes, createRedisClusterEngine } from './live/redis-cluster-engine.ts';
 import { createRateLimiter, createMemoryTokens, type RateLimiter } from './infra/limits/rate-limiter.ts';
 import { createRedisTokens } from './infra/limits/redis-tokens.ts';
 import { createMetrics, type Metrics } from './infra/metrics/metrics.ts';
@@ -24,8 +26,10 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
   const onListenerError = (err: unknown) => log.error({ err }, 'room event listener failed');
   const lastLogged = new Map<string, number>();
   let engine: FanoutEngine | undefined;
-  if (config.fanout === 'postgres') engine = createPgNotifyEngine({ databaseUrl: config.databaseUrl!, windowMs: config.fanoutNotifyWindowMs });
+  if (config.fanout === 'postgres') engine = createPgNotifyEngine({ databaseUrl: config.databaseDirectUrl!, windowMs: config.fanoutNotifyWindowMs });
   if (config.fanout === 'redis') engine = createRedisEngine({ url: config.redisUrl! });
+  if (config.fanout === 'redis-cluster') engine = createRedisClusterEngine({ nodes: config.redisClusterNodes! });
+  if (config.fanout === 'nats') engine = createNatsEngine({ servers: [...config.natsServers!] });
   const fanoutBus = engine
     ? await createFanoutBus({
         engine,
@@ -52,9 +56,10 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
   const fanout = engine ?? { name: 'local' as const, isUp: () => true };
 
   const memory = createMemoryTokens();
-  const shared = config.redisUrl
+  const shared = config.redisUrl || config.redisClusterNodes
     ? await createRedisTokens({
         url: config.redisUrl,
+        cluster: config.redisUrl ? undefined : clusterStartupNodes(config.redisClusterNodes!),
         commandTimeoutMs: config.redisCommandTimeoutMs,
         fallback: memory,
         onRedisError: (err) => log.warn({ err }, 'rate limits: Redis failed or timed out; limiting per instance for a second'),

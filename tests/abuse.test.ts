@@ -67,7 +67,7 @@ describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env,
     `holding ${ATTACKER_ROOMS} rooms, two sockets of 1,000 inbox streams each and reconnecting in a loop: the server stays under ${RSS_BOUND / MiB} MiB, /healthz and a bystander's send under ${LATENCY_BOUND_MS} ms p99 (or ${LATENCY_FACTOR}× their p99 before the attack on a busy machine), the process lives and exits 0 on SIGTERM`,
     { timeout: 60_000 },
     async () => {
-      const server = await startServerProcess(`abuse_${engine}`, { ...env(), PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS) });
+      const server = await startServerProcess(`abuse_${engine.replaceAll('-', '_')}`, { ...env(), PRESENCE_OFFLINE_DELAY_MS: String(OFFLINE_DELAY_MS) });
       try {
         await server.sql(`insert into users (id) select 'victim-' || g from generate_series(1, $1::int) g union all select 'mallory'`, [ATTACKER_ROOMS]);
         await server.sql(`insert into chat_rooms (id, participant1_id, participant2_id) select gen_random_uuid(), 'mallory', 'victim-' || g from generate_series(1, $1::int) g`, [ATTACKER_ROOMS]);

@@ -209,3 +209,28 @@ describe('misspelt variables are named at start, with the one meant', () => {
     }
   });
 });
+
+describe('the fan-out engine', () => {
+  const keys = { JWT_SECRET: TEST_SECRET, DATABASE_URL };
+  it('auto keeps its choice (Redis with REDIS_URL, else PostgreSQL) whatever else is configured; nats and redis-cluster are chosen by name and need their servers', () => {
+    expect(loadConfig({ ...keys, NATS_URL: 'nats://127.0.0.1:4222' }).fanout).toBe('postgres');
+    expect(loadConfig({ ...keys, REDIS_URL: 'redis://127.0.0.1:6379', NATS_URL: 'nats://127.0.0.1:4222' }).fanout).toBe('redis');
+    const nats = loadConfig({ ...keys, FANOUT: 'nats', NATS_URL: 'nats://a:4222, nats://b:4222' });
+    expect([nats.fanout, nats.natsServers]).toEqual(['nats', ['nats://a:4222', 'nats://b:4222']]);
+    expect(configError({ ...keys, FANOUT: 'nats' })).toMatch(/FANOUT: nats needs NATS_URL/);
+    expect(configError({ ...keys, FANOUT: 'nats', NATS_URL: 'http://a:4222' })).toMatch(/NATS_URL/);
+    expect(loadConfig({ ...keys, REDIS_CLUSTER_NODES: '10.0.0.1:7000' }).fanout).toBe('postgres');
+    expect(loadConfig({ ...keys, FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: 'r1:7000,r2:7001' }).redisClusterNodes).toEqual(['r1:7000', 'r2:7001']);
+    expect(configError({ ...keys, FANOUT: 'redis-cluster' })).toMatch(/FANOUT: redis-cluster needs REDIS_CLUSTER_NODES/);
+    expect(configError({ ...keys, FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: 'redis://r1:7000' })).toMatch(/REDIS_CLUSTER_NODES.*: must be host:port/);
+  });
+});
+
+describe('a transaction-mode pooler in front of the database', () => {
+  it('DATABASE_DIRECT_URL is DATABASE_URL unless set, and needs it', () => {
+    const keys = { JWT_SECRET: TEST_SECRET };
+    expect(loadConfig({ ...keys, DATABASE_URL }).databaseDirectUrl).toBe(DATABASE_URL);
+    expect(loadConfig({ ...keys, DATABASE_URL: 'postgres://127.0.0.1:6432/parley', DATABASE_DIRECT_URL: DATABASE_URL }).databaseDirectUrl).toBe(DATABASE_URL);
+    expect(configError({ ...keys, DATABASE_DIRECT_URL: DATABASE_URL })).toMatch(/DATABASE_DIRECT_URL: needs DATABASE_URL/);
+  });
+});

@@ -4,6 +4,8 @@ import { describe, expect, test, vi } from 'vitest';
 import { LISTEN_APPLICATION_NAME } from '../server/live/pg-notify-engine.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp } from './support/peer-app.ts';
+import { hasNatsServer, startTestNats, type TestNats } from './support/nats-server.ts';
+import { hasRedisCluster, startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
 import { range, record } from './support/subscription.ts';
 import { startTestApp } from './support/test-app.ts';
@@ -66,6 +68,7 @@ async function twoInstances(tag: string, env: Record<string, string>) {
     b,
     roomId: room.id,
     sendThroughA,
+
     expectAllDelivered,
     ready,
     async [Symbol.asyncDispose]() {
@@ -98,6 +101,50 @@ const redisIt = test.extend<{ $file: { redis: TestRedis; t: TwoInstances } }>({
   t: [
     async ({ redis }, use) => {
       await using t = await twoInstances('redis', { REDIS_URL: redis.url });
+      await use(t);
+    },
+    { scope: 'file' },
+  ],
+});
+
+const natsIt = test.extend<{ $file: { nats: TestNats; t: TwoInstances } }>({
+  nats: [
+    async ({}, use) => {
+      await using nats = await startTestNats();
+      await use(nats);
+    },
+    { scope: 'file' },
+  ],
+  t: [
+    async ({ nats }, use) => {
+      await using t = await twoInstances('nats', { FANOUT: 'nats', NATS_URL: nats.url });
+      await use(t);
+    },
+    { scope: 'file' },
+  ],
+});
+
+const clusterIt = test.extend<{ $file: { cluster: TestRedisCluster; t: TwoInstances; quiet: TwoInstances } }>({
+  cluster: [
+    async ({}, use) => {
+      await using cluster = await startTestRedisCluster();
+      await use(cluster);
+    },
+    { scope: 'file' },
+  ],
+  t: [
+    async ({ cluster }, use) => {
+      // A failover loses what was published to the dead master and what its subscribers had not
+      // read: the sweep is what repairs that, so it runs here.
+      await using t = await twoInstances('cluster', { FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: cluster.nodes, FANOUT_SWEEP_MS: '300' });
+      await use(t);
+    },
+    { scope: 'file' },
+  ],
+  // Without the sweep: what the subscriptions' return must bring by itself.
+  quiet: [
+    async ({ cluster }, use) => {
+      await using t = await twoInstances('cluster-quiet', { FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: cluster.nodes });
       await use(t);
     },
     { scope: 'file' },
@@ -161,6 +208,76 @@ describe.skipIf(!hasRedisServer)('Redis engine (a Redis server of the test’s o
       await vi.waitFor(async () => expect(await admin.pubsub('NUMSUB', `parley:room:${t.roomId}`)).toEqual([`parley:room:${t.roomId}`, 2]), { timeout: 5_000, interval: 20 });
     } finally {
       admin.disconnect();
+    }
+  });
+});
+
+if (!hasNatsServer) console.warn('SKIPPED the NATS outage cases: no nats-server binary on PATH (CI has one)');
+
+describe.skipIf(!hasNatsServer)('NATS engine (a NATS server of the test’s own)', () => {
+  natsIt('the NATS server restarted mid-stream: every send succeeds, and every stream (tRPC on both instances, ws/chat) has everything once, in order', async ({ nats, t }) => {
+    await t.sendThroughA(50);
+    await t.expectAllDelivered();
+    const stream = t.sendThroughA(300);
+    await new Promise((r) => setTimeout(r, 150));
+    await nats.stop();
+    await vi.waitFor(async () => expect(await t.ready(t.b.url)).toBe(503), { timeout: 5_000, interval: 20 });
+    await nats.start();
+    await stream;
+    await vi.waitFor(async () => expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]), { timeout: 10_000, interval: 50 });
+    await t.expectAllDelivered();
+  });
+
+  natsIt('sent while NATS is down and nothing after: once it is back, the reconnect alone brings them to every stream', async ({ nats, t }) => {
+    await t.expectAllDelivered();
+    await nats.stop();
+    await vi.waitFor(async () => expect(await t.ready(t.b.url)).toBe(503), { timeout: 5_000, interval: 20 });
+    const body = (await (await fetch(`${t.b.url}/readyz`)).json()) as { detail: string };
+    expect(body.detail).toMatch(/nats/);
+    await t.sendThroughA(30);
+    await nats.start();
+    await vi.waitFor(async () => expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]), { timeout: 10_000, interval: 50 });
+    await t.expectAllDelivered();
+  });
+});
+
+if (!hasRedisCluster) console.warn('SKIPPED the Redis Cluster outage case: no redis-server 7+ and redis-cli on PATH (CI has them)');
+
+describe.skipIf(!hasRedisCluster)('Redis Cluster engine (3 masters, 3 replicas of the test’s own)', () => {
+  clusterIt('the master holding the room’s channel killed mid-stream: its replica takes over, every send succeeds, every stream has everything once, in order', async ({ cluster, t }) => {
+    await t.sendThroughA(50);
+    await t.expectAllDelivered();
+    const master = await cluster.masterOf(`parley:room:${t.roomId}`);
+    const stream = t.sendThroughA(300);
+    await new Promise((r) => setTimeout(r, 150));
+    await cluster.killMaster(master);
+    await stream;
+    expect(await cluster.masterOf(`parley:room:${t.roomId}`)).not.toBe(master);
+    await t.sendThroughA(20);
+    await t.expectAllDelivered();
+    await vi.waitFor(async () => expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]), { timeout: 10_000, interval: 50 });
+  });
+
+  clusterIt('the sharded subscriber connections killed (CLIENT KILL TYPE pubsub on every node) mid-stream and over and over while the tail goes out: subscriptions come back, and their return alone brings every message once', async ({ cluster, quiet: t }) => {
+    const channel = `parley:room:${t.roomId}`;
+    const master = new Redis({ port: await cluster.masterOf(channel) });
+    const nodes = cluster.livePorts().map((port) => new Redis({ port }));
+    const cut = () => Promise.all(nodes.map((r) => r.call('CLIENT', 'KILL', 'TYPE', 'pubsub')));
+    try {
+      await vi.waitFor(async () => expect(await master.call('PUBSUB', 'SHARDNUMSUB', channel)).toEqual([channel, 2]), { timeout: 5_000, interval: 20 });
+      const stream = t.sendThroughA(150);
+      await cut();
+      await stream;
+      // Nothing follows the tail to reveal a gap, and no sweep runs: only the resync after the
+      // subscriptions are back can bring it.
+      const seenDown = await whileCutting(cut, () => t.sendThroughA(20), () => t.ready(t.b.url));
+      expect(seenDown).toBe(true);
+      await t.expectAllDelivered();
+      await vi.waitFor(async () => expect(await master.call('PUBSUB', 'SHARDNUMSUB', channel)).toEqual([channel, 2]), { timeout: 10_000, interval: 50 });
+      await vi.waitFor(async () => expect([await t.ready(t.a.url), await t.ready(t.b.url)]).toEqual([200, 200]), { timeout: 10_000, interval: 50 });
+    } finally {
+      master.disconnect();
+      for (const r of nodes) r.disconnect();
     }
   });
 });

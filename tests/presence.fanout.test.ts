@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { connect } from 'nats';
 import pg from 'pg';
 import { describe, expect, vi } from 'vitest';
 import type { InboxEvent, RoomEvent } from '../client-sdk/index.ts';
@@ -13,7 +14,7 @@ const ROOMS = 200;
 const WAIT = { timeout: 5_000 };
 
 /** Counts what crosses the engine between instances: batches carrying `user`'s presence. */
-async function wireTap(engine: 'postgres' | 'redis', app: TestApp, redisUrl: string | undefined) {
+async function wireTap(engine: 'postgres' | 'redis' | 'redis-cluster' | 'nats', app: TestApp, env: Record<string, string>) {
   const batches: Array<{ room: string; events: Array<{ type: string; user?: string }> }> = [];
   if (engine === 'postgres') {
     const client = new pg.Client({ connectionString: app.databaseUrl });
@@ -22,7 +23,21 @@ async function wireTap(engine: 'postgres' | 'redis', app: TestApp, redisUrl: str
     await client.query(`LISTEN ${NOTIFY_CHANNEL}`);
     return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: () => client.end() };
   }
-  const sub = new Redis(redisUrl!);
+  if (engine === 'nats') {
+    const nc = await connect({ servers: env.NATS_URL! });
+    nc.subscribe('parley.>', { callback: (_err, msg) => batches.push(msg.json()) });
+    await nc.flush();
+    return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: () => nc.close() };
+  }
+  if (engine === 'redis-cluster') {
+    // Sharded pub/sub has no patterns; presence has a channel of its own.
+    const nodes = env.REDIS_CLUSTER_NODES!.split(',').map((n) => ({ host: '127.0.0.1', port: Number(n.split(':')[1]) }));
+    const cluster = new Cluster(nodes, { shardedSubscribers: true });
+    cluster.on('smessage', (_ch: string, payload: string) => batches.push(JSON.parse(payload)));
+    await cluster.ssubscribe('parley:room:presence');
+    return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: async () => void cluster.disconnect() };
+  }
+  const sub = new Redis(env.REDIS_URL!);
   sub.on('pmessage', (_p, _ch, payload) => batches.push(JSON.parse(payload)));
   await sub.psubscribe('parley:room:*');
   return { presenceOf: (user: string) => batches.filter((b) => b.events.some((e) => e.type === 'presence' && e.user === user)).length, close: async () => void sub.disconnect() };
@@ -42,7 +57,7 @@ const engines = engineTests().map(({ engine, skip, it }) => ({
     ],
     tap: [
       async ({ app, engineEnv }, use) => {
-        const tap = await wireTap(engine, app, engineEnv.REDIS_URL);
+        const tap = await wireTap(engine, app, engineEnv);
         try {
           await use(tap);
         } finally {

@@ -6,6 +6,7 @@ import WebSocket from 'ws';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startPeerApp } from './support/peer-app.ts';
 import { openTrpcSocket } from './support/raw-trpc.ts';
+import { hasRedisCluster, startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
 import { appTest, startTestApp } from './support/test-app.ts';
 
@@ -55,6 +56,15 @@ const redisTest = () =>
     ],
   });
 const sharedIt = redisTest();
+const clusterIt = test.extend<{ $file: { cluster: TestRedisCluster } }>({
+  cluster: [
+    async ({}, use) => {
+      await using cluster = await startTestRedisCluster({ replicas: false });
+      await use(cluster);
+    },
+    { scope: 'file' },
+  ],
+});
 const stallIt = redisTest();
 if (!hasRedisServer) console.warn('SKIPPED the shared-limit and stalled-Redis cases: no redis-server binary on PATH (CI has one)');
 
@@ -181,6 +191,18 @@ describe('two instances', () => {
     await using instances = await pair('redis', { REDIS_URL: redis.url });
     expect(instances.a.app.services.limiter.scope).toBe('redis');
     expect(await instances.sendsBefore429()).toBe(3);
+  });
+
+  clusterIt.skipIf(!hasRedisCluster)('with a Redis Cluster the limit holds across instances too: each bucket is one hash-tagged key, in one slot', async ({ cluster }) => {
+    await using instances = await pair('cluster', { FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: cluster.nodes });
+    expect(instances.a.app.services.limiter.scope).toBe('redis');
+    expect(await instances.sendsBefore429()).toBe(3);
+    const node = new Redis({ port: await cluster.masterOf('parley:limit:{send:erin}') });
+    try {
+      expect(await node.exists('parley:limit:{send:erin}')).toBe(1);
+    } finally {
+      node.disconnect();
+    }
   });
 
   sharedIt('with PostgreSQL only each instance counts on its own: a user gets up to the burst on each', async () => {

@@ -6,7 +6,8 @@
  * one port, with the client connections each process held.
  */
 import { availableParallelism } from 'node:os';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
+import { connect as natsConnect } from 'nats';
 import { clientConnections } from '../client-connections.ts';
 import { seedPairs, type Pair } from '../db.ts';
 import { startInstance } from '../instance-process.ts';
@@ -30,11 +31,49 @@ async function redisReachable(): Promise<boolean> {
   }
 }
 
+const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
+/** A Redis Cluster to run the sharded engine on (`host:port,...`); none by default. */
+const REDIS_CLUSTER_NODES = process.env.BENCH_REDIS_CLUSTER_NODES;
+
+async function natsReachable(): Promise<boolean> {
+  try {
+    const nc = await natsConnect({ servers: NATS_URL, timeout: 1_000, reconnect: false });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function clusterReachable(nodes: string): Promise<boolean> {
+  const c = new Cluster(nodes.split(',').map((n) => ({ host: n.slice(0, n.lastIndexOf(':')), port: Number(n.slice(n.lastIndexOf(':') + 1)) })), {
+    lazyConnect: true,
+    clusterRetryStrategy: () => null,
+  });
+  c.on('error', () => {});
+  try {
+    await c.connect();
+    return (await c.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
+  }
+}
+
+type Engine = 'postgres' | 'redis' | 'redis-cluster' | 'nats';
+const ENGINE_ENV: Record<Engine, () => Record<string, string>> = {
+  postgres: () => ({ FANOUT: 'postgres' }),
+  redis: () => ({ REDIS_URL }),
+  'redis-cluster': () => ({ FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: REDIS_CLUSTER_NODES! }),
+  nats: () => ({ FANOUT: 'nats', NATS_URL }),
+};
+
 const line = (r: DeliveryResult) =>
   `p50 ${r.latency.p50.toFixed(2)} / p99 ${r.latency.p99.toFixed(2)} / max ${r.latency.max.toFixed(1)} ms; ${r.deliveredPerSec.toFixed(0)} delivered/s; lost ${r.lost}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ''}`;
 
-async function engineSection(ctx: BenchContext, engine: 'postgres' | 'redis', pairs: Pair[]): Promise<Row[]> {
-  const env: Record<string, string> = engine === 'redis' ? { REDIS_URL } : { FANOUT: 'postgres' };
+async function engineSection(ctx: BenchContext, engine: Engine, pairs: Pair[]): Promise<Row[]> {
+  const env = ENGINE_ENV[engine]();
   const [a, b] = [await startInstance(ctx, env), await startInstance(ctx, env)];
   const rows: Row[] = [];
   try {
@@ -155,6 +194,10 @@ export async function runCrossInstance(ctx: BenchContext): Promise<Row[]> {
   const rows = await engineSection(ctx, 'postgres', pairs);
   if (await redisReachable()) rows.push(...(await engineSection(ctx, 'redis', pairs)));
   else ctx.problems.push(`cross-instance redis: skipped: no Redis at ${REDIS_URL} (set BENCH_REDIS_URL)`);
+  if (REDIS_CLUSTER_NODES && (await clusterReachable(REDIS_CLUSTER_NODES))) rows.push(...(await engineSection(ctx, 'redis-cluster', pairs)));
+  else ctx.problems.push(`cross-instance redis-cluster: skipped: no Redis Cluster at BENCH_REDIS_CLUSTER_NODES (${REDIS_CLUSTER_NODES ?? 'unset'})`);
+  if (await natsReachable()) rows.push(...(await engineSection(ctx, 'nats', pairs)));
+  else ctx.problems.push(`cross-instance nats: skipped: no NATS at ${NATS_URL} (set BENCH_NATS_URL)`);
   rows.push(...(await throughputSection(ctx, (await seedPairs(ctx.pool, 'wk', 64)))));
   return rows;
 }

@@ -3,10 +3,10 @@ import { exitOnEmbeddedDatabaseError } from '../infra/db/embedded-errors.ts';
 import { startEmbeddedPostgres } from '../infra/db/embedded-postgres.ts';
 import { createOrm, migrate } from '../infra/db/orm.ts';
 
-// Same target as `npm start`: DATABASE_URL, or the embedded database under DATA_DIR.
+// Same target as `npm start`: DATABASE_DIRECT_URL (past a pooler), DATABASE_URL, or the embedded database under DATA_DIR.
 const config = loadConfig();
 const embedded = config.databaseUrl ? undefined : await startEmbeddedPostgres(config.dataDir).catch(exitOnEmbeddedDatabaseError);
-const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: 1 });
+const orm = await createOrm({ clientUrl: config.databaseDirectUrl ?? embedded!.url, poolMax: 1 });
 try {
   const applied = await migrate(orm);
   console.log(applied.length ? `applied: ${applied.join(', ')}` : 'database is up to date');

@@ -50,3 +50,32 @@ export function channelOf(key: BusKey): string {
 /** Bans and erasures: every instance updates its view of banned users and closes their sockets. */
 export type BansKey = { readonly kind: 'bans' };
 export const BANS_KEY: BansKey = Object.freeze({ kind: 'bans' });
+
+/**
+ * A key's subject on a subject-addressed engine (NATS), below the engine's prefix: `room.<id>`,
+ * `user.<id in base64url>`, `presence`, `safety`, `bans`. A user id is any string up to 64
+ * characters and may hold the dots, spaces and wildcards a subject token may not; base64url has none.
+ */
+export function subjectOf(key: BusKey): string {
+  switch (key.kind) {
+    case 'room':
+      return `room.${key.roomId}`;
+    case 'user':
+      return `user.${Buffer.from(key.userId).toString('base64url')}`;
+    default:
+      return key.kind;
+  }
+}
+
+/**
+ * The key whose name `channelOf` gave, for an engine that addresses keys by something other
+ * than that name (a subject, a hash slot). Only for names this process made itself: a batch
+ * received from another instance is still routed by looking its name up among the watched ones.
+ */
+export function keyOfChannel(channel: string): BusKey {
+  if (channel.startsWith(USER_CHANNEL_PREFIX)) return userKey(channel.slice(USER_CHANNEL_PREFIX.length));
+  if (channel === PRESENCE_CHANNEL) return PRESENCE_KEY;
+  if (channel === SAFETY_CHANNEL) return SAFETY_KEY;
+  if (channel === 'bans') return BANS_KEY;
+  return roomKey(channel);
+}

@@ -29,7 +29,7 @@ export interface EngineHandlers {
 
 /** A way to reach the other instances. At-most-once: the room feed's gap repair makes it exact. */
 export interface FanoutEngine {
-  readonly name: 'postgres' | 'redis';
+  readonly name: 'postgres' | 'redis' | 'redis-cluster' | 'nats';
   start(handlers: EngineHandlers): Promise<void>;
   /** Fire and forget: a lost batch costs latency (the next event or a resync repairs it), never a send. */
   publish(batches: RoomBatch[]): void;

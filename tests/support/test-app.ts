@@ -103,7 +103,12 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
  * A suffix after the file's name (`${import.meta.filename}-dev`) stays in the database's name: a
  * file's apps can be open at once, and one must not drop another's database.
  */
-export async function startTestApp(testFile: string, env: Record<string, string | undefined> = {}): Promise<TestApp> {
+export async function startTestApp(
+  testFile: string,
+  env: Record<string, string | undefined> = {},
+  /** A connection pooler in front of the database: the app's DATABASE_URL goes through it, DATABASE_DIRECT_URL does not. */
+  { pooler }: { pooler?: { pooled(url: string): string } } = {},
+): Promise<TestApp> {
   const tag = basename(testFile).replace(/\.test\.[cm]?[jt]s/, '').replace(/\W/g, '_').toLowerCase();
   const dbName = `parley_test_${tag}_${process.pid}`;
   await admin(async (c) => {
@@ -112,7 +117,7 @@ export async function startTestApp(testFile: string, env: Record<string, string 
   });
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
-  const app = await createApp(testConfig(databaseUrl.href, env));
+  const app = await createApp(testConfig(databaseUrl.href, pooler ? { DATABASE_URL: pooler.pooled(databaseUrl.href), DATABASE_DIRECT_URL: databaseUrl.href, ...env } : env));
   const url = await app.listen();
   const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
   const clients: ChatClient[] = [];

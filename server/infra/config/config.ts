@@ -28,6 +28,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  // The same database without a transaction-mode pooler between: what needs a session of its own.
+  DATABASE_DIRECT_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   DB_POOL_MAX: int(1).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -57,7 +59,18 @@ const EnvSchema = z.object({
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   REDIS_COMMAND_TIMEOUT_MS: int(1).default(50),
-  FANOUT: z.enum(['auto', 'local', 'postgres', 'redis']).default('auto'),
+  FANOUT: z.enum(['auto', 'local', 'postgres', 'redis', 'redis-cluster', 'nats']).default('auto'),
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((list) => list.split(',').map((n) => n.trim()))
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port[,host:port...]')).min(1))
+    .optional(),
+  // One server or several of one cluster, comma-separated; the client moves between them.
+  NATS_URL: z
+    .string()
+    .transform((list) => list.split(',').map((u) => u.trim()))
+    .pipe(z.array(z.url({ protocol: /^(nats|tls)$/ })))
+    .optional(),
   FANOUT_SWEEP_MS: int(100).default(2_000),
   FANOUT_NOTIFY_WINDOW_MS: int(0).max(1_000).default(5),
   WORKERS: int(1).max(256).default(1),
@@ -180,6 +193,11 @@ export interface Config {
   readonly logFormat: 'json' | 'pretty';
   /** Unset: run on the embedded PostgreSQL under `dataDir`. */
   readonly databaseUrl: string | undefined;
+  /**
+   * The same database reached without a transaction-pooling proxy, for what holds a session:
+   * the LISTEN of the PostgreSQL engine and migrations. `databaseUrl` when not set.
+   */
+  readonly databaseDirectUrl: string | undefined;
   readonly dbPoolMax: number;
   readonly dataDir: string;
   /**
@@ -232,7 +250,11 @@ export interface Config {
   /** A rate-limit call to Redis answered no sooner than this falls back to this instance's own buckets. */
   readonly redisCommandTimeoutMs: number;
   /** How events reach the other instances; `local` = this process only. */
-  readonly fanout: 'local' | 'postgres' | 'redis';
+  readonly fanout: 'local' | 'postgres' | 'redis' | 'redis-cluster' | 'nats';
+  /** Startup nodes (`host:port`) of a Redis Cluster: `fanout: 'redis-cluster'`, and the rate limits without `redisUrl`. */
+  readonly redisClusterNodes: readonly string[] | undefined;
+  /** NATS servers for `fanout: 'nats'`. */
+  readonly natsServers: readonly string[] | undefined;
   /** How often watched rooms are checked for messages the engine did not bring. */
   readonly fanoutSweepMs: number;
   /** PostgreSQL engine: how long a NOTIFY waits for more batches to carry (0: none). */
@@ -317,6 +339,9 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   const fanout = e.FANOUT === 'auto' ? (e.REDIS_URL ? 'redis' : e.DATABASE_URL ? 'postgres' : 'local') : e.FANOUT;
   if (fanout === 'redis' && !e.REDIS_URL) problems.push('FANOUT: redis needs REDIS_URL');
   if (fanout === 'postgres' && !e.DATABASE_URL) problems.push('FANOUT: postgres needs DATABASE_URL');
+  if (e.DATABASE_DIRECT_URL && !e.DATABASE_URL) problems.push('DATABASE_DIRECT_URL: needs DATABASE_URL (the pooled address of the same database)');
+  if (fanout === 'nats' && !e.NATS_URL) problems.push('FANOUT: nats needs NATS_URL');
+  if (fanout === 'redis-cluster' && !e.REDIS_CLUSTER_NODES) problems.push('FANOUT: redis-cluster needs REDIS_CLUSTER_NODES');
   if (e.WORKERS > 1 && !e.DATABASE_URL) {
     problems.push('WORKERS: more than one worker needs DATABASE_URL (the embedded PostgreSQL serves a single process)');
   }
@@ -344,6 +369,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     metrics: { host: e.METRICS_HOST, port: e.METRICS_PORT, token: e.METRICS_TOKEN },
     logFormat: e.LOG_FORMAT === 'auto' ? (terminal ? 'pretty' : 'json') : e.LOG_FORMAT,
     databaseUrl: e.DATABASE_URL,
+    databaseDirectUrl: e.DATABASE_DIRECT_URL ?? e.DATABASE_URL,
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,
     tokens,
@@ -367,6 +393,8 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     redisUrl: e.REDIS_URL,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,
     fanout,
+    natsServers: e.NATS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES,
     fanoutSweepMs: e.FANOUT_SWEEP_MS,
     fanoutNotifyWindowMs: e.FANOUT_NOTIFY_WINDOW_MS,
     workers: e.WORKERS,

@@ -35,3 +35,18 @@ export async function migrate(orm: Orm): Promise<string[]> {
   const applied = await orm.migrator.up();
   return applied.map((m) => m.name);
 }
+
+/**
+ * Migrations on the direct address when the pool goes through a transaction-mode pooler: a
+ * migration's DDL and the migrator's bookkeeping belong on one session, and a pooler may hand
+ * each statement outside a transaction to another.
+ */
+export async function migrateAt(orm: Orm, { databaseUrl, databaseDirectUrl }: { databaseUrl: string | undefined; databaseDirectUrl: string | undefined }): Promise<string[]> {
+  if (!databaseDirectUrl || databaseDirectUrl === databaseUrl) return migrate(orm);
+  const direct = await createOrm({ clientUrl: databaseDirectUrl, poolMax: 1 });
+  try {
+    return await migrate(direct);
+  } finally {
+    await direct.close(true);
+  }
+}

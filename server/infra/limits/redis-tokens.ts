@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { TakeToken } from './rate-limiter.ts';
 
 // A token bucket kept in one hash per key, updated atomically; Redis' clock, so instances agree.
@@ -31,24 +31,34 @@ const SKIP_AFTER_TIMEOUT_MS = 1_000;
  */
 export async function createRedisTokens({
   url,
+  cluster,
   commandTimeoutMs,
   fallback,
   onRedisError,
 }: {
-  url: string;
+  /** One Redis server, or (instead) the startup nodes of a Redis Cluster. */
+  url?: string;
+  cluster?: { host: string; port: number }[];
   commandTimeoutMs: number;
   fallback: TakeToken;
   onRedisError: (err: unknown) => void;
 }): Promise<{ take: TakeToken; close(): Promise<void> }> {
-  const redis = new Redis(url, {
+  const options = {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     // A connection that stays open but stops answering errs no call: only a deadline ends the wait.
     commandTimeout: commandTimeoutMs,
     connectionName: 'parley-limits',
-    retryStrategy: (n) => Math.min(n * 50, 1_000),
-  });
+    retryStrategy: (n: number) => Math.min(n * 50, 1_000),
+  };
+  const redis = cluster
+    ? new Cluster(cluster, { lazyConnect: true, enableOfflineQueue: false, clusterRetryStrategy: options.retryStrategy, redisOptions: options })
+    : new Redis(url!, options);
+  // In a cluster a bucket's key carries its hash tag, so the script runs on the shard its key
+  // hashes to and any key a later version adds beside it (one per user and action) lands there too.
+  // A `}` inside the key only shortens the tag: the key stays one key, in one slot.
+  const keyOf = cluster ? (key: string) => `parley:limit:{${key}}` : (key: string) => `parley:limit:${key}`;
   redis.on('error', () => {});
   await redis.connect();
   let skipUntil = 0;
@@ -56,7 +66,7 @@ export async function createRedisTokens({
     async take(key, rule) {
       if (redis.status !== 'ready' || Date.now() < skipUntil) return fallback(key, rule);
       try {
-        return Number(await redis.eval(TAKE_SCRIPT, 1, `parley:limit:${key}`, rule.perSec, rule.burst));
+        return Number(await redis.eval(TAKE_SCRIPT, 1, keyOf(key), rule.perSec, rule.burst));
       } catch (err) {
         // Redis failing or stalling mid-call: this instance limits on its own for a while. The
         // calls started together fail together: one report per window.
