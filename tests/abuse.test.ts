@@ -62,7 +62,9 @@ function watchBystander(server: ServerProcess, send: () => Promise<unknown>) {
   };
 }
 
-describe.each(engineCases())('an attacker with $engine fan-out', ({ engine, env, skip }) => {
+// The attack's cost is in the per-user bounds and presence, which every engine shares; the two
+// default engines carry it (the others have their own suites), so the file stays within a busy machine.
+describe.each(engineCases(['postgres', 'redis']))('an attacker with $engine fan-out', ({ engine, env, skip }) => {
   it.skipIf(skip)(
     `holding ${ATTACKER_ROOMS} rooms, two sockets of 1,000 inbox streams each and reconnecting in a loop: the server stays under ${RSS_BOUND / MiB} MiB, /healthz and a bystander's send under ${LATENCY_BOUND_MS} ms p99 (or ${LATENCY_FACTOR}× their p99 before the attack on a busy machine), the process lives and exits 0 on SIGTERM`,
     { timeout: 60_000 },

@@ -18,29 +18,37 @@ const warnNoNats = () => console.warn('SKIPPED the NATS engine cases: no nats-se
  * The cross-instance engines as test cases, for `describe.each` or `it.for`. Call at the top
  * of a test file: the Redis case runs on a server of the file's own, started and stopped by its hooks.
  */
-export function engineCases(): EngineCase[] {
+export function engineCases(only?: ReadonlyArray<EngineCase['engine']>): EngineCase[] {
+  const wanted = (engine: EngineCase['engine']) => !only || only.includes(engine);
   let redis: TestRedis | undefined;
   let nats: TestNats | undefined;
   let cluster: TestRedisCluster | undefined;
   beforeAll(async () => {
-    if (hasRedisCluster) cluster = await startTestRedisCluster({ replicas: false });
-    else warnNoCluster();
-    if (hasRedisServer) redis = await startTestRedis();
-    else console.warn('SKIPPED the Redis engine cases: no redis-server binary on PATH (CI has one)');
-    if (hasNatsServer) nats = await startTestNats();
-    else warnNoNats();
+    if (wanted('redis-cluster')) {
+      if (hasRedisCluster) cluster = await startTestRedisCluster({ replicas: false });
+      else warnNoCluster();
+    }
+    if (wanted('redis')) {
+      if (hasRedisServer) redis = await startTestRedis();
+      else console.warn('SKIPPED the Redis engine cases: no redis-server binary on PATH (CI has one)');
+    }
+    if (wanted('nats')) {
+      if (hasNatsServer) nats = await startTestNats();
+      else warnNoNats();
+    }
   });
   afterAll(async () => {
     await redis?.stop();
     await nats?.stop();
     await cluster?.stop();
   });
-  return [
+  const cases: EngineCase[] = [
     { engine: 'postgres', env: () => ({ FANOUT: 'postgres' }), skip: false },
     { engine: 'redis', env: () => ({ REDIS_URL: redis!.url }), skip: !hasRedisServer },
     { engine: 'redis-cluster', env: () => ({ FANOUT: 'redis-cluster', REDIS_CLUSTER_NODES: cluster!.nodes }), skip: !hasRedisCluster },
     { engine: 'nats', env: () => ({ FANOUT: 'nats', NATS_URL: nats!.url }), skip: !hasNatsServer },
   ];
+  return cases.filter((c) => wanted(c.engine));
 }
 
 type EngineEnv = Record<string, string>;
