@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,abuse]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,push,safety,files,abuse]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -25,6 +25,7 @@ import { runInbox } from './scenarios/inbox.ts';
 import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
 import { runNotifyCost } from './scenarios/notify-cost.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
+import { runSafety } from './scenarios/safety.ts';
 import { evaluateTargets } from './targets.ts';
 import { writePage } from './performance-page.ts';
 import { SECTION_ORDER } from './sections.ts';
@@ -123,6 +124,7 @@ async function main(): Promise<number> {
     ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
     // Named so that `--only=inbox` still runs it, and `--only=inbox-features` runs it alone.
     ['inbox-features', async () => void rows.push(...(await runFeaturesSendCost(ctx)))],
+    ['safety', async () => void rows.push(...(await runSafety(ctx)))],
     // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
     ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
   ];
