@@ -26,6 +26,7 @@ import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.
 import { runNotifyCost } from './scenarios/notify-cost.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { runSafety } from './scenarios/safety.ts';
+import { runPush } from './scenarios/push.ts';
 import { evaluateTargets } from './targets.ts';
 import { writePage } from './performance-page.ts';
 import { SECTION_ORDER } from './sections.ts';
@@ -81,8 +82,9 @@ async function main(): Promise<number> {
     // The same V8 flag as `npm start`: a young generation capped at 8 MiB keeps a fast history
     // stream's short-lived garbage from growing RSS by ~100 MiB before it is scavenged.
     nodeArgs: ['--expose-gc', '--max-semi-space-size=8', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [])],
-    // Every load generator connects from loopback: no per-address connection cap.
-    env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', MARK_READ_RATE_PER_SEC: '0', MARK_DELIVERED_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
+    // Every load generator connects from loopback: no per-address connection cap. Push (on by
+    // default in development) is off: the push section's jobs are then claimed by its own instance alone.
+    env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, PUSH: 'off', SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', MARK_READ_RATE_PER_SEC: '0', MARK_DELIVERED_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
   });
   const relay = spawnNode(join(BENCH_DIR, 'baselines', 'ws-relay.ts'), { nodeArgs: ['--expose-gc'] });
   const [srv, rel] = await Promise.all([
@@ -124,6 +126,7 @@ async function main(): Promise<number> {
     ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
     // Named so that `--only=inbox` still runs it, and `--only=inbox-features` runs it alone.
     ['inbox-features', async () => void rows.push(...(await runFeaturesSendCost(ctx)))],
+    ['push', async () => void rows.push(...(await runPush(ctx)))],
     ['safety', async () => void rows.push(...(await runSafety(ctx)))],
     // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
     ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
