@@ -27,12 +27,22 @@ import { runNotifyCost } from './scenarios/notify-cost.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { runSafety } from './scenarios/safety.ts';
 import { runPush } from './scenarios/push.ts';
+import { runFiles } from './scenarios/files.ts';
 import { evaluateTargets } from './targets.ts';
 import { writePage } from './performance-page.ts';
 import { SECTION_ORDER } from './sections.ts';
 import { PER_USER_CAPS_OFF } from './load-env.ts';
 
 const args = process.argv.slice(2);
+if (args.includes('--help')) {
+  console.log(`npm run bench [-- --quick] [-- --profile] [-- --only=<sections>] [-- --surface=<surfaces>]
+
+sections: ${SECTION_ORDER.join(', ')}, abuse
+  push    sends with push and webhooks on vs off; the push queue's drain rate; commit to push request
+  safety  sends with 1,000 block pairs vs none; with a 1 ms moderation hook vs none
+  files   sends with attachments vs text-only; upload CPU per MiB; 1 MiB download MiB/s; RSS under 25 MiB downloads`);
+  process.exit(0);
+}
 const quick = args.includes('--quick');
 const profile = args.includes('--profile');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -128,6 +138,7 @@ async function main(): Promise<number> {
     ['inbox-features', async () => void rows.push(...(await runFeaturesSendCost(ctx)))],
     ['push', async () => void rows.push(...(await runPush(ctx)))],
     ['safety', async () => void rows.push(...(await runSafety(ctx)))],
+    ['files', async () => void rows.push(...(await runFiles(ctx)))],
     // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
     ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
   ];
