@@ -65,7 +65,7 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     // 1. Sends with an attachment against text-only sends.
     const durationMs = ctx.quick ? 400 : 2_000;
     const rounds = ctx.quick ? 1 : 5;
-    const perLoop = Math.ceil(((ctx.quick ? 60 : 200) * durationMs * rounds) / 1000 / CONC) + 3;
+    const perLoop = Math.ceil(((ctx.quick ? 60 : 400) * durationMs * rounds) / 1000 / CONC) + 3;
     const small = Buffer.alloc(1024, 'a');
     const t0 = performance.now();
     const ready: string[][] = await Promise.all(pairs.map(async (p, i) => {
