@@ -18,9 +18,10 @@ export interface Instance {
 }
 
 export async function startInstance(ctx: BenchContext, env: Record<string, string>, script = 'server-process.ts'): Promise<Instance> {
+  // PUSH off unless asked: any instance with push on claims push jobs from the shared queue.
   const child = spawnNode(join(BENCH_DIR, script), {
     nodeArgs: ['--max-semi-space-size=8'],
-    env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: ctx.dbUrl, DB_POOL_MAX: String(ctx.poolMax), JWT_SECRET: ctx.secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', ...env },
+    env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: ctx.dbUrl, DB_POOL_MAX: String(ctx.poolMax), JWT_SECRET: ctx.secret, PUSH: 'off', SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', ...env },
   });
   const ready = await nextMessage<{ url: string; metricsUrl: string; pid: number; workers?: number[] }>(child, (m) => m.type === 'ready', 60_000, script);
   return {

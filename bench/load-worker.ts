@@ -5,12 +5,13 @@
 import { idleConnections } from './scenarios/connections.ts';
 import { cannonLoad } from './scenarios/http-autocannon.ts';
 import { deliveryLoad } from './scenarios/live-delivery.ts';
+import { pushSendAt } from './scenarios/push.ts';
 import { sendLoad } from './scenarios/send-throughput.ts';
 import type { Control } from './workers.ts';
 
 
 type Task = (params: any, control: Control) => Promise<unknown>;
-const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, cannonLoad };
+const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, cannonLoad, pushSendAt };
 
 const inbox: Array<{ type: string }> = [];
 const waiters: Array<{ type: string; resolve(msg: any): void }> = [];

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,abuse]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,push,safety,files,abuse]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -25,12 +25,24 @@ import { runInbox } from './scenarios/inbox.ts';
 import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
 import { runNotifyCost } from './scenarios/notify-cost.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
+import { runSafety } from './scenarios/safety.ts';
+import { runPush } from './scenarios/push.ts';
+import { runFiles } from './scenarios/files.ts';
 import { evaluateTargets } from './targets.ts';
 import { writePage } from './performance-page.ts';
 import { SECTION_ORDER } from './sections.ts';
 import { PER_USER_CAPS_OFF } from './load-env.ts';
 
 const args = process.argv.slice(2);
+if (args.includes('--help')) {
+  console.log(`npm run bench [-- --quick] [-- --profile] [-- --only=<sections>] [-- --surface=<surfaces>]
+
+sections: ${SECTION_ORDER.join(', ')}, abuse
+  push    sends with push and webhooks on vs off; the push queue's drain rate; commit to push request
+  safety  sends with 1,000 block pairs vs none; with a 1 ms moderation hook vs none
+  files   sends with attachments vs text-only; upload CPU per MiB; 1 MiB download MiB/s; RSS under 25 MiB downloads`);
+  process.exit(0);
+}
 const quick = args.includes('--quick');
 const profile = args.includes('--profile');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
@@ -80,8 +92,9 @@ async function main(): Promise<number> {
     // The same V8 flag as `npm start`: a young generation capped at 8 MiB keeps a fast history
     // stream's short-lived garbage from growing RSS by ~100 MiB before it is scavenged.
     nodeArgs: ['--expose-gc', '--max-semi-space-size=8', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [])],
-    // Every load generator connects from loopback: no per-address connection cap.
-    env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', MARK_READ_RATE_PER_SEC: '0', MARK_DELIVERED_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
+    // Every load generator connects from loopback: no per-address connection cap. Push (on by
+    // default in development) is off: the push section's jobs are then claimed by its own instance alone.
+    env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, PUSH: 'off', SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', MARK_READ_RATE_PER_SEC: '0', MARK_DELIVERED_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', UPLOAD_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
   });
   const relay = spawnNode(join(BENCH_DIR, 'baselines', 'ws-relay.ts'), { nodeArgs: ['--expose-gc'] });
   const [srv, rel] = await Promise.all([
@@ -123,6 +136,9 @@ async function main(): Promise<number> {
     ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
     // Named so that `--only=inbox` still runs it, and `--only=inbox-features` runs it alone.
     ['inbox-features', async () => void rows.push(...(await runFeaturesSendCost(ctx)))],
+    ['push', async () => void rows.push(...(await runPush(ctx)))],
+    ['safety', async () => void rows.push(...(await runSafety(ctx)))],
+    ['files', async () => void rows.push(...(await runFiles(ctx)))],
     // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
     ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
   ];

@@ -67,5 +67,39 @@ export function evaluateTargets(rows: Row[], delivery: DeliveryResult[]): Target
     measured: history ? `${Number(history.data.growthMiB).toFixed(1)} MiB at ${history.data.count} messages` : 'not measured',
     met: history && history.data.count === 100_000 ? Number(history.data.growthMiB) < 50 : null,
   });
+  targets.push(...featureTargets(rows));
   return targets;
+}
+
+/** The push, safety and files sections' targets. */
+function featureTargets(rows: Row[]): Target[] {
+  const row = (scenario: string) => rows.find((r) => r.scenario === scenario);
+  const num = (r: Row | undefined, key: string) => (r ? Number(r.data[key]) : NaN);
+  const out: Target[] = [];
+  const atLeast = (target: string, r: Row | undefined, value: number, min: number, unit: (v: number) => string) =>
+    out.push({ target, measured: r && Number.isFinite(value) ? unit(value) : 'not measured', met: r && Number.isFinite(value) ? value >= min : null });
+  const times = (v: number) => `${v.toFixed(2)}×`;
+  const push = row('push: send throughput');
+  atLeast('sends with push and webhooks on ≥ 0.9× of off', push, push?.ratio ?? NaN, 0.9, times);
+  const drain = row('push: queue drain');
+  atLeast('push jobs drained ≥ 1,000 notifications/s (loopback push service)', drain, num(drain, 'perSec'), 1000, (v) => `${v.toFixed(0)}/s`);
+  const lag = row('push: commit to push request');
+  out.push({
+    target: 'p99 commit → push request < 1 s at 1,000 notifications/s',
+    measured: lag ? `${num(lag, 'p99Ms').toFixed(0)} ms at ${num(lag, 'offeredPerSec').toFixed(0)}/s offered, ${num(lag, 'missing')} missing` : 'not measured',
+    met: lag ? num(lag, 'p99Ms') < 1000 && num(lag, 'missing') === 0 && num(lag, 'offeredPerSec') >= 1000 : null,
+  });
+  const blocks = row('safety: blocks');
+  atLeast('sends with 1,000 block pairs ≥ 0.95× of none', blocks, blocks?.ratio ?? NaN, 0.95, times);
+  const files = row('files: send with attachments');
+  atLeast('sends with an attachment ≥ 0.9× of text-only', files, files?.ratio ?? NaN, 0.9, times);
+  const serve = row('files: download 1 MiB');
+  atLeast('1 MiB downloads from the local store ≥ 500 MiB/s aggregate', serve, num(serve, 'mibPerSec'), 500, (v) => `${v.toFixed(0)} MiB/s`);
+  const rss = row('files: 100 clients × 25 MiB');
+  out.push({
+    target: 'RSS flat while 100 clients download 25 MiB files (peak growth < 50 MiB)',
+    measured: rss ? `${num(rss, 'beforeMiB').toFixed(0)} → peak ${num(rss, 'peakMiB').toFixed(0)} MiB` : 'not measured',
+    met: rss ? num(rss, 'peakMiB') - num(rss, 'beforeMiB') < 50 : null,
+  });
+  return out;
 }

@@ -1,0 +1,179 @@
+/**
+ * What attachments cost, on the local store (the main server, DATA_DIR on local disk):
+ *
+ * 1. Sends with one attachment against text-only sends, tRPC WebSocket c=16 over 16 rooms,
+ *    interleaved rounds. The attachments (1 KiB text files) are created and uploaded before the
+ *    timed part; only the sends are timed. Load from this process (it keeps the upload queue).
+ * 2. Parley's CPU per MiB uploaded: 1 MiB PUTs to signed URLs, 4 at a time, the server process's
+ *    user+system CPU from /proc over the bytes.
+ * 3. Serving one 1 MiB file: many concurrent GETs of its signed URL over kept-alive connections,
+ *    aggregate MiB/s, and this generator's CPU share (it shares the two cores with the server).
+ * 4. RSS while many clients download a 25 MiB file at once (streamed from disk, so it should stay
+ *    flat): the server's RSS before, and its peak sampled every 10 ms.
+ *
+ * S3 is not measured: uploads and downloads go straight between the client and S3 on presigned
+ * URLs, so Parley's share is signing a URL (an HMAC), about nothing per byte.
+ */
+import http from 'node:http';
+import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
+import { seedPairs, type Pair } from '../db.ts';
+import { cpuMs, rssBytes, rssSampler } from '../proc.ts';
+import type { BenchContext, Row } from '../report.ts';
+import { interleave, listRates, roundRatio } from '../rounds.ts';
+
+const CONC = 16;
+const MiB = 1024 * 1024;
+
+async function uploaded(base: string, c: ChatClient, roomId: string, body: Buffer, name: string) {
+  const created = await c.attachments.createUpload.mutate({ roomId, name, contentType: 'text/plain', size: body.length });
+  const res = await fetch(new URL(created.upload.url, base), { method: created.upload.method, headers: { ...created.upload.headers, 'content-type': 'text/plain' }, body });
+  await res.arrayBuffer();
+  if (res.status >= 300) throw new Error(`upload: HTTP ${res.status}`);
+  return created.attachmentId;
+}
+
+/** GETs `url` from `clients` loops for `ms` over kept-alive sockets; bytes read. */
+async function download(url: string, clients: number, ms: number, once = false) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
+  let bytes = 0;
+  const until = performance.now() + ms;
+  const get = () =>
+    new Promise<void>((resolve, reject) =>
+      http
+        .get(url, { agent }, (res) => {
+          if (res.statusCode !== 200) reject(new Error(`download: HTTP ${res.statusCode}`));
+          res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+          res.on('end', resolve);
+          res.on('error', reject);
+        })
+        .on('error', reject),
+    );
+  await Promise.all(Array.from({ length: clients }, async () => {
+    do await get();
+    while (!once && performance.now() < until);
+  }));
+  agent.destroy();
+  return bytes;
+}
+
+export async function runFiles(ctx: BenchContext): Promise<Row[]> {
+  const pairs = await seedPairs(ctx.pool, 'file', CONC);
+  const clients = await Promise.all(pairs.map(async (p) => createChatClient({ url: ctx.baseUrl, token: await signToken({ secret: ctx.secret, userId: p.a, expiresIn: '1h' }) })));
+  const rows: Row[] = [];
+  try {
+    // 1. Sends with an attachment against text-only sends.
+    const durationMs = ctx.quick ? 400 : 2_000;
+    const rounds = ctx.quick ? 1 : 5;
+    const perLoop = Math.ceil(((ctx.quick ? 60 : 400) * durationMs * rounds) / 1000 / CONC) + 3;
+    const small = Buffer.alloc(1024, 'a');
+    const t0 = performance.now();
+    const ready: string[][] = await Promise.all(pairs.map(async (p, i) => {
+      const ids: string[] = [];
+      for (let n = 0; n < perLoop; n++) ids.push(await uploaded(ctx.baseUrl, clients[i]!, p.roomId, small, `f${n}.txt`));
+      return ids;
+    }));
+    const uploadMs = performance.now() - t0;
+    let exhausted = 0;
+    const sendLoop = async (withFile: boolean) => {
+      let ops = 0;
+      const start = performance.now();
+      await Promise.all(pairs.map(async (p: Pair, i) => {
+        for (let n = 0; performance.now() - start < durationMs; n++) {
+          const id = withFile ? ready[i]!.pop() : undefined;
+          if (withFile && !id) return void exhausted++;
+          await clients[i]!.messages.send.mutate({ roomId: p.roomId, content: withFile ? '' : `text ${n}`, ...(id ? { attachmentIds: [id] } : {}) });
+          ops++;
+        }
+      }));
+      return (ops / (performance.now() - start)) * 1000;
+    };
+    await sendLoop(false);
+    const runs = await interleave(rounds, { text: () => sendLoop(false), file: () => sendLoop(true) });
+    if (exhausted) ctx.problems.push(`files: ${exhausted} loops ran out of pre-uploaded attachments (rates undercount)`);
+    const sendRatio = roundRatio(runs.file, runs.text);
+    if (!ctx.quick && sendRatio < 0.9) ctx.problems.push(`files: sends with an attachment ran at ${sendRatio.toFixed(2)}× of text-only (target ≥ 0.90×)`);
+    rows.push({
+      scenario: 'files: send with attachments',
+      surface: 'trpc-ws messages.send',
+      params: `c=${CONC}, ${CONC} rooms, ${rounds} interleaved rounds of ${durationMs} ms; one 1 KiB text/plain attachment per send, uploaded before the timed part (${perLoop * CONC} uploads in ${(uploadMs / 1000).toFixed(1)} s, not timed)`,
+      result: listRates(runs.file),
+      baseline: `text-only ${listRates(runs.text)}`,
+      ratio: sendRatio,
+      data: { file: runs.file, text: runs.text, durationMs, uploads: perLoop * CONC, uploadMs },
+    });
+
+    // 2. Server CPU per MiB uploaded.
+    const mib = Buffer.alloc(MiB, 'b');
+    const count = ctx.quick ? 16 : 64;
+    const cpu0 = cpuMs(ctx.serverPid);
+    const u0 = performance.now();
+    let oneMiB = '';
+    for (let k = 0; k < count; k += 4) {
+      const ids = await Promise.all([0, 1, 2, 3].map((j) => uploaded(ctx.baseUrl, clients[j]!, pairs[j]!.roomId, mib, `big${k + j}.txt`)));
+      oneMiB ||= ids[0]!;
+    }
+    const uploadWall = performance.now() - u0;
+    const cpuPerMiB = (cpuMs(ctx.serverPid) - cpu0) / count;
+    rows.push({
+      scenario: 'files: upload CPU',
+      surface: 'PUT /files/uploads (local store)',
+      params: `${count} × 1 MiB, 4 at a time, signed upload URLs (createUpload not counted in the wall time, counted in CPU)`,
+      result: `${cpuPerMiB.toFixed(1)} ms server CPU per MiB; ${((count / uploadWall) * 1000).toFixed(0)} MiB/s`,
+      baseline: '—',
+      ratio: NaN,
+      data: { count, cpuMsPerMiB: cpuPerMiB, wallMs: uploadWall },
+    });
+
+    // 3. Serving a 1 MiB file.
+    const sent = await clients[0]!.messages.send.mutate({ roomId: pairs[0]!.roomId, content: '', attachmentIds: [oneMiB] });
+    const url = new URL(sent.attachments![0]!.url, ctx.baseUrl).toString();
+    const conc = 32;
+    const serveMs = ctx.quick ? 1_500 : 5_000;
+    const g0 = process.cpuUsage();
+    const s0 = cpuMs(ctx.serverPid);
+    const w0 = performance.now();
+    const bytes = await download(url, conc, serveMs);
+    const wall = performance.now() - w0;
+    const g = process.cpuUsage(g0);
+    const genShare = (g.user + g.system) / 1000 / wall;
+    const serverShare = (cpuMs(ctx.serverPid) - s0) / wall;
+    const mibPerSec = bytes / MiB / (wall / 1000);
+    rows.push({
+      scenario: 'files: download 1 MiB',
+      surface: 'GET /files/files (local store)',
+      params: `${conc} concurrent clients, kept-alive, ${serveMs / 1000} s, loopback; generator in the bench process`,
+      result: `${mibPerSec.toFixed(0)} MiB/s (${(bytes / MiB / (wall / 1000)).toFixed(0)} downloads/s); CPU: server ${(serverShare * 100).toFixed(0)} %, generator ${(genShare * 100).toFixed(0)} % of one core`,
+      baseline: '—',
+      ratio: NaN,
+      data: { mibPerSec, conc, serveMs, generatorCpuShare: genShare, serverCpuShare: serverShare },
+    });
+
+    // 4. RSS while many clients download 25 MiB each.
+    const big = Buffer.alloc(25 * MiB, 'c');
+    const bigId = await uploaded(ctx.baseUrl, clients[0]!, pairs[0]!.roomId, big, 'big.txt');
+    const bigSent = await clients[0]!.messages.send.mutate({ roomId: pairs[0]!.roomId, content: '', attachmentIds: [bigId] });
+    const bigUrl = new URL(bigSent.attachments![0]!.url, ctx.baseUrl).toString();
+    const readers = ctx.quick ? 25 : 100;
+    await ctx.gc('server');
+    const before = rssBytes(ctx.serverPid);
+    const sampler = rssSampler(ctx.serverPid);
+    const b0 = performance.now();
+    const got = await download(bigUrl, readers, 0, true);
+    const bigWall = performance.now() - b0;
+    const peak = sampler.stop();
+    if (got !== readers * 25 * MiB) ctx.failures.push(`files: ${readers} downloads of 25 MiB read ${got} bytes`);
+    rows.push({
+      scenario: `files: ${readers} clients × 25 MiB`,
+      surface: 'GET /files/files (local store)',
+      params: `${readers} concurrent downloads of one 25 MiB file`,
+      result: `server RSS ${(before / MiB).toFixed(0)} MiB before, peak ${(peak / MiB).toFixed(0)} MiB; ${((got / MiB) / (bigWall / 1000)).toFixed(0)} MiB/s`,
+      baseline: '—',
+      ratio: NaN,
+      data: { readers, beforeMiB: before / MiB, peakMiB: peak / MiB, wallMs: bigWall },
+    });
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+  }
+  return rows;
+}

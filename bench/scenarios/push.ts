@@ -1,0 +1,278 @@
+/**
+ * What push notifications and webhooks cost, and how fast the job queue sends them. Two servers on
+ * the bench database: `on` (PUSH=on with VAPID keys, a webhook receiver) and `off` (PUSH=off, no
+ * WEBHOOK_URL), both FANOUT=local. The push service and the webhook receiver are loopback HTTP
+ * servers in this process that accept at once (201, 204) and decrypt nothing; the server still
+ * encrypts (aes128gcm) and signs (VAPID) every notification as in production, for devices whose
+ * P-256 keys are made here. PUSH_COALESCE_MS=0 on `on`: every message to an offline recipient
+ * makes a push (one pending job per room and recipient at a time), the most work a send can cause.
+ *
+ * 1. Send throughput, tRPC WebSocket c=64 over 64 rooms, interleaved rounds on `on` and `off`. Every
+ *    recipient has a device; half are offline, half hold an inbox stream on each server (presence
+ *    online: their jobs are put off once, then dropped). After each `on` round the queue is left
+ *    to empty before the next round, so a backlog weighs on no round but its own.
+ * 2. Drain: jobs for many offline recipients with an unread message written straight into the
+ *    queue at once; notifications per second from the first request to the last.
+ * 3. Commit to push request: open-loop sends at 1,000 msg/s to offline recipients, each room
+ *    written at most once every 2 s (so a request is the push of one message); from the send's
+ *    start (before its commit: an upper bound) to the push request's arrival.
+ */
+import { createECDH, randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import webpush from 'web-push';
+import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
+import { seedPairs } from '../db.ts';
+import { startInstance, type Instance } from '../instance-process.ts';
+import { sleep } from '../proc.ts';
+import type { BenchContext, Row } from '../report.ts';
+import { interleave, listRates, roundRatio, sendRate } from '../rounds.ts';
+import { summarize } from '../stats.ts';
+import { runWorker } from '../workers.ts';
+import type { Loop } from './send-throughput.ts';
+
+const CONC = 64;
+const RATE = 1_000;
+/** Rooms of the latency part: at RATE, each is written once every ROOMS / RATE seconds. */
+const ROOMS = 2_000;
+const now = () => performance.timeOrigin + performance.now();
+
+async function listen(server: Server) {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** Accepts every notification at once; keeps each request's arrival time and Topic (the room). */
+async function acceptingPushService() {
+  const arrivals: Array<{ at: number; topic: string }> = [];
+  let encrypted = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      arrivals.push({ at: now(), topic: String(req.headers.topic ?? '') });
+      if (req.headers['content-encoding'] === 'aes128gcm' && String(req.headers.authorization).startsWith('vapid ')) encrypted++;
+      res.writeHead(201).end();
+    });
+  });
+  const base = await listen(server);
+  return { base, arrivals, encrypted: () => encrypted, close: () => (server.closeAllConnections(), new Promise((r) => server.close(r))) };
+}
+
+async function webhookReceiver() {
+  let received = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      received++;
+      res.writeHead(204).end();
+    });
+  });
+  const url = `${await listen(server)}/hook`;
+  return { url, received: () => received, close: () => (server.closeAllConnections(), new Promise((r) => server.close(r))) };
+}
+
+/** One device per user, keys made as a browser would (ECDH P-256, a 16-byte auth secret). */
+async function subscribe(ctx: BenchContext, users: string[], endpointBase: string) {
+  const rows = users.map((user) => {
+    const ecdh = createECDH('prime256v1');
+    ecdh.generateKeys();
+    return { user, endpoint: `${endpointBase}/push/${user}`, p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') };
+  });
+  await ctx.pool.query(
+    `insert into push_subscriptions (user_id, endpoint, p256dh, auth) select r.user, r.endpoint, r.p256dh, r.auth from json_to_recordset($1::json) as r("user" text, endpoint text, p256dh text, auth text)`,
+    [JSON.stringify(rows)],
+  );
+}
+
+/** Waits until no job is due (a recipient found online leaves one due later); how long it took. */
+async function queueEmpty(ctx: BenchContext, limitMs: number) {
+  const t0 = performance.now();
+  for (;;) {
+    const { rows } = await ctx.pool.query<{ n: string }>('select count(*) as n from jobs where run_at <= now()');
+    if (rows[0]!.n === '0' || performance.now() - t0 > limitMs) return { ms: performance.now() - t0, left: Number(rows[0]!.n) };
+    await sleep(50);
+  }
+}
+
+interface SendAtParams {
+  baseUrl: string;
+  secret: string;
+  sender: string;
+  rooms: string[];
+  rate: number;
+  durationMs: number;
+}
+
+/** Worker side: open-loop sends at `rate` over a few sockets, the rooms in turn; each send's start. */
+export async function pushSendAt(p: SendAtParams) {
+  const token = await signToken({ secret: p.secret, userId: p.sender, expiresIn: '1h' });
+  const clients = Array.from({ length: 8 }, () => createChatClient({ url: p.baseUrl, token }));
+  await Promise.all(clients.map((c) => c.rooms.list.query({ limit: 1 })));
+  const sends: Array<{ room: number; at: number }> = [];
+  const pending: Promise<unknown>[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const start = performance.now();
+  while (performance.now() - start < p.durationMs) {
+    const due = Math.floor(((performance.now() - start) / 1000) * p.rate);
+    while (sends.length < due) {
+      const room = sends.length % p.rooms.length;
+      sends.push({ room, at: now() });
+      pending.push(
+        clients[sends.length % clients.length]!.messages.send.mutate({ roomId: p.rooms[room]!, content: `push ${sends.length}` }).catch((err: unknown) => {
+          errors++;
+          firstError ??= err instanceof Error ? err.message : String(err);
+        }),
+      );
+    }
+    await sleep(2);
+  }
+  const elapsedMs = performance.now() - start;
+  await Promise.all(pending);
+  await Promise.all(clients.map((c) => c.close()));
+  return { sends, errors, firstError, elapsedMs };
+}
+
+export async function runPush(ctx: BenchContext): Promise<Row[]> {
+  const service = await acceptingPushService();
+  const hooks = await webhookReceiver();
+  const vapid = webpush.generateVAPIDKeys();
+  const instances: Instance[] = [];
+  const listeners: ChatClient[] = [];
+  try {
+    const pairs = await seedPairs(ctx.pool, 'push', CONC);
+    const loops: Loop[] = pairs.map((p) => ({ roomId: p.roomId, user: p.a, other: p.b }));
+    // The queue's rooms: one sender writing to ROOMS recipients, each with one unread message.
+    const sender = 'pushq-sender';
+    await ctx.pool.query(`insert into users (id) select 'pushq' || i from generate_series(0, $1::int - 1) i union all select $2::text`, [ROOMS, sender]);
+    const { rows: queueRooms } = await ctx.pool.query<{ id: string; user: string }>(
+      `insert into chat_rooms (id, participant1_id, participant2_id, last_seq, last_message_at) select gen_random_uuid(), $2::text, 'pushq' || i, 1, now() from generate_series(0, $1::int - 1) i returning id, participant2_id as user`,
+      [ROOMS, sender],
+    );
+    await ctx.pool.query(`insert into messages (id, chat_room_id, sender_id, content, seq, created_at) select gen_random_uuid(), r.id, $1::text, 'waiting', 1, now() from chat_rooms r where r.participant1_id = $1::text`, [sender]);
+    await subscribe(ctx, [...pairs.map((p) => p.b), ...queueRooms.map((r) => r.user)], service.base);
+
+    const on = await startInstance(ctx, {
+      PUSH: 'on', VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: 'mailto:bench@example.com',
+      PUSH_ALLOW_LOCAL_ENDPOINTS: 'true', PUSH_COALESCE_MS: '0', PUSH_TIMEOUT_MS: '5000',
+      WEBHOOK_URL: hooks.url, WEBHOOK_SECRET: randomBytes(16).toString('hex'), FANOUT: 'local',
+    });
+    instances.push(on);
+    const off = await startInstance(ctx, { PUSH: 'off', FANOUT: 'local' });
+    instances.push(off);
+
+    // Half the recipients online on both servers, so each server's presence says so.
+    for (const server of [on, off]) {
+      for (const pair of pairs.filter((_, i) => i % 2 === 0)) {
+        const c = createChatClient({ url: server.url, token: await signToken({ secret: ctx.secret, userId: pair.b, expiresIn: '1h' }) });
+        listeners.push(c);
+        await new Promise<void>((resolve) => c.rooms.onEvent.subscribe(undefined, { onData: (e) => e.type === 'ready' && resolve() }));
+      }
+    }
+
+    // 1. Send throughput, on against off.
+    const durationMs = ctx.quick ? 400 : 2_000;
+    const drainLimitMs = ctx.quick ? 2_500 : 30_000;
+    const backlog: Array<{ left: number; drainMs: number }> = [];
+    const pushesBefore = service.arrivals.length;
+    await sendRate(ctx, 'push', on.url, loops, durationMs);
+    await sendRate(ctx, 'push', off.url, loops, durationMs);
+    await queueEmpty(ctx, drainLimitMs);
+    const runs = await interleave(ctx.quick ? 1 : 6, {
+      off: () => sendRate(ctx, 'push (off)', off.url, loops, durationMs),
+      on: async () => {
+        const rate = await sendRate(ctx, 'push (on)', on.url, loops, durationMs);
+        const { rows } = await ctx.pool.query<{ n: string }>('select count(*) as n from jobs where run_at <= now()');
+        const drained = await queueEmpty(ctx, drainLimitMs);
+        backlog.push({ left: Number(rows[0]!.n), drainMs: Math.round(drained.ms) });
+        return rate;
+      },
+    });
+    const throughputPushes = service.arrivals.length - pushesBefore;
+    for (const c of listeners.splice(0)) await c.close();
+    await queueEmpty(ctx, drainLimitMs);
+
+    // 2. Drain: jobs for `drainJobs` offline recipients written at once; the server's poll finds them.
+    const drainJobs = ctx.quick ? 300 : ROOMS;
+    const topics = new Set(queueRooms.slice(0, drainJobs).map((r) => r.id.replaceAll('-', '')));
+    const drainFrom = service.arrivals.length;
+    await ctx.pool.query(
+      `insert into jobs (kind, key, payload, run_at) select 'push', r.id || ':' || r.user, jsonb_build_object('room', r.id, 'user', r.user), now() from json_to_recordset($1::json) as r(id text, "user" text)`,
+      [JSON.stringify(queueRooms.slice(0, drainJobs))],
+    );
+    const drainT0 = now();
+    for (const until = performance.now() + drainLimitMs; performance.now() < until; await sleep(20)) {
+      if (service.arrivals.slice(drainFrom).filter((a) => topics.has(a.topic)).length >= drainJobs) break;
+    }
+    const drained = service.arrivals.slice(drainFrom).filter((a) => topics.has(a.topic));
+    const first = drained[0]?.at ?? NaN;
+    const last = drained.at(-1)?.at ?? NaN;
+    const perSec = drained.length > 1 ? ((drained.length - 1) / (last - first)) * 1000 : NaN;
+    await queueEmpty(ctx, drainLimitMs);
+
+    // 3. Commit to push request at RATE.
+    const lagMs = ctx.quick ? 1_000 : 6_000;
+    const lagFrom = service.arrivals.length;
+    const sent = await runWorker<{ sends: Array<{ room: number; at: number }>; errors: number; firstError?: string; elapsedMs: number }>(
+      'pushSendAt',
+      { baseUrl: on.url, secret: ctx.secret, sender, rooms: queueRooms.map((r) => r.id), rate: RATE, durationMs: lagMs } satisfies SendAtParams,
+      60_000,
+    );
+    if (sent.errors) ctx.problems.push(`push: ${sent.errors} send errors at ${RATE} msg/s (${sent.firstError})`);
+    await queueEmpty(ctx, drainLimitMs);
+    await sleep(200);
+    const byTopic = new Map<string, number[]>();
+    for (const a of service.arrivals.slice(lagFrom)) (byTopic.get(a.topic) ?? byTopic.set(a.topic, []).get(a.topic)!).push(a.at);
+    const lags: number[] = [];
+    let missing = 0;
+    for (const s of sent.sends) {
+      const at = byTopic.get(queueRooms[s.room]!.id.replaceAll('-', ''))?.find((t) => t >= s.at);
+      if (at === undefined) missing++;
+      else lags.push(at - s.at);
+    }
+    const lag = summarize(lags);
+    const offeredPerSec = (sent.sends.length / sent.elapsedMs) * 1000;
+
+    const { off: offRates, on: onRates } = runs;
+    const sendRatio = roundRatio(onRates, offRates);
+    if (!ctx.quick && sendRatio < 0.9) ctx.problems.push(`push: sends with push and webhooks on ran at ${sendRatio.toFixed(2)}× of off (target ≥ 0.90×)`);
+    return [
+      {
+        scenario: 'push: send throughput',
+        surface: 'trpc-ws messages.send',
+        params: `c=${CONC}, ${CONC} rooms, ${onRates.length} interleaved rounds of ${durationMs} ms; push on (PUSH_COALESCE_MS=0, every recipient a device, half offline) and webhooks on vs both off; queue emptied after each round`,
+        result: `${listRates(onRates)}; ${throughputPushes} pushes sent; due jobs at round end ${backlog.map((b) => b.left).join(' / ')}, emptied in ${backlog.map((b) => (b.drainMs / 1000).toFixed(1)).join(' / ')} s`,
+        baseline: `off ${listRates(offRates)}`,
+        ratio: sendRatio,
+        data: { on: onRates, off: offRates, durationMs, backlog, pushes: throughputPushes, webhooks: hooks.received() },
+      },
+      {
+        scenario: 'push: queue drain',
+        surface: 'job queue → web-push',
+        params: `${drainJobs} push jobs due at once, offline recipients with one unread message each; loopback push service answering 201 at once`,
+        result: `${perSec.toFixed(0)} notifications/s (${drained.length} sent, first request ${(first - drainT0).toFixed(0)} ms after the jobs were written)`,
+        baseline: '—',
+        ratio: NaN,
+        data: { jobs: drainJobs, sent: drained.length, perSec, firstAfterMs: first - drainT0, spanMs: last - first },
+      },
+      {
+        scenario: 'push: commit to push request',
+        surface: 'trpc-ws messages.send → web-push',
+        params: `open loop at ${RATE} msg/s for ${lagMs / 1000} s over ${ROOMS} rooms (each written every ${ROOMS / RATE} s), offline recipients, webhooks on; from the send's start (an upper bound on from its commit)`,
+        result: `p50 ${lag.p50.toFixed(0)} ms, p90 ${lag.p90.toFixed(0)} ms, p99 ${lag.p99.toFixed(0)} ms, max ${lag.max.toFixed(0)} ms; ${lags.length} of ${sent.sends.length} pushed${missing ? `, ${missing} missing` : ''}`,
+        baseline: '—',
+        ratio: NaN,
+        data: { offeredPerSec, sends: sent.sends.length, pushed: lags.length, missing, p99Ms: lag.p99, latency: lag, encrypted: service.encrypted(), requests: service.arrivals.length },
+      },
+    ];
+  } finally {
+    for (const c of listeners) await c.close().catch(() => undefined);
+    for (const i of instances) await i.stop();
+    // Devices left behind would make later sections' servers write push jobs.
+    await ctx.pool.query('delete from push_subscriptions').catch(() => undefined);
+    await ctx.pool.query('delete from jobs').catch(() => undefined);
+    await service.close();
+    await hooks.close();
+  }
+}
