@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createChatClient } from '../client-sdk/index.ts';
+import { startFakePushService } from '../tests/support/push-service.ts';
 import { startRestartableServer, type RestartableServer } from '../tests/support/restartable-server.ts';
 
 // Debian's Chromium (`apt-get install chromium`; .ci/run installs it when missing).
@@ -13,7 +14,8 @@ let browser: Browser;
 beforeAll(async () => {
   if (!executablePath) throw new Error('Chromium not found: apt-get install -y chromium (or set CHROMIUM_PATH)');
   // Unlimited sends: the scroll-back test seeds 70 messages through the API faster than a person types.
-  server = await startRestartableServer('e2e_chat', { SEND_RATE_PER_SEC: '0' });
+  // Loopback push endpoints: the notifications test hands the server a fake push service's.
+  server = await startRestartableServer('e2e_chat', { SEND_RATE_PER_SEC: '0', PUSH: 'on', PUSH_ALLOW_LOCAL_ENDPOINTS: 'true' });
   browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 });
 afterAll(async () => {
@@ -21,13 +23,18 @@ afterAll(async () => {
   await server?.close();
 });
 
-/** A page signed in as `name`; with `fakeClock`, its timers and Date are Playwright's, to jump ahead with `page.clock`. */
-async function signIn(name: string, { fakeClock = false } = {}): Promise<Page> {
+/**
+ * A page signed in as `name`; with `fakeClock`, its timers and Date are Playwright's, to jump ahead
+ * with `page.clock`; `admin` ticks the sign-in's admin box; `prepare` sees the context before the page opens.
+ */
+async function signIn(name: string, { fakeClock = false, admin = false, prepare }: { fakeClock?: boolean; admin?: boolean; prepare?: (c: BrowserContext) => Promise<void> } = {}): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 900, height: 600 } });
   if (fakeClock) await context.clock.install();
+  await prepare?.(context);
   const page = await context.newPage();
   await page.goto(`${server.url}/demo/`);
   await page.getByPlaceholder('Your name').fill(name);
+  if (admin) await page.getByLabel('Admin (development only)').check();
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByTestId('me').filter({ hasText: name }).waitFor();
   return page;
@@ -110,8 +117,6 @@ it('alice and bob chat: unread, seen, typing, edit, delete, reload, and a server
   await expect.poll(() => texts(alice)).toEqual([...history, 'back again']);
   await expect.poll(() => alice.getByTestId('pending').count()).toBe(0);
   await bob.getByTestId('seen').waitFor();
-  // The committed picture changes only when asked: UPDATE_SCREENSHOT=1 npm run test:e2e.
-  if (process.env.UPDATE_SCREENSHOT === '1') await bob.screenshot({ path: SCREENSHOT });
 });
 
 it('requests are listed apart with Accept and Decline; a conversation has Block, a message Report', async () => {
@@ -206,4 +211,156 @@ it('a picked image goes straight to storage and shows as a thumbnail for both; a
   expect(await texts(heidi)).toContain('two files');
   const href = await heidi.getByTestId('attachment').filter({ hasText: 'notes.txt' }).getAttribute('href');
   expect(await (await fetch(new URL(href!, server.url))).text()).toBe('bring snacks\n');
+});
+
+it('Enable notifications registers the worker and hands push.subscribe the subscription; a push shows one, a click opens its room', async () => {
+  const vapid = createChatClient({ url: server.url, token: await tokenFor('kim') });
+  const { publicKey } = await vapid.push.vapidPublicKey.query();
+  await vapid.close();
+  const pushService = await startFakePushService(publicKey);
+  try {
+    // Chromium's own pushManager.subscribe cannot work here: a test's browser context is off the
+    // record, where it refuses ("permission denied"), and a profile on disk waits for Google's push
+    // service. So subscribe hands out a device of the fake push service, and keeps its options.
+    const device = pushService.device('kim-laptop');
+    const kim = await signIn('kim', {
+      prepare: async (context) => {
+        await context.grantPermissions(['notifications'], { origin: server.url });
+        await context.addInitScript((sub) => {
+          const w = globalThis as unknown as { PushManager: { prototype: { subscribe(o: unknown): Promise<unknown> } }; pushOptions?: unknown };
+          w.PushManager.prototype.subscribe = async (options) => ((w.pushOptions = options), { ...sub, toJSON: () => ({ ...sub, expirationTime: null }) });
+        }, device);
+      },
+    });
+    await kim.getByPlaceholder('Chat with…').fill('lee');
+    await kim.getByRole('button', { name: 'Open' }).click();
+    await kim.getByRole('button', { name: 'Enable notifications' }).click();
+    await expect.poll(() => kim.getByTestId('notifications').getAttribute('data-state')).toBe('on');
+    expect(await kim.evaluate(() => (globalThis as unknown as { pushOptions: unknown }).pushOptions)).toEqual({ userVisibleOnly: true, applicationServerKey: publicKey });
+    const context = kim.context();
+    const worker = () => context.serviceWorkers()[0]!;
+    await expect.poll(() => context.serviceWorkers().map((w) => w.url())).toEqual([`${server.url}/demo/sw.js`]);
+    const sw = await fetch(`${server.url}/demo/sw.js`);
+    expect(sw.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+
+    // Kim leaves (the server pushes only to the offline); lee writes; the push service gets it.
+    await kim.goto('about:blank');
+    const lee = createChatClient({ url: server.url, token: await tokenFor('lee') });
+    const { id: roomId } = await lee.rooms.open.mutate({ otherUserId: 'kim' });
+    await lee.messages.send.mutate({ roomId, content: 'ping kim' });
+    await lee.close();
+    await expect.poll(() => pushService.received.length, { timeout: 30_000 }).toBe(1);
+    const { payload } = pushService.received[0]!;
+    expect(payload).toMatchObject({ chat_room: roomId, title: 'lee', body: 'ping kim', unread: 1 });
+
+    // That payload, delivered to the worker the way DevTools' Push button does: a real push event.
+    await kim.goto(`${server.url}/demo/`);
+    await kim.getByTestId('me').waitFor();
+    const cdp = await context.newCDPSession(kim);
+    const registrationId = await new Promise<string>((resolve) => {
+      cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+        const mine = registrations.find((r) => r.scopeURL === `${server.url}/demo/` && !r.isDeleted);
+        if (mine) resolve(mine.registrationId);
+      });
+      void cdp.send('ServiceWorker.enable');
+    });
+    await cdp.send('ServiceWorker.deliverPushMessage', { origin: server.url, registrationId, data: JSON.stringify(payload) });
+    const shown = () => worker().evaluate('self.registration.getNotifications().then((all) => all.map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data })))');
+    await expect.poll(shown).toEqual([{ title: 'lee', body: 'ping kim', tag: payload.tag, data: { room: roomId } }]);
+
+    // No notification can be clicked headless: a notificationclick built in the worker stands in.
+    // Kim's open page is asked to open the room, and the notification goes.
+    await worker().evaluate("self.registration.getNotifications().then(([notification]) => self.dispatchEvent(new NotificationEvent('notificationclick', { notification })))");
+    await expect.poll(() => texts(kim)).toEqual(['ping kim']);
+    await expect.poll(shown).toEqual([]);
+    // A fresh tab gets the room in its URL.
+    await kim.goto(`${server.url}/demo/?room=${roomId}`);
+    await expect.poll(() => texts(kim)).toEqual(['ping kim']);
+  } finally {
+    await pushService.close();
+  }
+});
+
+it('an admin signs in with the admin box and resolves open reports from the Reports panel, which updates', async () => {
+  const ola = createChatClient({ url: server.url, token: await tokenFor('ola') });
+  const room = await ola.rooms.open.mutate({ otherUserId: 'pam' });
+  for (const content of ['nasty words', 'just annoying', 'buy my stuff']) await ola.messages.send.mutate({ roomId: room.id, content });
+  const pam = await signIn('pam');
+  await pam.getByTestId('requests').getByTestId('room-ola').getByRole('button', { name: 'Accept' }).click();
+  await pam.getByTestId('conversations').getByTestId('room-ola').click();
+  for (const [text, reason] of [['nasty words', 'harassment'], ['just annoying', 'other'], ['buy my stuff', 'spam']] as const) {
+    const row = pam.getByTestId('message').filter({ hasText: text });
+    await row.getByRole('button', { name: 'Report' }).click();
+    await row.locator('select[name="reason"]').selectOption(reason);
+    await row.getByRole('button', { name: 'Send report' }).click();
+    await row.getByTestId('reported').waitFor();
+  }
+  expect(await pam.getByRole('button', { name: 'Reports' }).count()).toBe(0);
+
+  const mod = await signIn('mod', { admin: true });
+  await mod.getByRole('button', { name: 'Reports' }).click();
+  // Ola's only: the other tests leave reports of their own.
+  const reports = mod.getByTestId('report').filter({ has: mod.getByTestId('reported-user').getByText('ola', { exact: true }) });
+  const listed = () => reports.getByTestId('reported-message').allTextContents();
+  await expect.poll(listed).toEqual(['nasty words', 'just annoying', 'buy my stuff']);
+  await reports.filter({ hasText: 'just annoying' }).getByRole('button', { name: 'Dismiss' }).click();
+  await expect.poll(listed).toEqual(['nasty words', 'buy my stuff']);
+  // Deleted for good: gone from pam's pane too, live.
+  await reports.filter({ hasText: 'nasty words' }).getByRole('button', { name: 'Delete message' }).click();
+  await expect.poll(listed).toEqual(['buy my stuff']);
+  await expect.poll(() => texts(pam)).toEqual(['This message was deleted', 'just annoying', 'buy my stuff']);
+  // Banned: ola can send no more.
+  await reports.filter({ hasText: 'buy my stuff' }).getByRole('button', { name: 'Ban user' }).click();
+  await expect.poll(listed).toEqual([]);
+  await expect(ola.messages.send.mutate({ roomId: room.id, content: 'still here?' })).rejects.toThrow();
+  await ola.close();
+});
+
+/** A small landscape, for the pasted picture (and the README's screenshot). */
+const landscape = async () =>
+  (await import('sharp')).default(
+    Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="480" height="300">
+      <defs><linearGradient id="sky" x1="0" y1="0" x2="0" y2="1"><stop offset="0" stop-color="#3b6fd8"/><stop offset="1" stop-color="#f6c28b"/></linearGradient></defs>
+      <rect width="480" height="300" fill="url(#sky)"/><circle cx="360" cy="110" r="38" fill="#fff3c4"/>
+      <path d="M0 300 L0 210 L90 120 L170 200 L250 110 L360 220 L420 170 L480 210 L480 300 Z" fill="#2f4a6b"/>
+      <path d="M0 300 L0 250 L120 190 L230 250 L330 200 L480 260 L480 300 Z" fill="#1f3347"/></svg>`),
+  )
+    .png()
+    .toBuffer();
+
+it('a pasted image attaches like a picked one: a thumbnail for both, and Seen once the other has looked', async () => {
+  const quinn = await signIn('quinn');
+  const rosa = await signIn('rosa');
+  await quinn.getByPlaceholder('Chat with…').fill('rosa');
+  await quinn.getByRole('button', { name: 'Open' }).click();
+  await send(quinn, 'back from the hills!');
+  await rosa.getByTestId('requests').getByTestId('room-quinn').getByRole('button', { name: 'Accept' }).click();
+  await rosa.getByTestId('conversations').getByTestId('room-quinn').click();
+  await send(rosa, 'welcome back, how was it?');
+  await expect.poll(() => texts(quinn)).toEqual(['back from the hills!', 'welcome back, how was it?']);
+
+  // A paste carrying a file, as a screenshot or a copied picture gives one; the composer keeps no text of it.
+  const png = await landscape();
+  await quinn.getByPlaceholder('Message').evaluate((input, bytes) => {
+    const g = globalThis as unknown as {
+      DataTransfer: new () => { items: { add(f: unknown): void } };
+      File: new (parts: unknown[], name: string, o: { type: string }) => unknown;
+      ClipboardEvent: new (type: string, init: object) => unknown;
+    };
+    const clipboardData = new g.DataTransfer();
+    clipboardData.items.add(new g.File([new Uint8Array(bytes)], 'image.png', { type: 'image/png' }));
+    (input as unknown as { dispatchEvent(e: unknown): void }).dispatchEvent(new g.ClipboardEvent('paste', { clipboardData, bubbles: true, cancelable: true }));
+  }, [...png]);
+  await expect.poll(() => quinn.getByTestId('attached').textContent()).toBe('1');
+  expect(await quinn.getByPlaceholder('Message').inputValue()).toBe('');
+  await send(quinn, 'the view from the ridge');
+  for (const page of [quinn, rosa]) {
+    const image = page.getByTestId('attachment').locator('img');
+    await image.waitFor();
+    await expect.poll(() => image.evaluate((img) => (img as unknown as { naturalWidth: number }).naturalWidth)).toBeGreaterThan(0);
+  }
+  expect(await texts(rosa)).toContain('the view from the ridge');
+  await quinn.getByTestId('seen').waitFor();
+  // The committed picture changes only when asked: UPDATE_SCREENSHOT=1 npm run test:e2e.
+  if (process.env.UPDATE_SCREENSHOT === '1') await quinn.screenshot({ path: SCREENSHOT });
 });

@@ -145,6 +145,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerDemoRoutes(fastify, {
     distDir: fileURLToPath(new URL('../demo/dist/', import.meta.url)),
     devSecret: config.tokens === 'dev' ? jwtSecret : undefined,
+    roleClaim: config.jwt.roleClaim,
       messageEditWindowSeconds: config.messageEditWindowSeconds,
   });
   // The root is what a newcomer opens first: in development it leads to the demo, not to a JSON 404.

@@ -27,6 +27,9 @@ describe('with a configured JWT_SECRET', () => {
     const script = /src="(\/demo\/assets\/[^"]+\.js)"/.exec(await page.text())![1]!;
     const asset = await fetch(`${t.url}${script}`);
     expect([asset.status, asset.headers.get('cache-control')]).toEqual([200, 'public, max-age=31536000, immutable']);
+    // The service worker: a script at the demo's root, so its default scope is /demo/; never cached, so updates take.
+    const worker = await fetch(`${t.url}/demo/sw.js`);
+    expect([worker.status, worker.headers.get('content-type'), worker.headers.get('cache-control')]).toEqual([200, 'text/javascript; charset=utf-8', 'no-cache']);
     for (const path of ['/demo/..%2Fpackage.json', '/demo/%2e%2e/%2e%2e/package.json', '/demo/assets/nope.js']) {
       expect((await fetch(`${t.url}${path}`)).status, path).toBe(404);
     }
@@ -64,5 +67,15 @@ describe('on the generated development secret', () => {
     const bad = await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"user":""}' });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toEqual({ user: [FIELD_MESSAGES.blank] });
+  });
+
+  devIt('POST /demo/token with admin: true mints an admin token (development only), without it a user token the admin API refuses', async ({ t }) => {
+    const mint = async (admin?: boolean) =>
+      ((await (await fetch(`${t.url}/demo/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ user: 'dev-mod', admin }) })).json()) as { token: string }).token;
+    const mod = createChatClient({ url: t.url, token: await mint(true) });
+    expect((await mod.admin.reports.list.query({ status: 'open' })).items).toEqual([]);
+    const user = createChatClient({ url: t.url, token: await mint() });
+    await expect(user.admin.reports.list.query({ status: 'open' })).rejects.toThrow();
+    await Promise.all([mod.close(), user.close()]);
   });
 });

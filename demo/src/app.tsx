@@ -4,7 +4,9 @@ import { ChatPane } from './chat-pane.tsx';
 import { ConnectionBanner } from './connection-banner.tsx';
 import { fetchEditWindowMs } from './edit-window.ts';
 import { Inbox } from './inbox.tsx';
-import { devToken, savedSession, saveSession, subjectOf, type Session } from './sign-in.ts';
+import { disableNotifications, NotificationsButton, useRoomFromNotifications } from './notifications.tsx';
+import { ReportsPanel } from './reports-panel.tsx';
+import { devToken, looksAdmin, savedSession, saveSession, subjectOf, type Session } from './sign-in.ts';
 
 export function App() {
   const [session, setSession] = useState<Session | null>(savedSession);
@@ -15,15 +17,16 @@ export function App() {
 function SignIn({ onSignedIn }: { onSignedIn(s: Session): void }) {
   const [name, setName] = useState('');
   const [askToken, setAskToken] = useState(false);
+  const [admin, setAdmin] = useState(false);
   const [token, setToken] = useState('');
   const [error, setError] = useState('');
   async function submit(e: Event) {
     e.preventDefault();
     setError('');
     try {
-      if (askToken) return onSignedIn({ user: subjectOf(token.trim()), token: token.trim() });
-      const minted = await devToken(name.trim());
-      if (minted) onSignedIn({ user: name.trim(), token: minted });
+      if (askToken) return onSignedIn({ user: subjectOf(token.trim()), token: token.trim(), admin: looksAdmin(token.trim()) });
+      const minted = await devToken(name.trim(), admin);
+      if (minted) onSignedIn({ user: name.trim(), token: minted, admin });
       else setAskToken(true);
     } catch (err) {
       setError(String((err as Error).message));
@@ -38,7 +41,12 @@ function SignIn({ onSignedIn }: { onSignedIn(s: Session): void }) {
           <textarea name="token" value={token} onInput={(e) => setToken(e.currentTarget.value)} rows={4} />
         </>
       ) : (
-        <input name="user" placeholder="Your name" value={name} onInput={(e) => setName(e.currentTarget.value)} autoFocus />
+        <>
+          <input name="user" placeholder="Your name" value={name} onInput={(e) => setName(e.currentTarget.value)} autoFocus />
+          <label>
+            <input type="checkbox" name="admin" checked={admin} onChange={(e) => setAdmin(e.currentTarget.checked)} /> Admin (development only)
+          </label>
+        </>
       )}
       <button type="submit">Sign in</button>
       {error && <p class="error">{error}</p>}
@@ -50,6 +58,8 @@ function Signed({ session, onSignOut }: { session: Session; onSignOut(): void })
   const chat: ChatClient = useMemo(() => createChatClient({ url: location.origin, token: session.token, retryDelayMs: (n) => Math.min(200 * 2 ** n, 2_000) }), [session.token]);
   useEffect(() => () => void chat.close(), [chat]);
   const [openRoom, setOpenRoom] = useState<string | null>(null);
+  const [showReports, setShowReports] = useState(false);
+  useRoomFromNotifications((id) => (setShowReports(false), setOpenRoom(id)));
   const [editWindowMs, setEditWindowMs] = useState<number | undefined>(undefined);
   useEffect(() => void fetchEditWindowMs().then(setEditWindowMs), []);
   return (
@@ -59,10 +69,18 @@ function Signed({ session, onSignOut }: { session: Session; onSignOut(): void })
         <span>
           Signed in as <b data-testid="me">{session.user}</b>
         </span>
-        <button onClick={onSignOut}>Sign out</button>
+        <span class="tools">
+          <NotificationsButton chat={chat} />
+          {session.admin && (
+            <button onClick={() => setShowReports(!showReports)} aria-pressed={showReports}>
+              Reports
+            </button>
+          )}
+          <button onClick={() => void disableNotifications(chat).finally(onSignOut)}>Sign out</button>
+        </span>
       </header>
-      <Inbox chat={chat} me={session.user} openRoom={openRoom} onOpen={(id) => setOpenRoom(id || null)} />
-      {openRoom ? <ChatPane key={openRoom} chat={chat} me={session.user} roomId={openRoom} editWindowMs={editWindowMs} /> : <main class="empty">Pick a conversation, or start one.</main>}
+      <Inbox chat={chat} me={session.user} openRoom={openRoom} onOpen={(id) => (setShowReports(false), setOpenRoom(id || null))} />
+      {showReports ? <ReportsPanel chat={chat} /> : openRoom ? <ChatPane key={openRoom} chat={chat} me={session.user} roomId={openRoom} editWindowMs={editWindowMs} /> : <main class="empty">Pick a conversation, or start one.</main>}
     </div>
   );
 }

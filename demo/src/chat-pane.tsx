@@ -1,5 +1,6 @@
 import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { parleyCodeOf, type ChatClient, type Message, type PendingMessage } from '../../client-sdk/index.ts';
+import { MAX_ATTACHMENTS_PER_MESSAGE } from '../../contracts/attachment.ts';
 import { MessageRow } from './message-row.tsx';
 import { uploadFile } from './attachments.ts';
 
@@ -129,6 +130,17 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
     }
   }
 
+  /** Files go the picker's way: added to the message, uploaded at Send. */
+  const attach = (picked: File[]) => setFiles((all) => [...all, ...picked].slice(0, MAX_ATTACHMENTS_PER_MESSAGE));
+
+  /** A pasted image (a screenshot, a copied picture) attaches; pasted text stays the browser's to insert. */
+  function onPaste(e: ClipboardEvent) {
+    const pasted = [...(e.clipboardData?.files ?? [])];
+    if (!pasted.length) return;
+    e.preventDefault();
+    attach(pasted);
+  }
+
   async function sendFiles(content: string) {
     setUploading(true);
     try {
@@ -191,9 +203,9 @@ export function ChatPane({ chat, me, roomId, editWindowMs }: Props) {
       <form class="compose" onSubmit={send}>
         <label class="attach" title="Attach files">
           📎{files.length > 0 && <small data-testid="attached">{files.length}</small>}
-          <input type="file" multiple hidden data-testid="file-picker" onChange={(e) => setFiles([...(e.currentTarget.files ?? [])].slice(0, 10))} />
+          <input type="file" multiple hidden data-testid="file-picker" onChange={(e) => attach([...(e.currentTarget.files ?? [])])} />
         </label>
-        <input name="message" placeholder="Message" value={draft} onInput={(e) => onInput(e.currentTarget.value)} autoComplete="off" />
+        <input name="message" placeholder="Message" value={draft} onInput={(e) => onInput(e.currentTarget.value)} onPaste={onPaste} autoComplete="off" />
         <button type="submit" disabled={uploading}>
           Send
         </button>

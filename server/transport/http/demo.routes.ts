@@ -21,6 +21,8 @@ export interface DemoRoutesOptions {
   distDir: string;
   /** Set only while the server runs on its generated development secret: then `POST /demo/token` exists. */
   devSecret: string | undefined;
+  /** ADMIN_ROLE_CLAIM: the claim `POST /demo/token` sets when asked for an admin token. */
+  roleClaim: string;
   /** MESSAGE_EDIT_WINDOW_SECONDS, for `GET /demo/config`: the page hides Edit once a message's window closes. */
   messageEditWindowSeconds: number;
 }
@@ -30,7 +32,7 @@ export interface DemoRoutesOptions {
  * only, a token for any user name, so anyone can try Parley without minting JWTs. With a
  * configured JWT_SECRET or JWKS the route does not exist and the page asks for a token.
  */
-export async function registerDemoRoutes(app: FastifyInstance, { distDir, devSecret, messageEditWindowSeconds }: DemoRoutesOptions) {
+export async function registerDemoRoutes(app: FastifyInstance, { distDir, devSecret, roleClaim, messageEditWindowSeconds }: DemoRoutesOptions) {
   const root = normalize(distDir + '/');
 
   async function serve(wanted: string, reply: FastifyReply) {
@@ -54,9 +56,13 @@ export async function registerDemoRoutes(app: FastifyInstance, { distDir, devSec
   app.get('/demo/config', (): DemoConfig => ({ messageEditWindowSeconds }));
 
   if (!devSecret) return;
+  // `admin: true` adds the admin role: anyone may become admin here, which is no more than the
+  // route already grants (any user name, and `npm run token -- --admin` on the same secret).
   app.post('/demo/token', async (req, reply) => {
-    const user = UserId.safeParse((req.body as { user?: unknown } | undefined)?.user);
+    const body = req.body as { user?: unknown; admin?: unknown } | undefined;
+    const user = UserId.safeParse(body?.user);
     if (!user.success) return replyError(reply, invalidInput(user.error.issues.map((i) => ({ ...i, path: ['user'] }))));
-    return { token: await signToken({ secret: devSecret, userId: user.data, expiresIn: '12h' }) };
+    const claims = body?.admin === true ? { [roleClaim]: 'admin' } : {};
+    return { token: await signToken({ secret: devSecret, userId: user.data, expiresIn: '12h', claims }) };
   });
 }
