@@ -44,8 +44,9 @@ export async function seedPairs(pool: pg.Pool, prefix: string, count: number): P
     [prefix, count],
   );
   const { rows } = await pool.query<{ id: string; i: number }>(
-    `insert into chat_rooms (id, participant1_id, participant2_id)
-     select gen_random_uuid(), $1 || i || 'a', $1 || i || 'b' from generate_series(0, $2 - 1) i
+    // Answered conversations, as the pairs of a running chat are (a request would hide presence and receipts).
+    `insert into chat_rooms (id, participant1_id, participant2_id, accepted_at)
+     select gen_random_uuid(), $1 || i || 'a', $1 || i || 'b', now() from generate_series(0, $2 - 1) i
      on conflict do nothing
      returning id, substring(participant1_id from char_length($1) + 1 for char_length(participant1_id) - char_length($1) - 1)::int as i`,
     [prefix, count],

@@ -16,8 +16,9 @@ const USER = 'inbox-bench-owner';
 async function seed(ctx: BenchContext, rooms: number, perRoom: number) {
   await ctx.pool.query(`insert into users (id) select 'inbox-peer-' || i from generate_series(1, $1) i union all select $2 on conflict do nothing`, [rooms, USER]);
   const { rows } = await ctx.pool.query<{ id: string }>(
-    `insert into chat_rooms (id, participant1_id, participant2_id, last_seq, last_message_at)
-     select gen_random_uuid(), 'inbox-peer-' || i, $2, $3, now() - make_interval(secs => i) from generate_series(1, $1) i
+    // Conversations the user has answered: rooms.list's inbox leaves unanswered requests out.
+    `insert into chat_rooms (id, participant1_id, participant2_id, last_seq, last_message_at, accepted_at)
+     select gen_random_uuid(), 'inbox-peer-' || i, $2, $3, now() - make_interval(secs => i), now() from generate_series(1, $1) i
      returning id`,
     [rooms, USER, perRoom],
   );
