@@ -1,3 +1,4 @@
+import { createECDH, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,8 @@ import { createWebPushSender, ENCRYPTION_OVERHEAD_BYTES, MAX_ENCRYPTED_BYTES, re
 import { payloadOf } from '../server/push/push.service.ts';
 import { loadVapidKeys } from '../server/push/vapid-keys.ts';
 import { loadConfig } from '../server/infra/config/config.ts';
+import { rejection } from './support/rejection.ts';
+import { startTestApp } from './support/test-app.ts';
 
 describe('push endpoints (SSRF)', () => {
   it('only public addresses count as public', () => {
@@ -110,5 +113,29 @@ describe('push configuration', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('push subscriptions are paced', () => {
+  it('each push.subscribe takes a token of the SAFETY_… bucket (it resolves a host): past the burst, RATE_LIMITED', async () => {
+    const vapid = webpush.generateVAPIDKeys();
+    await using t = await startTestApp(`${import.meta.filename}-paced`, {
+      PUSH: 'on',
+      VAPID_PUBLIC_KEY: vapid.publicKey,
+      VAPID_PRIVATE_KEY: vapid.privateKey,
+      VAPID_SUBJECT: 'mailto:push-tests@example.com',
+      PUSH_ALLOW_LOCAL_ENDPOINTS: 'true',
+      SAFETY_RATE_PER_SEC: '0.01',
+      SAFETY_BURST: '2',
+    });
+    const c = await t.client('paced');
+    const device = (n: number) => {
+      const ecdh = createECDH('prime256v1');
+      ecdh.generateKeys();
+      return { endpoint: `http://127.0.0.1:9/push/${n}`, keys: { p256dh: ecdh.getPublicKey().toString('base64url'), auth: randomBytes(16).toString('base64url') } };
+    };
+    await c.push.subscribe.mutate(device(1));
+    await c.push.subscribe.mutate(device(2));
+    expect(await rejection(c.push.subscribe.mutate(device(3)))).toMatchObject({ parleyCode: 'RATE_LIMITED' });
   });
 });

@@ -1,4 +1,5 @@
 import { PushSubscribed, PushSubscribeInput, PushUnsubscribed, PushUnsubscribeInput, VapidPublicKey } from '../../../contracts/index.ts';
+import { limitedProcedure } from './limited.procedure.ts';
 import { authedProcedure, router } from './procedures.ts';
 
 export const pushRouter = router({
@@ -8,8 +9,9 @@ export const pushRouter = router({
   /**
    * Registers a device (a browser's `PushSubscription`) for the caller; idempotent per endpoint,
    * at most 10 per user (the oldest go). INVALID_INPUT for an endpoint that is not https on a public address.
+   * Each call resolves the endpoint's host, so it takes a token of the rare-acts bucket (SAFETY_…).
    */
-  subscribe: authedProcedure
+  subscribe: limitedProcedure('safety')
     .input(PushSubscribeInput)
     .meta({ output: PushSubscribed })
     .mutation(async ({ ctx, input }) => ({ subscriptions: await ctx.services.push.subscribe(ctx.userId, input) })),
