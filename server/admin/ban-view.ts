@@ -1,4 +1,5 @@
 import { ParleyError } from '../../contracts/index.ts';
+import { startEpochSweep } from '../infra/db/epoch-sweep.ts';
 import { BANS_KEY } from '../live/bus-key.ts';
 import type { BusEvent, RoomBus } from '../live/room-bus.ts';
 import type { Sql } from '../messages/message-store.ts';
@@ -34,7 +35,6 @@ export function createBanView({ bus, sql, sweepMs, onError, onErased }: { bus: R
   const watchers = new Map<string, Set<(why: Eviction) => void>>();
   // Bumped by every single-user update: a full reload that began before one is read again.
   let gen = 0;
-  let epoch: string | undefined;
 
   const banOf = (userId: string): { until: number | null } | undefined => {
     if (!bans.has(userId)) return undefined;
@@ -87,22 +87,7 @@ export function createBanView({ bus, sql, sweepMs, onError, onErased }: { bus: R
     } else if (event.type === 'catch-up') void loadAll().catch(onError);
   });
 
-  let sweeping = false;
-  const sweeper = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
-    void (async () => {
-      const [row] = await sql.execute<Array<{ n: string }>>('select n from ban_epoch where id = 1');
-      const seen = String(row?.n ?? 0);
-      // Read before the bans, so whatever moved the epoch is in what they read. The first sweep
-      // reloads too: the load at start read the bans before any epoch was known.
-      if (seen !== epoch) await loadAll();
-      epoch = seen;
-    })()
-      .catch(onError)
-      .finally(() => (sweeping = false));
-  }, sweepMs);
-  sweeper.unref();
+  const sweep = startEpochSweep({ sql, table: 'ban_epoch', periodMs: sweepMs, onMoved: loadAll, onError });
 
   return {
     async check(userId) {
@@ -141,6 +126,6 @@ export function createBanView({ bus, sql, sweepMs, onError, onErased }: { bus: R
       bus.publish(BANS_KEY, { type: 'bans_changed', user: userId, ...(erased && { erased }) });
     },
 
-    close: () => clearInterval(sweeper),
+    close: () => sweep.stop(),
   };
 }

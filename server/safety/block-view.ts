@@ -1,3 +1,4 @@
+import { startEpochSweep } from '../infra/db/epoch-sweep.ts';
 import { SAFETY_KEY } from '../live/bus-key.ts';
 import type { BusEvent, RoomBus } from '../live/room-bus.ts';
 import type { Sql } from '../messages/message-store.ts';
@@ -104,7 +105,6 @@ function hidesFor(viewer: string, seen: Seen, event: { type: string; user?: stri
  */
 export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; sql: Sql; sweepMs: number; onError: (err: unknown) => void }): BlockView {
   const entries = new Map<string, Entry>();
-  let epoch: string | undefined;
 
   async function read(users: string[]) {
     const gens = users.map((u) => entries.get(u)?.gen);
@@ -185,24 +185,18 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     else if (event.type === 'catch-up') void reread([...entries.keys()]).catch(onError);
   });
 
-  let sweeping = false;
-  const sweeper = setInterval(() => {
-    if (sweeping) return;
-    sweeping = true;
-    void (async () => {
+  const sweep = startEpochSweep({
+    sql,
+    table: 'safety_epoch',
+    periodMs: sweepMs,
+    // Entries no reader holds, unused for two periods, go first: the view's memory follows its readers.
+    beforeEach: () => {
       const now = Date.now();
       for (const [user, entry] of entries) if (entry.holds === 0 && now - entry.usedAt > 2 * sweepMs) entries.delete(user);
-      const [row] = await sql.execute<Array<{ n: string }>>('select n from safety_epoch where id = 1');
-      const seen = String(row?.n ?? 0);
-      // Read before the users, so whatever moved the epoch is in what they read. The first sweep
-      // reads everyone: entries loaded before any epoch was known may predate a change.
-      if (seen !== epoch) await reread([...entries.keys()]);
-      epoch = seen;
-    })()
-      .catch(onError)
-      .finally(() => (sweeping = false));
-  }, sweepMs);
-  sweeper.unref();
+    },
+    onMoved: () => reread([...entries.keys()]),
+    onError,
+  });
 
   return {
     async severedFrom(user) {
@@ -250,6 +244,6 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
       bus.publish(SAFETY_KEY, { type: 'blocks_changed', users: [user], everyone: true });
     },
 
-    close: () => clearInterval(sweeper),
+    close: () => sweep.stop(),
   };
 }
