@@ -26,7 +26,16 @@ function warnBeforeLogger({ logLevel }: Config, msg: string) {
 
 const started = await start().catch(async (err: unknown) => {
   console.error(startFailureMessage(err, config));
-  await app?.close().catch(() => undefined);
+  // A start that failed exits promptly whatever its partial close waits for; if that wait is what
+  // holds it, the line says which stage.
+  const bound = config?.shutdownGraceMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  const closedInTime = await Promise.race([
+    (app?.close() ?? Promise.resolve()).then(() => true, () => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), bound))),
+  ]);
+  clearTimeout(timer);
+  if (!closedInTime) console.error(`(closing after the failed start was still waiting for: ${app?.shutdownStage ?? 'unknown'} after ${bound} ms; exiting anyway)`);
   return process.exit(1);
 });
 if (started) {

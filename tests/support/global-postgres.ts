@@ -1,10 +1,13 @@
 import type { TestProject } from 'vitest/node';
 import { scratchPostgres } from '../../server/infra/db/scratch-postgres.ts';
+import { createTemplateDatabase } from './template-database.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** The server test files create their databases on (see `tests/support/test-app.ts`). */
     adminDatabaseUrl: string;
+    /** A database at the current schema that test databases are created from. */
+    templateDatabase: string;
   }
 }
 
@@ -20,6 +23,12 @@ export default async function setup(project: TestProject) {
     max_connections: 200,
   });
   if (postgres.source === 'throwaway') console.log(`tests: no PostgreSQL on 127.0.0.1:5432, started one on ${new URL(postgres.adminUrl).host}`);
+  const templateName = `parley_test_template_${process.pid}`;
+  const template = await createTemplateDatabase(postgres.adminUrl, templateName);
   project.provide('adminDatabaseUrl', postgres.adminUrl);
-  return () => postgres.stop();
+  project.provide('templateDatabase', templateName);
+  return async () => {
+    await template.drop();
+    await postgres.stop();
+  };
 }

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import pg from 'pg';
 import { runMain, servingUrls, type MainProcess } from './main-process.ts';
-import { ADMIN_URL, dropTestDatabase, TEST_SECRET } from './test-app.ts';
+import { ADMIN_URL, dropTestDatabase, freshDatabase, TEST_SECRET } from './test-app.ts';
 
 export interface TestDatabase {
   url: string;
@@ -14,14 +14,7 @@ export interface TestDatabase {
 /** An empty database `parley_test_<tag>_<pid>` on the test PostgreSQL, for servers run as processes. */
 export async function createTestDatabase(tag: string): Promise<TestDatabase> {
   const name = `parley_test_${tag.replace(/\W/g, '_').toLowerCase()}_${process.pid}`;
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    await c.query(`drop database if exists ${name} with (force)`);
-    await c.query(`create database ${name}`);
-  } finally {
-    await c.end();
-  }
+  await freshDatabase(name);
   const url = new URL(ADMIN_URL);
   url.pathname = `/${name}`;
   const messages = async (roomId: string) => {

@@ -1,9 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import { runMain, servingUrl, type MainProcess } from './main-process.ts';
-import { ADMIN_URL, dropTestDatabase } from './test-app.ts';
+import { ADMIN_URL, dropTestDatabase, freshDatabase } from './test-app.ts';
 
 /** `npm start`'s entry point that a test can stop and start again on the same port, database and data directory. */
 export interface RestartableServer {
@@ -19,11 +18,7 @@ export interface RestartableServer {
  */
 export async function startRestartableServer(tag: string, env: Record<string, string> = {}): Promise<RestartableServer> {
   const dbName = `parley_test_${tag}_${process.pid}`;
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`drop database if exists ${dbName} with (force)`);
-  await admin.query(`create database ${dbName}`);
-  await admin.end();
+  await freshDatabase(dbName);
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
   const dataDir = await mkdtemp(join(tmpdir(), 'parley-e2e-'));

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { runMain, servingUrls, type MainProcess } from './main-process.ts';
-import { ADMIN_URL, dropTestDatabase, TEST_SECRET } from './test-app.ts';
+import { ADMIN_URL, dropTestDatabase, freshDatabase, TEST_SECRET } from './test-app.ts';
 
 export interface ServerProcess extends MainProcess {
   url: string;
@@ -14,20 +14,13 @@ export interface ServerProcess extends MainProcess {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-async function admin(sql: string) {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  await c.query(sql).finally(() => c.end());
-}
-
 /**
  * `npm start`'s entry point in a child process on a fresh database: for tests that measure the
  * server's own memory, or read its log, apart from the test's clients.
  */
 export async function startServerProcess(tag: string, env: Record<string, string | undefined> = {}): Promise<ServerProcess> {
   const dbName = `parley_test_${tag}_${process.pid}`;
-  await admin(`drop database if exists ${dbName} with (force)`);
-  await admin(`create database ${dbName}`);
+  await freshDatabase(dbName);
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
   // Rate limits off, as for in-process test apps: the floods here must reach the socket rules.

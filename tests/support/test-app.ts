@@ -5,9 +5,14 @@ import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { createApp, type ParleyApp } from '../../server/app.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
 import { loadConfig } from '../../server/infra/config/config.ts';
+import { createDatabaseFrom } from './template-database.ts';
 
 /** The PostgreSQL server tests create their databases on (never the data itself). */
 export const ADMIN_URL = inject('adminDatabaseUrl');
+const TEMPLATE = inject('templateDatabase');
+
+/** A fresh database `name` at the current schema (any old one of that name dropped first). */
+export const freshDatabase = (name: string) => createDatabaseFrom(ADMIN_URL, TEMPLATE, name);
 export const TEST_SECRET = 'parley-test-secret-0123456789abcdefghijklmnop';
 
 export interface TestApp {
@@ -111,10 +116,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const tag = basename(testFile).replace(/\.test\.[cm]?[jt]s/, '').replace(/\W/g, '_').toLowerCase();
   const dbName = `parley_test_${tag}_${process.pid}`;
-  await admin(async (c) => {
-    await c.query(`drop database if exists ${dbName} with (force)`);
-    await c.query(`create database ${dbName}`);
-  });
+  await freshDatabase(dbName);
   const databaseUrl = new URL(ADMIN_URL);
   databaseUrl.pathname = `/${dbName}`;
   const app = await createApp(testConfig(databaseUrl.href, pooler ? { DATABASE_URL: pooler.pooled(databaseUrl.href), DATABASE_DIRECT_URL: databaseUrl.href, ...env } : env));
