@@ -172,6 +172,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       partners: (userId) => rooms.partners(orm.em.fork(), userId),
       maxStreamsPerUser: config.inboxStreamsPerUser,
       screen: blocks.view.screen,
+      presenceNow: presence.now,
+      onError: (err) => log.warn({ err }, 'reading a presence just made visible failed; the next change carries it'),
     }),
     messages: createMessageService({
       bus,
@@ -185,6 +187,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       onBatch: metrics.batch,
       sendRefusal: (roomId) => blocks.sendRefusal(sql, roomId),
       screen: blocks.view.screen,
+      presenceNow: presence.now,
+      onError: (err) => log.warn({ err }, 'reading a presence just made visible failed; the next change carries it'),
       attachments,
       transaction,
       onStored: (message) => {

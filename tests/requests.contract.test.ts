@@ -56,6 +56,26 @@ describe('message requests', () => {
     inbox.unsubscribe();
   });
 
+  it.for(['accepts', 'replies'] as const)('when the recipient %s, the opener’s open room and inbox streams hear the recipient’s presence as it is then, without waiting for its next change', async (answer, { t }) => {
+    const { a, b, room, bId } = await freshRequest(t);
+    // b is online before a watches: the change that said so was hidden from a, and none follows.
+    const subB = record(b, room.id);
+    await subB.started;
+    await t.app.services.presence.settled();
+    const subA = record(a, room.id);
+    const inboxA: InboxEvent[] = [];
+    const inbox = a.rooms.onEvent.subscribe(undefined, { onData: (e) => inboxA.push(e) });
+    await subA.started;
+    await vi.waitFor(() => expect(inboxA).toContainEqual({ type: 'ready' }));
+    if (answer === 'accepts') await b.rooms.accept.mutate({ roomId: room.id });
+    else await b.messages.send.mutate({ roomId: room.id, content: 'hello' });
+    const online = { type: 'presence', user: bId, online: true, last_seen_at: null };
+    await vi.waitFor(() => expect(subA.events.filter((e) => e.type === 'presence')).toEqual([online]));
+    await vi.waitFor(() => expect(inboxA.filter((e) => e.type === 'presence')).toEqual([online]));
+    for (const s of [subA, subB]) s.unsubscribe();
+    inbox.unsubscribe();
+  });
+
   it('the recipient lists requests apart; the default list holds the rooms one opened or accepted', async ({ t }) => {
     const { a, b, room, aId } = await freshRequest(t);
     await a.messages.send.mutate({ roomId: room.id, content: 'hello?' });

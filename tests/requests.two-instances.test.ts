@@ -37,7 +37,12 @@ describe('message requests and privacy across two instances', () => {
     expect(subA.events.filter((e) => e.type === 'typing')).toEqual([]);
     expect(legacyA.frames.filter((f) => f.action === 'typing')).toEqual([]);
 
+    // b comes online on instance two, unseen by a: a's stream on one hears it once b accepts.
+    const subB = record(b, room.id);
+    await subB.started;
+    await two.app.services.presence.settled();
     await b.rooms.accept.mutate({ roomId: room.id });
+    await vi.waitFor(() => expect(subA.events.filter((e) => e.type === 'presence')).toEqual([{ type: 'presence', user: bId, online: true, last_seen_at: null }]), { timeout: 5_000 });
     await typingReaches(
       () => b.messages.typing.mutate({ roomId: room.id }),
       () => subA.events.some((e) => e.type === 'typing') && legacyA.frames.some((f) => f.action === 'typing'),
@@ -51,6 +56,7 @@ describe('message requests and privacy across two instances', () => {
     await subA.waitForMessages(2);
     expect(subA.events.filter((e) => e.type === 'read')).toEqual([]);
     subA.unsubscribe();
+    subB.unsubscribe();
     legacyA.close();
   });
 

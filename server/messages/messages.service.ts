@@ -1,4 +1,4 @@
-import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection, type RoomEvent } from '../../contracts/index.ts';
+import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection, type PresenceEvent, type RoomEvent } from '../../contracts/index.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { MessageStore, NewMessage, PageRequest, Sql, StoredAttachment, StoredPage } from './message-store.ts';
 import { createReadBatcher } from './read-batcher.ts';
@@ -8,6 +8,8 @@ import type { RoomChangeLog } from './room-changes.ts';
 import { openRoomFeed, type FeedItem, type Position, type RoomFeedSource } from './room-feed.ts';
 import { queuedHook, withQueuedHook } from './queued-hook.ts';
 import { createCoalescer } from './send-coalescer.ts';
+import { watchRevealed } from '../presence/watch-revealed.ts';
+import type { EventScreen } from '../safety/block-view.ts';
 
 export type { FeedItem, NewMessage, Position, StoredAttachment };
 
@@ -70,7 +72,11 @@ export interface MessageServiceDeps {
   /** Told of every stored send (a recipient's first reply accepts a message request); undefined when there is nothing to wait for. */
   replied?(roomId: string, sender: string): Promise<void> | undefined;
   /** What a reader may not see (see safety/block-view.ts); held until the feed's signal aborts. */
-  screen?(viewer: string): Promise<{ hides(event: RoomEvent): boolean; release(): void }>;
+  screen?(viewer: string): Promise<EventScreen>;
+  /** A user's presence as of now (see presence/), for a reader it has just become visible to. */
+  presenceNow?(userId: string): Promise<PresenceEvent>;
+  /** A presence the feed could not read for a reader it became visible to: the next change carries it. */
+  onError?(err: unknown): void;
   /** Each message once stored and published (push notifications, webhooks); must return at once. */
   onStored?(message: Message): void;
   attachments?: SendAttachments;
@@ -78,7 +84,7 @@ export interface MessageServiceDeps {
   transaction?<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T>;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, onStored, attachments, transaction, moderate, replied }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, transaction, moderate, replied }: MessageServiceDeps): MessageService {
   /** What every stored send does next: tells push and webhooks, and a reply accepts a request. */
   async function afterStored(message: NewMessage, stored: Message) {
     onStored?.(stored);
@@ -185,7 +191,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
       return openRoomFeed(
         {
           bus,
-          watchPresence,
+          watchPresence: screened && presenceNow ? watchRevealed(watchPresence, screened, presenceNow, onError) : watchPresence,
           roomId,
           readAfter: (afterSeq, limit, upTo) => store.readAfter(sql, roomId, afterSeq, limit, upTo),
           readChangesAfter: (afterChange, limit, upTo) => changes.readAfter(sql, roomId, afterChange, limit, upTo),

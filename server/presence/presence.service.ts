@@ -11,6 +11,11 @@ export interface PresenceService {
   connect(userId: string): () => void;
   /** Online on this instance or, as last heard over the bus, on another. */
   isOnline(userId: string): boolean;
+  /**
+   * `userId`'s presence as of now, as an event: for a reader who could not see it until a moment
+   * ago (a request answered, a block lifted), whose stream heard none of the changes before.
+   */
+  now(userId: string): Promise<PresenceEvent>;
   /** Hears every announced change of `userId`'s presence, from any instance; returns the unsubscribe. */
   watch(userId: string, listener: PresenceListener): () => void;
   /** Resolves once every presence change so far is stored and published (tests, shutdown). */
@@ -194,6 +199,15 @@ export function createPresenceService({
       };
     },
     isOnline: (userId) => sockets.has(userId) || heard.get(userId) === true,
+    async now(userId) {
+      const [row] = await em().execute<Row[]>(
+        `select exists (select 1 from presence_users u join presence_instances i on i.id = u.instance_id where u.user_id = ? and i.${fresh}) as held,
+                (select last_seen_at from users where id = ?) as last_seen_at`,
+        [userId, userId],
+      );
+      const seen = row?.last_seen_at;
+      return { type: 'presence', user: userId, online: sockets.has(userId) || row?.held === true, last_seen_at: seen ? new Date(seen as string).toISOString() : null };
+    },
     watch: (userId, listener) => watchers.subscribe(userId, listener),
     settled: () => chain,
     async close() {

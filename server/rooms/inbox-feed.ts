@@ -1,6 +1,8 @@
 import { ParleyError, type InboxEvent, type PresenceEvent } from '../../contracts/index.ts';
 import { roomKey, userKey } from '../live/bus-key.ts';
 import type { BusEvent, RoomBus } from '../live/room-bus.ts';
+import { watchRevealed } from '../presence/watch-revealed.ts';
+import type { EventScreen } from '../safety/block-view.ts';
 
 /** A room of the user and its other participant. */
 export interface RoomPartner {
@@ -18,7 +20,10 @@ export interface InboxFeedDeps {
   /** Events held for a slow reader before its stream ends with SLOW_CONSUMER. */
   maxBuffered?: number;
   /** What the user may not see (a blocked pair's typing, presence, read markers); held while the hub lives. */
-  screen?(userId: string): Promise<{ hides(event: InboxEvent): boolean; release(): void }>;
+  screen?(userId: string): Promise<EventScreen>;
+  /** A user's presence as of now, for a reader it has just become visible to. */
+  presenceNow?(userId: string): Promise<PresenceEvent>;
+  onError?(err: unknown): void;
 }
 
 export interface InboxFeeds {
@@ -52,7 +57,7 @@ interface Hub {
  * with a listener set per stream, one user with thousands of rooms and a thousand streams took the
  * process past its heap limit in seconds.
  */
-export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUser, maxBuffered = 10_000, screen }: InboxFeedDeps): InboxFeeds {
+export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUser, maxBuffered = 10_000, screen, presenceNow, onError }: InboxFeedDeps): InboxFeeds {
   const hubs = new Map<string, Hub>();
 
   function openHub(userId: string): Hub {
@@ -61,6 +66,7 @@ export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUs
     const rooms = new Set<string>();
     let closed = false;
     let hides: Hub['hides'];
+    let watch = watchPresence;
     const toAll = (event: InboxEvent) => {
       for (const stream of streams) stream.push(event);
     };
@@ -73,7 +79,7 @@ export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUs
     const listen = ({ room, other }: RoomPartner) => {
       if (closed || rooms.has(room)) return;
       rooms.add(room);
-      unsubscribes.push(bus.subscribe(roomKey(room), fromRoom), watchPresence(other, toAll));
+      unsubscribes.push(bus.subscribe(roomKey(room), fromRoom), watch(other, toAll));
     };
     unsubscribes.push(
       bus.subscribe(userKey(userId), (event) => {
@@ -92,6 +98,7 @@ export function createInboxFeeds({ bus, watchPresence, partners, maxStreamsPerUs
           unsubscribes.push(screened.release);
           if (closed) screened.release();
           hides = screened.hides;
+          if (presenceNow) watch = watchRevealed(watchPresence, screened, presenceNow, onError);
         }
         const list = await partners(userId);
         // Every stream left while the rooms were read: nothing more is subscribed.

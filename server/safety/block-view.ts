@@ -8,6 +8,12 @@ import type { Sql } from '../messages/message-store.ts';
 /** What one reader may not see of the users it is severed from; asked per event, so it follows blocks made later. */
 export interface EventScreen {
   hides(event: { type: string; user?: string }): boolean;
+  /**
+   * Called after each re-read of the reader's view with what it could see before and now: a
+   * feed shows a partner's presence the moment it becomes visible (an answered request, an
+   * unblock), rather than at that partner's next change. Returns the unsubscribe.
+   */
+  onChange(listener: VisibilityChange): () => void;
   /** The reader is gone: its view may be dropped. */
   release(): void;
 }
@@ -20,6 +26,8 @@ export interface Visibility {
   receiptsOf(other: string): boolean;
   typingOf(other: string): boolean;
 }
+
+export type VisibilityChange = (before: Visibility, after: Visibility) => void;
 
 export interface BlockView {
   /** The users `user` is severed from (a block either way, or a declined request), loaded on first use. */
@@ -56,6 +64,8 @@ interface Entry {
   usedAt: number;
   /** Bumped by every invalidation; a read that started under an older one is read again. */
   gen: number;
+  /** The open screens' listeners of this viewer (see {@link EventScreen.onChange}). */
+  listeners?: Set<VisibilityChange>;
   loaded?: Promise<void>;
 }
 
@@ -153,8 +163,19 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     users.forEach((u, i) => {
       const entry = entries.get(u);
       if (!entry) return;
-      if (entry.gen === gens[i]) entry.seen = found.get(u)!;
-      else stale.push(u);
+      if (entry.gen !== gens[i]) return void stale.push(u);
+      const before = entry.seen;
+      entry.seen = found.get(u)!;
+      if (entry.listeners?.size) {
+        const [was, now] = [visibilityOf(before), visibilityOf(entry.seen)];
+        for (const listener of entry.listeners) {
+          try {
+            listener(was, now);
+          } catch (err) {
+            onError(err);
+          }
+        }
+      }
     });
     if (stale.length) await read(stale);
   }
@@ -227,10 +248,24 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
         release();
         throw err;
       }
+      const mine = new Set<VisibilityChange>();
       return {
         // The entry's set is replaced on every re-read: look it up at each event.
         hides: (event) => hidesFor(viewer, entry.seen, event),
-        release,
+        onChange(listener) {
+          entry.listeners ??= new Set();
+          entry.listeners.add(listener);
+          mine.add(listener);
+          return () => {
+            entry.listeners?.delete(listener);
+            mine.delete(listener);
+          };
+        },
+        release() {
+          for (const listener of mine) entry.listeners?.delete(listener);
+          mine.clear();
+          release();
+        },
       };
     },
 
