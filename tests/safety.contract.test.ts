@@ -145,6 +145,19 @@ describe('blocking', () => {
     subA.unsubscribe();
   });
 
+  it('unblocking shows the other’s presence as it is then on the open streams of the one who blocked', async () => {
+    const { a, b, room, bId } = await freshRoom();
+    await a.users.block.mutate({ userId: bId });
+    const subB = record(b, room.id);
+    await subB.started;
+    await t.app.services.presence.settled();
+    const subA = record(a, room.id);
+    await subA.started;
+    await a.users.unblock.mutate({ userId: bId });
+    await vi.waitFor(() => expect(subA.events.filter((e) => e.type === 'presence')).toEqual([{ type: 'presence', user: bId, online: true, last_seen_at: null }]));
+    for (const s of [subA, subB]) s.unsubscribe();
+  });
+
   it('block is idempotent and private to the blocker; listBlocked pages by user id; blocking yourself is refused', async () => {
     const me = await t.client('s-lister');
     const first = await me.users.block.mutate({ userId: 's-x2' });
