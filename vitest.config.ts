@@ -6,29 +6,51 @@ import SlowFirst, { SLOW_FILES } from './tests/support/slow-first.ts';
 // and long-running files, the suites of a second instance or a server of their own (Redis, NATS,
 // S3, PgBouncer), and those that wait out real delays (push and webhook retries, rate windows).
 const quick = process.env.npm_lifecycle_event === 'test:quick';
+/**
+ * Files that run servers of their own (Redis, Redis Cluster, NATS) and fail over: each gets a fresh
+ * process. Run in a process that had run other files, the Redis Cluster cases stalled past their
+ * timeout in full runs (they pass alone); the cause is not found.
+ */
+const OWN_PROCESS = ['tests/fanout.*.test.ts', 'tests/presence.fanout.test.ts', 'tests/abuse.test.ts', 'tests/config.contract.test.ts', 'tests/rate-limits.test.ts'];
 const NOT_QUICK = ['**/*.two-instances.test.ts', '**/fanout.*.test.ts', '**/presence.fanout.test.ts', '**/pgbouncer.test.ts', '**/rate-limits.test.ts', '**/attachments.s3.test.ts', '**/push.test.ts', '**/push.restart.test.ts', '**/webhooks.test.ts'];
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
-    exclude: quick ? ['**/node_modules/**', ...SLOW_FILES, ...NOT_QUICK] : ['**/node_modules/**'],
     sequence: { sequencer: SlowFirst },
     // TEST_ADMIN_DATABASE_URL, else PostgreSQL on 127.0.0.1:5432, else a throwaway server from npm.
     globalSetup: ['tests/support/global-postgres.ts'],
     // Each file gets its own database and server, so files run in parallel safely.
     pool: 'forks',
-    // A worker runs file after file in one process: each file re-importing the server, Fastify,
-    // MikroORM and tRPC was over a quarter of the run. Files share no state but the module cache:
-    // each starts its own apps, databases and servers and closes them.
-    isolate: false,
     fileParallelism: true,
     // Most of a test's time is spent waiting on PostgreSQL, Redis, sockets and child processes, so
     // more files than cores run at once (vitest's default is one fewer than the cores: a single
     // file at a time on two).
     maxWorkers: Math.max(4, availableParallelism()),
-    // The SDK's type tests (`*.test-d.ts`) run under `npm test` too: a type regression fails the run.
-    typecheck: { enabled: !quick, include: ['tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    projects: [
+      {
+        extends: true,
+        test: {
+          name: 'shared-process',
+          include: ['tests/**/*.test.ts'],
+          exclude: ['**/node_modules/**', ...OWN_PROCESS, ...(quick ? [...SLOW_FILES, ...NOT_QUICK] : [])],
+          // A worker runs file after file in one process: each file re-importing the server,
+          // Fastify, MikroORM and tRPC was over a quarter of the run. Files share no state but the
+          // module cache: each starts its own apps, databases and servers and closes them.
+          isolate: false,
+          // The SDK's type tests (`*.test-d.ts`) run under `npm test` too: a type regression fails the run.
+          typecheck: { enabled: !quick, include: ['tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'own-process',
+          include: quick ? [] : OWN_PROCESS,
+          isolate: true,
+        },
+      },
+    ],
   },
 });
