@@ -46,6 +46,8 @@ interface Replica {
   /** The furthest replay position seen: it only grows, so a read fenced at or before it may go there at once. */
   replayed: bigint;
   skipUntil: number;
+  /** Why it is being left alone, for the reads that go to the primary meanwhile. */
+  skipped: FallbackReason;
   replayedNow: () => Promise<bigint>;
 }
 
@@ -114,6 +116,7 @@ export function createReadRouter({
       sql,
       replayed: 0n,
       skipUntil: 0,
+      skipped: 'down',
       replayedNow: sharedAfterAsking(async () => {
         const [row] = await timeout(sql.execute<Array<{ lsn: string | null }>>('select pg_last_wal_replay_lsn()::text as lsn'), checkTimeoutMs, name);
         // A server not in recovery (a promoted replica, or a primary named by mistake) may have
@@ -139,10 +142,11 @@ export function createReadRouter({
     async run<T>(read: ReplicaRead, fn: (sql: Sql) => Promise<T>): Promise<T> {
       const now = Date.now();
       const ready = replicas.filter((r) => r.skipUntil <= now);
-      if (ready.length === 0) return onPrimary(read, fn, 'down');
+      if (ready.length === 0) return onPrimary(read, fn, replicas[0]!.skipped);
       const replica = ready[turn++ % ready.length]!;
       const replayed = replica.replayedNow().catch((err: unknown) => {
         replica.skipUntil = Date.now() + retryMs;
+        replica.skipped = 'down';
         onReplicaDown?.(replica.name, err);
         return undefined;
       });
@@ -151,7 +155,10 @@ export function createReadRouter({
       const at = await replayed;
       if (at === undefined) return onPrimary(read, fn, 'down');
       if (at < needed) {
-        if (needed - at > farBehindBytes) replica.skipUntil = Date.now() + retryMs;
+        if (needed - at > farBehindBytes) {
+          replica.skipUntil = Date.now() + retryMs;
+          replica.skipped = 'behind';
+        }
         return onPrimary(read, fn, 'behind');
       }
       let result: T;
