@@ -3,8 +3,11 @@
  * against two instances on one primary, one of them with DATABASE_REPLICA_URLS. The primary and
  * its streaming replica are the run's own (the npm PostgreSQL), so both rows read the same servers.
  * On a machine where both PostgreSQL servers, the instances and the load generator share the
- * cores, the ratio between the rows is the figure; neither is a ceiling.
+ * cores, throughput says little on its own: the row gives the ratio of each alternated pair of
+ * runs (their median and range), and the primary's CPU per request, which is what a replica
+ * takes off it.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { signToken } from '../../server/identity/sign-token.ts';
 import { startReplicaPair } from '../../server/infra/db/replica-pair.ts';
@@ -12,22 +15,48 @@ import { seedHistory, seedPairs } from '../db.ts';
 import { startInstance, type Instance } from '../instance-process.ts';
 import { cpuMs } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
-import { ratio } from '../stats.ts';
 import { runWorker } from '../workers.ts';
 import type { cannonLoad } from './http-autocannon.ts';
 
 type CannonResult = Awaited<ReturnType<typeof cannonLoad>>[number];
+interface Run extends CannonResult {
+  requests: number;
+  /** CPU milliseconds of each PostgreSQL server (postmaster and backends) during the run. */
+  primaryCpuMs: number;
+  replicaCpuMs: number;
+}
 
-async function replicaShare(metricsUrl: string) {
+/** A PostgreSQL server's CPU so far: its postmaster's and its live children's (the backends, which a pool keeps). */
+function clusterCpuMs(postmaster: number): number {
+  let total = cpuMs(postmaster);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      if (Number(fields[1]) === postmaster) total += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    } catch {
+      // Gone since the listing.
+    }
+  }
+  return total;
+}
+
+async function readsByServer(metricsUrl: string) {
   const text = await (await fetch(metricsUrl)).text();
   const count = (server: string) =>
     [...text.matchAll(new RegExp(`^parley_db_reads_total\\{[^}]*server="${server}"[^}]*\\} (\\S+)$`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
   return { replica: count('replica'), primary: count('primary') };
 }
 
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  return sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+
 export async function runHistoryReplicas(ctx: BenchContext): Promise<Row[]> {
-  const durationSec = ctx.quick ? 2 : 5;
-  const rounds = ctx.quick ? 1 : 2;
+  const durationSec = ctx.quick ? 2 : 4;
+  const pairs = ctx.quick ? 1 : 4;
   const connections = 64;
   const pair = await startReplicaPair({ fsync: 'off', synchronous_commit: 'off', max_connections: 100 });
   const instances: Instance[] = [];
@@ -46,39 +75,48 @@ export async function runHistoryReplicas(ctx: BenchContext): Promise<Row[]> {
     const rotate = await Promise.all(readers.map(async (room, i) => ({ path: `/${room.roomId}/messages/`, token: await signToken({ secret: ctx.secret, userId: i % 2 ? room.a : room.b, expiresIn: '1h' }) })));
     const target = { name: 'rest GET 100 messages, 64 rooms', method: 'GET', path: '/', rotate } as const;
     const token = rotate[0]!.token;
+    const load = (instance: Instance, seconds: number) => runWorker<CannonResult[]>('cannonLoad', { baseUrl: instance.url, token, targets: [target], connections, durationSec: seconds }, 60_000);
 
-    // Each instance's first seconds under load (JIT, pool growth, the replica's caches) are not
-    // what is compared: in a first run without this, the instance measured first lost 4× to itself.
-    for (const instance of [none, one]) await runWorker('cannonLoad', { baseUrl: instance.url, token, targets: [target], connections, durationSec: ctx.quick ? 1 : 3 }, 60_000);
-    const runs = { 0: [] as Array<CannonResult & { serverCpu: number }>, 1: [] as Array<CannonResult & { serverCpu: number }> };
-    const shareBefore = await replicaShare(one.metricsUrl);
-    // Interleaved and mirrored (none, one, one, none), so a neighbour's load on the shared machine
-    // and whatever warms up over the run weigh on both alike.
-    for (let round = 0; round < rounds; round++) {
+    // Each instance's first seconds under load (JIT, pool growth, cold caches) are not what is compared.
+    for (const instance of [none, one]) await load(instance, ctx.quick ? 1 : 3);
+    const before = await readsByServer(one.metricsUrl);
+    const runs: Record<0 | 1, Run[]> = { 0: [], 1: [] };
+    // Alternated and mirrored pair by pair (none, one; one, none; ...), so a neighbour's load on
+    // the shared machine weighs on both alike; each pair gives one ratio.
+    for (let i = 0; i < pairs; i++) {
       const order = [[0, none], [1, one]] as const;
-      for (const [replicas, instance] of round % 2 ? [...order].reverse() : order) {
-        const before = cpuMs(instance.pid);
-        const [result] = await runWorker<CannonResult[]>('cannonLoad', { baseUrl: instance.url, token, targets: [target], connections, durationSec }, 60_000);
-        runs[replicas].push({ ...result!, serverCpu: (cpuMs(instance.pid) - before) / 1000 / durationSec });
+      for (const [replicas, instance] of i % 2 ? [...order].reverse() : order) {
+        const cpu = [clusterCpuMs(pair.primaryPid), clusterCpuMs(pair.replicaPid)];
+        const [result] = await load(instance, durationSec);
+        runs[replicas].push({ ...result!, requests: result!.reqPerSec * durationSec, primaryCpuMs: clusterCpuMs(pair.primaryPid) - cpu[0]!, replicaCpuMs: clusterCpuMs(pair.replicaPid) - cpu[1]! });
         if (result!.non2xx || result!.errors) ctx.problems.push(`history replicas=${replicas}: ${result!.non2xx} non-2xx, ${result!.errors} errors`);
       }
     }
-    const shareAfter = await replicaShare(one.metricsUrl);
-    const mean = (list: CannonResult[]) => list.reduce((s, r) => s + r.reqPerSec, 0) / list.length;
-    const [r0, r1] = [mean(runs[0]), mean(runs[1])];
-    const fromReplica = shareAfter.replica - shareBefore.replica;
-    const fromPrimary = shareAfter.primary - shareBefore.primary;
+    const after = await readsByServer(one.metricsUrl);
+    const ratios = runs[1].map((r, i) => r.reqPerSec / runs[0][i]!.reqPerSec);
+    const rate = (list: Run[]) => list.reduce((s, r) => s + r.reqPerSec, 0) / list.length;
+    // PostgreSQL CPU per 1,000 requests, over all runs of a kind.
+    const per1000 = (list: Run[], key: 'primaryCpuMs' | 'replicaCpuMs') => (1000 * list.reduce((s, r) => s + r[key], 0)) / list.reduce((s, r) => s + r.requests, 0);
+    const fromReplica = after.replica - before.replica;
+    const fromPrimary = after.primary - before.primary;
     const replicaPct = (100 * fromReplica) / Math.max(1, fromReplica + fromPrimary);
     const postgres = String((await pair.onPrimary<{ v: string }>("select current_setting('server_version') as v"))[0]?.v);
+    const cpu = {
+      none: { primary: per1000(runs[0], 'primaryCpuMs') },
+      one: { primary: per1000(runs[1], 'primaryCpuMs'), replica: per1000(runs[1], 'replicaCpuMs') },
+    };
     return [
       {
         scenario: 'history: read replicas',
         surface: 'rest GET 100 messages, 64 rooms',
-        params: `c=${connections}, ${rounds} × ${durationSec} s each, alternated; PostgreSQL ${postgres} primary + 1 streaming replica, both on this host`,
-        result: `1 replica ${r1.toFixed(0)} req/s (${replicaPct.toFixed(0)} % of its page statements on the replica), 0 replicas ${r0.toFixed(0)} req/s; p99 ${Math.max(...runs[1].map((r) => r.p99))} vs ${Math.max(...runs[0].map((r) => r.p99))} ms`,
+        params: `c=${connections}, ${pairs} alternated pairs of ${durationSec} s runs; PostgreSQL ${postgres} primary + 1 streaming replica, both on this host`,
+        result:
+          `1 replica / 0 replicas req/s: median ${median(ratios).toFixed(2)}× (pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}); ` +
+          `mean ${rate(runs[1]).toFixed(0)} vs ${rate(runs[0]).toFixed(0)} req/s; ${replicaPct.toFixed(0)} % of page statements on the replica; ` +
+          `primary CPU per 1,000 requests ${cpu.one.primary.toFixed(0)} ms with the replica (replica ${cpu.one.replica.toFixed(0)} ms) vs ${cpu.none.primary.toFixed(0)} ms without`,
         baseline: '0 replicas',
-        ratio: ratio(r1, r0),
-        data: { connections, durationSec, rounds, postgres, noReplica: runs[0], oneReplica: runs[1], readsFromReplica: fromReplica, readsFromPrimary: fromPrimary },
+        ratio: median(ratios),
+        data: { connections, durationSec, pairs, postgres, ratios, cpuMsPer1000Requests: cpu, noReplica: runs[0], oneReplica: runs[1], statementsOnReplica: fromReplica, statementsOnPrimary: fromPrimary },
       },
     ];
   } finally {

@@ -19,6 +19,9 @@ export interface ReplicaPair {
   /** Superuser URLs (database `postgres`). */
   primaryUrl: string;
   replicaUrl: string;
+  /** The postmasters' process ids: their backends are their children. */
+  primaryPid: number;
+  replicaPid: number;
   /** Runs one statement on the replica (`select pg_wal_replay_pause()`, say). */
   onReplica<T extends pg.QueryResultRow = Record<string, unknown>>(text: string): Promise<T[]>;
   onPrimary<T extends pg.QueryResultRow = Record<string, unknown>>(text: string): Promise<T[]>;
@@ -45,7 +48,7 @@ export async function startReplicaPair(settings: Record<string, string | number>
   // Room for the standby to start from the copy's checkpoint after the primary has moved on.
   const primarySettings = { wal_level: 'replica', max_wal_senders: 4, wal_keep_size: '256MB', ...settings };
   let primary: PostgresServer | undefined;
-  let replica: { url: string; stop(): Promise<void> } | undefined;
+  let replica: { url: string; pid: number; stop(): Promise<void> } | undefined;
   try {
     await (await startPostgresServer({ dir: primaryDir, password, settings: primarySettings, throwaway: true })).stop();
     // -a keeps the owner (user postgres, when run as root) and the 0700 mode PostgreSQL insists on.
@@ -69,6 +72,8 @@ export async function startReplicaPair(settings: Record<string, string | number>
   const pair: ReplicaPair = {
     primaryUrl: p.url,
     replicaUrl: r.url,
+    primaryPid: p.pid,
+    replicaPid: r.pid,
     onReplica: (text) => query(r.url, text),
     onPrimary: (text) => query(p.url, text),
     async caughtUp() {
@@ -113,6 +118,7 @@ async function startStandby(dir: string, password: string, settings: Record<stri
   const exited = once(child, 'exit');
   return {
     url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
+    pid: child.pid!,
     async stop() {
       process.off('exit', killOnExit);
       if (child.exitCode === null && child.signalCode === null) {
