@@ -26,19 +26,25 @@ interface Run extends CannonResult {
   replicaCpuMs: number;
 }
 
-/** A PostgreSQL server's CPU so far: its postmaster's and its live children's (the backends, which a pool keeps). */
-function clusterCpuMs(postmaster: number): number {
-  let total = cpuMs(postmaster);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
-      if (Number(fields[1]) === postmaster) total += ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
-    } catch {
-      // Gone since the listing.
+/**
+ * A PostgreSQL server's CPU so far: its postmaster's and its children's (the backends). A backend
+ * that has exited (a pool let an idle connection go) keeps the figure last seen, so the total
+ * never falls; what it used after that sample, while idle, is lost.
+ */
+function clusterCpu(postmaster: number) {
+  const seen = new Map<number, number>();
+  return () => {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1]!.split(' ');
+        if (Number(fields[1]) === postmaster) seen.set(Number(entry), ((Number(fields[11]) + Number(fields[12])) * 1000) / 100);
+      } catch {
+        // Gone since the listing.
+      }
     }
-  }
-  return total;
+    return cpuMs(postmaster) + [...seen.values()].reduce((a, b) => a + b, 0);
+  };
 }
 
 async function readsByServer(metricsUrl: string) {
@@ -58,7 +64,9 @@ export async function runHistoryReplicas(ctx: BenchContext): Promise<Row[]> {
   const durationSec = ctx.quick ? 2 : 4;
   const pairs = ctx.quick ? 1 : 4;
   const connections = 64;
-  const pair = await startReplicaPair({ fsync: 'off', synchronous_commit: 'off', max_connections: 100 });
+  const pair = await startReplicaPair({ fsync: 'off', max_connections: 100 });
+  const primaryCpu = clusterCpu(pair.primaryPid);
+  const replicaCpu = clusterCpu(pair.replicaPid);
   const instances: Instance[] = [];
   try {
     // The first instance migrates the primary; the replica replays the schema with the seed.
@@ -86,9 +94,9 @@ export async function runHistoryReplicas(ctx: BenchContext): Promise<Row[]> {
     for (let i = 0; i < pairs; i++) {
       const order = [[0, none], [1, one]] as const;
       for (const [replicas, instance] of i % 2 ? [...order].reverse() : order) {
-        const cpu = [clusterCpuMs(pair.primaryPid), clusterCpuMs(pair.replicaPid)];
+        const cpu = [primaryCpu(), replicaCpu()];
         const [result] = await load(instance, durationSec);
-        runs[replicas].push({ ...result!, requests: result!.reqPerSec * durationSec, primaryCpuMs: clusterCpuMs(pair.primaryPid) - cpu[0]!, replicaCpuMs: clusterCpuMs(pair.replicaPid) - cpu[1]! });
+        runs[replicas].push({ ...result!, requests: result!.reqPerSec * durationSec, primaryCpuMs: primaryCpu() - cpu[0]!, replicaCpuMs: replicaCpu() - cpu[1]! });
         if (result!.non2xx || result!.errors) ctx.problems.push(`history replicas=${replicas}: ${result!.non2xx} non-2xx, ${result!.errors} errors`);
       }
     }
