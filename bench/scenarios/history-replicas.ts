@@ -24,6 +24,8 @@ interface Run extends CannonResult {
   /** CPU milliseconds of each PostgreSQL server (postmaster and backends) during the run. */
   primaryCpuMs: number;
   replicaCpuMs: number;
+  /** The Parley instance's CPU milliseconds during the run. */
+  serverCpuMs: number;
 }
 
 /**
@@ -94,9 +96,9 @@ export async function runHistoryReplicas(ctx: BenchContext): Promise<Row[]> {
     for (let i = 0; i < pairs; i++) {
       const order = [[0, none], [1, one]] as const;
       for (const [replicas, instance] of i % 2 ? [...order].reverse() : order) {
-        const cpu = [primaryCpu(), replicaCpu()];
+        const cpu = [primaryCpu(), replicaCpu(), cpuMs(instance.pid)];
         const [result] = await load(instance, durationSec);
-        runs[replicas].push({ ...result!, requests: result!.reqPerSec * durationSec, primaryCpuMs: primaryCpu() - cpu[0]!, replicaCpuMs: replicaCpu() - cpu[1]! });
+        runs[replicas].push({ ...result!, requests: result!.reqPerSec * durationSec, primaryCpuMs: primaryCpu() - cpu[0]!, replicaCpuMs: replicaCpu() - cpu[1]!, serverCpuMs: cpuMs(instance.pid) - cpu[2]! });
         if (result!.non2xx || result!.errors) ctx.problems.push(`history replicas=${replicas}: ${result!.non2xx} non-2xx, ${result!.errors} errors`);
       }
     }
@@ -104,14 +106,14 @@ export async function runHistoryReplicas(ctx: BenchContext): Promise<Row[]> {
     const ratios = runs[1].map((r, i) => r.reqPerSec / runs[0][i]!.reqPerSec);
     const rate = (list: Run[]) => list.reduce((s, r) => s + r.reqPerSec, 0) / list.length;
     // PostgreSQL CPU per 1,000 requests, over all runs of a kind.
-    const per1000 = (list: Run[], key: 'primaryCpuMs' | 'replicaCpuMs') => (1000 * list.reduce((s, r) => s + r[key], 0)) / list.reduce((s, r) => s + r.requests, 0);
+    const per1000 = (list: Run[], key: 'primaryCpuMs' | 'replicaCpuMs' | 'serverCpuMs') => (1000 * list.reduce((s, r) => s + r[key], 0)) / list.reduce((s, r) => s + r.requests, 0);
     const fromReplica = after.replica - before.replica;
     const fromPrimary = after.primary - before.primary;
     const replicaPct = (100 * fromReplica) / Math.max(1, fromReplica + fromPrimary);
     const postgres = String((await pair.onPrimary<{ v: string }>("select current_setting('server_version') as v"))[0]?.v);
     const cpu = {
-      none: { primary: per1000(runs[0], 'primaryCpuMs') },
-      one: { primary: per1000(runs[1], 'primaryCpuMs'), replica: per1000(runs[1], 'replicaCpuMs') },
+      none: { primary: per1000(runs[0], 'primaryCpuMs'), parley: per1000(runs[0], 'serverCpuMs') },
+      one: { primary: per1000(runs[1], 'primaryCpuMs'), replica: per1000(runs[1], 'replicaCpuMs'), parley: per1000(runs[1], 'serverCpuMs') },
     };
     return [
       {
@@ -121,7 +123,7 @@ export async function runHistoryReplicas(ctx: BenchContext): Promise<Row[]> {
         result:
           `1 replica / 0 replicas req/s: median ${median(ratios).toFixed(2)}× (pairs ${ratios.map((r) => r.toFixed(2)).join(', ')}); ` +
           `mean ${rate(runs[1]).toFixed(0)} vs ${rate(runs[0]).toFixed(0)} req/s; ${replicaPct.toFixed(0)} % of page statements on the replica; ` +
-          `primary CPU per 1,000 requests ${cpu.one.primary.toFixed(0)} ms with the replica (replica ${cpu.one.replica.toFixed(0)} ms) vs ${cpu.none.primary.toFixed(0)} ms without`,
+          `primary CPU per 1,000 requests ${cpu.one.primary.toFixed(0)} ms with the replica (replica ${cpu.one.replica.toFixed(0)} ms) vs ${cpu.none.primary.toFixed(0)} ms without; Parley CPU per 1,000 requests ${cpu.one.parley.toFixed(0)} vs ${cpu.none.parley.toFixed(0)} ms`,
         baseline: '0 replicas',
         ratio: median(ratios),
         data: { connections, durationSec, pairs, postgres, ratios, cpuMsPer1000Requests: cpu, noReplica: runs[0], oneReplica: runs[1], statementsOnReplica: fromReplica, statementsOnPrimary: fromPrimary },
