@@ -89,7 +89,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     replicas: replicaConnections(orm).map((replica, i) => ({ name: `replica ${i + 1} of DATABASE_REPLICA_URLS`, sql: replica })),
     onRead: metrics.dbRead,
     onFallback: metrics.replicaFallback,
-    onReplicaDown: (name, err) => log.warn({ err }, `${name} is unreachable or not a standby: its reads go to the primary for now`),
+    onReplicaDown: (name, err) => log.warn({ err }, `${name} failed (unreachable, not a standby, or a read cancelled): its reads go to the primary for a second`),
   });
   const blocks = createBlockService({
     view: createBlockView({ bus, sql, sweepMs: config.fanoutSweepMs, onError: (err) => log.error({ err }, 'reading blocks failed') }),

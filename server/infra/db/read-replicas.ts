@@ -20,7 +20,7 @@ export interface ReadRouterOptions {
   replicas: ReadonlyArray<{ name: string; sql: Sql }>;
   onRead?(read: ReplicaRead, server: 'replica' | 'primary'): void;
   onFallback?(reason: FallbackReason): void;
-  /** A replica was found down or not a standby; it is tried again after `retryMs`. */
+  /** A replica was found down or not a standby, or failed a read; it is tried again after `retryMs`. */
   onReplicaDown?(name: string, err: unknown): void;
   /** How long a replica found down (or far behind) is left alone before it is asked again. */
   retryMs?: number;
@@ -89,8 +89,10 @@ function timeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
  * primary's insert position, read after the call began, is at or past the commit record of every
  * write acknowledged before it, and a standby shows a transaction once it has replayed its commit
  * record. So a replica whose replay position has reached that fence shows the caller's own
- * writes, wherever they were made, and never an older list than a caller's last write. The two
- * positions are asked for at once, each shared by every read in the same turn of the event loop.
+ * writes, wherever they were made, and never an older list than a caller's last write. Each
+ * position is asked once for every read in the same turn of the event loop, and the replica's
+ * only when the one last seen falls short: with few writes, a read costs one small query on the
+ * primary besides itself.
  *
  * Without replicas, `run` calls `fn` with the primary directly: nothing is asked or counted.
  */
@@ -144,15 +146,18 @@ export function createReadRouter({
       const ready = replicas.filter((r) => r.skipUntil <= now);
       if (ready.length === 0) return onPrimary(read, fn, replicas[0]!.skipped);
       const replica = ready[turn++ % ready.length]!;
-      const replayed = replica.replayedNow().catch((err: unknown) => {
-        replica.skipUntil = Date.now() + retryMs;
-        replica.skipped = 'down';
-        onReplicaDown?.(replica.name, err);
-        return undefined;
-      });
-      // The primary's answer is awaited first: if it fails, the read fails as it would without replicas.
+      // If the primary fails, the read fails as it would without replicas.
       const needed = await fence();
-      const at = await replayed;
+      // A replica seen at or past the fence already is past it still: only a fresh read costs a round trip.
+      const at =
+        replica.replayed >= needed
+          ? replica.replayed
+          : await replica.replayedNow().catch((err: unknown) => {
+              replica.skipUntil = Date.now() + retryMs;
+              replica.skipped = 'down';
+              onReplicaDown?.(replica.name, err);
+              return undefined;
+            });
       if (at === undefined) return onPrimary(read, fn, 'down');
       if (at < needed) {
         if (needed - at > farBehindBytes) {
@@ -169,6 +174,11 @@ export function createReadRouter({
         if (err instanceof ParleyError) throw err;
         // A recovery conflict cancels a standby's query; a dropped connection fails it. The read
         // is safe to repeat, and the primary's answer (or its error) is the one a caller gets.
+        // The replica is left alone a while: one that is gone would otherwise cost every read a
+        // failed attempt first, for as long as its last known position covers the fence.
+        replica.skipUntil = Date.now() + retryMs;
+        replica.skipped = 'error';
+        onReplicaDown?.(replica.name, err);
         return onPrimary(read, fn, 'error');
       }
       onRead?.(read, 'replica');
