@@ -158,4 +158,18 @@ describe('with the replica stopped', () => {
     expect((await fetch(`${url}/readyz`)).status).toBe(200);
     expect((await fallbacks('down')) + (await fallbacks('error'))).toBeGreaterThan(down);
   });
+
+  it('an instance started while its replica is down starts, serves reads from the primary and is ready', async () => {
+    const second = await createApp(testConfig(pair.primaryUrl, { DATABASE_REPLICA_URLS: pair.replicaUrl }));
+    let c: ChatClient | undefined;
+    try {
+      const secondUrl = await second.listen();
+      c = createChatClient({ url: secondUrl, token: await token('bob'), deliveryReceipts: false });
+      expect((await c.messages.list.query({ roomId })).items.map((m) => m.seq)).toEqual(range(1, 10));
+      expect((await fetch(`${secondUrl}/readyz`)).status).toBe(200);
+    } finally {
+      await c?.close();
+      await second.close();
+    }
+  });
 });
