@@ -7,11 +7,11 @@ import SlowFirst, { SLOW_FILES } from './tests/support/slow-first.ts';
 // S3, PgBouncer), and those that wait out real delays (push and webhook retries, rate windows).
 const quick = process.env.npm_lifecycle_event === 'test:quick';
 /**
- * Files that run servers of their own (Redis, Redis Cluster, NATS) and fail over: each gets a fresh
+ * Files that run servers of their own (Redis, Redis Cluster, NATS, a PostgreSQL primary and standby) and fail over: each gets a fresh
  * process. Run in a process that had run other files, the Redis Cluster cases stalled past their
  * timeout in full runs (they pass alone); the cause is not found.
  */
-const OWN_PROCESS = ['tests/fanout.*.test.ts', 'tests/presence.fanout.test.ts', 'tests/abuse.test.ts', 'tests/config.contract.test.ts', 'tests/rate-limits.test.ts'];
+const OWN_PROCESS = ['tests/fanout.*.test.ts', 'tests/read-replicas.test.ts', 'tests/presence.fanout.test.ts', 'tests/abuse.test.ts', 'tests/config.contract.test.ts', 'tests/rate-limits.test.ts'];
 const NOT_QUICK = ['**/*.two-instances.test.ts', '**/fanout.*.test.ts', '**/presence.fanout.test.ts', '**/pgbouncer.test.ts', '**/rate-limits.test.ts', '**/attachments.s3.test.ts', '**/push.test.ts', '**/push.restart.test.ts', '**/webhooks.test.ts'];
 
 export default defineConfig({

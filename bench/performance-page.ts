@@ -29,7 +29,8 @@ baseline, because absolute numbers drift on a shared machine: compare ratios, an
 only side by side. Rate limits are turned off for every load (\`SEND_RATE_PER_SEC=0\` and the
 others), since they exist to stop exactly this kind of traffic.
 
-Send ratios: higher is better. Delivery, connection and history ratios: lower is better.`;
+Send ratios, and the read-replica row's (requests per second with one replica over none): higher is
+better. Delivery, connection and the history stream's ratios: lower is better.`;
 
 const REPRODUCE = `\`\`\`sh
 npm run bench                          # every section, about 8 minutes; rewrites this page

@@ -20,6 +20,7 @@ import { runConnections } from './scenarios/connections.ts';
 import { runCrossInstance } from './scenarios/cross-instance.ts';
 import { runFeaturesSendCost } from './scenarios/features-send-cost.ts';
 import { runHistory } from './scenarios/history.ts';
+import { runHistoryReplicas } from './scenarios/history-replicas.ts';
 import { runHttpAutocannon } from './scenarios/http-autocannon.ts';
 import { runInbox } from './scenarios/inbox.ts';
 import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
@@ -129,7 +130,10 @@ async function main(): Promise<number> {
       rows.push(...r.rows);
       delivery = r.results;
     }],
-    ['history', async () => void rows.push(...(await runHistory(ctx)))],
+    ['history', async () => {
+      rows.push(...(await runHistory(ctx)));
+      rows.push(...(await runHistoryReplicas(ctx)));
+    }],
     ['http', async () => void rows.push(...(await runHttpAutocannon(ctx)))],
     ['cross', async () => void rows.push(...(await runCrossInstance(ctx)))],
     ['notify', async () => void rows.push(...(await runNotifyCost(ctx)))],

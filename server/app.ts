@@ -49,7 +49,7 @@ export interface ParleyApp {
 export async function createApp(config: Config): Promise<ParleyApp> {
   let embedded: EmbeddedPostgres | undefined;
   if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir);
-  const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: config.dbPoolMax });
+  const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: config.dbPoolMax, replicaUrls: config.databaseReplicaUrls });
   try {
     await migrateAt(orm, config);
   } catch (err) {

@@ -2,7 +2,8 @@ import { createAuthenticator, type Authenticator } from './identity/authenticato
 import { createTokenVerifier, tokenKeys } from './identity/token-verifier.ts';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './infra/config/config.ts';
-import type { Orm } from './infra/db/orm.ts';
+import { replicaConnections, type Orm } from './infra/db/orm.ts';
+import { createReadRouter } from './infra/db/read-replicas.ts';
 import { createShutdownDrain, type ShutdownDrain } from './messages/shutdown-drain.ts';
 import { createMessageChangeService, type MessageChangeService } from './messages/message-changes.service.ts';
 import { createMessageStore } from './messages/message-store.ts';
@@ -83,6 +84,13 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const users = createUserDirectory();
   const presence = createPresenceService({ bus, em: () => orm.em.fork(), timing: config.presence, onError: (err) => log.error({ err }, 'presence change failed') });
   const sql = orm.em.getConnection();
+  const reads = createReadRouter({
+    primary: sql,
+    replicas: replicaConnections(orm).map((replica, i) => ({ name: `replica ${i + 1} of DATABASE_REPLICA_URLS`, sql: replica })),
+    onRead: metrics.dbRead,
+    onFallback: metrics.replicaFallback,
+    onReplicaDown: (name, err) => log.warn({ err }, `${name} failed (unreachable, not a standby, or a read cancelled): its reads go to the primary for a second`),
+  });
   const blocks = createBlockService({
     view: createBlockView({ bus, sql, sweepMs: config.fanoutSweepMs, onError: (err) => log.error({ err }, 'reading blocks failed') }),
   });
@@ -96,6 +104,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     requireUnblocked: (em, a, b) => blocks.requireUnblocked(em, a, b, blockedNewConversation()),
     visibility: blocks.view.visibility,
     onCreated: webhooks.roomCreated,
+    replicaRead: reads.run,
   });
   const requests = createRequestService({ sql, view: blocks.view, pairOf: (roomId) => rooms.pair(orm.em.fork(), roomId),
     onError: (err) => log.error({ err }, 'recording a reply as accepting a message request failed'),
@@ -197,6 +206,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       },
       ...(moderator && { moderate: moderator.moderate }),
       replied: requests.replied,
+      replicaRead: reads.run,
     }),
     typing: createTypingService({ bus, throttleMs: config.typingThrottleMs }),
     changes: changeService,

@@ -234,3 +234,15 @@ describe('a transaction-mode pooler in front of the database', () => {
     expect(configError({ ...keys, DATABASE_DIRECT_URL: DATABASE_URL })).toMatch(/DATABASE_DIRECT_URL: needs DATABASE_URL/);
   });
 });
+
+describe('read replicas', () => {
+  const keys = { JWT_SECRET: TEST_SECRET, DATABASE_URL };
+  it('DATABASE_REPLICA_URLS is a comma-separated list of postgres:// URLs, needs DATABASE_URL, and a bad entry is named by position', () => {
+    expect(loadConfig(keys).databaseReplicaUrls).toEqual([]);
+    expect(loadConfig({ ...keys, DATABASE_REPLICA_URLS: 'postgres://r1/parley, postgresql://r2:5433/parley' }).databaseReplicaUrls).toEqual(['postgres://r1/parley', 'postgresql://r2:5433/parley']);
+    expect(configError({ ...keys, DATABASE_REPLICA_URLS: 'postgres://r1/parley,http://r2/parley' })).toMatch(/DATABASE_REPLICA_URLS: entry 2 of 2 is not a postgres:\/\/ URL/);
+    expect(configError({ ...keys, DATABASE_REPLICA_URLS: 'postgres://r1/parley,' })).toMatch(/DATABASE_REPLICA_URLS: entry 2 of 2 is not/);
+    expect(configError({ ...keys, DATABASE_REPLICA_URLS: 'postgres://user:secret@r1/parley,r2' })).not.toContain('secret');
+    expect(configError({ JWT_SECRET: TEST_SECRET, DATABASE_REPLICA_URLS: 'postgres://r1/parley' })).toMatch(/DATABASE_REPLICA_URLS: needs DATABASE_URL/);
+  });
+});

@@ -80,11 +80,13 @@ export interface MessageServiceDeps {
   /** Each message once stored and published (push notifications, webhooks); must return at once. */
   onStored?(message: Message): void;
   attachments?: SendAttachments;
+  /** Runs a read on a read replica that has every write made before it, else on `sql` (see infra/db/read-replicas.ts). */
+  replicaRead?<T>(read: 'history' | 'feed', fn: (sql: Sql) => Promise<T>): Promise<T>;
   /** Runs `fn` in a transaction (sends with attachments). */
   transaction?<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T>;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, transaction, moderate, replied }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, transaction, moderate, replied, replicaRead = (_read, fn) => fn(sql) }: MessageServiceDeps): MessageService {
   /** What every stored send does next: tells push and webhooks, and a reply accepts a request. */
   async function afterStored(message: NewMessage, stored: Message) {
     onStored?.(stored);
@@ -128,7 +130,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
 
   const pages = createReadBatcher<PageRequest, StoredPage>({
     keyOf: (p) => `${p.roomId} ${p.direction} ${p.cursor} ${p.limit}`,
-    run: (requests) => store.readPages(sql, requests),
+    run: (requests) => replicaRead('history', (on) => store.readPages(on, requests)),
   });
 
   async function sendWithAttachments(message: NewMessage, hook: (() => void) | undefined) {
@@ -193,8 +195,9 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
           bus,
           watchPresence: screened && presenceNow ? watchRevealed(watchPresence, screened, presenceNow, onError) : watchPresence,
           roomId,
-          readAfter: (afterSeq, limit, upTo) => store.readAfter(sql, roomId, afterSeq, limit, upTo),
-          readChangesAfter: (afterChange, limit, upTo) => changes.readAfter(sql, roomId, afterChange, limit, upTo),
+          // Catch-up only: the feed's position and live events come from the primary and the bus.
+          readAfter: (afterSeq, limit, upTo) => replicaRead('feed', (on) => store.readAfter(on, roomId, afterSeq, limit, upTo)),
+          readChangesAfter: (afterChange, limit, upTo) => replicaRead('feed', (on) => changes.readAfter(on, roomId, afterChange, limit, upTo)),
           position: () => position(roomId),
         },
         { after, signal, presenceOf, ...(screened && { hide: screened.hides }) },

@@ -1,6 +1,5 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type RoomFilter, type RoomPage, type RoomSummary } from '../../contracts/index.ts';
-import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from '../messages/message-store.ts';
+import { MESSAGE_COLUMNS, messageFromRow, type MessageRow, type Sql } from '../messages/message-store.ts';
 
 interface InboxRow {
   id: string;
@@ -66,7 +65,7 @@ function decodeCursor(cursor: string): [string, string] {
  * partner (blocks, unanswered requests, privacy settings).
  */
 export async function listInbox(
-  em: EntityManager,
+  sql: Pick<Sql, 'execute'>,
   userId: string,
   page: { cursor?: string | undefined; limit: number },
   online: (user: string) => boolean,
@@ -81,7 +80,7 @@ export async function listInbox(
         or (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid))
       order by coalesce(last_message_at, created_at) desc, id desc limit ?)`;
   const keyset = [userId, after?.[0] ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit + 1];
-  const rows = await em.execute<InboxRow[]>(
+  const rows = await sql.execute<InboxRow[]>(
     `with page as (
        select * from (${branch('participant1_id')} union all ${branch('participant2_id')}) both_sides
         order by activity desc, id desc limit ?)

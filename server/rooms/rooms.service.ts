@@ -6,6 +6,7 @@ import { userKey } from '../live/bus-key.ts';
 import type { Position } from '../messages/room-feed.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 import { listInbox, type PartnerVisibility } from './room-inbox.ts';
+import type { Sql } from '../messages/message-store.ts';
 import { rateLimited } from '../infra/limits/rate-limiter.ts';
 import type { UserDirectory } from '../identity/user-directory.ts';
 
@@ -43,9 +44,11 @@ export interface RoomServiceDeps {
   visibility?(user: string): Promise<PartnerVisibility>;
   /** Each room once created (webhooks); must return at once. */
   onCreated?(room: OpenedRoom): void;
+  /** Runs a list on a read replica that has every write made before it, else on `em`'s primary (see infra/db/read-replicas.ts). */
+  replicaRead?<T>(read: 'rooms', fn: (sql: Sql) => Promise<T>): Promise<T>;
 }
 
-export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, visibility, onCreated }: RoomServiceDeps): RoomService {
+export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, visibility, onCreated, replicaRead }: RoomServiceDeps): RoomService {
   // Participants change only when one is erased (forgetUser), so pairs are cached.
   const participants = new Map<string, Participants>();
 
@@ -148,7 +151,11 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
       return toRoomDto(room);
     },
 
-    list: async (em, userId, page) => listInbox(em, userId, page, isOnline, await visibility?.(userId), page.filter),
+    async list(em, userId, page) {
+      const visible = await visibility?.(userId);
+      const read = (sql: Pick<Sql, 'execute'>) => listInbox(sql, userId, page, isOnline, visible, page.filter);
+      return replicaRead ? replicaRead('rooms', read) : read(em);
+    },
 
     async archive(em, userId, roomId, archived) {
       // The caller's side only; the procedure has checked they are a participant.

@@ -30,6 +30,18 @@ const EnvSchema = z.object({
   DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
   // The same database without a transaction-mode pooler between: what needs a session of its own.
   DATABASE_DIRECT_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+  // Streaming replicas of DATABASE_URL, comma-separated: history, room lists and feed catch-up read there when they are current enough.
+  DATABASE_REPLICA_URLS: z
+    .string()
+    .transform((list) => list.split(',').map((u) => u.trim()))
+    .superRefine((urls, ctx) => {
+      // By position, not value: a URL may carry a password.
+      const replicaUrl = z.url({ protocol: /^postgres(ql)?$/ });
+      urls.forEach((url, i) => {
+        if (!replicaUrl.safeParse(url).success) ctx.addIssue({ code: 'custom', message: `entry ${i + 1} of ${urls.length} is not a postgres:// URL (a comma-separated list of replica URLs)` });
+      });
+    })
+    .optional(),
   DB_POOL_MAX: int(1).default(10),
   DATA_DIR: z.string().min(1).default('./data'),
   JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
@@ -198,6 +210,11 @@ export interface Config {
    * the LISTEN of the PostgreSQL engine and migrations. `databaseUrl` when not set.
    */
   readonly databaseDirectUrl: string | undefined;
+  /**
+   * Read replicas of `databaseUrl` (empty: none). Reads that may go there are sent to one only when
+   * it has replayed every write committed before the read began; see server/infra/db/read-replicas.ts.
+   */
+  readonly databaseReplicaUrls: readonly string[];
   readonly dbPoolMax: number;
   readonly dataDir: string;
   /**
@@ -340,6 +357,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
   if (fanout === 'redis' && !e.REDIS_URL) problems.push('FANOUT: redis needs REDIS_URL');
   if (fanout === 'postgres' && !e.DATABASE_URL) problems.push('FANOUT: postgres needs DATABASE_URL');
   if (e.DATABASE_DIRECT_URL && !e.DATABASE_URL) problems.push('DATABASE_DIRECT_URL: needs DATABASE_URL (the pooled address of the same database)');
+  if (e.DATABASE_REPLICA_URLS && !e.DATABASE_URL) problems.push('DATABASE_REPLICA_URLS: needs DATABASE_URL (the primary they replicate; the embedded PostgreSQL has no replicas)');
   if (fanout === 'nats' && !e.NATS_URL) problems.push('FANOUT: nats needs NATS_URL');
   if (fanout === 'redis-cluster' && !e.REDIS_CLUSTER_NODES) problems.push('FANOUT: redis-cluster needs REDIS_CLUSTER_NODES');
   if (e.WORKERS > 1 && !e.DATABASE_URL) {
@@ -370,6 +388,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
     logFormat: e.LOG_FORMAT === 'auto' ? (terminal ? 'pretty' : 'json') : e.LOG_FORMAT,
     databaseUrl: e.DATABASE_URL,
     databaseDirectUrl: e.DATABASE_DIRECT_URL ?? e.DATABASE_URL,
+    databaseReplicaUrls: e.DATABASE_REPLICA_URLS ?? [],
     dbPoolMax: e.DB_POOL_MAX,
     dataDir: e.DATA_DIR,
     tokens,

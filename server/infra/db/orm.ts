@@ -8,13 +8,25 @@ import { User } from './entities/user.entity.ts';
 export interface OrmOptions {
   clientUrl: string;
   poolMax: number;
+  /** Streaming replicas of `clientUrl`, read only through server/infra/db/read-replicas.ts. */
+  replicaUrls?: readonly string[];
 }
+
+/**
+ * A replica that does not answer must not hold a read for long: the read falls back to the
+ * primary, and pg waits for a connection forever by default.
+ */
+const REPLICA_CONNECT_TIMEOUT_MS = 2_000;
 
 export type Orm = MikroORM;
 
-export async function createOrm({ clientUrl, poolMax }: OrmOptions): Promise<Orm> {
+export async function createOrm({ clientUrl, poolMax, replicaUrls = [] }: OrmOptions): Promise<Orm> {
   return MikroORM.init({
     clientUrl,
+    replicas: replicaUrls.map((url, i) => ({ name: `replica-${i + 1}`, clientUrl: url, pool: { min: 0, max: poolMax }, driverOptions: { connectionTimeoutMillis: REPLICA_CONNECT_TIMEOUT_MS } })),
+    // Off: the ORM would send entity reads to a replica that may not have replayed the caller's
+    // own writes yet. Only the reads that check how far a replica has replayed go there.
+    preferReadReplicas: false,
     entities: [User, ChatRoom, Message],
     extensions: [Migrator],
     pool: { min: 0, max: poolMax },
@@ -28,6 +40,14 @@ export async function createOrm({ clientUrl, poolMax }: OrmOptions): Promise<Orm
       silent: true,
     },
   });
+}
+
+/**
+ * Each replica's connection, in DATABASE_REPLICA_URLS order. `em.getConnection('read')` picks
+ * one at random; the read router must choose, skipping one that is down or behind.
+ */
+export function replicaConnections(orm: Orm): Array<ReturnType<Orm['em']['getConnection']>> {
+  return (orm.driver as unknown as { replicas: Array<ReturnType<Orm['em']['getConnection']>> }).replicas;
 }
 
 /** Applies pending migrations; returns the names applied. */

@@ -36,6 +36,18 @@ export function createMetrics() {
   const deliveries = new Counter({ name: 'parley_deliveries_total', help: 'Room events delivered to subscribers', labelNames: ['surface'], registers });
   const fanoutLag = new Histogram({ name: 'parley_fanout_lag_seconds', help: 'Publish on one instance to receipt on this one', buckets: ms, registers });
   const fanoutErrors = new Counter({ name: 'parley_fanout_errors_total', help: 'Fan-out engine failures (publish, connection, payload)', labelNames: ['what'], registers });
+  const dbReads = new Counter({
+    name: 'parley_db_reads_total',
+    help: 'With DATABASE_REPLICA_URLS: history pages, room lists and feed catch-up reads, by read and by the server that answered (replica or primary)',
+    labelNames: ['read', 'server'],
+    registers,
+  });
+  const replicaFallbacks = new Counter({
+    name: 'parley_db_replica_fallbacks_total',
+    help: 'With DATABASE_REPLICA_URLS: such reads answered by the primary because the replica was behind the caller, down, or failed the read',
+    labelNames: ['reason'],
+    registers,
+  });
   const sockets = new Gauge({ name: 'parley_open_sockets', help: 'Open WebSockets', labelNames: ['surface'], registers });
   const subscriptions = new Gauge({ name: 'parley_subscriptions', help: 'Live room subscriptions', labelNames: ['surface'], registers });
 
@@ -58,6 +70,8 @@ export function createMetrics() {
     delivered: (surface: Surface) => deliveries.inc({ surface }),
     remoteBatch: (lagMs: number) => fanoutLag.observe(Math.max(0, lagMs) / 1000),
     fanoutError: (what: string) => fanoutErrors.inc({ what }),
+    dbRead: (read: string, server: 'replica' | 'primary') => dbReads.inc({ read, server }),
+    replicaFallback: (reason: string) => replicaFallbacks.inc({ reason }),
     socket: (surface: Surface, delta: 1 | -1) => sockets.inc({ surface }, delta),
     subscription: (surface: Surface, delta: 1 | -1) => subscriptions.inc({ surface }, delta),
 
