@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,push,safety,files,abuse]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,engines,notify,inbox,inbox-features,push,safety,files,abuse]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -18,6 +18,7 @@ import { markdown, RESULTS_DIR, writeResults, type BenchContext, type Row } from
 import { runAbuse } from './scenarios/abuse.ts';
 import { runConnections } from './scenarios/connections.ts';
 import { runCrossInstance } from './scenarios/cross-instance.ts';
+import { runEngines } from './scenarios/engines.ts';
 import { runFeaturesSendCost } from './scenarios/features-send-cost.ts';
 import { runHistory } from './scenarios/history.ts';
 import { runHistoryReplicas } from './scenarios/history-replicas.ts';
@@ -136,6 +137,8 @@ async function main(): Promise<number> {
     }],
     ['http', async () => void rows.push(...(await runHttpAutocannon(ctx)))],
     ['cross', async () => void rows.push(...(await runCrossInstance(ctx)))],
+    // Minutes of ramps over every engine: CI's quick run leaves it out unless asked for by name.
+    ['engines', async () => void (quick && !only ? undefined : rows.push(...(await runEngines(ctx))))],
     ['notify', async () => void rows.push(...(await runNotifyCost(ctx)))],
     ['inbox', async () => void rows.push(...(await runInbox(ctx)))],
     // Named so that `--only=inbox` still runs it, and `--only=inbox-features` runs it alone.

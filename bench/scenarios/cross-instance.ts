@@ -16,9 +16,9 @@ import { ratio } from '../stats.ts';
 import { runWorker, startWorker } from '../workers.ts';
 import type { DeliveryResult } from './live-delivery.ts';
 
-const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-async function redisReachable(): Promise<boolean> {
+export async function redisReachable(): Promise<boolean> {
   const r = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   r.on('error', () => {});
   try {
@@ -31,11 +31,11 @@ async function redisReachable(): Promise<boolean> {
   }
 }
 
-const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
+export const NATS_URL = process.env.BENCH_NATS_URL ?? 'nats://127.0.0.1:4222';
 /** A Redis Cluster to run the sharded engine on (`host:port,...`); none by default. */
 const REDIS_CLUSTER_NODES = process.env.BENCH_REDIS_CLUSTER_NODES;
 
-async function natsReachable(): Promise<boolean> {
+export async function natsReachable(): Promise<boolean> {
   try {
     const nc = await natsConnect({ servers: NATS_URL, timeout: 1_000, reconnect: false });
     await nc.close();

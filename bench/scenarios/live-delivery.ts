@@ -22,6 +22,8 @@ interface DeliveryParams {
   baseUrl: string;
   /** Where senders connect, when not `baseUrl` (receivers): another instance. */
   senderUrl?: string;
+  /** Several instances: pair i sends through instance i mod n and receives on the next one, always another. */
+  mesh?: string[];
   relayUrl: string;
   secret: string;
   /** Senders on another surface than receivers (`variant`), to tell the send path's cost from the delivery path's. */
@@ -74,9 +76,10 @@ async function endpoints(p: DeliveryParams, pair: Pair, i: number): Promise<[Sur
   const senderSurface = p.senderSurface ?? surface;
   const tokenA = await signToken({ secret: p.secret, userId: pair.a, expiresIn: '1h' });
   const tokenB = await signToken({ secret: p.secret, userId: pair.b, expiresIn: '1h' });
-  const receiver = await connect(surface, { baseUrl: p.baseUrl, token: tokenB, user: pair.b, other: pair.a, roomId: pair.roomId });
+  const [senderUrl, receiverUrl] = p.mesh ? [p.mesh[i % p.mesh.length]!, p.mesh[(i + 1) % p.mesh.length]!] : [p.senderUrl ?? p.baseUrl, p.baseUrl];
+  const receiver = await connect(surface, { baseUrl: receiverUrl, token: tokenB, user: pair.b, other: pair.a, roomId: pair.roomId });
   await receiver.subscribe();
-  const sender = await connect(senderSurface, { baseUrl: p.senderUrl ?? p.baseUrl, token: tokenA, user: pair.a, other: pair.b, roomId: pair.roomId });
+  const sender = await connect(senderSurface, { baseUrl: senderUrl, token: tokenA, user: pair.a, other: pair.b, roomId: pair.roomId });
   return [sender, receiver];
 }
 
