@@ -59,7 +59,10 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     (socket: WebSocket, req: FastifyRequest<{ Params: PairParams }>) => {
       const { userId, otherUserId } = req.params;
       const { room, expiresAt } = accepted.get(req)!;
-      const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, maxInflightBytes: wsMaxInflightBytes, pingMs: wsPingMs });
+      const session = startSocketSession(socket, req, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, maxInflightBytes: wsMaxInflightBytes, pingMs: wsPingMs });
+      // Not `req.log`: a closure over the request keeps it alive as long as the socket.
+      const { log } = app;
+      const reqId = req.id;
       if (!holdUserSocket(services, socket, session.signal, userId)) return;
       session.expireAt(expiresAt);
       session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
@@ -69,7 +72,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       const send = (frame: LegacyServerFrame | string) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
       const sendError = (err: unknown) => {
         const parley = toParleyError(err);
-        if (parley.code === 'INTERNAL') req.log.error({ err }, 'legacy ws frame failed');
+        if (parley.code === 'INTERNAL') log.error({ reqId, err }, 'legacy ws frame failed');
         send({ action: 'error', code: parley.code, detail: parley.message });
       };
       const closeWith = (err: unknown) => {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { TRPCError } from '@trpc/server';
 import { fastifyRequestHandler } from '@trpc/server/adapters/fastify';
 import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
@@ -70,7 +71,10 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     );
 
     scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
-      const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
+      const session = startSocketSession(socket, req, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
+      // What the context needs of the upgrade request, not the request: an idle socket would keep it alive.
+      const { authorization } = req.headers;
+      const { url } = req;
       // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
       // subscriptions at once after a reconnect); the socket's bounds (socket-calls.ts) bound the work.
       const handle = getWSConnectionHandler({
@@ -79,7 +83,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
         wss: scope.websocketServer,
         // Called once per socket: its context carries the socket's bounds to every call on it.
         createContext: ({ info }) => ({
-          ...contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
+          ...contextForToken(services, extractToken({ authorization, url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
             if (!holdUserSocket(services, socket, session.signal, userId)) return;
             session.expireAt(expiresAt);
             // Online while the socket is open: released when it starts closing.
@@ -88,7 +92,8 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
           socket: socketCalls(session, config.wsMaxSubscriptions),
         }),
       });
-      handle(socket, req.raw);
+      // tRPC keeps the request it is given for the socket's life, and reads only its URL from it.
+      handle(socket, { url, headers: { host: req.headers.host } } as IncomingMessage);
     });
   }, { prefix: '/trpc' });
 }
