@@ -1,5 +1,5 @@
 /**
- * `node bench/idle-heap.ts [--n=1000] [--kinds=trpc,legacy]`
+ * `node bench/idle-heap.ts [--n=1000] [--kinds=trpc,legacy] [--keep]`
  *
  * What one idle socket holds in the server: a server process on a fresh database, N idle sockets
  * of a kind (tRPC with one subscription, or `ws/chat`), a heap snapshot, N more, another snapshot;
@@ -73,8 +73,8 @@ try {
     for (const s of [...first, ...second]) s.terminate();
     const sa = summarizeHeap(a.file, RETAINED);
     const sb = summarizeHeap(b.file, RETAINED);
-    rmSync(a.file);
-    rmSync(b.file);
+    if (args.includes('--keep')) console.log(`snapshots: ${a.file} ${b.file}`);
+    else (rmSync(a.file), rmSync(b.file));
     const d = heapDelta(sa, sb, N, 45);
     const kib = (x: number) => (x / 1024).toFixed(2);
     console.log(`\n## ${kind}: ${N} → ${2 * N} idle sockets, per socket`);

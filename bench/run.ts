@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,push,safety,files,abuse]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,notify,inbox,inbox-features,push,safety,files,idle,abuse]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -28,6 +28,7 @@ import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { runSafety } from './scenarios/safety.ts';
 import { runPush } from './scenarios/push.ts';
 import { runFiles } from './scenarios/files.ts';
+import { runIdleSockets } from './scenarios/idle-sockets.ts';
 import { evaluateTargets } from './targets.ts';
 import { writePage } from './performance-page.ts';
 import { SECTION_ORDER } from './sections.ts';
@@ -40,7 +41,8 @@ if (args.includes('--help')) {
 sections: ${SECTION_ORDER.join(', ')}, abuse
   push    sends with push and webhooks on vs off; the push queue's drain rate; commit to push request
   safety  sends with 1,000 block pairs vs none; with a 1 ms moderation hook vs none
-  files   sends with attachments vs text-only; upload CPU per MiB; 1 MiB download MiB/s; RSS under 25 MiB downloads`);
+  files   sends with attachments vs text-only; upload CPU per MiB; 1 MiB download MiB/s; RSS under 25 MiB downloads
+  idle    50,000 idle sockets (--quick: 5,000), half tRPC, half ws/chat: RSS per socket, idle CPU, delivery meanwhile`);
   process.exit(0);
 }
 const quick = args.includes('--quick');
@@ -139,6 +141,8 @@ async function main(): Promise<number> {
     ['push', async () => void rows.push(...(await runPush(ctx)))],
     ['safety', async () => void rows.push(...(await runSafety(ctx)))],
     ['files', async () => void rows.push(...(await runFiles(ctx)))],
+    // On a server process of its own, like abuse: 50,000 sockets weigh on no other scenario.
+    ['idle', async () => void rows.push(...(await runIdleSockets(ctx)))],
     // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
     ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
   ];

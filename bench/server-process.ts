@@ -14,6 +14,9 @@ process.on('message', (msg: { type: string }) => {
   if (msg.type === 'gc') {
     (globalThis as { gc?: () => void }).gc?.();
     process.send?.({ type: 'gc-done', listeners: app.services.bus.listenerCount() });
+  } else if (msg.type === 'settle') {
+    // Sockets just opened queue their users' presence changes: idle means those are stored.
+    void app.services.presence.settled().then(() => process.send?.({ type: 'settled' }));
   } else if (msg.type === 'heap') {
     // Once the sockets' presence changes are stored, after a full collection: the snapshot holds
     // what idle sockets keep, not the work their arrival queued.

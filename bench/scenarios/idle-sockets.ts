@@ -3,7 +3,15 @@
  * side of the `idle` section (and of bench/idle-heap.ts): opening them, holding them, and timing
  * a message to one room while they are all connected.
  */
+import { join } from 'node:path';
 import WebSocket from 'ws';
+import { signToken } from '../../server/identity/sign-token.ts';
+import { seedPairs } from '../db.ts';
+import { PER_USER_CAPS_OFF } from '../load-env.ts';
+import { BENCH_DIR, cpuMs, hardFileLimit, nextMessage, rssBytes, sleep, spawnNode } from '../proc.ts';
+import type { BenchContext, Row } from '../report.ts';
+import { ratio, summarize } from '../stats.ts';
+import { startWorker, type Control, type Worker } from '../workers.ts';
 
 export type IdleKind = 'trpc' | 'legacy';
 
@@ -47,4 +55,249 @@ export function openIdleSocket(spec: IdleSocketSpec): Promise<WebSocket> {
       if (event?.type === 'message') spec.onMessage?.(event.message.content);
     });
   });
+}
+
+export interface IdleWorkerParams {
+  kind: IdleKind | 'relay';
+  baseUrl: string;
+  secret: string;
+  /** One socket per entry. */
+  sockets: Array<{ user: string; peer: string; roomId: string }>;
+  localAddress: string;
+  /** Entries whose messages are timed (the first sockets): the worker sends to their rooms as the peer. */
+  probes: number;
+}
+
+interface Connected {
+  sockets: number;
+  errors: number;
+  firstError?: string;
+}
+
+/** Worker side: opens every socket (bounded concurrency), reports, then probes and/or closes on command. */
+export async function idleSockets(p: IdleWorkerParams, control: Control) {
+  const sockets: WebSocket[] = [];
+  let errors = 0;
+  let firstError: string | undefined;
+  const arrivals = new Map<string, number>();
+  const onMessage = (content: string) => arrivals.set(content, performance.now());
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 48 }, async () => {
+      while (next < p.sockets.length) {
+        const i = next++;
+        const s = p.sockets[i]!;
+        try {
+          if (p.kind === 'relay') {
+            const socket = new WebSocket(`${p.baseUrl}/${s.roomId}/${i % 2 ? 'b' : 'a'}`, { perMessageDeflate: false, localAddress: p.localAddress });
+            await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+            sockets.push(socket);
+          } else {
+            const token = await signToken({ secret: p.secret, userId: s.user, expiresIn: '2h' });
+            sockets.push(await openIdleSocket({ kind: p.kind, baseUrl: p.baseUrl, ...s, token, localAddress: p.localAddress, ...(i < p.probes ? { onMessage } : {}) }));
+          }
+        } catch (err) {
+          errors++;
+          firstError ??= err instanceof Error ? err.message : String(err);
+        }
+      }
+    }),
+  );
+  control.post({ type: 'connected', sockets: sockets.length, errors, firstError } satisfies Connected & { type: string });
+  const latencies: number[] = [];
+  let missing = 0;
+  const { rounds } = await control.command<{ rounds: number }>('probe');
+  if (rounds && p.kind !== 'relay') {
+    const probed = p.sockets.slice(0, p.probes);
+    const tokens = await Promise.all(probed.map((s) => signToken({ secret: p.secret, userId: s.peer, expiresIn: '1h' })));
+    // Round 0 warms the sender's path (token check, user and room caches) and is not counted.
+    for (let round = 0; round <= rounds; round++) {
+      for (const [k, s] of probed.entries()) {
+        const content = `probe ${p.kind} ${k} ${round}`;
+        const t0 = performance.now();
+        const res = await fetch(`${p.baseUrl}/trpc/messages.send`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${tokens[k]}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ roomId: s.roomId, content }),
+        });
+        const reply = await res.text();
+        if (res.status !== 200) throw new Error(`probe send: HTTP ${res.status} ${reply.slice(0, 200)}`);
+        for (let t = 0; !arrivals.has(content) && t < 1000; t++) await sleep(1);
+        if (round > 0) {
+          if (arrivals.has(content)) latencies.push(arrivals.get(content)! - t0);
+          else missing++;
+        }
+        await sleep(10);
+      }
+    }
+  }
+  await control.command('close');
+  for (const s of sockets) s.terminate();
+  return { latencies, missing };
+}
+
+const MiB = 1024 * 1024;
+/** The section's full size: half tRPC sockets with one subscription, half ws/chat. */
+const FULL = 50_000;
+const QUICK = 5_000;
+/** Sockets per load process, each from a source address of its own (well within one address's ~28k ports). */
+const PER_WORKER = 12_500;
+
+interface Server {
+  pid: number;
+  url: string;
+  send(msg: object): void;
+  reply<T>(type: string, timeoutMs: number): Promise<T>;
+  stop(): Promise<void>;
+}
+
+async function startServer(ctx: BenchContext): Promise<Server> {
+  const child = spawnNode(join(BENCH_DIR, 'server-process.ts'), {
+    nodeArgs: ['--expose-gc', '--max-semi-space-size=8'],
+    env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: ctx.dbUrl, DB_POOL_MAX: String(ctx.poolMax), JWT_SECRET: ctx.secret, PUSH: 'off', SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0' },
+  });
+  const ready = await nextMessage<{ url: string; pid: number }>(child, (m) => m.type === 'ready', 60_000, 'idle server');
+  return {
+    ...ready,
+    send: (msg) => child.send(msg),
+    reply: (type, timeoutMs) => nextMessage(child, (m) => m.type === type, timeoutMs, `idle server (${type})`),
+    async stop() {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.send({ type: 'stop' });
+      await Promise.race([exited, sleep(15_000)]);
+    },
+  };
+}
+
+/** Presence changes stored, garbage collected: what is left is what the sockets hold. */
+async function quiesce(server: Server) {
+  const settled = server.reply('settled', 300_000);
+  server.send({ type: 'settle' });
+  await settled;
+  const collected = server.reply('gc-done', 30_000);
+  server.send({ type: 'gc' });
+  await collected;
+}
+
+type Entry = { user: string; peer: string; roomId: string };
+
+/** Opens `entries` as sockets of a kind from as many load processes as they need; resolves once all are open. */
+async function openMany(kind: IdleKind | 'relay', baseUrl: string, ctx: BenchContext, entries: Entry[], firstAddress: number, probes: number) {
+  const workers: Worker[] = [];
+  for (let w = 0; w * PER_WORKER < entries.length; w++) {
+    const sockets = entries.slice(w * PER_WORKER, (w + 1) * PER_WORKER);
+    workers.push(await startWorker('idleSockets', { kind, baseUrl, secret: ctx.secret, sockets, localAddress: `127.0.0.${firstAddress + w}`, probes: w === 0 ? probes : 0 } satisfies IdleWorkerParams));
+  }
+  const t0 = performance.now();
+  const connected = await Promise.all(workers.map((w) => w.next<Connected>('connected', 600_000)));
+  return {
+    workers,
+    connectMs: performance.now() - t0,
+    sockets: connected.reduce((n, c) => n + c.sockets, 0),
+    errors: connected.reduce((n, c) => n + c.errors, 0),
+    firstError: connected.find((c) => c.firstError)?.firstError,
+  };
+}
+
+async function closeMany(workers: Worker[], rounds = 0) {
+  for (const w of workers) w.command({ type: 'probe', rounds });
+  for (const w of workers) w.command({ type: 'close' });
+  return Promise.all(workers.map((w) => w.result<{ latencies: number[]; missing: number }>(300_000)));
+}
+
+/**
+ * The `idle` section: one server process holding 50,000 idle sockets (`--quick`: 5,000), half tRPC
+ * with one subscription and half legacy `ws/chat`, each its own user. Reports the RSS each kind
+ * adds per socket, the total RSS, the server's CPU while they idle (a whole heartbeat interval),
+ * and the send-to-receive time of messages to a few of their rooms meanwhile.
+ */
+export async function runIdleSockets(ctx: BenchContext): Promise<Row[]> {
+  // The server holds one descriptor per socket plus its pool, logs and listener; so does each load process.
+  const fdCap = hardFileLimit() - 300;
+  const wanted = ctx.quick ? QUICK : FULL;
+  const total = Math.min(wanted, fdCap) & ~3;
+  const half = total / 2;
+  const pairs = await seedPairs(ctx.pool, 'idle50k', half + 500);
+  const entries = (from: number, to: number) => pairs.slice(from, to).flatMap((p) => [{ user: p.a, peer: p.b, roomId: p.roomId }, { user: p.b, peer: p.a, roomId: p.roomId }]);
+  const trpcEntries = entries(0, half / 2);
+  const legacyEntries = entries(half / 2, half);
+  const warmEntries = entries(half, half + 250);
+  const probes = ctx.quick ? 2 : 5;
+  const rounds = ctx.quick ? 10 : 20;
+  const idleMs = ctx.quick ? 5_000 : 30_000;
+
+  const server = await startServer(ctx);
+  const all: Worker[] = [];
+  try {
+    // A discarded round of each kind: code paths, caches and heap growth of a fresh process are not per-socket costs.
+    for (const kind of ['trpc', 'legacy'] as const) {
+      const warm = await openMany(kind, server.url, ctx, warmEntries, 2, 0);
+      await closeMany(warm.workers);
+    }
+    await sleep(1_000);
+    await quiesce(server);
+    const rss0 = rssBytes(server.pid);
+    const trpc = await openMany('trpc', server.url, ctx, trpcEntries, 2, probes);
+    all.push(...trpc.workers);
+    await quiesce(server);
+    const rss1 = rssBytes(server.pid);
+    const legacy = await openMany('legacy', server.url, ctx, legacyEntries, 2 + trpc.workers.length, probes);
+    all.push(...legacy.workers);
+    await quiesce(server);
+    const rss2 = rssBytes(server.pid);
+    for (const [what, r] of [['trpc', trpc], ['legacy', legacy]] as const) {
+      if (r.errors) ctx.failures.push(`idle sockets: ${r.errors} ${what} sockets failed (${r.firstError})`);
+    }
+
+    // Idle: nothing but heartbeats, over a whole interval (WS_PING_MS, 30 s by default) in a full run.
+    await sleep(1_000);
+    const cpu0 = cpuMs(server.pid);
+    const t0 = performance.now();
+    await sleep(idleMs);
+    const idleCpu = (cpuMs(server.pid) - cpu0) / (performance.now() - t0);
+    const peak = rssBytes(server.pid);
+
+    const results = await closeMany(all, rounds);
+    const latencies = results.flatMap((r) => r.latencies);
+    const missing = results.reduce((n, r) => n + r.missing, 0);
+    if (missing) ctx.failures.push(`idle sockets: ${missing} probe messages never reached their subscriber`);
+    const probe = summarize(latencies);
+
+    // The raw-ws relay holding as many sockets as one kind: the floor a socket costs in Node.
+    await ctx.gc('relay');
+    const relay0 = rssBytes(ctx.relayPid);
+    const relay = await openMany('relay', ctx.relayUrl, ctx, trpcEntries, 2, 0);
+    await ctx.gc('relay');
+    const relay1 = rssBytes(ctx.relayPid);
+    await closeMany(relay.workers);
+    const relayPer = (relay1 - relay0) / Math.max(1, relay.sockets);
+
+    const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
+    const perTrpc = (rss1 - rss0) / Math.max(1, trpc.sockets);
+    const perLegacy = (rss2 - rss1) / Math.max(1, legacy.sockets);
+    const sockets = trpc.sockets + legacy.sockets;
+    const limited = total < wanted ? ` (fd limit ${hardFileLimit()}: ${wanted.toLocaleString('en')} need about ${(wanted + 300).toLocaleString('en')} descriptors)` : '';
+    const base = { n: sockets, wanted, fdLimit: hardFileLimit(), rss0, rss1, rss2, relayPer };
+    return [
+      {
+        scenario: 'idle sockets', surface: 'trpc subscription', params: `${trpc.sockets.toLocaleString('en')} sockets, one subscription each${limited}`,
+        result: `${kib(perTrpc)} RSS/socket; connect ${(trpc.connectMs / 1000).toFixed(1)} s`, baseline: `raw-ws ${kib(relayPer)}/socket`, ratio: ratio(perTrpc, relayPer),
+        data: { ...base, kind: 'trpc', bytesPerSocket: perTrpc, sockets: trpc.sockets, connectMs: trpc.connectMs },
+      },
+      {
+        scenario: 'idle sockets', surface: 'legacy ws/chat', params: `${legacy.sockets.toLocaleString('en')} sockets${limited}`,
+        result: `${kib(perLegacy)} RSS/socket; connect ${(legacy.connectMs / 1000).toFixed(1)} s`, baseline: `raw-ws ${kib(relayPer)}/socket`, ratio: ratio(perLegacy, relayPer),
+        data: { ...base, kind: 'legacy', bytesPerSocket: perLegacy, sockets: legacy.sockets, connectMs: legacy.connectMs },
+      },
+      {
+        scenario: 'idle sockets', surface: 'both', params: `${sockets.toLocaleString('en')} sockets in one process${limited}`,
+        result: `RSS ${(rss2 / MiB).toFixed(0)} MiB (peak ${(peak / MiB).toFixed(0)} MiB); idle CPU ${(idleCpu * 100).toFixed(1)}% of a core over ${(idleMs / 1000).toFixed(0)} s; delivery p50 ${probe.p50.toFixed(1)} ms, p99 ${probe.p99.toFixed(1)} ms (${probe.n} messages)`,
+        baseline: '', ratio: NaN,
+        data: { ...base, rssBytes: rss2, peakBytes: peak, idleCpu, idleMs, probe, missing, perTrpc, perLegacy },
+      },
+    ];
+  } finally {
+    for (const w of all) if (w.child.exitCode === null) w.child.kill();
+    await server.stop();
+  }
 }

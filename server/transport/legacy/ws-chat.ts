@@ -59,6 +59,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     (socket: WebSocket, req: FastifyRequest<{ Params: PairParams }>) => {
       const { userId, otherUserId } = req.params;
       const { room, expiresAt } = accepted.get(req)!;
+      // The id and the seq to start from, not the room: an idle socket keeps what its closures hold.
+      const roomId = room.id;
+      const startSeq = room.last_seq;
       const session = startSocketSession(socket, req, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, maxInflightBytes: wsMaxInflightBytes, pingMs: wsPingMs });
       // Not `req.log`: a closure over the request keeps it alive as long as the socket.
       const { log } = app;
@@ -66,7 +69,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       if (!holdUserSocket(services, socket, session.signal, userId)) return;
       session.expireAt(expiresAt);
       session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
-      const caller = createCaller(contextForUser(services, userId, 'legacy-ws'), { signal: session.signal });
+      // Made at the socket's first frame: most sockets only listen.
+      let caller: ReturnType<typeof createCaller> | undefined;
+      const callerOf = () => (caller ??= createCaller(contextForUser(services, userId, 'legacy-ws'), { signal: session.signal }));
 
       // The session's send-buffer cap applies to every write.
       const send = (frame: LegacyServerFrame | string) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
@@ -85,7 +90,7 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         const { metrics } = services;
         metrics.subscription('legacy-ws', 1);
         try {
-          for await (const { event } of await services.messages.feed(room.id, { seq: room.last_seq, change: null }, session.signal, undefined, userId)) {
+          for await (const { event } of await services.messages.feed(roomId, { seq: startSeq, change: null }, session.signal, undefined, userId)) {
             const text = frameText(event);
             if (text === undefined) continue;
             metrics.delivered('legacy-ws');
@@ -108,10 +113,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
         }
         const action = (json as { action?: unknown } | null)?.action;
         const schema = action === 'new_message' ? LegacyNewMessageFrame : action === 'typing' ? LegacyTypingFrame : LegacyClientFrame;
-        const frame = checkLegacyPayload(schema, json, { roomId: room.id, userId, otherUserId });
-        const roomId = room.id;
-        if (frame.action === 'typing') return void (await caller.messages.typing({ roomId }));
-        await services.messages.whenQueued(placed, () => caller.messages.send({ roomId, content: frame.message }));
+        const frame = checkLegacyPayload(schema, json, { roomId, userId, otherUserId });
+        if (frame.action === 'typing') return void (await callerOf().messages.typing({ roomId }));
+        await services.messages.whenQueued(placed, () => callerOf().messages.send({ roomId, content: frame.message }));
       }
 
       async function run(raw: string | null, bytes: number, placed: () => void) {

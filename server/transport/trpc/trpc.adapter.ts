@@ -16,7 +16,7 @@ import { contextForToken } from './context.ts';
 import { procedureType } from './procedure-types.ts';
 import { socketCalls } from './socket-calls.ts';
 import { answerJsonCalls } from './trpc-json-calls.ts';
-import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
+import { holdUserSocket, startSocketSession, type SessionSocket } from '../ws/socket-session.ts';
 
 /**
  * tRPC over HTTP (batched) at /trpc and over WebSocket at the same path, through tRPC's own
@@ -70,30 +70,35 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
       },
     );
 
-    scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
-      const session = startSocketSession(socket, req, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
-      // What the context needs of the upgrade request, not the request: an idle socket would keep it alive.
-      const { authorization } = req.headers;
-      const { url } = req;
+    // One handler for every socket: what differs per socket reaches the context through `res` (the
+    // socket, which carries its session) and `req` (what is needed of the upgrade request).
+    const handle = getWSConnectionHandler({
+      router: appRouter,
+      onError,
+      wss: scope.websocketServer,
       // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
       // subscriptions at once after a reconnect); the socket's bounds (socket-calls.ts) bound the work.
-      const handle = getWSConnectionHandler({
-        router: appRouter,
-        onError,
-        wss: scope.websocketServer,
-        // Called once per socket: its context carries the socket's bounds to every call on it.
-        createContext: ({ info }) => ({
-          ...contextForToken(services, extractToken({ authorization, url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
+      // Called once per socket: its context carries the socket's bounds to every call on it.
+      createContext: ({ req, res: socket, info }) => {
+        const session = (socket as SessionSocket).session!;
+        return {
+          ...contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
             if (!holdUserSocket(services, socket, session.signal, userId)) return;
             session.expireAt(expiresAt);
             // Online while the socket is open: released when it starts closing.
             session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
           }),
           socket: socketCalls(session, config.wsMaxSubscriptions),
-        }),
-      });
-      // tRPC keeps the request it is given for the socket's life, and reads only its URL from it.
-      handle(socket, { url, headers: { host: req.headers.host } } as IncomingMessage);
+        };
+      },
+    });
+
+    scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
+      startSocketSession(socket, req, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
+      // tRPC keeps the request it is given for the socket's life: it gets what it and the context
+      // read of it (the URL, the token's header), not the request an idle socket would keep alive.
+      const { host, authorization } = req.headers;
+      handle(socket, { url: req.url, headers: { host, authorization } } as IncomingMessage);
     });
   }, { prefix: '/trpc' });
 }
