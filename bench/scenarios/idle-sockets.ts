@@ -231,7 +231,7 @@ export async function runIdleSockets(ctx: BenchContext): Promise<Row[]> {
   try {
     // A discarded round of each kind: code paths, caches and heap growth of a fresh process are not per-socket costs.
     for (const kind of ['trpc', 'legacy'] as const) {
-      const warm = await openMany(kind, server.url, ctx, warmEntries, 2, 0);
+      const warm = await openMany(kind, server.url, ctx, warmEntries, 200, 0);
       await closeMany(warm.workers);
     }
     await sleep(1_000);
@@ -266,7 +266,8 @@ export async function runIdleSockets(ctx: BenchContext): Promise<Row[]> {
     // The raw-ws relay holding as many sockets as one kind: the floor a socket costs in Node.
     await ctx.gc('relay');
     const relay0 = rssBytes(ctx.relayPid);
-    const relay = await openMany('relay', ctx.relayUrl, ctx, trpcEntries, 2, 0);
+    // From addresses of their own: the ports the closed sockets used wait out TIME_WAIT.
+    const relay = await openMany('relay', ctx.relayUrl, ctx, trpcEntries, 2 + all.length, 0);
     await ctx.gc('relay');
     const relay1 = rssBytes(ctx.relayPid);
     await closeMany(relay.workers);
