@@ -79,6 +79,8 @@ export interface MessageServiceDeps {
 }
 
 export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, onStored, attachments, transaction, moderate, replied }: MessageServiceDeps): MessageService {
+  const rooms: RoomReads = { bus, watchPresence, store, sql, changes, position };
+
   /** What every stored send does next: tells push and webhooks, and a reply accepts a request. */
   async function afterStored(message: NewMessage, stored: Message) {
     onStored?.(stored);
@@ -182,20 +184,50 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
         if (signal.aborted) screened.release();
         else signal.addEventListener('abort', screened.release, { once: true });
       }
-      return openRoomFeed(
-        {
-          bus,
-          watchPresence,
-          roomId,
-          readAfter: (afterSeq, limit, upTo) => store.readAfter(sql, roomId, afterSeq, limit, upTo),
-          readChangesAfter: (afterChange, limit, upTo) => changes.readAfter(sql, roomId, afterChange, limit, upTo),
-          position: () => position(roomId),
-        },
-        { after, signal, presenceOf, ...(screened && { hide: screened.hides }) },
-      ).catch((err: unknown) => {
+      return openRoomFeed(new StoredRoom(rooms, roomId), { after, signal, presenceOf, ...(screened && { hide: screened.hides }) }).catch((err: unknown) => {
         screened?.release();
         throw err;
       });
     },
   };
+}
+
+interface RoomReads {
+  bus: RoomBus;
+  watchPresence: RoomFeedSource['watchPresence'];
+  store: MessageStore;
+  sql: Sql;
+  changes: RoomChangeLog;
+  position(roomId: string): Promise<Position>;
+}
+
+/** A room as its feed reads it: one small object per feed, its methods shared (an idle feed lives as long as its socket). */
+class StoredRoom implements RoomFeedSource {
+  readonly #reads: RoomReads;
+  readonly roomId: string;
+
+  constructor(reads: RoomReads, roomId: string) {
+    this.#reads = reads;
+    this.roomId = roomId;
+  }
+
+  get bus() {
+    return this.#reads.bus;
+  }
+
+  get watchPresence() {
+    return this.#reads.watchPresence;
+  }
+
+  readAfter(after: number, limit: number, upTo?: number) {
+    return this.#reads.store.readAfter(this.#reads.sql, this.roomId, after, limit, upTo);
+  }
+
+  readChangesAfter(after: number, limit: number, upTo?: number) {
+    return this.#reads.changes.readAfter(this.#reads.sql, this.roomId, after, limit, upTo);
+  }
+
+  position() {
+    return this.#reads.position(this.roomId);
+  }
 }
