@@ -66,9 +66,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
       // Not `req.log`: a closure over the request keeps it alive as long as the socket.
       const { log } = app;
       const reqId = req.id;
-      if (!holdUserSocket(services, socket, session.signal, userId)) return;
+      if (!holdUserSocket(services, socket, session, userId)) return;
       session.expireAt(expiresAt);
-      session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
+      session.atClose(services.presence.connect(userId));
       // Made at the socket's first frame: most sockets only listen.
       let caller: ReturnType<typeof createCaller> | undefined;
       const callerOf = () => (caller ??= createCaller(contextForUser(services, userId, 'legacy-ws'), { signal: session.signal }));

@@ -84,10 +84,10 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
         // Made once per socket: its context carries the socket's bounds to every call on it.
         (connectionParams) => ({
           ...contextForToken(services, extractToken({ authorization, url, connectionParams }), (expiresAt, userId) => {
-            if (!holdUserSocket(services, socket, session.signal, userId)) return;
+            if (!holdUserSocket(services, socket, session, userId)) return;
             session.expireAt(expiresAt);
             // Online while the socket is open: released when it starts closing.
-            session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
+            session.atClose(services.presence.connect(userId));
           }),
           socket: socketCalls(session, config.wsMaxSubscriptions),
         }),

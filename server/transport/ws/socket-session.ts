@@ -36,6 +36,11 @@ export interface SocketSession {
   expireAt(expiresAt: number | undefined): void;
   /** Aborted once the socket starts closing (by either side): queued work is dropped, subscriptions end. */
   readonly signal: AbortSignal;
+  /**
+   * Calls `release` once the socket starts closing (at once if it has). What the socket holds for
+   * its whole life goes here rather than on the signal: a listener there costs several times more.
+   */
+  atClose(release: () => void): void;
 }
 
 // setTimeout fires at once for delays above 2^31-1 ms; a later expiry is re-armed.
@@ -146,8 +151,19 @@ class Session implements SocketSession {
     return this.#closed.signal;
   }
 
+  #releases: Array<() => void> | undefined;
+
   closing() {
-    if (!this.#closed.signal.aborted) this.#closed.abort();
+    if (this.#closed.signal.aborted) return;
+    this.#closed.abort();
+    const releases = this.#releases;
+    this.#releases = undefined;
+    if (releases) for (const release of releases) release();
+  }
+
+  atClose(release: () => void) {
+    if (this.#closed.signal.aborted) release();
+    else (this.#releases ??= []).push(release);
   }
 
   /** Frames written in one tick (a burst of events, a replay) leave in one write, not one each. */
@@ -396,15 +412,14 @@ export function startSocketSession(socket: WebSocket, req: FastifyRequest, rules
  * past the cap it is closed with 4029 (RATE_LIMITED: reconnect later) and false is returned. While
  * open, a ban (or erasure) of the user closes it, whichever instance it was made on.
  */
-export function holdUserSocket({ socketSlots, admin }: { socketSlots: UserSlots; admin: { bans: { view: BanView } } }, socket: WebSocket, signal: AbortSignal, userId: string): boolean {
+export function holdUserSocket({ socketSlots, admin }: { socketSlots: UserSlots; admin: { bans: { view: BanView } } }, socket: WebSocket, session: SocketSession, userId: string): boolean {
   const release = socketSlots.take(userId);
   if (!release) {
     socket.close(ERROR_MAP.RATE_LIMITED.wsClose, `at most ${socketSlots.max} sockets per user`);
     return false;
   }
-  if (signal.aborted) return (release(), true);
-  signal.addEventListener('abort', release, { once: true });
-  const unwatch = admin.bans.view.watch(userId, (why) => socket.close(ERROR_MAP[why.code].wsClose, why.message.slice(0, 120)));
-  signal.addEventListener('abort', unwatch, { once: true });
-  return !signal.aborted;
+  if (session.signal.aborted) return (release(), true);
+  session.atClose(release);
+  session.atClose(admin.bans.view.watch(userId, (why) => socket.close(ERROR_MAP[why.code].wsClose, why.message.slice(0, 120))));
+  return !session.signal.aborted;
 }
