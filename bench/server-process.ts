@@ -12,8 +12,10 @@ process.send?.({ type: 'ready', url, metricsUrl: app.metricsUrl, pid: process.pi
 
 process.on('message', (msg: { type: string }) => {
   if (msg.type === 'gc') {
-    (globalThis as { gc?: () => void }).gc?.();
-    process.send?.({ type: 'gc-done', listeners: app.services.bus.listenerCount() });
+    // `lastResort`: V8's most thorough collection, which also gives back the pages it kept for
+    // reuse, so the RSS that follows counts what is live rather than what the heap once grew to.
+    (globalThis as { gc?: (options?: object) => void }).gc?.((msg as { lastResort?: boolean }).lastResort ? { type: 'major', execution: 'sync', flavor: 'last-resort' } : undefined);
+    process.send?.({ type: 'gc-done', listeners: app.services.bus.listenerCount(), heapUsed: process.memoryUsage().heapUsed });
   } else if (msg.type === 'settle') {
     // Sockets just opened queue their users' presence changes: idle means those are stored.
     void app.services.presence.settled().then(() => process.send?.({ type: 'settled' }));

@@ -169,14 +169,15 @@ async function startServer(ctx: BenchContext): Promise<Server> {
   };
 }
 
-/** Presence changes stored, garbage collected: what is left is what the sockets hold. */
+/** Presence changes stored, garbage collected: what is left is what the sockets hold. RSS and V8's heap in use. */
 async function quiesce(server: Server) {
   const settled = server.reply('settled', 300_000);
   server.send({ type: 'settle' });
   await settled;
-  const collected = server.reply('gc-done', 30_000);
-  server.send({ type: 'gc' });
-  await collected;
+  const collected = server.reply<{ heapUsed: number }>('gc-done', 30_000);
+  server.send({ type: 'gc', lastResort: true });
+  const { heapUsed } = await collected;
+  return { rss: rssBytes(server.pid), heap: heapUsed };
 }
 
 type Entry = { user: string; peer: string; roomId: string };
@@ -207,47 +208,44 @@ async function closeMany(workers: Worker[], rounds = 0) {
 
 /**
  * The `idle` section: one server process holding 50,000 idle sockets (`--quick`: 5,000), half tRPC
- * with one subscription and half legacy `ws/chat`, each its own user. Reports the RSS each kind
- * adds per socket, the total RSS, the server's CPU while they idle (a whole heartbeat interval),
- * and the send-to-receive time of messages to a few of their rooms meanwhile.
+ * with one subscription and half legacy `ws/chat`, each its own user. Reports what each kind adds
+ * per socket, the total RSS, the server's CPU while they idle (a whole heartbeat interval in a
+ * full run) and the send-to-receive time of messages to a few of their rooms meanwhile.
+ *
+ * A kind's cost per socket is what its second half adds to its first: V8 keeps the pages it grew
+ * into for a while after collecting, so the first sockets of a fresh process partly fill memory
+ * that is already counted in its RSS, while the second half has to grow it.
  */
 export async function runIdleSockets(ctx: BenchContext): Promise<Row[]> {
-  // The server holds one descriptor per socket plus its pool, logs and listener; so does each load process.
+  // The server holds one descriptor per socket plus its pool, logs and listener.
   const fdCap = hardFileLimit() - 300;
   const wanted = ctx.quick ? QUICK : FULL;
-  const total = Math.min(wanted, fdCap) & ~3;
-  const half = total / 2;
-  const pairs = await seedPairs(ctx.pool, 'idle50k', half + 500);
-  const entries = (from: number, to: number) => pairs.slice(from, to).flatMap((p) => [{ user: p.a, peer: p.b, roomId: p.roomId }, { user: p.b, peer: p.a, roomId: p.roomId }]);
-  const trpcEntries = entries(0, half / 2);
-  const legacyEntries = entries(half / 2, half);
-  const warmEntries = entries(half, half + 250);
+  const total = Math.min(wanted, fdCap) & ~7;
+  const quarter = total / 4;
+  const pairs = await seedPairs(ctx.pool, 'idle50k', total / 2);
+  const entries = (from: number, to: number) => pairs.slice(from / 2, to / 2).flatMap((p) => [{ user: p.a, peer: p.b, roomId: p.roomId }, { user: p.b, peer: p.a, roomId: p.roomId }]);
   const probes = ctx.quick ? 2 : 5;
   const rounds = ctx.quick ? 10 : 20;
   const idleMs = ctx.quick ? 5_000 : 30_000;
 
   const server = await startServer(ctx);
   const all: Worker[] = [];
+  // Every load process connects from an address of its own (127.0.0.2, .3, …).
+  let address = 2;
+  const open = async (kind: IdleKind, from: number, withProbes: boolean) => {
+    const r = await openMany(kind, server.url, ctx, entries(from, from + quarter), address, withProbes ? probes : 0);
+    address += r.workers.length;
+    all.push(...r.workers);
+    if (r.errors) ctx.failures.push(`idle sockets: ${r.errors} ${kind} sockets failed (${r.firstError})`);
+    return { ...r, after: await quiesce(server) };
+  };
   try {
-    // A discarded round of each kind: code paths, caches and heap growth of a fresh process are not per-socket costs.
-    for (const kind of ['trpc', 'legacy'] as const) {
-      const warm = await openMany(kind, server.url, ctx, warmEntries, 200, 0);
-      await closeMany(warm.workers);
-    }
-    await sleep(1_000);
-    await quiesce(server);
-    const rss0 = rssBytes(server.pid);
-    const trpc = await openMany('trpc', server.url, ctx, trpcEntries, 2, probes);
-    all.push(...trpc.workers);
-    await quiesce(server);
-    const rss1 = rssBytes(server.pid);
-    const legacy = await openMany('legacy', server.url, ctx, legacyEntries, 2 + trpc.workers.length, probes);
-    all.push(...legacy.workers);
-    await quiesce(server);
-    const rss2 = rssBytes(server.pid);
-    for (const [what, r] of [['trpc', trpc], ['legacy', legacy]] as const) {
-      if (r.errors) ctx.failures.push(`idle sockets: ${r.errors} ${what} sockets failed (${r.firstError})`);
-    }
+    const start = await quiesce(server);
+    const trpcA = await open('trpc', 0, true);
+    const trpcB = await open('trpc', quarter, false);
+    const legacyA = await open('legacy', 2 * quarter, true);
+    const legacyB = await open('legacy', 3 * quarter, false);
+    const end = legacyB.after;
 
     // Idle: nothing but heartbeats, over a whole interval (WS_PING_MS, 30 s by default) in a full run.
     await sleep(1_000);
@@ -263,38 +261,42 @@ export async function runIdleSockets(ctx: BenchContext): Promise<Row[]> {
     if (missing) ctx.failures.push(`idle sockets: ${missing} probe messages never reached their subscriber`);
     const probe = summarize(latencies);
 
-    // The raw-ws relay holding as many sockets as one kind: the floor a socket costs in Node.
-    await ctx.gc('relay');
-    const relay0 = rssBytes(ctx.relayPid);
-    // From addresses of their own: the ports the closed sockets used wait out TIME_WAIT.
-    const relay = await openMany('relay', ctx.relayUrl, ctx, trpcEntries, 2 + all.length, 0);
-    await ctx.gc('relay');
-    const relay1 = rssBytes(ctx.relayPid);
-    await closeMany(relay.workers);
-    const relayPer = (relay1 - relay0) / Math.max(1, relay.sockets);
+    // The raw-ws relay, measured alike: the floor a socket costs in Node. Not in a quick run.
+    let relayPer = NaN;
+    if (!ctx.quick) {
+      const relayRss = async () => (await ctx.gc('relay'), rssBytes(ctx.relayPid));
+      const relayA = await openMany('relay', ctx.relayUrl, ctx, entries(0, quarter), address, 0);
+      address += relayA.workers.length;
+      const r1 = await relayRss();
+      const relayB = await openMany('relay', ctx.relayUrl, ctx, entries(quarter, 2 * quarter), address, 0);
+      const r2 = await relayRss();
+      await closeMany([...relayA.workers, ...relayB.workers]);
+      relayPer = (r2 - r1) / Math.max(1, relayB.sockets);
+    }
 
     const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
-    const perTrpc = (rss1 - rss0) / Math.max(1, trpc.sockets);
-    const perLegacy = (rss2 - rss1) / Math.max(1, legacy.sockets);
-    const sockets = trpc.sockets + legacy.sockets;
+    const per = (a: typeof trpcA, b: typeof trpcB) => ({ rss: (b.after.rss - a.after.rss) / Math.max(1, b.sockets), heap: (b.after.heap - a.after.heap) / Math.max(1, b.sockets) });
+    const trpc = per(trpcA, trpcB);
+    const legacy = per(legacyA, legacyB);
+    const sockets = trpcA.sockets + trpcB.sockets + legacyA.sockets + legacyB.sockets;
     const limited = total < wanted ? ` (fd limit ${hardFileLimit()}: ${wanted.toLocaleString('en')} need about ${(wanted + 300).toLocaleString('en')} descriptors)` : '';
-    const base = { n: sockets, wanted, fdLimit: hardFileLimit(), rss0, rss1, rss2, relayPer };
+    const base = { n: sockets, wanted, fdLimit: hardFileLimit(), startRss: start.rss, endRss: end.rss, relayPer };
+    const kindRow = (surface: string, kind: IdleKind, what: string, a: typeof trpcA, b: typeof trpcB, m: { rss: number; heap: number }): Row => ({
+      scenario: 'idle sockets', surface,
+      params: `${(a.sockets + b.sockets).toLocaleString('en')} sockets${what}, cost of the second ${b.sockets.toLocaleString('en')}${limited}`,
+      result: `${kib(m.rss)} RSS/socket (V8 heap ${kib(m.heap)}); connect ${((a.connectMs + b.connectMs) / 1000).toFixed(1)} s`,
+      baseline: Number.isFinite(relayPer) ? `raw-ws ${kib(relayPer)}/socket` : 'raw-ws not measured (--quick)',
+      ratio: ratio(m.rss, relayPer),
+      data: { ...base, kind, bytesPerSocket: m.rss, heapPerSocket: m.heap, sockets: a.sockets + b.sockets },
+    });
     return [
-      {
-        scenario: 'idle sockets', surface: 'trpc subscription', params: `${trpc.sockets.toLocaleString('en')} sockets, one subscription each${limited}`,
-        result: `${kib(perTrpc)} RSS/socket; connect ${(trpc.connectMs / 1000).toFixed(1)} s`, baseline: `raw-ws ${kib(relayPer)}/socket`, ratio: ratio(perTrpc, relayPer),
-        data: { ...base, kind: 'trpc', bytesPerSocket: perTrpc, sockets: trpc.sockets, connectMs: trpc.connectMs },
-      },
-      {
-        scenario: 'idle sockets', surface: 'legacy ws/chat', params: `${legacy.sockets.toLocaleString('en')} sockets${limited}`,
-        result: `${kib(perLegacy)} RSS/socket; connect ${(legacy.connectMs / 1000).toFixed(1)} s`, baseline: `raw-ws ${kib(relayPer)}/socket`, ratio: ratio(perLegacy, relayPer),
-        data: { ...base, kind: 'legacy', bytesPerSocket: perLegacy, sockets: legacy.sockets, connectMs: legacy.connectMs },
-      },
+      kindRow('trpc subscription', 'trpc', ', one subscription each', trpcA, trpcB, trpc),
+      kindRow('legacy ws/chat', 'legacy', '', legacyA, legacyB, legacy),
       {
         scenario: 'idle sockets', surface: 'both', params: `${sockets.toLocaleString('en')} sockets in one process${limited}`,
-        result: `RSS ${(rss2 / MiB).toFixed(0)} MiB (peak ${(peak / MiB).toFixed(0)} MiB); idle CPU ${(idleCpu * 100).toFixed(1)}% of a core over ${(idleMs / 1000).toFixed(0)} s; delivery p50 ${probe.p50.toFixed(1)} ms, p99 ${probe.p99.toFixed(1)} ms (${probe.n} messages)`,
+        result: `RSS ${(end.rss / MiB).toFixed(0)} MiB (${(start.rss / MiB).toFixed(0)} MiB before the sockets); idle CPU ${(idleCpu * 100).toFixed(1)}% of a core over ${(idleMs / 1000).toFixed(0)} s; delivery p50 ${probe.p50.toFixed(1)} ms, p99 ${probe.p99.toFixed(1)} ms (${probe.n} messages)`,
         baseline: '', ratio: NaN,
-        data: { ...base, rssBytes: rss2, peakBytes: peak, idleCpu, idleMs, probe, missing, perTrpc, perLegacy },
+        data: { ...base, rssBytes: end.rss, peakBytes: peak, idleCpu, idleMs, probe, missing, perTrpc: trpc.rss, perLegacy: legacy.rss },
       },
     ];
   } finally {
