@@ -44,6 +44,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
   }
 
   const socketOptions = { router: appRouter, onError };
+  const rules = { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs };
 
   await app.register(async (scope) => {
     // Everything under /trpc answers in tRPC's error shape: Fastify's own failures (body limit,
@@ -72,7 +73,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     );
 
     scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
-      const session = startSocketSession(socket, req, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
+      const session = startSocketSession(socket, req, rules);
       // What the context needs of the upgrade request, read now: an idle socket must not keep the request alive.
       const { authorization } = req.headers;
       const { url } = req;
