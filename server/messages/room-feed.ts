@@ -101,7 +101,13 @@ class RoomFeed {
     this.#hide = options.hide;
     // Subscribe before reading the database, so nothing committed in between is missed.
     this.#unsubscribeRoom = source.bus.subscribe(roomKey(source.roomId), this.#push);
-    this.#unsubscribePresence = options.presenceOf === undefined ? undefined : source.watchPresence(options.presenceOf, this.#presence);
+    this.#unsubscribePresence =
+      options.presenceOf === undefined
+        ? undefined
+        : source.watchPresence(options.presenceOf, (event) => {
+            this.#pending.push(event);
+            this.#wake?.();
+          });
     // A feed that is never iterated (its client left first) still lets go of the bus.
     this.#signal.addEventListener('abort', this.#aborted);
   }
@@ -120,11 +126,6 @@ class RoomFeed {
     } else {
       this.#pending.push(event);
     }
-    this.#wake?.();
-  };
-
-  readonly #presence = (event: PresenceEvent) => {
-    this.#pending.push(event);
     this.#wake?.();
   };
 
