@@ -3,6 +3,7 @@
  * and memory are its own. Receives one task over IPC, may exchange commands, posts one result.
  */
 import { idleConnections } from './scenarios/connections.ts';
+import { idleSockets } from './scenarios/idle-sockets.ts';
 import { cannonLoad } from './scenarios/http-autocannon.ts';
 import { deliveryLoad } from './scenarios/live-delivery.ts';
 import { pushSendAt } from './scenarios/push.ts';
@@ -11,7 +12,7 @@ import type { Control } from './workers.ts';
 
 
 type Task = (params: any, control: Control) => Promise<unknown>;
-const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, cannonLoad, pushSendAt };
+const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, idleSockets, cannonLoad, pushSendAt };
 
 const inbox: Array<{ type: string }> = [];
 const waiters: Array<{ type: string; resolve(msg: any): void }> = [];

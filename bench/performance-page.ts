@@ -33,7 +33,7 @@ Send ratios, and the read-replica row's (requests per second with one replica ov
 better. Delivery, connection and the history stream's ratios: lower is better.`;
 
 const REPRODUCE = `\`\`\`sh
-npm run bench                          # every section, about 8 minutes; rewrites this page
+npm run bench                          # every section, about 13 minutes; rewrites this page
 npm run bench -- --only=live,http      # some sections; rewrites theirs on this page
 npm run bench -- --quick               # CI's smoke run (about 90 s): must finish and lose nothing
 npm run bench -- --only=live --profile # CPU profile of the server; then node bench/profile-summary.ts

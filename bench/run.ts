@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,engines,notify,inbox,inbox-features,push,safety,files,abuse]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,engines,notify,inbox,inbox-features,push,safety,files,idle,abuse]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -30,6 +30,7 @@ import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { runSafety } from './scenarios/safety.ts';
 import { runPush } from './scenarios/push.ts';
 import { runFiles } from './scenarios/files.ts';
+import { runIdleSockets } from './scenarios/idle-sockets.ts';
 import { evaluateTargets } from './targets.ts';
 import { writePage } from './performance-page.ts';
 import { SECTION_ORDER } from './sections.ts';
@@ -42,7 +43,8 @@ if (args.includes('--help')) {
 sections: ${SECTION_ORDER.join(', ')}, abuse
   push    sends with push and webhooks on vs off; the push queue's drain rate; commit to push request
   safety  sends with 1,000 block pairs vs none; with a 1 ms moderation hook vs none
-  files   sends with attachments vs text-only; upload CPU per MiB; 1 MiB download MiB/s; RSS under 25 MiB downloads`);
+  files   sends with attachments vs text-only; upload CPU per MiB; 1 MiB download MiB/s; RSS under 25 MiB downloads
+  idle    50,000 idle sockets (--quick: 5,000), half tRPC, half ws/chat: RSS per socket, idle CPU, delivery meanwhile`);
   process.exit(0);
 }
 const quick = args.includes('--quick');
@@ -74,7 +76,7 @@ process.once('SIGTERM', () => void cleanup().finally(() => process.exit(143)));
 const watchdog = setTimeout(() => {
   console.error('bench: overall time limit reached');
   void cleanup().finally(() => process.exit(2));
-}, quick ? 240_000 : 900_000);
+}, quick ? 240_000 : 1_500_000);
 watchdog.unref();
 
 let exitCode = 0;
@@ -146,6 +148,8 @@ async function main(): Promise<number> {
     ['push', async () => void rows.push(...(await runPush(ctx)))],
     ['safety', async () => void rows.push(...(await runSafety(ctx)))],
     ['files', async () => void rows.push(...(await runFiles(ctx)))],
+    // On a server process of its own, like abuse: 50,000 sockets weigh on no other scenario.
+    ['idle', async () => void rows.push(...(await runIdleSockets(ctx)))],
     // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
     ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
   ];

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyInstance } from 'fastify';
+import type { WebsocketPluginOptions } from '@fastify/websocket';
 import { registerLegacyWsAdapter } from './transport/legacy/ws-chat.ts';
 import { registerRestAdapter } from './transport/legacy/rest.routes.ts';
 import { registerAdminRoutes } from './transport/admin/admin.routes.ts';
@@ -27,6 +28,7 @@ import { registerDocsRoutes } from './transport/openapi/docs.routes.ts';
 import { listenForScrapes, type MetricsListener } from './transport/http/metrics-listener.ts';
 import { countOpenSockets } from './infra/metrics/socket-metrics.ts';
 import { createScaleOut, type ScaleOut } from './scale-out.ts';
+import { logSocketError, SessionSocket } from './transport/ws/socket-session.ts';
 import { createServices, type Services } from './services.ts';
 
 export interface ParleyApp {
@@ -101,12 +103,11 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   refuseInvalidUtf8Bodies(fastify);
   drainUnreadBodies(fastify, { maxMs: config.httpRequestTimeoutMs });
   await fastify.register(websocket, {
-    options: { maxPayload: config.wsMaxPayloadBytes },
+    // Sockets that apply their session's rules through the prototype (see socket-session.ts).
+    options: { maxPayload: config.wsMaxPayloadBytes, WebSocket: SessionSocket as unknown as NonNullable<WebsocketPluginOptions['options']>['WebSocket'] },
+    // Errors thrown by a handler; once its session started, a socket's errors are logged there alike.
     errorHandler: (err, socket, req) => {
-      // Oversized or malformed frames and dropped connections are the client's doing.
-      const clientFault = /^(WS_ERR_|ECONNRESET|EPIPE)/.test((err as NodeJS.ErrnoException).code ?? '');
-      if (clientFault) req.log.info({ code: (err as NodeJS.ErrnoException).code }, 'WebSocket closed on a client error');
-      else req.log.error({ err }, 'WebSocket handler failed');
+      logSocketError(req.log, err);
       socket.terminate();
     },
     preClose(done) {

@@ -44,10 +44,13 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
         },
         observer: metrics,
         sweepMs: config.fanoutSweepMs,
-        async readLastSeqs(roomIds) {
+        async readLastSeqs(heard) {
           const rows = await orm.em
             .getConnection()
-            .execute<{ id: string; last_seq: number }[]>('select id, last_seq from chat_rooms where id in (select json_array_elements_text(?::json)::uuid)', [JSON.stringify(roomIds)]);
+            .execute<{ id: string; last_seq: number }[]>(
+              'select r.id, r.last_seq from json_each_text(?::json) h join chat_rooms r on r.id = h.key::uuid where r.last_seq > h.value::bigint',
+              [JSON.stringify(Object.fromEntries(heard))],
+            );
           return new Map(rows.map((r) => [r.id, Number(r.last_seq)]));
         },
       })

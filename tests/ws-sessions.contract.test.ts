@@ -1,3 +1,5 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, vi } from 'vitest';
 import WebSocket from 'ws';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
@@ -116,5 +118,38 @@ describe.concurrent('a socket does not outlive its token', () => {
     expect(issued).toBeGreaterThanOrEqual(2);
     sub.unsubscribe();
     await bob.close();
+  });
+});
+
+describe('an open socket keeps nothing of its upgrade request', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  // The request (headers, its HTTP response, Fastify's request and reply) outweighed an idle socket's own state.
+  it.for(['legacy ws/chat', 'tRPC'] as const)('%s', async (surface, { expect, t, alice: { roomId } }) => {
+    const requests: Array<WeakRef<object>> = [];
+    const onConnection = (_socket: unknown, req: object) => void requests.push(new WeakRef(req));
+    t.app.fastify.websocketServer.on('connection', onConnection);
+    let ws: WebSocket;
+    try {
+      if (surface === 'legacy ws/chat') ws = (await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'))).ws;
+      else {
+        ws = new WebSocket(`${t.url.replace(/^http/, 'ws')}/trpc?token=${await t.token('bob')}`);
+        await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+        const started = new Promise<void>((resolve) => ws.on('message', (d) => String(d).includes('"started"') && resolve()));
+        ws.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
+        await started;
+      }
+    } finally {
+      t.app.fastify.websocketServer.off('connection', onConnection);
+    }
+    expect(requests).toHaveLength(1);
+    // A WeakRef holds its target until the job that made or read it ends: collect in later ones.
+    for (let i = 0; i < 5 && requests[0]!.deref(); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      gc();
+    }
+    expect(requests[0]!.deref()).toBeUndefined();
+    expect(ws.readyState).toBe(WebSocket.OPEN);
+    ws.close();
   });
 });

@@ -1,6 +1,7 @@
 import { ParleyError } from '../../contracts/index.ts';
 import { startEpochSweep } from '../infra/db/epoch-sweep.ts';
 import { BANS_KEY } from '../live/bus-key.ts';
+import { createListenerSets } from '../live/listener-sets.ts';
 import type { BusEvent, RoomBus } from '../live/room-bus.ts';
 import type { Sql } from '../messages/message-store.ts';
 
@@ -32,7 +33,8 @@ const ACTIVE_BANS_SQL = `select user_id, floor(extract(epoch from until) * 1000)
  */
 export function createBanView({ bus, sql, sweepMs, onError, onErased }: { bus: RoomBus; sql: Sql; sweepMs: number; onError: (err: unknown) => void; onErased?: (userId: string) => void }): BanView {
   let bans = new Map<string, number | null>();
-  const watchers = new Map<string, Set<(why: Eviction) => void>>();
+  // Most users have one socket: a key with one watcher holds it without a Set.
+  const watchers = createListenerSets<string, Eviction>(onError);
   // Bumped by every single-user update: a full reload that began before one is read again.
   let gen = 0;
 
@@ -43,7 +45,7 @@ export function createBanView({ bus, sql, sweepMs, onError, onErased }: { bus: R
   };
 
   function evict(userId: string, why: Eviction) {
-    for (const fn of [...(watchers.get(userId) ?? [])]) fn(why);
+    watchers.publish(userId, why);
   }
 
   function apply(userId: string, until: number | null | undefined) {
@@ -97,20 +99,17 @@ export function createBanView({ bus, sql, sweepMs, onError, onErased }: { bus: R
     },
 
     watch(userId, fn) {
-      let set = watchers.get(userId);
-      if (!set) watchers.set(userId, (set = new Set()));
       let done = false;
       const once = (why: Eviction) => {
         if (done) return;
         stop();
         fn(why);
       };
+      const unsubscribe = watchers.subscribe(userId, once);
       const stop = () => {
         done = true;
-        set.delete(once);
-        if (!set.size && watchers.get(userId) === set) watchers.delete(userId);
+        unsubscribe();
       };
-      set.add(once);
       // Banned between the socket's authentication and now.
       const ban = banOf(userId);
       if (ban) once(bannedRefusal(ban.until));

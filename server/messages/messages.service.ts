@@ -87,6 +87,8 @@ export interface MessageServiceDeps {
 }
 
 export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, transaction, moderate, replied, replicaRead = (_read, fn) => fn(sql) }: MessageServiceDeps): MessageService {
+  const rooms: RoomReads = { bus, watchPresence, store, sql, changes, position, replicaRead };
+
   /** What every stored send does next: tells push and webhooks, and a reply accepts a request. */
   async function afterStored(message: NewMessage, stored: Message) {
     onStored?.(stored);
@@ -190,21 +192,53 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
         if (signal.aborted) screened.release();
         else signal.addEventListener('abort', screened.release, { once: true });
       }
-      return openRoomFeed(
-        {
-          bus,
-          watchPresence: screened && presenceNow ? watchRevealed(watchPresence, screened, presenceNow, onError) : watchPresence,
-          roomId,
-          // Catch-up only: the feed's position and live events come from the primary and the bus.
-          readAfter: (afterSeq, limit, upTo) => replicaRead('feed', (on) => store.readAfter(on, roomId, afterSeq, limit, upTo)),
-          readChangesAfter: (afterChange, limit, upTo) => replicaRead('feed', (on) => changes.readAfter(on, roomId, afterChange, limit, upTo)),
-          position: () => position(roomId),
-        },
-        { after, signal, presenceOf, ...(screened && { hide: screened.hides }) },
-      ).catch((err: unknown) => {
+      const reads = screened && presenceNow ? { ...rooms, watchPresence: watchRevealed(watchPresence, screened, presenceNow, onError) } : rooms;
+      return openRoomFeed(new StoredRoom(reads, roomId), { after, signal, presenceOf, ...(screened && { hide: screened.hides }) }).catch((err: unknown) => {
         screened?.release();
         throw err;
       });
     },
   };
+}
+
+interface RoomReads {
+  bus: RoomBus;
+  watchPresence: RoomFeedSource['watchPresence'];
+  store: MessageStore;
+  sql: Sql;
+  changes: RoomChangeLog;
+  position(roomId: string): Promise<Position>;
+  replicaRead: NonNullable<MessageServiceDeps['replicaRead']>;
+}
+
+/** A room as its feed reads it: one small object per feed, its methods shared (an idle feed lives as long as its socket). */
+class StoredRoom implements RoomFeedSource {
+  readonly #reads: RoomReads;
+  readonly roomId: string;
+
+  constructor(reads: RoomReads, roomId: string) {
+    this.#reads = reads;
+    this.roomId = roomId;
+  }
+
+  get bus() {
+    return this.#reads.bus;
+  }
+
+  get watchPresence() {
+    return this.#reads.watchPresence;
+  }
+
+  // Catch-up only: the feed's position and live events come from the primary and the bus.
+  readAfter(after: number, limit: number, upTo?: number) {
+    return this.#reads.replicaRead('feed', (on) => this.#reads.store.readAfter(on, this.roomId, after, limit, upTo));
+  }
+
+  readChangesAfter(after: number, limit: number, upTo?: number) {
+    return this.#reads.replicaRead('feed', (on) => this.#reads.changes.readAfter(on, this.roomId, after, limit, upTo));
+  }
+
+  position() {
+    return this.#reads.position(this.roomId);
+  }
 }

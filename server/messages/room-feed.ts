@@ -63,77 +63,116 @@ const isChange = (e: RoomEvent): e is RoomChangeEvent => e.type === 'read' || e.
  * run at the first `next()`, after `started` went out.
  */
 export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOptions): Promise<AsyncGenerator<FeedItem>> {
-  const { signal, maxBuffered = 1000, replayBatch = 500, hide } = options;
   // Its client left while the caller was still checking the room: an abort listener added now
   // would never fire, and a stream never iterated never runs its `finally`.
-  if (signal.aborted) return (async function* () {})();
-  let pending: RoomEvent[] = [];
-  let stored = 0;
-  let overflowed = false;
-  let catchUp = false;
-  let wake: (() => void) | null = null;
+  if (options.signal.aborted) return (async function* () {})();
+  const feed = new RoomFeed(source, options);
+  await feed.start(options.after);
+  return feed.run();
+}
 
-  // Subscribe before reading the database, so nothing committed in between is missed.
-  const push = (event: BusEvent) => {
-    if (event.type === 'room_created' || event.type === 'presence' || event.type === 'blocks_changed' || event.type === 'bans_changed') return;
-    if (event.type === 'catch-up') {
-      catchUp = true;
-    } else if (event.type === 'message' || isChange(event)) {
-      if (overflowed) return;
-      if (stored >= maxBuffered) overflowed = true;
-      else {
-        pending.push(event);
-        stored++;
-      }
-    } else {
-      pending.push(event);
-    }
-    wake?.();
-  };
-  const unsubscribeRoom = source.bus.subscribe(roomKey(source.roomId), push);
-  const unsubscribePresence = options.presenceOf === undefined ? undefined : source.watchPresence(options.presenceOf, (event) => {
-    pending.push(event);
-    wake?.();
-  });
-  const unsubscribe = () => {
-    unsubscribeRoom();
-    unsubscribePresence?.();
-  };
-  const onAbort = () => wake?.();
-  signal.addEventListener('abort', onAbort);
-  const close = () => {
-    unsubscribe();
-    signal.removeEventListener('abort', onAbort);
-    signal.removeEventListener('abort', close);
-  };
-  // A feed that is never iterated (its client left first) still lets go of the bus.
-  signal.addEventListener('abort', close);
+/**
+ * One feed's state. A class rather than closures over locals: a feed lives as long as its
+ * socket, mostly idle, and per-feed functions (two of them generator functions, each with a
+ * prototype object of its own) weighed more than its state.
+ */
+class RoomFeed {
+  readonly #source: RoomFeedSource;
+  readonly #signal: AbortSignal;
+  readonly #maxBuffered: number;
+  readonly #replayBatch: number;
+  readonly #hide: ((event: RoomEvent) => boolean) | undefined;
+  #pending: RoomEvent[] = [];
+  #stored = 0;
+  #overflowed = false;
+  #catchUp = false;
+  #wake: (() => void) | null = null;
+  /** Where the feed stands: the newest message seq and change seq it delivered. */
+  #seq = 0;
+  #change = 0;
+  readonly #unsubscribeRoom: () => void;
+  readonly #unsubscribePresence: (() => void) | undefined;
 
-  const at: Position = { seq: 0, change: 0 };
-  const here = () => ({ ...at });
-  try {
-    const newest = await source.position();
-    const after = options.after && { seq: options.after.seq, change: options.after.change ?? newest.change };
-    // A resume point the room never reached would wait in silence for numbers that are already taken.
-    if (after && (after.seq > newest.seq || after.change > newest.change)) {
-      const bad = after.seq > newest.seq ? `message seq ${after.seq}` : `change seq ${after.change}`;
-      throw new ParleyError('INVALID_INPUT', `lastEventId: ${bad} is past the room's newest (${newest.seq}.${newest.change}).`, {
-        fields: { lastEventId: [`must be at most ${newest.change ? `${newest.seq}.${newest.change}` : newest.seq}, the room's newest event id; resubscribe from there or without lastEventId`] },
-      });
-    }
-    Object.assign(at, after ?? newest);
-  } catch (err) {
-    close();
-    throw err;
+  constructor(source: RoomFeedSource, options: RoomFeedOptions) {
+    this.#source = source;
+    this.#signal = options.signal;
+    this.#maxBuffered = options.maxBuffered ?? 1000;
+    this.#replayBatch = options.replayBatch ?? 500;
+    this.#hide = options.hide;
+    // Subscribe before reading the database, so nothing committed in between is missed.
+    this.#unsubscribeRoom = source.bus.subscribe(roomKey(source.roomId), this.#push);
+    this.#unsubscribePresence =
+      options.presenceOf === undefined
+        ? undefined
+        : source.watchPresence(options.presenceOf, (event) => {
+            this.#pending.push(event);
+            this.#wake?.();
+          });
+    // A feed that is never iterated (its client left first) still lets go of the bus.
+    this.#signal.addEventListener('abort', this.#aborted);
   }
 
-  /** Stored messages and changes after `at`, merged in commit order, up to the given bounds. */
-  async function* readStored(upToSeq?: number, upToChange?: number): AsyncGenerator<FeedItem> {
+  readonly #push = (event: BusEvent) => {
+    if (event.type === 'room_created' || event.type === 'presence' || event.type === 'blocks_changed' || event.type === 'bans_changed') return;
+    if (event.type === 'catch-up') {
+      this.#catchUp = true;
+    } else if (event.type === 'message' || isChange(event)) {
+      if (this.#overflowed) return;
+      if (this.#stored >= this.#maxBuffered) this.#overflowed = true;
+      else {
+        this.#pending.push(event);
+        this.#stored++;
+      }
+    } else {
+      this.#pending.push(event);
+    }
+    this.#wake?.();
+  };
+
+  readonly #aborted = () => {
+    this.#wake?.();
+    this.#close();
+  };
+
+  #close() {
+    this.#unsubscribeRoom();
+    this.#unsubscribePresence?.();
+    this.#signal.removeEventListener('abort', this.#aborted);
+  }
+
+  #here(): Position {
+    return { seq: this.#seq, change: this.#change };
+  }
+
+  /** Reads the starting position: `after`, checked against the room's newest, or the newest. */
+  async start(after: RoomFeedOptions['after']) {
+    try {
+      const newest = await this.#source.position();
+      const from = after && { seq: after.seq, change: after.change ?? newest.change };
+      // A resume point the room never reached would wait in silence for numbers that are already taken.
+      if (from && (from.seq > newest.seq || from.change > newest.change)) {
+        const bad = from.seq > newest.seq ? `message seq ${from.seq}` : `change seq ${from.change}`;
+        throw new ParleyError('INVALID_INPUT', `lastEventId: ${bad} is past the room's newest (${newest.seq}.${newest.change}).`, {
+          fields: { lastEventId: [`must be at most ${newest.change ? `${newest.seq}.${newest.change}` : newest.seq}, the room's newest event id; resubscribe from there or without lastEventId`] },
+        });
+      }
+      ({ seq: this.#seq, change: this.#change } = from ?? newest);
+    } catch (err) {
+      this.#close();
+      throw err;
+    }
+  }
+
+  /** Stored messages and changes after where the feed stands, merged in commit order, up to the given bounds. */
+  async *#readStored(upToSeq?: number, upToChange?: number): AsyncGenerator<FeedItem> {
+    const source = this.#source;
+    const replayBatch = this.#replayBatch;
+    const hide = this.#hide;
     for (;;) {
       // One read at a time, so a feed holds at most one pooled connection: with both reads in
       // flight, a socket closed by SIGTERM left shutdown's pool.end() hanging (tests/lifecycle.test.ts).
-      const messages = upToSeq === undefined || at.seq < upToSeq ? await source.readAfter(at.seq, replayBatch, upToSeq) : [];
-      const changes = upToChange === undefined || at.change < upToChange ? await source.readChangesAfter(at.change, replayBatch, upToChange) : [];
+      const messages = upToSeq === undefined || this.#seq < upToSeq ? await source.readAfter(this.#seq, replayBatch, upToSeq) : [];
+      const changes = upToChange === undefined || this.#change < upToChange ? await source.readChangesAfter(this.#change, replayBatch, upToChange) : [];
       const moreMessages = messages.length === replayBatch;
       const moreChanges = changes.length === replayBatch;
       let i = 0;
@@ -144,55 +183,56 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
         // A full batch may continue past what is read: decide only with both sides in view.
         if ((!m && moreMessages) || (!c && moreChanges) || (!m && !c)) break;
         if (m && (!c || m.seq <= c.atSeq)) {
-          at.seq = m.seq;
+          this.#seq = m.seq;
           i++;
-          yield { position: here(), event: { type: 'message', message: m } };
+          yield { position: this.#here(), event: { type: 'message', message: m } };
         } else {
-          at.change = c!.event.change_seq;
+          this.#change = c!.event.change_seq;
           j++;
-          if (!hide?.(c!.event)) yield { position: here(), event: c!.event };
+          if (!hide?.(c!.event)) yield { position: this.#here(), event: c!.event };
         }
       }
       if (!moreMessages && !moreChanges) return;
     }
   }
 
-  async function* run(): AsyncGenerator<FeedItem> {
+  async *run(): AsyncGenerator<FeedItem> {
+    const signal = this.#signal;
+    const hide = this.#hide;
     try {
-      yield* readStored();
+      yield* this.#readStored();
       while (!signal.aborted) {
-        if (overflowed || catchUp) {
-          if (overflowed) pending = pending.filter((e) => e.type !== 'message' && !isChange(e));
-          if (overflowed) stored = 0;
-          overflowed = false;
-          catchUp = false;
-          yield* readStored();
+        if (this.#overflowed || this.#catchUp) {
+          if (this.#overflowed) this.#pending = this.#pending.filter((e) => e.type !== 'message' && !isChange(e));
+          if (this.#overflowed) this.#stored = 0;
+          this.#overflowed = false;
+          this.#catchUp = false;
+          yield* this.#readStored();
           continue;
         }
-        const event = pending.shift();
+        const event = this.#pending.shift();
         if (!event) {
-          await new Promise<void>((resolve) => (wake = resolve));
-          wake = null;
+          await new Promise<void>((resolve) => (this.#wake = resolve));
+          this.#wake = null;
           continue;
         }
         if (event.type === 'message') {
-          stored--;
+          this.#stored--;
           const { seq } = event.message;
-          if (seq <= at.seq) continue;
-          if (seq > at.seq + 1) yield* readStored(seq - 1, at.change);
-          at.seq = seq;
+          if (seq <= this.#seq) continue;
+          if (seq > this.#seq + 1) yield* this.#readStored(seq - 1, this.#change);
+          this.#seq = seq;
         } else if (isChange(event)) {
-          stored--;
+          this.#stored--;
           const change = event.change_seq;
-          if (change <= at.change) continue;
-          if (change > at.change + 1) yield* readStored(at.seq, change - 1);
-          at.change = change;
+          if (change <= this.#change) continue;
+          if (change > this.#change + 1) yield* this.#readStored(this.#seq, change - 1);
+          this.#change = change;
         }
-        if (!hide?.(event)) yield { position: here(), event };
+        if (!hide?.(event)) yield { position: this.#here(), event };
       }
     } finally {
-      close();
+      this.#close();
     }
   }
-  return run();
 }

@@ -45,18 +45,25 @@ export interface BlockView {
 
 interface Seen {
   /** Blocks either way and declined requests. */
-  others: Set<string>;
+  others: ReadonlySet<string>;
   /** Recipients of the viewer's requests not answered yet: the viewer may not watch them. */
-  pending: Set<string>;
+  pending: ReadonlySet<string>;
   /** Partners who hide their presence, or their read receipts, from everyone. */
-  privatePresence: Set<string>;
-  privateReceipts: Set<string>;
+  privatePresence: ReadonlySet<string>;
+  privateReceipts: ReadonlySet<string>;
   /** The viewer's own settings: whoever hides theirs sees nobody's (reciprocity). */
   showPresence: boolean;
   sendReceipts: boolean;
 }
 
-const nothingSeen = (): Seen => ({ others: new Set(), pending: new Set(), privatePresence: new Set(), privateReceipts: new Set(), showPresence: true, sendReceipts: true });
+// Most users have no blocks, requests or private partners: every user connected holds an entry,
+// and four empty sets apiece cost more than an idle socket's own state.
+const NONE: ReadonlySet<string> = new Set();
+const nothingSeen = (): Seen => ({ others: NONE, pending: NONE, privatePresence: NONE, privateReceipts: NONE, showPresence: true, sendReceipts: true });
+function addTo(seen: Seen, field: 'others' | 'pending' | 'privatePresence' | 'privateReceipts', user: string) {
+  if (seen[field] === NONE) seen[field] = new Set();
+  (seen[field] as Set<string>).add(user);
+}
 
 interface Entry {
   seen: Seen;
@@ -144,10 +151,13 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     ]);
     const found = new Map(users.map((u) => [u, nothingSeen()]));
     for (const { kind, a, b } of pairs) {
-      if (kind === 'p') found.get(a)?.pending.add(b);
-      else {
-        found.get(a)?.others.add(b);
-        found.get(b)?.others.add(a);
+      const seenA = found.get(a);
+      const seenB = found.get(b);
+      if (kind === 'p') {
+        if (seenA) addTo(seenA, 'pending', b);
+      } else {
+        if (seenA) addTo(seenA, 'others', b);
+        if (seenB) addTo(seenB, 'others', a);
       }
     }
     for (const { viewer, other, show_presence, send_read_receipts } of privacy) {
@@ -155,8 +165,8 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
       if (!seen) continue;
       if (other === null) Object.assign(seen, { showPresence: show_presence, sendReceipts: send_read_receipts });
       else {
-        if (!show_presence) seen.privatePresence.add(other);
-        if (!send_read_receipts) seen.privateReceipts.add(other);
+        if (!show_presence) addTo(seen, 'privatePresence', other);
+        if (!send_read_receipts) addTo(seen, 'privateReceipts', other);
       }
     }
     const stale: string[] = [];

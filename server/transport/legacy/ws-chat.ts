@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { LegacyClientFrame, LegacyNewMessageFrame, LegacyTypingFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../../contracts/index.ts';
 import { authenticateRequest } from '../http/request-auth.ts';
@@ -7,7 +7,7 @@ import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
 import type { Services } from '../../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
-import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
+import { holdUserSocket, startSocketSession, type SocketSession } from '../ws/socket-session.ts';
 import { checkLegacyPayload } from './legacy-payload.ts';
 
 interface PairParams {
@@ -37,6 +37,9 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     return text;
   };
 
+  const rules = { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, maxInflightBytes: wsMaxInflightBytes, pingMs: wsPingMs };
+  const shared: Shared = { services, frameText, log: app.log };
+
   // The room is opened before the upgrade is accepted: once a client is connected, its room exists.
   const accepted = new WeakMap<FastifyRequest, { room: OpenedRoom; expiresAt: number | undefined }>();
 
@@ -59,87 +62,134 @@ export async function registerLegacyWsAdapter(app: FastifyInstance, services: Se
     (socket: WebSocket, req: FastifyRequest<{ Params: PairParams }>) => {
       const { userId, otherUserId } = req.params;
       const { room, expiresAt } = accepted.get(req)!;
-      const session = startSocketSession(socket, { maxBufferedBytes: wsSendQueueMaxBytes, maxInflight: wsMaxInflight, maxInflightBytes: wsMaxInflightBytes, pingMs: wsPingMs });
-      if (!holdUserSocket(services, socket, session.signal, userId)) return;
+      const session = startSocketSession(socket, req, rules);
+      if (!holdUserSocket(services, socket, session, userId)) return;
       session.expireAt(expiresAt);
-      session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
-      const caller = createCaller(contextForUser(services, userId, 'legacy-ws'), { signal: session.signal });
-
-      // The session's send-buffer cap applies to every write.
-      const send = (frame: LegacyServerFrame | string) => socket.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
-      const sendError = (err: unknown) => {
-        const parley = toParleyError(err);
-        if (parley.code === 'INTERNAL') req.log.error({ err }, 'legacy ws frame failed');
-        send({ action: 'error', code: parley.code, detail: parley.message });
-      };
-      const closeWith = (err: unknown) => {
-        const parley = toParleyError(err);
-        if (socket.readyState === socket.OPEN) socket.close(ERROR_MAP[parley.code].wsClose, parley.message.slice(0, 120));
-      };
-
-      // The feed starts at the seq the room had when the socket was accepted: nothing sent after is missed.
-      void (async () => {
-        const { metrics } = services;
-        metrics.subscription('legacy-ws', 1);
-        try {
-          for await (const { event } of await services.messages.feed(room.id, { seq: room.last_seq, change: null }, session.signal, undefined, userId)) {
-            const text = frameText(event);
-            if (text === undefined) continue;
-            metrics.delivered('legacy-ws');
-            send(text);
-          }
-        } finally {
-          metrics.subscription('legacy-ws', -1);
-        }
-      })().catch((err: unknown) => {
-        if (!session.signal.aborted) closeWith(err);
-      });
-
-      /** `placed` hears that the frame's message has its place in the room's order. */
-      async function handle(raw: string, placed: () => void) {
-        let json: unknown;
-        try {
-          json = JSON.parse(raw);
-        } catch (err) {
-          throw new ParleyError('INVALID_INPUT', `Frame is not valid JSON: ${(err as Error).message}`);
-        }
-        const action = (json as { action?: unknown } | null)?.action;
-        const schema = action === 'new_message' ? LegacyNewMessageFrame : action === 'typing' ? LegacyTypingFrame : LegacyClientFrame;
-        const frame = checkLegacyPayload(schema, json, { roomId: room.id, userId, otherUserId });
-        const roomId = room.id;
-        if (frame.action === 'typing') return void (await caller.messages.typing({ roomId }));
-        await services.messages.whenQueued(placed, () => caller.messages.send({ roomId, content: frame.message }));
-      }
-
-      async function run(raw: string | null, bytes: number, placed: () => void) {
-        try {
-          if (session.signal.aborted) return;
-          if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
-          await handle(raw, placed);
-        } catch (err) {
-          sendError(err);
-        } finally {
-          session.end(bytes);
-        }
-      }
-
-      // A socket's messages keep their order: a frame starts once the one before it is done or its
-      // message has its place in the room's queue. Waiting for each to be stored instead capped a
-      // socket at one message per commit (at 50 messages a second per socket, frames queued for
-      // a second). Reading pauses while many are in progress, but a frame already read is never
-      // refused: one TCP read can bring a whole burst, and the legacy protocol has no answer for
-      // "too many" (only the per-user rate limit refuses a send). Once the socket closes, what is
-      // still waiting is dropped.
-      let queue = Promise.resolve();
-      socket.on('message', (data: Buffer, isBinary) => {
-        const bytes = data.length;
-        session.take(bytes);
-        const raw = isBinary ? null : data.toString();
-        queue = queue.then(() => {
-          const { promise, resolve } = Promise.withResolvers<void>();
-          return Promise.race([promise, run(raw, bytes, resolve)]);
-        });
-      });
+      session.atClose(services.presence.connect(userId));
+      // The id and the seq to start from, not the room, nor the request (not even `req.log`): an
+      // idle socket keeps what its handler keeps.
+      new ChatSocket(shared, socket, session, userId, otherUserId, room.id, req.id).start(room.last_seq);
     },
   );
+}
+
+/** What every legacy socket of a server shares. */
+interface Shared {
+  services: Services;
+  /** A live event's frame, serialized once for all the sockets of its room; undefined for an event the legacy wire does not carry. */
+  frameText(event: RoomEvent): string | undefined;
+  log: FastifyBaseLogger;
+}
+
+/**
+ * One `ws/chat` socket: its room's feed written out as frames, its frames worked through in order.
+ * An object with shared methods: a socket lives long and mostly idle, and a closure per action
+ * weighed more than the socket's state.
+ */
+class ChatSocket {
+  readonly #shared: Shared;
+  readonly #socket: WebSocket;
+  readonly #session: SocketSession;
+  readonly #userId: string;
+  readonly #otherUserId: string;
+  readonly #roomId: string;
+  readonly #reqId: string;
+  /** Made at the socket's first frame: most sockets only listen. */
+  #caller: ReturnType<typeof createCaller> | undefined;
+  #queue = Promise.resolve();
+
+  constructor(shared: Shared, socket: WebSocket, session: SocketSession, userId: string, otherUserId: string, roomId: string, reqId: string) {
+    this.#shared = shared;
+    this.#socket = socket;
+    this.#session = session;
+    this.#userId = userId;
+    this.#otherUserId = otherUserId;
+    this.#roomId = roomId;
+    this.#reqId = reqId;
+  }
+
+  /** Starts the feed at `seq`, the room's when the socket was accepted (nothing sent after is missed), and reading frames. */
+  start(seq: number) {
+    this.#feed(seq).catch((err: unknown) => {
+      if (!this.#session.signal.aborted) this.#closeWith(err);
+    });
+    this.#socket.on('message', this.#onMessage);
+  }
+
+  async #feed(seq: number) {
+    const { services, frameText } = this.#shared;
+    const { metrics } = services;
+    metrics.subscription('legacy-ws', 1);
+    try {
+      for await (const { event } of await services.messages.feed(this.#roomId, { seq, change: null }, this.#session.signal, undefined, this.#userId)) {
+        const text = frameText(event);
+        if (text === undefined) continue;
+        metrics.delivered('legacy-ws');
+        // The session's send-buffer cap applies to every write.
+        this.#socket.send(text);
+      }
+    } finally {
+      metrics.subscription('legacy-ws', -1);
+    }
+  }
+
+  #sendError(err: unknown) {
+    const parley = toParleyError(err);
+    if (parley.code === 'INTERNAL') this.#shared.log.error({ reqId: this.#reqId, err }, 'legacy ws frame failed');
+    this.#socket.send(JSON.stringify({ action: 'error', code: parley.code, detail: parley.message } satisfies LegacyServerFrame));
+  }
+
+  #closeWith(err: unknown) {
+    const parley = toParleyError(err);
+    if (this.#socket.readyState === this.#socket.OPEN) this.#socket.close(ERROR_MAP[parley.code].wsClose, parley.message.slice(0, 120));
+  }
+
+  #callerOf() {
+    return (this.#caller ??= createCaller(contextForUser(this.#shared.services, this.#userId, 'legacy-ws'), { signal: this.#session.signal }));
+  }
+
+  /** `placed` hears that the frame's message has its place in the room's order. */
+  async #handle(raw: string, placed: () => void) {
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch (err) {
+      throw new ParleyError('INVALID_INPUT', `Frame is not valid JSON: ${(err as Error).message}`);
+    }
+    const action = (json as { action?: unknown } | null)?.action;
+    const schema = action === 'new_message' ? LegacyNewMessageFrame : action === 'typing' ? LegacyTypingFrame : LegacyClientFrame;
+    const roomId = this.#roomId;
+    const frame = checkLegacyPayload(schema, json, { roomId, userId: this.#userId, otherUserId: this.#otherUserId });
+    if (frame.action === 'typing') return void (await this.#callerOf().messages.typing({ roomId }));
+    await this.#shared.services.messages.whenQueued(placed, () => this.#callerOf().messages.send({ roomId, content: frame.message }));
+  }
+
+  async #run(raw: string | null, bytes: number, placed: () => void) {
+    try {
+      if (this.#session.signal.aborted) return;
+      if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
+      await this.#handle(raw, placed);
+    } catch (err) {
+      this.#sendError(err);
+    } finally {
+      this.#session.end(bytes);
+    }
+  }
+
+  // A socket's messages keep their order: a frame starts once the one before it is done or its
+  // message has its place in the room's queue. Waiting for each to be stored instead capped a
+  // socket at one message per commit (at 50 messages a second per socket, frames queued for
+  // a second). Reading pauses while many are in progress, but a frame already read is never
+  // refused: one TCP read can bring a whole burst, and the legacy protocol has no answer for
+  // "too many" (only the per-user rate limit refuses a send). Once the socket closes, what is
+  // still waiting is dropped.
+  readonly #onMessage = (data: Buffer, isBinary: boolean) => {
+    const bytes = data.length;
+    this.#session.take(bytes);
+    const raw = isBinary ? null : data.toString();
+    this.#queue = this.#queue.then(() => {
+      const { promise, resolve } = Promise.withResolvers<void>();
+      return Promise.race([promise, this.#run(raw, bytes, resolve)]);
+    });
+  };
 }

@@ -122,40 +122,58 @@ export const messagesRouter = router({
 /**
  * The feed's items as tRPC tracked events. A plain iterator rather than a second async generator:
  * every live event crosses this for every subscriber, and a generator frame costs a promise hop.
+ * A class, so an idle subscription holds one small object rather than a closure per method.
  */
 function trackedEvents(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface: Surface, sign: (event: RoomEvent) => Promise<RoomEvent>): AsyncIterableIterator<TrackedEnvelope<RoomEvent>> {
-  let open = true;
   metrics.subscription(surface, 1);
-  const ended = () => {
-    if (open) metrics.subscription(surface, -1);
-    open = false;
-  };
-  return {
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-    async next() {
-      let item: IteratorResult<FeedItem>;
-      try {
-        item = await feed.next();
-      } catch (err) {
-        ended();
-        throw err;
-      }
-      if (item.done) {
-        ended();
-        return { done: true, value: undefined };
-      }
-      metrics.delivered(surface);
-      const { event } = item.value;
-      // Only a message with attachments waits for signing; every other event goes out as it is.
-      const signed = 'message' in event && event.message.attachments ? await sign(event) : event;
-      return { done: false, value: tracked(formatEventId(item.value.position.seq, item.value.position.change), signed) };
-    },
-    async return() {
-      ended();
-      await feed.return(undefined);
+  return new TrackedEvents(feed, metrics, surface, sign);
+}
+
+class TrackedEvents implements AsyncIterableIterator<TrackedEnvelope<RoomEvent>> {
+  #open = true;
+  readonly #feed: AsyncGenerator<FeedItem>;
+  readonly #metrics: Metrics;
+  readonly #surface: Surface;
+  readonly #sign: (event: RoomEvent) => Promise<RoomEvent>;
+
+  constructor(feed: AsyncGenerator<FeedItem>, metrics: Metrics, surface: Surface, sign: (event: RoomEvent) => Promise<RoomEvent>) {
+    this.#feed = feed;
+    this.#metrics = metrics;
+    this.#surface = surface;
+    this.#sign = sign;
+  }
+
+  [Symbol.asyncIterator]() {
+    return this;
+  }
+
+  #ended() {
+    if (this.#open) this.#metrics.subscription(this.#surface, -1);
+    this.#open = false;
+  }
+
+  async next(): Promise<IteratorResult<TrackedEnvelope<RoomEvent>>> {
+    let item: IteratorResult<FeedItem>;
+    try {
+      item = await this.#feed.next();
+    } catch (err) {
+      this.#ended();
+      throw err;
+    }
+    if (item.done) {
+      this.#ended();
       return { done: true, value: undefined };
-    },
-  };
+    }
+    this.#metrics.delivered(this.#surface);
+    const { event } = item.value;
+    // Only a message with attachments waits for signing; every other event goes out as it is.
+    const signed = 'message' in event && event.message.attachments ? await this.#sign(event) : event;
+    return { done: false, value: tracked(formatEventId(item.value.position.seq, item.value.position.change), signed) };
+  }
+
+  async return(): Promise<IteratorResult<TrackedEnvelope<RoomEvent>>> {
+    this.#ended();
+    await this.#feed.return(undefined);
+    return { done: true, value: undefined };
+  }
 }

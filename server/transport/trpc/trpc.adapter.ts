@@ -1,6 +1,5 @@
 import type { TRPCError } from '@trpc/server';
 import { fastifyRequestHandler } from '@trpc/server/adapters/fastify';
-import { getWSConnectionHandler } from '@trpc/server/adapters/ws';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { ParleyError, TRPC_BATCH_MAX_ITEMS } from '../../../contracts/index.ts';
@@ -11,15 +10,16 @@ import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcHttpErrorBody } from '../errors/trpc-http-error.ts';
 import type { Services } from '../../services.ts';
 import { appRouter } from './app.router.ts';
-import { contextForToken } from './context.ts';
+import { contextForToken, type Context } from './context.ts';
 import { procedureType } from './procedure-types.ts';
 import { socketCalls } from './socket-calls.ts';
 import { answerJsonCalls } from './trpc-json-calls.ts';
 import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
+import { TrpcSocket } from './ws-connection.ts';
 
 /**
- * tRPC over HTTP (batched) at /trpc and over WebSocket at the same path, through tRPC's own
- * adapters; plain JSON calls over HTTP take the path in trpc-json-calls.ts (see why there).
+ * tRPC over HTTP (batched) at /trpc, through tRPC's own adapter (plain JSON calls take the path in
+ * trpc-json-calls.ts, see why there), and over WebSocket at the same path (ws-connection.ts).
  */
 export async function registerTrpcAdapter(app: FastifyInstance, services: Services) {
   const { config } = services;
@@ -42,6 +42,9 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     const refusal = new ParleyError('METHOD_NOT_ALLOWED', 'Subscriptions are served over the WebSocket at /trpc, not over HTTP.');
     return reply.code(ERROR_MAP.METHOD_NOT_ALLOWED.http).send(trpcHttpErrorBody(req, refusal));
   }
+
+  const socketOptions = { router: appRouter, onError };
+  const rules = { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs };
 
   await app.register(async (scope) => {
     // Everything under /trpc answers in tRPC's error shape: Fastify's own failures (body limit,
@@ -70,25 +73,29 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
     );
 
     scope.get('/', { websocket: true }, (socket: WebSocket, req: FastifyRequest) => {
-      const session = startSocketSession(socket, { maxBufferedBytes: config.wsSendQueueMaxBytes, maxInflight: config.wsMaxInflight, maxInflightBytes: config.wsMaxInflightBytes, pingMs: config.wsPingMs });
+      const session = startSocketSession(socket, req, rules);
+      // What the context needs of the upgrade request, read now: an idle socket must not keep the request alive.
+      const { authorization } = req.headers;
+      const { url } = req;
       // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
       // subscriptions at once after a reconnect); the socket's bounds (socket-calls.ts) bound the work.
-      const handle = getWSConnectionHandler({
-        router: appRouter,
-        onError,
-        wss: scope.websocketServer,
-        // Called once per socket: its context carries the socket's bounds to every call on it.
-        createContext: ({ info }) => ({
-          ...contextForToken(services, extractToken({ authorization: req.headers.authorization, url: req.url, connectionParams: info.connectionParams }), (expiresAt, userId) => {
-            if (!holdUserSocket(services, socket, session.signal, userId)) return;
+      const trpc = new TrpcSocket<Context>(
+        socket,
+        socketOptions,
+        // Made once per socket: its context carries the socket's bounds to every call on it.
+        (connectionParams) => ({
+          ...contextForToken(services, extractToken({ authorization, url, connectionParams }), (expiresAt, userId) => {
+            if (!holdUserSocket(services, socket, session, userId)) return;
             session.expireAt(expiresAt);
             // Online while the socket is open: released when it starts closing.
-            session.signal.addEventListener('abort', services.presence.connect(userId), { once: true });
+            session.atClose(services.presence.connect(userId));
           }),
           socket: socketCalls(session, config.wsMaxSubscriptions),
         }),
-      });
-      handle(socket, req.raw);
+        new URL(url, 'http://localhost').searchParams.get('connectionParams') === '1',
+      );
+      socket.on('message', (data: Buffer, isBinary: boolean) => trpc.message(data, isBinary));
+      socket.on('close', () => trpc.closed());
     });
   }, { prefix: '/trpc' });
 }

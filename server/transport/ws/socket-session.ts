@@ -1,4 +1,7 @@
-import type { WebSocket } from 'ws';
+import type { ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify';
+import { WebSocket } from 'ws';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import type { UserSlots } from '../../infra/limits/user-slots.ts';
 import type { BanView } from '../../admin/ban-view.ts';
@@ -33,117 +36,375 @@ export interface SocketSession {
   expireAt(expiresAt: number | undefined): void;
   /** Aborted once the socket starts closing (by either side): queued work is dropped, subscriptions end. */
   readonly signal: AbortSignal;
+  /**
+   * Calls `release` once the socket starts closing (at once if it has). What the socket holds for
+   * its whole life goes here rather than on the signal: a listener there costs several times more.
+   */
+  atClose(release: () => void): void;
 }
 
-// setTimeout fires at once for delays above 2^31-1 ms; longer sessions are re-armed.
+// setTimeout fires at once for delays above 2^31-1 ms; a later expiry is re-armed.
 const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * The WebSocket class the server creates (ws's `WebSocket` option): writes and closes obey the
+ * socket's session through the prototype, so tRPC's own writes obey the cap as well as ours, and
+ * a socket carries no per-instance wrappers.
+ */
+export class SessionSocket extends WebSocket {
+  session: Session | undefined = undefined;
+
+  override send(data: Parameters<WebSocket['send']>[0], ...rest: unknown[]): void {
+    const session = this.session;
+    if (session) {
+      if (this.readyState !== this.OPEN) return;
+      if (this.bufferedAmount > session.rules.maxBufferedBytes) {
+        this.close(ERROR_MAP.SLOW_CONSUMER.wsClose, 'slow consumer');
+        return;
+      }
+      session.cork();
+    }
+    (super.send as (...args: unknown[]) => void)(data, ...rest);
+  }
+
+  // `close` fires only after the closing handshake (or its 30 s timeout); work must stop at its start.
+  override close(code?: number, reason?: string | Buffer): void {
+    super.close(code, reason);
+    const session = this.session;
+    if (!session) return;
+    session.closing();
+    // A paused socket would never read the peer's close frame, and close only at ws's timeout.
+    if (this.isPaused) this.resume();
+  }
+}
+
+function onPong(this: SessionSocket) {
+  this.session!.alive = true;
+}
+
+function onError(this: SessionSocket, err: Error) {
+  const session = this.session!;
+  logSocketError(session.log, err, session.reqId);
+  this.terminate();
+}
+
+/** How a failed WebSocket is logged: oversized or malformed frames and dropped connections are the client's doing. */
+export function logSocketError(log: FastifyBaseLogger, err: Error, reqId?: string) {
+  const clientFault = /^(WS_ERR_|ECONNRESET|EPIPE)/.test((err as NodeJS.ErrnoException).code ?? '');
+  if (clientFault) log.info({ reqId, code: (err as NodeJS.ErrnoException).code }, 'WebSocket closed on a client error');
+  else log.error({ reqId, err }, 'WebSocket handler failed');
+}
+
+function onClose(this: SessionSocket) {
+  const session = this.session!;
+  session.heartbeat.remove(session);
+  expiries.remove(session);
+  session.closing();
+}
+
+function uncork(session: Session) {
+  session.corked = false;
+  session.tcp.uncork();
+}
 
 /**
  * Applies the socket rules. Neither `ws` nor tRPC applies backpressure: a reader that stops
  * reading, or a client that sends faster than we work, would grow the heap without bound. So
  * every write checks the send buffer first (every write: subscription events, query answers,
  * error frames alike), and reading pauses while too much work is in progress.
+ *
+ * One object per socket, its methods shared: tens of thousands of idle sockets each holding a
+ * set of closures and timers cost more memory than the sockets themselves.
  */
-export function startSocketSession(socket: WebSocket, rules: SocketRules): SocketSession {
-  const closed = new AbortController();
-  const timers = new Set<NodeJS.Timeout>();
-  let inflight = 0;
-  let inflightBytes = 0;
-  const overLimit = () => inflight >= rules.maxInflight || inflightBytes >= rules.maxInflightBytes;
+class Session implements SocketSession {
+  readonly #closed = new AbortController();
+  readonly tcp: Socket;
+  inflight = 0;
+  inflightBytes = 0;
+  corked = false;
+  // Heartbeat: the peer answered the last ping; reading was paused during the last interval; pings missed in a row.
+  alive = true;
+  unread = false;
+  missed = 0;
+  readonly heartbeat: Heartbeat;
+  prevBeat: Session | null = null;
+  nextBeat: Session | null = null;
+  slot = -1;
+  expiresAt = Infinity;
+  expiryIndex = -1;
 
-  // `close` fires only after the closing handshake (or its 30 s timeout); work must stop at its start.
-  const rawClose = socket.close.bind(socket);
-  socket.close = ((code?: number, reason?: string | Buffer) => {
-    rawClose(code, reason);
-    closed.abort();
-    // A paused socket would never read the peer's close frame, and close only at ws's timeout.
-    if (socket.isPaused) socket.resume();
-  }) as WebSocket['close'];
+  readonly socket: SessionSocket;
+  readonly rules: SocketRules;
+  readonly log: FastifyBaseLogger;
+  readonly reqId: string;
 
-  // Frames written in one tick (a burst of events, a replay) leave in one write, not one each.
-  const tcp = (socket as unknown as { _socket: import('node:net').Socket })._socket;
-  let corked = false;
-  const uncork = () => {
-    corked = false;
-    tcp.uncork();
-  };
+  constructor(socket: SessionSocket, rules: SocketRules, log: FastifyBaseLogger, reqId: string) {
+    this.socket = socket;
+    this.rules = rules;
+    this.log = log;
+    this.reqId = reqId;
+    this.tcp = (socket as unknown as { _socket: Socket })._socket;
+    this.heartbeat = heartbeatFor(rules.pingMs);
+  }
 
-  const rawSend = socket.send.bind(socket);
-  // Patched on the instance, so tRPC's own writes obey the cap as well as ours.
-  socket.send = ((data: Parameters<WebSocket['send']>[0], ...rest: unknown[]) => {
-    if (socket.readyState !== socket.OPEN) return;
-    if (socket.bufferedAmount > rules.maxBufferedBytes) {
-      socket.close(ERROR_MAP.SLOW_CONSUMER.wsClose, 'slow consumer');
-      return;
+  get signal() {
+    return this.#closed.signal;
+  }
+
+  #releases: Array<() => void> | undefined;
+
+  closing() {
+    if (this.#closed.signal.aborted) return;
+    this.#closed.abort();
+    const releases = this.#releases;
+    this.#releases = undefined;
+    if (releases) for (const release of releases) release();
+  }
+
+  atClose(release: () => void) {
+    if (this.#closed.signal.aborted) release();
+    else (this.#releases ??= []).push(release);
+  }
+
+  /** Frames written in one tick (a burst of events, a replay) leave in one write, not one each. */
+  cork() {
+    if (this.corked) return;
+    this.corked = true;
+    this.tcp.cork();
+    process.nextTick(uncork, this);
+  }
+
+  #overLimit() {
+    return this.inflight >= this.rules.maxInflight || this.inflightBytes >= this.rules.maxInflightBytes;
+  }
+
+  #pauseReading() {
+    this.unread = true;
+    this.socket.pause();
+  }
+
+  begin() {
+    if (this.#closed.signal.aborted) return false;
+    if (this.inflight >= this.rules.maxInflight * 2) return false;
+    this.inflight++;
+    if (this.#overLimit() && !this.socket.isPaused) this.#pauseReading();
+    return true;
+  }
+
+  take(bytes: number) {
+    this.inflight++;
+    this.inflightBytes += bytes;
+    if (this.#overLimit() && !this.socket.isPaused && !this.#closed.signal.aborted) this.#pauseReading();
+  }
+
+  end(bytes = 0) {
+    this.inflight--;
+    this.inflightBytes -= bytes;
+    if (!this.#overLimit() && this.socket.isPaused && !this.#closed.signal.aborted) this.socket.resume();
+  }
+
+  expireAt(expiresAt: number | undefined) {
+    if (expiresAt === undefined || this.#closed.signal.aborted) return;
+    expiries.remove(this);
+    this.expiresAt = expiresAt;
+    expiries.add(this);
+  }
+
+  expire() {
+    this.socket.close(ERROR_MAP.TOKEN_EXPIRED.wsClose, 'token expired');
+  }
+
+  /** One heartbeat tick for this socket; `late`: the tick came long after its period, so it judges no one. */
+  beat(late: boolean) {
+    // While reading is paused a pong waits unread behind the frames being worked through: a peer
+    // is judged on an interval during which it was read throughout.
+    if (this.alive || this.unread) this.missed = 0;
+    else if (!late && ++this.missed >= 2) return void this.socket.terminate();
+    this.alive = false;
+    this.unread = this.socket.isPaused;
+    this.socket.ping();
+  }
+}
+
+/**
+ * Every socket's heartbeat on one timer per interval. Timers run before sockets are read: a tick
+ * that follows a stall of the process (GC, a long synchronous burst, a busy machine) finds the
+ * peer's pong still unread. So a tick that came late judges no one, and a peer is dropped only
+ * after two pings in a row went unanswered.
+ *
+ * The sockets are spread over slots visited one per tick, each once an interval, so the pings of
+ * tens of thousands of sockets go out a few hundred at a time rather than in one long burst that
+ * would hold up every delivery behind it.
+ */
+class Heartbeat {
+  readonly #heads: Array<Session | null>;
+  readonly #visited: number[];
+  #next = 0;
+  #fill = 0;
+  #count = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  readonly pingMs: number;
+
+  constructor(pingMs: number) {
+    this.pingMs = pingMs;
+    const slots = Math.min(256, Math.max(1, Math.round(pingMs / HEARTBEAT_TICK_MS)));
+    this.#heads = new Array<Session | null>(slots).fill(null);
+    this.#visited = new Array<number>(slots).fill(0);
+  }
+
+  add(session: Session) {
+    const slot = this.#fill;
+    this.#fill = (slot + 1) % this.#heads.length;
+    session.slot = slot;
+    session.nextBeat = this.#heads[slot] ?? null;
+    if (session.nextBeat) session.nextBeat.prevBeat = session;
+    this.#heads[slot] = session;
+    if (this.#count++ === 0) {
+      this.#visited.fill(Date.now());
+      this.#timer = setInterval(() => this.#tick(), this.pingMs / this.#heads.length);
     }
-    if (!corked) {
-      corked = true;
-      tcp.cork();
-      process.nextTick(uncork);
-    }
-    (rawSend as (...args: unknown[]) => void)(data, ...rest);
-  }) as WebSocket['send'];
+  }
 
-  let alive = true;
-  // While reading is paused a pong waits unread behind the frames being worked through: a peer
-  // is judged on an interval during which it was read throughout.
-  let unread = false;
-  const pauseReading = () => {
-    unread = true;
-    socket.pause();
-  };
-  socket.on('pong', () => (alive = true));
-  // Timers run before sockets are read: a tick that follows a stall of the process (GC, a long
-  // synchronous burst, a busy machine) finds the peer's pong still unread. So a tick that came
-  // late judges no one, and a peer is dropped only after two pings in a row went unanswered.
-  let missed = 0;
-  let lastTick = Date.now();
-  const heartbeat = setInterval(() => {
+  remove(session: Session) {
+    if (session.slot < 0) return;
+    if (session.prevBeat) session.prevBeat.nextBeat = session.nextBeat;
+    else this.#heads[session.slot] = session.nextBeat;
+    if (session.nextBeat) session.nextBeat.prevBeat = session.prevBeat;
+    session.prevBeat = session.nextBeat = null;
+    session.slot = -1;
+    if (--this.#count === 0) clearInterval(this.#timer);
+  }
+
+  #tick() {
+    const slot = this.#next;
+    this.#next = (slot + 1) % this.#heads.length;
     const now = Date.now();
-    const late = now - lastTick > rules.pingMs * 1.5;
-    lastTick = now;
-    if (alive || unread) missed = 0;
-    else if (!late && ++missed >= 2) return socket.terminate();
-    alive = false;
-    unread = socket.isPaused;
-    socket.ping();
-  }, rules.pingMs);
-  timers.add(heartbeat);
+    const late = now - this.#visited[slot]! > this.pingMs * 1.5;
+    this.#visited[slot] = now;
+    for (let session = this.#heads[slot] ?? null; session; ) {
+      const next = session.nextBeat;
+      session.beat(late);
+      session = next;
+    }
+  }
+}
 
-  socket.once('close', () => {
-    for (const timer of timers) clearTimeout(timer);
-    closed.abort();
-  });
+/** How often the heartbeat visits a slot: an interval is split into slots of about this length. */
+const HEARTBEAT_TICK_MS = 250;
 
-  return {
-    signal: closed.signal,
-    begin() {
-      if (closed.signal.aborted) return false;
-      if (inflight >= rules.maxInflight * 2) return false;
-      inflight++;
-      if (overLimit() && !socket.isPaused) pauseReading();
-      return true;
-    },
-    take(bytes) {
-      inflight++;
-      inflightBytes += bytes;
-      if (overLimit() && !socket.isPaused && !closed.signal.aborted) pauseReading();
-    },
-    end(bytes = 0) {
-      inflight--;
-      inflightBytes -= bytes;
-      if (!overLimit() && socket.isPaused && !closed.signal.aborted) socket.resume();
-    },
-    expireAt(expiresAt) {
-      if (expiresAt === undefined || closed.signal.aborted) return;
-      const arm = () => {
-        const left = expiresAt - Date.now();
-        const timer = setTimeout(left > MAX_TIMER_MS ? arm : () => socket.close(ERROR_MAP.TOKEN_EXPIRED.wsClose, 'token expired'), Math.min(Math.max(left, 0), MAX_TIMER_MS));
-        timers.add(timer);
-      };
-      arm();
-    },
-  };
+const heartbeats = new Map<number, Heartbeat>();
+function heartbeatFor(pingMs: number) {
+  let heartbeat = heartbeats.get(pingMs);
+  if (!heartbeat) heartbeats.set(pingMs, (heartbeat = new Heartbeat(pingMs)));
+  return heartbeat;
+}
+
+/** Every socket's token expiry, earliest first, on one timer: a binary heap indexed from the sessions. */
+class Expiries {
+  readonly #heap: Session[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #armedFor = Infinity;
+
+  add(session: Session) {
+    session.expiryIndex = this.#heap.length;
+    this.#heap.push(session);
+    this.#up(session.expiryIndex);
+    this.#arm();
+  }
+
+  remove(session: Session) {
+    const i = session.expiryIndex;
+    if (i < 0) return;
+    session.expiryIndex = -1;
+    const last = this.#heap.pop()!;
+    if (last !== session) {
+      this.#heap[i] = last;
+      last.expiryIndex = i;
+      this.#down(this.#up(i));
+    }
+    this.#arm();
+  }
+
+  #arm() {
+    const first = this.#heap[0]?.expiresAt ?? Infinity;
+    if (first === this.#armedFor) return;
+    clearTimeout(this.#timer);
+    this.#armedFor = first;
+    if (first === Infinity) return;
+    this.#timer = setTimeout(() => this.#fire(), Math.min(Math.max(first - Date.now(), 0), MAX_TIMER_MS));
+    // The sockets keep the process alive, not their expiry.
+    this.#timer.unref();
+  }
+
+  #fire() {
+    this.#armedFor = Infinity;
+    const now = Date.now();
+    while (this.#heap.length && this.#heap[0]!.expiresAt <= now) {
+      const session = this.#heap[0]!;
+      this.remove(session);
+      session.expire();
+    }
+    this.#arm();
+  }
+
+  #up(i: number) {
+    const heap = this.#heap;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (heap[parent]!.expiresAt <= heap[i]!.expiresAt) break;
+      this.#swap(i, parent);
+      i = parent;
+    }
+    return i;
+  }
+
+  #down(i: number) {
+    const heap = this.#heap;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let min = i;
+      if (l < heap.length && heap[l]!.expiresAt < heap[min]!.expiresAt) min = l;
+      if (r < heap.length && heap[r]!.expiresAt < heap[min]!.expiresAt) min = r;
+      if (min === i) return;
+      this.#swap(i, min);
+      i = min;
+    }
+  }
+
+  #swap(i: number, j: number) {
+    const heap = this.#heap;
+    const a = heap[i]!;
+    const b = heap[j]!;
+    heap[i] = b;
+    heap[j] = a;
+    a.expiryIndex = j;
+    b.expiryIndex = i;
+  }
+}
+
+const expiries = new Expiries();
+
+/**
+ * Starts the rules on a socket the server accepted (a {@link SessionSocket}: see app.ts), and
+ * lets go of its upgrade request: @fastify/websocket's error listener closes over the request and
+ * its reply, and the upgrade's HTTP response stays attached to the TCP socket, so every idle
+ * socket kept its whole upgrade request alive. Handlers must not keep `req` either.
+ */
+export function startSocketSession(socket: WebSocket, req: FastifyRequest, rules: SocketRules): SocketSession {
+  if (!(socket instanceof SessionSocket)) throw new TypeError('startSocketSession: the WebSocket server must create SessionSocket instances (ws option `WebSocket`)');
+  const session = new Session(socket, rules, req.server.log, req.id);
+  socket.session = session;
+  const response = (session.tcp as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (response) response.detachSocket(session.tcp);
+  socket.removeAllListeners('error');
+  // Shared listeners (`this` is the socket): no closures per socket.
+  socket.on('error', onError as () => void);
+  socket.on('pong', onPong as () => void);
+  socket.on('close', onClose as () => void);
+  session.heartbeat.add(session);
+  return session;
 }
 
 /**
@@ -151,15 +412,14 @@ export function startSocketSession(socket: WebSocket, rules: SocketRules): Socke
  * past the cap it is closed with 4029 (RATE_LIMITED: reconnect later) and false is returned. While
  * open, a ban (or erasure) of the user closes it, whichever instance it was made on.
  */
-export function holdUserSocket({ socketSlots, admin }: { socketSlots: UserSlots; admin: { bans: { view: BanView } } }, socket: WebSocket, signal: AbortSignal, userId: string): boolean {
+export function holdUserSocket({ socketSlots, admin }: { socketSlots: UserSlots; admin: { bans: { view: BanView } } }, socket: WebSocket, session: SocketSession, userId: string): boolean {
   const release = socketSlots.take(userId);
   if (!release) {
     socket.close(ERROR_MAP.RATE_LIMITED.wsClose, `at most ${socketSlots.max} sockets per user`);
     return false;
   }
-  if (signal.aborted) return (release(), true);
-  signal.addEventListener('abort', release, { once: true });
-  const unwatch = admin.bans.view.watch(userId, (why) => socket.close(ERROR_MAP[why.code].wsClose, why.message.slice(0, 120)));
-  signal.addEventListener('abort', unwatch, { once: true });
-  return !signal.aborted;
+  if (session.signal.aborted) return (release(), true);
+  session.atClose(release);
+  session.atClose(admin.bans.view.watch(userId, (why) => socket.close(ERROR_MAP[why.code].wsClose, why.message.slice(0, 120))));
+  return !session.signal.aborted;
 }

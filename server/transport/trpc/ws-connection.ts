@@ -1,0 +1,235 @@
+import { TRPCError, type AnyRouter } from '@trpc/server';
+import {
+  callProcedure,
+  getErrorShape,
+  getTRPCErrorFromUnknown,
+  isAsyncIterable,
+  isTrackedEnvelope,
+  parseConnectionParamsFromUnknown,
+  parseTRPCMessage,
+  transformTRPCResponse,
+  type TRPCClientOutgoingMessage,
+  type TRPCRequestInfo,
+  type TRPCResponseMessage,
+} from '@trpc/server/unstable-core-do-not-import';
+import type { WebSocket } from 'ws';
+
+type Context = object;
+type CallType = 'query' | 'mutation' | 'subscription';
+
+/** What every socket of a server shares. */
+export interface TrpcSocketOptions {
+  router: AnyRouter;
+  onError(opts: { error: TRPCError; path: string | undefined; type: CallType | 'unknown' }): void;
+}
+
+/** Makes a socket's one context; `connectionParams` as the client sent them (null without `?connectionParams=1`). */
+export type CreateSocketContext<TContext> = (connectionParams: TRPCRequestInfo['connectionParams']) => TContext | Promise<TContext>;
+
+type ContextResult<TContext> = { ok: true; ctx: TContext } | { ok: false; error: TRPCError };
+
+const OPEN = 1;
+const isAbortError = (cause: unknown) => typeof cause === 'object' && cause !== null && (cause as { name?: unknown }).name === 'AbortError';
+const fallbackErrorShape = { code: -32603, message: 'Internal server error', data: { code: 'INTERNAL_SERVER_ERROR', httpStatus: 500 } };
+
+/**
+ * tRPC's WebSocket protocol (JSON text frames, as `@trpc/client`'s wsLink speaks it: optional
+ * connectionParams first, then queries, mutations, subscriptions and their stops, one call or a
+ * batch per frame; `PING` answered `PONG`), served from one object per socket.
+ *
+ * tRPC's own adapter keeps, for every socket, a dozen closures and a connection AbortController,
+ * and for every running subscription a chain of disposable scopes, a race of promises renewed at
+ * each event and a second AbortController: an idle subscription cost more than the socket it
+ * rides on. Here a subscription is its AbortController and one loop awaiting its next event.
+ */
+export class TrpcSocket<TContext extends Context> {
+  readonly #socket: WebSocket;
+  readonly #opts: TrpcSocketOptions;
+  readonly #createContextFor: CreateSocketContext<TContext>;
+  #context: Promise<ContextResult<TContext>> | undefined;
+  #ctx: TContext | undefined;
+  /** Running subscriptions by the client's id; made at the first. */
+  #subscriptions: Map<number | string, AbortController> | undefined;
+
+  constructor(socket: WebSocket, opts: TrpcSocketOptions, createContext: CreateSocketContext<TContext>, expectsConnectionParams: boolean) {
+    this.#socket = socket;
+    this.#opts = opts;
+    this.#createContextFor = createContext;
+    if (!expectsConnectionParams) this.#context = this.#createContext(() => null);
+  }
+
+  /** Every stream stops when the socket closes. */
+  closed() {
+    if (!this.#subscriptions) return;
+    for (const subscription of this.#subscriptions.values()) subscription.abort();
+    this.#subscriptions.clear();
+  }
+
+  message(data: Buffer, isBinary: boolean) {
+    const text = isBinary ? undefined : data.toString('utf8');
+    if (text === 'PONG') return;
+    if (text === 'PING') return void this.#socket.send('PONG');
+    if (!this.#context) {
+      this.#context = this.#createContext(() => {
+        let msg: unknown;
+        try {
+          if (text === undefined) throw new Error('binary frame');
+          msg = JSON.parse(text);
+          if (typeof msg !== 'object' || msg === null) throw new Error('Message was not an object');
+        } catch (cause) {
+          throw new TRPCError({ code: 'PARSE_ERROR', message: 'Malformed TRPCConnectionParamsMessage', cause });
+        }
+        return parseConnectionParamsFromUnknown((msg as { data?: unknown }).data);
+      });
+      return;
+    }
+    let calls: TRPCClientOutgoingMessage[];
+    try {
+      if (text === undefined) throw new Error('JSON uses text frames, not binary ones');
+      const json: unknown = JSON.parse(text);
+      const transformer = this.#opts.router._def._config.transformer;
+      calls = (Array.isArray(json) ? json : [json]).map((raw) => parseTRPCMessage(raw, transformer));
+    } catch (cause) {
+      const error = new TRPCError({ code: 'PARSE_ERROR', cause });
+      this.#respond({ id: null, error: this.#errorShape(error, 'unknown', undefined, undefined) });
+      return;
+    }
+    const context = this.#context;
+    calls.forEach((call, batchIndex) => void this.#call(call, batchIndex, context).catch((cause) => this.#report(cause, undefined, 'unknown')));
+  }
+
+  async #createContext(connectionParams: () => TRPCRequestInfo['connectionParams']): Promise<ContextResult<TContext>> {
+    try {
+      this.#ctx = await this.#createContextFor(connectionParams());
+      return { ok: true, ctx: this.#ctx };
+    } catch (cause) {
+      const error = getTRPCErrorFromUnknown(cause);
+      this.#report(error, undefined, 'unknown');
+      this.#respond({ id: null, error: this.#errorShape(error, 'unknown', undefined, undefined) });
+      // After the answer has been written.
+      setImmediate(() => this.#socket.close());
+      return { ok: false, error };
+    }
+  }
+
+  /** Drops answers once closing starts. */
+  #respond(message: TRPCResponseMessage | { id: null; error: unknown }) {
+    if (this.#socket.readyState !== OPEN) return;
+    this.#socket.send(JSON.stringify(transformTRPCResponse(this.#opts.router._def._config, message as TRPCResponseMessage)));
+  }
+
+  #report(cause: unknown, path: string | undefined, type: CallType | 'unknown') {
+    const error = getTRPCErrorFromUnknown(cause);
+    try {
+      this.#opts.onError({ error, path, type });
+    } catch {
+      // A failing error reporter must not take the socket down with it.
+    }
+    return error;
+  }
+
+  #errorShape(error: TRPCError, type: CallType | 'unknown', path: string | undefined, input: unknown) {
+    try {
+      return getErrorShape({ config: this.#opts.router._def._config, error, type, path, input, ctx: this.#ctx });
+    } catch (cause) {
+      this.#report(cause, path, type);
+      return fallbackErrorShape;
+    }
+  }
+
+  async #call(call: TRPCClientOutgoingMessage, batchIndex: number, context: Promise<ContextResult<TContext>>) {
+    const { id, jsonrpc } = call;
+    if (id === null) {
+      const error = this.#report(new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }), undefined, 'unknown');
+      return this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'unknown', undefined, undefined) });
+    }
+    if (call.method === 'subscription.stop') return void this.#subscriptions?.get(id)?.abort();
+    const type = call.method;
+    const { path, lastEventId } = call.params;
+    let { input } = call.params;
+    if (lastEventId !== undefined) input = typeof input === 'object' && input !== null ? { ...input, lastEventId } : (input ?? { lastEventId });
+    const fail = (cause: unknown) => {
+      const error = this.#report(cause, path, type);
+      this.#respond({ id, jsonrpc, error: this.#errorShape(error, type, path, input) });
+    };
+    if (type === 'subscription' && this.#subscriptions?.has(id)) return fail(new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
+
+    const stop = new AbortController();
+    if (type === 'subscription') (this.#subscriptions ??= new Map()).set(id, stop);
+    try {
+      const context_ = await context;
+      if (!context_.ok) throw context_.error;
+      if (stop.signal.aborted || (type === 'subscription' && this.#socket.readyState !== OPEN)) return this.#stopped(id, jsonrpc, type);
+      const result: unknown = await callProcedure({ router: this.#opts.router, path, getRawInput: async () => input, ctx: context_.ctx, type, signal: stop.signal, batchIndex });
+      if (type !== 'subscription') {
+        if (isAsyncIterable(result)) throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: `Cannot return an async iterable from a ${type} procedure with WebSockets` });
+        return this.#respond({ id, jsonrpc, result: { type: 'data', data: result } });
+      }
+      if (!isAsyncIterable(result)) throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an AsyncGenerator` });
+      const iterator = result[Symbol.asyncIterator]();
+      if (stop.signal.aborted || this.#socket.readyState !== OPEN) {
+        stop.abort();
+        await iterator.return?.();
+        return this.#stopped(id, jsonrpc, type);
+      }
+      this.#respond({ id, jsonrpc, result: { type: 'started' } });
+      await this.#stream(iterator, stop.signal, id, jsonrpc, path, input);
+      this.#stopped(id, jsonrpc, type);
+    } catch (cause) {
+      // A procedure that gave up because its subscription was stopped is no error.
+      const error = getTRPCErrorFromUnknown(cause);
+      if (stop.signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause)) return;
+      fail(error);
+    } finally {
+      if (type === 'subscription') {
+        if (this.#subscriptions?.get(id) === stop) this.#subscriptions.delete(id);
+        if (this.#socket.readyState !== OPEN) stop.abort();
+      }
+    }
+  }
+
+  #stopped(id: number | string, jsonrpc: '2.0' | undefined, type: CallType) {
+    if (type === 'subscription') this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
+  }
+
+  /**
+   * Writes the stream's events until it ends, fails or is stopped. The streams served here end
+   * once their signal aborts (they listen to it), so the loop waits on their next event alone.
+   */
+  async #stream(iterator: AsyncIterator<unknown>, signal: AbortSignal, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
+    let done = false;
+    try {
+      for (;;) {
+        let next: IteratorResult<unknown>;
+        try {
+          next = await iterator.next();
+        } catch (cause) {
+          // A stream that throws after its stop ended as a stopped one does.
+          if (signal.aborted) {
+            if (!isAbortError(getTRPCErrorFromUnknown(cause).cause)) this.#report(cause, path, 'subscription');
+            done = true;
+            return;
+          }
+          throw cause;
+        }
+        if (next.done || signal.aborted) {
+          done = next.done === true;
+          return;
+        }
+        const value = next.value;
+        if (isTrackedEnvelope(value)) {
+          const [eventId, data] = value;
+          this.#respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } });
+        } else this.#respond({ id, jsonrpc, result: { type: 'data', data: value } });
+      }
+    } catch (cause) {
+      // Failed while streaming: the client hears the error, then `stopped`.
+      if (!signal.aborted) {
+        const error = this.#report(cause, path, 'subscription');
+        this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'subscription', path, input) });
+      }
+    } finally {
+      if (!done) await iterator.return?.();
+    }
+  }
+}
