@@ -5,6 +5,7 @@
  * run's p99 can be 2-3x another's, so builds are compared within a round, neighbours in time.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -71,6 +72,8 @@ export interface AbOptions {
   ms: number;
   pairs: number;
   profile?: boolean;
+  /** Each measured run writes the server's allocations by site (garbage included) to bench/results/partial/. */
+  heapProfile?: boolean;
   /** Each run as it ends. */
   onRun?(run: AbRun): void;
 }
@@ -78,7 +81,7 @@ export interface AbOptions {
 async function startBuild(build: Build, i: number, secret: string, o: AbOptions): Promise<Running> {
   const db = await createBenchDb(o.adminUrl, `parley_ab_${process.pid}_${i}`);
   const child = spawnNode(join(build.dir ? join(build.dir, 'bench') : BENCH_DIR, 'server-process.ts'), {
-    nodeArgs: ['--max-semi-space-size=8', PROBE_ARG, ...(o.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'partial')}`, `--cpu-prof-name=${build.label.replace(/\W+/g, '_')}-${process.pid}.cpuprofile`] : [])],
+    nodeArgs: ['--max-semi-space-size=8', PROBE_ARG, ...(o.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'partial')}`, `--cpu-prof-name=${build.label.replace(/\W+/g, '_')}-${process.pid}.cpuprofile`] : []),],
     env: {
       ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: '10', JWT_SECRET: secret,
       SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', DATA_DIR: join(tmpdir(), `parley-ab-${process.pid}-${i}`), ...build.env,
@@ -110,7 +113,9 @@ export async function runBuilds(o: AbOptions): Promise<AbRun[]> {
           const [variant, senderSurface] = name.split('/') as [Variant, 'trpc-ws' | 'legacy-ws' | undefined];
           for (let k = 0; k < servers.length; k++) {
             const s = servers[(k + round) % servers.length]!;
-            const window = await serverWindow(s.child, s.metricsUrl);
+            const allocations = o.heapProfile ? join(RESULTS_DIR, 'partial', `${s.build.label.replace(/\W+/g, '_')}-${name.replace(/\W+/g, '_')}-${rate}-${round}.heapprofile`) : undefined;
+            if (allocations) mkdirSync(join(RESULTS_DIR, 'partial'), { recursive: true });
+            const window = await serverWindow(s.child, s.metricsUrl, allocations);
             const { slowest, ...result } = await runWorker<DeliveryResult>('deliveryLoad', { variant, senderSurface, rate, durationMs: o.ms, pairs: s.pairs, baseUrl: s.url, relayUrl: '', secret, serverPid: s.pid, keepTail: true }, 120_000);
             const server = await window.end();
             const tail = slowest && server.probe && tailAgainstGc(slowest, server.probe.pauses);

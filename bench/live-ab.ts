@@ -8,7 +8,7 @@ import { formatRun, formatSummary, runBuilds, summarizeRuns, type Build } from '
 
 const HELP = `node bench/live-ab.ts [--baseline=<ref>[,<ref>...]] [--tree=<checkout>] [--also-env="KEY:value;..."]
     [--rates=500,2000] [--variants=trpc,legacy-ws,trpc/legacy-ws] [--rounds=1] [--ms=3000] [--pairs=100]
-    [--env="KEY:value;..."] [--profile]
+    [--env="KEY:value;..."] [--profile] [--heap-profile]
 
 Live delivery against one server per build, every server up at once, each build taking its turn
 in every round (the order turning each round); prints each run, then per rate and variant each
@@ -21,7 +21,9 @@ build's p99 over the rounds with the server's send-statement p99, event-loop del
   --also-env   one more build: the first build's server with these variables
   --env        variables for every build's server (FANOUT:local, PUSH:off, ...)
   --variants   receivers' surface, or receivers/senders (trpc/legacy-ws: tRPC subscribers, ws/chat senders)
-  --profile    each server writes a CPU profile to bench/results/partial/ (node bench/profile-summary.ts <file>)`;
+  --profile    each server writes a CPU profile to bench/results/partial/ (node bench/profile-summary.ts <file>)
+  --heap-profile  each measured run writes the server's allocations by site there (garbage included;
+               node bench/profile-summary.ts --heap <file>)`;
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help')) {
@@ -54,6 +56,7 @@ try {
     ms: Number(args.ms ?? 3000),
     pairs: Number(args.pairs ?? 100),
     profile: 'profile' in args,
+    heapProfile: 'heap-profile' in args,
     onRun: (r) => console.log(formatRun(r)),
   });
   console.log('');

@@ -8,6 +8,8 @@
  * prom-client's default `nodejs_gc_duration_seconds` keeps only the first entry of each observer
  * callback, and under load one callback carries several pauses: it undercounts exactly when it matters.
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { constants, monitorEventLoopDelay, PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
 
 /** The timer's period; a recorded interval minus this is how late the loop ran it. */
@@ -51,8 +53,29 @@ observer.observe({ entryTypes: ['gc'] });
 
 const lateness = (ns: number) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
 
-process.on('message', (msg: { type?: string }) => {
+/**
+ * With `allocations` set on probe-start: V8's sampling heap profiler over the window, garbage
+ * included (what a scavenge has to deal with, by allocation site), written there at probe-read.
+ */
+let sampling: { session: Session; file: string } | undefined;
+async function startSampling(file: string) {
+  const session = new Session();
+  session.connect();
+  await session.post('HeapProfiler.startSampling', { samplingInterval: 16_384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  sampling = { session, file };
+}
+async function stopSampling() {
+  if (!sampling) return;
+  const { session, file } = sampling;
+  sampling = undefined;
+  const { profile } = await session.post('HeapProfiler.stopSampling');
+  writeFileSync(file, JSON.stringify(profile));
+  session.disconnect();
+}
+
+process.on('message', async (msg: { type?: string; allocations?: string }) => {
   if (msg?.type === 'probe-start') {
+    if (msg.allocations) await startSampling(msg.allocations);
     take(observer.takeRecords());
     delay.reset();
     delay.enable();
@@ -60,6 +83,7 @@ process.on('message', (msg: { type?: string }) => {
     pauses = [];
     process.send?.({ type: 'probe-started' });
   } else if (msg?.type === 'probe-read') {
+    await stopSampling();
     take(observer.takeRecords());
     delay.disable();
     const window: ProbeWindow = {

@@ -18,14 +18,14 @@ export interface ServerWindow {
 }
 
 /** Opens a window on `server` (spawned with {@link PROBE_ARG}); `end()` gives the figures since. */
-export async function serverWindow(server: ChildProcess, metricsUrl: string | undefined): Promise<{ end(): Promise<ServerWindow> }> {
+export async function serverWindow(server: ChildProcess, metricsUrl: string | undefined, allocations?: string): Promise<{ end(): Promise<ServerWindow> }> {
   const statements = metricsUrl ? await statementWindow(metricsUrl).catch(() => undefined) : undefined;
   const started = nextMessage(server, (m) => m?.type === 'probe-started', 5_000, 'server probe');
-  server.send({ type: 'probe-start' });
+  server.send({ type: 'probe-start', ...(allocations && { allocations }) });
   await started;
   return {
     async end() {
-      const read = nextMessage<{ window: ProbeWindow }>(server, (m) => m?.type === 'probe', 5_000, 'server probe');
+      const read = nextMessage<{ window: ProbeWindow }>(server, (m) => m?.type === 'probe', 30_000, 'server probe');
       server.send({ type: 'probe-read' });
       const probe = (await read).window;
       const statement = await statements?.end().catch(() => undefined);
