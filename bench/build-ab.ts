@@ -144,17 +144,25 @@ export function formatRun(r: AbRun): string {
     `${r.build.padEnd(12)} ${r.variant.padEnd(16)} ${String(r.rate).padStart(5)} msg/s  p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} ms` +
     `${s ? ` (stored → arrival p99 ${s.p99.toFixed(1)})` : ''}; ${formatServerWindow(r.server)}` +
     `${r.tail ? `; slowest 1 %: ${(r.tail.withGc * 100).toFixed(0)} % met a GC pause, median ${r.tail.gcMs.toFixed(1)} ms of GC in ${r.tail.latencyMs.toFixed(1)} ms` : ''}` +
-    `; lost ${r.result.lost} dup ${r.result.duplicated} shed ${r.result.shed}; CPU: generator ${(r.result.cpu.generator * 100).toFixed(0)} %, server ${(r.result.cpu.server * 100).toFixed(0)} %`
+    `; lost ${r.result.lost} dup ${r.result.duplicated} shed ${r.result.shed}; CPU: generator ${(r.result.cpu.generator * 100).toFixed(0)} %, server ${(r.result.cpu.server * 100).toFixed(0)} %` +
+    `${perMessage(r) ? `; per message: server CPU ${perMessage(r)!.cpuUs.toFixed(0)} µs, GC ${perMessage(r)!.gcUs.toFixed(0)} µs, ${perMessage(r)!.pausesPer1k.toFixed(1)} pauses per 1,000` : ''}`
   );
 }
 
 const median = (xs: number[]) => summarize(xs).p50;
 
+/** What one message cost the server: CPU and GC time, which the machine's other load changes far less than latency. */
+export function perMessage(r: AbRun): { cpuUs: number; gcUs: number; pausesPer1k: number } | undefined {
+  const n = r.result.received;
+  if (!n || r.result.serverCpuMs === undefined || !r.server.probe) return undefined;
+  return { cpuUs: (r.result.serverCpuMs * 1000) / n, gcUs: (r.server.probe.gc.totalMs * 1000) / n, pausesPer1k: (r.server.probe.gc.count * 1000) / n };
+}
+
 export interface AbSummary {
   rate: number;
   variant: string;
   /** Per build: its p99 in each round, and the medians over rounds of the run's p99, statement p99, event-loop p99 and GC total. */
-  builds: Array<{ label: string; p99s: number[]; p99: number; statementP99?: number; loopP99?: number; gcMs?: number }>;
+  builds: Array<{ label: string; p99s: number[]; p99: number; statementP99?: number; loopP99?: number; gcMs?: number; cpuUsPerMessage?: number }>;
   /** Median over rounds of the first build's p99 over each other build's. */
   ratios: number[];
 }
@@ -171,6 +179,7 @@ export function summarizeRuns(runs: AbRun[], labels: string[]): AbSummary[] {
       const statements = defined(rs.map((r) => r.server.statement?.p99));
       const loops = defined(rs.map((r) => r.server.probe?.loop.p99));
       const gcs = defined(rs.map((r) => r.server.probe?.gc.totalMs));
+      const cpus = defined(rs.map((r) => perMessage(r)?.cpuUs));
       return {
         label,
         p99s: rs.map((r) => r.result.latency.p99),
@@ -178,6 +187,7 @@ export function summarizeRuns(runs: AbRun[], labels: string[]): AbSummary[] {
         ...(statements.length && { statementP99: median(statements) }),
         ...(loops.length && { loopP99: median(loops) }),
         ...(gcs.length && { gcMs: median(gcs) }),
+        ...(cpus.length && { cpuUsPerMessage: median(cpus) }),
       };
     });
     const first = of(labels[0]!);
@@ -195,7 +205,7 @@ export function formatSummary(s: AbSummary): string[] {
   for (const b of s.builds) {
     lines.push(
       `  ${b.label.padEnd(12)} p99 median ${b.p99.toFixed(1)} ms (rounds: ${b.p99s.map((x) => x.toFixed(1)).join(', ')})` +
-        `${b.statementP99 !== undefined ? `; statement p99 ≤ ${b.statementP99} ms` : ''}${b.loopP99 !== undefined ? `; event-loop p99 ${b.loopP99.toFixed(1)} ms` : ''}${b.gcMs !== undefined ? `; GC ${b.gcMs.toFixed(0)} ms` : ''}`,
+        `${b.statementP99 !== undefined ? `; statement p99 ≤ ${b.statementP99} ms` : ''}${b.loopP99 !== undefined ? `; event-loop p99 ${b.loopP99.toFixed(1)} ms` : ''}${b.gcMs !== undefined ? `; GC ${b.gcMs.toFixed(0)} ms` : ''}${b.cpuUsPerMessage !== undefined ? `; server CPU ${b.cpuUsPerMessage.toFixed(0)} µs/msg` : ''}`,
     );
   }
   s.ratios.forEach((r, i) => lines.push(`  ${s.builds[0]!.label} / ${s.builds[i + 1]!.label} p99, median of rounds: ${r.toFixed(2)}×`));

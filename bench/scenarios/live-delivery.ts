@@ -55,6 +55,8 @@ export interface DeliveryResult {
   fromStored?: Summary;
   /** CPU used during the timed part, as a share of one core: this generator and the server. */
   cpu: { generator: number; server: number };
+  /** The server's CPU time over the timed part, ms: per message, it is what contention on the machine does not change. */
+  serverCpuMs?: number;
   /** With `keepTail`: the slowest 1 % of messages, each as [sent at, ms since the epoch; latency, ms]. */
   slowest?: Array<[number, number]>;
 }
@@ -152,7 +154,8 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
   while (received + sendErrors < sent && performance.now() < drainUntil) await sleep(5);
   const elapsed = performance.now() - start;
   const generatorCpu = process.cpuUsage(cpuBefore.generator);
-  const cpu = { generator: (generatorCpu.user + generatorCpu.system) / 1000 / elapsed, server: p.serverPid ? (cpuMs(p.serverPid) - cpuBefore.server) / elapsed : NaN };
+  const serverCpuMs = p.serverPid ? cpuMs(p.serverPid) - cpuBefore.server : NaN;
+  const cpu = { generator: (generatorCpu.user + generatorCpu.system) / 1000 / elapsed, server: serverCpuMs / elapsed };
   await sleep(100); // a late duplicate would arrive now
   await Promise.all(ends.flatMap(([a, b]) => [a.close(), b.close()]));
   return {
@@ -163,6 +166,7 @@ export async function deliveryLoad(p: DeliveryParams): Promise<DeliveryResult> {
     latency: summarize(latencies.subarray(0, received)),
     ...(stamped && { fromStored: summarize(fromStored.subarray(0, stamped)) }),
     cpu,
+    ...(Number.isFinite(serverCpuMs) && { serverCpuMs }),
     ...(p.keepTail && { slowest: slowestOf(latencies.subarray(0, received), sentAtOf) }),
   };
 }
