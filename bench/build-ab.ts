@@ -76,6 +76,7 @@ export interface AbOptions {
   heapProfile?: boolean;
   /** Each run as it ends. */
   onRun?(run: AbRun): void;
+  onFailure?(what: string): void;
 }
 
 async function startBuild(build: Build, i: number, secret: string, o: AbOptions): Promise<Running> {
@@ -116,8 +117,14 @@ export async function runBuilds(o: AbOptions): Promise<AbRun[]> {
             const allocations = o.heapProfile ? join(RESULTS_DIR, 'partial', `${s.build.label.replace(/\W+/g, '_')}-${name.replace(/\W+/g, '_')}-${rate}-${round}.heapprofile`) : undefined;
             if (allocations) mkdirSync(join(RESULTS_DIR, 'partial'), { recursive: true });
             const window = await serverWindow(s.child, s.metricsUrl, allocations);
-            const { slowest, ...result } = await runWorker<DeliveryResult>('deliveryLoad', { variant, senderSurface, rate, durationMs: o.ms, pairs: s.pairs, baseUrl: s.url, relayUrl: '', secret, serverPid: s.pid, keepTail: true }, 120_000);
+            const load = await runWorker<DeliveryResult>('deliveryLoad', { variant, senderSurface, rate, durationMs: o.ms, pairs: s.pairs, baseUrl: s.url, relayUrl: '', secret, serverPid: s.pid, keepTail: true }, 120_000).catch((err: unknown) => err as Error);
             const server = await window.end();
+            // One failed run (a warm-up that timed out on a machine busy with other work) costs its round, not the comparison.
+            if (load instanceof Error) {
+              o.onFailure?.(`${s.build.label} ${name} ${rate} msg/s, round ${round + 1}: ${load.message.split('\n')[0]}`);
+              continue;
+            }
+            const { slowest, ...result } = load;
             const tail = slowest && server.probe && tailAgainstGc(slowest, server.probe.pauses);
             const run: AbRun = { build: s.build.label, round, variant: name, rate, result, server, ...(tail && { tail }) };
             runs.push(run);
@@ -193,7 +200,7 @@ export function summarizeRuns(runs: AbRun[], labels: string[]): AbSummary[] {
     const first = of(labels[0]!);
     const ratios = labels.slice(1).map((label) => {
       const other = of(label);
-      return median(first.map((r, i) => r.result.latency.p99 / (other[i]?.result.latency.p99 ?? NaN)).filter(Number.isFinite));
+      return median(first.map((r) => r.result.latency.p99 / (other.find((o) => o.round === r.round)?.result.latency.p99 ?? NaN)).filter(Number.isFinite));
     });
     out.push({ rate, variant, builds, ratios });
   }

@@ -58,6 +58,7 @@ try {
     profile: 'profile' in args,
     heapProfile: 'heap-profile' in args,
     onRun: (r) => console.log(formatRun(r)),
+    onFailure: (what) => console.log(`failed: ${what}`),
   });
   console.log('');
   for (const s of summarizeRuns(runs, builds.map((b) => b.label))) console.log(formatSummary(s).join('\n'));

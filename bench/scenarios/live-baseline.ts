@@ -23,6 +23,7 @@ export async function runLiveBaseline(ctx: BenchContext, adminUrl: string, ref: 
     ms,
     pairs,
     onRun: (r) => console.error(`bench: ${formatRun(r)}`),
+    onFailure: (what) => ctx.problems.push(`live delivery against ${tree.commit}: ${what}`),
   });
   return summarizeRuns(runs, labels).map((s) => {
     const [a, b] = s.builds;
