@@ -28,7 +28,7 @@ export async function runLiveBaseline(ctx: BenchContext, adminUrl: string, ref: 
   return summarizeRuns(runs, labels).map((s) => {
     const [a, b] = s.builds;
     const side = (x: typeof a) =>
-      `${x!.label} p99 ${x!.p99.toFixed(2)} ms (rounds ${x!.p99s.map((v) => v.toFixed(1)).join(', ')}${x!.statementP99 !== undefined ? `; statement p99 ≤ ${x!.statementP99} ms` : ''}; event-loop delay p99 ${x!.loopP99?.toFixed(1)} ms; GC ${x!.gcMs?.toFixed(0)} ms)`;
+      `${x!.label} p99 ${x!.p99.toFixed(2)} ms (rounds ${x!.p99s.map((v) => v.toFixed(1)).join(', ')}${x!.statementP99 !== undefined ? `; statement p99 ≤ ${x!.statementP99} ms` : ''}; event-loop delay p99 ${x!.loopP99?.toFixed(1)} ms; GC ${x!.gcMs?.toFixed(0)} ms; server CPU ${x!.cpuUsPerMessage?.toFixed(0)} µs per message)`;
     return {
       scenario: 'live delivery, alternating builds',
       surface: s.variant,

@@ -203,12 +203,16 @@ export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[];
       if (r.shed) ctx.problems.push(`live delivery ${variant} @${rate}/s: generator shed ${r.shed} sends (more than ${Math.max(200, rate)} unanswered)`);
       const l = r.latency;
       const stored = r.fromStored && ` (stored → arrival p50 ${r.fromStored.p50.toFixed(1)} / p99 ${r.fromStored.p99.toFixed(1)} ms)`;
+      // What a message cost the server, which the machine's other load changes far less than latency.
+      const perMessage = r.received && r.serverCpuMs !== undefined && serverLoop
+        ? `; per message: server CPU ${((r.serverCpuMs * 1000) / r.received).toFixed(0)} µs, ${((serverLoop.gc.count * 1000) / r.received).toFixed(1)} GC pauses per 1,000`
+        : '';
       const statementText = `${statement?.p50 === undefined ? '' : `; ${formatStatementTimes(statement)}`}${server?.probe ? `; ${formatProbe(server.probe)}` : ''}`;
       rows.push({
         scenario: 'live delivery',
         surface: variant,
         params: `${rate} msg/s, 100 pairs`,
-        result: `p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} / max ${l.max.toFixed(1)} ms${stored ?? ''}; ${r.deliveredPerSec.toFixed(0)} delivered/s; lost ${r.lost}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ''}${statementText}; CPU: generator ${(r.cpu.generator * 100).toFixed(0)} %, server ${(r.cpu.server * 100).toFixed(0)} % of a core`,
+        result: `p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} / max ${l.max.toFixed(1)} ms${stored ?? ''}; ${r.deliveredPerSec.toFixed(0)} delivered/s; lost ${r.lost}, dup ${r.duplicated}${r.shed ? `, shed ${r.shed}` : ''}${statementText}; CPU: generator ${(r.cpu.generator * 100).toFixed(0)} %, server ${(r.cpu.server * 100).toFixed(0)} % of a core${perMessage}`,
         baseline: variant === 'raw-ws relay' ? '—' : `raw-ws p99 ${base!.latency.p99.toFixed(2)} ms`,
         ratio: variant === 'raw-ws relay' ? NaN : ratio(l.p99, base!.latency.p99),
         data: { ...r, ...(statement && { statementMs: statement }), ...(serverLoop && { serverLoop }) },
