@@ -4,9 +4,7 @@ import { ParleyError } from '../../../contracts/index.ts';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { toParleyError } from '../errors/to-parley-error.ts';
 import { trpcErrorShape } from '../errors/trpc-error-shape.ts';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { LimitedAction } from '../../infra/config/config.ts';
-import type { Orm } from '../../infra/db/orm.ts';
 import type { Context } from './context.ts';
 
 /**
@@ -67,7 +65,7 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
     measure(parley.code);
     throw trpcErrorOf(parley) ?? err;
   }
-  const running = next({ ctx: { userId, em: forkOnUse(ctx.services.orm) } });
+  const running = next({ ctx: { userId, em: ctx.services.procedureEm() } });
   const result = await (type === 'mutation' ? ctx.services.shutdownDrain.track(running) : running);
   // A running subscription keeps its hold on the socket until its signal aborts.
   if (type !== 'subscription' || !result.ok) leave?.();
@@ -83,27 +81,6 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
   if (mapped) throw mapped;
   return result;
 });
-
-/**
- * The procedure's own EntityManager, forked when it is first used. The calls that come by the
- * thousand (a send, typing, a read marker) find the room in a cache and run raw SQL on the shared
- * connection, never touching it; forked up front, it was the largest allocation of a send after
- * tRPC's own (a unit of work, identity maps, loaders), and it lived through the send statement's
- * round trip, so every young-generation collection in that time copied it. MikroORM's methods
- * read private fields, so they are called on the fork itself, not on this stand-in.
- */
-export function forkOnUse(orm: Orm): EntityManager {
-  let em: EntityManager | undefined;
-  return new Proxy({} as EntityManager, {
-    get(_, key) {
-      // Raw SQL (read markers, delivered markers) needs the connection only, which every fork shares.
-      if (key === 'getConnection' && !em) return orm.em.getConnection.bind(orm.em);
-      em ??= orm.em.fork();
-      const value: unknown = Reflect.get(em, key, em);
-      return typeof value === 'function' ? value.bind(em) : value;
-    },
-  });
-}
 
 /**
  * A subscription holds one of its user's slots until it stops (its signal aborts on stop, on error
