@@ -43,10 +43,12 @@ export async function seedPairs(pool: pg.Pool, prefix: string, count: number): P
     `insert into users (id) select $1 || i || s from generate_series(0, $2 - 1) i, unnest(array['a','b']) s on conflict do nothing`,
     [prefix, count],
   );
+  // A build from before message requests (a baseline of live-ab) has no accepted_at.
+  const { rows: requests } = await pool.query(`select 1 from information_schema.columns where table_name = 'chat_rooms' and column_name = 'accepted_at'`);
   const { rows } = await pool.query<{ id: string; i: number }>(
     // Answered conversations, as the pairs of a running chat are (a request would hide presence and receipts).
-    `insert into chat_rooms (id, participant1_id, participant2_id, accepted_at)
-     select gen_random_uuid(), $1 || i || 'a', $1 || i || 'b', now() from generate_series(0, $2 - 1) i
+    `insert into chat_rooms (id, participant1_id, participant2_id${requests.length ? ', accepted_at' : ''})
+     select gen_random_uuid(), $1 || i || 'a', $1 || i || 'b'${requests.length ? ', now()' : ''} from generate_series(0, $2 - 1) i
      on conflict do nothing
      returning id, substring(participant1_id from char_length($1) + 1 for char_length(participant1_id) - char_length($1) - 1)::int as i`,
     [prefix, count],

@@ -1,70 +1,68 @@
 /**
- * `node bench/live-ab.ts [--tree=/path/to/other/checkout] [--rates=500,2000] [--variants=trpc,legacy-ws,trpc/legacy-ws]
- *   [--reps=1] [--ms=3000] [--env="FANOUT:local;KEY:value"] [--profile]`
- *
- * Live delivery alone, for comparing two builds back to back: the server is loaded from `--tree`
- * (another checkout, its own `npm ci` done) while this checkout's load generator drives it, so
- * runs alternated by hand (A, B, A, B) differ only in the server. A variant `receivers/senders`
- * puts senders on another surface than receivers (`trpc/legacy-ws`: tRPC subscribers, `ws/chat`
- * senders), which tells the send path's cost from the delivery path's. Prints one line per run
- * with the server's and the generator's CPU; `--profile` writes the server's CPU profile to
- * bench/results/partial/ (read it with `node bench/profile-summary.ts <file>`).
+ * Live delivery alone, one build against others in alternating rounds (see build-ab.ts).
  */
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pg from 'pg';
 import { scratchPostgres } from '../server/infra/db/scratch-postgres.ts';
-import { createBenchDb, seedPairs } from './db.ts';
-import { killChildren, nextMessage, spawnNode, BENCH_DIR } from './proc.ts';
-import { RESULTS_DIR } from './report.ts';
-import type { DeliveryResult, Variant } from './scenarios/live-delivery.ts';
-import { runWorker } from './workers.ts';
-import { formatStatementTimes, statementWindow } from './statement-times.ts';
-import { PER_USER_CAPS_OFF } from './load-env.ts';
+import { killChildren } from './proc.ts';
+import { prepareTree, thisCommit } from './baseline-tree.ts';
+import { formatRun, formatSummary, runBuilds, summarizeRuns, type Build } from './build-ab.ts';
 
+const HELP = `node bench/live-ab.ts [--baseline=<ref>[,<ref>...]] [--tree=<checkout>] [--also-env="KEY:value;..."]
+    [--rates=500,2000] [--variants=trpc,legacy-ws,trpc/legacy-ws] [--rounds=1] [--ms=3000] [--pairs=100]
+    [--env="KEY:value;..."] [--profile] [--heap-profile]
+
+Live delivery against one server per build, every server up at once, each build taking its turn
+in every round (the order turning each round); prints each run, then per rate and variant each
+build's p99 over the rounds with the server's send-statement p99, event-loop delay p99 and GC total.
+
+  --baseline   git refs to compare with: each is checked out in a temporary worktree (kept under
+               the temporary directory and reused) whose dependencies are this checkout's when
+               they match, else installed there with npm ci
+  --tree       the first build's server comes from this checkout instead of this one
+  --also-env   one more build: the first build's server with these variables
+  --env        variables for every build's server (FANOUT:local, PUSH:off, ...)
+  --variants   receivers' surface, or receivers/senders (trpc/legacy-ws: tRPC subscribers, ws/chat senders)
+  --profile    each server writes a CPU profile to bench/results/partial/ (node bench/profile-summary.ts <file>)
+  --heap-profile  each measured run writes the server's allocations by site there (garbage included;
+               node bench/profile-summary.ts --heap <file>)`;
+
+const argv = process.argv.slice(2);
+if (argv.includes('--help')) {
+  console.log(HELP);
+  process.exit(0);
+}
 // Split at the first '=' only: an --env value may hold one (`--import=x`).
-const args = Object.fromEntries(process.argv.slice(2).map((a) => /^--([^=]+)(?:=(.*))?$/s.exec(a)!.slice(1)));
-const variants = (args.variants ?? 'trpc,legacy-ws').split(',');
-const rates = (args.rates ?? '500,2000').split(',').map(Number);
-const reps = Number(args.reps ?? 1);
-const extraEnv: Record<string, string> = args.env ? Object.fromEntries(args.env.split(';').map((kv: string) => [kv.slice(0, kv.indexOf(':')), kv.slice(kv.indexOf(':') + 1)])) : {};
+const args = Object.fromEntries(argv.map((a) => /^--([^=]+)(?:=(.*))?$/s.exec(a)!.slice(1)));
+const envOf = (spec: string | undefined): Record<string, string> =>
+  spec ? Object.fromEntries(spec.split(';').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf(':')), kv.slice(kv.indexOf(':') + 1)])) : {};
+const common = envOf(args.env);
 
-const postgres = await scratchPostgres(process.env.BENCH_ADMIN_DATABASE_URL, { max_connections: 200 });
-const db = await createBenchDb(postgres.adminUrl, `parley_ab_${process.pid}`);
-const secret = randomBytes(32).toString('base64url');
-const server = spawnNode(join(args.tree ? join(args.tree, 'bench') : BENCH_DIR, 'server-process.ts'), {
-  nodeArgs: ['--max-semi-space-size=8', ...('profile' in args ? ['--cpu-prof', `--cpu-prof-dir=${join(RESULTS_DIR, 'partial')}`] : [])],
-  env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: '10', JWT_SECRET: secret, SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', DATA_DIR: join(tmpdir(), `parley-ab-${process.pid}`), ...extraEnv },
-});
+const builds: Build[] = [{ label: args.tree ? 'tree' : thisCommit(), ...(args.tree && { dir: args.tree }), env: common }];
+if (args['also-env']) builds.push({ label: `${builds[0]!.label}+env`, ...(args.tree && { dir: args.tree }), env: { ...common, ...envOf(args['also-env']) } });
+for (const ref of (args.baseline ?? '').split(',').filter(Boolean)) {
+  const tree = prepareTree(ref);
+  builds.push({ label: tree.commit, dir: tree.dir, env: common });
+}
+
+const postgres = await scratchPostgres(process.env.BENCH_ADMIN_DATABASE_URL, { max_connections: 300 });
 try {
-  const srv = await nextMessage<{ url: string; metricsUrl?: string; pid: number }>(server, (m) => m.type === 'ready', 60_000, 'server');
-  // A `--tree` checkout without the metrics listener serves /metrics on the API port.
-  const metricsUrl = srv.metricsUrl ?? `${srv.url}/metrics`;
-  const pool = new pg.Pool({ connectionString: db.url, max: 4 });
-  const pairs = await seedPairs(pool, 'live', 100);
-  await pool.end();
-  console.log(`server from ${args.tree ?? 'this checkout'}${args.env ? ` with ${args.env}` : ''}`);
-  for (let r = 0; r < reps; r++)
-    for (const rate of rates)
-      for (const name of variants) {
-        const [variant, senderSurface] = name.split('/') as [Variant, 'trpc-ws' | 'legacy-ws' | undefined];
-        const statements = await statementWindow(metricsUrl);
-        const x = await runWorker<DeliveryResult>('deliveryLoad', { variant, senderSurface, rate, durationMs: Number(args.ms ?? 3000), pairs, baseUrl: srv.url, relayUrl: '', secret, serverPid: srv.pid }, 90_000);
-        const l = x.latency;
-        const s = x.fromStored;
-        const statement = formatStatementTimes(await statements.end());
-        console.log(
-          `${name.padEnd(16)} ${String(rate).padStart(5)} msg/s  p50 ${l.p50.toFixed(2)} / p90 ${l.p90.toFixed(2)} / p99 ${l.p99.toFixed(2)} ms` +
-            `${s ? `  (stored → arrival p50 ${s.p50.toFixed(1)} / p99 ${s.p99.toFixed(1)}; ${statement})` : ''}  lost ${x.lost} dup ${x.duplicated} shed ${x.shed}` +
-            `  CPU: generator ${(x.cpu.generator * 100).toFixed(0)} %, server ${(x.cpu.server * 100).toFixed(0)} %`,
-        );
-      }
-  const stopped = new Promise((resolve) => server.once('exit', resolve));
-  server.send({ type: 'stop' });
-  await Promise.race([stopped, new Promise((r) => setTimeout(r, 15_000))]);
+  if (args['also-env']) console.log(`${builds[1]!.label}: ${args['also-env']}`);
+  if (args.env) console.log(`every server with ${args.env}`);
+  const runs = await runBuilds({
+    adminUrl: postgres.adminUrl,
+    builds,
+    rates: (args.rates ?? '500,2000').split(',').map(Number),
+    variants: (args.variants ?? 'trpc,legacy-ws').split(','),
+    rounds: Number(args.rounds ?? args.reps ?? 1),
+    ms: Number(args.ms ?? 3000),
+    pairs: Number(args.pairs ?? 100),
+    profile: 'profile' in args,
+    heapProfile: 'heap-profile' in args,
+    onRun: (r) => console.log(formatRun(r)),
+    onFailure: (what) => console.log(`failed: ${what}`),
+  });
+  console.log('');
+  for (const s of summarizeRuns(runs, builds.map((b) => b.label))) console.log(formatSummary(s).join('\n'));
 } finally {
   killChildren();
-  await db.drop();
   await postgres.stop();
 }

@@ -37,7 +37,8 @@ npm run bench                          # every section, about 13 minutes; rewrit
 npm run bench -- --only=live,http      # some sections; rewrites theirs on this page
 npm run bench -- --quick               # CI's smoke run (about 90 s): must finish and lose nothing
 npm run bench -- --only=live --profile # CPU profile of the server; then node bench/profile-summary.ts
-node bench/live-ab.ts --help           # one checkout against another, rounds alternated
+npm run bench -- --only=live --baseline=<git ref>  # also this build against <ref>'s, rounds alternated
+node bench/live-ab.ts --help           # builds against each other, rounds alternated, per-message costs
 \`\`\`
 
 The database is \`BENCH_ADMIN_DATABASE_URL\`, else PostgreSQL on 127.0.0.1:5432, else a throwaway

@@ -1,6 +1,8 @@
 /**
  * Prints the top self-time frames of a V8 .cpuprofile (from `node --cpu-prof`):
  * `node bench/profile-summary.ts [file.cpuprofile] [top=25]`; without a file, the newest in bench/results.
+ * `node bench/profile-summary.ts --heap <file.heapprofile> [top=25]`: the bytes a sampling heap profile
+ * (`live-ab --heap-profile`) saw allocated, by site and by project function.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -65,7 +67,38 @@ export function printSummary(file: string, top = 25) {
   for (const s of stages) console.log(`| ${s.ms.toFixed(1)} | \`${s.frame}\` |`);
 }
 
-if (import.meta.main) {
+interface HeapNode {
+  callFrame: ProfileNode['callFrame'];
+  selfSize: number;
+  children: HeapNode[];
+}
+
+export function printHeapSummary(file: string, top = 25) {
+  const { head } = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode };
+  const self = new Map<string, number>();
+  const inclusive = new Map<string, number>();
+  let total = 0;
+  const name = (n: HeapNode) => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url ? `${relative(process.cwd(), n.callFrame.url.replace(/^file:\/\//, ''))}:${n.callFrame.lineNumber + 1}` : ''}`.trim();
+  const walk = (n: HeapNode, stack: Set<string>) => {
+    const key = name(n);
+    total += n.selfSize;
+    self.set(key, (self.get(key) ?? 0) + n.selfSize);
+    const here = new Set(stack).add(key);
+    for (const k of here) if (/\/(server|contracts)\//.test(k) && !k.includes('node_modules')) inclusive.set(k, (inclusive.get(k) ?? 0) + n.selfSize);
+    for (const c of n.children) walk(c, here);
+  };
+  walk(head, new Set());
+  const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+  console.log(`\n${relative(process.cwd(), file)}: ${mib(total)} MiB allocated (sampled)\n`);
+  console.log('| self MiB | % | site |\n|---:|---:|---|');
+  for (const [k, b] of [...self].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`| ${mib(b)} | ${((100 * b) / total).toFixed(1)} | \`${k}\` |`);
+  console.log('\n| inclusive MiB | project function (stage) |\n|---:|---|');
+  for (const [k, b] of [...inclusive].sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`| ${mib(b)} | \`${k}\` |`);
+}
+
+if (import.meta.main && process.argv[2] === '--heap') {
+  printHeapSummary(process.argv[3]!, Number(process.argv[4] ?? 25));
+} else if (import.meta.main) {
   const file = process.argv[2] ?? newestProfile();
   if (!file) throw new Error('no .cpuprofile given or found in bench/results');
   printSummary(file, Number(process.argv[3] ?? 25));

@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import type pg from 'pg';
 import { BENCH_DIR } from './proc.ts';
+import type { ServerWindow } from './server-window.ts';
 
 /** What every scenario gets from the runner. */
 export interface BenchContext {
@@ -18,6 +19,8 @@ export interface BenchContext {
   serverPid: number;
   relayUrl: string;
   relayPid: number;
+  /** Opens a window on the server's send statements, event-loop delay and GC pauses (server-window.ts). */
+  serverWindow(): Promise<{ end(): Promise<ServerWindow> }>;
   /** Collects garbage in the server (or relay) and returns its live listener count. */
   gc(target: 'server' | 'relay'): Promise<number>;
   /** `--surface=a,b`: limit the send matrix to these surfaces (e.g. to profile one). */

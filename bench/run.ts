@@ -24,7 +24,7 @@ import { runHistory } from './scenarios/history.ts';
 import { runHistoryReplicas } from './scenarios/history-replicas.ts';
 import { runHttpAutocannon } from './scenarios/http-autocannon.ts';
 import { runInbox } from './scenarios/inbox.ts';
-import { runLiveDelivery, type DeliveryResult } from './scenarios/live-delivery.ts';
+import { runLiveDelivery, type DeliveryRun } from './scenarios/live-delivery.ts';
 import { runNotifyCost } from './scenarios/notify-cost.ts';
 import { runSendThroughput } from './scenarios/send-throughput.ts';
 import { runSafety } from './scenarios/safety.ts';
@@ -35,21 +35,27 @@ import { evaluateTargets } from './targets.ts';
 import { writePage } from './performance-page.ts';
 import { SECTION_ORDER } from './sections.ts';
 import { PER_USER_CAPS_OFF } from './load-env.ts';
+import { PROBE_ARG, serverWindow } from './server-window.ts';
+import { runLiveBaseline } from './scenarios/live-baseline.ts';
 
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
-  console.log(`npm run bench [-- --quick] [-- --profile] [-- --only=<sections>] [-- --surface=<surfaces>]
+  console.log(`npm run bench [-- --quick] [-- --profile] [-- --only=<sections>] [-- --surface=<surfaces>] [-- --baseline=<git ref>]
 
 sections: ${SECTION_ORDER.join(', ')}, abuse
   push    sends with push and webhooks on vs off; the push queue's drain rate; commit to push request
   safety  sends with 1,000 block pairs vs none; with a 1 ms moderation hook vs none
   files   sends with attachments vs text-only; upload CPU per MiB; 1 MiB download MiB/s; RSS under 25 MiB downloads
-  idle    50,000 idle sockets (--quick: 5,000), half tRPC, half ws/chat: RSS per socket, idle CPU, delivery meanwhile`);
+  idle    50,000 idle sockets (--quick: 5,000), half tRPC, half ws/chat: RSS per socket, idle CPU, delivery meanwhile
+
+--baseline=<ref>  the live section also runs this checkout's server against one built from <ref>
+                  (a temporary worktree), in alternating rounds at 2,000 msg/s`);
   process.exit(0);
 }
 const quick = args.includes('--quick');
 const profile = args.includes('--profile');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const baseline = args.find((a) => a.startsWith('--baseline='))?.slice(11);
 const wanted = (name: string) => !only || only.some((o) => name.startsWith(o));
 const POOL_MAX = 10;
 const started = performance.now();
@@ -95,7 +101,7 @@ async function main(): Promise<number> {
   const server = spawnNode(join(BENCH_DIR, 'server-process.ts'), {
     // The same V8 flag as `npm start`: a young generation capped at 8 MiB keeps a fast history
     // stream's short-lived garbage from growing RSS by ~100 MiB before it is scavenged.
-    nodeArgs: ['--expose-gc', '--max-semi-space-size=8', ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [])],
+    nodeArgs: ['--expose-gc', '--max-semi-space-size=8', PROBE_ARG, ...(profile ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS_DIR}`] : [])],
     // Every load generator connects from loopback: no per-address connection cap. Push (on by
     // default in development) is off: the push section's jobs are then claimed by its own instance alone.
     env: { ...PER_USER_CAPS_OFF, MAX_CONNECTIONS_PER_IP: '0', PORT: '0', METRICS_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', DATABASE_URL: db.url, DB_POOL_MAX: String(POOL_MAX), JWT_SECRET: secret, PUSH: 'off', SEND_RATE_PER_SEC: '0', TYPING_RATE_PER_SEC: '0', ROOM_OPEN_RATE_PER_SEC: '0', ROOMS_OPEN_PER_DAY: '0', MARK_READ_RATE_PER_SEC: '0', MARK_DELIVERED_RATE_PER_SEC: '0', EDIT_RATE_PER_SEC: '0', DELETE_RATE_PER_SEC: '0', UPLOAD_RATE_PER_SEC: '0', DATA_DIR: join(tmpdir(), `parley-bench-${process.pid}`) },
@@ -116,13 +122,14 @@ async function main(): Promise<number> {
   const ctx: BenchContext = {
     quick, baseUrl: srv.url, metricsUrl: srv.metricsUrl, secret, dbUrl: db.url, pool, poolMax: POOL_MAX,
     serverPid: srv.pid, relayUrl: rel.url, relayPid: rel.pid,
+    serverWindow: () => serverWindow(server, srv.metricsUrl),
     gc: (target) => (target === 'server' ? gcServer() : gcRelay()),
     problems: [], failures: [],
     surfaces: args.find((a) => a.startsWith('--surface='))?.slice(10).split(','),
   };
 
   const rows: Row[] = [];
-  let delivery: DeliveryResult[] = [];
+  let delivery: DeliveryRun[] = [];
   const timings: Record<string, number> = {};
   // Idle connections run first: the server's RSS baseline is then not inflated by earlier load.
   const scenarios: Array<[string, () => Promise<void>]> = [
@@ -132,6 +139,7 @@ async function main(): Promise<number> {
       const r = await runLiveDelivery(ctx);
       rows.push(...r.rows);
       delivery = r.results;
+      if (baseline) rows.push(...(await runLiveBaseline(ctx, postgres.adminUrl, baseline)));
     }],
     ['history', async () => {
       rows.push(...(await runHistory(ctx)));

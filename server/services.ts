@@ -2,8 +2,9 @@ import { createAuthenticator, type Authenticator } from './identity/authenticato
 import { createTokenVerifier, tokenKeys } from './identity/token-verifier.ts';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './infra/config/config.ts';
-import { replicaConnections, type Orm } from './infra/db/orm.ts';
+import { forkOnUse, replicaConnections, type Orm } from './infra/db/orm.ts';
 import { createReadRouter } from './infra/db/read-replicas.ts';
+import type { EntityManager } from '@mikro-orm/postgresql';
 import { createShutdownDrain, type ShutdownDrain } from './messages/shutdown-drain.ts';
 import { createMessageChangeService, type MessageChangeService } from './messages/message-changes.service.ts';
 import { createMessageStore } from './messages/message-store.ts';
@@ -40,6 +41,8 @@ import { createModerator, type Moderator } from './moderation/moderator.ts';
 export interface Services {
   config: Config;
   orm: Orm;
+  /** A procedure's EntityManager: forked only if the procedure uses it (see forkOnUse). */
+  procedureEm(): EntityManager;
   bus: RoomBus;
   authenticator: Authenticator;
   rooms: RoomService;
@@ -172,6 +175,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   return {
     config,
     orm,
+    procedureEm: () => forkOnUse(orm),
     bus,
     authenticator: createAuthenticator({ verifier, users, em: () => orm.em.fork(), admit: admin.bans.view.check }),
     rooms,

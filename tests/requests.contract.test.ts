@@ -153,6 +153,19 @@ describe('message requests', () => {
     legacyA.close();
     legacyB.close();
   });
+
+  it('the opener’s sends ask nothing of the request once the room is known: only the recipient’s can answer it', async ({ t }) => {
+    const { a, b, room, aId, bId } = await freshRequest(t);
+    await a.messages.send.mutate({ roomId: room.id, content: 'first' });
+    await a.messages.send.mutate({ roomId: room.id, content: 'second' });
+    // Answered from memory (no promise, nothing to wait for): the opener cannot accept their own request.
+    expect(t.app.services.requests.replied(room.id, aId)).toBeUndefined();
+    expect(await listed(b, room.id, 'requests')).toMatchObject({ request: 'received' });
+    // The recipient's send is still the one that accepts it.
+    await b.messages.send.mutate({ roomId: room.id, content: 'hi' });
+    expect(await listed(b, room.id)).toMatchObject({ request: null });
+    expect(t.app.services.requests.replied(room.id, bId)).toBeUndefined();
+  });
 });
 
 describe('privacy settings', () => {

@@ -12,7 +12,8 @@ export interface RequestService {
   decline(em: EntityManager, pair: Participants, userId: string, roomId: string): Promise<RequestAnswer>;
   /**
    * A message was stored: the recipient's first reply accepts the request. Undefined (no await)
-   * once this process knows the room is accepted, which is every send after the first reply.
+   * once this process knows the room is accepted, which is every send after the first reply, and
+   * for the opener's sends once it knows who opened the room.
    */
   replied(roomId: string, sender: string): Promise<void> | undefined;
   updatePrivacy(em: EntityManager, userId: string, change: UpdatePrivacyInput): Promise<PrivacySettings>;
@@ -39,6 +40,14 @@ export function createRequestService({
   const remember = (roomId: string) => {
     if (accepted.size >= cacheSize) accepted.delete(accepted.values().next().value!);
     accepted.add(roomId);
+  };
+  // The opener's sends never answer their own request. Without this, a room accepted before this
+  // process started (or one whose recipient has not replied) made every send of its opener look
+  // the pair up again, an EntityManager fork and an await on every message of the busiest side.
+  const openers = new Map<string, string>();
+  const rememberOpener = (roomId: string, opener: string) => {
+    if (openers.size >= cacheSize) openers.delete(openers.keys().next().value!);
+    openers.set(roomId, opener);
   };
 
   /** Sets the answer in one statement with the epoch's move, so an instance that sees the epoch sees the answer. */
@@ -70,9 +79,10 @@ export function createRequestService({
     },
 
     replied(roomId, sender) {
-      if (accepted.has(roomId)) return undefined;
+      if (accepted.has(roomId) || openers.get(roomId) === sender) return undefined;
       return (async () => {
         const pair = await pairOf(roomId);
+        rememberOpener(roomId, pair[0]);
         if (pair[1] !== sender) return;
         await answer(sql, roomId, sender, 'accepted_at = now()', 'accepted_at is null');
         remember(roomId);

@@ -1,4 +1,4 @@
-import { MikroORM } from '@mikro-orm/postgresql';
+import { MikroORM, type EntityManager } from '@mikro-orm/postgresql';
 import { Migrator } from '@mikro-orm/migrations';
 import { migrationsList } from '../../../migrations/index.ts';
 import { ChatRoom } from './entities/chat-room.entity.ts';
@@ -69,4 +69,25 @@ export async function migrateAt(orm: Orm, { databaseUrl, databaseDirectUrl }: { 
   } finally {
     await direct.close(true);
   }
+}
+
+/**
+ * An EntityManager forked when it is first used (each procedure's, see services.ts). The calls
+ * that come by the thousand (a send, typing, a read marker) find the room in a cache and run raw
+ * SQL on the shared connection, never touching it; forked up front, it was the largest allocation of a send after
+ * tRPC's own (a unit of work, identity maps, loaders), and it lived through the send statement's
+ * round trip, so every young-generation collection in that time copied it. MikroORM's methods
+ * read private fields, so they are called on the fork itself, not on this stand-in.
+ */
+export function forkOnUse(orm: Orm): EntityManager {
+  let em: EntityManager | undefined;
+  return new Proxy({} as EntityManager, {
+    get(_, key) {
+      // Raw SQL (read markers, delivered markers) needs the connection only, which every fork shares.
+      if (key === 'getConnection' && !em) return orm.em.getConnection.bind(orm.em);
+      em ??= orm.em.fork();
+      const value: unknown = Reflect.get(em, key, em);
+      return typeof value === 'function' ? value.bind(em) : value;
+    },
+  });
 }

@@ -65,7 +65,7 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
     measure(parley.code);
     throw trpcErrorOf(parley) ?? err;
   }
-  const running = next({ ctx: { userId, em: ctx.services.orm.em.fork() } });
+  const running = next({ ctx: { userId, em: ctx.services.procedureEm() } });
   const result = await (type === 'mutation' ? ctx.services.shutdownDrain.track(running) : running);
   // A running subscription keeps its hold on the socket until its signal aborts.
   if (type !== 'subscription' || !result.ok) leave?.();
