@@ -22,8 +22,8 @@ import { createReportService, type ReportService } from './safety/reports.servic
 import { createRequestService, type RequestService } from './safety/requests.service.ts';
 import { createAdminService, type AdminService } from './admin/admin.service.ts';
 import { createJobQueue, type JobQueue } from './infra/jobs/job-queue.ts';
-import { createWebhookService, type WebhookService } from './webhooks/webhooks.service.ts';
-import { createPushService, type PushService } from './push/push.service.ts';
+import { createWebhookService, webhookJobsOnInsert, type WebhookService } from './webhooks/webhooks.service.ts';
+import { createPushService, pushJobsOnInsert, type PushService } from './push/push.service.ts';
 import { createWebPushSender } from './push/push-sender.ts';
 import { loadVapidKeys } from './push/vapid-keys.ts';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -108,7 +108,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     maxChars: config.messageMaxChars,
     onHookFailure: (err, outcome) => log.warn({ err, outcome }, `moderation hook failed; the content was ${outcome === 'open' ? 'let through' : 'refused'}`),
   });
-  const store = createMessageStore();
+  // Push and webhook jobs are written by the send's own statement, so they commit with the message.
+  const store = createMessageStore({ alsoOnInsert: [...pushJobsOnInsert(config.push), ...webhookJobsOnInsert(config.webhook)] });
   const changes = createRoomChangeLog();
   const transaction = <T>(fn: (tx: import('@mikro-orm/postgresql').EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const s3 = config.attachments.s3 && createS3Storage(config.attachments.s3);

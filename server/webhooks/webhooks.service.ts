@@ -2,7 +2,8 @@ import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import type { Message, OpenedRoom, RoomChangeEvent } from '../../contracts/index.ts';
-import type { Job, JobOutcome, JobQueue } from '../infra/jobs/job-queue.ts';
+import { jobsInsertSql, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
+import { messageFromRow, type MessageRow } from '../messages/message-store.ts';
 import { retryAfterMs } from '../push/push-sender.ts';
 
 export type WebhookType = 'message.created' | 'message.updated' | 'message.deleted' | 'room.created';
@@ -17,6 +18,7 @@ export interface WebhookEvent {
 
 export interface WebhookService {
   start(): void;
+  /** A message was stored, its event's job with it (see {@link webhookJobsOnInsert}): wakes the queue. */
   messageStored(message: Message): void;
   changed(event: RoomChangeEvent): void;
   roomCreated(room: OpenedRoom): void;
@@ -42,6 +44,40 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 /**
+ * A `message.created` job as a send's statement writes it (see {@link webhookJobsOnInsert}): the
+ * stored row rather than the event, which is made from it as the message's reads make it.
+ */
+interface StoredMessageJob {
+  id: string;
+  type: 'message.created';
+  /** Epoch milliseconds. */
+  at: number;
+  row: MessageRow;
+}
+
+/**
+ * The CTE a send's statement runs beside its insert (see createMessageStore): one
+ * `message.created` job per stored message, committed with it, so a process killed after the
+ * commit still leaves the event to send.
+ */
+export function webhookJobsOnInsert(config: WebhookDeps['config']): string[] {
+  if (!config) return [];
+  return [
+    `webhook_jobs as (${jobsInsertSql(`
+      select 'webhook'::text as kind, null::text as key,
+             jsonb_build_object('id', gen_random_uuid(), 'type', 'message.created', 'at', floor(extract(epoch from now()) * 1000)::bigint, 'row', to_jsonb(s)) as payload,
+             0::bigint as delay_ms
+        from stored s`)})`,
+  ];
+}
+
+const eventOf = (payload: unknown): WebhookEvent => {
+  const stored = payload as StoredMessageJob | WebhookEvent;
+  if (!('row' in stored)) return stored;
+  return { id: stored.id, type: stored.type, created_at: new Date(Number(stored.at)).toISOString(), data: { message: messageFromRow(stored.row) } };
+};
+
+/**
  * One POST per event to `WEBHOOK_URL`, at least once: events become jobs in the durable queue off
  * the send path (one statement per event-loop turn for everything that happened in it), and a
  * receiver that is down or slow only delays its own deliveries, retried with backoff.
@@ -51,6 +87,9 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
   let dropped = 0;
   let flushing: Promise<void> = Promise.resolve();
   let scheduled = false;
+  // One receiver: its connections are kept alive rather than made per event.
+  const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64, scheduling: 'lifo' as const };
+  const agent = config && (new URL(config.url).protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions));
 
   function emit(type: WebhookType, data: WebhookEvent['data']) {
     if (!config) return;
@@ -74,16 +113,16 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
   }
 
   async function deliver(job: Job): Promise<JobOutcome> {
-    const body = JSON.stringify(job.payload);
+    const event = eventOf(job.payload);
+    const body = JSON.stringify(event);
     const timestamp = Math.floor(Date.now() / 1000);
-    const event = job.payload as WebhookEvent;
     const url = new URL(config!.url);
     const result = await new Promise<{ status?: number; retryAfter?: string; error?: string }>((resolve) => {
       const request = (url.protocol === 'https:' ? https : http).request(
         url,
         {
           method: 'POST',
-          agent: false,
+          agent,
           timeout: timeoutMs,
           headers: {
             'content-type': 'application/json',
@@ -121,7 +160,9 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
       jobs.handle('webhook', { run: deliver });
       jobs.start();
     },
-    messageStored: (message) => emit('message.created', { message }),
+    messageStored() {
+      if (config) jobs.wakeIn(0);
+    },
     changed(event) {
       if (event.type === 'message_updated') emit('message.updated', { message: event.message });
       else if (event.type === 'message_deleted') emit('message.deleted', { message: event.message });
@@ -131,8 +172,9 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
       await new Promise((resolve) => setImmediate(resolve));
       await flushing;
     },
-    close() {
-      return this.flushed();
+    async close() {
+      await this.flushed();
+      agent?.destroy();
     },
   };
 }
