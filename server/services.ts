@@ -22,8 +22,9 @@ import { createReportService, type ReportService } from './safety/reports.servic
 import { createRequestService, type RequestService } from './safety/requests.service.ts';
 import { createAdminService, type AdminService } from './admin/admin.service.ts';
 import { createJobQueue, type JobQueue } from './infra/jobs/job-queue.ts';
-import { createWebhookService, webhookJobsOnInsert, type WebhookService } from './webhooks/webhooks.service.ts';
-import { createPushService, pushJobsOnInsert, type PushService } from './push/push.service.ts';
+import { createWebhookService, webhookJobsFromStored, type WebhookService } from './webhooks/webhooks.service.ts';
+import { createPushService, pushJobsFromStored, type PushService } from './push/push.service.ts';
+import { createMessageOutbox } from './push/message-outbox.ts';
 import { createWebPushSender } from './push/push-sender.ts';
 import { loadVapidKeys } from './push/vapid-keys.ts';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -108,8 +109,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     maxChars: config.messageMaxChars,
     onHookFailure: (err, outcome) => log.warn({ err, outcome }, `moderation hook failed; the content was ${outcome === 'open' ? 'let through' : 'refused'}`),
   });
-  // Push and webhook jobs are written by the send's own statement, so they commit with the message.
-  const store = createMessageStore({ alsoOnInsert: [...pushJobsOnInsert(config.push), ...webhookJobsOnInsert(config.webhook)] });
+  const store = createMessageStore();
   const changes = createRoomChangeLog();
   const transaction = <T>(fn: (tx: import('@mikro-orm/postgresql').EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   const s3 = config.attachments.s3 && createS3Storage(config.attachments.s3);
@@ -144,6 +144,16 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     isOnline: presence.isOnline,
     offlineDelayMs: config.presence.offlineDelayMs,
     markDelivered: async (roomId, userId, seq) => void (await changeService.markDelivered(orm.em.fork(), { roomId, userId, seq })),
+    outbox: createMessageOutbox({
+      sql,
+      makers: [...pushJobsFromStored(config.push), ...webhookJobsFromStored(config.webhook)],
+      woke: () => {
+        jobs.wakeIn(0);
+        // Push jobs come due after the coalescing window; the poll would find them up to a period late.
+        if (config.push.enabled && config.push.coalesceMs > 0) setTimeout(() => jobs.wakeIn(0), config.push.coalesceMs).unref();
+      },
+      log,
+    }),
     log,
   });
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
@@ -190,7 +200,6 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       transaction,
       onStored: (message) => {
         push.stored(message);
-        webhooks.messageStored(message);
       },
       ...(moderator && { moderate: moderator.moderate }),
       replied: requests.replied,

@@ -121,16 +121,6 @@ export const STORE_ONE_MESSAGE_SQL = `
   select $2, room.id, $3, $4, room.last_seq from room
   returning ${MESSAGE_COLUMNS}`;
 
-/**
- * `statement`, one of the stores above, with `ctes` beside its insert: they read the stored rows
- * (its returned columns) as `stored`, and what they write commits with the messages.
- */
-function alongside(statement: string, ctes: readonly string[]) {
-  if (!ctes.length) return statement;
-  const at = statement.indexOf('insert into messages');
-  return `${statement.slice(0, at).trimEnd()},\n  stored as (${statement.slice(at)}),\n  ${ctes.join(',\n  ')}\n  select * from stored`;
-}
-
 /** The `$1` of {@link STORE_MESSAGES_SQL}, with fresh ids in input order. */
 export function storeMessagesParam(messages: readonly NewMessage[]) {
   const rows = messages.map((m, i) => ({ id: randomUUID(), room_id: m.roomId, sender_id: m.sender, content: m.content, client_id: m.clientId ?? null, ord: i + 1, ...(m.attachments && { attachments: m.attachments }) }));
@@ -201,23 +191,16 @@ export interface MessageStore {
 }
 
 // Plain rows, not entities: history and replays read many messages and never modify them.
-/**
- * `alsoOnInsert`: CTEs every store statement runs beside its insert, reading the stored rows as
- * `stored` (jobs that must exist exactly when the messages do: push, webhooks).
- */
-export function createMessageStore({ alsoOnInsert = [] }: { alsoOnInsert?: readonly string[] } = {}): MessageStore {
-  const storeOne = alongside(STORE_ONE_MESSAGE_SQL, alsoOnInsert).replace(/\$\d/g, '?');
-  const storeMany = alongside(STORE_MESSAGES_SQL, alsoOnInsert).replace('$1', '?');
-  const storeWithAttachments = alongside(STORE_MESSAGES_WITH_ATTACHMENTS_SQL, alsoOnInsert).replace('$1', '?');
+export function createMessageStore(): MessageStore {
   return {
     async insert(sql, messages) {
       const [only] = messages;
       if (messages.length === 1 && only!.clientId === undefined) {
-        const rows = await sql.execute<MessageRow[]>(storeOne, [only!.roomId, randomUUID(), only!.sender, only!.content]);
+        const rows = await sql.execute<MessageRow[]>(STORE_ONE_MESSAGE_SQL.replace(/\$\d/g, '?'), [only!.roomId, randomUUID(), only!.sender, only!.content]);
         return [rows[0] && messageFromRow(rows[0])];
       }
       const { ids, json } = storeMessagesParam(messages);
-      const rows = await sql.execute<MessageRow[]>(storeMany, [json]);
+      const rows = await sql.execute<MessageRow[]>(STORE_MESSAGES_SQL.replace('$1', '?'), [json]);
       const stored = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => {
         const row = stored.get(id);
@@ -227,7 +210,7 @@ export function createMessageStore({ alsoOnInsert = [] }: { alsoOnInsert?: reado
 
     async insertWithAttachments(tx, messages) {
       const { ids, json } = storeMessagesParam(messages);
-      const rows = await tx.execute<MessageRow[]>(storeWithAttachments, [json]);
+      const rows = await tx.execute<MessageRow[]>(STORE_MESSAGES_WITH_ATTACHMENTS_SQL.replace('$1', '?'), [json]);
       const stored = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => {
         const row = stored.get(id);

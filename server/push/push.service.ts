@@ -3,6 +3,7 @@ import { ParleyError, PUSH_SUBSCRIPTIONS_PER_USER, type Message, type PushPayloa
 import type { PushConfig } from '../infra/config/config.ts';
 import { jobsInsertSql, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
 import { checkEndpoint, EndpointRefused } from './endpoint-guard.ts';
+import type { MessageOutbox } from './message-outbox.ts';
 import { ENCRYPTION_OVERHEAD_BYTES, MAX_ENCRYPTED_BYTES, type PushSender, type PushTarget, type VapidKeys } from './push-sender.ts';
 
 type Sql = ReturnType<EntityManager['getConnection']>;
@@ -17,13 +18,13 @@ export interface PushService {
   mute(userId: string, roomId: string, until: string | undefined): Promise<RoomMute>;
   unmute(userId: string, roomId: string): Promise<RoomMute>;
   /**
-   * A message was stored, its push job with it (see {@link pushJobsOnInsert}): wakes this
-   * process's queue, which would otherwise find the job at its next poll.
+   * A message was stored and committed: its jobs (push, webhooks) are made off the send's path
+   * from the committed message (see message-outbox.ts). Cheap and synchronous.
    */
   stored(message: Message): void;
-  /** Resolves once every job of what was stored so far is written: at once, since each commits with its message (kept for callers written before). */
+  /** Resolves once the jobs of everything stored so far are written (tests). */
   flushed(): Promise<void>;
-  /** Nothing is held here (the queue itself is closed by its owner). */
+  /** Writes the jobs still to make (the queue itself is closed by its owner). */
   close(): Promise<void>;
 }
 
@@ -40,6 +41,8 @@ export interface PushDeps {
   offlineDelayMs: number;
   /** A push service accepted a notification: the recipient's delivered marker moves to `seq`. */
   markDelivered(roomId: string, userId: string, seq: number): Promise<void>;
+  /** Makes push and webhook jobs from stored messages; push runs it whether or not push is on (webhooks may be). */
+  outbox: MessageOutbox;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -61,13 +64,11 @@ const PREVIEW_CHARS = 1_000;
 const notEnabled = () => new ParleyError('NOT_FOUND', 'Push is off on this server (PUSH=off).');
 
 /**
- * The CTE a send's statement runs beside its insert (see createMessageStore): a push job for each
- * stored message's recipient with a device, in a room they have not muted. Written in the send's
- * own statement, the job commits with the message: a process killed at any point after the
- * commit leaves it for the next to run. The job carries no message: it reads the room's newest
- * when it runs, so jobs of one room and recipient coalesce.
+ * The CTE an outbox pass runs (see message-outbox.ts) to make push jobs from its `stored`
+ * messages: one for each recipient with a device, in a room they have not muted. The job carries
+ * no message: it reads the room's newest when it runs, so jobs of one room and recipient coalesce.
  */
-export function pushJobsOnInsert(config: Pick<PushConfig, 'enabled' | 'coalesceMs'>): string[] {
+export function pushJobsFromStored(config: Pick<PushConfig, 'enabled' | 'coalesceMs'>): string[] {
   if (!config.enabled) return [];
   return [
     `push_jobs as (${jobsInsertSql(`
@@ -176,6 +177,7 @@ export function createPushService(deps: PushDeps): PushService {
 
   return {
     async start() {
+      deps.outbox.start();
       if (!config.enabled) return;
       keys = await deps.loadKeys();
       sender = deps.makeSender(keys);
@@ -231,14 +233,14 @@ export function createPushService(deps: PushDeps): PushService {
       return { muted: false, until: null };
     },
 
-    stored() {
-      // The job is in the table already (pushJobsOnInsert): this only saves it waiting for the poll.
-      if (sender) jobs.wakeIn(config.coalesceMs);
+    stored(message) {
+      deps.outbox.stored(message.chat_room);
     },
 
-    async flushed() {},
+    flushed: () => deps.outbox.flushed(),
 
     async close() {
+      await deps.outbox.close();
       sender?.close?.();
     },
   };

@@ -18,8 +18,6 @@ export interface WebhookEvent {
 
 export interface WebhookService {
   start(): void;
-  /** A message was stored, its event's job with it (see {@link webhookJobsOnInsert}): wakes the queue. */
-  messageStored(message: Message): void;
   changed(event: RoomChangeEvent): void;
   roomCreated(room: OpenedRoom): void;
   /** Resolves once every event so far is written as a job (tests, shutdown). */
@@ -44,7 +42,7 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 /**
- * A `message.created` job as a send's statement writes it (see {@link webhookJobsOnInsert}): the
+ * A `message.created` job as an outbox pass makes it (see {@link webhookJobsFromStored}): the
  * stored row rather than the event, which is made from it as the message's reads make it.
  */
 interface StoredMessageJob {
@@ -56,11 +54,11 @@ interface StoredMessageJob {
 }
 
 /**
- * The CTE a send's statement runs beside its insert (see createMessageStore): one
- * `message.created` job per stored message, committed with it, so a process killed after the
- * commit still leaves the event to send.
+ * The CTE an outbox pass runs (see server/push/message-outbox.ts): one `message.created` job per
+ * message, made from the committed message, so a process killed after a send's commit still
+ * leaves the event to send.
  */
-export function webhookJobsOnInsert(config: WebhookDeps['config']): string[] {
+export function webhookJobsFromStored(config: WebhookDeps['config']): string[] {
   if (!config) return [];
   return [
     `webhook_jobs as (${jobsInsertSql(`
@@ -159,9 +157,6 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
       if (!config) return;
       jobs.handle('webhook', { run: deliver });
       jobs.start();
-    },
-    messageStored() {
-      if (config) jobs.wakeIn(0);
     },
     changed(event) {
       if (event.type === 'message_updated') emit('message.updated', { message: event.message });
