@@ -143,7 +143,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     makeSender: (vapid) => createWebPushSender({ vapid, timeoutMs: config.push.timeoutMs, allowLocal: config.push.allowLocalEndpoints }),
     isOnline: presence.isOnline,
     offlineDelayMs: config.presence.offlineDelayMs,
-    markDelivered: async (roomId, userId, seq) => void (await changeService.markDelivered(orm.em.fork(), { roomId, userId, seq })),
+    markDelivered: (moves) => changeService.markDeliveredMany(orm.em.fork(), moves),
     outbox: createMessageOutbox({
       sql,
       makers: [...pushJobsFromStored(config.push), ...webhookJobsFromStored(config.webhook)],

@@ -39,8 +39,8 @@ export interface PushDeps {
   isOnline(userId: string): boolean;
   /** How long after a socket closes presence still says online. */
   offlineDelayMs: number;
-  /** A push service accepted a notification: the recipient's delivered marker moves to `seq`. */
-  markDelivered(roomId: string, userId: string, seq: number): Promise<void>;
+  /** Push services accepted these notifications: each recipient's delivered marker moves to its `seq` (one statement for all). */
+  markDelivered(moves: Array<{ roomId: string; userId: string; seq: number }>): Promise<void>;
   /** Makes push and webhook jobs from stored messages; push runs it whether or not push is on (webhooks may be). */
   outbox: MessageOutbox;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
@@ -58,6 +58,7 @@ interface PushJob {
 /** A push job's sends to a device that keep failing stop after this many runs. */
 const MAX_PUSH_ATTEMPTS = 8;
 const TTL_SECONDS = 24 * 3600;
+
 /** The longest preview, before the byte budget of the encrypted payload cuts further. */
 const PREVIEW_CHARS = 1_000;
 
@@ -136,6 +137,7 @@ export function createPushService(deps: PushDeps): PushService {
       JSON.stringify(due.map((k) => ({ k, room: tasks[k]!.room, user: tasks[k]!.user, only_ids: tasks[k]!.only ?? null }))),
     ]);
     const gone: string[] = [];
+    const delivered: Array<{ roomId: string; userId: string; seq: number }> = [];
     await Promise.all(
       states.map(async (state) => {
         const job = batch[state.k]!;
@@ -161,12 +163,15 @@ export function createPushService(deps: PushDeps): PushService {
             log.warn({ endpoint: origin(target.endpoint), status: result.status, reason: result.reason }, 'push: will retry');
           } else log.warn({ endpoint: origin(target.endpoint), status: result.status, reason: result.reason }, 'push: refused');
         }
-        if (accepted) await deps.markDelivered(task.room, task.user, seq).catch((err: unknown) => log.error({ err }, 'push: marking delivered failed'));
+        if (accepted) delivered.push({ roomId: task.room, userId: task.user, seq });
         if (!retry.length || job.attempts >= MAX_PUSH_ATTEMPTS) return;
         const backoff = Math.min(1_000 * 2 ** (job.attempts - 1), 300_000);
         outcomes[state.k] = { retryInMs: Math.max(retryAfter, retryAfter ? 0 : backoff), payload: { ...task, only: retry }, error: 'push service asked for a retry' };
       }),
     );
+    // One statement for the claim's accepted pushes, not one each: at a thousand pushes a second
+    // those statements took the connection pool from the sends.
+    if (delivered.length) await deps.markDelivered(delivered).catch((err: unknown) => log.error({ err, moves: delivered.length }, 'push: marking delivered failed'));
     if (gone.length) await sql.execute('delete from push_subscriptions where id::text in (select json_array_elements_text(?::json))', [JSON.stringify(gone)]);
     return outcomes;
   }
