@@ -24,7 +24,7 @@ import { createAdminService, type AdminService } from './admin/admin.service.ts'
 import { createJobQueue, type JobQueue } from './infra/jobs/job-queue.ts';
 import { createWebhookService, webhookJobsFromStored, type WebhookService } from './webhooks/webhooks.service.ts';
 import { createPushService, pushJobsFromStored, type PushService } from './push/push.service.ts';
-import { createMessageOutbox } from './push/message-outbox.ts';
+import { createMessageJobs } from './push/message-jobs.ts';
 import { createWebPushSender } from './push/push-sender.ts';
 import { loadVapidKeys } from './push/vapid-keys.ts';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -144,7 +144,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     isOnline: presence.isOnline,
     offlineDelayMs: config.presence.offlineDelayMs,
     markDelivered: (moves) => changeService.markDeliveredMany(orm.em.fork(), moves),
-    outbox: createMessageOutbox({
+    messageJobs: createMessageJobs({
       sql,
       makers: [...pushJobsFromStored(config.push), ...webhookJobsFromStored(config.webhook)],
       woke: () => {

@@ -153,8 +153,8 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
       [ROOMS, sender],
     );
     await ctx.pool.query(`insert into messages (id, chat_room_id, sender_id, content, seq, created_at) select gen_random_uuid(), r.id, $1::text, 'waiting', 1, now() from chat_rooms r where r.participant1_id = $1::text`, [sender]);
-    // Messages seeded here are history, not sends: their rooms' outbox cursors start past them.
-    await ctx.pool.query('insert into outbox_cursors (chat_room_id, seq) select id, last_seq from chat_rooms on conflict (chat_room_id) do update set seq = excluded.seq');
+    // Messages seeded here are history, not sends: their rooms' job cursors start past them.
+    await ctx.pool.query('insert into message_job_cursors (chat_room_id, seq) select id, last_seq from chat_rooms on conflict (chat_room_id) do update set seq = excluded.seq');
     await subscribe(ctx, [...pairsOf.on.map((p) => p.b), ...pairsOf.off.map((p) => p.b), ...queueRooms.map((r) => r.user)], service.base);
 
     const on = await startInstance(ctx, {

@@ -3,7 +3,7 @@ import { ParleyError, PUSH_SUBSCRIPTIONS_PER_USER, type Message, type PushPayloa
 import type { PushConfig } from '../infra/config/config.ts';
 import { jobsInsertSql, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
 import { checkEndpoint, EndpointRefused } from './endpoint-guard.ts';
-import type { MessageOutbox } from './message-outbox.ts';
+import type { MessageJobs } from './message-jobs.ts';
 import { ENCRYPTION_OVERHEAD_BYTES, MAX_ENCRYPTED_BYTES, type PushSender, type PushTarget, type VapidKeys } from './push-sender.ts';
 
 type Sql = ReturnType<EntityManager['getConnection']>;
@@ -19,7 +19,7 @@ export interface PushService {
   unmute(userId: string, roomId: string): Promise<RoomMute>;
   /**
    * A message was stored and committed: its jobs (push, webhooks) are made off the send's path
-   * from the committed message (see message-outbox.ts). Cheap and synchronous.
+   * from the committed message (see message-jobs.ts). Cheap and synchronous.
    */
   stored(message: Message): void;
   /** Resolves once the jobs of everything stored so far are written (tests). */
@@ -42,7 +42,7 @@ export interface PushDeps {
   /** Push services accepted these notifications: each recipient's delivered marker moves to its `seq` (one statement for all). */
   markDelivered(moves: Array<{ roomId: string; userId: string; seq: number }>): Promise<void>;
   /** Makes push and webhook jobs from stored messages; push runs it whether or not push is on (webhooks may be). */
-  outbox: MessageOutbox;
+  messageJobs: MessageJobs;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -65,7 +65,7 @@ const PREVIEW_CHARS = 1_000;
 const notEnabled = () => new ParleyError('NOT_FOUND', 'Push is off on this server (PUSH=off).');
 
 /**
- * The CTE an outbox pass runs (see message-outbox.ts) to make push jobs from its `stored`
+ * The CTE an job pass runs (see message-jobs.ts) to make push jobs from its `stored`
  * messages: one for each recipient with a device, in a room they have not muted. The job carries
  * no message: it reads the room's newest when it runs, so jobs of one room and recipient coalesce.
  */
@@ -182,7 +182,7 @@ export function createPushService(deps: PushDeps): PushService {
 
   return {
     async start() {
-      deps.outbox.start();
+      deps.messageJobs.start();
       if (!config.enabled) return;
       keys = await deps.loadKeys();
       sender = deps.makeSender(keys);
@@ -239,13 +239,13 @@ export function createPushService(deps: PushDeps): PushService {
     },
 
     stored(message) {
-      deps.outbox.stored(message.chat_room);
+      deps.messageJobs.stored(message.chat_room);
     },
 
-    flushed: () => deps.outbox.flushed(),
+    flushed: () => deps.messageJobs.flushed(),
 
     async close() {
-      await deps.outbox.close();
+      await deps.messageJobs.close();
       sender?.close?.();
     },
   };

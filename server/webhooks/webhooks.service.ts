@@ -42,7 +42,7 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 /**
- * A `message.created` job as an outbox pass makes it (see {@link webhookJobsFromStored}): the
+ * A `message.created` job as an job pass makes it (see {@link webhookJobsFromStored}): the
  * stored row rather than the event, which is made from it as the message's reads make it.
  */
 interface StoredMessageJob {
@@ -54,7 +54,7 @@ interface StoredMessageJob {
 }
 
 /**
- * The CTE an outbox pass runs (see server/push/message-outbox.ts): one `message.created` job per
+ * The CTE an job pass runs (see server/push/message-jobs.ts): one `message.created` job per
  * message, made from the committed message, so a process killed after a send's commit still
  * leaves the event to send.
  */

@@ -8,7 +8,7 @@ type Sql = ReturnType<EntityManager['getConnection']>;
  * webhooks) from the committed messages themselves, never on the send's path: a send writes
  * nothing for them, and a process killed at any point after a send's commit leaves nothing undone.
  *
- * Each room has a cursor, the last seq whose jobs are made (`outbox_cursors`). A pass takes rooms
+ * Each room has a cursor, the last seq whose jobs are made (`message_job_cursors`). A pass takes rooms
  * whose last seq is past their cursor and, in one statement, makes the jobs of the messages in
  * between and moves the cursors: jobs and cursor commit together, so each message's jobs are made
  * exactly once, by whichever instance gets there first (the cursor rows are locked for the pass).
@@ -20,7 +20,7 @@ type Sql = ReturnType<EntityManager['getConnection']>;
  * cursor is behind (a process that died before its pass, or sends stored by another instance that
  * died), found by a scan of the rooms table.
  */
-export interface MessageOutbox {
+export interface MessageJobs {
   start(): void;
   /** A message was stored and committed in this room. Synchronous and cheap. */
   stored(roomId: string): void;
@@ -29,11 +29,11 @@ export interface MessageOutbox {
   close(): Promise<void>;
 }
 
-export interface MessageOutboxDeps {
+export interface MessageJobsDeps {
   sql: Sql;
   /**
    * CTEs that make jobs from `stored` (the messages of the pass, as MESSAGE_COLUMNS): push and
-   * webhooks each give theirs. None: there is nothing to do and the outbox does nothing.
+   * webhooks each give theirs. None: there is nothing to do, and nothing is done.
    */
   makers: readonly string[];
   /** After a pass made jobs: when its queue should look. */
@@ -50,7 +50,7 @@ const PER_ROOM = 1_000;
 const ROOMS_PER_PASS = 500;
 const RETRY_MS = 1_000;
 
-export function createMessageOutbox({ sql, makers, woke, sweepMs = 300_000, log }: MessageOutboxDeps): MessageOutbox {
+export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }: MessageJobsDeps): MessageJobs {
   const enabled = makers.length > 0;
   let hinted = new Set<string>();
   let running: Promise<void> | undefined;
@@ -63,7 +63,7 @@ export function createMessageOutbox({ sql, makers, woke, sweepMs = 300_000, log 
 
   const passSql = `
     with cur as (
-      select c.chat_room_id as id, c.seq as from_seq from outbox_cursors c
+      select c.chat_room_id as id, c.seq as from_seq from message_job_cursors c
        where c.chat_room_id in (select (json_array_elements_text(?::json))::uuid)
        order by c.chat_room_id
          for update),
@@ -71,7 +71,7 @@ export function createMessageOutbox({ sql, makers, woke, sweepMs = 300_000, log 
       select r.id, least(r.last_seq, cur.from_seq + ${PER_ROOM}) as to_seq, cur.from_seq
         from cur join chat_rooms r on r.id = cur.id
        where r.last_seq > cur.from_seq),
-    advanced as (update outbox_cursors c set seq = rooms.to_seq from rooms where c.chat_room_id = rooms.id),
+    advanced as (update message_job_cursors c set seq = rooms.to_seq from rooms where c.chat_room_id = rooms.id),
     stored as (
       select m.* from rooms cross join lateral (
         select ${MESSAGE_COLUMNS} from messages
@@ -87,9 +87,9 @@ export function createMessageOutbox({ sql, makers, woke, sweepMs = 300_000, log 
     const list = JSON.stringify(rooms);
     const [row] = await sql.execute<Array<{ messages: number; behind: number; uncharted: number }>>(passSql, [list, list]);
     const missing = !row!.uncharted ? [] : await sql.execute<Array<{ id: string }>>(
-      `insert into outbox_cursors (chat_room_id, seq)
+      `insert into message_job_cursors (chat_room_id, seq)
        select r.id, 0 from chat_rooms r where r.id in (select (json_array_elements_text(?::json))::uuid)
-           and not exists (select from outbox_cursors c where c.chat_room_id = r.id)
+           and not exists (select from message_job_cursors c where c.chat_room_id = r.id)
        on conflict do nothing returning chat_room_id as id`,
       [list],
     );
@@ -119,7 +119,7 @@ export function createMessageOutbox({ sql, makers, woke, sweepMs = 300_000, log 
         if (more) for (const id of rooms) hinted.add(id);
       } catch (err) {
         failing = true;
-        log.error({ err, rooms: rooms.length }, 'outbox: making push and webhook jobs failed; retrying');
+        log.error({ err, rooms: rooms.length }, 'message jobs: making push and webhook jobs failed; retrying');
         for (const id of rooms) hinted.add(id);
         clearTimeout(retryTimer);
         retryTimer = setTimeout(soon, RETRY_MS);
@@ -132,14 +132,14 @@ export function createMessageOutbox({ sql, makers, woke, sweepMs = 300_000, log 
   async function sweep(windowMs: number) {
     try {
       const rows = await sql.execute<Array<{ id: string }>>(
-        `select r.id from chat_rooms r left join outbox_cursors c on c.chat_room_id = r.id
+        `select r.id from chat_rooms r left join message_job_cursors c on c.chat_room_id = r.id
           where r.last_message_at > now() - ? * interval '1 millisecond' and r.last_seq > coalesce(c.seq, 0)`,
         [windowMs],
       );
       for (const { id } of rows) hinted.add(id);
       soon();
     } catch (err) {
-      log.error({ err }, 'outbox: looking for rooms left behind failed');
+      log.error({ err }, 'message jobs: looking for rooms left behind failed');
     }
   }
 
