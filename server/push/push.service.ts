@@ -65,7 +65,7 @@ const PREVIEW_CHARS = 1_000;
 const notEnabled = () => new ParleyError('NOT_FOUND', 'Push is off on this server (PUSH=off).');
 
 /**
- * The CTE an job pass runs (see message-jobs.ts) to make push jobs from its `stored`
+ * The CTE a job pass runs (see message-jobs.ts) to make push jobs from its `stored`
  * messages: one for each recipient with a device, in a room they have not muted. The job carries
  * no message: it reads the room's newest when it runs, so jobs of one room and recipient coalesce.
  */
