@@ -251,7 +251,11 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 256, batch = 1
       // The leases run out and the jobs run again.
       onError(err);
     }
-    schedule(Math.max(0, Math.min(...rows.map((r) => r.delay_ms))));
+    // Room was made: claim again at once (due jobs may be waiting behind a full claim), and when
+    // the soonest of these is due again (a retry, a rerun).
+    schedule(0);
+    const soonest = Math.min(...rows.map((r) => r.delay_ms));
+    if (soonest > 0 && !closed) setTimeout(() => schedule(0), soonest).unref();
   }
 
   return {
