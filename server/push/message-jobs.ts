@@ -49,6 +49,12 @@ const PER_ROOM = 1_000;
 /** Rooms per statement. */
 const ROOMS_PER_PASS = 500;
 const RETRY_MS = 1_000;
+/**
+ * A pass starts no sooner than this after the previous one: under a stream of sends, one
+ * statement then covers the rooms of many (a pass per few sends cost the database more than the
+ * jobs it made), for a few milliseconds more on each push.
+ */
+const GATHER_MS = 25;
 
 export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }: MessageJobsDeps): MessageJobs {
   const enabled = makers.length > 0;
@@ -107,8 +113,13 @@ export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }:
     });
   }
 
+  let lastPassAt = 0;
+
   async function drain() {
     while (hinted.size && !closed) {
+      const wait = lastPassAt + GATHER_MS - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      lastPassAt = Date.now();
       const all = [...hinted];
       const rooms = all.slice(0, ROOMS_PER_PASS);
       hinted = new Set(all.slice(ROOMS_PER_PASS));

@@ -104,7 +104,7 @@ export const jobsInsertSql = (source: string) => `insert into jobs (kind, key, p
  * Claims and completions are statements for many jobs: a claim takes up to `batch` due jobs, and
  * the outcomes of jobs that finish in one event-loop turn are stored by one statement.
  */
-export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 256, gatherMs = 10, leaseMs = 120_000, closeWaitMs = 5_000, onError }: JobQueueOptions): JobQueue {
+export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 256, gatherMs = 25, leaseMs = 120_000, closeWaitMs = 5_000, onError }: JobQueueOptions): JobQueue {
   const kinds = new Map<string, JobKind>();
   const running = new Set<Promise<void>>();
   let inFlight = 0;
