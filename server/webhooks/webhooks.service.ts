@@ -60,8 +60,8 @@ const EVENTS_PER_JOB = 100;
  * The CTE a job pass runs (see server/push/message-jobs.ts): the `message.created` events of the
  * pass's messages, made from the committed messages, so a process killed after a send's commit
  * still leaves them to send. Up to {@link EVENTS_PER_JOB} events share a job: each is still its
- * own POST, but a job row (written, claimed, deleted) per event was most of what a webhook cost
- * the database.
+ * own POST, but a job row per event meant three row writes per message (insert, claim, delete)
+ * for the database.
  */
 export function webhookJobsFromStored(config: WebhookDeps['config']): string[] {
   if (!config) return [];
