@@ -24,8 +24,9 @@ import { createReportService, type ReportService } from './safety/reports.servic
 import { createRequestService, type RequestService } from './safety/requests.service.ts';
 import { createAdminService, type AdminService } from './admin/admin.service.ts';
 import { createJobQueue, type JobQueue } from './infra/jobs/job-queue.ts';
-import { createWebhookService, type WebhookService } from './webhooks/webhooks.service.ts';
-import { createPushService, type PushService } from './push/push.service.ts';
+import { createWebhookService, webhookJobsFromStored, type WebhookService } from './webhooks/webhooks.service.ts';
+import { createPushService, pushJobsFromStored, type PushService } from './push/push.service.ts';
+import { createMessageJobs } from './push/message-jobs.ts';
 import { createWebPushSender } from './push/push-sender.ts';
 import { loadVapidKeys } from './push/vapid-keys.ts';
 import { createHmac, randomBytes } from 'node:crypto';
@@ -154,7 +155,17 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     makeSender: (vapid) => createWebPushSender({ vapid, timeoutMs: config.push.timeoutMs, allowLocal: config.push.allowLocalEndpoints }),
     isOnline: presence.isOnline,
     offlineDelayMs: config.presence.offlineDelayMs,
-    markDelivered: async (roomId, userId, seq) => void (await changeService.markDelivered(orm.em.fork(), { roomId, userId, seq })),
+    markDelivered: (moves) => changeService.markDeliveredMany(orm.em.fork(), moves),
+    messageJobs: createMessageJobs({
+      sql,
+      makers: [...pushJobsFromStored(config.push), ...webhookJobsFromStored(config.webhook)],
+      woke: () => {
+        jobs.wakeIn(0);
+        // Push jobs come due after the coalescing window; the poll would find them up to a period late.
+        if (config.push.enabled && config.push.coalesceMs > 0) setTimeout(() => jobs.wakeIn(0), config.push.coalesceMs).unref();
+      },
+      log,
+    }),
     log,
   });
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
@@ -206,7 +217,6 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       transaction,
       onStored: (message) => {
         push.stored(message);
-        webhooks.messageStored(message);
       },
       ...(moderator && { moderate: moderator.moderate }),
       replied: requests.replied,

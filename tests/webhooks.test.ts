@@ -18,13 +18,16 @@ const deliveries: Delivery[] = [];
 const attempts: Array<{ id: string; type: string }> = [];
 /** Status codes to answer with, in order; 204 once they run out. 'hang' never answers. */
 const answers: Array<number | 'hang'> = [];
+/** Contents of message events answered 500 the first time they come. */
+const refuseOnce = new Set<string>();
 const receiver = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
-    const answer = answers.shift() ?? 204;
     const body = Buffer.concat(chunks).toString();
-    const { id, type } = JSON.parse(body) as { id: string; type: string };
+    const { id, type, data } = JSON.parse(body) as { id: string; type: string; data: { message?: { content: string } } };
+    const refused = data.message !== undefined && refuseOnce.delete(data.message.content);
+    const answer = refused ? 500 : (answers.shift() ?? 204);
     attempts.push({ id, type });
     if (answer === 'hang') return;
     if (answer < 300) deliveries.push({ headers: req.headers, body, event: JSON.parse(body) as Delivery['event'] });
@@ -106,4 +109,19 @@ it('a message of attachments alone is announced like any other: message.created 
   await vi.waitFor(() => expect(deliveries.map((d) => d.event.type)).toContain('message.created'), { timeout: 8_000 });
   const created = deliveries.find((d) => d.event.type === 'message.created')!;
   expect(created.event.data.message).toMatchObject({ id: sent.id, content: '' });
+});
+
+it('messages stored together whose events fail apart: only the failed one is sent again, with its id', async () => {
+  deliveries.length = 0;
+  const a = await t.client('hook-split');
+  const room = await a.rooms.open.mutate({ otherUserId: 'hook-split-b' });
+  refuseOnce.add('split refused');
+  const contents = ['split refused', 'split 1', 'split 2', 'split 3'];
+  await Promise.all(contents.map((content) => a.messages.send.mutate({ roomId: room.id, content })));
+  const created = () => deliveries.filter((d) => d.event.type === 'message.created');
+  await vi.waitFor(() => expect(created().map((d) => d.event.data.message!.content).sort()).toEqual([...contents].sort()), { timeout: 15_000 });
+  const refused = created().find((d) => d.event.data.message!.content === 'split refused')!;
+  expect(attempts.filter((x) => x.id === refused.event.id)).toHaveLength(2);
+  for (const d of created().filter((d) => d !== refused)) expect(attempts.filter((x) => x.id === d.event.id)).toHaveLength(1);
+  await vi.waitFor(async () => expect((await t.sql<{ n: number }>('select count(*)::int as n from jobs'))[0]!.n).toBe(0));
 });

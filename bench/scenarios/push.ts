@@ -7,7 +7,7 @@
  * P-256 keys are made here. PUSH_COALESCE_MS=0 on `on`: every message to an offline recipient
  * makes a push (one pending job per room and recipient at a time), the most work a send can cause.
  *
- * 1. Send throughput, tRPC WebSocket c=64 over 64 rooms, interleaved rounds on `on` and `off`. Every
+ * 1. Send throughput, tRPC WebSocket c=64 over 64 rooms (each server its own), interleaved rounds on `on` and `off`. Every
  *    recipient has a device; half are offline, half hold an inbox stream on each server (presence
  *    online: their jobs are put off once, then dropped). After each `on` round the queue is left
  *    to empty before the next round, so a backlog weighs on no round but its own.
@@ -141,8 +141,10 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
   const instances: Instance[] = [];
   const listeners: ChatClient[] = [];
   try {
-    const pairs = await seedPairs(ctx.pool, 'push', CONC);
-    const loops: Loop[] = pairs.map((p) => ({ roomId: p.roomId, user: p.a, other: p.b }));
+    // Rooms of their own per server: a pass of \`on\` over a room would otherwise also make the
+    // jobs of what \`off\` stored there meanwhile, work no deployment has (all its instances agree).
+    const pairsOf = { on: await seedPairs(ctx.pool, 'push-on', CONC), off: await seedPairs(ctx.pool, 'push-off', CONC) };
+    const loopsOf = { on: pairsOf.on.map((p): Loop => ({ roomId: p.roomId, user: p.a, other: p.b })), off: pairsOf.off.map((p): Loop => ({ roomId: p.roomId, user: p.a, other: p.b })) };
     // The queue's rooms: one sender writing to ROOMS recipients, each with one unread message.
     const sender = 'pushq-sender';
     await ctx.pool.query(`insert into users (id) select 'pushq' || i from generate_series(0, $1::int - 1) i union all select $2::text`, [ROOMS, sender]);
@@ -151,7 +153,9 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
       [ROOMS, sender],
     );
     await ctx.pool.query(`insert into messages (id, chat_room_id, sender_id, content, seq, created_at) select gen_random_uuid(), r.id, $1::text, 'waiting', 1, now() from chat_rooms r where r.participant1_id = $1::text`, [sender]);
-    await subscribe(ctx, [...pairs.map((p) => p.b), ...queueRooms.map((r) => r.user)], service.base);
+    // Messages seeded here are history, not sends: their rooms' job cursors start past them.
+    await ctx.pool.query('insert into message_job_cursors (chat_room_id, seq) select id, last_seq from chat_rooms on conflict (chat_room_id) do update set seq = excluded.seq');
+    await subscribe(ctx, [...pairsOf.on.map((p) => p.b), ...pairsOf.off.map((p) => p.b), ...queueRooms.map((r) => r.user)], service.base);
 
     const on = await startInstance(ctx, {
       PUSH: 'on', VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: 'mailto:bench@example.com',
@@ -163,7 +167,7 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
     instances.push(off);
 
     // Half the recipients online on both servers, so each server's presence says so.
-    for (const server of [on, off]) {
+    for (const [server, pairs] of [[on, pairsOf.on], [off, pairsOf.off]] as const) {
       for (const pair of pairs.filter((_, i) => i % 2 === 0)) {
         const c = createChatClient({ url: server.url, token: await signToken({ secret: ctx.secret, userId: pair.b, expiresIn: '1h' }) });
         listeners.push(c);
@@ -176,13 +180,13 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
     const drainLimitMs = ctx.quick ? 2_500 : 30_000;
     const backlog: Array<{ left: number; drainMs: number }> = [];
     const pushesBefore = service.arrivals.length;
-    await sendRate(ctx, 'push', on.url, loops, durationMs);
-    await sendRate(ctx, 'push', off.url, loops, durationMs);
+    await sendRate(ctx, 'push', on.url, loopsOf.on, durationMs);
+    await sendRate(ctx, 'push', off.url, loopsOf.off, durationMs);
     await queueEmpty(ctx, drainLimitMs);
     const runs = await interleave(ctx.quick ? 1 : 6, {
-      off: () => sendRate(ctx, 'push (off)', off.url, loops, durationMs),
+      off: () => sendRate(ctx, 'push (off)', off.url, loopsOf.off, durationMs),
       on: async () => {
-        const rate = await sendRate(ctx, 'push (on)', on.url, loops, durationMs);
+        const rate = await sendRate(ctx, 'push (on)', on.url, loopsOf.on, durationMs);
         const { rows } = await ctx.pool.query<{ n: string }>('select count(*) as n from jobs where run_at <= now()');
         const drained = await queueEmpty(ctx, drainLimitMs);
         backlog.push({ left: Number(rows[0]!.n), drainMs: Math.round(drained.ms) });

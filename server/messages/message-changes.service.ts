@@ -28,6 +28,8 @@ export interface MessageChangeService {
   announce(roomId: string, changes: readonly RoomChangeEvent[]): void;
   /** The delivered marker, by the same rules as {@link markRead}; subscribers get `delivered`. */
   markDelivered(em: EntityManager, input: { roomId: string; userId: string; seq: number }): Promise<ReadMarker>;
+  /** Many delivered markers in one statement, each moved only forward and within its room (push notifications accepted together). */
+  markDeliveredMany(em: EntityManager, moves: ReadonlyArray<{ roomId: string; userId: string; seq: number }>): Promise<void>;
 }
 
 export interface MessageChangeDeps {
@@ -155,5 +157,9 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
 
     markRead: (em, input) => moveMarker(em, changes.recordRead, input),
     markDelivered: (em, input) => moveMarker(em, changes.recordDelivered, input),
+
+    async markDeliveredMany(em, moves) {
+      for (const { roomId, event } of await changes.recordDeliveredMany(em.getConnection(), moves)) bus.publish(roomKey(roomId), event);
+    },
   };
 }

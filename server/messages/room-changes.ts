@@ -36,6 +36,11 @@ export interface RoomChangeLog {
   recordMany(em: EntityManager, roomId: string, events: readonly Unnumbered[]): Promise<StoredChange[]>;
   /** {@link recordRead} for the delivered marker: the `delivered` change, the same rules. */
   recordDelivered(sql: Sql, roomId: string, userId: string, seq: number): Promise<ReadOutcome>;
+  /**
+   * {@link recordDelivered} for many rooms and users in one statement (push notifications a push
+   * service accepted together); the changes that were stored, each with its room.
+   */
+  recordDeliveredMany(sql: Sql, moves: ReadonlyArray<{ roomId: string; userId: string; seq: number }>): Promise<Array<StoredChange & { roomId: string }>>;
   /** Changes with `after < change_seq <= upTo`, oldest first. */
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<StoredChange[]>;
 }
@@ -88,6 +93,41 @@ export function createRoomChangeLog(): RoomChangeLog {
 
     recordRead: (sql, roomId, userId, seq) => recordMarker(sql, 'read', roomId, userId, seq),
     recordDelivered: (sql, roomId, userId, seq) => recordMarker(sql, 'delivered', roomId, userId, seq),
+
+    async recordDeliveredMany(sql, moves) {
+      if (!moves.length) return [];
+      // Rooms in id order, so two such statements lock their counters in the same order. A room
+      // moved for both its users takes two numbers from one counter update.
+      const rows = await sql.execute<Array<{ chat_room_id: string; change_seq: string; at_seq: string; event: RoomChangeEvent }>>(
+        `with input as (
+           select distinct on (room, "user") room, "user", seq from json_to_recordset(?::json) as i(room uuid, "user" text, seq bigint)
+            order by room, "user", seq desc),
+         room as (select r.id, r.last_seq, i."user", i.seq from input i join chat_rooms r on r.id = i.room),
+         marker as (
+           insert into delivered_markers (chat_room_id, user_id, seq)
+           select id, "user", seq from room where seq between 1 and last_seq order by id, "user"
+           on conflict (chat_room_id, user_id) do update set seq = excluded.seq where delivered_markers.seq < excluded.seq
+           returning chat_room_id, user_id, seq),
+         counts as (select chat_room_id as id, count(*) as n from marker group by chat_room_id),
+         numbered as (
+           insert into room_change_counters as c (chat_room_id, last_change_seq, last_at_seq)
+           select counts.id, counts.n, r.last_seq from counts join chat_rooms r on r.id = counts.id order by counts.id
+           on conflict (chat_room_id) do update
+             set last_change_seq = c.last_change_seq + excluded.last_change_seq, last_at_seq = greatest(c.last_at_seq, excluded.last_at_seq)
+           returning chat_room_id as id, last_change_seq as change_seq, last_at_seq as at_seq),
+         stored as (
+           select m.chat_room_id as id, n.change_seq - counts.n + row_number() over (partition by m.chat_room_id order by m.user_id) as change_seq, n.at_seq,
+                  jsonb_build_object('type', 'delivered', 'chat_room', m.chat_room_id, 'user', m.user_id, 'seq', m.seq) as event
+             from marker m join numbered n on n.id = m.chat_room_id join counts on counts.id = m.chat_room_id)
+         insert into room_changes (chat_room_id, change_seq, at_seq, event)
+         select id, change_seq, at_seq, event || jsonb_build_object('change_seq', change_seq) from stored
+         returning chat_room_id, change_seq, at_seq, event`,
+        [JSON.stringify(moves.map((m) => ({ room: m.roomId, user: m.userId, seq: m.seq })))],
+      );
+      return rows
+        .sort((a, b) => (a.chat_room_id < b.chat_room_id ? -1 : a.chat_room_id > b.chat_room_id ? 1 : Number(a.change_seq) - Number(b.change_seq)))
+        .map((r) => ({ roomId: r.chat_room_id, atSeq: Number(r.at_seq), event: r.event }));
+    },
 
     async readAfter(sql, roomId, after, limit, upTo) {
       const rows = await sql.execute<Array<{ at_seq: string; event: RoomChangeEvent }>>(

@@ -34,6 +34,8 @@ export type PushResult =
  */
 export interface PushSender {
   send(target: PushTarget, message: PushMessage): Promise<PushResult>;
+  /** Lets go of idle connections. */
+  close?(): void;
 }
 
 export interface VapidKeys {
@@ -52,13 +54,46 @@ export interface WebPushSenderOptions extends EndpointPolicy {
 export const MAX_ENCRYPTED_BYTES = 4096;
 export const ENCRYPTION_OVERHEAD_BYTES = 103;
 
+/** How long a VAPID token is made to last; push services accept up to 24 h. */
+const VAPID_TTL_SECONDS = 12 * 3600;
+/** A cached token is made again this long before it expires, so none arrives expired. */
+const VAPID_RENEW_SECONDS = 3600;
+/** Requests in flight to one push service, at most (each on its own connection). */
+const SOCKETS_PER_ORIGIN = 64;
+
 /**
  * Web Push with VAPID: `web-push` encrypts (RFC 8291) and signs; the request itself is sent here, so
- * the endpoint's address is checked on the connection that uses it, no redirect is followed, and
- * every request is bounded in time.
+ * the endpoint's address is checked on the connection that uses it (a kept-alive connection was
+ * checked when it was made), no redirect is followed, and every request is bounded in time.
+ *
+ * One push service (an origin) serves many devices: its connections are kept alive and reused,
+ * and its VAPID token, which names only the origin, is signed once and reused until near expiry.
  */
 export function createWebPushSender({ vapid, timeoutMs, allowLocal }: WebPushSenderOptions): PushSender {
   const lookup = publicOnlyLookup({ allowLocal });
+  const agents = new Map<string, http.Agent>();
+  const tokens = new Map<string, { authorization: string; renewAt: number }>();
+
+  function agentFor(url: URL) {
+    let agent = agents.get(url.origin);
+    if (!agent) {
+      const options = { keepAlive: true, maxSockets: SOCKETS_PER_ORIGIN, maxFreeSockets: SOCKETS_PER_ORIGIN, scheduling: 'lifo' as const };
+      agent = url.protocol === 'https:' ? new https.Agent(options) : new http.Agent(options);
+      agents.set(url.origin, agent);
+    }
+    return agent;
+  }
+
+  function authorizationFor(audience: string) {
+    const now = Math.floor(Date.now() / 1000);
+    const cached = tokens.get(audience);
+    if (cached && now < cached.renewAt) return cached.authorization;
+    const expiration = now + VAPID_TTL_SECONDS;
+    const { Authorization } = webpush.getVapidHeaders(audience, vapid.subject, vapid.publicKey, vapid.privateKey, 'aes128gcm', expiration) as { Authorization: string };
+    tokens.set(audience, { authorization: Authorization, renewAt: expiration - VAPID_RENEW_SECONDS });
+    return Authorization;
+  }
+
   return {
     async send(target, message) {
       let url: URL;
@@ -67,18 +102,29 @@ export function createWebPushSender({ vapid, timeoutMs, allowLocal }: WebPushSen
       } catch (err) {
         return { outcome: 'refused', reason: (err as Error).message };
       }
-      const details = webpush.generateRequestDetails({ endpoint: target.endpoint, keys: { p256dh: target.p256dh, auth: target.auth } }, message.payload, {
-        vapidDetails: vapid,
+      let body: Buffer;
+      let authorization: string;
+      try {
+        body = webpush.encrypt(target.p256dh, target.auth, message.payload, 'aes128gcm').cipherText;
+        authorization = authorizationFor(url.origin);
+      } catch (err) {
+        // Keys a browser would never hand over (the wrong length, not on the curve).
+        return { outcome: 'refused', reason: (err as Error).message };
+      }
+      if (body.length > MAX_ENCRYPTED_BYTES) return { outcome: 'refused', reason: `payload of ${body.length} bytes after encryption` };
+      const headers = {
         TTL: message.ttlSeconds,
-        topic: message.topic,
-        urgency: 'normal',
-        contentEncoding: 'aes128gcm',
-      });
-      if (details.body.length > MAX_ENCRYPTED_BYTES) return { outcome: 'refused', reason: `payload of ${details.body.length} bytes after encryption` };
+        'Content-Length': body.length,
+        'Content-Type': 'application/octet-stream',
+        'Content-Encoding': 'aes128gcm',
+        Authorization: authorization,
+        Urgency: 'normal',
+        Topic: message.topic,
+      };
       return new Promise<PushResult>((resolve) => {
         const request = (url.protocol === 'https:' ? https : http).request(
           url,
-          { method: 'POST', headers: details.headers as Record<string, string | number>, timeout: timeoutMs, ...(lookup ? { lookup } : {}), agent: false },
+          { method: 'POST', headers, timeout: timeoutMs, ...(lookup ? { lookup } : {}), agent: agentFor(url) },
           (res) => {
             res.resume();
             const status = res.statusCode ?? 0;
@@ -93,8 +139,12 @@ export function createWebPushSender({ vapid, timeoutMs, allowLocal }: WebPushSen
           clearTimeout(deadline);
           resolve(err instanceof EndpointRefused ? { outcome: 'refused', reason: err.message } : { outcome: 'retry', reason: err.message });
         });
-        request.end(details.body);
+        request.end(body);
       });
+    },
+    close() {
+      for (const agent of agents.values()) agent.destroy();
+      agents.clear();
     },
   };
 }

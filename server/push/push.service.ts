@@ -1,8 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, PUSH_SUBSCRIPTIONS_PER_USER, type Message, type PushPayload, type PushSubscribeInput, type RoomMute } from '../../contracts/index.ts';
 import type { PushConfig } from '../infra/config/config.ts';
-import type { Job, JobOutcome, JobQueue } from '../infra/jobs/job-queue.ts';
+import { jobsInsertSql, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
 import { checkEndpoint, EndpointRefused } from './endpoint-guard.ts';
+import type { MessageJobs } from './message-jobs.ts';
 import { ENCRYPTION_OVERHEAD_BYTES, MAX_ENCRYPTED_BYTES, type PushSender, type PushTarget, type VapidKeys } from './push-sender.ts';
 
 type Sql = ReturnType<EntityManager['getConnection']>;
@@ -17,13 +18,13 @@ export interface PushService {
   mute(userId: string, roomId: string, until: string | undefined): Promise<RoomMute>;
   unmute(userId: string, roomId: string): Promise<RoomMute>;
   /**
-   * A message was stored. Cheap and synchronous: recipients are picked and jobs written later, in
-   * one statement for everything stored in the meantime, never on the send's path.
+   * A message was stored and committed: its jobs (push, webhooks) are made off the send's path
+   * from the committed message (see message-jobs.ts). Cheap and synchronous.
    */
   stored(message: Message): void;
-  /** Resolves once everything stored so far has its job written (tests). */
+  /** Resolves once the jobs of everything stored so far are written (tests). */
   flushed(): Promise<void>;
-  /** Writes the jobs still waiting (the queue itself is closed by its owner). */
+  /** Writes the jobs still to make (the queue itself is closed by its owner). */
   close(): Promise<void>;
 }
 
@@ -38,8 +39,10 @@ export interface PushDeps {
   isOnline(userId: string): boolean;
   /** How long after a socket closes presence still says online. */
   offlineDelayMs: number;
-  /** A push service accepted a notification: the recipient's delivered marker moves to `seq`. */
-  markDelivered(roomId: string, userId: string, seq: number): Promise<void>;
+  /** Push services accepted these notifications: each recipient's delivered marker moves to its `seq` (one statement for all). */
+  markDelivered(moves: Array<{ roomId: string; userId: string; seq: number }>): Promise<void>;
+  /** Makes push and webhook jobs from stored messages; push runs it whether or not push is on (webhooks may be). */
+  messageJobs: MessageJobs;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -52,119 +55,125 @@ interface PushJob {
   deferred?: number;
 }
 
-/** Stored messages waiting for their jobs to be written, at most; past it a burst's pushes are dropped (logged). */
-const MAX_PENDING = 10_000;
 /** A push job's sends to a device that keep failing stop after this many runs. */
 const MAX_PUSH_ATTEMPTS = 8;
 const TTL_SECONDS = 24 * 3600;
+
 /** The longest preview, before the byte budget of the encrypted payload cuts further. */
 const PREVIEW_CHARS = 1_000;
 
-/** How long "nobody has a device" is believed before it is asked again. */
-const NO_DEVICES_RECHECK_MS = 5_000;
-
 const notEnabled = () => new ParleyError('NOT_FOUND', 'Push is off on this server (PUSH=off).');
+
+/**
+ * The CTE a job pass runs (see message-jobs.ts) to make push jobs from its `stored`
+ * messages: one for each recipient with a device, in a room they have not muted. The job carries
+ * no message: it reads the room's newest when it runs, so jobs of one room and recipient coalesce.
+ */
+export function pushJobsFromStored(config: Pick<PushConfig, 'enabled' | 'coalesceMs'>): string[] {
+  if (!config.enabled) return [];
+  return [
+    `push_jobs as (${jobsInsertSql(`
+      select distinct 'push'::text as kind, s.chat_room_id::text || ':' || t.recipient as key,
+             jsonb_build_object('room', s.chat_room_id, 'user', t.recipient) as payload, ${Math.max(0, Math.trunc(config.coalesceMs))}::bigint as delay_ms
+        from stored s
+        join chat_rooms r on r.id = s.chat_room_id
+        cross join lateral (select case when r.participant1_id = s.sender_id then r.participant2_id else r.participant1_id end as recipient) t
+       where exists (select from push_subscriptions ps where ps.user_id = t.recipient)
+         and not exists (select from room_mutes mu where mu.chat_room_id = r.id and mu.user_id = t.recipient and (mu.until is null or mu.until > now()))`)})`,
+  ];
+}
+
+interface PushState {
+  k: number;
+  seq: string;
+  sender_id: string;
+  content: string;
+  reached: string;
+  unread: string;
+  muted: boolean;
+  targets: Array<PushTarget & { id: string }> | null;
+}
+
+/**
+ * What every job of a claim needs, in one statement: the room's newest message from the other
+ * side, how far the recipient has reached and read, whether the room is muted, and the devices.
+ */
+const PUSH_STATE_SQL = `
+  select j.k, m.seq, m.sender_id, m.content, st.reached, st.unread, st.muted, subs.targets
+    from json_to_recordset(?::json) as j(k int, room uuid, "user" text, only_ids jsonb)
+    cross join lateral (
+      select seq, sender_id, content from messages m
+       where m.chat_room_id = j.room and m.sender_id <> j."user" and m.deleted_at is null
+       order by m.seq desc limit 1) m
+    cross join lateral (
+      select coalesce((select seq from read_markers where chat_room_id = j.room and user_id = j."user"), 0) as read_seq) rd
+    cross join lateral (
+      select greatest(rd.read_seq, (select seq from delivered_markers where chat_room_id = j.room and user_id = j."user"), 0) as reached,
+             (select count(*) from messages u where u.chat_room_id = j.room and u.sender_id <> j."user" and u.deleted_at is null and u.seq > rd.read_seq) as unread,
+             exists (select from room_mutes where chat_room_id = j.room and user_id = j."user" and (until is null or until > now())) as muted) st
+    cross join lateral (
+      select json_agg(json_build_object('id', s.id, 'endpoint', s.endpoint, 'p256dh', s.p256dh, 'auth', s.auth)) as targets
+        from push_subscriptions s
+       where s.user_id = j."user" and (j.only_ids is null or s.id::text in (select jsonb_array_elements_text(j.only_ids)))) subs`;
 
 export function createPushService(deps: PushDeps): PushService {
   const { config, sql, jobs, log } = deps;
   let keys: VapidKeys | undefined;
   let sender: PushSender | undefined;
-  let pending: Array<{ room: string; sender: string }> = [];
-  let dropped = 0;
-  let flushing: Promise<void> = Promise.resolve();
-  let scheduled = false;
-  /** Until when no job needs writing because no user has a device (a subscription elsewhere is seen within the recheck). */
-  let noDevicesUntil = 0;
 
-  function flushSoon() {
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      flushing = flushing.then(writeJobs);
+  async function runBatch(batch: readonly Job[]): Promise<JobOutcome[]> {
+    const outcomes: JobOutcome[] = batch.map(() => ({ done: true }));
+    if (!sender) return outcomes;
+    const tasks = batch.map((job) => job.payload as PushJob);
+    const due: number[] = [];
+    tasks.forEach((task, k) => {
+      // Presence says online for its offline delay after the last socket closed: look again once it
+      // is over, or a message sent in that window would never be pushed.
+      if (!deps.isOnline(task.user)) due.push(k);
+      else if ((task.deferred ?? 0) < 1) outcomes[k] = { retryInMs: deps.offlineDelayMs + 250, payload: { ...task, deferred: (task.deferred ?? 0) + 1 } };
     });
-  }
-
-  /** One statement for every message stored since the last: recipients with a device, in rooms they have not muted. */
-  async function writeJobs() {
-    const batch = pending;
-    pending = [];
-    if (dropped) log.warn({ dropped }, 'push: job writes fell behind; some messages will not be pushed');
-    dropped = 0;
-    if (!batch.length || Date.now() < noDevicesUntil) return;
-    try {
-      // With no device anywhere (a deployment that does not use push) a send costs no statement at all.
-      if (noDevicesUntil !== -1) {
-        const [row] = await sql.execute<Array<{ any: boolean }>>('select exists (select from push_subscriptions) as any');
-        if (!row?.any) return void (noDevicesUntil = Date.now() + NO_DEVICES_RECHECK_MS);
-        noDevicesUntil = -1;
-      }
-      const added = await jobs.addFrom(
-        `select distinct 'push'::text as kind, r.id::text || ':' || t.recipient as key,
-                jsonb_build_object('room', r.id, 'user', t.recipient) as payload, ?::bigint as delay_ms
-           from json_to_recordset(?::json) as m(room uuid, sender text)
-           join chat_rooms r on r.id = m.room
-           cross join lateral (select case when r.participant1_id = m.sender then r.participant2_id else r.participant1_id end as recipient) t
-          where exists (select from push_subscriptions s where s.user_id = t.recipient)
-            and not exists (select from room_mutes mu where mu.chat_room_id = r.id and mu.user_id = t.recipient and (mu.until is null or mu.until > now()))`,
-        [config.coalesceMs, JSON.stringify(batch)],
-      );
-      if (added) jobs.wakeIn(config.coalesceMs);
-    } catch (err) {
-      log.error({ err, messages: batch.length }, 'push: writing jobs failed; these messages are not pushed');
-    }
-  }
-
-  async function runPush(job: Job): Promise<JobOutcome> {
-    const task = job.payload as PushJob;
-    if (!sender) return { done: true };
-    // Presence says online for its offline delay after the last socket closed: look again once it
-    // is over, or a message sent in that window would never be pushed.
-    if (deps.isOnline(task.user)) {
-      return (task.deferred ?? 0) < 1 ? { retryInMs: deps.offlineDelayMs + 250, payload: { ...task, deferred: (task.deferred ?? 0) + 1 } } : { done: true };
-    }
-    const [state] = await sql.execute<Array<{ seq: string; sender_id: string; content: string; reached: string; unread: string; muted: boolean }>>(
-      `select m.seq, m.sender_id, m.content,
-              greatest((select seq from read_markers where chat_room_id = m.chat_room_id and user_id = ?),
-                       (select seq from delivered_markers where chat_room_id = m.chat_room_id and user_id = ?), 0) as reached,
-              (select count(*) from messages u where u.chat_room_id = m.chat_room_id and u.sender_id <> ? and u.deleted_at is null
-                  and u.seq > coalesce((select seq from read_markers where chat_room_id = m.chat_room_id and user_id = ?), 0)) as unread,
-              exists (select from room_mutes where chat_room_id = m.chat_room_id and user_id = ? and (until is null or until > now())) as muted
-         from messages m
-        where m.chat_room_id = ? and m.sender_id <> ? and m.deleted_at is null
-        order by m.seq desc limit 1`,
-      [task.user, task.user, task.user, task.user, task.user, task.room, task.user],
+    if (!due.length) return outcomes;
+    const states = await sql.execute<PushState[]>(PUSH_STATE_SQL, [
+      JSON.stringify(due.map((k) => ({ k, room: tasks[k]!.room, user: tasks[k]!.user, only_ids: tasks[k]!.only ?? null }))),
+    ]);
+    const gone: string[] = [];
+    const delivered: Array<{ roomId: string; userId: string; seq: number }> = [];
+    await Promise.all(
+      states.map(async (state) => {
+        const job = batch[state.k]!;
+        const task = tasks[state.k]!;
+        // Nothing to announce: deleted, muted, or already on one of the recipient's devices.
+        if (state.muted || Number(state.seq) <= Number(state.reached) || !state.targets?.length) return;
+        const seq = Number(state.seq);
+        const message = {
+          payload: payloadOf({ room: task.room, seq, unread: Number(state.unread), sender: state.sender_id, content: state.content }, config.preview),
+          topic: task.room.replace(/-/g, ''),
+          ttlSeconds: TTL_SECONDS,
+        };
+        const results = await Promise.all(state.targets.map(async (target) => ({ target, result: await sender!.send(target, message) })));
+        const retry: string[] = [];
+        let retryAfter = 0;
+        let accepted = false;
+        for (const { target, result } of results) {
+          if (result.outcome === 'accepted') accepted = true;
+          else if (result.outcome === 'gone') gone.push(target.id);
+          else if (result.outcome === 'retry') {
+            retry.push(target.id);
+            retryAfter = Math.max(retryAfter, result.retryAfterMs ?? 0);
+            log.warn({ endpoint: origin(target.endpoint), status: result.status, reason: result.reason }, 'push: will retry');
+          } else log.warn({ endpoint: origin(target.endpoint), status: result.status, reason: result.reason }, 'push: refused');
+        }
+        if (accepted) delivered.push({ roomId: task.room, userId: task.user, seq });
+        if (!retry.length || job.attempts >= MAX_PUSH_ATTEMPTS) return;
+        const backoff = Math.min(1_000 * 2 ** (job.attempts - 1), 300_000);
+        outcomes[state.k] = { retryInMs: Math.max(retryAfter, retryAfter ? 0 : backoff), payload: { ...task, only: retry }, error: 'push service asked for a retry' };
+      }),
     );
-    // Nothing to announce: deleted, muted, or already on one of the recipient's devices.
-    if (!state || state.muted || Number(state.seq) <= Number(state.reached)) return { done: true };
-    const targets = await sql.execute<Array<PushTarget & { id: string }>>(
-      `select id, endpoint, p256dh, auth from push_subscriptions where user_id = ?${task.only ? ' and id::text in (select json_array_elements_text(?::json))' : ''}`,
-      task.only ? [task.user, JSON.stringify(task.only)] : [task.user],
-    );
-    if (!targets.length) return { done: true };
-    const seq = Number(state.seq);
-    const message = {
-      payload: payloadOf({ room: task.room, seq, unread: Number(state.unread), sender: state.sender_id, content: state.content }, config.preview),
-      topic: task.room.replace(/-/g, ''),
-      ttlSeconds: TTL_SECONDS,
-    };
-    const results = await Promise.all(targets.map(async (target) => ({ target, result: await sender!.send(target, message) })));
-    const retry: string[] = [];
-    let retryAfter = 0;
-    let accepted = false;
-    for (const { target, result } of results) {
-      if (result.outcome === 'accepted') accepted = true;
-      else if (result.outcome === 'gone') await sql.execute('delete from push_subscriptions where id = ?', [target.id]);
-      else if (result.outcome === 'retry') {
-        retry.push(target.id);
-        retryAfter = Math.max(retryAfter, result.retryAfterMs ?? 0);
-        log.warn({ endpoint: origin(target.endpoint), status: result.status, reason: result.reason }, 'push: will retry');
-      } else log.warn({ endpoint: origin(target.endpoint), status: result.status, reason: result.reason }, 'push: refused');
-    }
-    if (accepted) await deps.markDelivered(task.room, task.user, seq).catch((err: unknown) => log.error({ err }, 'push: marking delivered failed'));
-    if (!retry.length || job.attempts >= MAX_PUSH_ATTEMPTS) return { done: true };
-    const backoff = Math.min(1_000 * 2 ** (job.attempts - 1), 300_000);
-    return { retryInMs: Math.max(retryAfter, retryAfter ? 0 : backoff), payload: { ...task, only: retry }, error: 'push service asked for a retry' };
+    // One statement for the claim's accepted pushes, not one each: at a thousand pushes a second
+    // those statements took the connection pool from the sends.
+    if (delivered.length) await deps.markDelivered(delivered).catch((err: unknown) => log.error({ err, moves: delivered.length }, 'push: marking delivered failed'));
+    if (gone.length) await sql.execute('delete from push_subscriptions where id::text in (select json_array_elements_text(?::json))', [JSON.stringify(gone)]);
+    return outcomes;
   }
 
   function requireEnabled() {
@@ -173,10 +182,11 @@ export function createPushService(deps: PushDeps): PushService {
 
   return {
     async start() {
+      deps.messageJobs.start();
       if (!config.enabled) return;
       keys = await deps.loadKeys();
       sender = deps.makeSender(keys);
-      jobs.handle('push', { run: runPush, rerunInMs: config.coalesceMs });
+      jobs.handle('push', { runBatch, rerunInMs: config.coalesceMs });
       jobs.start();
     },
 
@@ -193,7 +203,6 @@ export function createPushService(deps: PushDeps): PushService {
         const reason = err instanceof EndpointRefused ? err.message : 'must resolve to a public address';
         throw new ParleyError('INVALID_INPUT', `The push endpoint was refused: it ${reason}.`, { fields: { endpoint: [reason] } });
       }
-      noDevicesUntil = -1;
       // An endpoint is one browser profile: subscribed again (another user signed in there), it moves.
       await sql.execute(
         `insert into push_subscriptions (user_id, endpoint, p256dh, auth, user_agent) values (?, ?, ?, ?, ?)
@@ -230,22 +239,14 @@ export function createPushService(deps: PushDeps): PushService {
     },
 
     stored(message) {
-      if (!sender) return;
-      if (pending.length >= MAX_PENDING) {
-        dropped++;
-        return;
-      }
-      pending.push({ room: message.chat_room, sender: message.sender });
-      flushSoon();
+      deps.messageJobs.stored(message.chat_room);
     },
 
-    async flushed() {
-      await new Promise((resolve) => setImmediate(resolve));
-      await flushing;
-    },
+    flushed: () => deps.messageJobs.flushed(),
 
     async close() {
-      await this.flushed();
+      await deps.messageJobs.close();
+      sender?.close?.();
     },
   };
 }

@@ -17,7 +17,14 @@ export interface Job {
 export type JobOutcome = { done: true } | { retryInMs: number; payload?: unknown; error?: string };
 
 export interface JobKind {
-  run(job: Job): Promise<JobOutcome>;
+  /** One job; or give {@link runBatch}. */
+  run?(job: Job): Promise<JobOutcome>;
+  /**
+   * The jobs of this kind claimed together, one outcome each in their order: a kind whose jobs
+   * read the same tables does it in one statement for all of them. A rejection counts as each
+   * job's handler having thrown.
+   */
+  runBatch?(jobs: readonly Job[]): Promise<JobOutcome[]>;
   /**
    * A keyed job enqueued again while it ran (its version moved) runs once more this long after it
    * finished, for what came meanwhile; default 0.
@@ -45,7 +52,10 @@ export interface JobQueue {
    * for callers that pick their jobs with SQL. Returns how many were new or coalesced.
    */
   addFrom(select: string, params: readonly unknown[]): Promise<number>;
-  /** Polls in `ms` (sooner if it was due sooner): jobs added here run without waiting for the poll. */
+  /**
+   * Claims in `ms` (sooner if a claim was due sooner): jobs added here, or by a statement of this
+   * process that wrote them itself ({@link jobsInsertSql}), run without waiting for the poll.
+   */
   wakeIn(ms: number): void;
   start(): void;
   /** Stops claiming and waits for the jobs running, at most `closeWaitMs` (an unfinished one runs again after its lease). */
@@ -54,9 +64,17 @@ export interface JobQueue {
 
 export interface JobQueueOptions {
   sql: Sql;
+  /** How often the table is looked at for jobs no wake-up announced (written by another instance, or come due). */
   pollMs?: number;
   /** Jobs run at once by this process. */
   concurrency?: number;
+  /** Jobs one claim takes, at most. */
+  batch?: number;
+  /**
+   * A wake-up claims no sooner than this after the previous claim: under a stream of sends, one
+   * statement claims the jobs of many rather than one each.
+   */
+  gatherMs?: number;
   /** A claimed job not finished within this is claimed again (its process died). */
   leaseMs?: number;
   closeWaitMs?: number;
@@ -68,23 +86,39 @@ const MAX_FAILED_RUNS = 10;
 const backoffMs = (attempts: number) => Math.min(1_000 * 2 ** (attempts - 1), 300_000);
 
 /**
+ * The statement that stores the jobs `source` yields (columns `kind, key, payload, delay_ms`);
+ * written as a CTE of another statement, the jobs commit with whatever that statement stores.
+ * Rows go in key order: the completion statement locks in the same order, so a statement that
+ * writes several keyed jobs cannot deadlock with it.
+ */
+export const jobsInsertSql = (source: string) => `insert into jobs (kind, key, payload, run_at)
+    select kind, key, payload, now() + delay_ms * interval '1 millisecond' from (${source}) j order by kind, key
+    on conflict (kind, key) do update set version = jobs.version + 1, payload = excluded.payload`;
+
+/**
  * A small durable queue in PostgreSQL: one row per pending job, claimed with `FOR UPDATE SKIP
  * LOCKED` by any instance, leased rather than held in a transaction, so a slow job (a push service
  * that hangs) holds no connection and no lock, and a process that dies mid-job leaves it to be
  * claimed again once the lease runs out: at least once.
+ *
+ * Claims and completions are statements for many jobs: a claim takes up to `batch` due jobs, and
+ * the outcomes of jobs that finish in one event-loop turn are stored by one statement.
  */
-export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 120_000, closeWaitMs = 5_000, onError }: JobQueueOptions): JobQueue {
+export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 256, gatherMs = 25, leaseMs = 120_000, closeWaitMs = 5_000, onError }: JobQueueOptions): JobQueue {
   const kinds = new Map<string, JobKind>();
   const running = new Set<Promise<void>>();
+  let inFlight = 0;
   let timer: NodeJS.Timeout | undefined;
   let nextPollAt = Infinity;
+  let lastClaimAt = 0;
   let started = false;
   let closed = false;
   let polling: Promise<void> | undefined;
-
-  const insert = (source: string) => `insert into jobs (kind, key, payload, run_at)
-    select kind, key, payload, now() + delay_ms * interval '1 millisecond' from (${source}) j
-    on conflict (kind, key) do update set version = jobs.version + 1, payload = excluded.payload`;
+  /** Claimed again as soon as the running claim is over: a wake-up came while it ran. */
+  let again = false;
+  let outcomes: Array<{ job: Job; outcome: JobOutcome; rerunInMs: number }> = [];
+  let completing: Promise<void> = Promise.resolve();
+  let completeScheduled = false;
 
   function schedule(ms: number) {
     if (!started || closed) return;
@@ -100,13 +134,21 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 1
   }
 
   function poll() {
-    if (polling || closed) return;
-    polling = claim().finally(() => (polling = undefined));
+    if (closed) return;
+    if (polling) return void (again = true);
+    lastClaimAt = Date.now();
+    polling = claim().finally(() => {
+      polling = undefined;
+      if (again) {
+        again = false;
+        schedule(gatherMs);
+      }
+    });
   }
 
   async function claim() {
     let claimed = 0;
-    const room = concurrency - running.size;
+    const room = Math.min(batch, concurrency - inFlight);
     try {
       if (room > 0 && kinds.size) {
         const jobs = await sql.execute<Array<{ id: string; kind: string; key: string | null; payload: unknown; attempts: number; version: number }>>(
@@ -119,56 +161,101 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 1
           [leaseMs, JSON.stringify([...kinds.keys()]), room],
         );
         claimed = jobs.length;
-        for (const job of jobs) track(run({ ...job, id: String(job.id) }));
+        const byKind = new Map<string, Job[]>();
+        for (const row of jobs) {
+          const job = { ...row, id: String(row.id) };
+          (byKind.get(job.kind) ?? byKind.set(job.kind, []).get(job.kind)!).push(job);
+        }
+        for (const [kind, list] of byKind) track(runKind(kinds.get(kind)!, list), list.length);
       }
     } catch (err) {
       onError(err);
     } finally {
-      // A full claim may have left more due: poll again at once, else at the next period.
-      schedule(claimed > 0 && claimed === room ? 0 : pollMs);
+      // A full claim may have left more due: claim again at once, else at the next period.
+      if (claimed > 0 && claimed === room) schedule(0);
+      else schedule(pollMs);
     }
   }
 
-  function track(p: Promise<void>) {
+  function track(p: Promise<void>, n: number) {
+    inFlight += n;
     running.add(p);
     void p.finally(() => {
+      inFlight -= n;
       running.delete(p);
-      schedule(0);
     });
   }
 
-  async function run(job: Job) {
-    const kind = kinds.get(job.kind)!;
-    let outcome: JobOutcome;
-    try {
-      outcome = await kind.run(job);
-    } catch (err) {
-      onError(err, job);
-      outcome = job.attempts >= MAX_FAILED_RUNS ? { done: true } : { retryInMs: backoffMs(job.attempts), error: String(err) };
-    }
-    try {
-      if ('done' in outcome) {
-        // Enqueued again while it ran: it runs once more, from its first attempt, for what came meanwhile.
-        await sql.execute(
-          `with gone as (delete from jobs where id = ? and version = ? returning id)
-           update jobs set run_at = now() + ? * interval '1 millisecond', locked_until = null, attempts = 0
-            where id = ? and not exists (select from gone)`,
-          [job.id, job.version, kind.rerunInMs ?? 0, job.id],
-        );
-        schedule(kind.rerunInMs ?? 0);
-      } else {
-        await sql.execute(`update jobs set run_at = now() + ? * interval '1 millisecond', locked_until = null, payload = coalesce(?::jsonb, payload), last_error = ? where id = ?`, [
-          outcome.retryInMs,
-          outcome.payload === undefined ? null : JSON.stringify(outcome.payload),
-          outcome.error ?? null,
-          job.id,
-        ]);
-        schedule(outcome.retryInMs);
+  async function runKind(kind: JobKind, jobs: Job[]) {
+    let results: JobOutcome[];
+    if (kind.runBatch) {
+      try {
+        results = await kind.runBatch(jobs);
+      } catch (err) {
+        results = jobs.map((job) => failed(err, job));
       }
-    } catch (err) {
-      // The lease runs out and the job runs again.
-      onError(err, job);
+    } else {
+      results = await Promise.all(jobs.map((job) => kind.run!(job).catch((err: unknown) => failed(err, job))));
     }
+    jobs.forEach((job, i) => outcomes.push({ job, outcome: results[i] ?? failed(new Error('no outcome'), job), rerunInMs: kind.rerunInMs ?? 0 }));
+    await completeSoon();
+  }
+
+  function failed(err: unknown, job: Job): JobOutcome {
+    onError(err, job);
+    return job.attempts >= MAX_FAILED_RUNS ? { done: true } : { retryInMs: backoffMs(job.attempts), error: String(err) };
+  }
+
+  /** Resolves once the outcomes gathered so far are stored. */
+  function completeSoon(): Promise<void> {
+    if (!completeScheduled) {
+      completeScheduled = true;
+      completing = completing.then(
+        () =>
+          new Promise<void>((resolve) =>
+            setImmediate(() => {
+              completeScheduled = false;
+              void complete().finally(resolve);
+            }),
+          ),
+      );
+    }
+    return completing;
+  }
+
+  async function complete() {
+    const list = outcomes;
+    outcomes = [];
+    if (!list.length) return;
+    const rows = list.map(({ job, outcome, rerunInMs }) =>
+      'done' in outcome
+        ? { id: job.id, version: job.version, done: true, delay_ms: rerunInMs, payload: null, error: null }
+        : { id: job.id, version: job.version, done: false, delay_ms: outcome.retryInMs, payload: outcome.payload === undefined ? null : outcome.payload, error: outcome.error ?? null },
+    );
+    try {
+      // A finished job enqueued again while it ran (its version moved) stays, to run once more from
+      // its first attempt for what came meanwhile.
+      await sql.execute(
+        `with o as (select * from json_to_recordset(?::json) as o(id bigint, version int, done boolean, delay_ms bigint, payload jsonb, error text)),
+         locked as (select j.id from jobs j join o on o.id = j.id order by j.kind, j.key for update of j),
+         gone as (delete from jobs j using o, locked l where l.id = j.id and o.id = j.id and o.done and j.version = o.version returning j.id)
+         update jobs j set run_at = now() + o.delay_ms * interval '1 millisecond', locked_until = null,
+                attempts = case when o.done then 0 else j.attempts end,
+                payload = case when o.done then j.payload else coalesce(o.payload, j.payload) end,
+                last_error = case when o.done then j.last_error else o.error end
+           from o, locked l
+          where l.id = j.id and o.id = j.id and not exists (select from gone g where g.id = j.id)`,
+        [JSON.stringify(rows)],
+      );
+    } catch (err) {
+      // The leases run out and the jobs run again.
+      onError(err);
+    }
+    // Room was made: claim again at once (due jobs may be waiting behind a full claim), and when
+    // the soonest of these is due again (a retry, a rerun).
+    schedule(0);
+    const soonest = Math.min(...rows.map((r) => r.delay_ms));
+    if (soonest > 0 && !closed) setTimeout(() => schedule(0), soonest).unref();
   }
 
   return {
@@ -178,14 +265,14 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 8, leaseMs = 1
     async add(jobs) {
       if (!jobs.length) return;
       const rows = jobs.map((j) => ({ kind: j.kind, key: j.key ?? null, payload: j.payload, delay_ms: j.delayMs ?? 0 }));
-      await sql.execute(insert('select * from json_to_recordset(?::json) as r(kind text, key text, payload jsonb, delay_ms bigint)'), [JSON.stringify(rows)]);
-      schedule(Math.min(...rows.map((r) => r.delay_ms)));
+      await sql.execute(jobsInsertSql('select * from json_to_recordset(?::json) as r(kind text, key text, payload jsonb, delay_ms bigint)'), [JSON.stringify(rows)]);
+      schedule(Math.max(gatherMs, Math.min(...rows.map((r) => r.delay_ms))));
     },
     async addFrom(select, params) {
-      const result = await sql.execute<Array<unknown>>(`${insert(select)} returning id`, [...params]);
+      const result = await sql.execute<Array<unknown>>(`${jobsInsertSql(select)} returning id`, [...params]);
       return result.length;
     },
-    wakeIn: (ms) => schedule(ms),
+    wakeIn: (ms) => schedule(Math.max(ms, lastClaimAt + gatherMs - Date.now())),
     start() {
       if (started) return;
       started = true;

@@ -1,0 +1,73 @@
+import { connect, createServer, type Socket } from 'node:net';
+
+/**
+ * A TCP proxy in front of PostgreSQL that can cut a server off from it at an exact point: once
+ * armed, the first statement containing a given text is let through, and from the moment its
+ * answer is complete (ReadyForQuery) nothing more the server writes reaches PostgreSQL, on any
+ * connection. The server sees its statement commit and nothing after it: what a process killed
+ * right after a commit leaves behind.
+ */
+export interface PgFreezeProxy {
+  /** A DATABASE_URL through the proxy. */
+  url: string;
+  /** Cuts off everything written after the answer to the next statement that contains `text`. */
+  freezeAfter(text: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** ReadyForQuery: 'Z', length 5, then the transaction status ('I' idle: the statement committed). */
+const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5]);
+
+export async function startPgFreezeProxy(databaseUrl: string): Promise<PgFreezeProxy> {
+  const target = new URL(databaseUrl);
+  const sockets = new Set<Socket>();
+  let armed: { text: string; frozen: () => void } | undefined;
+  let frozen = false;
+
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => s.destroy());
+    }
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    let watching = false;
+    let sent = '';
+    client.on('data', (chunk: Buffer) => {
+      if (frozen) return;
+      if (armed && !watching) {
+        // A statement's text can straddle two reads.
+        sent = (sent + chunk.toString('latin1')).slice(-64_000);
+        if (sent.includes(armed.text)) watching = true;
+      }
+      upstream.write(chunk);
+    });
+    let answer = Buffer.alloc(0);
+    upstream.on('data', (chunk: Buffer) => {
+      if (watching && armed) {
+        answer = Buffer.concat([answer, chunk]).subarray(-16);
+        if (answer.includes(READY_FOR_QUERY)) {
+          frozen = true;
+          armed.frozen();
+          armed = undefined;
+        }
+      }
+      client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(databaseUrl);
+  url.hostname = '127.0.0.1';
+  url.port = String((server.address() as { port: number }).port);
+  return {
+    url: url.href,
+    freezeAfter: (text) => new Promise<void>((resolve) => (armed = { text, frozen: resolve })),
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+    },
+  };
+}
