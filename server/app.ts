@@ -176,7 +176,14 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     shutdownStage = 'fan-out engine and rate limiter';
     await scale.close();
     shutdownStage = 'database pool';
-    await orm.close(true);
+    // A connection still checked out would hold the pool's close for ever: the grace period bounds it.
+    let poolTimer: NodeJS.Timeout | undefined;
+    const poolClosed = await Promise.race([
+      orm.close(true).then(() => true),
+      new Promise<boolean>((resolve) => (poolTimer = setTimeout(() => resolve(false), config.shutdownGraceMs))),
+    ]);
+    clearTimeout(poolTimer);
+    if (!poolClosed) fastify.log.warn('shutdown: the database pool did not close within the grace period (a connection still checked out); going on without it');
     shutdownStage = 'embedded database';
     await embedded?.close();
     shutdownStage = 'closed';
