@@ -49,13 +49,19 @@ it('WORKERS=2 npm start: two full instances on one port, live events cross betwe
     for (const s of sockets) await vi.waitFor(() => expect(s.frames.filter((f) => f.action === 'new_message')).toHaveLength(60), { timeout: 10_000, interval: 10 });
     // The primary's scrape covers both workers: the sockets and sends of each.
     expect((await fetch(server.metricsUrl)).status).toBe(401);
-    const res = await fetch(server.metricsUrl, { headers: { authorization: `Bearer ${metricsToken}` } });
-    expect(res.status).toBe(200);
-    const samples = parsePrometheusText(await res.text()).samples;
-    expect(valueOf(samples, 'parley_sends_total', { surface: 'legacy-ws', outcome: 'ok' })).toBe(60);
-    expect(valueOf(samples, 'parley_open_sockets', { surface: 'legacy-ws' })).toBe(6);
-    expect(valueOf(samples, 'parley_subscriptions', { surface: 'trpc' })).toBe(1);
-    expect(valueOf(samples, 'parley_fanout_engine_up', { engine: 'postgres' })).toBe(1);
+    // A send is counted after its frame went out: the last one's count can trail its delivery.
+    await vi.waitFor(
+      async () => {
+        const res = await fetch(server.metricsUrl, { headers: { authorization: `Bearer ${metricsToken}` } });
+        expect(res.status).toBe(200);
+        const samples = parsePrometheusText(await res.text()).samples;
+        expect(valueOf(samples, 'parley_sends_total', { surface: 'legacy-ws', outcome: 'ok' })).toBe(60);
+        expect(valueOf(samples, 'parley_open_sockets', { surface: 'legacy-ws' })).toBe(6);
+        expect(valueOf(samples, 'parley_subscriptions', { surface: 'trpc' })).toBe(1);
+        expect(valueOf(samples, 'parley_fanout_engine_up', { engine: 'postgres' })).toBe(1);
+      },
+      { timeout: 5_000, interval: 100 },
+    );
     // The workers serve the API alone.
     expect((await fetch(`${server.url}/metrics`)).status).toBe(404);
     for (const s of sockets) s.close();
