@@ -87,7 +87,7 @@ export interface MessageServiceDeps {
 }
 
 export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, transaction, moderate, replied, replicaRead = (_read, fn) => fn(sql) }: MessageServiceDeps): MessageService {
-  const rooms: RoomReads = { bus, watchPresence, store, sql, changes, position, replicaRead };
+  const rooms: RoomReads = { bus, watchPresence, store, changes, position, replicaRead };
 
   /** What every stored send does next: tells push and webhooks, and a reply accepts a request. */
   async function afterStored(message: NewMessage, stored: Message) {
@@ -201,15 +201,8 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
   };
 }
 
-interface RoomReads {
-  bus: RoomBus;
-  watchPresence: RoomFeedSource['watchPresence'];
-  store: MessageStore;
-  sql: Sql;
-  changes: RoomChangeLog;
-  position(roomId: string): Promise<Position>;
-  replicaRead: NonNullable<MessageServiceDeps['replicaRead']>;
-}
+/** What every feed of the service reads through: the service's own dependencies, shared by all its feeds. */
+type RoomReads = Pick<MessageServiceDeps, 'bus' | 'watchPresence' | 'store' | 'changes' | 'position'> & { replicaRead: NonNullable<MessageServiceDeps['replicaRead']> };
 
 /** A room as its feed reads it: one small object per feed, its methods shared (an idle feed lives as long as its socket). */
 class StoredRoom implements RoomFeedSource {

@@ -58,3 +58,18 @@ export function collectStderr(child: ChildProcess) {
   });
   return state;
 }
+
+/**
+ * Resolves once a server started on a cluster writes `marker` to stderr; rejects, naming `what`, if
+ * it exits first or cannot run. Returns its collected stderr for later errors.
+ */
+export async function untilReady(child: ChildProcess, file: string, runAs: RunAs, marker: string, what: string) {
+  const output = collectStderr(child);
+  await new Promise<void>((resolve, reject) => {
+    output.onLine = (line) => line.includes(marker) && resolve();
+    child.once('exit', (code) => reject(new EmbeddedDatabaseError('POSTGRES_FAILED', `${what} exited (${code}) while starting: ${output.text()}`)));
+    child.once('error', (err) => reject(cannotRun(file, runAs, err)));
+  });
+  output.onLine = undefined;
+  return output;
+}

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { runnableBinaries } from './binary-cache.ts';
 import { secureCluster } from './cluster-auth.ts';
-import { cannotRun, collectStderr, exitCode, spawnOnCluster } from './cluster-process.ts';
+import { collectStderr, exitCode, spawnOnCluster, untilReady } from './cluster-process.ts';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
 import { postgresBinaries, postgresUser, type PostgresBinaries, type RunAs } from './postgres-binaries.ts';
 
@@ -71,13 +71,7 @@ async function spawnServer(bin: PostgresBinaries, dir: string, port: number, run
   const args = (dataDir: string) => ['-D', dataDir, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   // Its own process group: a terminal's Ctrl-C reaches only Node, which drains requests before stopping the database.
   const child = spawnOnCluster(bin.postgres, args, { dir, runAs, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  const output = collectStderr(child);
-  await new Promise<void>((resolve, reject) => {
-    output.onLine = (line) => line.includes(READY) && resolve();
-    child.once('exit', (code) => reject(new EmbeddedDatabaseError('POSTGRES_FAILED', `PostgreSQL exited (${code}) while starting: ${output.text()}`)));
-    child.once('error', (err) => reject(cannotRun(bin.postgres, runAs, err)));
-  });
-  output.onLine = undefined;
+  const output = await untilReady(child, bin.postgres, runAs, READY, 'PostgreSQL');
   // If Node exits without stop() (an uncaught error, process.exit), the server must not outlive it.
   const killOnExit = () => child.kill('SIGINT');
   process.once('exit', killOnExit);

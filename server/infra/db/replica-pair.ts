@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { runnableBinaries } from './binary-cache.ts';
-import { cannotRun, collectStderr, spawnOnCluster } from './cluster-process.ts';
+import { spawnOnCluster, untilReady } from './cluster-process.ts';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
 import { postgresBinaries, postgresUser } from './postgres-binaries.ts';
 import { freePort, startPostgresServer, type PostgresServer } from './postgres-server.ts';
@@ -106,13 +106,7 @@ async function startStandby(dir: string, password: string, settings: Record<stri
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
-  const output = collectStderr(child);
-  await new Promise<void>((resolve, reject) => {
-    output.onLine = (line) => line.includes(STANDBY_READY) && resolve();
-    child.once('exit', (code) => reject(new EmbeddedDatabaseError('POSTGRES_FAILED', `the standby exited (${code}) while starting: ${output.text()}`)));
-    child.once('error', (err) => reject(cannotRun(bin.postgres, runAs, err)));
-  });
-  output.onLine = undefined;
+  const output = await untilReady(child, bin.postgres, runAs, STANDBY_READY, 'the standby');
   const killOnExit = () => child.kill('SIGINT');
   process.once('exit', killOnExit);
   const exited = once(child, 'exit');
