@@ -101,7 +101,6 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
 
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<JobReport> | undefined;
-  let again = false;
   let closed = false;
 
   async function deleteOne(id: string) {
@@ -126,10 +125,14 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     return true;
   }
 
-  async function jobPass(): Promise<JobReport> {
+  /** The jobs a pass runs: all of them on the timer; what a send or a deletion just made due otherwise. */
+  type Jobs = { sweep: boolean; deletes: boolean; thumbnails: boolean };
+  const ALL: Jobs = { sweep: true, deletes: true, thumbnails: true };
+
+  async function jobPass(jobs: Jobs): Promise<JobReport> {
     const report: JobReport = { swept: 0, deleted: 0, thumbnails: 0, failed: 0 };
-    report.swept = await store.sweepPending(sql, limits.pendingTtlSeconds);
-    for (;;) {
+    if (jobs.sweep) report.swept = await store.sweepPending(sql, limits.pendingTtlSeconds);
+    for (; jobs.deletes; ) {
       const due = await store.claim(sql, 'delete', JOB_BATCH, 300);
       for (const row of due) {
         try {
@@ -143,7 +146,7 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
       }
       if (due.length < JOB_BATCH) break;
     }
-    for (;;) {
+    for (; jobs.thumbnails; ) {
       const due = await store.claim(sql, 'thumbnail', JOB_BATCH, 300);
       for (const row of due) {
         try {
@@ -159,24 +162,34 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     return report;
   }
 
-  /** One pass at a time; a kick during a pass runs another after it. */
-  function runJobs(): Promise<JobReport> {
+  /**
+   * One pass at a time; a kick during a pass runs another after it, with every job either asked
+   * for. A send kicks only the thumbnail job, and only for an image: a pass of every job per send
+   * was three statements per send competing with the sends for the pool.
+   */
+  let wanted: Jobs | undefined;
+  function schedule(jobs: Jobs): Promise<JobReport> {
     if (running) {
-      again = true;
+      wanted = wanted ? { sweep: wanted.sweep || jobs.sweep, deletes: wanted.deletes || jobs.deletes, thumbnails: wanted.thumbnails || jobs.thumbnails } : jobs;
       return running;
     }
-    running = jobPass().finally(() => {
+    running = jobPass(jobs).finally(() => {
       running = undefined;
-      if (again && !closed) {
-        again = false;
-        void runJobs().catch((err: unknown) => onError(err, 'attachment jobs failed'));
-      }
+      const next = wanted;
+      wanted = undefined;
+      if (next && !closed) void schedule(next).catch((err: unknown) => onError(err, 'attachment jobs failed'));
     });
     return running;
   }
 
-  const kick = () => {
-    if (!closed) setImmediate(() => void runJobs().catch((err: unknown) => onError(err, 'attachment jobs failed')));
+  /** A whole pass that starts after the call, and its report (a pass under way may run fewer jobs). */
+  async function runJobs(): Promise<JobReport> {
+    while (running) await running.catch(() => undefined);
+    return schedule(ALL);
+  }
+
+  const kick = (jobs: Jobs) => {
+    if (!closed) setImmediate(() => void schedule(jobs).catch((err: unknown) => onError(err, 'attachment jobs failed')));
   };
 
   return {
@@ -222,7 +235,9 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
       if ((await store.attach(tx, items)) !== items.length) throw invalid('An attachment was attached to another message meanwhile.');
     },
 
-    sent: kick,
+    sent(stored) {
+      if (stored.attachments?.some((a) => INLINE_IMAGE_TYPES.has(a.contentType))) kick({ sweep: false, deletes: false, thumbnails: true });
+    },
 
     roomOf: (attachmentId) => store.findReady(sql, attachmentId),
 
@@ -247,14 +262,14 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     },
 
     release: (tx, messageId) => store.releaseMessage(tx, messageId),
-    released: kick,
+    released: () => kick({ sweep: false, deletes: true, thumbnails: false }),
 
     runJobs,
 
     start() {
-      timer = setInterval(kick, jobIntervalMs);
+      timer = setInterval(() => kick(ALL), jobIntervalMs);
       timer.unref();
-      kick();
+      kick(ALL);
     },
 
     async close() {

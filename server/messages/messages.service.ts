@@ -20,7 +20,7 @@ export interface SendAttachments {
   /** Marks them used by their stored messages, in the send's transaction; throws if one was taken meanwhile. */
   attach(tx: EntityManager, stored: ReadonlyArray<{ message: Message; sender: string }>): Promise<void>;
   /** Told once such a message is stored (thumbnails are made off the request path). */
-  sent(): void;
+  sent(stored: Message): void;
 }
 
 export interface MessageService {
@@ -149,7 +149,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
     hook?.();
     const stored = await submitted;
     bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
-    attachments.sent();
+    attachments.sent(stored);
     return afterStored(message, stored);
   }
 
