@@ -27,6 +27,11 @@ export function spawnNode(script: string, opts: { env?: Record<string, string>; 
   });
   children.add(child);
   child.once('exit', () => children.delete(child));
+  // A message to a child that has just gone (killed by a time limit, say) is an 'error' event,
+  // which would end this process unhandled; its exit tells the caller what happened.
+  child.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ERR_IPC_CHANNEL_CLOSED') console.error(`bench: ${script}:`, err);
+  });
   return child;
 }
 

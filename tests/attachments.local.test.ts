@@ -78,6 +78,18 @@ describe('upload, send, read', () => {
     expect(await res.text()).toBe('meeting notes\n');
   });
 
+  it('HEAD of a download URL answers its GET\u2019s headers and length with no body; a range past the end is 416', async ({ t, pair }) => {
+    const text = Buffer.from('0123456789abcdef');
+    const id = await uploaded(t, pair.alice, pair.roomId, text, 'text/plain', 'digits.txt');
+    const message = (await send(t, pair.alice, { roomId: pair.roomId, content: 'digits', attachmentIds: [id] })).result!.data;
+    const url = absolute(t, message.attachments![0]!.url);
+    const head = await fetch(url, { method: 'HEAD' });
+    expect([head.status, head.headers.get('content-length'), head.headers.get('content-type'), await head.text()]).toEqual([200, '16', 'text/plain', '']);
+    const past = await fetch(url, { headers: { range: 'bytes=16-' } });
+    expect([past.status, past.headers.get('content-range')]).toEqual([416, 'bytes */16']);
+    expect(await (await fetch(url)).text()).toBe('0123456789abcdef');
+  });
+
   it('a declared image/png that is an executable is refused at send, and nothing is stored', async ({ t, pair }) => {
     const id = await uploaded(t, pair.alice, pair.roomId, elf(), 'image/png', 'cat.png');
     const before = await t.sql('select count(*)::int as n from messages');

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ParleyError } from '../../../contracts/index.ts';
 import { LocalStoreRefusal, type LocalStorage } from '../../infra/storage/local-storage.ts';
@@ -54,8 +55,9 @@ export async function registerFileRoutes(parent: FastifyInstance, files: LocalSt
     app.get('/files/:prefix/:id', async (req: FileRequest, reply: FastifyReply) => {
       const key = `${req.params.prefix}/${req.params.id}`;
       const grant = files.verifyDownload(key, req.query);
-      const size = await files.size(key);
-      if (size === undefined) throw new ParleyError('NOT_FOUND', 'Not found.');
+      const opened = await files.openRead(key);
+      if (!opened) throw new ParleyError('NOT_FOUND', 'Not found.');
+      const { size } = opened;
       const range = rangeOf(req.headers.range, size);
       void reply.headers({
         'content-type': grant.contentType,
@@ -66,15 +68,22 @@ export async function registerFileRoutes(parent: FastifyInstance, files: LocalSt
         'accept-ranges': 'bytes',
         'cache-control': `private, max-age=${Math.max(0, grant.expires - Math.floor(Date.now() / 1000))}`,
       });
-      if (range === false) return reply.code(416).header('content-range', `bytes */${size}`).send();
-      const opened = await files.openRead(key, range);
-      if (!opened) throw new ParleyError('NOT_FOUND', 'Not found.');
+      if (range === false) {
+        await opened.close();
+        return reply.code(416).header('content-range', `bytes */${size}`).send();
+      }
       if (range) {
         void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1);
       } else {
         void reply.header('content-length', size);
       }
-      return reply.send(opened.stream());
+      // A HEAD answer keeps the GET's headers only when given a stream (an empty payload would
+      // make its Content-Length 0); an empty one spares reading the file to throw it away.
+      if (req.method === 'HEAD') {
+        await opened.close();
+        return reply.send(Readable.from([]));
+      }
+      return reply.send(opened.stream(range));
     });
 
     app.put('/files/:prefix/:id', async (req: FileRequest, reply: FastifyReply) => {
