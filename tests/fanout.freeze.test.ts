@@ -78,9 +78,10 @@ it.concurrent.for(engines)(
     b.child.kill('SIGCONT');
     stop = true;
     await senders;
-    // Sends went on while B was frozen (a held send path would let through next to none); how
-    // many a busy machine manages is the bench's business, not this test's.
-    expect(duringFreeze).toBeGreaterThan(((RATE * FREEZE_MS) / 1000) * 0.1);
+    // Sends went on while B was frozen: a send path held by it would let through at most the one
+    // in flight per sender. How many a busy machine manages is the bench's business, not this
+    // test's (one loaded run managed 418 of the 6,000 paced).
+    expect(duringFreeze).toBeGreaterThan(SENDERS * 10);
     expect(outcomes.every((status) => status === 201)).toBe(true);
     await sub.waitForMessages(outcomes.length, 30_000);
     expect(sub.seqs()).toEqual(range(1, outcomes.length));
