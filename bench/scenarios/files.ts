@@ -7,7 +7,8 @@
  * 2. Parley's CPU per MiB uploaded: 1 MiB PUTs to signed URLs, 4 at a time, the server process's
  *    user+system CPU from /proc over the bytes.
  * 3. Serving one 1 MiB file: many concurrent GETs of its signed URL over kept-alive connections,
- *    aggregate MiB/s, and this generator's CPU share (it shares the two cores with the server).
+ *    aggregate MiB/s, and this generator's CPU share (it shares the two cores with the server);
+ *    against plain `node:http` streaming a file of the same size, in alternating rounds.
  * 4. RSS while many clients download a 25 MiB file at once (streamed from disk, so it should stay
  *    flat): the server's RSS before, and its peak sampled every 10 ms.
  *
@@ -18,7 +19,8 @@ import http from 'node:http';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
 import { seedPairs, type Pair } from '../db.ts';
-import { cpuMs, rssBytes, rssSampler } from '../proc.ts';
+import { BENCH_DIR, cpuMs, nextMessage, rssBytes, rssSampler, spawnNode } from '../proc.ts';
+import { join } from 'node:path';
 import type { BenchContext, Row } from '../report.ts';
 import { interleave, listRates, roundRatio } from '../rounds.ts';
 
@@ -130,23 +132,39 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     const url = new URL(sent.attachments![0]!.url, ctx.baseUrl).toString();
     const conc = 32;
     const serveMs = ctx.quick ? 1_500 : 5_000;
-    const g0 = process.cpuUsage();
-    const s0 = cpuMs(ctx.serverPid);
-    const w0 = performance.now();
-    const bytes = await download(url, conc, serveMs);
-    const wall = performance.now() - w0;
-    const g = process.cpuUsage(g0);
-    const genShare = (g.user + g.system) / 1000 / wall;
-    const serverShare = (cpuMs(ctx.serverPid) - s0) / wall;
-    const mibPerSec = bytes / MiB / (wall / 1000);
+    const raw = spawnNode(join(BENCH_DIR, 'raw-file-server.ts'), { env: { RAW_FILE_BYTES: String(MiB) } });
+    const rawServer = await nextMessage<{ url: string; pid: number }>(raw, (m) => m?.type === 'ready', 30_000, 'raw file server');
+    const serve = async (target: string, pid: number) => {
+      const g0 = process.cpuUsage();
+      const s0 = cpuMs(pid);
+      const w0 = performance.now();
+      const bytes = await download(target, conc, serveMs);
+      const wall = performance.now() - w0;
+      const g = process.cpuUsage(g0);
+      return { mibPerSec: bytes / MiB / (wall / 1000), genShare: (g.user + g.system) / 1000 / wall, serverShare: (cpuMs(pid) - s0) / wall };
+    };
+    const parley: Array<Awaited<ReturnType<typeof serve>>> = [];
+    const plain: Array<Awaited<ReturnType<typeof serve>>> = [];
+    try {
+      for (let round = 0; round < (ctx.quick ? 1 : 3); round++) {
+        plain.push(await serve(rawServer.url, rawServer.pid));
+        parley.push(await serve(url, ctx.serverPid));
+      }
+    } finally {
+      raw.send({ type: 'stop' });
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+    const mibPerSec = median(parley.map((r) => r.mibPerSec));
+    const rawMibPerSec = median(plain.map((r) => r.mibPerSec));
+    const last = parley.at(-1)!;
     rows.push({
       scenario: 'files: download 1 MiB',
       surface: 'GET /files/files (local store)',
-      params: `${conc} concurrent clients, kept-alive, ${serveMs / 1000} s, loopback; generator in the bench process`,
-      result: `${mibPerSec.toFixed(0)} MiB/s (${(bytes / MiB / (wall / 1000)).toFixed(0)} downloads/s); CPU: server ${(serverShare * 100).toFixed(0)} %, generator ${(genShare * 100).toFixed(0)} % of one core`,
-      baseline: '—',
-      ratio: NaN,
-      data: { mibPerSec, conc, serveMs, generatorCpuShare: genShare, serverCpuShare: serverShare },
+      params: `${conc} concurrent clients, kept-alive, ${serveMs / 1000} s, loopback; generator in the bench process; ${parley.length} rounds alternating with the baseline`,
+      result: `${mibPerSec.toFixed(0)} MiB/s (rounds: ${parley.map((r) => r.mibPerSec.toFixed(0)).join(', ')}); CPU: server ${(last.serverShare * 100).toFixed(0)} %, generator ${(last.genShare * 100).toFixed(0)} % of one core`,
+      baseline: `plain node:http + createReadStream ${rawMibPerSec.toFixed(0)} MiB/s (rounds: ${plain.map((r) => r.mibPerSec.toFixed(0)).join(', ')})`,
+      ratio: mibPerSec / rawMibPerSec,
+      data: { mibPerSec, rawMibPerSec, conc, serveMs, generatorCpuShare: last.genShare, serverCpuShare: last.serverShare },
     });
 
     // 4. RSS while many clients download 25 MiB each.

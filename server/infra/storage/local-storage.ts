@@ -35,13 +35,6 @@ export interface OpenedObject {
   close(): Promise<void>;
 }
 
-/**
- * Downloads read the file in chunks of this size: the default 64 KiB meant 16 reads on the
- * thread pool and 16 socket writes per MiB served. Backpressure keeps at most about two chunks
- * per slow reader in memory.
- */
-const READ_CHUNK = 512 * 1024;
-
 /** What a verified upload URL allows. */
 export interface UploadGrant {
   key: string;
@@ -177,7 +170,7 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
       }
       return {
         size: info.size,
-        stream: (range) => createReadStream('', { fd: file, highWaterMark: READ_CHUNK, ...range }),
+        stream: (range) => createReadStream('', { fd: file, ...range }),
         close: () => file.close(),
       };
     },
