@@ -7,7 +7,7 @@ import { createTRPCClient, createWSClient, httpBatchLink, wsLink, type TRPCClien
 import WebSocket from 'ws';
 import type { AppRouter } from '../server/transport/trpc/app.router.ts';
 
-export type Surface = 'trpc-http' | 'trpc-ws' | 'rest' | 'legacy-ws';
+export type Surface = 'trpc-http' | 'trpc-ws' | 'trpc-wire' | 'rest' | 'legacy-ws';
 
 export interface Endpoint {
   baseUrl: string;
@@ -53,6 +53,62 @@ function trpcClient(e: Endpoint, transport: 'http' | 'ws') {
       }),
     close: () => ws.close(),
   };
+  return self;
+}
+
+/**
+ * tRPC over WebSocket spoken on a plain `ws` socket (the messages `@trpc/client`'s wsLink sends:
+ * connection params, `mutation`, `subscription`), parsed as cheaply as the ws/chat client parses
+ * its frames. It measures the server's tRPC surface without the official client's own cost, which
+ * on a machine whose two cores the generator shares with the server weighs on the latency measured.
+ */
+async function trpcWireClient(e: Endpoint): Promise<SurfaceClient> {
+  const socket = new WebSocket(`${wsUrl(e.baseUrl)}/trpc?connectionParams=1`);
+  const calls = new Map<number, { resolve(data: unknown): void; reject(err: Error): void }>();
+  let next = 1;
+  const call = (method: 'mutation' | 'subscription', path: string, input: unknown) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = next++;
+      calls.set(id, { resolve, reject });
+      socket.send(JSON.stringify({ id, method, params: { path, input } }));
+    });
+  let subscription = -1;
+  const self: SurfaceClient = {
+    async send(content) {
+      await call('mutation', 'messages.send', { roomId: e.roomId, content });
+    },
+    subscribe: async () => {
+      subscription = next;
+      await call('subscription', 'messages.onEvent', { roomId: e.roomId });
+    },
+    close: async () => socket.close(),
+  };
+  socket.on('message', (raw) => {
+    const frame = JSON.parse(String(raw)) as { id?: number; result?: { type: string; id?: string; data?: unknown }; error?: { message: string } };
+    if (frame.id === subscription && frame.result?.type === 'data') {
+      // A tracked event: `{ id, data }`, as the official client hands it to `onData`.
+      const event = (frame.result.data as { data: { type: string; message?: { content: string; created_at: string } } }).data;
+      if (event.type === 'message') self.onMessage?.(event.message!.content, frame.result.id ?? '', event.message!.created_at);
+      return;
+    }
+    const waiting = frame.id === undefined ? undefined : calls.get(frame.id);
+    if (!waiting) return;
+    // A subscription's call settles on `started`; a mutation's on its result.
+    if (frame.error) waiting.reject(new Error(`trpc wire: ${frame.error.message}`));
+    else waiting.resolve(frame.result?.data);
+    calls.delete(frame.id!);
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('open', () => resolve());
+    socket.once('error', reject);
+    socket.once('unexpected-response', (_req, res) => reject(new Error(`trpc wire: HTTP ${res.statusCode}`)));
+  });
+  socket.send(JSON.stringify({ method: 'connectionParams', data: { token: e.token } }));
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    for (const w of calls.values()) w.reject(new Error('trpc wire: closed'));
+    calls.clear();
+  });
   return self;
 }
 
@@ -124,6 +180,7 @@ async function legacyWsClient(e: Endpoint): Promise<SurfaceClient> {
 export async function connect(surface: Surface, e: Endpoint): Promise<SurfaceClient> {
   if (surface === 'trpc-http') return trpcClient(e, 'http');
   if (surface === 'trpc-ws') return trpcClient(e, 'ws');
+  if (surface === 'trpc-wire') return trpcWireClient(e);
   if (surface === 'rest') return restClient(e);
   return legacyWsClient(e);
 }

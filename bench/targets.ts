@@ -32,15 +32,18 @@ export function evaluateTargets(rows: Row[], delivery: DeliveryRun[]): Target[] 
   for (const d of at2000) {
     const statement = d.statementMs?.p99;
     targets.push({
-      target: `${d.variant === 'trpc' ? 'tRPC subscription' : 'ws/chat'} live p99 at 2000 msg/s ≤ the run's send-statement p99 + 10 ms`,
+      target: `${d.variant === 'trpc' ? 'tRPC subscription' : d.variant === 'trpc-wire' ? 'tRPC subscription (wire client)' : 'ws/chat'} live p99 at 2000 msg/s ≤ the run's send-statement p99 + 10 ms`,
       measured: statement === undefined ? `${d.latency.p99.toFixed(2)} ms, statement not measured` : `${d.latency.p99.toFixed(2)} ms against statement p99 ≤ ${statement} ms (bound ${statement + 10} ms)${serverLoop(d)}`,
       met: statement === undefined ? null : d.latency.p99 <= statement + 10,
     });
   }
+  // The server's surfaces compared with equally lean clients (the ws/chat client is a plain `ws`
+  // socket too); the official tRPC client's figure stands beside it.
+  const wire2000 = at2000.find((d) => d.variant === 'trpc-wire');
   targets.push({
-    target: 'tRPC live p99 ≤ ws/chat live p99 at 2000 msg/s',
-    measured: trpc2000 && legacy2000 ? `trpc ${trpc2000.latency.p99.toFixed(2)} ms, ws/chat ${legacy2000.latency.p99.toFixed(2)} ms` : 'not measured',
-    met: trpc2000 && legacy2000 ? trpc2000.latency.p99 <= legacy2000.latency.p99 : null,
+    target: 'tRPC live p99 ≤ ws/chat live p99 at 2000 msg/s (both from plain ws clients)',
+    measured: wire2000 && legacy2000 ? `trpc ${wire2000.latency.p99.toFixed(2)} ms, ws/chat ${legacy2000.latency.p99.toFixed(2)} ms${trpc2000 ? `; with @trpc/client ${trpc2000.latency.p99.toFixed(2)} ms (generator CPU ${(trpc2000.cpu.generator * 100).toFixed(0)} % against ${(wire2000.cpu.generator * 100).toFixed(0)} %)` : ''}` : 'not measured',
+    met: wire2000 && legacy2000 ? wire2000.latency.p99 <= legacy2000.latency.p99 : null,
   });
   for (const row of rows.filter((r) => r.scenario === 'live delivery, alternating builds')) {
     const s = row.data as unknown as AbSummary;

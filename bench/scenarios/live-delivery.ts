@@ -15,7 +15,8 @@ import { formatStatementTimes } from '../statement-times.ts';
 import { formatProbe } from '../server-window.ts';
 import type { ProbeWindow } from '../server-probe.ts';
 
-export type Variant = 'raw-ws relay' | 'trpc' | 'legacy-ws';
+/** `trpc-wire`: tRPC's protocol from a plain `ws` client (see bench/clients.ts), the server's surface without the official client's cost. */
+export type Variant = 'raw-ws relay' | 'trpc' | 'trpc-wire' | 'legacy-ws';
 interface DeliveryParams {
   variant: Variant;
   rate: number;
@@ -80,7 +81,7 @@ async function relayClient(url: string): Promise<SurfaceClient> {
 
 async function endpoints(p: DeliveryParams, pair: Pair, i: number): Promise<[SurfaceClient, SurfaceClient]> {
   if (p.variant === 'raw-ws relay') return [await relayClient(`${p.relayUrl}/${i}/a`), await relayClient(`${p.relayUrl}/${i}/b`)];
-  const surface = p.variant === 'trpc' ? 'trpc-ws' : 'legacy-ws';
+  const surface = p.variant === 'trpc' ? 'trpc-ws' : p.variant === 'trpc-wire' ? 'trpc-wire' : 'legacy-ws';
   const senderSurface = p.senderSurface ?? surface;
   const tokenA = await signToken({ secret: p.secret, userId: pair.a, expiresIn: '1h' });
   const tokenB = await signToken({ secret: p.secret, userId: pair.b, expiresIn: '1h' });
@@ -183,7 +184,7 @@ export interface DeliveryRun extends DeliveryResult {
 
 export async function runLiveDelivery(ctx: BenchContext): Promise<{ rows: Row[]; results: DeliveryRun[] }> {
   const pairs = await seedPairs(ctx.pool, 'live', 100);
-  const variants: Variant[] = ['raw-ws relay', 'trpc', 'legacy-ws'];
+  const variants: Variant[] = ['raw-ws relay', 'trpc', 'trpc-wire', 'legacy-ws'];
   const results: DeliveryRun[] = [];
   const rows: Row[] = [];
   // Quick keeps the lowest and the overload rate: the loss check matters most where queues build up.
