@@ -29,6 +29,12 @@ baseline, because absolute numbers drift on a shared machine: compare ratios, an
 only side by side. Rate limits are turned off for every load (\`SEND_RATE_PER_SEC=0\` and the
 others), since they exist to stop exactly this kind of traffic.
 
+Live delivery is measured from clients in one generator process on the same two cores as the
+server. The official \`@trpc/client\` costs that process about twice the CPU per message of a plain
+\`ws\` client, which shows up as latency; the \`trpc-wire\` rows speak tRPC's protocol from a plain
+\`ws\` client, like the ws/chat rows, so the two surfaces of the server are compared with equally
+lean clients. Both tRPC figures are printed.
+
 Send ratios, and the read-replica row's (requests per second with one replica over none): higher is
 better. Delivery, connection and the history stream's ratios: lower is better.`;
 
