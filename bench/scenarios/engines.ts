@@ -30,7 +30,7 @@ async function ramp(ctx: BenchContext, instances: Instance[], pairs: Pair[], rat
   const steps: Step[] = [];
   for (const rate of rates) {
     const before = instances.map((i) => cpuMs(i.pid));
-    const result = await runWorker<DeliveryResult>('deliveryLoad', { variant: 'trpc', rate, durationMs, pairs, relayUrl: ctx.relayUrl, secret: ctx.secret, baseUrl: instances[0]!.url, mesh: instances.map((i) => i.url) }, 120_000);
+    const result = await runWorker<DeliveryResult>('deliveryLoad', { variant: 'trpc-wire', rate, durationMs, pairs, relayUrl: ctx.relayUrl, secret: ctx.secret, baseUrl: instances[0]!.url, mesh: instances.map((i) => i.url) }, 120_000);
     const cpu = instances.reduce((sum, i, k) => sum + cpuMs(i.pid) - before[k]!, 0);
     const holds = result.lost === 0 && result.duplicated === 0 && !result.shed && result.latency.p99 < P99_BOUND_MS && result.deliveredPerSec >= 0.95 * rate;
     steps.push({ rate, result, cpuUsPerMessage: result.received ? (cpu * 1000) / result.received : NaN, holds });
@@ -72,7 +72,7 @@ export async function runEngines(ctx: BenchContext): Promise<Row[]> {
           const at = (s: Step) => `p99 ${s.result.latency.p99.toFixed(1)} ms, ${s.result.deliveredPerSec.toFixed(0)} delivered/s, ${s.cpuUsPerMessage.toFixed(0)} µs instance CPU per message`;
           rows.push({
             scenario: 'engines: cross-instance rate',
-            surface: `trpc, ${engine}`,
+            surface: `trpc (wire client), ${engine}`,
             params: `${n} instances, 100 pairs, every message crossing instances; rates ${(ctx.quick ? [1_000] : RATES).join(', ')} msg/s for ${ctx.quick ? 0.6 : 3} s each until one misses (p99 < ${P99_BOUND_MS} ms, ≥ 95 % delivered, nothing lost)`,
             result: `${held ? `held ${held.rate} msg/s (${at(held)})` : `none held`}${missed ? `; at ${missed.rate} msg/s: ${at(missed)}` : ''}`,
             baseline: engine === 'postgres' || reference === undefined ? '—' : `postgres held ${reference} msg/s`,
