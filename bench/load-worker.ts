@@ -7,12 +7,13 @@ import { idleSockets } from './scenarios/idle-sockets.ts';
 import { cannonLoad } from './scenarios/http-autocannon.ts';
 import { deliveryLoad } from './scenarios/live-delivery.ts';
 import { pushSendAt } from './scenarios/push.ts';
+import { stormClients } from './scenarios/reconnect-storm.ts';
 import { sendLoad } from './scenarios/send-throughput.ts';
 import type { Control } from './workers.ts';
 
 
 type Task = (params: any, control: Control) => Promise<unknown>;
-const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, idleSockets, cannonLoad, pushSendAt };
+const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, idleSockets, cannonLoad, pushSendAt, stormClients };
 
 const inbox: Array<{ type: string }> = [];
 const waiters: Array<{ type: string; resolve(msg: any): void }> = [];

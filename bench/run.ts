@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,engines,notify,inbox,inbox-features,push,safety,files,idle,abuse]`
+ * `npm run bench [-- --quick] [-- --profile] [-- --only=send,live,connections,history,http,cross,engines,notify,inbox,inbox-features,push,safety,files,idle,storm,abuse]`
  *
  * Fresh database, the Parley server and the raw-ws relay each in their own process, load
  * generators in further processes; prints a Markdown table and writes bench/results/.
@@ -37,6 +37,7 @@ import { SECTION_ORDER } from './sections.ts';
 import { PER_USER_CAPS_OFF } from './load-env.ts';
 import { PROBE_ARG, serverWindow } from './server-window.ts';
 import { runLiveBaseline } from './scenarios/live-baseline.ts';
+import { runReconnectStorm } from './scenarios/reconnect-storm.ts';
 
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
@@ -47,6 +48,7 @@ sections: ${SECTION_ORDER.join(', ')}, abuse
   safety  sends with 1,000 block pairs vs none; with a 1 ms moderation hook vs none
   files   sends with attachments vs text-only; upload CPU per MiB; 1 MiB download MiB/s; RSS under 25 MiB downloads
   idle    50,000 idle sockets (--quick: 5,000), half tRPC, half ws/chat: RSS per socket, idle CPU, delivery meanwhile
+  storm   10,000 subscribers (--quick: 1,000) lose their instance and resume on a new one: time to caught up, gaps, RSS, connections
 
 --baseline=<ref>  the live section also runs this checkout's server against one built from <ref>
                   (a temporary worktree), in alternating rounds at 2,000 msg/s`);
@@ -163,6 +165,8 @@ async function main(): Promise<number> {
     ['files', async () => void rows.push(...(await runFiles(ctx)))],
     // On a server process of its own, like abuse: 50,000 sockets weigh on no other scenario.
     ['idle', async () => void rows.push(...(await runIdleSockets(ctx)))],
+    // Minutes of connecting and reconnecting thousands of sockets: CI's quick run leaves it out unless named.
+    ['storm', async () => void (quick && !only ? undefined : rows.push(...(await runReconnectStorm(ctx))))],
     // Last, on an instance of its own: whatever it leaves behind weighs on no other scenario.
     ['abuse', async () => void rows.push(...(await runAbuse(ctx)))],
   ];
