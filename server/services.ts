@@ -32,6 +32,8 @@ import { loadVapidKeys } from './push/vapid-keys.ts';
 import { createHmac, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { roomKey } from './live/bus-key.ts';
+import { createReadBatcher } from './messages/read-batcher.ts';
+import type { Position } from './messages/room-feed.ts';
 import { createAttachmentService, type AttachmentService } from './attachments/attachments.service.ts';
 import { makeThumbnail } from './attachments/thumbnail.ts';
 import { createLocalStorage, type LocalStorage } from './infra/storage/local-storage.ts';
@@ -169,6 +171,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     log,
   });
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
+  // Feeds that open in one turn (a reconnect storm) read their rooms' positions in one statement.
+  const positions = createReadBatcher<string, Position>({ keyOf: (id) => id, run: (ids) => rooms.positions(orm.em.fork(), ids) });
   const admin = createAdminService({
     bus,
     sql,
@@ -205,7 +209,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       store,
       sql,
       changes,
-      position: (roomId) => rooms.position(orm.em.fork(), roomId),
+      position: (roomId) => positions.load(roomId),
       maxChars: config.messageMaxChars,
       onBatchError: (err, size) => log.warn({ err, size }, 'group-commit batch failed; its sends are retried one by one'),
       onBatch: metrics.batch,

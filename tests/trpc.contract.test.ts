@@ -4,7 +4,7 @@ import { describe, expect, vi } from 'vitest';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
 import { openTrpcSocket } from './support/raw-trpc.ts';
 import { rejection } from './support/rejection.ts';
-import { roomPairs } from './support/room-pair.ts';
+import { roomPairs, sendMany } from './support/room-pair.ts';
 import { range, record } from './support/subscription.ts';
 import { appTest, TEST_SECRET, type TestApp } from './support/test-app.ts';
 
@@ -143,6 +143,22 @@ describe('resumable subscriptions', () => {
     await resumed.waitForMessages(21);
     expect(resumed.seqs()).toEqual(range(6, 26));
     resumed.unsubscribe();
+  });
+
+  it('subscribers of six rooms resuming at once (their catch-up read together) each receive exactly what they missed in their own room, in order', async ({ freshRoom }) => {
+    const rooms = await Promise.all(range(1, 6).map(() => freshRoom()));
+    const firsts = rooms.map(({ b, room }) => record(b, room.id, '0'));
+    await Promise.all(rooms.map(({ a, room }, i) => sendMany(a, room.id, 1, i + 1)));
+    await Promise.all(firsts.map((f, i) => f.waitForMessages(i + 1)));
+    for (const f of firsts) f.unsubscribe();
+    // Room i misses 3·i messages: six ranges of six sizes, none empty.
+    await Promise.all(rooms.map(({ a, room }, i) => sendMany(a, room.id, i + 2, i + 1 + 3 * (i + 1))));
+    const resumed = rooms.map(({ b, room }, i) => record(b, room.id, firsts[i]!.lastId));
+    await Promise.all(resumed.map((r, i) => r.waitForMessages(3 * (i + 1))));
+    await Promise.all(rooms.map(({ a, room }) => a.messages.send.mutate({ roomId: room.id, content: 'marker' })));
+    await Promise.all(resumed.map((r, i) => r.waitForMessages(3 * (i + 1) + 1)));
+    resumed.forEach((r, i) => expect(r.seqs()).toEqual(range(i + 2, i + 2 + 3 * (i + 1))));
+    for (const r of resumed) r.unsubscribe();
   });
 
   it('200 concurrent sends by both users over several connections, subscriber resuming twice: seq 1..200 exactly once, history agrees', async ({ t, freshRoom }) => {

@@ -21,6 +21,8 @@ import { startWorker, type Control } from '../workers.ts';
 
 /** Clients reconnect at a random moment within this long after losing their socket. */
 const STORM_SPREAD_MS = 10_000;
+/** The instance's pool connections' application_name (its fan-out sessions name themselves `parley-…`). */
+const POOL_NAME = 'parley-storm-pool';
 /** Messages stored per room while the instance is down. */
 const MISSED = 2;
 
@@ -131,7 +133,10 @@ export async function runReconnectStorm(ctx: BenchContext): Promise<Row[]> {
   const clients = ctx.quick ? 1_000 : 10_000;
   const pairs: Pair[] = await seedPairs(ctx.pool, 'storm', clients);
   const port = await freePort();
-  const env = { PORT: String(port) };
+  // Named, so the instance's pool connections can be told from the bench's own in pg_stat_activity.
+  const dbUrl = new URL(ctx.dbUrl);
+  dbUrl.searchParams.set('application_name', POOL_NAME);
+  const env = { PORT: String(port), DATABASE_URL: dbUrl.toString() };
   let instance: Instance | undefined = await startInstance(ctx, env);
   const worker = await startWorker('stormClients', { baseUrl: instance.url, secret: ctx.secret, rooms: pairs.map((p) => ({ roomId: p.roomId, user: p.b })) } satisfies StormParams);
   try {
@@ -163,12 +168,12 @@ export async function runReconnectStorm(ctx: BenchContext): Promise<Row[]> {
     const upMs = performance.now() - t0;
     const rss = rssSampler(instance.pid, 50);
     let peakConnections = 0;
-    /** The peak, by application_name (the pool has none; the fan-out engine's sessions name themselves). */
+    /** The peak, by application_name: the pool's, and the fan-out engine's sessions. */
     const byName: Record<string, number> = {};
     const sampling = setInterval(() => {
       void ctx.pool
         // Opened since the restart began: the new instance's (the bench's main server idles meanwhile).
-        .query<{ name: string; n: number }>("select coalesce(nullif(application_name, ''), 'pool') as name, count(*)::int as n from pg_stat_activity where datname = current_database() and backend_start >= $1 and pid <> pg_backend_pid() group by 1", [since!.t])
+        .query<{ name: string; n: number }>("select application_name as name, count(*)::int as n from pg_stat_activity where datname = current_database() and backend_start >= $1 and application_name like 'parley-%' group by 1", [since!.t])
         .then(({ rows }) => {
           peakConnections = Math.max(peakConnections, rows.reduce((n, r) => n + r.n, 0));
           for (const r of rows) byName[r.name] = Math.max(byName[r.name] ?? 0, r.n);
@@ -190,10 +195,10 @@ export async function runReconnectStorm(ctx: BenchContext): Promise<Row[]> {
         scenario: 'reconnect storm',
         surface: 'trpc subscription (resume by last event id)',
         params: `${clients} clients, a room each; instance SIGKILLed, ${MISSED} messages per room stored meanwhile, a new instance on the same port; clients reconnect at random within ${STORM_SPREAD_MS / 1000} s (pool ${ctx.poolMax})`,
-        result: `${r.caughtUp}/${clients} caught up, ${r.gaps} gaps, ${r.duplicates} duplicates; reconnect → caught up p50 ${t.p50.toFixed(0)} / p99 ${t.p99.toFixed(0)} / max ${t.max.toFixed(0)} ms; all caught up ${(wallMs / 1000).toFixed(1)} s after the restart began (start ${(upMs / 1000).toFixed(1)} s); server RSS peak ${(peakRss / 1024 / 1024).toFixed(0)} MiB; database connections the new instance opened: peak ${peakConnections} (${Object.entries(byName).map(([k, v]) => `${k} ${v}`).join(', ')}); ${tx} database transactions (${(tx / clients).toFixed(2)} per client)`,
+        result: `${r.caughtUp}/${clients} caught up, ${r.gaps} gaps, ${r.duplicates} duplicates; reconnect → caught up p50 ${t.p50.toFixed(0)} / p99 ${t.p99.toFixed(0)} / max ${t.max.toFixed(0)} ms; all caught up ${(wallMs / 1000).toFixed(1)} s after the restart began (start ${(upMs / 1000).toFixed(1)} s); server RSS peak ${(peakRss / 1024 / 1024).toFixed(0)} MiB; database connections the new instance opened: peak ${peakConnections} (${Object.entries(byName).map(([k, v]) => `${k === POOL_NAME ? 'pool' : k} ${v}`).join(', ')}); ${tx} database transactions (${(tx / clients).toFixed(2)} per client)`,
         baseline: '—',
         ratio: NaN,
-        data: { clients, caughtUp: r.caughtUp, gaps: r.gaps, duplicates: r.duplicates, catchUp: t, wallMs, upMs, peakRssMiB: peakRss / 1024 / 1024, peakConnections, connectionsByName: byName, poolMax: ctx.poolMax, transactions: tx, refused: r.refused },
+        data: { clients, caughtUp: r.caughtUp, gaps: r.gaps, duplicates: r.duplicates, catchUp: t, wallMs, upMs, peakRssMiB: peakRss / 1024 / 1024, peakConnections, connectionsByName: byName, poolConnections: byName[POOL_NAME] ?? 0, poolMax: ctx.poolMax, transactions: tx, refused: r.refused },
       },
     ];
   } finally {

@@ -177,6 +177,23 @@ const READ_PAGES_SQL = `
         where i.back and chat_room_id = r.id and seq >= i.lo and seq < i.hi order by seq desc limit i.lim)) m on true
    order by i.k, m.seq`;
 
+/** What a feed's catch-up asks for: messages with `after < seq <= upTo`, at most `limit`. */
+export interface CatchUpRead {
+  roomId: string;
+  after: number;
+  limit: number;
+  upTo?: number | undefined;
+}
+
+/** {@link MessageStore.readAfterMany}: each request's range by its own index scan, rows grouped by request, oldest first. */
+const READ_AFTER_MANY_SQL = `
+  select i.k, m.*
+    from json_to_recordset(?::json) as i(k int, room uuid, lo bigint, hi bigint, lim int)
+    cross join lateral (
+      select ${MESSAGE_COLUMNS} from messages
+       where chat_room_id = i.room and seq > i.lo and seq <= i.hi order by seq limit i.lim) m
+   order by i.k, m.seq`;
+
 export interface MessageStore {
   /** Stores the messages (one statement); each result is the stored message, or undefined when left out (a retry, or a blocked room). */
   insert(sql: Sql, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
@@ -185,6 +202,8 @@ export interface MessageStore {
   findByClientId(sql: Sql, roomId: string, sender: string, clientId: string): Promise<Message | undefined>;
   /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
+  /** {@link readAfter} for many feeds in one statement (a reconnect storm resumes thousands at once); one result per request, in order. */
+  readAfterMany(sql: Sql, reads: readonly CatchUpRead[]): Promise<Message[][]>;
   /**
    * Pages of any rooms in one statement, one result per request in its order: `limit` messages
    * after `cursor` (forward) or before it (backward; null = from the newest), oldest first, each
@@ -244,6 +263,14 @@ export function createMessageStore(): MessageStore {
         [roomId, after, upTo ?? Number.MAX_SAFE_INTEGER, limit],
       );
       return rows.map(messageFromRow);
+    },
+
+    async readAfterMany(sql, reads) {
+      const input = reads.map((r, k) => ({ k, room: r.roomId, lo: r.after, hi: r.upTo ?? Number.MAX_SAFE_INTEGER, lim: r.limit }));
+      const rows = await sql.execute<Array<MessageRow & { k: number }>>(READ_AFTER_MANY_SQL, [JSON.stringify(input)]);
+      const out: Message[][] = reads.map(() => []);
+      for (const row of rows) out[row.k]!.push(messageFromRow(row));
+      return out;
     },
 
     async readPages(sql, pages) {

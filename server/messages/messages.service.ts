@@ -1,6 +1,6 @@
 import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection, type PresenceEvent, type RoomEvent } from '../../contracts/index.ts';
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { MessageStore, NewMessage, PageRequest, Sql, StoredAttachment, StoredPage } from './message-store.ts';
+import type { CatchUpRead, MessageStore, NewMessage, PageRequest, Sql, StoredAttachment, StoredPage } from './message-store.ts';
 import { createReadBatcher } from './read-batcher.ts';
 import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
@@ -87,7 +87,12 @@ export interface MessageServiceDeps {
 }
 
 export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, transaction, moderate, replied, replicaRead = (_read, fn) => fn(sql) }: MessageServiceDeps): MessageService {
-  const rooms: RoomReads = { bus, watchPresence, store, changes, position, replicaRead };
+  // Feeds that resume in one turn (a reconnect storm) read their catch-up in one statement.
+  const catchUps = createReadBatcher<CatchUpRead, Message[]>({
+    keyOf: (r) => `${r.roomId} ${r.after} ${r.limit} ${r.upTo}`,
+    run: (reads) => replicaRead('feed', (on) => store.readAfterMany(on, reads)),
+  });
+  const rooms: RoomReads = { bus, watchPresence, store, changes, position, replicaRead, catchUp: (read) => catchUps.load(read) };
 
   /** What every stored send does next: tells push and webhooks, and a reply accepts a request. */
   async function afterStored(message: NewMessage, stored: Message) {
@@ -202,7 +207,10 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
 }
 
 /** What every feed of the service reads through: the service's own dependencies, shared by all its feeds. */
-type RoomReads = Pick<MessageServiceDeps, 'bus' | 'watchPresence' | 'store' | 'changes' | 'position'> & { replicaRead: NonNullable<MessageServiceDeps['replicaRead']> };
+type RoomReads = Pick<MessageServiceDeps, 'bus' | 'watchPresence' | 'store' | 'changes' | 'position'> & {
+  replicaRead: NonNullable<MessageServiceDeps['replicaRead']>;
+  catchUp(read: CatchUpRead): Promise<Message[]>;
+};
 
 /** A room as its feed reads it: one small object per feed, its methods shared (an idle feed lives as long as its socket). */
 class StoredRoom implements RoomFeedSource {
@@ -224,7 +232,7 @@ class StoredRoom implements RoomFeedSource {
 
   // Catch-up only: the feed's position and live events come from the primary and the bus.
   readAfter(after: number, limit: number, upTo?: number) {
-    return this.#reads.replicaRead('feed', (on) => this.#reads.store.readAfter(on, this.roomId, after, limit, upTo));
+    return this.#reads.catchUp({ roomId: this.roomId, after, limit, upTo });
   }
 
   readChangesAfter(after: number, limit: number, upTo?: number) {

@@ -26,7 +26,8 @@ export interface RoomService {
   /** The room's participants, opener first; ROOM_NOT_FOUND for a missing room. */
   pair(em: EntityManager, roomId: string): Promise<Participants>;
   /** The room's newest message seq and change seq. */
-  position(em: EntityManager, roomId: string): Promise<Position>;
+  /** Rooms' newest message seq and change seq, each read in one snapshot; many rooms in one statement, one result per id, in order. */
+  positions(em: EntityManager, roomIds: readonly string[]): Promise<Position[]>;
   /** The user was erased: their rooms' participants changed, so the cached pairs naming them go. */
   forgetUser(userId: string): void;
 }
@@ -191,13 +192,15 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
       );
     },
 
-    async position(em, roomId) {
-      // One statement, one snapshot: both sequences as of the same instant.
-      const [row] = await em.execute<Array<{ last_seq: string; last_change_seq: string | null }>>(
-        'select r.last_seq, c.last_change_seq from chat_rooms r left join room_change_counters c on c.chat_room_id = r.id where r.id = ?',
-        [roomId],
+    async positions(em, roomIds) {
+      // One statement, one snapshot: both sequences of a room as of the same instant.
+      const rows = await em.execute<Array<{ id: string; last_seq: string; last_change_seq: string | null }>>(
+        'select r.id, r.last_seq, c.last_change_seq from chat_rooms r left join room_change_counters c on c.chat_room_id = r.id where r.id in (select json_array_elements_text(?::json)::uuid)',
+        [JSON.stringify(roomIds)],
       );
-      return { seq: Number(row?.last_seq ?? 0), change: Number(row?.last_change_seq ?? 0) };
+      const byId = new Map(rows.map((r) => [r.id, { seq: Number(r.last_seq), change: Number(r.last_change_seq ?? 0) }]));
+      // PostgreSQL writes a uuid in lower case, whatever case it was asked in.
+      return roomIds.map((id) => byId.get(id.toLowerCase()) ?? { seq: 0, change: 0 });
     },
 
     forgetUser(userId) {
