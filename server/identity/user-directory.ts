@@ -1,8 +1,15 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { createReadBatcher } from '../messages/read-batcher.ts';
 
 /** Users exist from the first time their id is seen (in a token, or as someone's chat partner). */
 export interface UserDirectory {
   ensure(em: EntityManager, userId: string): Promise<void>;
+  /**
+   * {@link ensure} together with the other users first seen in this turn, in one statement (after
+   * a restart every reconnecting user is new to the process). `em` must not be in a transaction:
+   * the statement runs on the first caller's.
+   */
+  ensureSoon(em: EntityManager, userId: string): Promise<void>;
   /** True when the user is known to be stored already (no database needed). */
   known(userId: string): boolean;
   /** The user's row may be gone (erased): the next request stores it again. */
@@ -12,12 +19,27 @@ export interface UserDirectory {
 export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: number } = {}): UserDirectory {
   // Ids known to be stored: saves an upsert per request on the send path.
   const known = new Set<string>();
+  const stores = createReadBatcher<{ em: EntityManager; userId: string }, void>({
+    keyOf: (ask) => ask.userId,
+    run: async (asks) => {
+      await asks[0]!.em.execute('insert into users (id) select json_array_elements_text(?::json) on conflict (id) do nothing', [JSON.stringify(asks.map((a) => a.userId))]);
+      return asks.map(() => undefined);
+    },
+  });
+  const remember = (userId: string) => {
+    if (known.size >= cacheSize) known.clear();
+    known.add(userId);
+  };
   return {
     async ensure(em, userId) {
       if (known.has(userId)) return;
       await em.execute('insert into users (id) values (?) on conflict (id) do nothing', [userId]);
-      if (known.size >= cacheSize) known.clear();
-      known.add(userId);
+      remember(userId);
+    },
+    async ensureSoon(em, userId) {
+      if (known.has(userId)) return;
+      await stores.load({ em, userId });
+      remember(userId);
     },
     known: (userId) => known.has(userId),
     forget: (userId) => void known.delete(userId),

@@ -2,6 +2,7 @@ import { startEpochSweep } from '../infra/db/epoch-sweep.ts';
 import { SAFETY_KEY } from '../live/bus-key.ts';
 import type { BusEvent, RoomBus } from '../live/room-bus.ts';
 import type { Sql } from '../messages/message-store.ts';
+import { createReadBatcher } from '../messages/read-batcher.ts';
 
 /** Bus key of block changes: every instance listens to it. */
 
@@ -190,6 +191,15 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     if (stale.length) await read(stale);
   }
 
+  // Users first seen in one turn (a reconnect storm) are read together.
+  const firstReads = createReadBatcher<string, void>({
+    keyOf: (user) => user,
+    run: async (users) => {
+      await read(users);
+      return users.map(() => undefined);
+    },
+  });
+
   function entryOf(user: string): Entry {
     const known = entries.get(user);
     if (known) {
@@ -198,7 +208,7 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     }
     const entry: Entry = { seen: nothingSeen(), holds: 0, usedAt: Date.now(), gen: 0 };
     entries.set(user, entry);
-    entry.loaded = read([user]);
+    entry.loaded = firstReads.load(user);
     // A failed first read leaves no entry behind: the next caller reads again.
     entry.loaded.catch(() => entries.get(user) === entry && entries.delete(user));
     return entry;
