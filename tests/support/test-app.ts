@@ -88,6 +88,9 @@ export function testConfig(databaseUrl: string, env: Record<string, string | und
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     DATABASE_URL: databaseUrl,
     JWT_SECRET: TEST_SECRET,
+    // Files run side by side against one PostgreSQL (100 connections by default), beside whatever
+    // else the machine runs: a smaller pool each, which the tests' loads do not need larger.
+    DB_POOL_MAX: '5',
     // Contract tests send bursts from one user; the rate-limit tests set their own limits.
     SEND_RATE_PER_SEC: '0',
     TYPING_RATE_PER_SEC: '0',
