@@ -4,7 +4,8 @@ import { ParleyError, type AttachmentUrls, type CreatedUpload, type Message, typ
 import type { ObjectStorage } from '../infra/storage/object-storage.ts';
 import type { Sql, StoredAttachment } from '../messages/message-store.ts';
 import type { SendAttachments } from '../messages/messages.service.ts';
-import { createAttachmentStore, keysOf } from './attachment-store.ts';
+import { createAttachmentStore, keysOf, type AttachmentRow } from './attachment-store.ts';
+import { createReadBatcher } from '../messages/read-batcher.ts';
 import { contentMatches, INLINE_IMAGE_TYPES, SNIFF_BYTES, typeAllowed } from './content-check.ts';
 
 export interface AttachmentLimits {
@@ -66,6 +67,14 @@ const JOB_BATCH = 20;
 
 export function createAttachmentService({ storage, sql, limits, recordUpdate, transaction, publish, thumbnailer, onError, jobIntervalMs = 30_000, now = Date.now }: AttachmentServiceDeps): AttachmentService {
   const store = createAttachmentStore();
+  // Sends checked in one turn look their attachments up in one statement.
+  const rowsById = createReadBatcher<string, AttachmentRow | undefined>({
+    keyOf: (id) => id,
+    run: async (ids) => {
+      const rows = new Map((await store.findMany(sql, ids)).map((r) => [r.id, r]));
+      return ids.map((id) => rows.get(id.toLowerCase()));
+    },
+  });
 
   /**
    * URLs expire at the next whole minute past the TTL: a message read twice within a minute gets
@@ -208,10 +217,9 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     },
 
     async prepare(roomId, sender, ids) {
-      const rows = new Map((await store.findMany(sql, ids)).map((r) => [r.id, r]));
       return Promise.all(
         ids.map(async (id) => {
-          const row = rows.get(id);
+          const row = await rowsById.load(id);
           // Another user's or another room's attachment is "no such attachment": its existence is not theirs to learn.
           if (!row || row.uploader_id !== sender || row.chat_room_id !== roomId) throw invalid(`No attachment ${id} of yours in this room.`);
           if (row.status !== 'pending') throw invalid(`Attachment ${id} is already part of a message.`);
