@@ -175,9 +175,11 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     return running;
   }
 
-  const kick = () => {
-    if (!closed) setImmediate(() => void runJobs().catch((err: unknown) => onError(err, 'attachment jobs failed')));
-  };
+  // Looked at again when the turn comes: a close in between must not be followed by a pass.
+  const kick = () =>
+    setImmediate(() => {
+      if (!closed) void runJobs().catch((err: unknown) => onError(err, 'attachment jobs failed'));
+    });
 
   return {
     storage,
