@@ -36,9 +36,6 @@ it.concurrent.for(engines)(
   { timeout: 150_000 },
   async ({ engine, env, skip }, ctx) => {
     if (skip) return ctx.skip();
-    // Open defect: run beside the other engines' cases, the Redis Cluster instance thawed here did
-    // not catch up within the test's time (alone it does, in about 37 s), even with the sweep on.
-    if (engine === 'redis-cluster') return ctx.skip('Redis Cluster: catch-up after a 30 s freeze stalls under load (open)');
     const db = await fleet.database(`freeze_${engine}`);
     // No sweep: what the frozen instance missed must come from the engine's own queue.
     const a = await fleet.start({ DATABASE_URL: db.url, FANOUT_SWEEP_MS: '3600000', ...env() });

@@ -8,7 +8,9 @@ import { startPeerApp } from './support/peer-app.ts';
 import { openTrpcSocket } from './support/raw-trpc.ts';
 import { hasRedisCluster, startTestRedisCluster, type TestRedisCluster } from './support/redis-cluster.ts';
 import { hasRedisServer, startTestRedis, type TestRedis } from './support/redis-server.ts';
+import { startTcpProxy } from './support/tcp-proxy.ts';
 import { appTest, startTestApp } from './support/test-app.ts';
+import { within } from './support/within.ts';
 
 // A slow refill, so a drained bucket stays drained for the length of a test.
 const LIMITS = {
@@ -214,16 +216,20 @@ describe('two instances', () => {
 });
 
 describe('a stalled Redis', () => {
-  /** Fails the test when `call` is still running after `ms`, instead of waiting for it. */
-  async function within<T>(ms: number, what: string, call: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: still waiting after ${ms} ms`)), ms)));
+  stallIt.skipIf(!hasRedisServer)('a Redis whose every reply comes later than REDIS_COMMAND_TIMEOUT_MS, from the first on: the instance starts all the same, and its calls go on on per-instance buckets', async ({ redis }) => {
+    // The deadline is the rate-limit call's, not the connection's: the connection's own handshake
+    // (HELLO, CLIENT SETNAME) is as slow, and the start must not fail on it.
+    const proxy = await startTcpProxy(redis.url, { replyDelayMs: 200 });
     try {
-      return await Promise.race([call, late]);
+      await using app = await within(20_000, 'start', startTestApp(`${import.meta.filename}-slow`, { FANOUT: 'postgres', REDIS_URL: `redis://127.0.0.1:${new URL(proxy.url).port}`, REDIS_COMMAND_TIMEOUT_MS: '50', SEND_RATE_PER_SEC: '0.01', SEND_BURST: '1000' }));
+      expect(app.app.services.limiter.scope).toBe('redis');
+      const alice = await app.client('alice');
+      const room = await alice.rooms.open.mutate({ otherUserId: 'bob' });
+      await within(2_000, 'send', alice.messages.send.mutate({ roomId: room.id, content: 'late replies' }));
     } finally {
-      clearTimeout(timer);
+      await proxy.close();
     }
-  }
+  });
 
   stallIt.skipIf(!hasRedisServer)('while Redis is frozen (SIGSTOP, connection open) limited calls go on without waiting for it, on per-instance buckets; once it answers again the limits are shared there again', async ({ redis }) => {
     // Buckets large enough that nothing here is refused: the case is about waiting, not counting.

@@ -1,4 +1,5 @@
 import { Cluster } from 'ioredis';
+import { connectCluster } from '../infra/redis/connect-cluster.ts';
 import type { EngineHandlers, FanoutEngine } from './fanout-engine.ts';
 import { createOutgoingSender } from './outgoing-queue.ts';
 
@@ -75,7 +76,7 @@ export function createRedisClusterEngine({ nodes, maxQueuedBatches = 10_000 }: {
       });
       cluster.on('-subscriber', () => (subscribersUp = false));
       const ready = new Promise<void>((resolve) => cluster.once('subscribersReady', resolve));
-      await cluster.connect();
+      await connectCluster(cluster);
       await ready;
       subscribersUp = true;
       cluster.on('subscribersReady', () => void resubscribe());

@@ -19,6 +19,10 @@ export interface TestRedisCluster {
   masterOf(key: string): Promise<number>;
   /** SIGKILLs the node on `port`; resolves once its replica has taken over and the cluster is whole. */
   killMaster(port: number): Promise<void>;
+  /** SIGKILLs the node on `port` and resolves once a live node says the cluster is down (a master without a replica: until it is back). */
+  downMaster(port: number): Promise<void>;
+  /** Starts a node taken down again; resolves once the cluster is whole. */
+  restart(port: number): Promise<void>;
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -31,8 +35,11 @@ export async function startTestRedisCluster({ nodeTimeoutMs = 1_000, replicas = 
   const dir = await tempDataDir('parley-redis-cluster-');
   const ports: number[] = [];
   const children = new Map<number, ChildProcess>();
+  const busPorts = new Map<number, number>();
+  /** Starts the node of `port`, or starts it again (same ports, same cluster config file: it rejoins with its slots). */
   const startNode = async (port: number) => {
-    const busPort = await freePort();
+    const busPort = busPorts.get(port) ?? (await freePort());
+    busPorts.set(port, busPort);
     const proc = spawn(
       'redis-server',
       ['--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--cluster-enabled', 'yes',
@@ -120,6 +127,20 @@ export async function startTestRedisCluster({ nodeTimeoutMs = 1_000, replicas = 
       const proc = children.get(port)!;
       proc.kill('SIGKILL');
       await once(proc, 'exit');
+      await whole(Date.now() + 30_000);
+    },
+    async downMaster(port) {
+      const proc = children.get(port)!;
+      proc.kill('SIGKILL');
+      await once(proc, 'exit');
+      for (const deadline = Date.now() + 30_000; ; ) {
+        if (await ask(live()[0]!, async (r) => String(await r.call('CLUSTER', 'INFO')).includes('cluster_state:fail')).catch(() => false)) return;
+        if (Date.now() > deadline) throw new Error('the test Redis Cluster did not see its master down');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async restart(port) {
+      await startNode(port);
       await whole(Date.now() + 30_000);
     },
     stop,

@@ -8,7 +8,8 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
-export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
+/** `replyDelayMs`: what the server sends reaches the client that much later (a slow link or a busy server, every reply late). */
+export async function startTcpProxy(targetUrl: string, { replyDelayMs = 0 }: { replyDelayMs?: number } = {}): Promise<TcpProxy> {
   const target = new URL(targetUrl);
   const sockets = new Set<Socket>();
   let server: Server | undefined;
@@ -21,7 +22,10 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
         s.on('close', () => sockets.delete(s));
         s.on('error', () => s.destroy());
       }
-      client.pipe(upstream).pipe(client);
+      client.pipe(upstream);
+      if (!replyDelayMs) upstream.pipe(client);
+      // The same delay for every chunk: they arrive in the order they were sent.
+      else upstream.on('data', (chunk: Buffer) => setTimeout(() => client.destroyed || client.write(chunk), replyDelayMs));
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
     });
