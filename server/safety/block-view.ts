@@ -258,22 +258,23 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
         release();
         throw err;
       }
-      const mine = new Set<VisibilityChange>();
+      // Made at the first listener: most screens have none, and a screen lives as long as its feed.
+      let mine: Set<VisibilityChange> | undefined;
       return {
         // The entry's set is replaced on every re-read: look it up at each event.
         hides: (event) => hidesFor(viewer, entry.seen, event),
         onChange(listener) {
           entry.listeners ??= new Set();
           entry.listeners.add(listener);
-          mine.add(listener);
+          (mine ??= new Set()).add(listener);
           return () => {
             entry.listeners?.delete(listener);
-            mine.delete(listener);
+            mine?.delete(listener);
           };
         },
         release() {
-          for (const listener of mine) entry.listeners?.delete(listener);
-          mine.clear();
+          if (mine) for (const listener of mine) entry.listeners?.delete(listener);
+          mine?.clear();
           release();
         },
       };

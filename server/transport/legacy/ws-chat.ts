@@ -7,7 +7,7 @@ import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
 import type { Services } from '../../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
-import { holdUserSocket, startSocketSession, type SocketSession } from '../ws/socket-session.ts';
+import { holdUserSocket, startSocketSession, type SocketPeer, type SocketSession } from '../ws/socket-session.ts';
 import { checkLegacyPayload } from './legacy-payload.ts';
 
 interface PairParams {
@@ -86,7 +86,10 @@ interface Shared {
  * An object with shared methods: a socket lives long and mostly idle, and a closure per action
  * weighed more than the socket's state.
  */
-class ChatSocket {
+// Every socket's frame queue starts here: a resolved promise is as good as any other to chain on.
+const NOTHING_QUEUED = Promise.resolve();
+
+class ChatSocket implements SocketPeer {
   readonly #shared: Shared;
   readonly #socket: WebSocket;
   readonly #session: SocketSession;
@@ -96,7 +99,7 @@ class ChatSocket {
   readonly #reqId: string;
   /** Made at the socket's first frame: most sockets only listen. */
   #caller: ReturnType<typeof createCaller> | undefined;
-  #queue = Promise.resolve();
+  #queue = NOTHING_QUEUED;
 
   constructor(shared: Shared, socket: WebSocket, session: SocketSession, userId: string, otherUserId: string, roomId: string, reqId: string) {
     this.#shared = shared;
@@ -110,26 +113,29 @@ class ChatSocket {
 
   /** Starts the feed at `seq`, the room's when the socket was accepted (nothing sent after is missed), and reading frames. */
   start(seq: number) {
-    this.#feed(seq).catch((err: unknown) => {
-      if (!this.#session.signal.aborted) this.#closeWith(err);
-    });
-    this.#socket.on('message', this.#onMessage);
+    void this.#feed(seq);
+    this.#session.serve(this);
   }
 
   async #feed(seq: number) {
     const { services, frameText } = this.#shared;
     const { metrics } = services;
-    metrics.subscription('legacy-ws', 1);
     try {
-      for await (const { event } of await services.messages.feed(this.#roomId, { seq, change: null }, this.#session.signal, undefined, this.#userId)) {
-        const text = frameText(event);
-        if (text === undefined) continue;
-        metrics.delivered('legacy-ws');
-        // The session's send-buffer cap applies to every write.
-        this.#socket.send(text);
+      metrics.subscription('legacy-ws', 1);
+      try {
+        for await (const { event } of await services.messages.feed(this.#roomId, { seq, change: null }, this.#session.closeSignal, undefined, this.#userId)) {
+          const text = frameText(event);
+          if (text === undefined) continue;
+          metrics.delivered('legacy-ws');
+          // The session's send-buffer cap applies to every write.
+          this.#socket.send(text);
+        }
+      } finally {
+        metrics.subscription('legacy-ws', -1);
       }
-    } finally {
-      metrics.subscription('legacy-ws', -1);
+    } catch (err) {
+      // Caught here rather than on the returned promise: no handler closure per socket.
+      if (!this.#session.closed) this.#closeWith(err);
     }
   }
 
@@ -166,7 +172,7 @@ class ChatSocket {
 
   async #run(raw: string | null, bytes: number, placed: () => void) {
     try {
-      if (this.#session.signal.aborted) return;
+      if (this.#session.closed) return;
       if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
       await this.#handle(raw, placed);
     } catch (err) {
@@ -183,7 +189,7 @@ class ChatSocket {
   // refused: one TCP read can bring a whole burst, and the legacy protocol has no answer for
   // "too many" (only the per-user rate limit refuses a send). Once the socket closes, what is
   // still waiting is dropped.
-  readonly #onMessage = (data: Buffer, isBinary: boolean) => {
+  message(data: Buffer, isBinary: boolean) {
     const bytes = data.length;
     this.#session.take(bytes);
     const raw = isBinary ? null : data.toString();
@@ -191,5 +197,5 @@ class ChatSocket {
       const { promise, resolve } = Promise.withResolvers<void>();
       return Promise.race([promise, this.#run(raw, bytes, resolve)]);
     });
-  };
+  }
 }

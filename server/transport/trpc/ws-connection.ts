@@ -45,7 +45,8 @@ const fallbackErrorShape = { code: -32603, message: 'Internal server error', dat
 export class TrpcSocket<TContext extends Context> {
   readonly #socket: WebSocket;
   readonly #opts: TrpcSocketOptions;
-  readonly #createContextFor: CreateSocketContext<TContext>;
+  /** Let go of once called: it may close over what the upgrade request carried. */
+  #createContextFor: CreateSocketContext<TContext> | undefined;
   #context: Promise<ContextResult<TContext>> | undefined;
   #ctx: TContext | undefined;
   /** Running subscriptions by the client's id; made at the first. */
@@ -99,8 +100,10 @@ export class TrpcSocket<TContext extends Context> {
   }
 
   async #createContext(connectionParams: () => TRPCRequestInfo['connectionParams']): Promise<ContextResult<TContext>> {
+    const create = this.#createContextFor!;
+    this.#createContextFor = undefined;
     try {
-      this.#ctx = await this.#createContextFor(connectionParams());
+      this.#ctx = await create(connectionParams());
       return { ok: true, ctx: this.#ctx };
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);
@@ -156,6 +159,8 @@ export class TrpcSocket<TContext extends Context> {
 
     const stop = new AbortController();
     if (type === 'subscription') (this.#subscriptions ??= new Map()).set(id, stop);
+    // Once its stream runs, a subscription is the stream's to end: this call's frame is let go of.
+    let streaming = false;
     try {
       const context_ = await context;
       if (!context_.ok) throw context_.error;
@@ -173,18 +178,15 @@ export class TrpcSocket<TContext extends Context> {
         return this.#stopped(id, jsonrpc, type);
       }
       this.#respond({ id, jsonrpc, result: { type: 'started' } });
-      await this.#stream(iterator, stop.signal, id, jsonrpc, path, input);
-      this.#stopped(id, jsonrpc, type);
+      streaming = true;
+      void this.#stream(iterator, stop, id, jsonrpc, path, input);
     } catch (cause) {
       // A procedure that gave up because its subscription was stopped is no error.
       const error = getTRPCErrorFromUnknown(cause);
       if (stop.signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause)) return;
       fail(error);
     } finally {
-      if (type === 'subscription') {
-        if (this.#subscriptions?.get(id) === stop) this.#subscriptions.delete(id);
-        if (this.#socket.readyState !== OPEN) stop.abort();
-      }
+      if (type === 'subscription' && !streaming) this.#unsubscribed(id, stop);
     }
   }
 
@@ -192,44 +194,66 @@ export class TrpcSocket<TContext extends Context> {
     if (type === 'subscription') this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
   }
 
+  #unsubscribed(id: number | string, stop: AbortController) {
+    if (this.#subscriptions?.get(id) === stop) this.#subscriptions.delete(id);
+    if (this.#socket.readyState !== OPEN) stop.abort();
+  }
+
   /**
-   * Writes the stream's events until it ends, fails or is stopped. The streams served here end
-   * once their signal aborts (they listen to it), so the loop waits on their next event alone.
+   * Writes the stream's events until it ends, fails or is stopped, then `stopped`. The streams
+   * served here end once their signal aborts (they listen to it), so an idle subscription is
+   * this one frame waiting on its stream's next event, not the call that started it as well.
    */
-  async #stream(iterator: AsyncIterator<unknown>, signal: AbortSignal, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
-    let done = false;
+  async #stream(iterator: AsyncIterator<unknown>, stop: AbortController, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
+    const signal = stop.signal;
     try {
-      for (;;) {
-        let next: IteratorResult<unknown>;
-        try {
-          next = await iterator.next();
-        } catch (cause) {
-          // A stream that throws after its stop ended as a stopped one does.
-          if (signal.aborted) {
-            if (!isAbortError(getTRPCErrorFromUnknown(cause).cause)) this.#report(cause, path, 'subscription');
-            done = true;
-            return;
+      let done = false;
+      try {
+        for (;;) {
+          let next: IteratorResult<unknown>;
+          try {
+            next = await iterator.next();
+          } catch (cause) {
+            // A stream that throws after its stop ended as a stopped one does.
+            if (signal.aborted) {
+              if (!isAbortError(getTRPCErrorFromUnknown(cause).cause)) this.#report(cause, path, 'subscription');
+              done = true;
+              break;
+            }
+            throw cause;
           }
-          throw cause;
+          if (next.done || signal.aborted) {
+            done = next.done === true;
+            break;
+          }
+          const value = next.value;
+          if (isTrackedEnvelope(value)) {
+            const [eventId, data] = value;
+            this.#respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } });
+          } else this.#respond({ id, jsonrpc, result: { type: 'data', data: value } });
         }
-        if (next.done || signal.aborted) {
-          done = next.done === true;
-          return;
+      } catch (cause) {
+        // Failed while streaming: the client hears the error, then `stopped`.
+        if (!signal.aborted) {
+          const error = this.#report(cause, path, 'subscription');
+          this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'subscription', path, input) });
         }
-        const value = next.value;
-        if (isTrackedEnvelope(value)) {
-          const [eventId, data] = value;
-          this.#respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } });
-        } else this.#respond({ id, jsonrpc, result: { type: 'data', data: value } });
+      } finally {
+        if (!done) await iterator.return?.();
       }
+      this.#stopped(id, jsonrpc, 'subscription');
     } catch (cause) {
-      // Failed while streaming: the client hears the error, then `stopped`.
-      if (!signal.aborted) {
-        const error = this.#report(cause, path, 'subscription');
-        this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'subscription', path, input) });
+      // Its end failed (the stream's return threw): as a failed call, unless the stream gave up on its stop.
+      const error = getTRPCErrorFromUnknown(cause);
+      if (!(signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause))) {
+        try {
+          this.#respond({ id, jsonrpc, error: this.#errorShape(this.#report(error, path, 'subscription'), 'subscription', path, input) });
+        } catch (failure) {
+          this.#report(failure, path, 'subscription');
+        }
       }
     } finally {
-      if (!done) await iterator.return?.();
+      this.#unsubscribed(id, stop);
     }
   }
 }
