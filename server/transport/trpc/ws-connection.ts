@@ -49,8 +49,10 @@ export class TrpcSocket<TContext extends Context> {
   #createContextFor: CreateSocketContext<TContext> | undefined;
   #context: Promise<ContextResult<TContext>> | undefined;
   #ctx: TContext | undefined;
-  /** Running subscriptions by the client's id; made at the first. */
-  #subscriptions: Map<number | string, AbortController> | undefined;
+  /** The first running subscription (most sockets have one), and the others by the client's id: a Map weighs more than a socket's idle subscription. */
+  #firstId: number | string | undefined;
+  #first: AbortController | undefined;
+  #more: Map<number | string, AbortController> | undefined;
 
   constructor(socket: WebSocket, opts: TrpcSocketOptions, createContext: CreateSocketContext<TContext>, expectsConnectionParams: boolean) {
     this.#socket = socket;
@@ -61,9 +63,12 @@ export class TrpcSocket<TContext extends Context> {
 
   /** Every stream stops when the socket closes. */
   closed() {
-    if (!this.#subscriptions) return;
-    for (const subscription of this.#subscriptions.values()) subscription.abort();
-    this.#subscriptions.clear();
+    const first = this.#first;
+    this.#first = this.#firstId = undefined;
+    first?.abort();
+    if (!this.#more) return;
+    for (const subscription of this.#more.values()) subscription.abort();
+    this.#more.clear();
   }
 
   message(data: Buffer, isBinary: boolean) {
@@ -146,7 +151,7 @@ export class TrpcSocket<TContext extends Context> {
       const error = this.#report(new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }), undefined, 'unknown');
       return this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'unknown', undefined, undefined) });
     }
-    if (call.method === 'subscription.stop') return void this.#subscriptions?.get(id)?.abort();
+    if (call.method === 'subscription.stop') return void this.#subscription(id)?.abort();
     const type = call.method;
     const { path, lastEventId } = call.params;
     let { input } = call.params;
@@ -155,10 +160,13 @@ export class TrpcSocket<TContext extends Context> {
       const error = this.#report(cause, path, type);
       this.#respond({ id, jsonrpc, error: this.#errorShape(error, type, path, input) });
     };
-    if (type === 'subscription' && this.#subscriptions?.has(id)) return fail(new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
+    if (type === 'subscription' && this.#subscription(id)) return fail(new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
 
     const stop = new AbortController();
-    if (type === 'subscription') (this.#subscriptions ??= new Map()).set(id, stop);
+    if (type === 'subscription') {
+      if (this.#first) (this.#more ??= new Map()).set(id, stop);
+      else [this.#firstId, this.#first] = [id, stop];
+    }
     // Once its stream runs, a subscription is the stream's to end: this call's frame is let go of.
     let streaming = false;
     try {
@@ -190,12 +198,17 @@ export class TrpcSocket<TContext extends Context> {
     }
   }
 
+  #subscription(id: number | string) {
+    return this.#first && this.#firstId === id ? this.#first : this.#more?.get(id);
+  }
+
   #stopped(id: number | string, jsonrpc: '2.0' | undefined, type: CallType) {
     if (type === 'subscription') this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
   }
 
   #unsubscribed(id: number | string, stop: AbortController) {
-    if (this.#subscriptions?.get(id) === stop) this.#subscriptions.delete(id);
+    if (this.#first === stop) this.#first = this.#firstId = undefined;
+    else if (this.#more?.get(id) === stop) this.#more.delete(id);
     if (this.#socket.readyState !== OPEN) stop.abort();
   }
 
