@@ -13,6 +13,7 @@ import {
   type TRPCResponseMessage,
 } from '@trpc/server/unstable-core-do-not-import';
 import type { WebSocket } from 'ws';
+import { StopSignal } from './stop-signal.ts';
 
 type Context = object;
 type CallType = 'query' | 'mutation' | 'subscription';
@@ -40,7 +41,7 @@ const fallbackErrorShape = { code: -32603, message: 'Internal server error', dat
  * tRPC's own adapter keeps, for every socket, a dozen closures and a connection AbortController,
  * and for every running subscription a chain of disposable scopes, a race of promises renewed at
  * each event and a second AbortController: an idle subscription cost more than the socket it
- * rides on. Here a subscription is its AbortController and one loop awaiting its next event.
+ * rides on. Here a subscription is its StopSignal and one frame awaiting its next event.
  */
 export class TrpcSocket<TContext extends Context> {
   readonly #socket: WebSocket;
@@ -51,8 +52,8 @@ export class TrpcSocket<TContext extends Context> {
   #ctx: TContext | undefined;
   /** The first running subscription (most sockets have one), and the others by the client's id: a Map weighs more than a socket's idle subscription. */
   #firstId: number | string | undefined;
-  #first: AbortController | undefined;
-  #more: Map<number | string, AbortController> | undefined;
+  #first: StopSignal | undefined;
+  #more: Map<number | string, StopSignal> | undefined;
 
   constructor(socket: WebSocket, opts: TrpcSocketOptions, createContext: CreateSocketContext<TContext>, expectsConnectionParams: boolean) {
     this.#socket = socket;
@@ -162,7 +163,7 @@ export class TrpcSocket<TContext extends Context> {
     };
     if (type === 'subscription' && this.#subscription(id)) return fail(new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
 
-    const stop = new AbortController();
+    const stop = new StopSignal();
     if (type === 'subscription') {
       if (this.#first) (this.#more ??= new Map()).set(id, stop);
       else [this.#firstId, this.#first] = [id, stop];
@@ -172,7 +173,7 @@ export class TrpcSocket<TContext extends Context> {
     try {
       const context_ = await context;
       if (!context_.ok) throw context_.error;
-      if (stop.signal.aborted || (type === 'subscription' && this.#socket.readyState !== OPEN)) return this.#stopped(id, jsonrpc, type);
+      if (stop.aborted || (type === 'subscription' && this.#socket.readyState !== OPEN)) return this.#stopped(id, jsonrpc, type);
       const result: unknown = await callProcedure({ router: this.#opts.router, path, getRawInput: async () => input, ctx: context_.ctx, type, signal: stop.signal, batchIndex });
       if (type !== 'subscription') {
         if (isAsyncIterable(result)) throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: `Cannot return an async iterable from a ${type} procedure with WebSockets` });
@@ -180,7 +181,7 @@ export class TrpcSocket<TContext extends Context> {
       }
       if (!isAsyncIterable(result)) throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an AsyncGenerator` });
       const iterator = result[Symbol.asyncIterator]();
-      if (stop.signal.aborted || this.#socket.readyState !== OPEN) {
+      if (stop.aborted || this.#socket.readyState !== OPEN) {
         stop.abort();
         await iterator.return?.();
         return this.#stopped(id, jsonrpc, type);
@@ -191,7 +192,7 @@ export class TrpcSocket<TContext extends Context> {
     } catch (cause) {
       // A procedure that gave up because its subscription was stopped is no error.
       const error = getTRPCErrorFromUnknown(cause);
-      if (stop.signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause)) return;
+      if (stop.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause)) return;
       fail(error);
     } finally {
       if (type === 'subscription' && !streaming) this.#unsubscribed(id, stop);
@@ -206,7 +207,7 @@ export class TrpcSocket<TContext extends Context> {
     if (type === 'subscription') this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
   }
 
-  #unsubscribed(id: number | string, stop: AbortController) {
+  #unsubscribed(id: number | string, stop: StopSignal) {
     if (this.#first === stop) this.#first = this.#firstId = undefined;
     else if (this.#more?.get(id) === stop) this.#more.delete(id);
     if (this.#socket.readyState !== OPEN) stop.abort();
@@ -217,7 +218,7 @@ export class TrpcSocket<TContext extends Context> {
    * served here end once their signal aborts (they listen to it), so an idle subscription is
    * this one frame waiting on its stream's next event, not the call that started it as well.
    */
-  async #stream(iterator: AsyncIterator<unknown>, stop: AbortController, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
+  async #stream(iterator: AsyncIterator<unknown>, stop: StopSignal, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
     const signal = stop.signal;
     try {
       let done = false;
