@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { LegacyClientFrame, LegacyNewMessageFrame, LegacyTypingFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../../contracts/index.ts';
+import type { FeedItem } from '../../messages/room-feed.ts';
 import { authenticateRequest } from '../http/request-auth.ts';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
@@ -81,14 +82,14 @@ interface Shared {
   log: FastifyBaseLogger;
 }
 
+// Every socket's frame queue starts here: a resolved promise is as good as any other to chain on.
+const NOTHING_QUEUED = Promise.resolve();
+
 /**
  * One `ws/chat` socket: its room's feed written out as frames, its frames worked through in order.
  * An object with shared methods: a socket lives long and mostly idle, and a closure per action
  * weighed more than the socket's state.
  */
-// Every socket's frame queue starts here: a resolved promise is as good as any other to chain on.
-const NOTHING_QUEUED = Promise.resolve();
-
 class ChatSocket implements SocketPeer {
   readonly #shared: Shared;
   readonly #socket: WebSocket;
@@ -100,6 +101,7 @@ class ChatSocket implements SocketPeer {
   /** Made at the socket's first frame: most sockets only listen. */
   #caller: ReturnType<typeof createCaller> | undefined;
   #queue = NOTHING_QUEUED;
+  #events: AsyncGenerator<FeedItem> | undefined;
 
   constructor(shared: Shared, socket: WebSocket, session: SocketSession, userId: string, otherUserId: string, roomId: string, reqId: string) {
     this.#shared = shared;
@@ -113,30 +115,44 @@ class ChatSocket implements SocketPeer {
 
   /** Starts the feed at `seq`, the room's when the socket was accepted (nothing sent after is missed), and reading frames. */
   start(seq: number) {
-    void this.#feed(seq);
+    const { services } = this.#shared;
+    services.metrics.subscription('legacy-ws', 1);
+    services.messages.feed(this.#roomId, { seq, change: null }, this.#session.closeSignal, undefined, this.#userId).then((events) => {
+      this.#events = events;
+      this.#next();
+    }, this.#failed);
     this.#session.serve(this);
   }
 
-  async #feed(seq: number) {
-    const { services, frameText } = this.#shared;
-    const { metrics } = services;
+  // The feed is pulled one event at a time through two handlers made once per socket rather than
+  // by a loop: an idle socket waits as a reaction on its feed's promise, not as a suspended frame.
+  #next() {
+    this.#events!.next().then(this.#delivered, this.#failed);
+  }
+
+  readonly #delivered = (item: IteratorResult<FeedItem>) => {
+    if (item.done) return this.#ended();
     try {
-      metrics.subscription('legacy-ws', 1);
-      try {
-        for await (const { event } of await services.messages.feed(this.#roomId, { seq, change: null }, this.#session.closeSignal, undefined, this.#userId)) {
-          const text = frameText(event);
-          if (text === undefined) continue;
-          metrics.delivered('legacy-ws');
-          // The session's send-buffer cap applies to every write.
-          this.#socket.send(text);
-        }
-      } finally {
-        metrics.subscription('legacy-ws', -1);
+      const text = this.#shared.frameText(item.value.event);
+      if (text !== undefined) {
+        this.#shared.services.metrics.delivered('legacy-ws');
+        // The session's send-buffer cap applies to every write.
+        this.#socket.send(text);
       }
     } catch (err) {
-      // Caught here rather than on the returned promise: no handler closure per socket.
-      if (!this.#session.closed) this.#closeWith(err);
+      void this.#events!.return(undefined);
+      return this.#failed(err);
     }
+    this.#next();
+  };
+
+  readonly #failed = (err: unknown) => {
+    this.#ended();
+    if (!this.#session.closed) this.#closeWith(err);
+  };
+
+  #ended() {
+    this.#shared.services.metrics.subscription('legacy-ws', -1);
   }
 
   #sendError(err: unknown) {
