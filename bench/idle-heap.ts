@@ -78,7 +78,7 @@ try {
     const d = heapDelta(sa, sb, N, 45);
     const kib = (x: number) => (x / 1024).toFixed(2);
     console.log(`\n## ${kind}: ${N} → ${2 * N} idle sockets, per socket`);
-    console.log(`RSS ${kib((b.rss - a.rss) / N)} KiB; snapshot heap ${kib(d.total)} KiB; heapUsed ${kib((b.memory.heapUsed - a.memory.heapUsed) / N)} KiB; external ${kib((b.memory.external - a.memory.external) / N)} KiB (arrayBuffers ${kib((b.memory.arrayBuffers - a.memory.arrayBuffers) / N)} KiB)`);
+    console.log(`RSS ${kib((b.rss - a.rss) / N)} KiB; snapshot heap ${kib(d.total)} KiB (${kib(d.total - d.code)} KiB without code objects); heapUsed ${kib((b.memory.heapUsed - a.memory.heapUsed) / N)} KiB; external ${kib((b.memory.external - a.memory.external) / N)} KiB (arrayBuffers ${kib((b.memory.arrayBuffers - a.memory.arrayBuffers) / N)} KiB)`);
     console.log('\n| kind | bytes/socket | objects/socket |\n|---|---:|---:|');
     for (const r of d.rows) console.log(`| ${r.kind.replaceAll('|', '\\|')} | ${r.bytes.toFixed(0)} | ${r.count.toFixed(2)} |`);
     console.log('\nclosures, their contexts and suspended async frames, by file:\n| file | bytes/socket |\n|---|---:|');

@@ -5,7 +5,7 @@ import { createReadBatcher } from './read-batcher.ts';
 import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
 import type { RoomChangeLog } from './room-changes.ts';
-import { openRoomFeed, type FeedItem, type Position, type RoomFeedSource } from './room-feed.ts';
+import { openRoomFeed, type FeedItem, type FeedSignal, type Position, type RoomFeedSource } from './room-feed.ts';
 import { queuedHook, withQueuedHook } from './queued-hook.ts';
 import { createCoalescer } from './send-coalescer.ts';
 import { watchRevealed } from '../presence/watch-revealed.ts';
@@ -50,7 +50,7 @@ export interface MessageService {
    * `presenceOf`: the other participant, whose presence changes the feed carries (see room-feed.ts).
    * `viewer`: the reader, whose blocks screen what the feed shows them.
    */
-  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: AbortSignal, presenceOf?: string, viewer?: string): Promise<AsyncGenerator<FeedItem>>;
+  feed(roomId: string, after: { seq: number; change: number | null } | null, signal: FeedSignal, presenceOf?: string, viewer?: string): Promise<AsyncGenerator<FeedItem>>;
 }
 
 export interface MessageServiceDeps {
@@ -71,7 +71,7 @@ export interface MessageServiceDeps {
   moderate?(candidate: { action: 'send'; sender: string; room: string; content: string }): Promise<string>;
   /** Told of every stored send (a recipient's first reply accepts a message request); undefined when there is nothing to wait for. */
   replied?(roomId: string, sender: string): Promise<void> | undefined;
-  /** What a reader may not see (see safety/block-view.ts); held until the feed's signal aborts. */
+  /** What a reader may not see (see safety/block-view.ts); held until the feed lets go of the bus. */
   screen?(viewer: string): Promise<EventScreen>;
   /** A user's presence as of now (see presence/), for a reader it has just become visible to. */
   presenceNow?(userId: string): Promise<PresenceEvent>;
@@ -193,12 +193,10 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
 
     async feed(roomId, after, signal, presenceOf, viewer) {
       const screened = viewer === undefined ? undefined : await screen?.(viewer);
-      if (screened) {
-        if (signal.aborted) screened.release();
-        else signal.addEventListener('abort', screened.release, { once: true });
-      }
-      const reads = screened && presenceNow ? { ...rooms, watchPresence: watchRevealed(watchPresence, screened, presenceNow, onError) } : rooms;
-      return openRoomFeed(new StoredRoom(reads, roomId), { after, signal, presenceOf, ...(screened && { hide: screened.hides }) }).catch((err: unknown) => {
+      // Only a feed that carries presence watches for it to be revealed: the others share the service's reads.
+      const reads = screened && presenceNow && presenceOf !== undefined ? { ...rooms, watchPresence: watchRevealed(watchPresence, screened, presenceNow, onError) } : rooms;
+      // The feed lets go of the screen as it lets go of the bus (at once if its signal has aborted): no listener of its own.
+      return openRoomFeed(new StoredRoom(reads, roomId), { after, signal, presenceOf, ...(screened && { hide: screened.hides, release: screened.release }) }).catch((err: unknown) => {
         screened?.release();
         throw err;
       });

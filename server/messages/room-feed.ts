@@ -23,10 +23,21 @@ export interface Position {
   change: number;
 }
 
+/**
+ * What a feed needs of its reader's signal: an AbortSignal will do, and so will any object that
+ * says whether it aborted and calls its listeners once when it does (a socket's session, which
+ * then needs no AbortSignal of its own).
+ */
+export interface FeedSignal {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+  removeEventListener(type: 'abort', listener: () => void): void;
+}
+
 export interface RoomFeedOptions {
   /** Resume after this position; when null, start with what happens from now on (a null `change`: changes from now on). */
   after: { seq: number; change: number | null } | null;
-  signal: AbortSignal;
+  signal: FeedSignal;
   /** The other participant, when the stream carries presence: their `presence` events join the feed. Unset: none do. */
   presenceOf?: string;
   /** Live stored events (messages, changes) held for a slow reader before it falls back to reading the database. */
@@ -38,6 +49,8 @@ export interface RoomFeedOptions {
    * hidden change still moves the feed's position.
    */
   hide?: (event: RoomEvent) => boolean;
+  /** Called once the feed lets go of the bus: it ended, failed to start, or its signal aborted. May be called more than once. */
+  release?: () => void;
 }
 
 /** A room event and the feed's position after it. */
@@ -65,7 +78,10 @@ const isChange = (e: RoomEvent): e is RoomChangeEvent => e.type === 'read' || e.
 export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOptions): Promise<AsyncGenerator<FeedItem>> {
   // Its client left while the caller was still checking the room: an abort listener added now
   // would never fire, and a stream never iterated never runs its `finally`.
-  if (options.signal.aborted) return (async function* () {})();
+  if (options.signal.aborted) {
+    options.release?.();
+    return (async function* () {})();
+  }
   const feed = new RoomFeed(source, options);
   await feed.start(options.after);
   return feed.run();
@@ -78,10 +94,11 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
  */
 class RoomFeed {
   readonly #source: RoomFeedSource;
-  readonly #signal: AbortSignal;
+  readonly #signal: FeedSignal;
   readonly #maxBuffered: number;
   readonly #replayBatch: number;
   readonly #hide: ((event: RoomEvent) => boolean) | undefined;
+  readonly #release: (() => void) | undefined;
   #pending: RoomEvent[] = [];
   #stored = 0;
   #overflowed = false;
@@ -99,6 +116,7 @@ class RoomFeed {
     this.#maxBuffered = options.maxBuffered ?? 1000;
     this.#replayBatch = options.replayBatch ?? 500;
     this.#hide = options.hide;
+    this.#release = options.release;
     // Subscribe before reading the database, so nothing committed in between is missed.
     this.#unsubscribeRoom = source.bus.subscribe(roomKey(source.roomId), this.#push);
     this.#unsubscribePresence =
@@ -138,6 +156,7 @@ class RoomFeed {
     this.#unsubscribeRoom();
     this.#unsubscribePresence?.();
     this.#signal.removeEventListener('abort', this.#aborted);
+    this.#release?.();
   }
 
   #here(): Position {

@@ -66,6 +66,17 @@ function addTo(seen: Seen, field: 'others' | 'pending' | 'privatePresence' | 'pr
   (seen[field] as Set<string>).add(user);
 }
 
+/** One listener alone, a Set from the second: a viewer mostly has one screen with one listener, and a Set weighs more than both. */
+type Listeners = VisibilityChange | Set<VisibilityChange>;
+const withListener = (held: Listeners | undefined, listener: VisibilityChange): Listeners =>
+  held === undefined || held === listener ? listener : typeof held === 'function' ? new Set([held, listener]) : held.add(listener);
+function withoutListener(held: Listeners | undefined, listener: VisibilityChange): Listeners | undefined {
+  if (held === listener) return undefined;
+  if (typeof held === 'object') held.delete(listener);
+  return held;
+}
+const listenersIn = (held: Listeners | undefined): Iterable<VisibilityChange> => (held === undefined ? [] : typeof held === 'function' ? [held] : [...held]);
+
 interface Entry {
   seen: Seen;
   holds: number;
@@ -73,7 +84,7 @@ interface Entry {
   /** Bumped by every invalidation; a read that started under an older one is read again. */
   gen: number;
   /** The open screens' listeners of this viewer (see {@link EventScreen.onChange}). */
-  listeners?: Set<VisibilityChange>;
+  listeners?: Listeners;
   loaded?: Promise<void>;
 }
 
@@ -177,9 +188,9 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
       if (entry.gen !== gens[i]) return void stale.push(u);
       const before = entry.seen;
       entry.seen = found.get(u)!;
-      if (entry.listeners?.size) {
+      if (entry.listeners) {
         const [was, now] = [visibilityOf(before), visibilityOf(entry.seen)];
-        for (const listener of entry.listeners) {
+        for (const listener of listenersIn(entry.listeners)) {
           try {
             listener(was, now);
           } catch (err) {
@@ -268,22 +279,22 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
         release();
         throw err;
       }
-      const mine = new Set<VisibilityChange>();
+      // Most screens have no listener, or one: a screen lives as long as its feed.
+      let mine: Listeners | undefined;
       return {
         // The entry's set is replaced on every re-read: look it up at each event.
         hides: (event) => hidesFor(viewer, entry.seen, event),
         onChange(listener) {
-          entry.listeners ??= new Set();
-          entry.listeners.add(listener);
-          mine.add(listener);
+          entry.listeners = withListener(entry.listeners, listener);
+          mine = withListener(mine, listener);
           return () => {
-            entry.listeners?.delete(listener);
-            mine.delete(listener);
+            entry.listeners = withoutListener(entry.listeners, listener);
+            mine = withoutListener(mine, listener);
           };
         },
         release() {
-          for (const listener of mine) entry.listeners?.delete(listener);
-          mine.clear();
+          for (const listener of listenersIn(mine)) entry.listeners = withoutListener(entry.listeners, listener);
+          mine = undefined;
           release();
         },
       };

@@ -1,13 +1,14 @@
 import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { LegacyClientFrame, LegacyNewMessageFrame, LegacyTypingFrame, ParleyError, UserId, toLegacyMessage, type LegacyServerFrame, type OpenedRoom, type RoomEvent } from '../../../contracts/index.ts';
+import type { FeedItem } from '../../messages/room-feed.ts';
 import { authenticateRequest } from '../http/request-auth.ts';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import { invalidInput, toParleyError } from '../errors/to-parley-error.ts';
 import type { Services } from '../../services.ts';
 import { createCaller } from '../trpc/app.router.ts';
 import { contextForUser } from '../trpc/context.ts';
-import { holdUserSocket, startSocketSession, type SocketSession } from '../ws/socket-session.ts';
+import { holdUserSocket, startSocketSession, type SocketPeer, type SocketSession } from '../ws/socket-session.ts';
 import { checkLegacyPayload } from './legacy-payload.ts';
 
 interface PairParams {
@@ -81,12 +82,15 @@ interface Shared {
   log: FastifyBaseLogger;
 }
 
+// Every socket's frame queue starts here: a resolved promise is as good as any other to chain on.
+const NOTHING_QUEUED = Promise.resolve();
+
 /**
  * One `ws/chat` socket: its room's feed written out as frames, its frames worked through in order.
  * An object with shared methods: a socket lives long and mostly idle, and a closure per action
  * weighed more than the socket's state.
  */
-class ChatSocket {
+class ChatSocket implements SocketPeer {
   readonly #shared: Shared;
   readonly #socket: WebSocket;
   readonly #session: SocketSession;
@@ -96,7 +100,8 @@ class ChatSocket {
   readonly #reqId: string;
   /** Made at the socket's first frame: most sockets only listen. */
   #caller: ReturnType<typeof createCaller> | undefined;
-  #queue = Promise.resolve();
+  #queue = NOTHING_QUEUED;
+  #events: AsyncGenerator<FeedItem> | undefined;
 
   constructor(shared: Shared, socket: WebSocket, session: SocketSession, userId: string, otherUserId: string, roomId: string, reqId: string) {
     this.#shared = shared;
@@ -110,27 +115,44 @@ class ChatSocket {
 
   /** Starts the feed at `seq`, the room's when the socket was accepted (nothing sent after is missed), and reading frames. */
   start(seq: number) {
-    this.#feed(seq).catch((err: unknown) => {
-      if (!this.#session.signal.aborted) this.#closeWith(err);
-    });
-    this.#socket.on('message', this.#onMessage);
+    const { services } = this.#shared;
+    services.metrics.subscription('legacy-ws', 1);
+    services.messages.feed(this.#roomId, { seq, change: null }, this.#session.closeSignal, undefined, this.#userId).then((events) => {
+      this.#events = events;
+      this.#next();
+    }, this.#failed);
+    this.#session.serve(this);
   }
 
-  async #feed(seq: number) {
-    const { services, frameText } = this.#shared;
-    const { metrics } = services;
-    metrics.subscription('legacy-ws', 1);
+  // The feed is pulled one event at a time through two handlers made once per socket rather than
+  // by a loop: an idle socket waits as a reaction on its feed's promise, not as a suspended frame.
+  #next() {
+    this.#events!.next().then(this.#delivered, this.#failed);
+  }
+
+  readonly #delivered = (item: IteratorResult<FeedItem>) => {
+    if (item.done) return this.#ended();
     try {
-      for await (const { event } of await services.messages.feed(this.#roomId, { seq, change: null }, this.#session.signal, undefined, this.#userId)) {
-        const text = frameText(event);
-        if (text === undefined) continue;
-        metrics.delivered('legacy-ws');
+      const text = this.#shared.frameText(item.value.event);
+      if (text !== undefined) {
+        this.#shared.services.metrics.delivered('legacy-ws');
         // The session's send-buffer cap applies to every write.
         this.#socket.send(text);
       }
-    } finally {
-      metrics.subscription('legacy-ws', -1);
+    } catch (err) {
+      void this.#events!.return(undefined);
+      return this.#failed(err);
     }
+    this.#next();
+  };
+
+  readonly #failed = (err: unknown) => {
+    this.#ended();
+    if (!this.#session.closed) this.#closeWith(err);
+  };
+
+  #ended() {
+    this.#shared.services.metrics.subscription('legacy-ws', -1);
   }
 
   #sendError(err: unknown) {
@@ -166,7 +188,7 @@ class ChatSocket {
 
   async #run(raw: string | null, bytes: number, placed: () => void) {
     try {
-      if (this.#session.signal.aborted) return;
+      if (this.#session.closed) return;
       if (raw === null) throw new ParleyError('INVALID_INPUT', 'Binary frames are not supported.');
       await this.#handle(raw, placed);
     } catch (err) {
@@ -183,7 +205,7 @@ class ChatSocket {
   // refused: one TCP read can bring a whole burst, and the legacy protocol has no answer for
   // "too many" (only the per-user rate limit refuses a send). Once the socket closes, what is
   // still waiting is dropped.
-  readonly #onMessage = (data: Buffer, isBinary: boolean) => {
+  message(data: Buffer, isBinary: boolean) {
     const bytes = data.length;
     this.#session.take(bytes);
     const raw = isBinary ? null : data.toString();
@@ -191,5 +213,5 @@ class ChatSocket {
       const { promise, resolve } = Promise.withResolvers<void>();
       return Promise.race([promise, this.#run(raw, bytes, resolve)]);
     });
-  };
+  }
 }

@@ -152,24 +152,29 @@ class TrackedEvents implements AsyncIterableIterator<TrackedEnvelope<RoomEvent>>
     this.#open = false;
   }
 
-  async next(): Promise<IteratorResult<TrackedEnvelope<RoomEvent>>> {
-    let item: IteratorResult<FeedItem>;
-    try {
-      item = await this.#feed.next();
-    } catch (err) {
-      this.#ended();
-      throw err;
-    }
+  // Not an async method: an idle subscription waits here, and a suspended async frame weighs
+  // more than a reaction on the feed's promise.
+  next(): Promise<IteratorResult<TrackedEnvelope<RoomEvent>>> {
+    return this.#feed.next().then(this.#item, this.#failed);
+  }
+
+  readonly #failed = (err: unknown): never => {
+    this.#ended();
+    throw err;
+  };
+
+  readonly #item = (item: IteratorResult<FeedItem>): IteratorResult<TrackedEnvelope<RoomEvent>> | Promise<IteratorResult<TrackedEnvelope<RoomEvent>>> => {
     if (item.done) {
       this.#ended();
       return { done: true, value: undefined };
     }
     this.#metrics.delivered(this.#surface);
-    const { event } = item.value;
+    const { event, position } = item.value;
+    const id = formatEventId(position.seq, position.change);
     // Only a message with attachments waits for signing; every other event goes out as it is.
-    const signed = 'message' in event && event.message.attachments ? await this.#sign(event) : event;
-    return { done: false, value: tracked(formatEventId(item.value.position.seq, item.value.position.change), signed) };
-  }
+    if ('message' in event && event.message.attachments) return this.#sign(event).then((signed) => ({ done: false, value: tracked(id, signed) }));
+    return { done: false, value: tracked(id, event) };
+  };
 
   async return(): Promise<IteratorResult<TrackedEnvelope<RoomEvent>>> {
     this.#ended();

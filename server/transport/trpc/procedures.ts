@@ -55,10 +55,13 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
   let leave: (() => void) | undefined;
   let release: (() => void) | undefined;
   try {
-    leave = ctx.socket?.admit(type, signal);
+    leave = ctx.socket?.admit(type);
     userId = await ctx.authenticate();
     if (action) await ctx.services.limiter.take(action, userId);
-    if (type === 'subscription' && signal) release = takeSubscription(ctx, userId, signal);
+    if (type === 'subscription' && signal) {
+      release = takeSubscription(ctx, userId);
+      holdUntilStopped(signal, leave, release);
+    }
   } catch (err) {
     leave?.();
     const parley = toParleyError(err);
@@ -86,13 +89,24 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
  * A subscription holds one of its user's slots until it stops (its signal aborts on stop, on error
  * and when the socket closes): the sum over all of a user's sockets is capped, not each socket alone.
  */
-function takeSubscription(ctx: Context, userId: string, signal: AbortSignal) {
+function takeSubscription(ctx: Context, userId: string) {
   const { subscriptionSlots } = ctx.services;
   const release = subscriptionSlots.take(userId);
   if (!release) throw new ParleyError('RATE_LIMITED', `At most ${subscriptionSlots.max} subscriptions per user at once; stop one first.`);
-  if (signal.aborted) release();
-  else signal.addEventListener('abort', release, { once: true });
   return release;
+}
+
+/**
+ * A running subscription holds its socket's slot and its user's until its signal aborts: one
+ * listener for both, as an idle subscription keeps its listeners for its whole life.
+ */
+function holdUntilStopped(signal: AbortSignal, leave: (() => void) | undefined, release: () => void) {
+  const stopped = () => {
+    leave?.();
+    release();
+  };
+  if (signal.aborted) stopped();
+  else signal.addEventListener('abort', stopped, { once: true });
 }
 
 /** A procedure for a caller identified by their token; see {@link callerRules}. */

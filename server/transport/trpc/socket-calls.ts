@@ -12,16 +12,16 @@ export interface SocketCalls {
   /**
    * Admits a call, or throws RATE_LIMITED. A query or mutation holds one of the session's in-flight
    * units (reading pauses at the limit, calls already read past twice it are refused) until the
-   * returned release; a subscription holds one of the socket's subscriptions until `signal` aborts
-   * (on stop, on error, when the socket closes) or the release is called.
+   * returned release; a subscription holds one of the socket's subscriptions until the release is
+   * called (the caller rules call it once its signal aborts: on stop, on error, when the socket closes).
    */
-  admit(type: CallType, signal: AbortSignal | undefined): () => void;
+  admit(type: CallType): () => void;
 }
 
 export function socketCalls(session: SocketSession, maxSubscriptions: number): SocketCalls {
   let subscriptions = 0;
   return {
-    admit(type, signal) {
+    admit(type) {
       let held = true;
       if (type !== 'subscription') {
         if (!session.begin()) throw new ParleyError('RATE_LIMITED', 'Too many requests in flight on this socket; wait for answers.');
@@ -32,13 +32,10 @@ export function socketCalls(session: SocketSession, maxSubscriptions: number): S
       }
       if (subscriptions >= maxSubscriptions) throw new ParleyError('RATE_LIMITED', `At most ${maxSubscriptions} subscriptions per socket.`);
       subscriptions++;
-      const release = () => {
+      return () => {
         if (held) subscriptions--;
         held = false;
       };
-      if (signal?.aborted) release();
-      else signal?.addEventListener('abort', release, { once: true });
-      return release;
     },
   };
 }

@@ -94,8 +94,7 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
         }),
         new URL(url, 'http://localhost').searchParams.get('connectionParams') === '1',
       );
-      socket.on('message', (data: Buffer, isBinary: boolean) => trpc.message(data, isBinary));
-      socket.on('close', () => trpc.closed());
+      session.serve(trpc);
     });
   }, { prefix: '/trpc' });
 }

@@ -13,6 +13,7 @@ import {
   type TRPCResponseMessage,
 } from '@trpc/server/unstable-core-do-not-import';
 import type { WebSocket } from 'ws';
+import { StopSignal } from './stop-signal.ts';
 
 type Context = object;
 type CallType = 'query' | 'mutation' | 'subscription';
@@ -40,16 +41,19 @@ const fallbackErrorShape = { code: -32603, message: 'Internal server error', dat
  * tRPC's own adapter keeps, for every socket, a dozen closures and a connection AbortController,
  * and for every running subscription a chain of disposable scopes, a race of promises renewed at
  * each event and a second AbortController: an idle subscription cost more than the socket it
- * rides on. Here a subscription is its AbortController and one loop awaiting its next event.
+ * rides on. Here a subscription is its StopSignal and one frame awaiting its next event.
  */
 export class TrpcSocket<TContext extends Context> {
   readonly #socket: WebSocket;
   readonly #opts: TrpcSocketOptions;
-  readonly #createContextFor: CreateSocketContext<TContext>;
+  /** Let go of once called: it may close over what the upgrade request carried. */
+  #createContextFor: CreateSocketContext<TContext> | undefined;
   #context: Promise<ContextResult<TContext>> | undefined;
   #ctx: TContext | undefined;
-  /** Running subscriptions by the client's id; made at the first. */
-  #subscriptions: Map<number | string, AbortController> | undefined;
+  /** The first running subscription (most sockets have one), and the others by the client's id: a Map weighs more than a socket's idle subscription. */
+  #firstId: number | string | undefined;
+  #first: StopSignal | undefined;
+  #more: Map<number | string, StopSignal> | undefined;
 
   constructor(socket: WebSocket, opts: TrpcSocketOptions, createContext: CreateSocketContext<TContext>, expectsConnectionParams: boolean) {
     this.#socket = socket;
@@ -60,9 +64,12 @@ export class TrpcSocket<TContext extends Context> {
 
   /** Every stream stops when the socket closes. */
   closed() {
-    if (!this.#subscriptions) return;
-    for (const subscription of this.#subscriptions.values()) subscription.abort();
-    this.#subscriptions.clear();
+    const first = this.#first;
+    this.#first = this.#firstId = undefined;
+    first?.abort();
+    if (!this.#more) return;
+    for (const subscription of this.#more.values()) subscription.abort();
+    this.#more.clear();
   }
 
   message(data: Buffer, isBinary: boolean) {
@@ -99,8 +106,10 @@ export class TrpcSocket<TContext extends Context> {
   }
 
   async #createContext(connectionParams: () => TRPCRequestInfo['connectionParams']): Promise<ContextResult<TContext>> {
+    const create = this.#createContextFor!;
+    this.#createContextFor = undefined;
     try {
-      this.#ctx = await this.#createContextFor(connectionParams());
+      this.#ctx = await create(connectionParams());
       return { ok: true, ctx: this.#ctx };
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);
@@ -143,7 +152,7 @@ export class TrpcSocket<TContext extends Context> {
       const error = this.#report(new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }), undefined, 'unknown');
       return this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'unknown', undefined, undefined) });
     }
-    if (call.method === 'subscription.stop') return void this.#subscriptions?.get(id)?.abort();
+    if (call.method === 'subscription.stop') return void this.#subscription(id)?.abort();
     const type = call.method;
     const { path, lastEventId } = call.params;
     let { input } = call.params;
@@ -152,14 +161,19 @@ export class TrpcSocket<TContext extends Context> {
       const error = this.#report(cause, path, type);
       this.#respond({ id, jsonrpc, error: this.#errorShape(error, type, path, input) });
     };
-    if (type === 'subscription' && this.#subscriptions?.has(id)) return fail(new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
+    if (type === 'subscription' && this.#subscription(id)) return fail(new TRPCError({ code: 'BAD_REQUEST', message: `Duplicate id ${id}` }));
 
-    const stop = new AbortController();
-    if (type === 'subscription') (this.#subscriptions ??= new Map()).set(id, stop);
+    const stop = new StopSignal();
+    if (type === 'subscription') {
+      if (this.#first) (this.#more ??= new Map()).set(id, stop);
+      else [this.#firstId, this.#first] = [id, stop];
+    }
+    // Once its stream runs, a subscription is the stream's to end: this call's frame is let go of.
+    let streaming = false;
     try {
       const context_ = await context;
       if (!context_.ok) throw context_.error;
-      if (stop.signal.aborted || (type === 'subscription' && this.#socket.readyState !== OPEN)) return this.#stopped(id, jsonrpc, type);
+      if (stop.aborted || (type === 'subscription' && this.#socket.readyState !== OPEN)) return this.#stopped(id, jsonrpc, type);
       const result: unknown = await callProcedure({ router: this.#opts.router, path, getRawInput: async () => input, ctx: context_.ctx, type, signal: stop.signal, batchIndex });
       if (type !== 'subscription') {
         if (isAsyncIterable(result)) throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: `Cannot return an async iterable from a ${type} procedure with WebSockets` });
@@ -167,69 +181,93 @@ export class TrpcSocket<TContext extends Context> {
       }
       if (!isAsyncIterable(result)) throw new TRPCError({ code: 'INTERNAL_SERVER_ERROR', message: `Subscription ${path} did not return an AsyncGenerator` });
       const iterator = result[Symbol.asyncIterator]();
-      if (stop.signal.aborted || this.#socket.readyState !== OPEN) {
+      if (stop.aborted || this.#socket.readyState !== OPEN) {
         stop.abort();
         await iterator.return?.();
         return this.#stopped(id, jsonrpc, type);
       }
       this.#respond({ id, jsonrpc, result: { type: 'started' } });
-      await this.#stream(iterator, stop.signal, id, jsonrpc, path, input);
-      this.#stopped(id, jsonrpc, type);
+      streaming = true;
+      void this.#stream(iterator, stop, id, jsonrpc, path, input);
     } catch (cause) {
       // A procedure that gave up because its subscription was stopped is no error.
       const error = getTRPCErrorFromUnknown(cause);
-      if (stop.signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause)) return;
+      if (stop.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause)) return;
       fail(error);
     } finally {
-      if (type === 'subscription') {
-        if (this.#subscriptions?.get(id) === stop) this.#subscriptions.delete(id);
-        if (this.#socket.readyState !== OPEN) stop.abort();
-      }
+      if (type === 'subscription' && !streaming) this.#unsubscribed(id, stop);
     }
+  }
+
+  #subscription(id: number | string) {
+    return this.#first && this.#firstId === id ? this.#first : this.#more?.get(id);
   }
 
   #stopped(id: number | string, jsonrpc: '2.0' | undefined, type: CallType) {
     if (type === 'subscription') this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
   }
 
+  #unsubscribed(id: number | string, stop: StopSignal) {
+    if (this.#first === stop) this.#first = this.#firstId = undefined;
+    else if (this.#more?.get(id) === stop) this.#more.delete(id);
+    if (this.#socket.readyState !== OPEN) stop.abort();
+  }
+
   /**
-   * Writes the stream's events until it ends, fails or is stopped. The streams served here end
-   * once their signal aborts (they listen to it), so the loop waits on their next event alone.
+   * Writes the stream's events until it ends, fails or is stopped, then `stopped`. The streams
+   * served here end once their signal aborts (they listen to it), so an idle subscription is
+   * this one frame waiting on its stream's next event, not the call that started it as well.
    */
-  async #stream(iterator: AsyncIterator<unknown>, signal: AbortSignal, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
-    let done = false;
+  async #stream(iterator: AsyncIterator<unknown>, stop: StopSignal, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
+    const signal = stop.signal;
     try {
-      for (;;) {
-        let next: IteratorResult<unknown>;
-        try {
-          next = await iterator.next();
-        } catch (cause) {
-          // A stream that throws after its stop ended as a stopped one does.
-          if (signal.aborted) {
-            if (!isAbortError(getTRPCErrorFromUnknown(cause).cause)) this.#report(cause, path, 'subscription');
-            done = true;
-            return;
+      let done = false;
+      try {
+        for (;;) {
+          let next: IteratorResult<unknown>;
+          try {
+            next = await iterator.next();
+          } catch (cause) {
+            // A stream that throws after its stop ended as a stopped one does.
+            if (signal.aborted) {
+              if (!isAbortError(getTRPCErrorFromUnknown(cause).cause)) this.#report(cause, path, 'subscription');
+              done = true;
+              break;
+            }
+            throw cause;
           }
-          throw cause;
+          if (next.done || signal.aborted) {
+            done = next.done === true;
+            break;
+          }
+          const value = next.value;
+          if (isTrackedEnvelope(value)) {
+            const [eventId, data] = value;
+            this.#respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } });
+          } else this.#respond({ id, jsonrpc, result: { type: 'data', data: value } });
         }
-        if (next.done || signal.aborted) {
-          done = next.done === true;
-          return;
+      } catch (cause) {
+        // Failed while streaming: the client hears the error, then `stopped`.
+        if (!signal.aborted) {
+          const error = this.#report(cause, path, 'subscription');
+          this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'subscription', path, input) });
         }
-        const value = next.value;
-        if (isTrackedEnvelope(value)) {
-          const [eventId, data] = value;
-          this.#respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } });
-        } else this.#respond({ id, jsonrpc, result: { type: 'data', data: value } });
+      } finally {
+        if (!done) await iterator.return?.();
       }
+      this.#stopped(id, jsonrpc, 'subscription');
     } catch (cause) {
-      // Failed while streaming: the client hears the error, then `stopped`.
-      if (!signal.aborted) {
-        const error = this.#report(cause, path, 'subscription');
-        this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'subscription', path, input) });
+      // Its end failed (the stream's return threw): as a failed call, unless the stream gave up on its stop.
+      const error = getTRPCErrorFromUnknown(cause);
+      if (!(signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause))) {
+        try {
+          this.#respond({ id, jsonrpc, error: this.#errorShape(this.#report(error, path, 'subscription'), 'subscription', path, input) });
+        } catch (failure) {
+          this.#report(failure, path, 'subscription');
+        }
       }
     } finally {
-      if (!done) await iterator.return?.();
+      this.#unsubscribed(id, stop);
     }
   }
 }

@@ -5,6 +5,7 @@ import { WebSocket } from 'ws';
 import { ERROR_MAP } from '../errors/transport-codes.ts';
 import type { UserSlots } from '../../infra/limits/user-slots.ts';
 import type { BanView } from '../../admin/ban-view.ts';
+import type { FeedSignal } from '../../messages/room-feed.ts';
 
 /** The rules every WebSocket of both surfaces (tRPC and legacy ws/chat) lives by. */
 export interface SocketRules {
@@ -34,13 +35,29 @@ export interface SocketSession {
   end(bytes?: number): void;
   /** Closes the socket with 4501 (TOKEN_EXPIRED) when the token it authenticated with expires. */
   expireAt(expiresAt: number | undefined): void;
-  /** Aborted once the socket starts closing (by either side): queued work is dropped, subscriptions end. */
+  /** Aborted once the socket starts closing (by either side): queued work is dropped, subscriptions end. Made at first use. */
   readonly signal: AbortSignal;
+  /** The socket started closing (by either side); unlike `signal`, costs nothing. */
+  readonly closed: boolean;
+  /** The socket's closing as a feed hears it, without an AbortSignal: its listeners are called with the releases (see atClose). */
+  readonly closeSignal: FeedSignal;
+  /**
+   * Hands the socket's frames to `peer.message` and, once it has closed, calls `peer.closed`:
+   * shared listeners, so a socket holds no closures of its surface.
+   */
+  serve(peer: SocketPeer): void;
   /**
    * Calls `release` once the socket starts closing (at once if it has). What the socket holds for
    * its whole life goes here rather than on the signal: a listener there costs several times more.
    */
   atClose(release: () => void): void;
+}
+
+/** What a surface does with a socket's frames, and at its end. */
+export interface SocketPeer {
+  message(data: Buffer, isBinary: boolean): void;
+  /** The socket closed (its 'close' event: after the closing handshake), after its session's releases ran. */
+  closed?(): void;
 }
 
 // setTimeout fires at once for delays above 2^31-1 ms; a later expiry is re-armed.
@@ -82,6 +99,10 @@ function onPong(this: SessionSocket) {
   this.session!.alive = true;
 }
 
+function onMessage(this: SessionSocket, data: Buffer, isBinary: boolean) {
+  this.session!.peer!.message(data, isBinary);
+}
+
 function onError(this: SessionSocket, err: Error) {
   const session = this.session!;
   logSocketError(session.log, err, session.reqId);
@@ -100,6 +121,7 @@ function onClose(this: SessionSocket) {
   session.heartbeat.remove(session);
   expiries.remove(session);
   session.closing();
+  session.peer?.closed?.();
 }
 
 function uncork(session: Session) {
@@ -117,7 +139,11 @@ function uncork(session: Session) {
  * set of closures and timers cost more memory than the sockets themselves.
  */
 class Session implements SocketSession {
-  readonly #closed = new AbortController();
+  // Most sockets' signals are never asked for (a tRPC socket's calls carry their own): an
+  // AbortSignal, with its listener maps, weighs more than the rest of the session.
+  #controller: AbortController | undefined;
+  closed = false;
+  peer: SocketPeer | undefined;
   readonly tcp: Socket;
   inflight = 0;
   inflightBytes = 0;
@@ -148,22 +174,51 @@ class Session implements SocketSession {
   }
 
   get signal() {
-    return this.#closed.signal;
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.closed) this.#controller.abort();
+    }
+    return this.#controller.signal;
+  }
+
+  serve(peer: SocketPeer) {
+    this.peer = peer;
+    this.socket.on('message', onMessage as () => void);
   }
 
   #releases: Array<() => void> | undefined;
 
   closing() {
-    if (this.#closed.signal.aborted) return;
-    this.#closed.abort();
+    if (this.closed) return;
+    this.closed = true;
+    this.#controller?.abort();
     const releases = this.#releases;
     this.#releases = undefined;
     if (releases) for (const release of releases) release();
   }
 
   atClose(release: () => void) {
-    if (this.#closed.signal.aborted) release();
+    if (this.closed) release();
     else (this.#releases ??= []).push(release);
+  }
+
+  get closeSignal(): FeedSignal {
+    return this;
+  }
+
+  get aborted() {
+    return this.closed;
+  }
+
+  // As an AbortSignal's: a listener added once closed is never called.
+  addEventListener(_type: 'abort', listener: () => void) {
+    if (!this.closed) (this.#releases ??= []).push(listener);
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void) {
+    const releases = this.#releases;
+    const i = releases ? releases.indexOf(listener) : -1;
+    if (i >= 0) releases!.splice(i, 1);
   }
 
   /** Frames written in one tick (a burst of events, a replay) leave in one write, not one each. */
@@ -184,7 +239,7 @@ class Session implements SocketSession {
   }
 
   begin() {
-    if (this.#closed.signal.aborted) return false;
+    if (this.closed) return false;
     if (this.inflight >= this.rules.maxInflight * 2) return false;
     this.inflight++;
     if (this.#overLimit() && !this.socket.isPaused) this.#pauseReading();
@@ -194,17 +249,17 @@ class Session implements SocketSession {
   take(bytes: number) {
     this.inflight++;
     this.inflightBytes += bytes;
-    if (this.#overLimit() && !this.socket.isPaused && !this.#closed.signal.aborted) this.#pauseReading();
+    if (this.#overLimit() && !this.socket.isPaused && !this.closed) this.#pauseReading();
   }
 
   end(bytes = 0) {
     this.inflight--;
     this.inflightBytes -= bytes;
-    if (!this.#overLimit() && this.socket.isPaused && !this.#closed.signal.aborted) this.socket.resume();
+    if (!this.#overLimit() && this.socket.isPaused && !this.closed) this.socket.resume();
   }
 
   expireAt(expiresAt: number | undefined) {
-    if (expiresAt === undefined || this.#closed.signal.aborted) return;
+    if (expiresAt === undefined || this.closed) return;
     expiries.remove(this);
     this.expiresAt = expiresAt;
     expiries.add(this);
@@ -418,8 +473,8 @@ export function holdUserSocket({ socketSlots, admin }: { socketSlots: UserSlots;
     socket.close(ERROR_MAP.RATE_LIMITED.wsClose, `at most ${socketSlots.max} sockets per user`);
     return false;
   }
-  if (session.signal.aborted) return (release(), true);
+  if (session.closed) return (release(), true);
   session.atClose(release);
   session.atClose(admin.bans.view.watch(userId, (why) => socket.close(ERROR_MAP[why.code].wsClose, why.message.slice(0, 120))));
-  return !session.signal.aborted;
+  return !session.closed;
 }
