@@ -18,8 +18,7 @@ export interface ReadOutcome {
   stored?: StoredChange;
 }
 
-/** A change before the log numbers it. */
-export type Unnumbered = RoomChangeEvent extends infer E ? (E extends RoomChangeEvent ? Omit<E, 'change_seq'> : never) : never;
+type Unnumbered = RoomChangeEvent extends infer E ? (E extends RoomChangeEvent ? Omit<E, 'change_seq'> : never) : never;
 
 export interface RoomChangeLog {
   /**
