@@ -7,10 +7,10 @@
  * connections the instance held, and the database transactions the storm cost (catch-up reads are
  * batched, so far fewer than one per client).
  */
-import { createServer } from 'node:net';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { signToken } from '../../server/identity/sign-token.ts';
+import { freePort } from '../../server/infra/db/postgres-server.ts';
 import { STORE_MESSAGES_SQL, storeMessagesParam } from '../../server/messages/message-store.ts';
 import { seedPairs, type Pair } from '../db.ts';
 import { startInstance, type Instance } from '../instance-process.ts';
@@ -114,14 +114,6 @@ export async function stormClients(p: StormParams, control: Control): Promise<St
     control.post({ type: 'reached', reached });
   }
   return { clients: clients.length, caughtUp: clients.filter((c) => c.last >= expectSeq).length, catchUpMs, gaps, duplicates, refused };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 async function transactions(pool: pg.Pool): Promise<number> {

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
 import type { RunAs } from './postgres-binaries.ts';
@@ -72,4 +73,23 @@ export async function untilReady(child: ChildProcess, file: string, runAs: RunAs
   });
   output.onLine = undefined;
   return output;
+}
+
+/** A started server owned by this process: `stop()` ends it, and so does this process's exit. */
+export function ownedServer(child: ChildProcess, url: string) {
+  // If Node exits without stop() (an uncaught error, process.exit), the server must not outlive it.
+  const killOnExit = () => child.kill('SIGINT');
+  process.once('exit', killOnExit);
+  const exited = once(child, 'exit');
+  return {
+    url,
+    pid: child.pid!,
+    async stop() {
+      process.off('exit', killOnExit);
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGINT');
+        await exited;
+      }
+    },
+  };
 }

@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { runnableBinaries } from './binary-cache.ts';
 import { secureCluster } from './cluster-auth.ts';
-import { collectStderr, exitCode, spawnOnCluster, untilReady } from './cluster-process.ts';
+import { collectStderr, exitCode, ownedServer, spawnOnCluster, untilReady } from './cluster-process.ts';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
 import { postgresBinaries, postgresUser, type PostgresBinaries, type RunAs } from './postgres-binaries.ts';
 
@@ -71,22 +71,8 @@ async function spawnServer(bin: PostgresBinaries, dir: string, port: number, run
   const args = (dataDir: string) => ['-D', dataDir, '-p', String(port), ...Object.entries(all).flatMap(([k, v]) => ['-c', `${k}=${v}`])];
   // Its own process group: a terminal's Ctrl-C reaches only Node, which drains requests before stopping the database.
   const child = spawnOnCluster(bin.postgres, args, { dir, runAs, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-  const output = await untilReady(child, bin.postgres, runAs, READY, 'PostgreSQL');
-  // If Node exits without stop() (an uncaught error, process.exit), the server must not outlive it.
-  const killOnExit = () => child.kill('SIGINT');
-  process.once('exit', killOnExit);
-  const exited = once(child, 'exit');
-  return {
-    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
-    pid: child.pid!,
-    async stop() {
-      process.off('exit', killOnExit);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGINT');
-        await exited;
-      }
-    },
-  };
+  await untilReady(child, bin.postgres, runAs, READY, 'PostgreSQL');
+  return ownedServer(child, `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`);
 }
 
 /** A TCP port free on 127.0.0.1 right now. */

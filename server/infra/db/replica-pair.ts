@@ -1,13 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { runnableBinaries } from './binary-cache.ts';
-import { spawnOnCluster, untilReady } from './cluster-process.ts';
+import { ownedServer, spawnOnCluster, untilReady } from './cluster-process.ts';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
 import { postgresBinaries, postgresUser } from './postgres-binaries.ts';
 import { freePort, startPostgresServer, type PostgresServer } from './postgres-server.ts';
@@ -106,21 +105,8 @@ async function startStandby(dir: string, password: string, settings: Record<stri
     stdio: ['ignore', 'ignore', 'pipe'],
     detached: true,
   });
-  const output = await untilReady(child, bin.postgres, runAs, STANDBY_READY, 'the standby');
-  const killOnExit = () => child.kill('SIGINT');
-  process.once('exit', killOnExit);
-  const exited = once(child, 'exit');
-  return {
-    url: `postgres://postgres:${password}@127.0.0.1:${port}/postgres`,
-    pid: child.pid!,
-    async stop() {
-      process.off('exit', killOnExit);
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGINT');
-        await exited;
-      }
-    },
-  };
+  await untilReady(child, bin.postgres, runAs, STANDBY_READY, 'the standby');
+  return ownedServer(child, `postgres://postgres:${password}@127.0.0.1:${port}/postgres`);
 }
 
 async function query<T extends pg.QueryResultRow>(url: string, text: string): Promise<T[]> {
