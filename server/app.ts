@@ -9,7 +9,7 @@ import { registerTrpcAdapter } from './transport/trpc/trpc.adapter.ts';
 import { devSecretFile, loadOrCreateDevSecret } from './identity/dev-secret.ts';
 import type { Config } from './infra/config/config.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './infra/db/embedded-postgres.ts';
-import { createOrm, migrateAt } from './infra/db/orm.ts';
+import { closeOrm, createOrm, migrateAt } from './infra/db/orm.ts';
 import { ParleyError } from '../contracts/index.ts';
 import { replyError } from './transport/errors/http-reply.ts';
 import { ERROR_MAP } from './transport/errors/transport-codes.ts';
@@ -177,12 +177,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     await scale.close();
     shutdownStage = 'database pool';
     // A connection still checked out would hold the pool's close for ever: the grace period bounds it.
-    let poolTimer: NodeJS.Timeout | undefined;
-    const poolClosed = await Promise.race([
-      orm.close(true).then(() => true),
-      new Promise<boolean>((resolve) => (poolTimer = setTimeout(() => resolve(false), config.shutdownGraceMs))),
-    ]);
-    clearTimeout(poolTimer);
+    const poolClosed = await closeOrm(orm, config.shutdownGraceMs);
     if (!poolClosed) fastify.log.warn('shutdown: the database pool did not close within the grace period (a connection still checked out); going on without it');
     shutdownStage = 'embedded database';
     await embedded?.close();

@@ -1,7 +1,8 @@
 import { afterAll, expect, it } from 'vitest';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startServerProcess, type ServerProcess } from './support/server-process.ts';
-import { TEST_SECRET } from './support/test-app.ts';
+import { ADMIN_URL, TEST_SECRET, dropTestDatabase, freshDatabase } from './support/test-app.ts';
+import { closeOrm, createOrm } from '../server/infra/db/orm.ts';
 import { signToken } from '../server/identity/sign-token.ts';
 
 let server: ServerProcess | undefined;
@@ -28,5 +29,25 @@ it('SIGTERM with a client that never answers the closing handshake: the grace pe
     expect(stuck.output()).toContain('shutdown grace period elapsed');
   } finally {
     await stuck.close();
+  }
+});
+
+it('closing the database pool while a query waits for a new connection: the query is answered and the pool closes', async () => {
+  const dbName = 'lifecycle_pool_close';
+  await freshDatabase(dbName);
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${dbName}`;
+  const orm = await createOrm({ clientUrl: url.href, poolMax: 2 });
+  try {
+    const pool = (await orm.em.getConnection().getNativeClient()) as unknown as { totalCount: number; idleCount: number };
+    const connection = orm.em.getConnection();
+    // The first query takes the connection the ORM opened at start; the second needs a new one.
+    const queries = [connection.execute('select pg_sleep(0.1) as slept'), connection.execute('select 1 as one')];
+    // Close while that connection is still being opened: the moment a failed start closes at.
+    while (pool.totalCount < 2) await new Promise((r) => setImmediate(r));
+    expect(await closeOrm(orm, 5_000)).toBe(true);
+    expect(await Promise.all(queries)).toEqual([[{ slept: '' }], [{ one: 1 }]]);
+  } finally {
+    await dropTestDatabase(dbName);
   }
 });

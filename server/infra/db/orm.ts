@@ -50,6 +50,37 @@ export function replicaConnections(orm: Orm): Array<ReturnType<Orm['em']['getCon
   return (orm.driver as unknown as { replicas: Array<ReturnType<Orm['em']['getConnection']>> }).replicas;
 }
 
+interface PoolCounts {
+  totalCount: number;
+  idleCount: number;
+  waitingCount: number;
+}
+
+/**
+ * Closes the ORM once its pools are idle, within `withinMs`; false if a connection was still
+ * checked out when the time ran out (the pools are left to the process's exit then).
+ *
+ * Closing while a connection is still being opened would leak it: kysely's driver drops its pool
+ * on destroy, so a connection that arrives afterwards fails to be wrapped and is never released,
+ * and pg's `end()` waits for it for ever. Letting the queries in flight finish first avoids that;
+ * whoever started them (a job pass, a view's first load) is already closed and starts no more.
+ */
+export async function closeOrm(orm: Orm, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  const pools = (await Promise.all([orm.em.getConnection(), ...replicaConnections(orm)].map((c) => c.getNativeClient()))) as unknown as PoolCounts[];
+  const busy = () => pools.some((p) => p.totalCount > p.idleCount || p.waitingCount > 0);
+  while (busy() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      orm.close(true).then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Applies pending migrations; returns the names applied. */
 export async function migrate(orm: Orm): Promise<string[]> {
   const applied = await orm.migrator.up();
