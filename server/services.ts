@@ -100,7 +100,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const blocks = createBlockService({
     view: createBlockView({ bus, sql, sweepMs: config.fanoutSweepMs, onError: (err) => log.error({ err }, 'reading blocks failed') }),
   });
-  const jobs = createJobQueue({ sql, onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed') });
+  const jobs = createJobQueue({ sql, onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed'), onOutcome: metrics.jobOutcome });
+  metrics.watchJobs(jobs.backlog);
   const webhooks = createWebhookService({ config: config.webhook, jobs, log });
   const rooms = createRoomService({
     users,
@@ -109,7 +110,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     maxNewPerDay: config.roomsOpenPerDay,
     requireUnblocked: (em, a, b) => blocks.requireUnblocked(em, a, b, blockedNewConversation()),
     visibility: blocks.view.visibility,
-    onCreated: webhooks.roomCreated,
+    outbox: { write: webhooks.roomCreatedIn, committed: webhooks.committed },
     replicaRead: reads.run,
   });
   const requests = createRequestService({ sql, view: blocks.view, pairOf: (roomId) => rooms.pair(orm.em.fork(), roomId),
@@ -144,7 +145,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     changes,
     maxChars: config.messageMaxChars,
     editWindowSeconds: config.messageEditWindowSeconds,
-    onChange: webhooks.changed,
+    outbox: { write: webhooks.changedIn, committed: webhooks.committed },
     attachmentsOf: attachments,
     ...(moderator && { moderate: moderator.moderate }),
   });
@@ -157,6 +158,7 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
     makeSender: (vapid) => createWebPushSender({ vapid, timeoutMs: config.push.timeoutMs, allowLocal: config.push.allowLocalEndpoints }),
     isOnline: presence.isOnline,
     offlineDelayMs: config.presence.offlineDelayMs,
+    onRequest: metrics.pushRequest,
     markDelivered: (moves) => changeService.markDeliveredMany(orm.em.fork(), moves),
     messageJobs: createMessageJobs({
       sql,

@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import webpush from 'web-push';
 import { describe, expect, vi } from 'vitest';
 import { createApp } from '../server/app.ts';
 import { loadConfig } from '../server/infra/config/config.ts';
@@ -7,8 +8,10 @@ import { openLegacySocket } from './support/legacy-socket.ts';
 import { runMain, servingUrl } from './support/main-process.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { parsePrometheusText, valueOf } from './support/prometheus-text.ts';
+import { startFakePushService } from './support/push-service.ts';
 import { range, record } from './support/subscription.ts';
 import { appTest, TEST_SECRET, testConfig } from './support/test-app.ts';
+import { startWebhookReceiver } from './support/webhook-receiver.ts';
 
 const it = appTest(import.meta.filename).extend<{ $file: { b: PeerApp } }>({
   b: [
@@ -85,6 +88,74 @@ it('the metrics listener answers GET /metrics with Prometheus text of the docume
   legacy.close();
   await legacy.closed;
   await vi.waitFor(async () => expect(valueOf(await scrape(a.metricsUrl), 'parley_open_sockets', { surface: 'legacy-ws' })).toBe(0));
+});
+
+describe('push and webhook jobs', () => {
+  it('after a push and webhooks: runs by kind and outcome, push requests by status class, and the backlog by kind', async ({ t: a }) => {
+    const vapid = webpush.generateVAPIDKeys();
+    const pushService = await startFakePushService(vapid.publicKey);
+    const receiver = await startWebhookReceiver();
+    try {
+      // Messages of the other tests are history: the jobs counted here are this test's alone.
+      await a.sql('insert into message_job_cursors (chat_room_id, seq) select id, last_seq from chat_rooms on conflict (chat_room_id) do update set seq = excluded.seq');
+      // The only instance here that runs push and webhook jobs.
+      await using worker = await startPeerApp(a, {
+        PUSH: 'on',
+        VAPID_PUBLIC_KEY: vapid.publicKey,
+        VAPID_PRIVATE_KEY: vapid.privateKey,
+        VAPID_SUBJECT: 'mailto:metrics-tests@example.com',
+        PUSH_ALLOW_LOCAL_ENDPOINTS: 'true',
+        PUSH_COALESCE_MS: '0',
+        PRESENCE_OFFLINE_DELAY_MS: '0',
+        WEBHOOK_URL: receiver.url,
+        WEBHOOK_SECRET: 'metrics-webhook-secret',
+      });
+      const before = await scrape(worker.metricsUrl);
+      const sender = await worker.client('jobs-a');
+      const recipient = await worker.client('jobs-b');
+      const room = await sender.rooms.open.mutate({ otherUserId: 'jobs-b' });
+      await recipient.rooms.accept.mutate({ roomId: room.id });
+      await recipient.push.subscribe.mutate(pushService.device('metrics'));
+      await recipient.close();
+      await vi.waitFor(() => expect(worker.app.services.presence.isOnline('jobs-b')).toBe(false));
+      // Refused once: the job waits for its retry, and shows in the backlog meanwhile.
+      pushService.answer('metrics', { status: 503, headers: { 'retry-after': '3' } });
+      await sender.messages.send.mutate({ roomId: room.id, content: 'counted' });
+      await vi.waitFor(() => expect(pushService.requests.get('metrics')).toBe(1), { timeout: 5_000 });
+      await vi.waitFor(async () => expect(valueOf(await scrape(worker.metricsUrl), 'parley_jobs_pending', { kind: 'push' })).toBe(1), { timeout: 2_500, interval: 100 });
+      await vi.waitFor(() => expect(pushService.received.filter((p) => p.device === 'metrics')).toHaveLength(1), { timeout: 8_000 });
+      await vi.waitFor(() => expect(receiver.events.map((e) => e.type).sort()).toEqual(['message.created', 'room.created']), { timeout: 5_000 });
+      await vi.waitFor(async () => expect(await a.sql('select kind from jobs')).toEqual([]), { timeout: 5_000 });
+
+      // A due job of a kind no instance runs: it waits, and its age shows.
+      await a.sql(`insert into jobs (kind, payload, run_at) values ('unhandled', '{}', now() - interval '5 seconds')`);
+      try {
+        await vi.waitFor(
+          async () => {
+            const after = await scrape(worker.metricsUrl);
+            const moved = (name: string, labels: Record<string, string>) => valueOf(after, name, labels) - valueOf(before, name, labels);
+            expect(moved('parley_push_requests_total', { status: '5xx' })).toBe(1);
+            expect(moved('parley_push_requests_total', { status: '2xx' })).toBe(1);
+            expect(moved('parley_jobs_total', { kind: 'push', outcome: 'retry' })).toBe(1);
+            expect(moved('parley_jobs_total', { kind: 'push', outcome: 'done' })).toBe(1);
+            expect(moved('parley_jobs_total', { kind: 'webhook', outcome: 'done' })).toBe(2);
+            expect(moved('parley_jobs_total', { kind: 'webhook', outcome: 'gave_up' })).toBe(0);
+            expect(valueOf(after, 'parley_jobs_pending', { kind: 'push' })).toBe(0);
+            expect(valueOf(after, 'parley_jobs_pending', { kind: 'webhook' })).toBe(0);
+            expect(valueOf(after, 'parley_jobs_oldest_due_seconds', { kind: 'webhook' })).toBe(0);
+            expect(valueOf(after, 'parley_jobs_pending', { kind: 'unhandled' })).toBe(1);
+            expect(valueOf(after, 'parley_jobs_oldest_due_seconds', { kind: 'unhandled' })).toBeGreaterThanOrEqual(5);
+          },
+          { timeout: 3_000, interval: 200 },
+        );
+      } finally {
+        await a.sql(`delete from jobs where kind = 'unhandled'`);
+      }
+    } finally {
+      await pushService.close();
+      await receiver.close();
+    }
+  });
 });
 
 describe('where /metrics is served', () => {

@@ -197,9 +197,11 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     return schedule(ALL);
   }
 
-  const kick = (jobs: Jobs) => {
-    if (!closed) setImmediate(() => void schedule(jobs).catch((err: unknown) => onError(err, 'attachment jobs failed')));
-  };
+  // Looked at again when the turn comes: a close in between must not be followed by a pass.
+  const kick = (jobs: Jobs) =>
+    setImmediate(() => {
+      if (!closed) void schedule(jobs).catch((err: unknown) => onError(err, 'attachment jobs failed'));
+    });
 
   return {
     storage,

@@ -3,7 +3,7 @@ import { ParleyError, type Message, type ReadMarker, type RoomChangeEvent } from
 import type { MessageStore } from './message-store.ts';
 import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
-import type { RoomChangeLog } from './room-changes.ts';
+import type { RoomChangeLog, Unnumbered } from './room-changes.ts';
 
 /** Edits, deletions, read and delivered markers: each stored with its change in one transaction, then published. */
 export interface MessageChangeService {
@@ -39,15 +39,19 @@ export interface MessageChangeDeps {
   maxChars: number;
   editWindowSeconds: number;
   now?: () => number;
-  /** Each change once committed and published (webhooks); must return at once. */
-  onChange?(event: RoomChangeEvent): void;
+  /**
+   * What must follow changes whatever happens to this process (webhook jobs): written inside the
+   * changes' transaction, before they are numbered (the number's lock is held to the commit), so
+   * it commits with them or not at all; `committed` is told once they have.
+   */
+  outbox?: { write(tx: EntityManager, events: readonly Unnumbered[]): Promise<void>; committed(): void };
   /** A deleted message's files: scheduled for deletion in the deletion's transaction, and told once it commits. */
   attachmentsOf?: { release(tx: EntityManager, messageId: string): Promise<void>; released(): void };
   /** The content to store, or CONTENT_REJECTED (see moderation/); absent when nothing is configured. */
   moderate?(candidate: { action: 'edit'; sender: string; room: string; message_id: string; content: string }): Promise<string>;
 }
 
-export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, onChange, attachmentsOf, moderate }: MessageChangeDeps): MessageChangeService {
+export function createMessageChangeService({ bus, store, changes, maxChars, editWindowSeconds, now = Date.now, outbox, attachmentsOf, moderate }: MessageChangeDeps): MessageChangeService {
   /** The caller's own, undeleted message, or the precise reason it is not. */
   async function ownMessage(em: EntityManager, roomId: string, messageId: string, userId: string) {
     const message = await store.findInRoom(em.getConnection(), roomId, messageId);
@@ -58,14 +62,15 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
   }
 
   /** Runs `change` and records its event in one transaction; publishes once committed. */
-  async function commit<T>(em: EntityManager, roomId: string, change: (tx: EntityManager) => Promise<{ result: T; event?: Omit<RoomChangeEvent, 'change_seq'> }>): Promise<T> {
+  async function commit<T>(em: EntityManager, roomId: string, change: (tx: EntityManager) => Promise<{ result: T; event?: Unnumbered }>): Promise<T> {
     const { result, stored } = await em.transactional(async (tx) => {
       const { result, event } = await change(tx);
-      return { result, stored: event && (await changes.record(tx, roomId, event as never)) };
+      if (event) await outbox?.write(tx, [event]);
+      return { result, stored: event && (await changes.record(tx, roomId, event)) };
     });
     if (stored) {
       bus.publish(roomKey(roomId), stored.event);
-      onChange?.(stored.event);
+      outbox?.committed();
     }
     return result;
   }
@@ -142,6 +147,7 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
       await scrubLoggedContent(tx, roomId, redacted.map((r) => r.message.id));
       const deletions = redacted.filter((r) => r.fresh).map((r) => ({ type: 'message_deleted' as const, message: r.message }));
       deletions.sort((a, b) => a.message.seq - b.message.seq);
+      await outbox?.write(tx, deletions);
       const stored: RoomChangeEvent[] = [];
       // Bounded statements for a user with a long history.
       for (let i = 0; i < deletions.length; i += 1000) stored.push(...(await changes.recordMany(tx, roomId, deletions.slice(i, i + 1000))).map((c) => c.event));
@@ -149,10 +155,8 @@ export function createMessageChangeService({ bus, store, changes, maxChars, edit
     },
 
     announce(roomId, events) {
-      for (const event of events) {
-        bus.publish(roomKey(roomId), event);
-        onChange?.(event);
-      }
+      for (const event of events) bus.publish(roomKey(roomId), event);
+      if (events.length) outbox?.committed();
     },
 
     markRead: (em, input) => moveMarker(em, changes.recordRead, input),

@@ -18,7 +18,8 @@ export interface ReadOutcome {
   stored?: StoredChange;
 }
 
-type Unnumbered = RoomChangeEvent extends infer E ? (E extends RoomChangeEvent ? Omit<E, 'change_seq'> : never) : never;
+/** A change before the log numbers it. */
+export type Unnumbered = RoomChangeEvent extends infer E ? (E extends RoomChangeEvent ? Omit<E, 'change_seq'> : never) : never;
 
 export interface RoomChangeLog {
   /**

@@ -20,7 +20,7 @@ export interface PushMessage {
 
 /** How a push service answered, reduced to what the caller does next. */
 export type PushResult =
-  | { outcome: 'accepted' }
+  | { outcome: 'accepted'; status: number }
   /** The subscription is gone for good (404, 410): delete it. */
   | { outcome: 'gone'; status: number }
   /** Try again later (429, 5xx, no answer): `retryAfterMs` when the service said. */
@@ -150,7 +150,7 @@ export function createWebPushSender({ vapid, timeoutMs, allowLocal }: WebPushSen
 }
 
 function resultOf(status: number, retryAfter: string | string[] | undefined): PushResult {
-  if (status >= 200 && status < 300) return { outcome: 'accepted' };
+  if (status >= 200 && status < 300) return { outcome: 'accepted', status };
   if (status === 404 || status === 410) return { outcome: 'gone', status };
   if (status === 429 || status >= 500) {
     const after = retryAfterMs(Array.isArray(retryAfter) ? retryAfter[0] : retryAfter);

@@ -43,6 +43,8 @@ export interface PushDeps {
   markDelivered(moves: Array<{ roomId: string; userId: string; seq: number }>): Promise<void>;
   /** Makes push and webhook jobs from stored messages; push runs it whether or not push is on (webhooks may be). */
   messageJobs: MessageJobs;
+  /** Each request to a push service: its answer's status, undefined when none came (no answer, a refused address). */
+  onRequest?(status: number | undefined): void;
   log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
 }
 
@@ -155,6 +157,7 @@ export function createPushService(deps: PushDeps): PushService {
         let retryAfter = 0;
         let accepted = false;
         for (const { target, result } of results) {
+          deps.onRequest?.('status' in result ? result.status : undefined);
           if (result.outcome === 'accepted') accepted = true;
           else if (result.outcome === 'gone') gone.push(target.id);
           else if (result.outcome === 'retry') {
@@ -164,7 +167,8 @@ export function createPushService(deps: PushDeps): PushService {
           } else log.warn({ endpoint: origin(target.endpoint), status: result.status, reason: result.reason }, 'push: refused');
         }
         if (accepted) delivered.push({ roomId: task.room, userId: task.user, seq });
-        if (!retry.length || job.attempts >= MAX_PUSH_ATTEMPTS) return;
+        if (!retry.length) return;
+        if (job.attempts >= MAX_PUSH_ATTEMPTS) return void (outcomes[state.k] = { done: true, gaveUp: true });
         const backoff = Math.min(1_000 * 2 ** (job.attempts - 1), 300_000);
         outcomes[state.k] = { retryInMs: Math.max(retryAfter, retryAfter ? 0 : backoff), payload: { ...task, only: retry }, error: 'push service asked for a retry' };
       }),

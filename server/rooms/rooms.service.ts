@@ -43,13 +43,17 @@ export interface RoomServiceDeps {
   requireUnblocked?(em: EntityManager, a: string, b: string): Promise<void>;
   /** What `user` may see of their partners (blocks, requests, privacy): `rooms.list` shows no more. */
   visibility?(user: string): Promise<PartnerVisibility>;
-  /** Each room once created (webhooks); must return at once. */
-  onCreated?(room: OpenedRoom): void;
+  /**
+   * What must follow a room's creation whatever happens to this process (its webhook job): written
+   * in the transaction that creates the room, so it commits with it or not at all; `committed` is
+   * told once it has.
+   */
+  outbox?: { write(tx: EntityManager, room: OpenedRoom): Promise<void>; committed(): void };
   /** Runs a list on a read replica that has every write made before it, else on `em`'s primary (see infra/db/read-replicas.ts). */
   replicaRead?<T>(read: 'rooms', fn: (sql: Sql) => Promise<T>): Promise<T>;
 }
 
-export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, visibility, onCreated, replicaRead }: RoomServiceDeps): RoomService {
+export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, visibility, outbox, replicaRead }: RoomServiceDeps): RoomService {
   // Participants change only when one is erased (forgetUser), so pairs are cached.
   const participants = new Map<string, Participants>();
 
@@ -138,10 +142,14 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
         await checkDailyCap(em, userId);
         await users.ensure(em, otherUserId);
         try {
-          room = em.create(ChatRoom, { participant1: userId, participant2: otherUserId, name: name ?? null });
-          await em.flush();
+          room = await em.transactional(async (tx) => {
+            const created = tx.create(ChatRoom, { participant1: userId, participant2: otherUserId, name: name ?? null });
+            await tx.flush();
+            await outbox?.write(tx, toRoomDto(created));
+            return created;
+          });
+          outbox?.committed();
           await announce(em, room);
-          onCreated?.(toRoomDto(room));
         } catch (err) {
           if (!(err instanceof UniqueConstraintViolationException)) throw err;
           em.clear();

@@ -1,9 +1,10 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { Message, OpenedRoom, RoomChangeEvent } from '../../contracts/index.ts';
-import { jobsInsertSql, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
+import type { Message, OpenedRoom } from '../../contracts/index.ts';
+import { jobsInsertSql, writeJobs, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
 import { messageFromRow, type MessageRow } from '../messages/message-store.ts';
+import type { Unnumbered } from '../messages/room-changes.ts';
 import { retryAfterMs } from '../push/push-sender.ts';
 
 export type WebhookType = 'message.created' | 'message.updated' | 'message.deleted' | 'room.created';
@@ -18,21 +19,28 @@ export interface WebhookEvent {
 
 export interface WebhookService {
   start(): void;
-  changed(event: RoomChangeEvent): void;
-  roomCreated(room: OpenedRoom): void;
-  /** Resolves once every event so far is written as a job (tests, shutdown). */
-  flushed(): Promise<void>;
+  /**
+   * Inside the transaction that makes these changes, after them: the jobs of their events
+   * (`message.updated`, `message.deleted`; other changes have none), committed with the changes or
+   * not at all. Tell {@link committed} once the transaction commits.
+   */
+  changedIn(tx: Executor, changes: readonly Unnumbered[]): Promise<void>;
+  /** As {@link changedIn}, in the transaction that creates the room: its `room.created` job. */
+  roomCreatedIn(tx: Executor, room: OpenedRoom): Promise<void>;
+  /** A transaction that wrote events committed: their jobs run now rather than at the queue's next poll. */
+  committed(): void;
   close(): Promise<void>;
 }
+
+type Executor = Parameters<typeof writeJobs>[0];
 
 export interface WebhookDeps {
   config: { url: string; secret: string } | undefined;
   jobs: JobQueue;
   timeoutMs?: number;
-  log: { warn(obj: object, msg: string): void; error(obj: object, msg: string): void };
+  log: { error(obj: object, msg: string): void };
 }
 
-const MAX_PENDING = 10_000;
 /** Retries spread over about a day (backoff doubles from 1 s up to 30 min). */
 const MAX_ATTEMPTS = 60;
 
@@ -75,7 +83,7 @@ export function webhookJobsFromStored(config: WebhookDeps['config']): string[] {
   ];
 }
 
-/** A job's events: several (made by a pass), or one (the other events). */
+/** A job's events: a list, or one event alone (jobs an earlier version wrote, one event each). */
 const eventsOf = (payload: unknown): Array<StoredMessageEvent | WebhookEvent> => {
   const p = payload as { events: Array<StoredMessageEvent | WebhookEvent> } | StoredMessageEvent | WebhookEvent;
   return 'events' in p ? p.events : [p];
@@ -84,41 +92,26 @@ const eventsOf = (payload: unknown): Array<StoredMessageEvent | WebhookEvent> =>
 const eventOf = (stored: StoredMessageEvent | WebhookEvent): WebhookEvent =>
   'row' in stored ? { id: stored.id, type: stored.type, created_at: new Date(Number(stored.at)).toISOString(), data: { message: messageFromRow(stored.row) } } : stored;
 
+/** Events in jobs of up to {@link EVENTS_PER_JOB}, as a pass groups `message.created`. */
+function eventJobs(events: readonly WebhookEvent[]) {
+  const jobs = [];
+  for (let i = 0; i < events.length; i += EVENTS_PER_JOB) jobs.push({ kind: 'webhook', payload: { events: events.slice(i, i + EVENTS_PER_JOB) } });
+  return jobs;
+}
+
 /**
- * One POST per event to `WEBHOOK_URL`, at least once: events become jobs in the durable queue off
- * the send path (one statement per event-loop turn for everything that happened in it), and a
- * receiver that is down or slow only delays its own deliveries, retried with backoff.
+ * One POST per event to `WEBHOOK_URL`, at least once: every event is a job in the durable queue
+ * before anyone is told of it (`message.created` made from committed messages, the others written
+ * in their change's own transaction), and a receiver that is down or slow only delays its own
+ * deliveries, retried with backoff.
  */
 export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: WebhookDeps): WebhookService {
-  let pending: WebhookEvent[] = [];
-  let dropped = 0;
-  let flushing: Promise<void> = Promise.resolve();
-  let scheduled = false;
   const target = config && new URL(config.url);
   // One receiver: its connections are kept alive rather than made per event.
   const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64, scheduling: 'lifo' as const };
   const agent = config && (new URL(config.url).protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions));
 
-  function emit(type: WebhookType, data: WebhookEvent['data']) {
-    if (!config) return;
-    if (pending.length >= MAX_PENDING) return void dropped++;
-    pending.push({ id: randomUUID(), type, created_at: new Date().toISOString(), data });
-    if (scheduled) return;
-    scheduled = true;
-    setImmediate(() => {
-      scheduled = false;
-      flushing = flushing.then(write);
-    });
-  }
-
-  async function write() {
-    const batch = pending;
-    pending = [];
-    if (dropped) log.warn({ dropped }, 'webhooks: job writes fell behind; some events are not sent');
-    dropped = 0;
-    if (!batch.length) return;
-    await jobs.add(batch.map((event) => ({ kind: 'webhook', payload: event }))).catch((err: unknown) => log.error({ err, events: batch.length }, 'webhooks: writing jobs failed'));
-  }
+  const event = (type: WebhookType, data: WebhookEvent['data']): WebhookEvent => ({ id: randomUUID(), type, created_at: new Date().toISOString(), data });
 
   /** Every event of the job, each its own POST; what failed is retried together. */
   async function deliver(job: Job): Promise<JobOutcome> {
@@ -129,7 +122,7 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
     const reasons = failed.map(({ result }) => result.error ?? `receiver answered ${result.status}`);
     if (job.attempts >= MAX_ATTEMPTS) {
       for (const [i, { stored }] of failed.entries()) log.error({ event: stored.id, type: stored.type, reason: reasons[i] }, 'webhook: giving up');
-      return { done: true };
+      return { done: true, gaveUp: true };
     }
     const backoff = Math.min(1_000 * 2 ** (job.attempts - 1), 1_800_000);
     const asked = Math.max(0, ...failed.map(({ result }) => retryAfterMs(result.retryAfter) ?? 0));
@@ -175,17 +168,20 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
       jobs.handle('webhook', { run: deliver });
       jobs.start();
     },
-    changed(event) {
-      if (event.type === 'message_updated') emit('message.updated', { message: event.message });
-      else if (event.type === 'message_deleted') emit('message.deleted', { message: event.message });
+    async changedIn(tx, changes) {
+      if (!config) return;
+      const events = changes.flatMap((change) =>
+        change.type === 'message_updated' ? [event('message.updated', { message: change.message })] : change.type === 'message_deleted' ? [event('message.deleted', { message: change.message })] : [],
+      );
+      await writeJobs(tx, eventJobs(events));
     },
-    roomCreated: (room) => emit('room.created', { room }),
-    async flushed() {
-      await new Promise((resolve) => setImmediate(resolve));
-      await flushing;
+    async roomCreatedIn(tx, room) {
+      if (config) await writeJobs(tx, eventJobs([event('room.created', { room })]));
+    },
+    committed() {
+      if (config) jobs.wakeIn(0);
     },
     async close() {
-      await this.flushed();
       agent?.destroy();
     },
   };

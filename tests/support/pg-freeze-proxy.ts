@@ -2,21 +2,22 @@ import { connect, createServer, type Socket } from 'node:net';
 
 /**
  * A TCP proxy in front of PostgreSQL that can cut a server off from it at an exact point: once
- * armed, the first statement containing a given text is let through, and from the moment its
- * answer is complete (ReadyForQuery) nothing more the server writes reaches PostgreSQL, on any
- * connection. The server sees its statement commit and nothing after it: what a process killed
+ * armed, the first statement containing a given text is let through, and from the moment it has
+ * committed (the first ReadyForQuery after it that says idle: the statement's own, or that of the
+ * commit ending its transaction) nothing more the server writes reaches PostgreSQL, on any
+ * connection. The server sees its change commit and nothing after it: what a process killed
  * right after a commit leaves behind.
  */
 export interface PgFreezeProxy {
   /** A DATABASE_URL through the proxy. */
   url: string;
-  /** Cuts off everything written after the answer to the next statement that contains `text`. */
+  /** Cuts off everything written after the next statement that contains `text` has committed. */
   freezeAfter(text: string): Promise<void>;
   close(): Promise<void>;
 }
 
-/** ReadyForQuery: 'Z', length 5, then the transaction status ('I' idle: the statement committed). */
-const READY_FOR_QUERY = Buffer.from([0x5a, 0, 0, 0, 5]);
+/** ReadyForQuery: 'Z', length 5, then the transaction status: 'I' idle, i.e. nothing uncommitted. */
+const READY_IDLE = Buffer.from([0x5a, 0, 0, 0, 5, 0x49]);
 
 export async function startPgFreezeProxy(databaseUrl: string): Promise<PgFreezeProxy> {
   const target = new URL(databaseUrl);
@@ -48,7 +49,7 @@ export async function startPgFreezeProxy(databaseUrl: string): Promise<PgFreezeP
     upstream.on('data', (chunk: Buffer) => {
       if (watching && armed) {
         answer = Buffer.concat([answer, chunk]).subarray(-16);
-        if (answer.includes(READY_FOR_QUERY)) {
+        if (answer.includes(READY_IDLE)) {
           frozen = true;
           armed.frozen();
           armed = undefined;

@@ -13,8 +13,21 @@ export interface Job {
   version: number;
 }
 
-/** What a handler decided: finished, or run again later (with a new payload, e.g. what is left to do). */
-export type JobOutcome = { done: true } | { retryInMs: number; payload?: unknown; error?: string };
+/**
+ * What a handler decided: finished (`gaveUp` when its attempts ran out before it did what it was
+ * for), or run again later (with a new payload, e.g. what is left to do).
+ */
+export type JobOutcome = { done: true; gaveUp?: true } | { retryInMs: number; payload?: unknown; error?: string };
+
+/** How a run ended, as counted in metrics. */
+export type JobOutcomeName = 'done' | 'retry' | 'gave_up';
+
+/** The jobs of one kind in the table: how many, and how long the oldest due one not yet claimed has waited. */
+export interface JobBacklog {
+  kind: string;
+  pending: number;
+  oldestDueSeconds: number;
+}
 
 export interface JobKind {
   /** One job; or give {@link runBatch}. */
@@ -45,18 +58,18 @@ export interface NewJob {
 
 export interface JobQueue {
   handle(kind: string, handler: JobKind): void;
-  /** Stores jobs in one statement. */
-  add(jobs: readonly NewJob[]): Promise<void>;
   /**
    * Stores the jobs a select yields, as columns `kind, key, payload, delay_ms`, in one statement;
    * for callers that pick their jobs with SQL. Returns how many were new or coalesced.
    */
   addFrom(select: string, params: readonly unknown[]): Promise<number>;
   /**
-   * Claims in `ms` (sooner if a claim was due sooner): jobs added here, or by a statement of this
-   * process that wrote them itself ({@link jobsInsertSql}), run without waiting for the poll.
+   * Claims in `ms` (sooner if a claim was due sooner): jobs a statement of this process wrote
+   * ({@link writeJobs}, {@link jobsInsertSql}) run without waiting for the poll.
    */
   wakeIn(ms: number): void;
+  /** Every kind in the table or handled here, with its backlog (one statement; for metrics). */
+  backlog(): Promise<JobBacklog[]>;
   start(): void;
   /** Stops claiming and waits for the jobs running, at most `closeWaitMs` (an unfinished one runs again after its lease). */
   close(): Promise<void>;
@@ -79,12 +92,26 @@ export interface JobQueueOptions {
   leaseMs?: number;
   closeWaitMs?: number;
   onError(err: unknown, job?: Job): void;
+  /** Each run's outcome, as its handler decided it. */
+  onOutcome?(kind: string, outcome: JobOutcomeName): void;
 }
 
 /** A handler that threw: retried with backoff, dropped after this many runs. */
 const MAX_FAILED_RUNS = 10;
 const backoffMs = (attempts: number) => Math.min(1_000 * 2 ** (attempts - 1), 300_000);
 
+const outcomeName = (outcome: JobOutcome): JobOutcomeName => ('done' in outcome ? (outcome.gaveUp ? 'gave_up' : 'done') : 'retry');
+
+/**
+ * Stores jobs in one statement through `sql`: given a transaction, they commit with whatever else
+ * it writes, or not at all (an outbox). The queue does not know of them until it looks: tell it
+ * ({@link JobQueue.wakeIn}) once the transaction committed.
+ */
+export async function writeJobs(sql: Pick<Sql, 'execute'>, jobs: readonly NewJob[]): Promise<void> {
+  if (!jobs.length) return;
+  const rows = jobs.map((j) => ({ kind: j.kind, key: j.key ?? null, payload: j.payload, delay_ms: j.delayMs ?? 0 }));
+  await sql.execute(jobsInsertSql('select * from json_to_recordset(?::json) as r(kind text, key text, payload jsonb, delay_ms bigint)'), [JSON.stringify(rows)]);
+}
 /**
  * The statement that stores the jobs `source` yields (columns `kind, key, payload, delay_ms`);
  * written as a CTE of another statement, the jobs commit with whatever that statement stores.
@@ -104,7 +131,7 @@ export const jobsInsertSql = (source: string) => `insert into jobs (kind, key, p
  * Claims and completions are statements for many jobs: a claim takes up to `batch` due jobs, and
  * the outcomes of jobs that finish in one event-loop turn are stored by one statement.
  */
-export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 256, gatherMs = 25, leaseMs = 120_000, closeWaitMs = 5_000, onError }: JobQueueOptions): JobQueue {
+export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 256, gatherMs = 25, leaseMs = 120_000, closeWaitMs = 5_000, onError, onOutcome }: JobQueueOptions): JobQueue {
   const kinds = new Map<string, JobKind>();
   const running = new Set<Promise<void>>();
   let inFlight = 0;
@@ -197,13 +224,17 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
     } else {
       results = await Promise.all(jobs.map((job) => kind.run!(job).catch((err: unknown) => failed(err, job))));
     }
-    jobs.forEach((job, i) => outcomes.push({ job, outcome: results[i] ?? failed(new Error('no outcome'), job), rerunInMs: kind.rerunInMs ?? 0 }));
+    jobs.forEach((job, i) => {
+      const outcome = results[i] ?? failed(new Error('no outcome'), job);
+      onOutcome?.(job.kind, outcomeName(outcome));
+      outcomes.push({ job, outcome, rerunInMs: kind.rerunInMs ?? 0 });
+    });
     await completeSoon();
   }
 
   function failed(err: unknown, job: Job): JobOutcome {
     onError(err, job);
-    return job.attempts >= MAX_FAILED_RUNS ? { done: true } : { retryInMs: backoffMs(job.attempts), error: String(err) };
+    return job.attempts >= MAX_FAILED_RUNS ? { done: true, gaveUp: true } : { retryInMs: backoffMs(job.attempts), error: String(err) };
   }
 
   /** Resolves once the outcomes gathered so far are stored. */
@@ -262,17 +293,22 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
     handle(kind, handler) {
       kinds.set(kind, handler);
     },
-    async add(jobs) {
-      if (!jobs.length) return;
-      const rows = jobs.map((j) => ({ kind: j.kind, key: j.key ?? null, payload: j.payload, delay_ms: j.delayMs ?? 0 }));
-      await sql.execute(jobsInsertSql('select * from json_to_recordset(?::json) as r(kind text, key text, payload jsonb, delay_ms bigint)'), [JSON.stringify(rows)]);
-      schedule(Math.max(gatherMs, Math.min(...rows.map((r) => r.delay_ms))));
-    },
     async addFrom(select, params) {
       const result = await sql.execute<Array<unknown>>(`${jobsInsertSql(select)} returning id`, [...params]);
       return result.length;
     },
     wakeIn: (ms) => schedule(Math.max(ms, lastClaimAt + gatherMs - Date.now())),
+    async backlog() {
+      const rows = await sql.execute<Array<{ kind: string; pending: string; oldest_due: number | string | null }>>(
+        `select kind, count(*) as pending,
+                extract(epoch from now() - min(run_at) filter (where run_at <= now() and (locked_until is null or locked_until < now()))) as oldest_due
+           from jobs group by kind`,
+      );
+      const found = new Map(rows.map((r) => [r.kind, { kind: r.kind, pending: Number(r.pending), oldestDueSeconds: Math.max(0, Number(r.oldest_due ?? 0)) }]));
+      // A kind with nothing pending is 0, not a series that vanishes.
+      for (const kind of kinds.keys()) if (!found.has(kind)) found.set(kind, { kind, pending: 0, oldestDueSeconds: 0 });
+      return [...found.values()];
+    },
     start() {
       if (started) return;
       started = true;

@@ -48,6 +48,13 @@ export function createMetrics() {
     labelNames: ['reason'],
     registers,
   });
+  const jobRuns = new Counter({ name: 'parley_jobs_total', help: 'Job runs (push, webhook) by kind and outcome: done, retry, gave_up', labelNames: ['kind', 'outcome'], registers });
+  const pushRequests = new Counter({
+    name: 'parley_push_requests_total',
+    help: "Requests to push services by the class of their answer's status (2xx, 4xx, 5xx, ...; none: no answer)",
+    labelNames: ['status'],
+    registers,
+  });
   const sockets = new Gauge({ name: 'parley_open_sockets', help: 'Open WebSockets', labelNames: ['surface'], registers });
   const subscriptions = new Gauge({ name: 'parley_subscriptions', help: 'Live room subscriptions', labelNames: ['surface'], registers });
 
@@ -72,6 +79,8 @@ export function createMetrics() {
     fanoutError: (what: string) => fanoutErrors.inc({ what }),
     dbRead: (read: string, server: 'replica' | 'primary') => dbReads.inc({ read, server }),
     replicaFallback: (reason: string) => replicaFallbacks.inc({ reason }),
+    jobOutcome: (kind: string, outcome: string) => jobRuns.inc({ kind, outcome }),
+    pushRequest: (status: number | undefined) => pushRequests.inc({ status: status === undefined ? 'none' : `${Math.floor(status / 100)}xx` }),
     socket: (surface: Surface, delta: 1 | -1) => sockets.inc({ surface }, delta),
     subscription: (surface: Surface, delta: 1 | -1) => subscriptions.inc({ surface }, delta),
 
@@ -113,6 +122,28 @@ export function createMetrics() {
           if (usage !== null) this.set(usage);
         },
       });
+    },
+
+    /** The job queue's backlog, read at scrape time (one statement for both gauges, at most once a period). */
+    watchJobs(backlog: () => Promise<Array<{ kind: string; pending: number; oldestDueSeconds: number }>>) {
+      const read = sharedRead(DATABASE_READ_PERIOD_MS, backlog);
+      const gauge = (name: string, help: string, value: (row: { pending: number; oldestDueSeconds: number }) => number) =>
+        new Gauge({
+          name,
+          help,
+          labelNames: ['kind'],
+          registers,
+          // One table for every instance: every worker reads the same figures.
+          aggregator: 'max',
+          async collect() {
+            const rows = await read().catch(() => undefined);
+            if (!rows) return;
+            this.reset();
+            for (const row of rows) this.set({ kind: row.kind }, value(row));
+          },
+        });
+      gauge('parley_jobs_pending', 'Jobs in the queue by kind: due, waiting to be due, or running', (r) => r.pending);
+      gauge('parley_jobs_oldest_due_seconds', 'How long the oldest due job of each kind not yet claimed has waited (0: none)', (r) => r.oldestDueSeconds);
     },
   };
 }
