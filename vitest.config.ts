@@ -1,10 +1,11 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 import SlowFirst, { SLOW_FILES } from './tests/support/slow-first.ts';
 
 // `npm run test:quick`: one instance's contract surfaces. Left out: the multi-process, packed-SDK
 // and long-running files, the suites of a second instance or a server of their own (Redis, NATS,
-// S3, PgBouncer), and those that wait out real delays (push and webhook retries, rate windows).
+// S3, PgBouncer, an embedded PostgreSQL), and those that wait out real delays (push and webhook retries, rate windows).
 const quick = process.env.npm_lifecycle_event === 'test:quick';
 /**
  * Files that run servers of their own (Redis, Redis Cluster, NATS, a PostgreSQL primary and standby) and fail over: each gets a fresh
@@ -12,7 +13,12 @@ const quick = process.env.npm_lifecycle_event === 'test:quick';
  * timeout in full runs (they pass alone); the cause is not found.
  */
 const OWN_PROCESS = ['tests/fanout.*.test.ts', 'tests/read-replicas.test.ts', 'tests/presence.fanout.test.ts', 'tests/abuse.test.ts', 'tests/config.contract.test.ts', 'tests/rate-limits.test.ts'];
-const NOT_QUICK = ['**/*.two-instances.test.ts', '**/fanout.*.test.ts', '**/presence.fanout.test.ts', '**/pgbouncer.test.ts', '**/rate-limits.test.ts', '**/attachments.s3.test.ts', '**/push.test.ts', '**/push.restart.test.ts', '**/webhooks.test.ts'];
+const NOT_QUICK = ['**/*.two-instances.test.ts', '**/embedded.smoke.test.ts', '**/fanout.*.test.ts', '**/presence.fanout.test.ts', '**/pgbouncer.test.ts', '**/rate-limits.test.ts', '**/attachments.s3.test.ts', '**/push.test.ts', '**/push.restart.test.ts', '**/webhooks.test.ts'];
+
+// The suite starts a hundred server processes (instances, npm start, workers): with Node's compile
+// cache each after the first skips compiling (and stripping the types of) the server's modules,
+// about a fifth of a start's CPU. The workers inherit it, and so does every process they start.
+process.env.NODE_COMPILE_CACHE ??= join(tmpdir(), 'parley-test-compile-cache');
 
 export default defineConfig({
   test: {

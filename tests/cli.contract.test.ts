@@ -39,6 +39,20 @@ describe('start-up and token mistakes print one line saying what to do', () => {
     }
   });
 
+  it('npm start with a busy METRICS_PORT', async ({ t }) => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const { port } = busy.address() as { port: number };
+    try {
+      const { code, stdout, stderr } = await npmRun(t, 'start', [], { PORT: '0', METRICS_PORT: String(port) }).exited;
+      expect(code).toBe(1);
+      expect(stderr.trim().split('\n'), stderr).toEqual([`METRICS_PORT ${port} on 127.0.0.1 is already in use: stop the process using it, or choose another, e.g. METRICS_PORT=${port + 1} (or METRICS_PORT=off).`]);
+      expect(stdout + stderr).not.toMatch(STACK_FRAME);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('npm run token -- --help prints the usage and succeeds', async ({ t }) => {
     const { code, stdout, stderr } = await npmRun(t, 'token', ['--help']).exited;
     expect(code).toBe(0);

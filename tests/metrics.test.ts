@@ -1,11 +1,9 @@
-import { createServer } from 'node:net';
 import webpush from 'web-push';
 import { describe, expect, vi } from 'vitest';
 import { createApp } from '../server/app.ts';
 import { loadConfig } from '../server/infra/config/config.ts';
 import { DATABASE_READ_PERIOD_MS } from '../server/infra/metrics/metrics.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
-import { runMain, servingUrl } from './support/main-process.ts';
 import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { parsePrometheusText, valueOf } from './support/prometheus-text.ts';
 import { startFakePushService } from './support/push-service.ts';
@@ -188,21 +186,6 @@ describe('where /metrics is served', () => {
     expect(() => loadConfig({ METRICS_TOKEN: 'short' })).toThrow(/METRICS_TOKEN: must be at least 16 characters/);
     expect(() => loadConfig({ METRICS_PORT: 'on' })).toThrow(/METRICS_PORT/);
     expect(() => loadConfig({ METRICS_PORT: '70000' })).toThrow(/METRICS_PORT/);
-  });
-
-  it('npm start with a busy METRICS_PORT exits with one line naming METRICS_PORT', async ({ t: a }) => {
-    const busy = createServer();
-    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
-    const { port } = busy.address() as { port: number };
-    const main = runMain({ PORT: '0', METRICS_PORT: String(port), DATABASE_URL: a.databaseUrl, JWT_SECRET: TEST_SECRET, LOG_LEVEL: 'info' });
-    try {
-      const outcome = await Promise.race([main.exited, servingUrl(main).then(() => 'served')]);
-      expect(outcome, main.output()).toBe(1);
-      expect(main.output().trim().split('\n')).toEqual([`METRICS_PORT ${port} on 127.0.0.1 is already in use: stop the process using it, or choose another, e.g. METRICS_PORT=${port + 1} (or METRICS_PORT=off).`]);
-    } finally {
-      if (main.child.exitCode === null) main.child.kill('SIGKILL');
-      busy.close();
-    }
   });
 });
 

@@ -21,17 +21,11 @@ it('`npm run pack:sdk` writes the tarball the README installs; a plain Node scri
   await run('npm', ['run', 'pack:sdk', '--', '--pack-destination', dir], { cwd: root });
   const tarball = join(dir, 'parley-client-0.1.0.tgz');
   expect(existsSync(tarball)).toBe(true);
-  const pack = async (from: string) => {
-    const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir, from], { cwd: root });
-    return join(dir, (JSON.parse(stdout) as Array<{ filename: string }>)[0]!.filename);
-  };
-  // The peers, the SDK's own dependency, TypeScript and `ws` with its types (the README's advice for
-  // Node 20), packed from this project's node_modules: the versions it was built with, and no
-  // registry needed (npm's cache holds no package documents after `npm ci`, and CI's first test run
-  // has no network).
-  const local = await Promise.all(
-    ['@trpc/client', '@trpc/server', 'zod', 'typescript', 'ws', '@types/ws', '@types/node', 'undici-types'].map((name) => pack(`./node_modules/${name}`)),
-  );
+  // The peers come from this checkout's node_modules (the install is offline), packed in one npm run.
+  const peers = ['@trpc/client', '@trpc/server', 'zod', 'typescript', 'ws', '@types/ws', '@types/node', 'undici-types'];
+  const { stdout: packed } = await run('npm', ['pack', '--json', '--pack-destination', dir, ...peers.map((name) => `./node_modules/${name}`)], { cwd: root });
+  const local = (JSON.parse(packed) as Array<{ filename: string }>).map((p) => join(dir, p.filename));
+  expect(local).toHaveLength(peers.length);
   await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
   await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball, ...local], { cwd: dir });
   const files = await readdir(join(dir, 'node_modules/@parley/client/dist'), { recursive: true });
