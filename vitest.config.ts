@@ -25,6 +25,7 @@ export default defineConfig({
     sequence: { sequencer: SlowFirst },
     // TEST_ADMIN_DATABASE_URL, else PostgreSQL on 127.0.0.1:5432, else a throwaway server from npm.
     globalSetup: ['tests/support/global-postgres.ts'],
+    setupFiles: ['tests/support/busy-machine.ts'],
     // Each file gets its own database and server, so files run in parallel safely.
     pool: 'forks',
     fileParallelism: true,
