@@ -13,6 +13,32 @@ const it = appTest(import.meta.filename).extend<{ $file: { freshRoom: ReturnType
   freshRoom: [async ({ t }, use) => use(roomPairs(t, 'f')), { scope: 'file' }],
 });
 
+describe('room membership read for many sends at once', () => {
+  it('sends to rooms this server has not read yet, all in one turn, each get their own answer', async ({ t }) => {
+    // Rooms written straight to the table: the server has none of them cached.
+    const sender = await t.client('colda');
+    const others = ['coldb1', 'coldb2', 'coldb3', 'coldc1'];
+    await t.sql(`insert into users (id) select unnest($1::text[]) on conflict do nothing`, [['colda', ...others]]);
+    const rooms = await t.sql<{ id: string }>(
+      `insert into chat_rooms (id, participant1_id, participant2_id, accepted_at) select gen_random_uuid(), case when o = 'coldc1' then 'coldb1' else 'colda' end, o, now() from unnest($1::text[]) o returning id`,
+      [others],
+    );
+    const [mine1, mine2, mine3, notMine] = rooms.map((r) => r.id) as [string, string, string, string];
+    const sends = [mine1, mine2, notMine, crypto.randomUUID(), mine3, mine1].map((roomId, i) => sender.messages.send.mutate({ roomId, content: `cold ${i}` }));
+    const settled = await Promise.allSettled(sends);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled', 'fulfilled']);
+    for (const i of [2, 3]) expect(await rejection(sends[i]!)).toMatchObject({ parleyCode: 'ROOM_NOT_FOUND' });
+    expect(await t.sql('select chat_room_id as room, seq::int from messages where sender_id = $1 order by chat_room_id, seq', ['colda'])).toEqual(
+      [
+        { room: mine1, seq: 1 },
+        { room: mine1, seq: 2 },
+        { room: mine2, seq: 1 },
+        { room: mine3, seq: 1 },
+      ].sort((x, y) => (x.room < y.room ? -1 : x.room > y.room ? 1 : x.seq - y.seq)),
+    );
+  });
+});
+
 describe('read markers', () => {
   it('move forward only, are stored, reach the room as `read` events, and refuse a seq past the last', async ({ t, freshRoom }) => {
     const { a, b, room, bId } = await freshRoom();

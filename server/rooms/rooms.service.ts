@@ -8,9 +8,13 @@ import type { RoomBus } from '../live/room-bus.ts';
 import { listInbox, type PartnerVisibility } from './room-inbox.ts';
 import type { Sql } from '../messages/message-store.ts';
 import { rateLimited } from '../infra/limits/rate-limiter.ts';
+import { createReadBatcher } from '../messages/read-batcher.ts';
 import type { UserDirectory } from '../identity/user-directory.ts';
 
 type Participants = readonly [string, string];
+
+/** How PostgreSQL spells a uuid it returns; ids spelled so are matched to the rows a batch reads. */
+const CANONICAL_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface RoomService {
   /** The caller's room with `otherUserId`, created on first use; concurrent calls from either side yield one room. */
@@ -62,12 +66,34 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
     participants.set(roomId, pair);
   }
 
+  /**
+   * Rooms not cached that are asked for in one turn are read in one statement: a stream of sends to
+   * rooms this process has not seen yet (just started, or many rooms) made one statement per send,
+   * each before its send could take its place, and at 1,000 sends a second to cold rooms the sends
+   * fell behind on those reads alone.
+   */
+  const coldPairs = createReadBatcher<{ em: EntityManager; roomId: string }, Participants | undefined>({
+    keyOf: (ask) => ask.roomId,
+    async run(asks) {
+      const rows = await asks[0]!.em.execute<Array<{ id: string; participant1_id: string; participant2_id: string }>>(
+        'select id, participant1_id, participant2_id from chat_rooms where id in (select (json_array_elements_text(?::json))::uuid)',
+        [JSON.stringify(asks.map((ask) => ask.roomId))],
+      );
+      const found = new Map(rows.map((r) => [r.id, [r.participant1_id, r.participant2_id] as const]));
+      return asks.map((ask) => found.get(ask.roomId));
+    },
+  });
+
   async function pairOf(em: EntityManager, roomId: string): Promise<Participants | undefined> {
     let pair = participants.get(roomId);
-    if (!pair) {
+    if (pair) return pair;
+    // In a transaction the room may be its own, not yet committed; an id in another spelling than
+    // the canonical one (or none) is read alone, so its error is its own ask's, not the batch's.
+    if (em.isInTransaction() || !CANONICAL_UUID.test(roomId)) {
       const [row] = await em.execute<Array<{ participant1_id: string; participant2_id: string }>>('select participant1_id, participant2_id from chat_rooms where id = ?', [roomId]);
-      if (row) remember(roomId, (pair = [row.participant1_id, row.participant2_id]));
-    }
+      pair = row && [row.participant1_id, row.participant2_id];
+    } else pair = await coldPairs.load({ em, roomId });
+    if (pair) remember(roomId, pair);
     return pair;
   }
 

@@ -143,6 +143,12 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
   let polling: Promise<void> | undefined;
   /** Claimed again as soon as the running claim is over: a wake-up came while it ran. */
   let again = false;
+  /**
+   * The last claim took all it had room for (or had none): due jobs may be waiting for room, and a
+   * completion that makes room claims at once. Otherwise a completion claims only for the jobs it
+   * kept due now: a claim after every completion found nothing, one statement per batch for naught.
+   */
+  let capped = false;
   let outcomes: Array<{ job: Job; outcome: JobOutcome; rerunInMs: number }> = [];
   let completing: Promise<void> = Promise.resolve();
   let completeScheduled = false;
@@ -177,6 +183,7 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
     let claimed = 0;
     const room = Math.min(batch, concurrency - inFlight);
     try {
+      if (room <= 0) capped = true;
       if (room > 0 && kinds.size) {
         const jobs = await sql.execute<Array<{ id: string; kind: string; key: string | null; payload: unknown; attempts: number; version: number }>>(
           `update jobs j set locked_until = now() + ? * interval '1 millisecond', attempts = j.attempts + 1
@@ -188,6 +195,7 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
           [leaseMs, JSON.stringify([...kinds.keys()]), room],
         );
         claimed = jobs.length;
+        capped = claimed === room;
         const byKind = new Map<string, Job[]>();
         for (const row of jobs) {
           const job = { ...row, id: String(row.id) };
@@ -263,10 +271,11 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
         ? { id: job.id, version: job.version, done: true, delay_ms: rerunInMs, payload: null, error: null }
         : { id: job.id, version: job.version, done: false, delay_ms: outcome.retryInMs, payload: outcome.payload === undefined ? null : outcome.payload, error: outcome.error ?? null },
     );
+    let kept: Array<{ delay_ms: string | number }> = [];
     try {
       // A finished job enqueued again while it ran (its version moved) stays, to run once more from
       // its first attempt for what came meanwhile.
-      await sql.execute(
+      kept = await sql.execute(
         `with o as (select * from json_to_recordset(?::json) as o(id bigint, version int, done boolean, delay_ms bigint, payload jsonb, error text)),
          locked as (select j.id from jobs j join o on o.id = j.id order by j.kind, j.key for update of j),
          gone as (delete from jobs j using o, locked l where l.id = j.id and o.id = j.id and o.done and j.version = o.version returning j.id)
@@ -275,18 +284,20 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
                 payload = case when o.done then j.payload else coalesce(o.payload, j.payload) end,
                 last_error = case when o.done then j.last_error else o.error end
            from o, locked l
-          where l.id = j.id and o.id = j.id and not exists (select from gone g where g.id = j.id)`,
+          where l.id = j.id and o.id = j.id and not exists (select from gone g where g.id = j.id)
+          returning o.delay_ms`,
         [JSON.stringify(rows)],
       );
     } catch (err) {
       // The leases run out and the jobs run again.
       onError(err);
     }
-    // Room was made: claim again at once (due jobs may be waiting behind a full claim), and when
-    // the soonest of these is due again (a retry, a rerun).
-    schedule(0);
-    const soonest = Math.min(...rows.map((r) => r.delay_ms));
-    if (soonest > 0 && !closed) setTimeout(() => schedule(0), soonest).unref();
+    // Room was made: claim again at once if due jobs may be waiting behind a full claim; and when
+    // the soonest of the jobs kept is due again (a retry, a rerun: at once for a rerun without delay).
+    if (capped) schedule(0);
+    const soonest = Math.min(...kept.map((r) => Number(r.delay_ms)));
+    if (soonest <= 0) schedule(0);
+    else if (Number.isFinite(soonest) && !closed) setTimeout(() => schedule(0), soonest).unref();
   }
 
   return {
