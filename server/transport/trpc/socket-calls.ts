@@ -13,7 +13,7 @@ export interface SocketCalls {
    * Admits a call, or throws RATE_LIMITED. A query or mutation holds one of the session's in-flight
    * units (reading pauses at the limit, calls already read past twice it are refused) until the
    * returned release; a subscription holds one of the socket's subscriptions until the release is
-   * called (the caller rules call it once its signal aborts: on stop, on error, when the socket closes).
+   * called (the caller rules call it once its signal aborts: on stop, when its stream ends or fails, when the socket closes).
    */
   admit(type: CallType): () => void;
 }

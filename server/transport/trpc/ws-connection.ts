@@ -207,10 +207,14 @@ export class TrpcSocket<TContext extends Context> {
     if (type === 'subscription') this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
   }
 
+  /**
+   * Its stop aborts whichever way it ended, a stream that ended by itself on an open socket
+   * included: the caller rules give its places back (the socket's and its user's) on that abort.
+   */
   #unsubscribed(id: number | string, stop: StopSignal) {
     if (this.#first === stop) this.#first = this.#firstId = undefined;
     else if (this.#more?.get(id) === stop) this.#more.delete(id);
-    if (this.#socket.readyState !== OPEN) stop.abort();
+    stop.abort();
   }
 
   /**
