@@ -239,7 +239,7 @@ export class TrpcSocket<TContext extends Context> {
         return void this.#streamEnded(iterator, stop, id, jsonrpc, path, input, false, true, cause);
       }
       try {
-        iterator.next().then(onItem, onFailure);
+        Promise.resolve(iterator.next()).then(onItem, onFailure);
       } catch (cause) {
         onFailure(cause);
       }
@@ -252,7 +252,7 @@ export class TrpcSocket<TContext extends Context> {
     };
     // Started here rather than by a closure: the handlers' shared context would keep it for the stream's life.
     try {
-      iterator.next().then(onItem, onFailure);
+      Promise.resolve(iterator.next()).then(onItem, onFailure);
     } catch (cause) {
       onFailure(cause);
     }
