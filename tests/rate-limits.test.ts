@@ -301,6 +301,38 @@ describe('one connection’s share of the server', () => {
     socket.close();
   });
 
+  test('a subscription whose stream ends by itself (here: fails) frees its place on the socket and its user’s, the socket still open', async () => {
+    await using app = await startTestApp(`${import.meta.filename}-stream-ends`, { WS_MAX_SUBSCRIPTIONS: '2', WS_MAX_SUBSCRIPTIONS_PER_USER: '3' });
+    const { id: roomId } = await (await app.client('alice')).rooms.open.mutate({ otherUserId: 'bob' });
+    const [a, b] = await Promise.all([openTrpcSocket(app.url, await app.token('alice')), openTrpcSocket(app.url, await app.token('alice'))]);
+    const stoppedOn = (socket: typeof a) => socket.received.filter((m) => m.result?.type === 'stopped').length;
+    // Every room stream reads the room's stored messages once it has started: without the table
+    // that read fails, and the stream ends with an error while its socket stays open.
+    await app.sql('alter table messages rename to messages_away');
+    try {
+      for (const [socket, n] of [[a, 1], [a, 2], [b, 1]] as const) {
+        const answer = await socket.call('subscription', 'messages.onEvent', { roomId });
+        expect(answer.error?.data.parleyCode).toBe('INTERNAL');
+        await socket.until(() => stoppedOn(socket) === n);
+      }
+    } finally {
+      await app.sql('alter table messages_away rename to messages');
+    }
+    expect(a.received.filter((m) => m.result?.type === 'started')).toHaveLength(2);
+    // Two places on `a` (WS_MAX_SUBSCRIPTIONS), three for alice (WS_MAX_SUBSCRIPTIONS_PER_USER): all free again.
+    const started = async (socket: typeof a) => {
+      const id = `after-${socket.received.length}`;
+      socket.ws.send(JSON.stringify({ id, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId } } }));
+      await socket.until(() => socket.received.some((m) => m.id === id));
+      const answer = socket.received.find((m) => m.id === id)!;
+      return answer.result?.type ?? answer.error?.data.parleyCode;
+    };
+    expect([await started(a), await started(a), await started(b)]).toEqual(['started', 'started', 'started']);
+    expect(await started(b)).toBe('RATE_LIMITED');
+    a.close();
+    b.close();
+  });
+
   connectionIt('a client that sends its headers a byte at a time is cut off after HTTP_HEADERS_TIMEOUT_MS', async ({ t: app }) => {
     const socket = connect(Number(new URL(app.url).port), '127.0.0.1');
     const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));

@@ -18,22 +18,17 @@ export interface Context {
 }
 
 /**
- * A context for a token found anywhere on the request; verification waits until a procedure
- * needs it. `onVerified` hears the caller and the token's expiry: a WebSocket session closes at that
- * time, and counts toward the caller's presence.
+ * A context for a token found anywhere on an HTTP request; verification waits until a procedure
+ * needs it. A tRPC WebSocket's context is a SocketContext (socket-context.ts).
  */
-export function contextForToken(services: Services, token: string | undefined, onVerified?: (expiresAt: number | undefined, userId: string) => void): Context {
+export function contextForToken(services: Services, token: string | undefined): Context {
   let user: Promise<string> | undefined;
   let admin: Promise<AdminActor> | undefined;
   return {
     services,
     surface: 'trpc',
     authenticateAdmin: () => (admin ??= services.admin.auth.authenticate(token)),
-    authenticate: () =>
-      (user ??= services.authenticator.authenticate(token).then(({ userId, expiresAt }) => {
-        onVerified?.(expiresAt, userId);
-        return userId;
-      })),
+    authenticate: () => (user ??= services.authenticator.authenticate(token).then(({ userId }) => userId)),
   };
 }
 

@@ -86,8 +86,8 @@ const callerRules = t.middleware(async ({ ctx, next, type, meta, signal }) => {
 });
 
 /**
- * A subscription holds one of its user's slots until it stops (its signal aborts on stop, on error
- * and when the socket closes): the sum over all of a user's sockets is capped, not each socket alone.
+ * A subscription holds one of its user's slots until it stops (its signal aborts on stop, when its
+ * stream ends or fails, and when the socket closes): the sum over all of a user's sockets is capped, not each socket alone.
  */
 function takeSubscription(ctx: Context, userId: string) {
   const { subscriptionSlots } = ctx.services;

@@ -20,8 +20,10 @@ export class StopSignal {
 
   addEventListener(type: string, listener: AbortListener | null) {
     if (type !== 'abort' || !listener || this.aborted) return;
-    const listeners = (this.#listeners ??= []);
-    if (!listeners.includes(listener)) listeners.push(listener);
+    const listeners = this.#listeners;
+    // Copied to their exact length: a pushed-to array keeps room for 17, and an idle subscription keeps its listeners.
+    if (!listeners) this.#listeners = [listener];
+    else if (!listeners.includes(listener)) this.#listeners = listeners.concat([listener]);
   }
 
   removeEventListener(type: string, listener: AbortListener | null) {

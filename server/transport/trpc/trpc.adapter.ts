@@ -12,9 +12,9 @@ import type { Services } from '../../services.ts';
 import { appRouter } from './app.router.ts';
 import { contextForToken, type Context } from './context.ts';
 import { procedureType } from './procedure-types.ts';
-import { socketCalls } from './socket-calls.ts';
+import { SocketContext } from './socket-context.ts';
 import { answerJsonCalls } from './trpc-json-calls.ts';
-import { holdUserSocket, startSocketSession } from '../ws/socket-session.ts';
+import { startSocketSession } from '../ws/socket-session.ts';
 import { TrpcSocket } from './ws-connection.ts';
 
 /**
@@ -78,20 +78,12 @@ export async function registerTrpcAdapter(app: FastifyInstance, services: Servic
       const { authorization } = req.headers;
       const { url } = req;
       // No batch limit here: tRPC's WebSocket client sends every call of a tick as one batch (all
-      // subscriptions at once after a reconnect); the socket's bounds (socket-calls.ts) bound the work.
+      // subscriptions at once after a reconnect); the socket's bounds (socket-context.ts) bound the work.
       const trpc = new TrpcSocket<Context>(
         socket,
         socketOptions,
         // Made once per socket: its context carries the socket's bounds to every call on it.
-        (connectionParams) => ({
-          ...contextForToken(services, extractToken({ authorization, url, connectionParams }), (expiresAt, userId) => {
-            if (!holdUserSocket(services, socket, session, userId)) return;
-            session.expireAt(expiresAt);
-            // Online while the socket is open: released when it starts closing.
-            session.atClose(services.presence.connect(userId));
-          }),
-          socket: socketCalls(session, config.wsMaxSubscriptions),
-        }),
+        (connectionParams) => new SocketContext(services, extractToken({ authorization, url, connectionParams }), session, config.wsMaxSubscriptions),
         new URL(url, 'http://localhost').searchParams.get('connectionParams') === '1',
       );
       session.serve(trpc);

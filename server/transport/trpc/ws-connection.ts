@@ -27,7 +27,10 @@ export interface TrpcSocketOptions {
 /** Makes a socket's one context; `connectionParams` as the client sent them (null without `?connectionParams=1`). */
 export type CreateSocketContext<TContext> = (connectionParams: TRPCRequestInfo['connectionParams']) => TContext | Promise<TContext>;
 
-type ContextResult<TContext> = { ok: true; ctx: TContext } | { ok: false; error: TRPCError };
+/** Whether the socket's context was made; the context itself is kept apart (`#ctx`). */
+type ContextState = { ok: true } | { ok: false; error: TRPCError };
+/** Every socket's state once its context is made: a socket does not keep the promise it was made through. */
+const READY: ContextState = { ok: true };
 
 const OPEN = 1;
 const isAbortError = (cause: unknown) => typeof cause === 'object' && cause !== null && (cause as { name?: unknown }).name === 'AbortError';
@@ -48,7 +51,7 @@ export class TrpcSocket<TContext extends Context> {
   readonly #opts: TrpcSocketOptions;
   /** Let go of once called: it may close over what the upgrade request carried. */
   #createContextFor: CreateSocketContext<TContext> | undefined;
-  #context: Promise<ContextResult<TContext>> | undefined;
+  #context: Promise<ContextState> | ContextState | undefined;
   #ctx: TContext | undefined;
   /** The first running subscription (most sockets have one), and the others by the client's id: a Map weighs more than a socket's idle subscription. */
   #firstId: number | string | undefined;
@@ -105,19 +108,19 @@ export class TrpcSocket<TContext extends Context> {
     calls.forEach((call, batchIndex) => void this.#call(call, batchIndex, context).catch((cause) => this.#report(cause, undefined, 'unknown')));
   }
 
-  async #createContext(connectionParams: () => TRPCRequestInfo['connectionParams']): Promise<ContextResult<TContext>> {
+  async #createContext(connectionParams: () => TRPCRequestInfo['connectionParams']): Promise<ContextState> {
     const create = this.#createContextFor!;
     this.#createContextFor = undefined;
     try {
       this.#ctx = await create(connectionParams());
-      return { ok: true, ctx: this.#ctx };
+      return (this.#context = READY);
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);
       this.#report(error, undefined, 'unknown');
       this.#respond({ id: null, error: this.#errorShape(error, 'unknown', undefined, undefined) });
       // After the answer has been written.
       setImmediate(() => this.#socket.close());
-      return { ok: false, error };
+      return (this.#context = { ok: false, error });
     }
   }
 
@@ -146,7 +149,7 @@ export class TrpcSocket<TContext extends Context> {
     }
   }
 
-  async #call(call: TRPCClientOutgoingMessage, batchIndex: number, context: Promise<ContextResult<TContext>>) {
+  async #call(call: TRPCClientOutgoingMessage, batchIndex: number, context: Promise<ContextState> | ContextState) {
     const { id, jsonrpc } = call;
     if (id === null) {
       const error = this.#report(new TRPCError({ code: 'PARSE_ERROR', message: '`id` is required' }), undefined, 'unknown');
@@ -171,10 +174,10 @@ export class TrpcSocket<TContext extends Context> {
     // Once its stream runs, a subscription is the stream's to end: this call's frame is let go of.
     let streaming = false;
     try {
-      const context_ = await context;
-      if (!context_.ok) throw context_.error;
+      const state = await context;
+      if (!state.ok) throw state.error;
       if (stop.aborted || (type === 'subscription' && this.#socket.readyState !== OPEN)) return this.#stopped(id, jsonrpc, type);
-      const result: unknown = await callProcedure({ router: this.#opts.router, path, getRawInput: async () => input, ctx: context_.ctx, type, signal: stop.signal, batchIndex });
+      const result: unknown = await callProcedure({ router: this.#opts.router, path, getRawInput: async () => input, ctx: this.#ctx, type, signal: stop.signal, batchIndex });
       if (type !== 'subscription') {
         if (isAsyncIterable(result)) throw new TRPCError({ code: 'UNSUPPORTED_MEDIA_TYPE', message: `Cannot return an async iterable from a ${type} procedure with WebSockets` });
         return this.#respond({ id, jsonrpc, result: { type: 'data', data: result } });
@@ -188,7 +191,7 @@ export class TrpcSocket<TContext extends Context> {
       }
       this.#respond({ id, jsonrpc, result: { type: 'started' } });
       streaming = true;
-      void this.#stream(iterator, stop, id, jsonrpc, path, input);
+      this.#stream(iterator, stop, id, jsonrpc, path, input);
     } catch (cause) {
       // A procedure that gave up because its subscription was stopped is no error.
       const error = getTRPCErrorFromUnknown(cause);
@@ -207,49 +210,61 @@ export class TrpcSocket<TContext extends Context> {
     if (type === 'subscription') this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
   }
 
+  /**
+   * Its stop aborts whichever way it ended, a stream that ended by itself on an open socket
+   * included: the caller rules give its places back (the socket's and its user's) on that abort.
+   */
   #unsubscribed(id: number | string, stop: StopSignal) {
     if (this.#first === stop) this.#first = this.#firstId = undefined;
     else if (this.#more?.get(id) === stop) this.#more.delete(id);
-    if (this.#socket.readyState !== OPEN) stop.abort();
+    stop.abort();
   }
 
   /**
    * Writes the stream's events until it ends, fails or is stopped, then `stopped`. The streams
-   * served here end once their signal aborts (they listen to it), so an idle subscription is
-   * this one frame waiting on its stream's next event, not the call that started it as well.
+   * served here end once their signal aborts (they listen to it), so an idle subscription is two
+   * reactions waiting on its stream's next event: an async function's suspended frame, with its
+   * registers and its awaits' own closures, weighed several times more.
    */
-  async #stream(iterator: AsyncIterator<unknown>, stop: StopSignal, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
-    const signal = stop.signal;
-    try {
-      let done = false;
+  #stream(iterator: AsyncIterator<unknown>, stop: StopSignal, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown) {
+    const onItem = (next: IteratorResult<unknown>) => {
+      if (next.done || stop.aborted) return void this.#streamEnded(iterator, stop, id, jsonrpc, path, input, next.done === true, false, undefined);
       try {
-        for (;;) {
-          let next: IteratorResult<unknown>;
-          try {
-            next = await iterator.next();
-          } catch (cause) {
-            // A stream that throws after its stop ended as a stopped one does.
-            if (signal.aborted) {
-              if (!isAbortError(getTRPCErrorFromUnknown(cause).cause)) this.#report(cause, path, 'subscription');
-              done = true;
-              break;
-            }
-            throw cause;
-          }
-          if (next.done || signal.aborted) {
-            done = next.done === true;
-            break;
-          }
-          const value = next.value;
-          if (isTrackedEnvelope(value)) {
-            const [eventId, data] = value;
-            this.#respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } });
-          } else this.#respond({ id, jsonrpc, result: { type: 'data', data: value } });
-        }
+        const value = next.value;
+        if (isTrackedEnvelope(value)) {
+          const [eventId, data] = value;
+          this.#respond({ id, jsonrpc, result: { type: 'data', id: eventId, data: { id: eventId, data } } });
+        } else this.#respond({ id, jsonrpc, result: { type: 'data', data: value } });
       } catch (cause) {
+        return void this.#streamEnded(iterator, stop, id, jsonrpc, path, input, false, true, cause);
+      }
+      try {
+        Promise.resolve(iterator.next()).then(onItem, onFailure);
+      } catch (cause) {
+        onFailure(cause);
+      }
+    };
+    const onFailure = (cause: unknown) => {
+      // A stream that throws after its stop ended as a stopped one does.
+      if (!stop.aborted) return void this.#streamEnded(iterator, stop, id, jsonrpc, path, input, false, true, cause);
+      if (!isAbortError(getTRPCErrorFromUnknown(cause).cause)) this.#report(cause, path, 'subscription');
+      void this.#streamEnded(iterator, stop, id, jsonrpc, path, input, true, false, undefined);
+    };
+    // Started here rather than by a closure: the handlers' shared context would keep it for the stream's life.
+    try {
+      Promise.resolve(iterator.next()).then(onItem, onFailure);
+    } catch (cause) {
+      onFailure(cause);
+    }
+  }
+
+  /** A stream's end: its failure told (unless it was stopped), the stream returned unless it ended by itself, then `stopped`. */
+  async #streamEnded(iterator: AsyncIterator<unknown>, stop: StopSignal, id: number | string, jsonrpc: '2.0' | undefined, path: string, input: unknown, done: boolean, failed: boolean, failure: unknown) {
+    try {
+      try {
         // Failed while streaming: the client hears the error, then `stopped`.
-        if (!signal.aborted) {
-          const error = this.#report(cause, path, 'subscription');
+        if (failed && !stop.aborted) {
+          const error = this.#report(failure, path, 'subscription');
           this.#respond({ id, jsonrpc, error: this.#errorShape(error, 'subscription', path, input) });
         }
       } finally {
@@ -259,7 +274,7 @@ export class TrpcSocket<TContext extends Context> {
     } catch (cause) {
       // Its end failed (the stream's return threw): as a failed call, unless the stream gave up on its stop.
       const error = getTRPCErrorFromUnknown(cause);
-      if (!(signal.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause))) {
+      if (!(stop.aborted && error.code === 'INTERNAL_SERVER_ERROR' && isAbortError(error.cause))) {
         try {
           this.#respond({ id, jsonrpc, error: this.#errorShape(this.#report(error, path, 'subscription'), 'subscription', path, input) });
         } catch (failure) {

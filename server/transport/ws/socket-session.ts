@@ -20,6 +20,8 @@ export interface SocketRules {
 }
 
 export interface SocketSession {
+  /** The socket it rules. */
+  readonly socket: WebSocket;
   /**
    * Starts a unit of work. Reading pauses once `maxInflight` are in progress; frames already read
    * past twice that are refused (false): the caller answers them with RATE_LIMITED.
@@ -42,8 +44,8 @@ export interface SocketSession {
   /** The socket's closing as a feed hears it, without an AbortSignal: its listeners are called with the releases (see atClose). */
   readonly closeSignal: FeedSignal;
   /**
-   * Hands the socket's frames to `peer.message` and, once it has closed, calls `peer.closed`:
-   * shared listeners, so a socket holds no closures of its surface.
+   * Hands the socket's frames to `peer.message` and, once it has closed, calls `peer.closed`
+   * (through SessionSocket.emit), so a socket holds no closures of its surface.
    */
   serve(peer: SocketPeer): void;
   /**
@@ -84,6 +86,21 @@ export class SessionSocket extends WebSocket {
     (super.send as (...args: unknown[]) => void)(data, ...rest);
   }
 
+  /**
+   * A session's socket hands its frames, pongs and close to it here rather than through listeners
+   * of its own: ws's server and the metrics already listen for 'close', and a third listener grew
+   * the array holding them to room for 19, kept for the socket's whole life.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    const session = this.session;
+    if (session) {
+      if (event === 'message') session.peer?.message(args[0] as Buffer, args[1] as boolean);
+      else if (event === 'pong') session.alive = true;
+      else if (event === 'close') sessionClosed(session);
+    }
+    return super.emit(event, ...args);
+  }
+
   // `close` fires only after the closing handshake (or its 30 s timeout); work must stop at its start.
   override close(code?: number, reason?: string | Buffer): void {
     super.close(code, reason);
@@ -93,14 +110,6 @@ export class SessionSocket extends WebSocket {
     // A paused socket would never read the peer's close frame, and close only at ws's timeout.
     if (this.isPaused) this.resume();
   }
-}
-
-function onPong(this: SessionSocket) {
-  this.session!.alive = true;
-}
-
-function onMessage(this: SessionSocket, data: Buffer, isBinary: boolean) {
-  this.session!.peer!.message(data, isBinary);
 }
 
 function onError(this: SessionSocket, err: Error) {
@@ -116,8 +125,7 @@ export function logSocketError(log: FastifyBaseLogger, err: Error, reqId?: strin
   else log.error({ reqId, err }, 'WebSocket handler failed');
 }
 
-function onClose(this: SessionSocket) {
-  const session = this.session!;
+function sessionClosed(session: Session) {
   session.heartbeat.remove(session);
   expiries.remove(session);
   session.closing();
@@ -183,7 +191,6 @@ class Session implements SocketSession {
 
   serve(peer: SocketPeer) {
     this.peer = peer;
-    this.socket.on('message', onMessage as () => void);
   }
 
   #releases: Array<() => void> | undefined;
@@ -199,7 +206,7 @@ class Session implements SocketSession {
 
   atClose(release: () => void) {
     if (this.closed) release();
-    else (this.#releases ??= []).push(release);
+    else this.#keep(release);
   }
 
   get closeSignal(): FeedSignal {
@@ -212,7 +219,13 @@ class Session implements SocketSession {
 
   // As an AbortSignal's: a listener added once closed is never called.
   addEventListener(_type: 'abort', listener: () => void) {
-    if (!this.closed) (this.#releases ??= []).push(listener);
+    if (!this.closed) this.#keep(listener);
+  }
+
+  // Copied to their exact length: a pushed-to array keeps room for 17, and the socket keeps its releases for its whole life.
+  #keep(release: () => void) {
+    const releases = this.#releases;
+    this.#releases = releases ? releases.concat([release]) : [release];
   }
 
   removeEventListener(_type: 'abort', listener: () => void) {
@@ -454,10 +467,8 @@ export function startSocketSession(socket: WebSocket, req: FastifyRequest, rules
   const response = (session.tcp as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (response) response.detachSocket(session.tcp);
   socket.removeAllListeners('error');
-  // Shared listeners (`this` is the socket): no closures per socket.
+  // A shared listener (`this` is the socket): no closure per socket. Frames, pongs and the close reach the session through SessionSocket.emit.
   socket.on('error', onError as () => void);
-  socket.on('pong', onPong as () => void);
-  socket.on('close', onClose as () => void);
   session.heartbeat.add(session);
   return session;
 }
