@@ -40,22 +40,6 @@ export function createAttachmentStore() {
       return row && { roomId: row.room, message: messageFromRow(row) };
     },
 
-    /**
-     * Marks pending attachments as used by their messages; returns how many were. Images get a
-     * thumbnail job. Only the uploader's own, of the message's room, still pending.
-     */
-    async attach(tx: EntityManager, items: ReadonlyArray<{ id: string; messageId: string; roomId: string; sender: string; image: boolean }>): Promise<number> {
-      if (!items.length) return 0;
-      const rows = await tx.execute<Array<{ id: string }>>(
-        `update attachments a set status = 'ready', message_id = x.message_id, thumb_state = case when x.image then 'pending' else 'none' end, next_try_at = now()
-           from json_to_recordset(?::json) as x(id uuid, message_id uuid, room_id uuid, sender text, image boolean)
-          where a.id = x.id and a.status = 'pending' and a.chat_room_id = x.room_id and a.uploader_id = x.sender
-          returning a.id`,
-        [JSON.stringify(items.map((i) => ({ id: i.id, message_id: i.messageId, room_id: i.roomId, sender: i.sender, image: i.image })))],
-      );
-      return rows.length;
-    },
-
     /** A deleted message's attachments go to the deletion job, in the deletion's transaction. */
     async releaseMessage(tx: EntityManager, messageId: string) {
       await tx.execute("update attachments set status = 'deleting', next_try_at = now(), attempts = 0 where message_id = ? and status <> 'deleting'", [messageId]);

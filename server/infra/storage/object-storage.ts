@@ -21,6 +21,12 @@ export interface ObjectStorage {
    * moved already, so a retried move succeeds.
    */
   move(from: string, to: string): Promise<boolean>;
+  /**
+   * {@link move}, then the moved object's size and its first `bytes` bytes (fewer if it is
+   * shorter), read from `to`; undefined when there is no such object. What a send checks of an
+   * upload, in as few round trips as the backend allows.
+   */
+  moveAndPeek(from: string, to: string, bytes: number): Promise<{ size: number; head: Uint8Array } | undefined>;
   /** Deletes the object; deleting what is not there succeeds. */
   delete(key: string): Promise<void>;
   close?(): void;
