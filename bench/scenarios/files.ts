@@ -25,6 +25,7 @@ import type { BenchContext, Row } from '../report.ts';
 import { interleave, listRates, roundRatio } from '../rounds.ts';
 
 const CONC = 16;
+const cpuPerSend = (k: { ms: number; ops: number }) => ((k.ms * 1000) / k.ops).toFixed(0);
 const MiB = 1024 * 1024;
 
 async function uploaded(base: string, c: ChatClient, roomId: string, body: Buffer, name: string) {
@@ -88,9 +89,12 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
       uploadMs += performance.now() - t0;
     };
     let exhausted = 0;
+    // The server's CPU per send of each kind: steadier than the rates on a shared, busy machine.
+    const cpu = { text: { ms: 0, ops: 0 }, file: { ms: 0, ops: 0 } };
     const sendLoop = async (withFile: boolean) => {
       if (withFile) await topUp();
       let ops = 0;
+      const cpu0 = cpuMs(ctx.serverPid);
       const start = performance.now();
       await Promise.all(pairs.map(async (p: Pair, i) => {
         for (let n = 0; performance.now() - start < durationMs; n++) {
@@ -101,10 +105,14 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
         }
       }));
       const rate = (ops / (performance.now() - start)) * 1000;
+      const kind = cpu[withFile ? 'file' : 'text'];
+      kind.ms += cpuMs(ctx.serverPid) - cpu0;
+      kind.ops += ops;
       fastest = Math.max(fastest, rate);
       return rate;
     };
     await sendLoop(false);
+    cpu.text = { ms: 0, ops: 0 };
     const runs = await interleave(rounds, { text: () => sendLoop(false), file: () => sendLoop(true) });
     if (exhausted) ctx.problems.push(`files: ${exhausted} loops ran out of pre-uploaded attachments (rates undercount)`);
     const sendRatio = roundRatio(runs.file, runs.text);
@@ -112,11 +120,11 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     rows.push({
       scenario: 'files: send with attachments',
       surface: 'trpc-ws messages.send',
-      params: `c=${CONC}, ${CONC} rooms, ${rounds} interleaved rounds of ${durationMs} ms; one 1 KiB text/plain attachment per send, uploaded before each round, untimed (${uploads} uploads in ${(uploadMs / 1000).toFixed(1)} s)`,
+      params: `c=${CONC}, ${CONC} rooms, ${rounds} interleaved rounds of ${durationMs} ms; one 1 KiB text/plain attachment per send, uploaded before each round, untimed (${uploads} uploads in ${(uploadMs / 1000).toFixed(1)} s); server CPU per send ${cpuPerSend(cpu.file)} µs with an attachment, ${cpuPerSend(cpu.text)} µs text-only`,
       result: listRates(runs.file),
       baseline: `text-only ${listRates(runs.text)}`,
       ratio: sendRatio,
-      data: { file: runs.file, text: runs.text, durationMs, uploads, uploadMs },
+      data: { file: runs.file, text: runs.text, durationMs, uploads, uploadMs, serverCpuUsPerSend: { file: cpu.file.ms * 1000 / cpu.file.ops, text: cpu.text.ms * 1000 / cpu.text.ops } },
     });
 
     // 2. Server CPU per MiB uploaded.
