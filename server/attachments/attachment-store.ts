@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { MESSAGE_COLUMNS, messageFromRow, type MessageRow, type Sql } from '../messages/message-store.ts';
+import { MESSAGE_COLUMNS, messageFromRow, poolOf, type MessageRow, type Sql } from '../messages/message-store.ts';
 import type { Message } from '../../contracts/index.ts';
 
 // The one owner of `attachments` rows (see the migration for their life cycle).
@@ -26,8 +26,10 @@ export function createAttachmentStore() {
       await sql.execute('insert into attachments (id, chat_room_id, uploader_id, name, content_type, size) values (?, ?, ?, ?, ?, ?)', [a.id, a.roomId, a.uploader, a.name, a.contentType, a.size]);
     },
 
+    /** Through the pool, like the send statement it precedes (see `poolOf`). */
     async findMany(sql: Sql, ids: readonly string[]): Promise<AttachmentRow[]> {
-      return sql.execute<AttachmentRow[]>(`select ${COLUMNS} from attachments where id = any(?::uuid[])`, [`{${ids.join(',')}}`]);
+      const pool = await poolOf(sql);
+      return (await pool.query<AttachmentRow>(`select ${COLUMNS} from attachments where id = any($1::uuid[])`, [ids])).rows;
     },
 
     /** A ready attachment and the message it belongs to (for fresh URLs), if both are there. */

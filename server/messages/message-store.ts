@@ -70,7 +70,7 @@ export type Sql = ReturnType<EntityManager['getConnection']>;
  * allocated, and more for PostgreSQL to parse. Through the pool it is one bound parameter.
  */
 const pools = new WeakMap<Sql, Promise<Pool>>();
-function poolOf(sql: Sql): Promise<Pool> {
+export function poolOf(sql: Sql): Promise<Pool> {
   let pool = pools.get(sql);
   if (!pool) pools.set(sql, (pool = sql.getNativeClient()));
   return pool;
