@@ -69,16 +69,17 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     const durationMs = ctx.quick ? 400 : 2_000;
     const rounds = ctx.quick ? 1 : 5;
     const small = Buffer.alloc(1024, 'a');
-    // Each file round is topped up, untimed, to half again what the fastest round so far would
-    // use: a fixed count sized for 400 msg/s ran out once sends got faster, and the loops that ran
-    // dry stopped, so the round undercounted (the last one measured 0).
+    // Each file round is topped up, untimed, to three times what the fastest round so far would
+    // use (this machine's speed swings twofold between rounds): a fixed count sized for 400 msg/s
+    // ran out once sends got faster, and the loops that ran dry stopped, so the round undercounted
+    // (the last one measured 0). What a round leaves is used by the next.
     const ready: string[][] = pairs.map(() => []);
     let uploads = 0;
     let uploadMs = 0;
     let fastest = 0;
     let named = 0;
     const topUp = async () => {
-      const perLoop = Math.ceil((fastest * 1.5 * durationMs) / 1000 / CONC) + 3;
+      const perLoop = Math.ceil((fastest * 3 * durationMs) / 1000 / CONC) + 3;
       const t0 = performance.now();
       await Promise.all(pairs.map(async (p, i) => {
         while (ready[i]!.length < perLoop) {
