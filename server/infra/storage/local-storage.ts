@@ -177,17 +177,6 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
 
     size: (key) => fileSize(pathOf(key)),
 
-    async head(key, bytes) {
-      const file = await open(pathOf(key), 'r');
-      try {
-        const buffer = Buffer.alloc(bytes);
-        const { bytesRead } = await file.read(buffer, 0, bytes, 0);
-        return buffer.subarray(0, bytesRead);
-      } finally {
-        await file.close();
-      }
-    },
-
     read: (key) => readFile(pathOf(key)),
 
     async write(key, data) {
@@ -198,18 +187,12 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
       await rename(part, path);
     },
 
-    async move(from, to) {
-      const target = pathOf(to);
-      await renameInto(pathOf(from), target);
-      return (await fileSize(target)) !== undefined;
-    },
-
     /**
      * Synchronous on purpose: four small calls on local disk (rename, open, a read of a few KiB,
-     * close; an fstat besides for a file longer than `bytes`). Measured on the bench machine, each
-     * object took about 25 µs of CPU this way and about 90 µs through the thread pool (the
-     * promise, the hand-off and the wake-up per call cost more than the calls), and the event
-     * loop waited no longer than that CPU. A send checks its attachments here, once each.
+     * close; an fstat besides for a file longer than `bytes`). On the bench machine an object took
+     * 25–60 µs of CPU this way and 90–165 µs through the thread pool (the promise, hand-off and
+     * wake-up of each call cost more than the call); the event loop waits 30–190 µs an object
+     * meanwhile, which a slow or remote disk would lengthen (this store is for local disk).
      */
     async moveAndPeek(from, to, bytes) {
       const target = pathOf(to);
@@ -242,21 +225,6 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
  * Renames `source` to `target`; a missing `source` (moved already, or never uploaded) is left for
  * the caller to find out. The target's directory is made only when the rename says it is missing.
  */
-async function renameInto(source: string, target: string) {
-  try {
-    return await rename(source, target);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await mkdir(dirname(target), { recursive: true });
-  try {
-    await rename(source, target);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-}
-
-/** {@link renameInto}, synchronous (see `moveAndPeek`). */
 function renameIntoSync(source: string, target: string) {
   try {
     return renameSync(source, target);

@@ -12,19 +12,13 @@ export interface ObjectStorage {
   downloadUrl(key: string, o: { contentType: string; fileName: string; inline: boolean; expiresAt: Date }): Promise<string>;
   /** The object's size, undefined if there is none. */
   size(key: string): Promise<number | undefined>;
-  /** Its first `bytes` bytes (fewer if it is shorter). */
-  head(key: string, bytes: number): Promise<Uint8Array>;
   read(key: string): Promise<Buffer>;
   write(key: string, data: Buffer, contentType: string): Promise<void>;
   /**
-   * Moves `from` to `to`, replacing `to`. True when `to` exists afterwards: also when `from` was
-   * moved already, so a retried move succeeds.
-   */
-  move(from: string, to: string): Promise<boolean>;
-  /**
-   * {@link move}, then the moved object's size and its first `bytes` bytes (fewer if it is
-   * shorter), read from `to`; undefined when there is no such object. What a send checks of an
-   * upload, in as few round trips as the backend allows.
+   * Moves `from` to `to`, replacing `to`, and reads the moved object's size and its first `bytes`
+   * bytes (fewer if it is shorter); undefined when there is no such object. A retried call finds
+   * `from` moved already and reads `to`. What a send checks of an upload, in as few calls as the
+   * backend allows.
    */
   moveAndPeek(from: string, to: string, bytes: number): Promise<{ size: number; head: Uint8Array } | undefined>;
   /** Deletes the object; deleting what is not there succeeds. */

@@ -48,8 +48,8 @@ export function createS3Storage({ endpoint, bucket, region, accessKeyId, secretA
     return true;
   }
 
-  async function bytes(key: string, range?: string) {
-    const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range && { Range: range }) }));
+  async function read(key: string) {
+    const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return Buffer.from(await res.Body!.transformToByteArray());
   }
 
@@ -78,14 +78,11 @@ export function createS3Storage({ endpoint, bucket, region, accessKeyId, secretA
     },
 
     size,
-    head: (key, n) => bytes(key, `bytes=0-${n - 1}`),
-    read: (key) => bytes(key),
+    read,
 
     async write(key, data, contentType) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data, ContentType: contentType }));
     },
-
-    move,
 
     // The ranged GET's Content-Range carries the object's size: no HEAD besides.
     async moveAndPeek(from, to, n) {
