@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fstatSync, mkdirSync, openSync, readSync, renameSync, type ReadStream } from 'node:fs';
+import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -187,31 +187,25 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
       await rename(part, path);
     },
 
-    /**
-     * Synchronous on purpose: four small calls on local disk (rename, open, a read of a few KiB,
-     * close; an fstat besides for a file longer than `bytes`). On the bench machine an object took
-     * 25–60 µs of CPU this way and 90–165 µs through the thread pool (the promise, hand-off and
-     * wake-up of each call cost more than the call); the event loop waits 30–190 µs an object
-     * meanwhile, which a slow or remote disk would lengthen (this store is for local disk).
-     */
+    /** One open per object: the rename, then its size and first bytes from that one handle. */
     async moveAndPeek(from, to, bytes) {
       const target = pathOf(to);
-      renameIntoSync(pathOf(from), target);
-      let fd;
+      await renameInto(pathOf(from), target);
+      let file;
       try {
-        fd = openSync(target, 'r');
+        file = await open(target, 'r');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
         throw err;
       }
       try {
         const head = Buffer.alloc(bytes);
-        const bytesRead = readSync(fd, head, 0, bytes, 0);
+        const { bytesRead } = await file.read(head, 0, bytes, 0);
         // A read that stops short has reached the end: the file is that long.
-        const size = bytesRead < bytes ? bytesRead : fstatSync(fd).size;
+        const size = bytesRead < bytes ? bytesRead : (await file.stat()).size;
         return { size, head: head.subarray(0, bytesRead) };
       } finally {
-        closeSync(fd);
+        await file.close();
       }
     },
 
@@ -225,18 +219,14 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
  * Renames `source` to `target`; a missing `source` (moved already, or never uploaded) is left for
  * the caller to find out. The target's directory is made only when the rename says it is missing.
  */
-function renameIntoSync(source: string, target: string) {
-  try {
-    return renameSync(source, target);
-  } catch (err) {
+async function renameInto(source: string, target: string) {
+  const missing = (err: unknown) => {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  mkdirSync(dirname(target), { recursive: true });
-  try {
-    renameSync(source, target);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+    return false;
+  };
+  if (await rename(source, target).then(() => true, missing)) return;
+  await mkdir(dirname(target), { recursive: true });
+  await rename(source, target).catch(missing);
 }
 
 async function fileSize(path: string): Promise<number | undefined> {
