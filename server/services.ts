@@ -220,7 +220,6 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
       presenceNow: presence.now,
       onError: (err) => log.warn({ err }, 'reading a presence just made visible failed; the next change carries it'),
       attachments,
-      transaction,
       onStored: (message) => {
         push.stored(message);
       },

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pg from 'pg';
 import sharp from 'sharp';
 import { afterAll, describe, expect, vi } from 'vitest';
 import type { Message } from '../contracts/index.ts';
@@ -124,6 +125,34 @@ describe('upload, send, read', () => {
     expect(results.filter((r) => r.result).length).toBe(1);
     expect(results.find((r) => r.error)!.error!.data.parleyCode).toBe('INVALID_INPUT');
     expect(await t.sql('select count(*)::int as n from messages where attachments @> $1::jsonb', [JSON.stringify([{ id }])])).toEqual([{ n: 1 }]);
+  });
+
+  it('a send that finds one of its attachments taken after its checks stores nothing and marks none of its others', async ({ t, pair }) => {
+    const a = await uploaded(t, pair.alice, pair.roomId, Buffer.from('shared'), 'text/plain', 'shared.txt');
+    const b = await uploaded(t, pair.alice, pair.roomId, Buffer.from('own'), 'text/plain', 'own.txt');
+    // The room's row held: the first send waits in its statement while the second passes its checks.
+    const holder = new pg.Client({ connectionString: t.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from chat_rooms where id = $1 for update', [pair.roomId]);
+      const first = send(t, pair.alice, { roomId: pair.roomId, content: 'first', attachmentIds: [a] });
+      await vi.waitFor(async () => expect(await t.sql("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%attachments%'")).toHaveLength(1), { timeout: 5_000 });
+      const second = send(t, pair.alice, { roomId: pair.roomId, content: 'second', attachmentIds: [b, a] });
+      await vi.waitFor(async () => expect(await exists(objectPath(b))).toBe(true), { timeout: 5_000 });
+      await new Promise((r) => setTimeout(r, 200));
+      await holder.query('commit');
+      expect((await first).result!.data.attachments!.map((x) => x.id)).toEqual([a]);
+      const refused = await second;
+      expect(refused.error!.data.parleyCode).toBe('INVALID_INPUT');
+      expect(refused.error!.data.details.fields!.attachmentIds![0]).toBe('An attachment was attached to another message meanwhile.');
+    } finally {
+      await holder.end();
+    }
+    expect(await t.sql("select count(*)::int as n from messages where content = 'second' and chat_room_id = $1", [pair.roomId])).toEqual([{ n: 0 }]);
+    expect(await t.sql('select status, message_id from attachments where id = $1', [b])).toEqual([{ status: 'pending', message_id: null }]);
+    // Still the caller's to send.
+    expect((await send(t, pair.alice, { roomId: pair.roomId, content: 'again', attachmentIds: [b] })).result!.data.attachments!.map((x) => x.id)).toEqual([b]);
   });
 
   it('a retried send with its clientId returns the first message', async ({ t, pair }) => {

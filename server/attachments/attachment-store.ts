@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { MESSAGE_COLUMNS, messageFromRow, type MessageRow, type Sql } from '../messages/message-store.ts';
+import { MESSAGE_COLUMNS, messageFromRow, poolOf, type MessageRow, type Sql } from '../messages/message-store.ts';
 import type { Message } from '../../contracts/index.ts';
 
 // The one owner of `attachments` rows (see the migration for their life cycle).
@@ -26,8 +26,10 @@ export function createAttachmentStore() {
       await sql.execute('insert into attachments (id, chat_room_id, uploader_id, name, content_type, size) values (?, ?, ?, ?, ?, ?)', [a.id, a.roomId, a.uploader, a.name, a.contentType, a.size]);
     },
 
+    /** Through the pool, like the send statement it precedes (see `poolOf`). */
     async findMany(sql: Sql, ids: readonly string[]): Promise<AttachmentRow[]> {
-      return sql.execute<AttachmentRow[]>(`select ${COLUMNS} from attachments where id = any(?::uuid[])`, [`{${ids.join(',')}}`]);
+      const pool = await poolOf(sql);
+      return (await pool.query<AttachmentRow>(`select ${COLUMNS} from attachments where id = any($1::uuid[])`, [ids])).rows;
     },
 
     /** A ready attachment and the message it belongs to (for fresh URLs), if both are there. */
@@ -38,22 +40,6 @@ export function createAttachmentStore() {
         [id],
       );
       return row && { roomId: row.room, message: messageFromRow(row) };
-    },
-
-    /**
-     * Marks pending attachments as used by their messages; returns how many were. Images get a
-     * thumbnail job. Only the uploader's own, of the message's room, still pending.
-     */
-    async attach(tx: EntityManager, items: ReadonlyArray<{ id: string; messageId: string; roomId: string; sender: string; image: boolean }>): Promise<number> {
-      if (!items.length) return 0;
-      const rows = await tx.execute<Array<{ id: string }>>(
-        `update attachments a set status = 'ready', message_id = x.message_id, thumb_state = case when x.image then 'pending' else 'none' end, next_try_at = now()
-           from json_to_recordset(?::json) as x(id uuid, message_id uuid, room_id uuid, sender text, image boolean)
-          where a.id = x.id and a.status = 'pending' and a.chat_room_id = x.room_id and a.uploader_id = x.sender
-          returning a.id`,
-        [JSON.stringify(items.map((i) => ({ id: i.id, message_id: i.messageId, room_id: i.roomId, sender: i.sender, image: i.image })))],
-      );
-      return rows.length;
     },
 
     /** A deleted message's attachments go to the deletion job, in the deletion's transaction. */

@@ -227,22 +227,15 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
           if (row.status !== 'pending') throw invalid(`Attachment ${id} is already part of a message.`);
           const keys = keysOf(id);
           // Checked where the upload URL cannot reach: a re-upload after this check changes nothing that was checked.
-          if (!(await storage.move(keys.upload, keys.file))) throw invalid(`Attachment ${id} has not been uploaded.`);
-          const size = await storage.size(keys.file);
+          const object = await storage.moveAndPeek(keys.upload, keys.file, SNIFF_BYTES);
+          if (!object) throw invalid(`Attachment ${id} has not been uploaded.`);
+          const { size, head } = object;
           if (size !== Number(row.size)) throw invalid(`Attachment ${id} is ${size} bytes, not the ${row.size} it was declared with.`);
-          const match = await contentMatches(row.content_type, await storage.head(keys.file, SNIFF_BYTES));
+          const match = await contentMatches(row.content_type, head);
           if (!match.ok) throw invalid(`Attachment ${id} is not ${row.content_type}${match.actual ? ` (its content is ${match.actual})` : ''}.`);
           return { id, name: row.name, contentType: row.content_type, size };
         }),
       );
-    },
-
-    async attach(tx, stored) {
-      const items = stored.flatMap(({ message, sender }) =>
-        (message.attachments ?? []).map((a) => ({ id: a.id, messageId: message.id, roomId: message.chat_room, sender, image: INLINE_IMAGE_TYPES.has(a.contentType) })),
-      );
-      // Two sends naming one attachment: the second finds it taken and fails alone (the coalescer retries each send of a failed batch by itself).
-      if ((await store.attach(tx, items)) !== items.length) throw invalid('An attachment was attached to another message meanwhile.');
     },
 
     sent(stored) {

@@ -1,8 +1,9 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
-import type { Message } from '../../contracts/index.ts';
+import { ParleyError, type Message } from '../../contracts/index.ts';
 import { roomOpenForSends } from '../safety/block-sql.ts';
+import { attachStoredSql } from '../attachments/attach-sql.ts';
 
 // The one owner of `messages` rows: their columns, their mapping to the wire, the statement that
 // stores them and the reads of history and replay. A new column changes this file and a migration.
@@ -69,7 +70,7 @@ export type Sql = ReturnType<EntityManager['getConnection']>;
  * allocated, and more for PostgreSQL to parse. Through the pool it is one bound parameter.
  */
 const pools = new WeakMap<Sql, Promise<Pool>>();
-function poolOf(sql: Sql): Promise<Pool> {
+export function poolOf(sql: Sql): Promise<Pool> {
   let pool = pools.get(sql);
   if (!pool) pools.set(sql, (pool = sql.getNativeClient()));
   return pool;
@@ -86,6 +87,29 @@ export interface NewMessage {
   /** The same, checked and described (see MessageService.send); such sends are stored by {@link MessageStore.insertWithAttachments}. */
   attachments?: StoredAttachment[] | undefined;
 }
+
+/** How {@link storeMessagesSql} ends for text-only sends. */
+const STORE = `
+  insert into messages (id, chat_room_id, sender_id, content, seq, client_id)
+  select b.id, b.room_id, b.sender_id, b.content,
+         rooms.last_seq - rooms.n + row_number() over (partition by b.room_id order by b.ord), b.client_id
+    from batch b join rooms on rooms.id = b.room_id`;
+
+/**
+ * The same with attachments, marked in the same statement (see attachments/attach-sql.ts). A
+ * message with one taken meanwhile gets no seq: the not-null check fails the whole statement, so
+ * nothing is stored or marked.
+ */
+const STORE_AND_ATTACH = `,
+  stored as (
+    select b.*, rooms.last_seq - rooms.n + row_number() over (partition by b.room_id order by b.ord) as seq
+      from batch b join rooms on rooms.id = b.room_id),
+  attached as (${attachStoredSql('stored')})
+  insert into messages (id, chat_room_id, sender_id, content, seq, client_id, attachments)
+  select s.id, s.room_id, s.sender_id, s.content,
+         case when (select count(*) from attached t where t.message_id = s.id) = jsonb_array_length(s.attachments) then s.seq end,
+         s.client_id, s.attachments
+    from stored s`;
 
 /**
  * Stores any number of messages, over any rooms, in one statement: each room takes one seq range
@@ -112,15 +136,20 @@ const storeMessagesSql = (attachments: boolean) => `
   rooms as (
     update chat_rooms r set last_seq = r.last_seq + counts.n, last_message_at = now()
       from counts where r.id = counts.room_id and ${roomOpenForSends('r')}
-    returning r.id, r.last_seq, counts.n)
-  insert into messages (id, chat_room_id, sender_id, content, seq, client_id${attachments ? ', attachments' : ''})
-  select b.id, b.room_id, b.sender_id, b.content,
-         rooms.last_seq - rooms.n + row_number() over (partition by b.room_id order by b.ord), b.client_id${attachments ? ', b.attachments' : ''}
-    from batch b join rooms on rooms.id = b.room_id
+    returning r.id, r.last_seq, counts.n)${attachments ? STORE_AND_ATTACH : STORE}
   returning ${MESSAGE_COLUMNS}`;
 export const STORE_MESSAGES_SQL = storeMessagesSql(false);
-/** {@link STORE_MESSAGES_SQL} for sends with attachments: each row of `$1` also has `attachments`. */
+/**
+ * {@link STORE_MESSAGES_SQL} for sends with attachments: each row of `$1` also has `attachments`,
+ * and the same statement marks them used (see attachments/attach-sql.ts), or fails as a whole.
+ */
 const STORE_MESSAGES_WITH_ATTACHMENTS_SQL = storeMessagesSql(true);
+
+/** How PostgreSQL says that a send with attachments found one taken (see {@link STORE_MESSAGES_WITH_ATTACHMENTS_SQL}). */
+const attachmentTaken = (err: unknown) => {
+  const e = err as { code?: string; table?: string; column?: string };
+  return e.code === '23502' && e.table === 'messages' && e.column === 'seq';
+};
 
 /**
  * A lone send without clientId (most sends under light load): the same effect as
@@ -197,8 +226,11 @@ const READ_AFTER_MANY_SQL = `
 export interface MessageStore {
   /** Stores the messages (one statement); each result is the stored message, or undefined when left out (a retry, or a blocked room). */
   insert(sql: Sql, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
-  /** {@link insert} for sends with attachments, in the caller's transaction (which marks the attachments used). */
-  insertWithAttachments(tx: EntityManager, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
+  /**
+   * {@link insert} for sends with attachments, in one statement that also marks them used by their
+   * messages; throws INVALID_INPUT, storing nothing, if one of them was taken meanwhile.
+   */
+  insertWithAttachments(sql: Sql, messages: readonly NewMessage[]): Promise<Array<Message | undefined>>;
   findByClientId(sql: Sql, roomId: string, sender: string, clientId: string): Promise<Message | undefined>;
   /** Messages with `after < seq <= upTo`, oldest first. Callers check participation first. */
   readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<Message[]>;
@@ -242,9 +274,15 @@ export function createMessageStore(): MessageStore {
       });
     },
 
-    async insertWithAttachments(tx, messages) {
+    async insertWithAttachments(sql, messages) {
       const { ids, json } = storeMessagesParam(messages);
-      const rows = await tx.execute<MessageRow[]>(STORE_MESSAGES_WITH_ATTACHMENTS_SQL.replace('$1', '?'), [json]);
+      const pool = await poolOf(sql);
+      const { rows } = await pool.query<MessageRow>(STORE_MESSAGES_WITH_ATTACHMENTS_SQL, [json]).catch((err: unknown) => {
+        if (!attachmentTaken(err)) throw err;
+        // Of a batch, the coalescer then tries each send alone: the one whose attachment was taken fails alone.
+        const message = 'An attachment was attached to another message meanwhile.';
+        throw new ParleyError('INVALID_INPUT', message, { fields: { attachmentIds: [message] } });
+      });
       const stored = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => {
         const row = stored.get(id);

@@ -1,5 +1,4 @@
 import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection, type PresenceEvent, type RoomEvent } from '../../contracts/index.ts';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { CatchUpRead, MessageStore, NewMessage, PageRequest, Sql, StoredAttachment, StoredPage } from './message-store.ts';
 import { createReadBatcher } from './read-batcher.ts';
 import { roomKey } from '../live/bus-key.ts';
@@ -15,10 +14,12 @@ export type { FeedItem, NewMessage, Position, StoredAttachment };
 
 /** What sending with attachments needs of them (server/attachments/ provides it). */
 export interface SendAttachments {
-  /** Checks the caller's pending attachments of the room (objects, sizes, real types) and describes them; throws INVALID_INPUT otherwise. */
+  /**
+   * Checks the caller's pending attachments of the room (objects, sizes, real types) and describes
+   * them; throws INVALID_INPUT otherwise. The send's own statement marks them used
+   * ({@link MessageStore.insertWithAttachments}).
+   */
   prepare(roomId: string, sender: string, ids: readonly string[]): Promise<StoredAttachment[]>;
-  /** Marks them used by their stored messages, in the send's transaction; throws if one was taken meanwhile. */
-  attach(tx: EntityManager, stored: ReadonlyArray<{ message: Message; sender: string }>): Promise<void>;
   /** Told once such a message is stored (thumbnails are made off the request path). */
   sent(stored: Message): void;
 }
@@ -82,11 +83,9 @@ export interface MessageServiceDeps {
   attachments?: SendAttachments;
   /** Runs a read on a read replica that has every write made before it, else on `sql` (see infra/db/read-replicas.ts). */
   replicaRead?<T>(read: 'history' | 'feed', fn: (sql: Sql) => Promise<T>): Promise<T>;
-  /** Runs `fn` in a transaction (sends with attachments). */
-  transaction?<T>(fn: (tx: EntityManager) => Promise<T>): Promise<T>;
 }
 
-export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, transaction, moderate, replied, replicaRead = (_read, fn) => fn(sql) }: MessageServiceDeps): MessageService {
+export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, moderate, replied, replicaRead = (_read, fn) => fn(sql) }: MessageServiceDeps): MessageService {
   // Feeds that resume in one turn (a reconnect storm) read their catch-up in one statement.
   const catchUps = createReadBatcher<CatchUpRead, Message[]>({
     keyOf: (r) => `${r.roomId} ${r.after} ${r.limit} ${r.upTo}`,
@@ -102,25 +101,14 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
     return stored;
   }
 
-  /** Sends with attachments: the statement and the attachments' marking commit together. */
-  const insertWithAttachments = (messages: NewMessage[]) =>
-    transaction!(async (tx) => {
-      const stored = await store.insertWithAttachments(tx, messages);
-      await attachments!.attach(
-        tx,
-        stored.flatMap((message, i) => (message ? [{ message, sender: messages[i]!.sender }] : [])),
-      );
-      return stored;
-    });
-
   const coalescer = createCoalescer<NewMessage, Message>({
     keyOf: (m) => m.roomId,
     onBatchError,
-    // Same room order as every other send, but batches of their own: text-only batches stay one statement.
+    // Same room order as every other send, but batches of their own: a batch with an attachment taken fails as a whole.
     separate: (m) => m.attachments !== undefined,
     async run(messages) {
       const started = performance.now();
-      const stored = messages[0]!.attachments ? await insertWithAttachments(messages) : await store.insert(sql, messages);
+      const stored = messages[0]!.attachments ? await store.insertWithAttachments(sql, messages) : await store.insert(sql, messages);
       onBatch?.(messages.length, (performance.now() - started) / 1000);
       return Promise.all(
         stored.map(async (message, i) => {
@@ -141,7 +129,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
   });
 
   async function sendWithAttachments(message: NewMessage, hook: (() => void) | undefined) {
-    if (!attachments || !transaction) throw new ParleyError('INVALID_INPUT', 'Attachments are not enabled.', { fields: { attachmentIds: ['Attachments are not enabled.'] } });
+    if (!attachments) throw new ParleyError('INVALID_INPUT', 'Attachments are not enabled.', { fields: { attachmentIds: ['Attachments are not enabled.'] } });
     // A retry is answered before its attachments, already used by the first, are checked again.
     const first = message.clientId === undefined ? undefined : await store.findByClientId(sql, message.roomId, message.sender, message.clientId);
     if (first) {

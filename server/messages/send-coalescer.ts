@@ -15,7 +15,7 @@ export interface CoalescerOptions<T, R> {
   maxInflight?: number;
   /**
    * Items that go in batches of their own, with their own `maxInflight`, so a slower kind of item
-   * (a send with attachments: a transaction, not one statement) never holds up the others'
+   * (a send with attachments: a batch that fails as a whole when one attachment was taken) never holds up the others'
    * batches. Their keys still keep one order across both kinds.
    */
   separate?(item: T): boolean;

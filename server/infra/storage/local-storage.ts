@@ -177,17 +177,6 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
 
     size: (key) => fileSize(pathOf(key)),
 
-    async head(key, bytes) {
-      const file = await open(pathOf(key), 'r');
-      try {
-        const buffer = Buffer.alloc(bytes);
-        const { bytesRead } = await file.read(buffer, 0, bytes, 0);
-        return buffer.subarray(0, bytesRead);
-      } finally {
-        await file.close();
-      }
-    },
-
     read: (key) => readFile(pathOf(key)),
 
     async write(key, data) {
@@ -198,15 +187,25 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
       await rename(part, path);
     },
 
-    async move(from, to) {
+    /** One open per object: the rename, then its size and first bytes from that one handle. */
+    async moveAndPeek(from, to, bytes) {
       const target = pathOf(to);
-      await mkdir(dirname(target), { recursive: true });
+      await renameInto(pathOf(from), target);
+      let file;
       try {
-        await rename(pathOf(from), target);
-        return true;
+        file = await open(target, 'r');
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        return (await fileSize(target)) !== undefined;
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      }
+      try {
+        const head = Buffer.alloc(bytes);
+        const { bytesRead } = await file.read(head, 0, bytes, 0);
+        // A read that stops short has reached the end: the file is that long.
+        const size = bytesRead < bytes ? bytesRead : (await file.stat()).size;
+        return { size, head: head.subarray(0, bytesRead) };
+      } finally {
+        await file.close();
       }
     },
 
@@ -214,6 +213,20 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
       await rm(pathOf(key), { force: true });
     },
   };
+}
+
+/**
+ * Renames `source` to `target`; a missing `source` (moved already, or never uploaded) is left for
+ * the caller to find out. The target's directory is made only when the rename says it is missing.
+ */
+async function renameInto(source: string, target: string) {
+  const missing = (err: unknown) => {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return false;
+  };
+  if (await rename(source, target).then(() => true, missing)) return;
+  await mkdir(dirname(target), { recursive: true });
+  await rename(source, target).catch(missing);
 }
 
 async function fileSize(path: string): Promise<number | undefined> {

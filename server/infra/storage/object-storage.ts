@@ -12,15 +12,15 @@ export interface ObjectStorage {
   downloadUrl(key: string, o: { contentType: string; fileName: string; inline: boolean; expiresAt: Date }): Promise<string>;
   /** The object's size, undefined if there is none. */
   size(key: string): Promise<number | undefined>;
-  /** Its first `bytes` bytes (fewer if it is shorter). */
-  head(key: string, bytes: number): Promise<Uint8Array>;
   read(key: string): Promise<Buffer>;
   write(key: string, data: Buffer, contentType: string): Promise<void>;
   /**
-   * Moves `from` to `to`, replacing `to`. True when `to` exists afterwards: also when `from` was
-   * moved already, so a retried move succeeds.
+   * Moves `from` to `to`, replacing `to`, and reads the moved object's size and its first `bytes`
+   * bytes (fewer if it is shorter); undefined when there is no such object. A retried call finds
+   * `from` moved already and reads `to`. What a send checks of an upload, in as few calls as the
+   * backend allows.
    */
-  move(from: string, to: string): Promise<boolean>;
+  moveAndPeek(from: string, to: string, bytes: number): Promise<{ size: number; head: Uint8Array } | undefined>;
   /** Deletes the object; deleting what is not there succeeds. */
   delete(key: string): Promise<void>;
   close?(): void;

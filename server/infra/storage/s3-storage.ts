@@ -37,8 +37,19 @@ export function createS3Storage({ endpoint, bucket, region, accessKeyId, secretA
     }
   }
 
-  async function bytes(key: string, range?: string) {
-    const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, ...(range && { Range: range }) }));
+  async function move(from: string, to: string) {
+    try {
+      await client.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${from}` }));
+    } catch (err) {
+      if (missing(err)) return (await size(to)) !== undefined;
+      throw err;
+    }
+    await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: from }));
+    return true;
+  }
+
+  async function read(key: string) {
+    const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
     return Buffer.from(await res.Body!.transformToByteArray());
   }
 
@@ -67,22 +78,26 @@ export function createS3Storage({ endpoint, bucket, region, accessKeyId, secretA
     },
 
     size,
-    head: (key, n) => bytes(key, `bytes=0-${n - 1}`),
-    read: (key) => bytes(key),
+    read,
 
     async write(key, data, contentType) {
       await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: data, ContentType: contentType }));
     },
 
-    async move(from, to) {
+    // The ranged GET's Content-Range carries the object's size: no HEAD besides.
+    async moveAndPeek(from, to, n) {
+      if (!(await move(from, to))) return undefined;
+      let res;
       try {
-        await client.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${from}` }));
+        res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: to, Range: `bytes=0-${n - 1}` }));
       } catch (err) {
-        if (missing(err)) return (await size(to)) !== undefined;
+        if (missing(err)) return undefined;
         throw err;
       }
-      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: from }));
-      return true;
+      const body = Buffer.from(await res.Body!.transformToByteArray());
+      // "bytes 0-1023/1024"; a store that ignored the range sent the whole object.
+      const total = res.ContentRange ? Number(res.ContentRange.slice(res.ContentRange.lastIndexOf('/') + 1)) : body.length;
+      return { size: Number.isSafeInteger(total) ? total : ((await size(to)) ?? body.length), head: body.subarray(0, n) };
     },
 
     async delete(key) {

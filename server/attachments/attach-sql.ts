@@ -1,0 +1,16 @@
+import { INLINE_IMAGE_TYPES } from './content-check.ts';
+
+/**
+ * The part of the send statement that marks its messages' attachments used (see
+ * `storeMessagesSql` in messages/message-store.ts), so a send with attachments is one statement,
+ * not a transaction. `stored` names the rows being inserted (`id`, `room_id`, `sender_id`,
+ * `attachments`); only the uploader's own, of the message's room, still pending, are marked, and
+ * images get a thumbnail job. Returns the `message_id` of each attachment marked: a message with
+ * fewer than it names had one taken meanwhile.
+ */
+export const attachStoredSql = (stored: string) => `
+  update attachments a set status = 'ready', message_id = s.id, next_try_at = now(),
+         thumb_state = case when a.content_type in (${[...INLINE_IMAGE_TYPES].map((t) => `'${t}'`).join(', ')}) then 'pending' else 'none' end
+    from ${stored} s cross join lateral jsonb_array_elements(s.attachments) f
+   where a.id = (f->>'id')::uuid and a.status = 'pending' and a.chat_room_id = s.room_id and a.uploader_id = s.sender_id
+  returning a.message_id`;
