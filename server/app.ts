@@ -25,6 +25,7 @@ import { refuseInvalidUtf8Bodies } from './transport/http/utf8-body.ts';
 import { registerDemoRoutes } from './transport/http/demo.routes.ts';
 import { registerFileRoutes } from './transport/http/files.routes.ts';
 import { registerDocsRoutes } from './transport/openapi/docs.routes.ts';
+import { lazySchemaCompilers } from './transport/http/lazy-schema-compilers.ts';
 import { listenForScrapes, type MetricsListener } from './transport/http/metrics-listener.ts';
 import { countOpenSockets } from './infra/metrics/socket-metrics.ts';
 import { createScaleOut, type ScaleOut } from './scale-out.ts';
@@ -74,6 +75,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     routerOptions: { maxParamLength: 5_000, ignoreTrailingSlash: true },
     return503OnClosing: true,
     serverFactory: httpServerFactory(config),
+    schemaController: lazySchemaCompilers,
   });
   if (config.tokens === 'dev') {
     fastify.log.warn(
@@ -88,7 +90,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     await embedded?.close();
     throw err;
   }
-  const services = createServices({ config, orm, log: fastify.log, jwtSecret, scale });
+  const services = await createServices({ config, orm, log: fastify.log, jwtSecret, scale });
   try {
     await services.push.start();
     services.webhooks.start();

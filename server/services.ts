@@ -37,7 +37,6 @@ import type { Position } from './messages/room-feed.ts';
 import { createAttachmentService, type AttachmentService } from './attachments/attachments.service.ts';
 import { makeThumbnail } from './attachments/thumbnail.ts';
 import { createLocalStorage, type LocalStorage } from './infra/storage/local-storage.ts';
-import { createS3Storage } from './infra/storage/s3-storage.ts';
 import { createModerator, type Moderator } from './moderation/moderator.ts';
 
 /** Everything procedures need, built once per app; passed down explicitly, never global. */
@@ -85,7 +84,7 @@ export interface Services {
   moderator: Moderator | undefined;
 }
 
-export function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Services {
+export async function createServices({ config, orm, log, jwtSecret, scale }: { config: Config; orm: Orm; log: FastifyBaseLogger; jwtSecret: string | undefined; scale: ScaleOut }): Promise<Services> {
   const { bus, fanout, metrics, limiter } = scale;
   const users = createUserDirectory();
   const presence = createPresenceService({ bus, em: () => orm.em.fork(), timing: config.presence, onError: (err) => log.error({ err }, 'presence change failed') });
@@ -127,7 +126,8 @@ export function createServices({ config, orm, log, jwtSecret, scale }: { config:
   const store = createMessageStore();
   const changes = createRoomChangeLog();
   const transaction = <T>(fn: (tx: import('@mikro-orm/postgresql').EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
-  const s3 = config.attachments.s3 && createS3Storage(config.attachments.s3);
+  // The AWS SDK loads only for an S3 store: it is as many modules as the rest of a start's.
+  const s3 = config.attachments.s3 && (await import('./infra/storage/s3-storage.ts')).createS3Storage(config.attachments.s3);
   const localFiles = s3 ? undefined : createLocalStorage({ root: join(config.dataDir, 'attachments'), secret: filesSecret(config, jwtSecret, log) });
   const attachments = createAttachmentService({
     storage: s3 || localFiles!,

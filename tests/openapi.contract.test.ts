@@ -32,4 +32,13 @@ it('serves interactive docs at /docs without any CDN', async ({ t }) => {
   const html = await res.text();
   expect(html).toContain('/openapi.json');
   expect(html).not.toMatch(/https:\/\/cdn\./);
+  // The page's own script comes from this server too.
+  const scripts = [...html.matchAll(/<script[^>]+src="([^"]+)"/g)].map((m) => m[1]!);
+  expect(scripts.length).toBeGreaterThan(0);
+  for (const src of scripts) {
+    const asset = await fetch(new URL(src, `${t.url}/docs/`));
+    expect(asset.status).toBe(200);
+    expect(asset.headers.get('content-type')).toMatch(/javascript/);
+    expect((await asset.arrayBuffer()).byteLength).toBeGreaterThan(1000);
+  }
 });

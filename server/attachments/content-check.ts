@@ -1,4 +1,5 @@
-import { fileTypeFromBuffer } from 'file-type';
+/** The sniffer and its tokenizers load with the first upload checked, not with every start. */
+let fileType: Promise<typeof import('file-type')> | undefined;
 
 /** How many leading bytes are read to tell a file's real type (file-type's own recommendation). */
 export const SNIFF_BYTES = 4100;
@@ -42,7 +43,7 @@ const SAME = [
  * whose bytes name none, and declared text whose bytes hold NULs.
  */
 export async function contentMatches(declared: string, head: Uint8Array): Promise<{ ok: true } | { ok: false; actual: string | undefined }> {
-  const found = await fileTypeFromBuffer(head);
+  const found = await (await (fileType ??= import('file-type'))).fileTypeFromBuffer(head);
   if (!found) {
     const textual = TEXTUAL.test(declared) && !head.includes(0);
     return textual ? { ok: true } : { ok: false, actual: undefined };
