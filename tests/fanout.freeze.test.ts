@@ -9,11 +9,13 @@ import { TEST_SECRET } from './support/test-app.ts';
 
 const FREEZE_MS = 30_000;
 /**
- * Sends per second through A for the whole test. PostgreSQL's NOTIFY queue only grows once the
- * frozen listener's socket buffers are full, which takes this many; the other engines queue from
- * the first message, and a lower rate leaves the suite's other files the cores.
+ * Sends per second through A. PostgreSQL's NOTIFY queue only grows once the frozen listener's
+ * socket buffers are full, which takes FILL_RATE sends a second of FILLER-long messages for a few
+ * seconds; once it grows, and on the other engines (which queue from the first message), steady
+ * traffic at RATE shows as well that sends go on, for a fifth of the machine's work.
  */
-const RATE = { postgres: 200, other: 50 };
+const RATE = 10;
+const FILL_RATE = 200;
 const SENDERS = 4;
 /**
  * While B is frozen its LISTEN backend goes on writing notifications to B's socket until the
@@ -51,15 +53,17 @@ it.concurrent.for(engines)(
     const daveToken = await token('dave');
     const outcomes: number[] = [];
     let frozen = false;
+    // Up to the freeze, at FILL_RATE: the subscriber's first 50 come in a moment.
+    let rate = FILL_RATE;
     let stop = false;
     const send = async () => {
       while (!stop) {
-        // Senders keep to RATE between them, as steady traffic would.
-        const paced = new Promise((r) => setTimeout(r, (1000 * SENDERS) / (engine === 'postgres' ? RATE.postgres : RATE.other)));
+        // Senders keep to the rate between them, as steady traffic would.
+        const paced = new Promise((r) => setTimeout(r, (1000 * SENDERS) / rate));
         const res = await fetch(`${a.url}/${room.id}/messages/`, {
           method: 'POST',
           headers: { authorization: `Bearer ${daveToken}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ content: `f${outcomes.length}${frozen ? ` frozen ${FILLER}` : ''}`, chat_room: room.id, sender: 'dave' }),
+          body: JSON.stringify({ content: `f${outcomes.length}${frozen ? ` frozen${rate === FILL_RATE ? ` ${FILLER}` : ''}` : ''}`, chat_room: room.id, sender: 'dave' }),
         });
         outcomes.push(res.status);
         await paced;
@@ -69,10 +73,12 @@ it.concurrent.for(engines)(
     await sub.waitForMessages(50);
     b.child.kill('SIGSTOP');
     frozen = true;
+    rate = engine === 'postgres' ? FILL_RATE : RATE;
     const atFreeze = outcomes.length;
     const thawAt = Date.now() + FREEZE_MS;
     // The frozen listener holds the NOTIFY queue's tail: the queue grows while sends go on.
     if (engine === 'postgres') await vi.waitFor(async () => expect(await notifyQueueUsage(a.metricsUrl)).toBeGreaterThan(0), { timeout: FREEZE_MS / 2, interval: 500 });
+    rate = RATE;
     // The freeze lasts its full length whatever happens meanwhile: sends must go on throughout.
     await new Promise((r) => setTimeout(r, thawAt - Date.now()));
     const duringFreeze = outcomes.length - atFreeze;
