@@ -259,6 +259,8 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
  */
 async function renameUnlessPresent(source: string, target: string) {
   if ((await fileSize(target)) !== undefined) return unlink(source).catch(ignore('ENOENT'));
+  // `link` may have refused before looking for the target's directory.
+  await mkdir(dirname(target), { recursive: true });
   await rename(source, target).catch(ignore('ENOENT'));
 }
 
