@@ -66,6 +66,25 @@ export function attachmentSuite(file: string, backend: StorageBackend) {
       expect(refused.error!.data.details.fields!.attachmentIds![0]).toMatch(/is not image\/png/);
     });
 
+    it('a re-upload after a send’s checks never replaces the file that send stored', async ({ ctx: c }) => {
+      const image = await png(16, 16);
+      const created = (await createUpload(c.t, c.alice, { roomId: c.roomId, name: 'dot.png', contentType: 'image/png', size: image.length })).result!.data;
+      const id = created.attachmentId;
+      expect((await upload(c.t, created.upload, image, 'image/png')).ok).toBe(true);
+      // One send's checks: the upload moves to the file key and passes. Its message is not stored
+      // yet, so the attachment is still pending and a second send of it goes ahead.
+      await c.t.app.services.attachments.prepare(c.roomId, 'alice', [id]);
+      // The upload URL is still valid: an executable of the image's size goes to it.
+      const program = Buffer.concat([elf(), Buffer.alloc(image.length)]).subarray(0, image.length);
+      expect((await upload(c.t, created.upload, program, 'image/png')).ok).toBe(true);
+      // The second send finds the file there and checks it, not the re-upload, which is discarded.
+      const sent = await send(c.t, c.alice, { roomId: c.roomId, attachmentIds: [id] });
+      expect(sent.error).toBeUndefined();
+      expect(sent.result!.data.attachments![0]).toMatchObject({ id, contentType: 'image/png', size: image.length });
+      expect(Buffer.from(await (await fetch(absolute(c.t, sent.result!.data.attachments![0]!.url))).arrayBuffer()).equals(image)).toBe(true);
+      expect(await sizeOf(c.t, `uploads/${id}`)).toBeUndefined();
+    });
+
     it('an upload larger than declared never becomes part of a message', async ({ ctx: c }) => {
       const created = (await createUpload(c.t, c.alice, { roomId: c.roomId, name: 'big.txt', contentType: 'text/plain', size: 10 })).result!.data;
       const res = await upload(c.t, created.upload, Buffer.alloc(11, 97), 'text/plain');

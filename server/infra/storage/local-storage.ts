@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream, type ReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -187,10 +187,10 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
       await rename(part, path);
     },
 
-    /** One open per object: the rename, then its size and first bytes from that one handle. */
+    /** One open per object: the move, then its size and first bytes from that one handle. */
     async moveAndPeek(from, to, bytes) {
       const target = pathOf(to);
-      await renameInto(pathOf(from), target);
+      await moveUnlessPresent(pathOf(from), target);
       let file;
       try {
         file = await open(target, 'r');
@@ -216,18 +216,57 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
 }
 
 /**
- * Renames `source` to `target`; a missing `source` (moved already, or never uploaded) is left for
- * the caller to find out. The target's directory is made only when the rename says it is missing.
+ * Moves `source` to `target` unless `target` exists; then `source` is discarded. A send's checks
+ * are of what is at `target`: a later move (a retry, or a second send racing the first with a
+ * re-upload in between) must never put other bytes there. A missing `source` (moved already, or
+ * never uploaded) is left for the caller to find out. The target's directory is made only when
+ * the move says it is missing.
+ *
+ * A hard link is what refuses an existing target atomically (rename would replace it). The link
+ * shares the upload's inode, which is safe because nothing here writes an existing file in place:
+ * `receive` and `write` rename a fresh file over the key, so a re-upload gets an inode of its own.
  */
-async function renameInto(source: string, target: string) {
-  const missing = (err: unknown) => {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return false;
-  };
-  if (await rename(source, target).then(() => true, missing)) return;
-  await mkdir(dirname(target), { recursive: true });
-  await rename(source, target).catch(missing);
+async function moveUnlessPresent(source: string, target: string) {
+  const discard = () => unlink(source).catch(ignore('ENOENT'));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await link(source, target);
+      return discard();
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return discard();
+      // The missing one is the source or the target's directory: make the directory once and try again.
+      if (code === 'ENOENT') {
+        if (attempt > 0) return;
+        await mkdir(dirname(target), { recursive: true });
+        continue;
+      }
+      if (code && NO_HARD_LINKS.has(code)) return renameUnlessPresent(source, target);
+      throw err;
+    }
+  }
 }
+
+/** What `link` fails with on a filesystem that has no hard links (FAT, some network and FUSE mounts). */
+const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
+
+/**
+ * Where there are no hard links: a rename only when the target is not there. A move that looked
+ * and found no target can still replace one another move renames there before it does; the alternative, an exclusive
+ * copy, has no such window but copies every file and leaves a half-written target behind a crash,
+ * which every retry would then find and refuse. Such filesystems are a fallback, not a setup to
+ * choose: the window needs two moves of one upload and a re-upload within the same instant.
+ */
+async function renameUnlessPresent(source: string, target: string) {
+  if ((await fileSize(target)) !== undefined) return unlink(source).catch(ignore('ENOENT'));
+  // `link` may have refused before looking for the target's directory.
+  await mkdir(dirname(target), { recursive: true });
+  await rename(source, target).catch(ignore('ENOENT'));
+}
+
+const ignore = (code: string) => (err: unknown) => {
+  if ((err as NodeJS.ErrnoException).code !== code) throw err;
+};
 
 async function fileSize(path: string): Promise<number | undefined> {
   try {

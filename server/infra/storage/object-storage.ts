@@ -15,10 +15,10 @@ export interface ObjectStorage {
   read(key: string): Promise<Buffer>;
   write(key: string, data: Buffer, contentType: string): Promise<void>;
   /**
-   * Moves `from` to `to`, replacing `to`, and reads the moved object's size and its first `bytes`
-   * bytes (fewer if it is shorter); undefined when there is no such object. A retried call finds
-   * `from` moved already and reads `to`. What a send checks of an upload, in as few calls as the
-   * backend allows.
+   * Moves `from` to `to` unless `to` exists (then `from` is discarded: what is at `to` was checked
+   * by a send and stays), and reads the size and first `bytes` bytes (fewer if it is shorter) of
+   * what is at `to`; undefined when there is no such object. A retried call finds `from` moved
+   * already and reads `to`. What a send checks of an upload, in as few calls as the backend allows.
    */
   moveAndPeek(from: string, to: string, bytes: number): Promise<{ size: number; head: Uint8Array } | undefined>;
   /** Deletes the object; deleting what is not there succeeds. */

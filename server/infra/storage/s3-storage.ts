@@ -14,6 +14,7 @@ export interface S3Options {
 }
 
 const missing = (err: unknown) => err instanceof S3ServiceException && (err.name === 'NotFound' || err.name === 'NoSuchKey' || err.$metadata.httpStatusCode === 404);
+const failed = (err: unknown, status: number, name: string) => err instanceof S3ServiceException && (err.name === name || err.$metadata.httpStatusCode === status);
 const secondsUntil = (d: Date) => Math.max(1, Math.floor((d.getTime() - Date.now()) / 1000));
 
 /**
@@ -37,12 +38,28 @@ export function createS3Storage({ endpoint, bucket, region, accessKeyId, secretA
     }
   }
 
+  /**
+   * Copies `from` to `to` unless `to` exists, then deletes `from`; false when neither is there.
+   * If-None-Match: * on the copy is what keeps checked bytes at `to`: S3 refuses with 412 when
+   * the key exists, and with 409 while another conditional write of it is under way (try again).
+   * A store that ignores the header replaces `to` as a plain copy does.
+   */
   async function move(from: string, to: string) {
-    try {
-      await client.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${from}` }));
-    } catch (err) {
-      if (missing(err)) return (await size(to)) !== undefined;
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.send(new CopyObjectCommand({ Bucket: bucket, Key: to, CopySource: `${bucket}/${from}`, IfNoneMatch: '*' }));
+        break;
+      } catch (err) {
+        if (failed(err, 412, 'PreconditionFailed')) {
+          // Deleting the upload is right only if the refusal was about `to`: a store that read the
+          // header as a condition on the source would otherwise lose every upload it is sent.
+          if ((await size(to)) === undefined) throw new Error(`The store refused to copy ${from} to ${to}, which does not exist: does it support If-None-Match on CopyObject?`, { cause: err });
+          break;
+        }
+        if (failed(err, 409, 'ConditionalRequestConflict') && attempt < 3) continue;
+        if (missing(err)) return (await size(to)) !== undefined;
+        throw err;
+      }
     }
     await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: from }));
     return true;
