@@ -170,8 +170,9 @@ describe('bad frames get an error frame, the socket stays open, nothing is store
     const stalled = await openLegacySocket(t.url, 'bob', 'alice', await t.token('bob'));
     let pings = 0;
     stalled.ws.on('ping', () => {
-      // The pong has just been written; the server reads it only after this stall, past its next tick.
-      if (++pings === 1) for (const until = Date.now() + stallMs; Date.now() < until; );
+      // The pong has just been written; the server reads it only after this stall, past its next
+      // tick. The thread sleeps rather than spins: the same stall, without a core's worth of work.
+      if (++pings === 1) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stallMs);
     });
     await vi.waitFor(() => expect(pings).toBeGreaterThanOrEqual(4), { timeout: 10_000, interval: 20 });
     expect(stalled.ws.readyState).toBe(WebSocket.OPEN);
