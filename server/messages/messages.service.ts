@@ -3,7 +3,7 @@ import type { CatchUpRead, MessageStore, NewMessage, PageRequest, Sql, StoredAtt
 import { createReadBatcher } from './read-batcher.ts';
 import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
-import type { RoomChangeLog } from './room-changes.ts';
+import type { RoomChangeLog, StoredChange } from './room-changes.ts';
 import { openRoomFeed, type FeedItem, type FeedSignal, type Position, type RoomFeedSource } from './room-feed.ts';
 import { queuedHook, withQueuedHook } from './queued-hook.ts';
 import { createCoalescer } from './send-coalescer.ts';
@@ -91,7 +91,11 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
     keyOf: (r) => `${r.roomId} ${r.after} ${r.limit} ${r.upTo}`,
     run: (reads) => replicaRead('feed', (on) => store.readAfterMany(on, reads)),
   });
-  const rooms: RoomReads = { bus, watchPresence, store, changes, position, replicaRead, catchUp: (read) => catchUps.load(read) };
+  const changeCatchUps = createReadBatcher<CatchUpRead, StoredChange[]>({
+    keyOf: (r) => `${r.roomId} ${r.after} ${r.limit} ${r.upTo}`,
+    run: (reads) => replicaRead('feed', (on) => changes.readAfterMany(on, reads)),
+  });
+  const rooms: RoomReads = { bus, watchPresence, store, changes, position, replicaRead, catchUp: (read) => catchUps.load(read), changeCatchUp: (read) => changeCatchUps.load(read) };
 
   /** What every stored send does next: tells push and webhooks, and a reply accepts a request. */
   async function afterStored(message: NewMessage, stored: Message) {
@@ -196,6 +200,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
 type RoomReads = Pick<MessageServiceDeps, 'bus' | 'watchPresence' | 'store' | 'changes' | 'position'> & {
   replicaRead: NonNullable<MessageServiceDeps['replicaRead']>;
   catchUp(read: CatchUpRead): Promise<Message[]>;
+  changeCatchUp(read: CatchUpRead): Promise<StoredChange[]>;
 };
 
 /** A room as its feed reads it: one small object per feed, its methods shared (an idle feed lives as long as its socket). */
@@ -222,7 +227,7 @@ class StoredRoom implements RoomFeedSource {
   }
 
   readChangesAfter(after: number, limit: number, upTo?: number) {
-    return this.#reads.replicaRead('feed', (on) => this.#reads.changes.readAfter(on, this.roomId, after, limit, upTo));
+    return this.#reads.changeCatchUp({ roomId: this.roomId, after, limit, upTo });
   }
 
   position() {

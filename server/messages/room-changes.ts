@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RoomChangeEvent } from '../../contracts/index.ts';
-import type { Sql } from './message-store.ts';
+import type { CatchUpRead, Sql } from './message-store.ts';
 
 // The per-room change log: edits, deletions and read markers, each numbered by a dense per-room
 // `change_seq` and stored with the event a subscriber gets, so a resume replays them like messages.
@@ -42,9 +42,18 @@ export interface RoomChangeLog {
    * service accepted together); the changes that were stored, each with its room.
    */
   recordDeliveredMany(sql: Sql, moves: ReadonlyArray<{ roomId: string; userId: string; seq: number }>): Promise<Array<StoredChange & { roomId: string }>>;
-  /** Changes with `after < change_seq <= upTo`, oldest first. */
-  readAfter(sql: Sql, roomId: string, after: number, limit: number, upTo?: number): Promise<StoredChange[]>;
+  /** Each read's changes with `after < change_seq <= upTo`, oldest first, in one statement (feeds catching up together read together). */
+  readAfterMany(sql: Sql, reads: readonly CatchUpRead[]): Promise<StoredChange[][]>;
 }
+
+/** {@link RoomChangeLog.readAfterMany}: each read's range by its own index scan, rows grouped by read, oldest first. */
+const READ_AFTER_MANY_SQL = `
+  select i.k, c.at_seq, c.event
+    from json_to_recordset(?::json) as i(k int, room uuid, lo bigint, hi bigint, lim int)
+    cross join lateral (
+      select at_seq, event, change_seq from room_changes
+       where chat_room_id = i.room and change_seq > i.lo and change_seq <= i.hi order by change_seq limit i.lim) c
+   order by i.k, c.change_seq`;
 
 /**
  * A change takes its number from the room's row in `room_change_counters`, never from
@@ -130,12 +139,12 @@ export function createRoomChangeLog(): RoomChangeLog {
         .map((r) => ({ roomId: r.chat_room_id, atSeq: Number(r.at_seq), event: r.event }));
     },
 
-    async readAfter(sql, roomId, after, limit, upTo) {
-      const rows = await sql.execute<Array<{ at_seq: string; event: RoomChangeEvent }>>(
-        'select at_seq, event from room_changes where chat_room_id = ? and change_seq > ? and change_seq <= ? order by change_seq limit ?',
-        [roomId, after, upTo ?? Number.MAX_SAFE_INTEGER, limit],
-      );
-      return rows.map((r) => ({ atSeq: Number(r.at_seq), event: r.event }));
+    async readAfterMany(sql, reads) {
+      const input = reads.map((r, k) => ({ k, room: r.roomId, lo: r.after, hi: r.upTo ?? Number.MAX_SAFE_INTEGER, lim: r.limit }));
+      const rows = await sql.execute<Array<{ k: number; at_seq: string; event: RoomChangeEvent }>>(READ_AFTER_MANY_SQL, [JSON.stringify(input)]);
+      const out: StoredChange[][] = reads.map(() => []);
+      for (const row of rows) out[row.k]!.push({ atSeq: Number(row.at_seq), event: row.event });
+      return out;
     },
   };
 }

@@ -83,8 +83,7 @@ export async function openRoomFeed(source: RoomFeedSource, options: RoomFeedOpti
     return (async function* () {})();
   }
   const feed = new RoomFeed(source, options);
-  await feed.start(options.after);
-  return feed.run();
+  return feed.run(await feed.start(options.after));
 }
 
 /**
@@ -163,8 +162,11 @@ class RoomFeed {
     return { seq: this.#seq, change: this.#change };
   }
 
-  /** Reads the starting position: `after`, checked against the room's newest, or the newest. */
-  async start(after: RoomFeedOptions['after']) {
+  /**
+   * Reads the starting position: `after`, checked against the room's newest, or the newest.
+   * Returns the newest: what the bus was not yet listened to for is stored at or below it.
+   */
+  async start(after: RoomFeedOptions['after']): Promise<Position> {
     try {
       const newest = await this.#source.position();
       const from = after && { seq: after.seq, change: after.change ?? newest.change };
@@ -176,6 +178,7 @@ class RoomFeed {
         });
       }
       ({ seq: this.#seq, change: this.#change } = from ?? newest);
+      return newest;
     } catch (err) {
       this.#close();
       throw err;
@@ -215,11 +218,14 @@ class RoomFeed {
     }
   }
 
-  async *run(): AsyncGenerator<FeedItem> {
+  async *run(newest: Position): AsyncGenerator<FeedItem> {
     const signal = this.#signal;
     const hide = this.#hide;
     try {
-      yield* this.#readStored();
+      // Up to the room's newest when the feed began listening: anything later comes over the bus
+      // (a gap there reads again). A feed that starts at the newest, or resumes where the room
+      // stands, reads nothing: a reconnect storm's resumes cost one batched position read each.
+      yield* this.#readStored(newest.seq, newest.change);
       while (!signal.aborted) {
         if (this.#overflowed || this.#catchUp) {
           if (this.#overflowed) this.#pending = this.#pending.filter((e) => e.type !== 'message' && !isChange(e));
