@@ -303,15 +303,17 @@ describe('one connection’s share of the server', () => {
 
   test('a subscription whose stream ends by itself (here: fails) frees its place on the socket and its user’s, the socket still open', async () => {
     await using app = await startTestApp(`${import.meta.filename}-stream-ends`, { WS_MAX_SUBSCRIPTIONS: '2', WS_MAX_SUBSCRIPTIONS_PER_USER: '3' });
-    const { id: roomId } = await (await app.client('alice')).rooms.open.mutate({ otherUserId: 'bob' });
+    const alice = await app.client('alice');
+    const { id: roomId } = await alice.rooms.open.mutate({ otherUserId: 'bob' });
+    await alice.messages.send.mutate({ roomId, content: 'to replay' });
     const [a, b] = await Promise.all([openTrpcSocket(app.url, await app.token('alice')), openTrpcSocket(app.url, await app.token('alice'))]);
     const stoppedOn = (socket: typeof a) => socket.received.filter((m) => m.result?.type === 'stopped').length;
-    // Every room stream reads the room's stored messages once it has started: without the table
-    // that read fails, and the stream ends with an error while its socket stays open.
+    // A stream resuming before the room's newest message reads it once it has started: without
+    // the table that read fails, and the stream ends with an error while its socket stays open.
     await app.sql('alter table messages rename to messages_away');
     try {
       for (const [socket, n] of [[a, 1], [a, 2], [b, 1]] as const) {
-        const answer = await socket.call('subscription', 'messages.onEvent', { roomId });
+        const answer = await socket.call('subscription', 'messages.onEvent', { roomId, lastEventId: '0' });
         expect(answer.error?.data.parleyCode).toBe('INTERNAL');
         await socket.until(() => stoppedOn(socket) === n);
       }
