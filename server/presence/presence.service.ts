@@ -30,6 +30,19 @@ export type PresenceListener = (event: PresenceEvent) => void;
 type Row = Record<string, unknown>;
 
 /**
+ * A presence change waiting for its decision: this instance's first socket of the user opened
+ * (`arrive`), its last one closed (`leave`), or a dead instance that held the user was reaped
+ * (`reap`: no row of ours changes).
+ */
+interface Transition {
+  userId: string;
+  kind: 'arrive' | 'leave' | 'reap';
+}
+
+/** Users per batch: one statement's parameters and locks stay bounded however many are queued. */
+const BATCH_MAX = 500;
+
+/**
  * A user is online while at least one of their sockets is open on any instance. The bus carries
  * the events but is at-most-once and forgets, so the truth lives in the database: each instance
  * has a row with a heartbeat (`presence_instances`) and one row per user it holds a socket of
@@ -85,26 +98,51 @@ export function createPresenceService({
   }
 
   /**
-   * Under the user's lock (taken in a statement of its own, so the next one's snapshot sees every
-   * decision made before ours): `change` edits this instance's row and, in the same statement, the
-   * user's state anywhere decides the news. The check does not see the change, and need not: it
-   * leaves this instance out. One round trip for the decision, the user's rooms included.
+   * Every user of a batch locked, in one statement, in key order: two instances batching
+   * overlapping users take the shared locks in the same order, so neither can hold one the other
+   * waits for while waiting itself. The planner evaluates output expressions after the ORDER BY's
+   * sort, so the order of the calls is the sorted one. The keys are those a single user's decision
+   * has always locked.
    */
-  async function decide(userId: string, online: boolean, change?: string): Promise<PresenceEvent | undefined> {
-    return em().transactional(async (tx) => {
-      await tx.execute('select pg_advisory_xact_lock(hashtextextended(?, 0))', [`presence:${userId}`]);
-      const [row] = await tx.execute<Row[]>(
-        `with change as (${change ?? 'select'}),
-         elsewhere as (select exists (select 1 from presence_users u join presence_instances i on i.id = u.instance_id
-                         where u.user_id = ? and u.instance_id <> ? and i.${fresh}) as held),
-         seen as (${online ? 'select last_seen_at from users' : "update users set last_seen_at = date_trunc('minute', now())"}
-                  where id = ? and not (select held from elsewhere)${online ? '' : ' returning last_seen_at'})
-         select (select held from elsewhere) as held, (select last_seen_at from seen) as last_seen_at`,
-        [...(change ? [instanceId, userId] : []), userId, instanceId, userId],
-      );
+  const LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended(k, 0))
+                      from (select 'presence:' || u as k from json_array_elements_text(?::json) u) s order by k`;
+
+  /**
+   * One statement for the whole batch: each user's change to this instance's row, then, per user,
+   * whether another live instance holds them (the check does not see the changes, and need not: it
+   * leaves this instance out), and their last-seen time, stamped now for those gone offline
+   * everywhere. The users' rooms play no part: one event per user reaches every room.
+   */
+  const DECISION_SQL = `
+    with batch as (select * from json_to_recordset(?::json) as b(n int, user_id text, kind text)),
+    added as (insert into presence_users (instance_id, user_id) select ?::uuid, user_id from batch where kind = 'arrive' on conflict do nothing),
+    removed as (delete from presence_users p using batch b where b.kind = 'leave' and p.instance_id = ?::uuid and p.user_id = b.user_id),
+    decided as (select b.*, exists (select 1 from presence_users u join presence_instances i on i.id = u.instance_id
+                                     where u.user_id = b.user_id and u.instance_id <> ?::uuid and i.${fresh}) as held
+                  from batch b),
+    seen as (update users set last_seen_at = date_trunc('minute', now()) from decided d
+              where users.id = d.user_id and d.kind <> 'arrive' and not d.held returning users.id, users.last_seen_at)
+    select d.n, d.held, case when d.kind = 'arrive' then u.last_seen_at else s.last_seen_at end as last_seen_at
+      from decided d left join users u on u.id = d.user_id left join seen s on s.id = d.user_id`;
+
+  /**
+   * Decides a batch (at most one transition per user) in one transaction of four round trips,
+   * however many users it holds. The locks come in a statement of their own, so the decision's
+   * snapshot (READ COMMITTED) sees every decision made before ours. Returns each transition's news,
+   * in the batch's order: none when another live instance holds the user.
+   */
+  async function decideBatch(batch: Transition[]): Promise<Array<PresenceEvent | undefined>> {
+    const rows = await em().transactional(async (tx) => {
+      await tx.execute(LOCK_SQL, [JSON.stringify(batch.map((t) => t.userId))]);
+      const input = JSON.stringify(batch.map((t, n) => ({ n, user_id: t.userId, kind: t.kind })));
+      return tx.execute<Row[]>(DECISION_SQL, [input, instanceId, instanceId, instanceId]);
+    });
+    const byIndex = new Map(rows.map((r) => [Number(r.n), r]));
+    return batch.map((t, n) => {
+      const row = byIndex.get(n);
       if (!row || row.held === true) return undefined;
       const seen = row.last_seen_at;
-      return { type: 'presence', user: userId, online, last_seen_at: seen ? new Date(seen as string).toISOString() : null };
+      return { type: 'presence', user: t.userId, online: t.kind === 'arrive', last_seen_at: seen ? new Date(seen as string).toISOString() : null };
     });
   }
 
@@ -112,23 +150,68 @@ export function createPresenceService({
     if (event) bus.publish(PRESENCE_KEY, event);
   }
 
-  const arrive = async (userId: string) =>
-    publish(await decide(userId, true, 'insert into presence_users (instance_id, user_id) values (?, ?) on conflict do nothing'));
-  const leave = async (userId: string) => publish(await decide(userId, false, 'delete from presence_users where instance_id = ? and user_id = ?'));
-
-  // Transitions are stored and published one at a time, so a quick reconnect cannot publish
-  // "online" before the "offline" it follows. The first beat comes first: a user row of ours must
-  // never sit in the table while our instance row is missing, or others would think it dead.
+  // Transitions are stored and published in order, so a quick reconnect cannot publish "online"
+  // before the "offline" it follows. The first beat comes first: a user row of ours must never sit
+  // in the table while our instance row is missing, or others would think it dead.
   let chain: Promise<void> = (async () => {
     await beat();
     const rows = await em().execute<Row[]>(`select distinct u.user_id from presence_users u join presence_instances i on i.id = u.instance_id where i.${fresh}`);
     for (const row of rows) heard.set(row.user_id as string, true);
   })().catch(onError);
-  const enqueue = (step: () => Promise<void>) => {
-    chain = chain.then(step).catch(onError);
-  };
+  /** Transitions not yet taken into a batch, in the order they happened. */
+  let queue: Transition[] = [];
+  /** A drain is on the chain: it takes whatever is queued before it ends. */
+  let draining = false;
 
-  /** Reaps instances that stopped beating; their users each get the same decision a closing socket gets. */
+  function enqueue(userId: string, kind: Transition['kind']) {
+    queue.push({ userId, kind });
+    if (draining) return;
+    draining = true;
+    chain = chain.then(drain);
+  }
+
+  /**
+   * Decides the queue batch by batch until it is empty. A reconnect storm queues thousands of
+   * arrivals while a batch is out: the next batch takes them all (up to the cap); one transaction
+   * per user would make them a chain of serial transactions seconds long.
+   */
+  async function drain() {
+    try {
+      // Transitions of the same turn (a burst of sockets authenticated together) share the first batch.
+      await new Promise((resolve) => setImmediate(resolve));
+      while (queue.length) {
+        const batch = takeBatch();
+        try {
+          for (const event of await decideBatch(batch)) publish(event);
+        } catch (err) {
+          onError(err);
+        }
+      }
+    } finally {
+      // In the same turn as the empty check: a transition queued after it starts a new drain.
+      draining = false;
+    }
+  }
+
+  /**
+   * The first queued transition of each user, in queue order, up to the cap. A user's next one
+   * waits for a later batch: their transitions are decided and published in the order they happened.
+   */
+  function takeBatch(): Transition[] {
+    const batch: Transition[] = [];
+    const rest: Transition[] = [];
+    const users = new Set<string>();
+    for (const t of queue) {
+      if (batch.length < BATCH_MAX && !users.has(t.userId)) {
+        users.add(t.userId);
+        batch.push(t);
+      } else rest.push(t);
+    }
+    queue = rest;
+    return batch;
+  }
+
+  /** Reaps instances that stopped beating; their users each get the decision a closing socket gets, in the same queue. */
   async function reap() {
     const gone = await em().execute<Row[]>(
       `with dead as (delete from presence_instances where not (${fresh}) returning id)
@@ -136,7 +219,7 @@ export function createPresenceService({
     );
     for (const user of new Set(gone.map((r) => r.user_id as string))) {
       // A user we hold ourselves is still online; our own last socket's close will decide.
-      if (!stored.has(user)) publish(await decide(user, false));
+      if (!stored.has(user)) enqueue(user, 'reap');
     }
   }
 
@@ -146,7 +229,7 @@ export function createPresenceService({
     beating = true;
     void (async () => {
       // Paused past the timeout (a long stall, a database outage): others reaped our rows, so our users are announced again.
-      if (await beat()) for (const user of stored) enqueue(() => arrive(user));
+      if (await beat()) for (const user of stored) enqueue(user, 'arrive');
       await reap();
       const now = Date.now();
       for (const [user, at] of lastChange) if (at + timing.offlineDelayMs <= now) lastChange.delete(user);
@@ -171,11 +254,11 @@ export function createPresenceService({
     lastChange.set(userId, now);
     if (online) {
       stored.add(userId);
-      enqueue(() => arrive(userId));
+      enqueue(userId, 'arrive');
     } else {
       stored.delete(userId);
       idleSince.delete(userId);
-      enqueue(() => leave(userId));
+      enqueue(userId, 'leave');
     }
   }
 
@@ -218,7 +301,7 @@ export function createPresenceService({
       for (const user of stored) {
         if (sockets.has(user)) continue;
         stored.delete(user);
-        enqueue(() => leave(user));
+        enqueue(user, 'leave');
       }
       await chain;
       // Users still held here (sockets the shutdown did not close) are left to the others' reaper.
