@@ -48,6 +48,14 @@ export interface ParleyApp {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/**
+ * Connections the kernel holds for the server before it accepts them. A restarted instance is met
+ * by every client that lost it: with Node's default (511) the queue of a reconnect storm overflowed,
+ * and the kernel dropped handshakes, which clients retry only after 1, 3, 7, 15 s. The kernel caps
+ * it at `net.core.somaxconn`.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** The one way to build the service; `main` and every test use it. */
 export async function createApp(config: Config): Promise<ParleyApp> {
   let embedded: EmbeddedPostgres | undefined;
@@ -214,7 +222,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
       if (scrapes.port !== 'off') {
         metricsListener = await listenForScrapes({ ...scrapes, port: scrapes.port, scrape: services.metrics.text, onError: (err) => fastify.log.error({ err }, 'metrics scrape failed') });
       }
-      await fastify.listen({ host: config.host, port: config.port });
+      await fastify.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG });
       const address = fastify.server.address();
       const port = typeof address === 'object' && address ? address.port : config.port;
       return `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`;

@@ -37,10 +37,16 @@ export interface StormResult {
   caughtUp: number;
   /** Per client that caught up: ms from its socket's reopening to holding every missed message. */
   catchUpMs: number[];
+  /** The same, from the connection attempt that opened that socket: a connection the server's accept queue held adds its wait. */
+  fromAttemptMs: number[];
   gaps: number;
   duplicates: number;
   /** Connection attempts refused while the instance was down. */
   refused: number;
+  /** Sockets that closed after their subscription had started, while the storm was measured (each reconnects after a random delay). */
+  dropped: number;
+  /** Their close codes, by code. */
+  dropCodes: Record<string, number>;
 }
 
 /** The clients' side, in a load-worker process: one socket and one subscription per room. */
@@ -49,20 +55,25 @@ export async function stormClients(p: StormParams, control: Control): Promise<St
   let expectSeq = 1;
   let storming = false;
   let refused = 0;
+  let dropped = 0;
+  const dropCodes: Record<string, number> = {};
   let gaps = 0;
   let duplicates = 0;
   const catchUpMs: number[] = [];
+  const fromAttemptMs: number[] = [];
   let reached = 0;
   const clients = await Promise.all(
     p.rooms.map(async ({ roomId, user }) => {
       const token = await signToken({ secret: p.secret, userId: user, expiresIn: '1h' });
-      const client = { last: 0, lastEventId: undefined as string | undefined, openedAt: 0, done: false };
+      const client = { last: 0, lastEventId: undefined as string | undefined, openedAt: 0, triedAt: 0, done: false };
       const open = () =>
         new Promise<void>((resolve) => {
+          const triedAt = performance.now();
           const socket = new WebSocket(`${ws}/trpc?connectionParams=1`, { perMessageDeflate: false });
           let subscribed = false;
           socket.on('open', () => {
             client.openedAt = performance.now();
+            client.triedAt = triedAt;
             socket.send(JSON.stringify({ method: 'connectionParams', data: { token } }));
             socket.send(JSON.stringify({ id: 1, method: 'subscription', params: { path: 'messages.onEvent', input: { roomId }, ...(client.lastEventId && { lastEventId: client.lastEventId }) } }));
           });
@@ -83,12 +94,19 @@ export async function stormClients(p: StormParams, control: Control): Promise<St
             if (!client.done && client.last >= expectSeq) {
               client.done = true;
               reached++;
-              if (storming) catchUpMs.push(performance.now() - client.openedAt);
+              if (storming) {
+                catchUpMs.push(performance.now() - client.openedAt);
+                fromAttemptMs.push(performance.now() - client.triedAt);
+              }
             }
           });
           socket.on('error', () => {});
-          socket.on('close', () => {
+          socket.on('close', (code) => {
             if (!subscribed) refused++;
+            else if (storming) {
+              dropped++;
+              dropCodes[code] = (dropCodes[code] ?? 0) + 1;
+            }
             // Lost (the instance died) or refused (not back yet): again after a random delay, as
             // clients with jittered backoff do; at most the spread after the loss.
             const delay = subscribed ? Math.random() * STORM_SPREAD_MS : 200 + Math.random() * 300;
@@ -113,7 +131,7 @@ export async function stormClients(p: StormParams, control: Control): Promise<St
     while (reached < clients.length && performance.now() < until) await sleep(50);
     control.post({ type: 'reached', reached });
   }
-  return { clients: clients.length, caughtUp: clients.filter((c) => c.last >= expectSeq).length, catchUpMs, gaps, duplicates, refused };
+  return { clients: clients.length, caughtUp: clients.filter((c) => c.last >= expectSeq).length, catchUpMs, fromAttemptMs, gaps, duplicates, refused, dropped, dropCodes };
 }
 
 async function transactions(pool: pg.Pool): Promise<number> {
@@ -182,15 +200,16 @@ export async function runReconnectStorm(ctx: BenchContext): Promise<Row[]> {
     if (r.gaps || r.duplicates) ctx.failures.push(`storm: ${r.gaps} gaps, ${r.duplicates} duplicates over ${clients} clients`);
     if (after.reached < clients) ctx.failures.push(`storm: ${clients - after.reached} of ${clients} clients did not catch up`);
     const t = summarize(r.catchUpMs);
+    const a = summarize(r.fromAttemptMs);
     return [
       {
         scenario: 'reconnect storm',
         surface: 'trpc subscription (resume by last event id)',
         params: `${clients} clients, a room each; instance SIGKILLed, ${MISSED} messages per room stored meanwhile, a new instance on the same port; clients reconnect at random within ${STORM_SPREAD_MS / 1000} s (pool ${ctx.poolMax})`,
-        result: `${r.caughtUp}/${clients} caught up, ${r.gaps} gaps, ${r.duplicates} duplicates; reconnect → caught up p50 ${t.p50.toFixed(0)} / p99 ${t.p99.toFixed(0)} / max ${t.max.toFixed(0)} ms; all caught up ${(wallMs / 1000).toFixed(1)} s after the restart began (start ${(upMs / 1000).toFixed(1)} s); server RSS peak ${(peakRss / 1024 / 1024).toFixed(0)} MiB; database connections the new instance opened: peak ${peakConnections} (${Object.entries(byName).map(([k, v]) => `${k === POOL_NAME ? 'pool' : k} ${v}`).join(', ')}); ${tx} database transactions (${(tx / clients).toFixed(2)} per client)`,
+        result: `${r.caughtUp}/${clients} caught up, ${r.gaps} gaps, ${r.duplicates} duplicates; reconnect → caught up p50 ${t.p50.toFixed(0)} / p99 ${t.p99.toFixed(0)} / max ${t.max.toFixed(0)} ms (from the connection attempt: p50 ${a.p50.toFixed(0)} / p99 ${a.p99.toFixed(0)} / max ${a.max.toFixed(0)} ms); all caught up ${(wallMs / 1000).toFixed(1)} s after the restart began (start ${(upMs / 1000).toFixed(1)} s); server RSS peak ${(peakRss / 1024 / 1024).toFixed(0)} MiB; database connections the new instance opened: peak ${peakConnections} (${Object.entries(byName).map(([k, v]) => `${k === POOL_NAME ? 'pool' : k} ${v}`).join(', ')}); ${tx} database transactions (${(tx / clients).toFixed(2)} per client); ${r.dropped} sockets closed after their subscription started during the storm${r.dropped ? ` (close codes ${Object.entries(r.dropCodes).map(([c, n]) => `${c}: ${n}`).join(', ')})` : ''}`,
         baseline: '—',
         ratio: NaN,
-        data: { clients, caughtUp: r.caughtUp, gaps: r.gaps, duplicates: r.duplicates, catchUp: t, wallMs, upMs, peakRssMiB: peakRss / 1024 / 1024, peakConnections, connectionsByName: byName, poolConnections: byName[POOL_NAME] ?? 0, poolMax: ctx.poolMax, transactions: tx, refused: r.refused },
+        data: { clients, caughtUp: r.caughtUp, gaps: r.gaps, duplicates: r.duplicates, catchUp: t, fromAttempt: a, wallMs, upMs, peakRssMiB: peakRss / 1024 / 1024, peakConnections, connectionsByName: byName, poolConnections: byName[POOL_NAME] ?? 0, poolMax: ctx.poolMax, transactions: tx, refused: r.refused, dropped: r.dropped, dropCodes: r.dropCodes },
       },
     ];
   } finally {
