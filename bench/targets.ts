@@ -104,12 +104,17 @@ export function evaluateTargets(rows: Row[], delivery: DeliveryRun[]): Target[] 
 function stormTargets(rows: Row[]): Target[] {
   const r = rows.find((x) => x.scenario === 'reconnect storm');
   if (!r) return [];
-  const d = r.data as { clients: number; caughtUp: number; gaps: number; duplicates: number; catchUp: { p99: number }; peakConnections: number; poolConnections: number; poolMax: number };
+  const d = r.data as { clients: number; caughtUp: number; gaps: number; duplicates: number; catchUp: { p99: number }; fromAttempt?: { p99: number }; peakConnections: number; poolConnections: number; poolMax: number };
   const full = d.clients >= 10_000;
   const at = `${d.clients.toLocaleString('en')} clients${full ? '' : ' (10,000 not run)'}`;
   return [
     { target: 'reconnect storm: every client catches up, no gap, no duplicate', measured: `${d.caughtUp}/${d.clients}, ${d.gaps} gaps, ${d.duplicates} duplicates`, met: d.caughtUp === d.clients && !d.gaps && !d.duplicates },
-    { target: 'reconnect storm of 10,000: p99 reconnect → caught up < 3 s', measured: `${(d.catchUp.p99 / 1000).toFixed(2)} s at ${at}`, met: full ? d.catchUp.p99 < 3_000 : null },
+    // From the attempt that connected: a handshake the accept queue dropped is part of a reconnect.
+    {
+      target: 'reconnect storm of 10,000: p99 reconnect → caught up < 3 s',
+      measured: `${((d.fromAttempt ?? d.catchUp).p99 / 1000).toFixed(2)} s from the connection attempt (${(d.catchUp.p99 / 1000).toFixed(2)} s from the socket's opening) at ${at}`,
+      met: full ? (d.fromAttempt ?? d.catchUp).p99 < 3_000 : null,
+    },
     // Beside the pool, the fan-out engine holds sessions of its own (LISTEN, its notifier), counted apart.
     { target: 'reconnect storm: database connections bounded by the pool', measured: `pool connections peak ${d.poolConnections} (DB_POOL_MAX ${d.poolMax}); ${d.peakConnections} with the fan-out engine's own`, met: d.poolConnections <= d.poolMax },
   ];
