@@ -206,13 +206,20 @@ const READ_PAGES_SQL = `
         where i.back and chat_room_id = r.id and seq >= i.lo and seq < i.hi order by seq desc limit i.lim)) m on true
    order by i.k, m.seq`;
 
-/** What a feed's catch-up asks for: messages with `after < seq <= upTo`, at most `limit`. */
+/** What a feed's catch-up asks for: messages (or changes) with `after < seq <= upTo`, at most `limit`. */
 export interface CatchUpRead {
   roomId: string;
   after: number;
   limit: number;
   upTo?: number | undefined;
 }
+
+/** The same read asked twice in one turn is read once. */
+export const catchUpKey = (r: CatchUpRead) => `${r.roomId} ${r.after} ${r.limit} ${r.upTo}`;
+
+/** Catch-up reads as the batched statements take them: `json_to_recordset(…) as i(k int, room uuid, lo bigint, hi bigint, lim int)`. */
+export const catchUpRanges = (reads: readonly CatchUpRead[]) =>
+  JSON.stringify(reads.map((r, k) => ({ k, room: r.roomId, lo: r.after, hi: r.upTo ?? Number.MAX_SAFE_INTEGER, lim: r.limit })));
 
 /** {@link MessageStore.readAfterMany}: each request's range by its own index scan, rows grouped by request, oldest first. */
 const READ_AFTER_MANY_SQL = `
@@ -304,8 +311,7 @@ export function createMessageStore(): MessageStore {
     },
 
     async readAfterMany(sql, reads) {
-      const input = reads.map((r, k) => ({ k, room: r.roomId, lo: r.after, hi: r.upTo ?? Number.MAX_SAFE_INTEGER, lim: r.limit }));
-      const rows = await sql.execute<Array<MessageRow & { k: number }>>(READ_AFTER_MANY_SQL, [JSON.stringify(input)]);
+      const rows = await sql.execute<Array<MessageRow & { k: number }>>(READ_AFTER_MANY_SQL, [catchUpRanges(reads)]);
       const out: Message[][] = reads.map(() => []);
       for (const row of rows) out[row.k]!.push(messageFromRow(row));
       return out;

@@ -1,5 +1,5 @@
 import { FIELD_MESSAGES, formatEventId, ParleyError, type Message, type MessagePage, type PageDirection, type PresenceEvent, type RoomEvent } from '../../contracts/index.ts';
-import type { CatchUpRead, MessageStore, NewMessage, PageRequest, Sql, StoredAttachment, StoredPage } from './message-store.ts';
+import { catchUpKey, type CatchUpRead, type MessageStore, type NewMessage, type PageRequest, type Sql, type StoredAttachment, type StoredPage } from './message-store.ts';
 import { createReadBatcher } from './read-batcher.ts';
 import { roomKey } from '../live/bus-key.ts';
 import type { RoomBus } from '../live/room-bus.ts';
@@ -88,11 +88,11 @@ export interface MessageServiceDeps {
 export function createMessageService({ bus, watchPresence, store, sql, changes, position, maxChars, onBatchError, onBatch, sendRefusal, screen, presenceNow, onError, onStored, attachments, moderate, replied, replicaRead = (_read, fn) => fn(sql) }: MessageServiceDeps): MessageService {
   // Feeds that resume in one turn (a reconnect storm) read their catch-up in one statement.
   const catchUps = createReadBatcher<CatchUpRead, Message[]>({
-    keyOf: (r) => `${r.roomId} ${r.after} ${r.limit} ${r.upTo}`,
+    keyOf: catchUpKey,
     run: (reads) => replicaRead('feed', (on) => store.readAfterMany(on, reads)),
   });
   const changeCatchUps = createReadBatcher<CatchUpRead, StoredChange[]>({
-    keyOf: (r) => `${r.roomId} ${r.after} ${r.limit} ${r.upTo}`,
+    keyOf: catchUpKey,
     run: (reads) => replicaRead('feed', (on) => changes.readAfterMany(on, reads)),
   });
   const rooms: RoomReads = { bus, watchPresence, store, changes, position, replicaRead, catchUp: (read) => catchUps.load(read), changeCatchUp: (read) => changeCatchUps.load(read) };

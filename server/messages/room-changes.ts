@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { RoomChangeEvent } from '../../contracts/index.ts';
-import type { CatchUpRead, Sql } from './message-store.ts';
+import { catchUpRanges, type CatchUpRead, type Sql } from './message-store.ts';
 
 // The per-room change log: edits, deletions and read markers, each numbered by a dense per-room
 // `change_seq` and stored with the event a subscriber gets, so a resume replays them like messages.
@@ -140,8 +140,7 @@ export function createRoomChangeLog(): RoomChangeLog {
     },
 
     async readAfterMany(sql, reads) {
-      const input = reads.map((r, k) => ({ k, room: r.roomId, lo: r.after, hi: r.upTo ?? Number.MAX_SAFE_INTEGER, lim: r.limit }));
-      const rows = await sql.execute<Array<{ k: number; at_seq: string; event: RoomChangeEvent }>>(READ_AFTER_MANY_SQL, [JSON.stringify(input)]);
+      const rows = await sql.execute<Array<{ k: number; at_seq: string; event: RoomChangeEvent }>>(READ_AFTER_MANY_SQL, [catchUpRanges(reads)]);
       const out: StoredChange[][] = reads.map(() => []);
       for (const row of rows) out[row.k]!.push({ atSeq: Number(row.at_seq), event: row.event });
       return out;

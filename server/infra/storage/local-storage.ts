@@ -227,14 +227,13 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
  * `receive` and `write` rename a fresh file over the key, so a re-upload gets an inode of its own.
  */
 async function moveUnlessPresent(source: string, target: string) {
-  const discard = () => unlink(source).catch(ignore('ENOENT'));
   for (let attempt = 0; ; attempt++) {
     try {
       await link(source, target);
-      return discard();
+      return discard(source);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return discard();
+      if (code === 'EEXIST') return discard(source);
       // The missing one is the source or the target's directory: make the directory once and try again.
       if (code === 'ENOENT') {
         if (attempt > 0) return;
@@ -258,7 +257,7 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
  * choose: the window needs two moves of one upload and a re-upload within the same instant.
  */
 async function renameUnlessPresent(source: string, target: string) {
-  if ((await fileSize(target)) !== undefined) return unlink(source).catch(ignore('ENOENT'));
+  if ((await fileSize(target)) !== undefined) return discard(source);
   // `link` may have refused before looking for the target's directory.
   await mkdir(dirname(target), { recursive: true });
   await rename(source, target).catch(ignore('ENOENT'));
@@ -267,6 +266,9 @@ async function renameUnlessPresent(source: string, target: string) {
 const ignore = (code: string) => (err: unknown) => {
   if ((err as NodeJS.ErrnoException).code !== code) throw err;
 };
+
+/** The upload, once its bytes are at the target or were refused there (gone already is fine). */
+const discard = (source: string) => unlink(source).catch(ignore('ENOENT'));
 
 async function fileSize(path: string): Promise<number | undefined> {
   try {

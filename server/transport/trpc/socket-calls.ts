@@ -1,4 +1,4 @@
-type CallType = 'query' | 'mutation' | 'subscription';
+import type { TRPCProcedureType } from '@trpc/server';
 
 /**
  * How much one tRPC WebSocket may have running. tRPC's WebSocket adapter starts every call a socket
@@ -12,5 +12,5 @@ export interface SocketCalls {
    * returned release; a subscription holds one of the socket's subscriptions until the release is
    * called (the caller rules call it once its signal aborts: on stop, when its stream ends or fails, when the socket closes).
    */
-  admit(type: CallType): () => void;
+  admit(type: TRPCProcedureType): () => void;
 }

@@ -1,3 +1,4 @@
+import type { TRPCProcedureType } from '@trpc/server';
 import { ParleyError } from '../../../contracts/index.ts';
 import type { AdminActor } from '../../admin/admin-auth.ts';
 import type { Services } from '../../services.ts';
@@ -5,7 +6,6 @@ import { holdUserSocket, type SocketSession } from '../ws/socket-session.ts';
 import type { Context } from './context.ts';
 import type { SocketCalls } from './socket-calls.ts';
 
-type CallType = 'query' | 'mutation' | 'subscription';
 
 /**
  * The one context of a tRPC WebSocket (tRPC's socket protocol makes one per socket), its bounds
@@ -56,7 +56,7 @@ export class SocketContext implements Context, SocketCalls {
     return (this.#admin ??= this.services.admin.auth.authenticate(this.#token));
   }
 
-  admit(type: CallType): () => void {
+  admit(type: TRPCProcedureType): () => void {
     let held = true;
     if (type !== 'subscription') {
       if (!this.#session.begin()) throw new ParleyError('RATE_LIMITED', 'Too many requests in flight on this socket; wait for answers.');

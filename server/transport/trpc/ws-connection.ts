@@ -1,4 +1,4 @@
-import { TRPCError, type AnyRouter } from '@trpc/server';
+import { TRPCError, type AnyRouter, type TRPCProcedureType } from '@trpc/server';
 import {
   callProcedure,
   getErrorShape,
@@ -16,12 +16,11 @@ import type { WebSocket } from 'ws';
 import { StopSignal } from './stop-signal.ts';
 
 type Context = object;
-type CallType = 'query' | 'mutation' | 'subscription';
 
 /** What every socket of a server shares. */
 export interface TrpcSocketOptions {
   router: AnyRouter;
-  onError(opts: { error: TRPCError; path: string | undefined; type: CallType | 'unknown' }): void;
+  onError(opts: { error: TRPCError; path: string | undefined; type: TRPCProcedureType | 'unknown' }): void;
 }
 
 /** Makes a socket's one context; `connectionParams` as the client sent them (null without `?connectionParams=1`). */
@@ -130,7 +129,7 @@ export class TrpcSocket<TContext extends Context> {
     this.#socket.send(JSON.stringify(transformTRPCResponse(this.#opts.router._def._config, message as TRPCResponseMessage)));
   }
 
-  #report(cause: unknown, path: string | undefined, type: CallType | 'unknown') {
+  #report(cause: unknown, path: string | undefined, type: TRPCProcedureType | 'unknown') {
     const error = getTRPCErrorFromUnknown(cause);
     try {
       this.#opts.onError({ error, path, type });
@@ -140,7 +139,7 @@ export class TrpcSocket<TContext extends Context> {
     return error;
   }
 
-  #errorShape(error: TRPCError, type: CallType | 'unknown', path: string | undefined, input: unknown) {
+  #errorShape(error: TRPCError, type: TRPCProcedureType | 'unknown', path: string | undefined, input: unknown) {
     try {
       return getErrorShape({ config: this.#opts.router._def._config, error, type, path, input, ctx: this.#ctx });
     } catch (cause) {
@@ -206,7 +205,7 @@ export class TrpcSocket<TContext extends Context> {
     return this.#first && this.#firstId === id ? this.#first : this.#more?.get(id);
   }
 
-  #stopped(id: number | string, jsonrpc: '2.0' | undefined, type: CallType) {
+  #stopped(id: number | string, jsonrpc: '2.0' | undefined, type: TRPCProcedureType) {
     if (type === 'subscription') this.#respond({ id, jsonrpc, result: { type: 'stopped' } });
   }
 
