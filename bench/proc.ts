@@ -105,3 +105,11 @@ export function rssSampler(pid: number, everyMs = 10) {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** CPU time the whole machine has spent (user, nice, system, irq, softirq) from /proc/stat, in ms. */
+export function machineCpuMs(): number {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.split(/\s+/);
+  const [user, nice, system, , , irq, softirq] = fields.map(Number);
+  // In clock ticks of 10 ms (USER_HZ).
+  return (user! + nice! + system! + irq! + softirq!) * 10;
+}

@@ -26,11 +26,16 @@ export const listRates = (xs: number[]) => `${xs.map((x) => x.toFixed(0)).join('
 
 /** One closed-loop tRPC WebSocket send load against `baseUrl`, in a fresh load process; msg/s. */
 export async function sendRate(ctx: BenchContext, what: string, baseUrl: string, loops: Loop[], durationMs: number, extra: Record<string, unknown> = {}): Promise<number> {
+  return (await sendRound(ctx, what, baseUrl, loops, durationMs, extra)).msgsPerSec;
+}
+
+/** As {@link sendRate}, with the sends made and the machine's CPU over the timed window. */
+export async function sendRound(ctx: BenchContext, what: string, baseUrl: string, loops: Loop[], durationMs: number, extra: Record<string, unknown> = {}): Promise<LoadResult> {
   const [r] = await runWorker<LoadResult[]>(
     'sendLoad',
     { modes: ['trpc-ws'], loops, insertLoops: [], durationMs, baseUrl, secret: ctx.secret, dbUrl: ctx.dbUrl, poolMax: ctx.poolMax, ...extra },
     60_000,
   );
   if (r!.errors) ctx.problems.push(`${what}: ${r!.errors} send errors (${r!.firstError})`);
-  return r!.msgsPerSec;
+  return r!;
 }

@@ -8,9 +8,9 @@ import { createLocalStorage } from '../server/infra/storage/local-storage.ts';
 // The local store on a filesystem without hard links (FAT, some network and FUSE mounts), where
 // `link` fails with EPERM. Mocking a Node module for the server's code needs a process of its own
 // (vitest.config.ts): in a shared one the store may have been loaded already, unmocked.
-vi.mock('node:fs/promises', async (original) => ({
-  ...(await original<typeof import('node:fs/promises')>()),
-  link: vi.fn(async () => {
+vi.mock('node:fs', async (original) => ({
+  ...(await original<typeof import('node:fs')>()),
+  linkSync: vi.fn(() => {
     throw Object.assign(new Error('EPERM: operation not permitted, link'), { code: 'EPERM' });
   }),
 }));

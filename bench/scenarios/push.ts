@@ -1,17 +1,23 @@
 /**
- * What push notifications and webhooks cost, and how fast the job queue sends them. Two servers on
- * the bench database: `on` (PUSH=on with VAPID keys, a webhook receiver) and `off` (PUSH=off, no
- * WEBHOOK_URL), both FANOUT=local. The push service and the webhook receiver are loopback HTTP
+ * What push notifications and webhooks cost, and how fast the job queue sends them. Servers on
+ * the bench database, all FANOUT=local: `off` (PUSH=off, no WEBHOOK_URL), `default` (PUSH=on with
+ * VAPID keys and a webhook receiver, at the product's coalescing window) and `on` (the same with
+ * PUSH_COALESCE_MS=0), the last two never at once (each instance with push on takes jobs from the
+ * shared queue, which would blur what each costs). The push service and the webhook receiver are loopback HTTP
  * servers in this process that accept at once (201, 204) and decrypt nothing; the server still
  * encrypts (aes128gcm) and signs (VAPID) every notification as in production, for devices whose
  * P-256 keys are made here. PUSH_COALESCE_MS=0 on `on`: every message to an offline recipient
  * makes a push (one pending job per room and recipient at a time), the most work a send can cause.
  *
- * 1. Send throughput, tRPC WebSocket c=64 over 64 rooms (each server its own), interleaved rounds on `on` and `off`. Every
+ * 1. Send throughput, tRPC WebSocket c=64 over 64 rooms (each server its own), interleaved rounds
+ *    on `default` and `off`: push and webhooks as a server runs them. Every
  *    recipient has a device; half are offline, half hold an inbox stream on each server (presence
- *    online: their jobs are put off once, then dropped). After each `on` round the queue is left
- *    to empty before the next round, so a backlog weighs on no round but its own.
- * 2. Drain: jobs for many offline recipients with an unread message written straight into the
+ *    online: their jobs are put off once, then dropped). After each `default` round the queue is
+ *    left to empty (its pushes come due a window later) before the next round, so a backlog weighs
+ *    on no round but its own. Beside it, the floor any webhook sender has on this machine: the
+ *    machine's CPU for one plain `node:http` POST of an event-sized signed body to the same
+ *    receiver, against the machine's CPU per send of `off`.
+ * 2. (`on` from here.) Drain: jobs for many offline recipients with an unread message written straight into the
  *    queue at once; notifications per second from the first request to the last.
  * 3. Commit to push request: open-loop sends at 1,000 msg/s to offline recipients, each room
  *    written at most once every 2 s (so a request is the push of one message); to the push
@@ -20,21 +26,23 @@
  *    took to take the send up). PUSH_COALESCE_MS=0 here too: the product's window (2 s by default)
  *    holds the first push of a burst by design, and the row says so rather than hiding it.
  *
- * Besides the rates, each server's CPU per message over the interleaved rounds: what push and
- * webhooks add to a send on the server, less moved by this shared machine's drift than a rate.
+ * Besides the rates, each server's CPU per message over the interleaved rounds, and the
+ * machine's: what push and webhooks add to a send, less moved by this shared machine's drift than
+ * a rate.
  */
-import { createECDH, randomBytes } from 'node:crypto';
+import { createECDH, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import webpush from 'web-push';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
+import { signWebhook } from '../../server/webhooks/webhooks.service.ts';
 import { seedPairs } from '../db.ts';
 import { startInstance, type Instance } from '../instance-process.ts';
-import { sleep } from '../proc.ts';
+import { machineCpuMs, sleep } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
-import { interleave, listRates, roundRatio, sendRate } from '../rounds.ts';
+import { interleave, listRates, roundRatio, sendRate, sendRound } from '../rounds.ts';
 import { summarize } from '../stats.ts';
 import { runWorker } from '../workers.ts';
 import type { Loop } from './send-throughput.ts';
@@ -64,6 +72,41 @@ async function acceptingPushService() {
   });
   const base = await listen(server);
   return { base, arrivals, encrypted: () => encrypted, close: () => (server.closeAllConnections(), new Promise((r) => server.close(r))) };
+}
+
+/**
+ * Plain `node:http` POSTs of a body the size of a `message.created` event, signed as Parley signs
+ * them, to `url` for `ms`, 64 at a time over kept-alive connections: what one POST costs the
+ * machine (this sender and the receiver), with no queue, no database and no Parley.
+ */
+async function rawPostCost(url: string, ms: number) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64, scheduling: 'lifo' });
+  const body = JSON.stringify({
+    id: randomUUID(), type: 'message.created', created_at: new Date().toISOString(),
+    data: { message: { id: randomUUID(), chat_room_id: randomUUID(), sender_id: 'push-on12a', content: 'push 12345 of a bench round', created_at: new Date().toISOString(), seq: 12345 } },
+  });
+  const post = () => new Promise<void>((resolve, reject) => {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const req = request(url, {
+      method: 'POST', agent,
+      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'parley-webhook-id': randomUUID(), 'parley-webhook-timestamp': String(timestamp), 'parley-signature': signWebhook('bench', timestamp, body) },
+    }, (res) => res.resume().on('end', resolve));
+    req.on('error', reject);
+    req.end(body);
+  });
+  let posts = 0;
+  const cpu0 = machineCpuMs();
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: 64 }, async () => {
+    while (performance.now() - t0 < ms) {
+      await post();
+      posts++;
+    }
+  }));
+  const elapsed = performance.now() - t0;
+  const machineMsPerPost = (machineCpuMs() - cpu0) / posts;
+  agent.destroy();
+  return { posts, ms: elapsed, perSec: (posts / elapsed) * 1000, machineMsPerPost };
 }
 
 async function webhookReceiver() {
@@ -173,6 +216,7 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
     // Rooms of their own per server: a pass of \`on\` over a room would otherwise also make the
     // jobs of what \`off\` stored there meanwhile, work no deployment has (all its instances agree).
     const pairsOf = { on: await seedPairs(ctx.pool, 'push-on', CONC), off: await seedPairs(ctx.pool, 'push-off', CONC) };
+    // `on` stands for `default` in part 1, with rooms of its own there.
     const loopsOf = { on: pairsOf.on.map((p): Loop => ({ roomId: p.roomId, user: p.a, other: p.b })), off: pairsOf.off.map((p): Loop => ({ roomId: p.roomId, user: p.a, other: p.b })) };
     // The queue's rooms: one sender writing to ROOMS recipients, each with one unread message.
     const sender = 'pushq-sender';
@@ -186,17 +230,18 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
     await ctx.pool.query('insert into message_job_cursors (chat_room_id, seq) select id, last_seq from chat_rooms on conflict (chat_room_id) do update set seq = excluded.seq');
     await subscribe(ctx, [...pairsOf.on.map((p) => p.b), ...pairsOf.off.map((p) => p.b), ...queueRooms.map((r) => r.user)], service.base);
 
-    const on = await startInstance(ctx, {
+    const pushOn = {
       PUSH: 'on', VAPID_PUBLIC_KEY: vapid.publicKey, VAPID_PRIVATE_KEY: vapid.privateKey, VAPID_SUBJECT: 'mailto:bench@example.com',
-      PUSH_ALLOW_LOCAL_ENDPOINTS: 'true', PUSH_COALESCE_MS: '0', PUSH_TIMEOUT_MS: '5000',
+      PUSH_ALLOW_LOCAL_ENDPOINTS: 'true', PUSH_TIMEOUT_MS: '5000',
       WEBHOOK_URL: hooks.url, WEBHOOK_SECRET: randomBytes(16).toString('hex'), FANOUT: 'local',
-    });
-    instances.push(on);
+    };
+    const atDefault = await startInstance(ctx, pushOn);
+    instances.push(atDefault);
     const off = await startInstance(ctx, { PUSH: 'off', FANOUT: 'local' });
     instances.push(off);
 
     // Half the recipients online on both servers, so each server's presence says so.
-    for (const [server, pairs] of [[on, pairsOf.on], [off, pairsOf.off]] as const) {
+    for (const [server, pairs] of [[atDefault, pairsOf.on], [off, pairsOf.off]] as const) {
       for (const pair of pairs.filter((_, i) => i % 2 === 0)) {
         const c = createChatClient({ url: server.url, token: await signToken({ secret: ctx.secret, userId: pair.b, expiresIn: '1h' }) });
         listeners.push(c);
@@ -209,29 +254,56 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
     const drainLimitMs = ctx.quick ? 2_500 : 30_000;
     const backlog: Array<{ left: number; drainMs: number }> = [];
     const pushesBefore = service.arrivals.length;
-    await sendRate(ctx, 'push', on.url, loopsOf.on, durationMs);
+    await sendRate(ctx, 'push', atDefault.url, loopsOf.on, durationMs);
     await sendRate(ctx, 'push', off.url, loopsOf.off, durationMs);
     await queueEmpty(ctx, drainLimitMs);
     // Each server's CPU per message over the rounds (the `on` server's drains included): what push
     // and webhooks cost the server, a figure this shared machine's drift moves less than a rate.
     const roomsOf = { on: pairsOf.on.map((p) => p.roomId), off: pairsOf.off.map((p) => p.roomId) };
-    const cpuFrom = { on: cpuMs(on.pid), off: cpuMs(off.pid), onMsgs: await storedIn(ctx, roomsOf.on), offMsgs: await storedIn(ctx, roomsOf.off) };
+    const cpuFrom = { on: cpuMs(atDefault.pid), off: cpuMs(off.pid), onMsgs: await storedIn(ctx, roomsOf.on), offMsgs: await storedIn(ctx, roomsOf.off) };
+    // The machine's CPU per message: the timed window's (the load process measures it), and for
+    // `on` also what followed until its queue was empty, the work its messages left.
+    const machine = { on: { ms: 0, msgs: 0 }, off: { ms: 0, msgs: 0 } };
     const runs = await interleave(ctx.quick ? 1 : 6, {
-      off: () => sendRate(ctx, 'push (off)', off.url, loopsOf.off, durationMs),
+      off: async () => {
+        const r = await sendRound(ctx, 'push (off)', off.url, loopsOf.off, durationMs);
+        machine.off.ms += r.machineMs;
+        machine.off.msgs += r.ops;
+        return r.msgsPerSec;
+      },
       on: async () => {
-        const rate = await sendRate(ctx, 'push (on)', on.url, loopsOf.on, durationMs);
+        const r = await sendRound(ctx, 'push (on)', atDefault.url, loopsOf.on, durationMs);
+        const after = machineCpuMs();
+        // The round's pushes come due a window after their messages: they run here, not in the next round.
+        await sleep(2_100);
         const { rows } = await ctx.pool.query<{ n: string }>('select count(*) as n from jobs where run_at <= now()');
         const drained = await queueEmpty(ctx, drainLimitMs);
         backlog.push({ left: Number(rows[0]!.n), drainMs: Math.round(drained.ms) });
-        return rate;
+        machine.on.ms += r.machineMs + machineCpuMs() - after;
+        machine.on.msgs += r.ops;
+        return r.msgsPerSec;
       },
     });
     const throughputPushes = service.arrivals.length - pushesBefore;
+    const throughputHooks = hooks.received();
     const cpuPerMsg = {
-      on: (cpuMs(on.pid) - cpuFrom.on) / ((await storedIn(ctx, roomsOf.on)) - cpuFrom.onMsgs),
+      on: (cpuMs(atDefault.pid) - cpuFrom.on) / ((await storedIn(ctx, roomsOf.on)) - cpuFrom.onMsgs),
       off: (cpuMs(off.pid) - cpuFrom.off) / ((await storedIn(ctx, roomsOf.off)) - cpuFrom.offMsgs),
     };
     for (const c of listeners.splice(0)) await c.close();
+    await queueEmpty(ctx, drainLimitMs);
+    const machinePerMsg = { on: machine.on.ms / machine.on.msgs, off: machine.off.ms / machine.off.msgs };
+    const rawPost = await rawPostCost(hooks.url, ctx.quick ? 400 : 2_000);
+    // A send that makes one POST costs the machine at least a send and a bare POST.
+    const postBound = machinePerMsg.off / (machinePerMsg.off + rawPost.machineMsPerPost);
+
+    // The rest with PUSH_COALESCE_MS=0, alone on the queue.
+    await atDefault.stop();
+    instances.splice(instances.indexOf(atDefault), 1);
+    const on = await startInstance(ctx, { ...pushOn, PUSH_COALESCE_MS: '0' });
+    instances.push(on);
+    // Its push path warmed as `default`'s was by its rounds: a round of sends, every recipient offline now.
+    await sendRate(ctx, 'push (warm-up)', on.url, loopsOf.on, durationMs);
     await queueEmpty(ctx, drainLimitMs);
 
     // 2. Drain: jobs for `drainJobs` offline recipients written at once; the server's poll finds them.
@@ -294,11 +366,20 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
       {
         scenario: 'push: send throughput',
         surface: 'trpc-ws messages.send',
-        params: `c=${CONC}, ${CONC} rooms, ${onRates.length} interleaved rounds of ${durationMs} ms; push on (PUSH_COALESCE_MS=0, every recipient a device, half offline) and webhooks on vs both off; queue emptied after each round`,
-        result: `${listRates(onRates)}; ${throughputPushes} pushes sent; due jobs at round end ${backlog.map((b) => b.left).join(' / ')}, emptied in ${backlog.map((b) => (b.drainMs / 1000).toFixed(1)).join(' / ')} s; server CPU per message ${cpuPerMsg.on.toFixed(3)} ms (off ${cpuPerMsg.off.toFixed(3)} ms, ${(cpuPerMsg.on / cpuPerMsg.off).toFixed(2)}×)`,
+        params: `c=${CONC}, ${CONC} rooms, ${onRates.length} interleaved rounds of ${durationMs} ms; push on (at the default PUSH_COALESCE_MS, every recipient a device, half offline) and webhooks on vs both off; queue emptied after each round`,
+        result: `${listRates(onRates)}; ${throughputPushes} pushes and ${throughputHooks} webhook POSTs sent; due jobs a window after the round ${backlog.map((b) => b.left).join(' / ')}, emptied in ${backlog.map((b) => (b.drainMs / 1000).toFixed(1)).join(' / ')} s; server CPU per message ${cpuPerMsg.on.toFixed(3)} ms (off ${cpuPerMsg.off.toFixed(3)} ms, ${(cpuPerMsg.on / cpuPerMsg.off).toFixed(2)}×); machine CPU per message ${machinePerMsg.on.toFixed(3)} ms (off ${machinePerMsg.off.toFixed(3)} ms)`,
         baseline: `off ${listRates(offRates)}`,
         ratio: sendRatio,
-        data: { on: onRates, off: offRates, durationMs, backlog, pushes: throughputPushes, webhooks: hooks.received(), cpuPerMsg },
+        data: { on: onRates, off: offRates, durationMs, backlog, pushes: throughputPushes, webhooks: throughputHooks, cpuPerMsg, machinePerMsg },
+      },
+      {
+        scenario: 'push: a bare webhook POST',
+        surface: 'node:http → webhook receiver',
+        params: `plain node:http POSTs of an event-sized body with its signature header to the same loopback receiver, kept-alive, c=64, ${rawPost.ms.toFixed(0)} ms; the machine's CPU (sender and receiver) per POST, against the machine's CPU per send of \`off\` above`,
+        result: `${rawPost.posts} POSTs, ${rawPost.perSec.toFixed(0)}/s; machine CPU per POST ${rawPost.machineMsPerPost.toFixed(3)} ms against ${machinePerMsg.off.toFixed(3)} ms per send: a send that makes one POST runs at most ${postBound.toFixed(2)}× of one that makes none, here`,
+        baseline: '—',
+        ratio: postBound,
+        data: { ...rawPost, sendMachineMs: machinePerMsg.off, bound: postBound },
       },
       {
         scenario: 'push: queue drain',

@@ -9,6 +9,7 @@ import { connect, type Surface } from '../clients.ts';
 import type { Pair } from '../db.ts';
 import { seedPairs } from '../db.ts';
 import type { BenchContext, Row } from '../report.ts';
+import { machineCpuMs } from '../proc.ts';
 import { ratio, summarize, type Summary } from '../stats.ts';
 import { runWorker } from '../workers.ts';
 
@@ -38,6 +39,8 @@ export interface LoadResult {
   firstError?: string;
   msgsPerSec: number;
   latency: Summary;
+  /** The whole machine's CPU over the timed window, ms (/proc/stat). */
+  machineMs: number;
 }
 
 const MAX_OPS = 200_000;
@@ -70,6 +73,7 @@ async function runMode(mode: Mode, p: LoadParams, tokens: Map<string, string>): 
   try {
     // Warm-up opens connections and JIT-compiles the path; it is not measured.
     await Promise.all(clients.map(async (c, i) => { for (let n = 0; n < 3; n++) await c.send(`warm ${mode} ${i} ${n}`); }));
+    const machine0 = machineCpuMs();
     const start = performance.now();
     const deadline = start + p.durationMs;
     await Promise.all(
@@ -87,7 +91,7 @@ async function runMode(mode: Mode, p: LoadParams, tokens: Map<string, string>): 
       }),
     );
     const elapsed = performance.now() - start;
-    return { mode, ops, errors, firstError, msgsPerSec: (ops / elapsed) * 1000, latency: summarize(latencies.subarray(0, ops)) };
+    return { mode, ops, errors, firstError, msgsPerSec: (ops / elapsed) * 1000, latency: summarize(latencies.subarray(0, ops)), machineMs: machineCpuMs() - machine0 };
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await pool?.end();

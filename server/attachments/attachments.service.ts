@@ -64,6 +64,8 @@ export interface AttachmentService extends SendAttachments {
 const invalid = (message: string) => new ParleyError('INVALID_INPUT', message, { fields: { attachmentIds: [message] } });
 const THUMBNAIL_ATTEMPTS = 3;
 const JOB_BATCH = 20;
+/** Fresh uploads remembered at most (a few hundred bytes each). */
+const FRESH_MAX = 10_000;
 
 export function createAttachmentService({ storage, sql, limits, recordUpdate, transaction, publish, thumbnailer, onError, jobIntervalMs = 30_000, now = Date.now }: AttachmentServiceDeps): AttachmentService {
   const store = createAttachmentStore();
@@ -75,6 +77,27 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
       return ids.map((id) => rows.get(id.toLowerCase()));
     },
   });
+
+  /**
+   * The rows this instance just created, while their upload is fresh: a send checks their fields
+   * (uploader, room, name, type, size never change) without reading them back, one round trip
+   * less per send. Taken on first use; whether an attachment is still pending is the send
+   * statement's own check. Bounded: the oldest go first.
+   */
+  const fresh = new Map<string, { row: AttachmentRow; at: number }>();
+  const freshMs = Math.min(limits.uploadTtlSeconds, limits.pendingTtlSeconds) * 1000;
+  const remember = (row: AttachmentRow) => {
+    if (freshMs <= 0) return;
+    if (fresh.size >= FRESH_MAX) fresh.delete(fresh.keys().next().value!);
+    fresh.set(row.id, { row, at: now() });
+  };
+  const recall = (id: string) => {
+    const key = id.toLowerCase();
+    const entry = fresh.get(key);
+    if (!entry) return undefined;
+    fresh.delete(key);
+    return now() - entry.at < freshMs ? entry.row : undefined;
+  };
 
   /**
    * URLs expire at the next whole minute past the TTL: a message read twice within a minute gets
@@ -214,6 +237,7 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
       const id = randomUUID();
       const expiresAt = new Date(now() + limits.uploadTtlSeconds * 1000);
       await store.insertPending(sql, { id, roomId, uploader, name, contentType, size });
+      remember({ id, chat_room_id: roomId, uploader_id: uploader, message_id: null, name, content_type: contentType, size, status: 'pending' });
       const upload = await storage.uploadTarget(keysOf(id).upload, { contentType, size, expiresAt });
       return { attachmentId: id, upload, expiresAt: expiresAt.toISOString() };
     },
@@ -221,7 +245,7 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     async prepare(roomId, sender, ids) {
       return Promise.all(
         ids.map(async (id) => {
-          const row = await rowsById.load(id);
+          const row = recall(id) ?? (await rowsById.load(id));
           // Another user's or another room's attachment is "no such attachment": its existence is not theirs to learn.
           if (!row || row.uploader_id !== sender || row.chat_room_id !== roomId) throw invalid(`No attachment ${id} of yours in this room.`);
           if (row.status !== 'pending') throw invalid(`Attachment ${id} is already part of a message.`);
