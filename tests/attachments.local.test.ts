@@ -1,4 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { Writable } from 'node:stream';
 import { access } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,6 +9,7 @@ import pg from 'pg';
 import sharp from 'sharp';
 import { afterAll, describe, expect, vi } from 'vitest';
 import type { Message } from '../contracts/index.ts';
+import type { LocalStorage } from '../server/infra/storage/local-storage.ts';
 import { absolute, createUpload, elf, png, send, upload, uploaded } from './support/attachments.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { trpcHttp } from './support/raw-trpc.ts';
@@ -89,6 +93,49 @@ describe('upload, send, read', () => {
     const past = await fetch(url, { headers: { range: 'bytes=16-' } });
     expect([past.status, past.headers.get('content-range')]).toEqual([416, 'bytes */16']);
     expect(await (await fetch(url)).text()).toBe('0123456789abcdef');
+  });
+
+  it('a file of many chunks downloads byte for byte, whole and by range; a download abandoned midway lets go of the file', async ({ t, pair }) => {
+    const text = Buffer.from(randomBytes(900 * 1024 + 77).map((b) => 32 + (b % 95)));
+    const id = await uploaded(t, pair.alice, pair.roomId, text, 'text/plain', 'long.txt');
+    const message = (await send(t, pair.alice, { roomId: pair.roomId, content: 'long', attachmentIds: [id] })).result!.data;
+    const url = absolute(t, message.attachments![0]!.url);
+    const [whole, part] = await Promise.all([fetch(url), fetch(url, { headers: { range: 'bytes=65530-300000' } })]);
+    expect(Buffer.from(await whole.arrayBuffer()).equals(text)).toBe(true);
+    // A reader slower than the disk: a write's callback comes late, and what it was given must
+    // still be what was read (the store reuses its buffers only once their writes are done).
+    const opened = await (t.app.services.attachments.storage as LocalStorage).openRead(`files/${id}`);
+    const seen: Buffer[] = [];
+    const slow = new Writable({
+      highWaterMark: 1,
+      write(chunk: Buffer, _encoding, done) {
+        setTimeout(() => {
+          seen.push(Buffer.from(chunk));
+          done();
+        }, 1);
+      },
+    });
+    await opened!.pipeTo(slow);
+    expect(Buffer.concat(seen).equals(text)).toBe(true);
+    expect([part.status, part.headers.get('content-length')]).toEqual([206, String(300000 - 65530 + 1)]);
+    expect(Buffer.from(await part.arrayBuffer()).equals(text.subarray(65530, 300001))).toBe(true);
+    // The file's open descriptors in this process (the server runs here).
+    const held = () => readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === objectPath(id);
+      } catch {
+        return false;
+      }
+    }).length;
+    await new Promise<void>((resolve, reject) => {
+      const req = http.get(url, (res) => res.once('data', () => {
+        expect(held()).toBe(1);
+        req.destroy();
+        resolve();
+      }));
+      req.on('error', (err) => (req.destroyed ? undefined : reject(err)));
+    });
+    await vi.waitFor(() => expect(held()).toBe(0), { timeout: 5_000 });
   });
 
   it('a declared image/png that is an executable is refused at send, and nothing is stored', async ({ t, pair }) => {

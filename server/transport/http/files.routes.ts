@@ -59,7 +59,7 @@ export async function registerFileRoutes(parent: FastifyInstance, files: LocalSt
       if (!opened) throw new ParleyError('NOT_FOUND', 'Not found.');
       const { size } = opened;
       const range = rangeOf(req.headers.range, size);
-      void reply.headers({
+      const headers: Record<string, string | number> = {
         'content-type': grant.contentType,
         'content-disposition': contentDisposition(grant.disposition, grant.fileName),
         'x-content-type-options': 'nosniff',
@@ -67,23 +67,32 @@ export async function registerFileRoutes(parent: FastifyInstance, files: LocalSt
         'content-security-policy': "default-src 'none'; img-src 'self'; media-src 'self'; sandbox",
         'accept-ranges': 'bytes',
         'cache-control': `private, max-age=${Math.max(0, grant.expires - Math.floor(Date.now() / 1000))}`,
-      });
+      };
       if (range === false) {
         await opened.close();
-        return reply.code(416).header('content-range', `bytes */${size}`).send();
+        return reply.code(416).headers(headers).header('content-range', `bytes */${size}`).send();
       }
-      if (range) {
-        void reply.code(206).header('content-range', `bytes ${range.start}-${range.end}/${size}`).header('content-length', range.end - range.start + 1);
-      } else {
-        void reply.header('content-length', size);
-      }
+      const status = range ? 206 : 200;
+      if (range) headers['content-range'] = `bytes ${range.start}-${range.end}/${size}`;
+      headers['content-length'] = range ? range.end - range.start + 1 : size;
       // A HEAD answer keeps the GET's headers only when given a stream (an empty payload would
       // make its Content-Length 0); an empty one spares reading the file to throw it away.
       if (req.method === 'HEAD') {
         await opened.close();
-        return reply.send(Readable.from([]));
+        return reply.code(status).headers(headers).send(Readable.from([]));
       }
-      return reply.send(opened.stream(range));
+      // The body goes out by the store's own pipe (reused buffers); Fastify's hooks that follow a
+      // reply still run (onResponse), and this server has none that shape one (onSend).
+      reply.hijack();
+      reply.raw.writeHead(status, headers);
+      try {
+        if (size > 0) await opened.pipeTo(reply.raw, range || undefined);
+        else await opened.close();
+        if (!reply.raw.destroyed) reply.raw.end();
+      } catch (err) {
+        req.log.warn({ err, key }, 'a download failed midway');
+        reply.raw.destroy();
+      }
     });
 
     app.put('/files/:prefix/:id', async (req: FileRequest, reply: FastifyReply) => {
