@@ -106,9 +106,12 @@ describe('upload, send, read', () => {
     // still be what was read (the store reuses its buffers only once their writes are done).
     const opened = await (t.app.services.attachments.storage as LocalStorage).openRead(`files/${id}`);
     const seen: Buffer[] = [];
+    // However slow the reader, the pipe holds at most two 64 KiB chunks for it.
+    let mostQueued = 0;
     const slow = new Writable({
       highWaterMark: 1,
       write(chunk: Buffer, _encoding, done) {
+        mostQueued = Math.max(mostQueued, this.writableLength);
         setTimeout(() => {
           seen.push(Buffer.from(chunk));
           done();
@@ -117,6 +120,7 @@ describe('upload, send, read', () => {
     });
     await opened!.pipeTo(slow);
     expect(Buffer.concat(seen).equals(text)).toBe(true);
+    expect(mostQueued).toBeLessThanOrEqual(2 * 64 * 1024);
     expect([part.status, part.headers.get('content-length')]).toEqual([206, String(300000 - 65530 + 1)]);
     expect(Buffer.from(await part.arrayBuffer()).equals(text.subarray(65530, 300001))).toBe(true);
     // The file's open descriptors in this process (the server runs here).

@@ -41,7 +41,7 @@ import { signToken } from '../../server/identity/sign-token.ts';
 import { signWebhook } from '../../server/webhooks/webhooks.service.ts';
 import { seedPairs } from '../db.ts';
 import { startInstance, type Instance } from '../instance-process.ts';
-import { machineCpuMs, sleep } from '../proc.ts';
+import { cpuMs, machineCpuMs, sleep } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { interleave, listRates, roundRatio, sendRate, sendRound } from '../rounds.ts';
 import { summarize } from '../stats.ts';
@@ -125,7 +125,7 @@ function postgresCpuMs() {
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) sum += cpuMs(Number(pid)) || 0;
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) sum += cpuMs(Number(pid));
     } catch {
       // Gone meanwhile.
     }
@@ -157,17 +157,6 @@ async function subscribe(ctx: BenchContext, users: string[], endpointBase: strin
     `insert into push_subscriptions (user_id, endpoint, p256dh, auth) select r.user, r.endpoint, r.p256dh, r.auth from json_to_recordset($1::json) as r("user" text, endpoint text, p256dh text, auth text)`,
     [JSON.stringify(rows)],
   );
-}
-
-/** CPU time a process has used (user + system), from /proc; NaN where there is none. */
-function cpuMs(pid: number) {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    // utime and stime, fields 14 and 15 of stat(5), in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return NaN;
-  }
 }
 
 /** Messages stored so far in these rooms. */

@@ -310,20 +310,21 @@ function renameUnlessPresent(source: string, target: string) {
   try {
     renameSync(source, target);
   } catch (err) {
-    ignore('ENOENT')(err);
+    unlessMissing(err);
   }
 }
 
-const ignore = (code: string) => (err: unknown) => {
-  if ((err as NodeJS.ErrnoException).code !== code) throw err;
-};
+/** Rethrows anything but "no such file". */
+function unlessMissing(err: unknown) {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+}
 
 /** The upload, once its bytes are at the target or were refused there (gone already is fine). */
 function discard(source: string) {
   try {
     unlinkSync(source);
   } catch (err) {
-    ignore('ENOENT')(err);
+    unlessMissing(err);
   }
 }
 

@@ -84,7 +84,13 @@ export async function registerFileRoutes(parent: FastifyInstance, files: LocalSt
       // The body goes out by the store's own pipe (reused buffers); Fastify's hooks that follow a
       // reply still run (onResponse), and this server has none that shape one (onSend).
       reply.hijack();
-      reply.raw.writeHead(status, headers);
+      try {
+        reply.raw.writeHead(status, headers);
+      } catch (err) {
+        await opened.close();
+        req.log.error({ err, key }, "a download's headers were refused");
+        return void reply.raw.destroy();
+      }
       try {
         if (size > 0) await opened.pipeTo(reply.raw, range || undefined);
         else await opened.close();

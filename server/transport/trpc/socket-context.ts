@@ -6,7 +6,6 @@ import { holdUserSocket, type SocketSession } from '../ws/socket-session.ts';
 import type { Context } from './context.ts';
 import type { SocketCalls } from './socket-calls.ts';
 
-
 /**
  * The one context of a tRPC WebSocket (tRPC's socket protocol makes one per socket), its bounds
  * and its caller in one object with shared methods: an idle socket keeps its context for its whole
