@@ -1,6 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { scratchPostgres } from '../../server/infra/db/scratch-postgres.ts';
-import { createTemplateDatabase } from './template-database.ts';
+import { createTemplateDatabase, type TemplateState } from './template-database.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -8,6 +8,8 @@ declare module 'vitest' {
     adminDatabaseUrl: string;
     /** A database at the current schema that test databases are created from. */
     templateDatabase: string;
+    /** What a database fresh from the template holds, to reset a used one to. */
+    templateState: TemplateState;
   }
 }
 
@@ -27,6 +29,7 @@ export default async function setup(project: TestProject) {
   const template = await createTemplateDatabase(postgres.adminUrl, templateName);
   project.provide('adminDatabaseUrl', postgres.adminUrl);
   project.provide('templateDatabase', templateName);
+  project.provide('templateState', template.state);
   return async () => {
     await template.drop();
     await postgres.stop();

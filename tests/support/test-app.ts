@@ -5,11 +5,12 @@ import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { createApp, type ParleyApp } from '../../server/app.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
 import { loadConfig } from '../../server/infra/config/config.ts';
-import { createDatabaseFrom } from './template-database.ts';
+import { createDatabaseFrom, recycleDatabase, sessionsOn } from './template-database.ts';
 
 /** The PostgreSQL server tests create their databases on (never the data itself). */
 export const ADMIN_URL = inject('adminDatabaseUrl');
 const TEMPLATE = inject('templateDatabase');
+const TEMPLATE_STATE = inject('templateState');
 
 /** A fresh database `name` at the current schema (any old one of that name dropped first). */
 export const freshDatabase = (name: string) => createDatabaseFrom(ADMIN_URL, TEMPLATE, name);
@@ -42,19 +43,17 @@ async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
 }
 
 /**
- * Drops a test database once its connections are gone. Dropping `with (force)` while a closed
- * pool's sockets are still shutting down makes the server kill them, and pg reports that as an
- * unhandled error in the test run.
+ * Lets a test database go once its connections are gone: kept for this process's next fresh
+ * database when a reset makes it one, else dropped. Dropping `with (force)` while a closed pool's
+ * sockets are still shutting down makes the server kill them, and pg reports that as an unhandled
+ * error in the test run.
  */
 export async function dropTestDatabase(dbName: string) {
-  await admin(async (c) => {
-    for (let i = 0; i < 50; i++) {
-      const { rows } = await c.query('select count(*)::int as n from pg_stat_activity where datname = $1', [dbName]);
-      if (rows[0].n === 0) break;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    await c.query(`drop database if exists ${dbName} with (force)`);
-  });
+  for (let i = 0; i < 50; i++) {
+    if ((await sessionsOn(ADMIN_URL, dbName)) === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await recycleDatabase(ADMIN_URL, TEMPLATE, TEMPLATE_STATE, dbName);
 }
 
 /** Far past a normal close (under a second; the shutdown grace period is 10 s). */

@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdir, rename, rm, rmdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -75,15 +75,42 @@ async function spawnServer(bin: PostgresBinaries, dir: string, port: number, run
   return ownedServer(child, `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`);
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
+/**
+ * A TCP port free on 127.0.0.1 right now, for a server started next. Taken below the range the
+ * kernel hands outgoing connections their local ports from: a port from that range (what listening
+ * on port 0 gives) can be taken by any connection opened before the server binds it, and on a busy
+ * machine one was ("Address already in use").
+ */
 export async function freePort(): Promise<number> {
+  const low = ephemeralLow();
+  // Above the ports services are known by (PostgreSQL's, Redis', Parley's own 3000s and 9000s).
+  const from = low > 21_000 ? 20_000 : 1024;
+  for (let i = 0; i < 50 && low > from + 1; i++) {
+    const port = from + Math.floor(Math.random() * (low - from));
+    if (await canListen(port)) return port;
+  }
+  return listenOn(0);
+}
+
+/** The first port of the kernel's range for outgoing connections (Linux' default when unreadable). */
+export function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+const canListen = (port: number) => listenOn(port).then(() => true, () => false);
+
+async function listenOn(port: number): Promise<number> {
   const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
+  server.listen(port, '127.0.0.1');
+  await Promise.race([once(server, 'listening'), once(server, 'error').then(([err]) => Promise.reject(err))]);
+  const bound = (server.address() as { port: number }).port;
   server.close();
   await once(server, 'close');
-  return port;
+  return bound;
 }
 
 /**

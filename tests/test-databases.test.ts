@@ -1,0 +1,60 @@
+import pg from 'pg';
+import { afterAll, expect, it } from 'vitest';
+import { ADMIN_URL, dropTestDatabase, freshDatabase } from './support/test-app.ts';
+
+// Test databases are recycled: one a file is done with is reset and handed to the next file's
+// fresh database. These are the promises the other files rely on: a fresh database is as empty as
+// a copy of the template, whatever the last user did to its rows, and one whose definition a test
+// changed is never handed on.
+const name = `parley_test_recycling_${process.pid}`;
+afterAll(() => dropTestDatabase(name));
+
+async function onDatabase<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const c = new pg.Client({ connectionString: url.href });
+  await c.connect();
+  try {
+    return await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Every table's row count, the migrations' ids and the sequences: what a test could leave behind. */
+const contents = () =>
+  onDatabase(async (c) => {
+    const { rows: tables } = await c.query<{ name: string }>(`select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname = 'public' order by 1`);
+    const counts: Record<string, number> = {};
+    for (const { name: table } of tables) counts[table] = (await c.query<{ n: number }>(`select count(*)::int as n from ${table}`)).rows[0]!.n;
+    const migrations = (await c.query<{ id: number; name: string }>('select id, name from mikro_orm_migrations order by id')).rows;
+    const sequences = (await c.query('select sequencename, last_value from pg_sequences order by 1')).rows;
+    const triggers = (await c.query<{ tgname: string }>('select tgname from pg_trigger where not tgisinternal order by 1')).rows.map((r) => r.tgname);
+    return { counts, migrations, sequences, triggers };
+  });
+
+it('a database used and let go comes back as empty as a copy of the template: rows gone, seeded rows and sequences as the migrations left them', async () => {
+  await freshDatabase(name);
+  const pristine = await contents();
+  expect(pristine.migrations.length).toBeGreaterThan(0);
+  await onDatabase(async (c) => {
+    await c.query(`insert into users (id) values ('u1'), ('u2')`);
+    await c.query(`insert into chat_rooms (id, participant1_id, participant2_id) values (gen_random_uuid(), 'u1', 'u2')`);
+    await c.query(`insert into jobs (kind, payload) values ('left-behind', '{}')`);
+    await c.query(`delete from mikro_orm_migrations where id = (select max(id) from mikro_orm_migrations)`);
+  });
+  expect(await contents()).not.toEqual(pristine);
+  await dropTestDatabase(name);
+  await freshDatabase(name);
+  expect(await contents()).toEqual(pristine);
+});
+
+it('a database whose definition a test changed is dropped, not handed on: the next fresh one has the template’s', async () => {
+  await freshDatabase(name);
+  const pristine = await contents();
+  await onDatabase((c) => c.query(`create trigger refuse_users before insert on users for each row execute function suppress_redundant_updates_trigger()`));
+  expect((await contents()).triggers).toContain('refuse_users');
+  await dropTestDatabase(name);
+  await freshDatabase(name);
+  expect(await contents()).toEqual(pristine);
+});
