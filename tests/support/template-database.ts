@@ -91,12 +91,11 @@ async function readTemplateState(c: pg.Client): Promise<TemplateState> {
 }
 
 /**
- * Databases a test is done with, reset to the template's state and renamed, that the next fresh
- * database of this process is renamed from: creating a database copies the template's 8 MB and
- * cost about 270 ms of CPU here, a reset and two renames about 30 ms. Per process: each vitest
- * worker keeps its own, and the run's teardown drops what they left.
+ * Databases a test is done with are reset to the template's state and renamed aside, and the next
+ * fresh database of the run is renamed from one: creating a database copies the template's 8 MB
+ * and cost about 270 ms of CPU here, a reset and two renames about 75 ms. The run's teardown drops
+ * what is left aside.
  */
-const recycled: string[] = [];
 let recycledCount = 0;
 
 let adminPool: pg.Pool | undefined;
@@ -106,16 +105,20 @@ async function admin(adminUrl: string, sql: string, values?: unknown[]) {
   return (await adminPool.query(sql, values)).rows;
 }
 
-/** A fresh, empty database `name` at the current schema (any old one of that name dropped first): a recycled one when this process has one, else a copy of the template. */
+/**
+ * A fresh, empty database `name` at the current schema (any old one of that name dropped first): a
+ * database of the run recycled by any of its processes when there is one (a file in a process of
+ * its own finds them too), else a copy of the template.
+ */
 export async function createDatabaseFrom(adminUrl: string, template: string, name: string) {
   await admin(adminUrl, `drop database if exists ${name} with (force)`);
-  const spare = recycled.pop();
-  if (spare) {
+  const spares = await admin(adminUrl, 'select datname from pg_database where left(datname, length($1)) = $1 limit 5', [`${template}_free_`]);
+  for (const { datname } of spares) {
     try {
-      await admin(adminUrl, `alter database ${spare} rename to ${name}`);
+      await admin(adminUrl, `alter database ${datname} rename to ${name}`);
       return;
     } catch {
-      await admin(adminUrl, `drop database if exists ${spare} with (force)`).catch(() => {});
+      // Another process renamed it first: the next one.
     }
   }
   await admin(adminUrl, `create database ${name} template ${template}`);
@@ -166,7 +169,6 @@ export async function recycleDatabase(adminUrl: string, template: string, state:
         await new Promise((r) => setTimeout(r, 10));
       }
     }
-    recycled.push(spare);
   } catch {
     await admin(adminUrl, `drop database if exists ${name} with (force)`);
   }
