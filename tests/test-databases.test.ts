@@ -1,5 +1,6 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { afterAll, expect, it } from 'vitest';
+import { adminQuery, databaseUrl, withClient } from './support/template-database.ts';
 import { ADMIN_URL, dropTestDatabase, freshDatabase } from './support/test-app.ts';
 
 // Test databases are recycled: one a file is done with is reset and handed to the next file's
@@ -9,17 +10,10 @@ import { ADMIN_URL, dropTestDatabase, freshDatabase } from './support/test-app.t
 const name = `parley_test_recycling_${process.pid}`;
 afterAll(() => dropTestDatabase(name));
 
-async function onDatabase<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const c = new pg.Client({ connectionString: url.href });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
+const onDatabase = <T>(fn: (c: pg.Client) => Promise<T>) => withClient(databaseUrl(ADMIN_URL, name), fn);
+/** A database keeps its OID through renames: whether the one let go still exists, under any name. */
+const oidOf = async (db: string) => (await adminQuery(ADMIN_URL, 'select oid from pg_database where datname = $1', [db]))[0]!.oid as number;
+const exists = async (oid: number) => (await adminQuery(ADMIN_URL, 'select 1 from pg_database where oid = $1', [oid])).length === 1;
 
 /** Every table's row count, the migrations' ids and the sequences: what a test could leave behind. */
 const contents = () =>
@@ -44,7 +38,10 @@ it('a database used and let go comes back as empty as a copy of the template: ro
     await c.query(`delete from mikro_orm_migrations where id = (select max(id) from mikro_orm_migrations)`);
   });
   expect(await contents()).not.toEqual(pristine);
+  const used = await oidOf(name);
   await dropTestDatabase(name);
+  // Set aside, not dropped (another process may have taken it already: it exists all the same).
+  expect(await exists(used)).toBe(true);
   await freshDatabase(name);
   expect(await contents()).toEqual(pristine);
 });
@@ -54,7 +51,19 @@ it('a database whose definition a test changed is dropped, not handed on: the ne
   const pristine = await contents();
   await onDatabase((c) => c.query(`create trigger refuse_users before insert on users for each row execute function suppress_redundant_updates_trigger()`));
   expect((await contents()).triggers).toContain('refuse_users');
+  const changed = await oidOf(name);
   await dropTestDatabase(name);
+  expect(await exists(changed)).toBe(false);
   await freshDatabase(name);
   expect(await contents()).toEqual(pristine);
+});
+
+it('the kept admin connection ended under it (a test terminating sessions, a server restart) is replaced: the process carries on', async () => {
+  const pid = (await adminQuery(ADMIN_URL, 'select pg_backend_pid() as pid'))[0]!.pid;
+  await withClient(ADMIN_URL, (c) => c.query('select pg_terminate_backend($1)', [pid]));
+  // The idle connection's end reaches the pool as an error event.
+  await new Promise((r) => setTimeout(r, 200));
+  await freshDatabase(name);
+  expect((await contents()).migrations.length).toBeGreaterThan(0);
+  expect((await adminQuery(ADMIN_URL, 'select pg_backend_pid() as pid'))[0]!.pid).not.toBe(pid);
 });

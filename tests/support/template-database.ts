@@ -2,15 +2,14 @@ import pg from 'pg';
 import { createOrm, migrate } from '../../server/infra/db/orm.ts';
 
 /**
- * What a database created from the template holds: its schema's fingerprint, the rows the
- * migrations seed, and where its sequences stand. A used test database reset to exactly this is
- * as good as a new one, for a tenth of the cost (see `recycleDatabase`).
+ * What a database created from the template is: its definition's fingerprint, and the one script
+ * that brings a database of that definition back to the template's rows (what the migrations seed)
+ * and sequences. A used test database reset so is as good as a new one, for a fraction of the cost
+ * (see `releaseDatabase`).
  */
 export interface TemplateState {
   fingerprint: string;
-  tables: string[];
-  seeds: { table: string; columns: string[]; rows: string }[];
-  sequences: { name: string; value: string; isCalled: boolean }[];
+  reset: string;
 }
 
 /**
@@ -53,23 +52,22 @@ const FINGERPRINT = `
 export async function createTemplateDatabase(adminUrl: string, name: string) {
   await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
   await adminQuery(adminUrl, `create database ${name}`);
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const orm = await createOrm({ clientUrl: url.href, poolMax: 1 });
+  const orm = await createOrm({ clientUrl: databaseUrl(adminUrl, name), poolMax: 1 });
   try {
     await migrate(orm);
   } finally {
     await orm.close(true);
   }
   // Read now: once test databases are created from it, the template takes no connections.
-  const state = await withClient(url.href, (c) => readTemplateState(c));
+  const state = await withClient(databaseUrl(adminUrl, name), readTemplateState);
   return {
     state,
     async drop() {
-      // The recycled databases the workers left behind (see `recycleDatabase`), then the template.
-      const { rows } = await withClient(adminUrl, (c) => c.query<{ datname: string }>('select datname from pg_database where left(datname, length($1)) = $1', [`${name}_free_`]));
-      for (const { datname } of rows) await adminQuery(adminUrl, `drop database if exists ${datname} with (force)`);
+      // The databases set aside for reuse (see `releaseDatabase`), then the template.
+      for (const { datname } of await spares(adminUrl, name)) await adminQuery(adminUrl, `drop database if exists ${datname} with (force)`);
       await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
+      await adminPool?.end();
+      adminPool = undefined;
     },
   };
 }
@@ -77,104 +75,111 @@ export async function createTemplateDatabase(adminUrl: string, name: string) {
 async function readTemplateState(c: pg.Client): Promise<TemplateState> {
   const { rows: fp } = await c.query<{ fingerprint: string }>(FINGERPRINT);
   const { rows: tables } = await c.query<{ name: string }>(`select format('%I.%I', schemaname, tablename) as name from pg_tables where schemaname not in ('pg_catalog', 'information_schema') order by 1`);
-  const seeds: TemplateState['seeds'] = [];
+  // Deletes, not TRUNCATE: a test leaves few rows, and TRUNCATE makes every table's and index's
+  // files anew (three times the CPU here). As a replica, the deletes fire no triggers and check no
+  // foreign keys, so their order does not matter.
+  const script = ['set local session_replication_role = replica', ...tables.map(({ name }) => `delete from ${name}`)];
   for (const { name } of tables) {
     const { rows } = await c.query<{ rows: string | null }>(`select json_agg(t)::text as rows from ${name} t`);
     if (rows[0]!.rows === null) continue;
-    const { rows: columns } = await c.query<{ name: string }>(`select quote_ident(attname) as name from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = ''::"char" order by attnum`, [name]);
-    seeds.push({ table: name, columns: columns.map((col) => col.name), rows: rows[0]!.rows });
+    const { rows: columns } = await c.query<{ list: string }>(`select string_agg(quote_ident(attname), ', ' order by attnum) as list from pg_attribute where attrelid = $1::regclass and attnum > 0 and not attisdropped and attgenerated = ''::"char"`, [name]);
+    const list = columns[0]!.list;
+    script.push(`insert into ${name} (${list}) overriding system value select ${list} from json_populate_recordset(null::${name}, ${c.escapeLiteral(rows[0]!.rows)})`);
   }
-  const { rows: sequences } = await c.query<{ name: string; value: string; isCalled: boolean }>(
-    `select format('%I.%I', schemaname, sequencename) as name, coalesce(last_value, start_value)::text as value, last_value is not null as "isCalled" from pg_sequences where schemaname not in ('pg_catalog', 'information_schema')`,
+  const { rows: sequences } = await c.query<{ setval: string }>(
+    `select format('select setval(%L::regclass, %s, %s)', format('%I.%I', schemaname, sequencename), coalesce(last_value, start_value), (last_value is not null)::text) as setval
+       from pg_sequences where schemaname not in ('pg_catalog', 'information_schema')`,
   );
-  return { fingerprint: fp[0]!.fingerprint, tables: tables.map((t) => t.name), seeds, sequences };
+  script.push(...sequences.map((s) => s.setval));
+  return { fingerprint: fp[0]!.fingerprint, reset: script.join(';\n') };
 }
 
 /**
- * Databases a test is done with are reset to the template's state and renamed aside, and the next
- * fresh database of the run is renamed from one: creating a database copies the template's 8 MB
- * and cost about 270 ms of CPU here, a reset and two renames about 75 ms. The run's teardown drops
- * what is left aside.
+ * A test database let go is reset to the template's state and renamed aside, and the run's next
+ * fresh database, in any of its processes, is renamed from one: creating a database copies the
+ * template's 8 MB and cost about 270 ms of CPU here, a reset and two renames about 75 ms. The
+ * run's teardown drops what is left aside.
  */
-let recycledCount = 0;
+let setAside = 0;
+const spares = (adminUrl: string, template: string) => adminQuery(adminUrl, 'select datname from pg_database where left(datname, length($1)) = $1', [`${template}_free_`]);
 
 let adminPool: pg.Pool | undefined;
-/** One admin connection per process, kept: a connection costs PostgreSQL about 20 ms of CPU, and a test database takes several admin statements. */
-async function admin(adminUrl: string, sql: string, values?: unknown[]) {
-  adminPool ??= new pg.Pool({ connectionString: adminUrl, max: 1, allowExitOnIdle: true, idleTimeoutMillis: 30_000 });
+/**
+ * A statement on the server's `postgres` database, over one connection per process that is kept: a
+ * connection costs PostgreSQL about 20 ms of CPU, and each test database takes several of these.
+ */
+export async function adminQuery(adminUrl: string, sql: string, values?: unknown[]): Promise<Record<string, any>[]> {
+  if (!adminPool) {
+    adminPool = new pg.Pool({ connectionString: adminUrl, max: 1, allowExitOnIdle: true, idleTimeoutMillis: 30_000 });
+    // A test that terminates sessions, or a server restarted, ends the idle connection: the next
+    // statement opens another. Unheard, the pool's error would be the process's.
+    adminPool.on('error', () => {});
+  }
   return (await adminPool.query(sql, values)).rows;
 }
 
 /**
- * A fresh, empty database `name` at the current schema (any old one of that name dropped first): a
- * database of the run recycled by any of its processes when there is one (a file in a process of
- * its own finds them too), else a copy of the template.
+ * A fresh, empty database `name` at the current schema (any old one of that name dropped first): one
+ * set aside by any process of the run when there is one, else a copy of the template.
  */
 export async function createDatabaseFrom(adminUrl: string, template: string, name: string) {
-  await admin(adminUrl, `drop database if exists ${name} with (force)`);
-  const spares = await admin(adminUrl, 'select datname from pg_database where left(datname, length($1)) = $1 limit 5', [`${template}_free_`]);
-  for (const { datname } of spares) {
+  await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
+  for (const { datname } of await spares(adminUrl, template)) {
     try {
-      await admin(adminUrl, `alter database ${datname} rename to ${name}`);
+      await adminQuery(adminUrl, `alter database ${datname} rename to ${name}`);
       return;
     } catch {
       // Another process renamed it first: the next one.
     }
   }
-  await admin(adminUrl, `create database ${name} template ${template}`);
-}
-
-/** How many sessions are still on `name`: a test's pools close before their database is let go. */
-export async function sessionsOn(adminUrl: string, name: string) {
-  const rows = await admin(adminUrl, 'select count(*)::int as n from pg_stat_activity where datname = $1', [name]);
-  return rows[0]!.n as number;
+  await adminQuery(adminUrl, `create database ${name} template ${template}`);
 }
 
 /**
- * Lets a test database go: reset to the template's state and kept for the next fresh database of
- * this process when nothing but rows and sequences changed (its fingerprint is the template's),
- * else dropped. A database with sessions still on it is dropped too.
+ * Lets a test database go once its sessions are gone (a closed pool's sockets may still be
+ * closing): reset to the template's state and set aside when nothing but rows and sequences
+ * changed (its fingerprint is the template's), else dropped, as is one whose sessions stay.
+ * Dropping `with (force)` while a closed pool's sockets are still shutting down makes the server
+ * kill them, and pg reports that as an unhandled error in the test run: hence the wait.
  */
-export async function recycleDatabase(adminUrl: string, template: string, state: TemplateState, name: string) {
-  const spare = `${template}_free_${process.pid}_${++recycledCount}`;
+export async function releaseDatabase(adminUrl: string, template: string, state: TemplateState, name: string) {
+  const sessions = async () => (await adminQuery(adminUrl, 'select count(*)::int as n from pg_stat_activity where datname = $1', [name]))[0]!.n as number;
   try {
-    if ((await sessionsOn(adminUrl, name)) > 0) throw new Error('sessions left');
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    const reset = await withClient(url.href, async (c) => {
-      await c.query('begin');
+    for (let i = 0; (await sessions()) > 0; i++) {
+      if (i === 50) throw new Error('sessions left');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const reset = await withClient(databaseUrl(adminUrl, name), async (c) => {
       const { rows } = await c.query<{ fingerprint: string }>(FINGERPRINT);
       if (rows[0]!.fingerprint !== state.fingerprint) return false;
-      // Deletes, not TRUNCATE: a test leaves few rows, and TRUNCATE makes every table's and
-      // index's files anew (three times the CPU here). As a replica, the deletes fire no triggers and
-      // check no foreign keys, so their order does not matter.
-      await c.query('set local session_replication_role = replica');
-      for (const table of state.tables) await c.query(`delete from ${table}`);
-      for (const seed of state.seeds) {
-        const columns = seed.columns.join(', ');
-        await c.query(`insert into ${seed.table} (${columns}) overriding system value select ${columns} from json_populate_recordset(null::${seed.table}, $1)`, [seed.rows]);
-      }
-      for (const s of state.sequences) await c.query('select setval($1::regclass, $2::bigint, $3)', [s.name, s.value, s.isCalled]);
-      await c.query('commit');
+      await c.query(`begin;\n${state.reset};\ncommit`);
       return true;
     });
-    if (!reset) throw new Error('schema changed');
+    if (!reset) throw new Error('definition changed');
+    const spare = `${template}_free_${process.pid}_${++setAside}`;
     // The reset's own session may still be ending: a rename needs the database to itself.
     for (let i = 0; ; i++) {
       try {
-        await admin(adminUrl, `alter database ${name} rename to ${spare}`);
-        break;
+        await adminQuery(adminUrl, `alter database ${name} rename to ${spare}`);
+        return;
       } catch (err) {
         if (i >= 20 || (err as { code?: string }).code !== '55006') throw err;
         await new Promise((r) => setTimeout(r, 10));
       }
     }
   } catch {
-    await admin(adminUrl, `drop database if exists ${name} with (force)`);
+    await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
   }
 }
 
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+/** The URL of database `name` on the server of `adminUrl`. */
+export function databaseUrl(adminUrl: string, name: string) {
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
+export async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
@@ -182,8 +187,4 @@ async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Pro
   } finally {
     await c.end();
   }
-}
-
-async function adminQuery(adminUrl: string, sql: string) {
-  await withClient(adminUrl, (c) => c.query(sql));
 }

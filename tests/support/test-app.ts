@@ -5,7 +5,7 @@ import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { createApp, type ParleyApp } from '../../server/app.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
 import { loadConfig } from '../../server/infra/config/config.ts';
-import { createDatabaseFrom, recycleDatabase, sessionsOn } from './template-database.ts';
+import { adminQuery, createDatabaseFrom, releaseDatabase } from './template-database.ts';
 
 /** The PostgreSQL server tests create their databases on (never the data itself). */
 export const ADMIN_URL = inject('adminDatabaseUrl');
@@ -32,29 +32,8 @@ export interface TestApp {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-async function admin<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: ADMIN_URL });
-  await c.connect();
-  try {
-    return await fn(c);
-  } finally {
-    await c.end();
-  }
-}
-
-/**
- * Lets a test database go once its connections are gone: kept for this process's next fresh
- * database when a reset makes it one, else dropped. Dropping `with (force)` while a closed pool's
- * sockets are still shutting down makes the server kill them, and pg reports that as an unhandled
- * error in the test run.
- */
-export async function dropTestDatabase(dbName: string) {
-  for (let i = 0; i < 50; i++) {
-    if ((await sessionsOn(ADMIN_URL, dbName)) === 0) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  await recycleDatabase(ADMIN_URL, TEMPLATE, TEMPLATE_STATE, dbName);
-}
+/** Lets a test database go: set aside for the run's next fresh database when a reset makes it one, else dropped (see `releaseDatabase`). */
+export const dropTestDatabase = (dbName: string) => releaseDatabase(ADMIN_URL, TEMPLATE, TEMPLATE_STATE, dbName);
 
 /** Far past a normal close (under a second; the shutdown grace period is 10 s). */
 const CLOSE_STUCK_MS = 20_000;
@@ -67,13 +46,12 @@ const CLOSE_STUCK_MS = 20_000;
  * stuck elsewhere still times out, now with this report beside it.
  */
 async function reportStuckClose(tag: string, dbName: string, stage: string | undefined) {
-  const { rows } = await admin((c) =>
-    c.query(
-      `select pid, application_name, state, wait_event_type, wait_event, now() - query_start as running, left(query, 300) as query,
-              pg_cancel_backend(pid) as cancelled
-         from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
-      [dbName],
-    ),
+  const rows = await adminQuery(
+    ADMIN_URL,
+    `select pid, application_name, state, wait_event_type, wait_event, now() - query_start as running, left(query, 300) as query,
+            pg_cancel_backend(pid) as cancelled
+       from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()`,
+    [dbName],
   );
   console.error(`test app of ${tag}: close() still running after ${CLOSE_STUCK_MS / 1000} s, waiting for: ${stage}; sessions of ${dbName} (running statements cancelled):`, rows);
 }
