@@ -159,10 +159,11 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
     if (at >= nextPollAt) return;
     clearTimeout(timer);
     nextPollAt = at;
+    // The clock may have moved on since `at`: a negative delay makes Node print a warning.
     timer = setTimeout(() => {
       nextPollAt = Infinity;
       poll();
-    }, at - Date.now());
+    }, Math.max(0, at - Date.now()));
     timer.unref();
   }
 
