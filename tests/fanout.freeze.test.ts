@@ -44,7 +44,8 @@ it.concurrent.for(engines)(
     if (skip) return ctx.skip();
     const db = await fleet.database(`freeze_${engine}`);
     // No sweep: what the frozen instance missed must come from the engine's own queue.
-    const a = await fleet.start({ DATABASE_URL: db.url, FANOUT_SWEEP_MS: '3600000', ...env() });
+    // B is frozen with a signal, so it runs as a process; A, never signalled, runs in this one.
+    const a = await fleet.startInProcess({ DATABASE_URL: db.url, FANOUT_SWEEP_MS: '3600000', ...env() });
     const b = await fleet.start({ DATABASE_URL: db.url, FANOUT_SWEEP_MS: '3600000', ...env() });
     const carol = createChatClient({ url: b.url, token: await token('carol') });
     const room = await carol.rooms.open.mutate({ otherUserId: 'dave' });

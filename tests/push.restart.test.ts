@@ -3,7 +3,7 @@ import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { createChatClient, type ChatClient } from '../client-sdk/index.ts';
 import { signToken } from '../server/identity/sign-token.ts';
 import { startInstanceProcess } from './support/instance-process.ts';
-import { startPeerApp } from './support/peer-app.ts';
+import { startPeerApp, type PeerApp } from './support/peer-app.ts';
 import { startPgFreezeProxy } from './support/pg-freeze-proxy.ts';
 import { startFakePushService, type FakePushService } from './support/push-service.ts';
 import { startTestApp, TEST_SECRET, type TestApp } from './support/test-app.ts';
@@ -57,7 +57,7 @@ it('kill -9 right after a send commits: the next start sends its push and its we
   const env = { ...PUSH_ENV, PUSH_COALESCE_MS: '0', WEBHOOK_URL: receiver.url, WEBHOOK_SECRET: 'crash-test-secret' };
   const proxy = await startPgFreezeProxy(t.databaseUrl);
   const first = await startInstanceProcess({ ...env, DATABASE_URL: proxy.url });
-  let second: Awaited<ReturnType<typeof startInstanceProcess>> | undefined;
+  let second: PeerApp | undefined;
   const client = async (userId: string) => createChatClient({ url: first.url, token: await signToken({ secret: TEST_SECRET, userId }), deliveryReceipts: false });
   const [a, b] = [await client('crash-a'), await client('crash-b')];
   try {
@@ -79,7 +79,8 @@ it('kill -9 right after a send commits: the next start sends its push and its we
     await proxy.close();
     expect(service.received.filter((p) => p.device === 'crash')).toEqual([]);
 
-    second = await startInstanceProcess({ ...env, DATABASE_URL: t.databaseUrl });
+    // The next start needs no process of its own: no signal is sent to it.
+    second = await startPeerApp(t, env);
     await vi.waitFor(() => expect(service.received.filter((p) => p.device === 'crash').map((p) => p.payload.body)).toEqual(['sent just before the crash']), { timeout: 8_000 });
     await vi.waitFor(() => expect(receiver.ofType('message.created').map((e) => e.data.message?.content)).toEqual(['sent just before the crash']), { timeout: 8_000 });
     // Done jobs are gone: nothing is left to send either again.
@@ -89,10 +90,7 @@ it('kill -9 right after a send commits: the next start sends its push and its we
   } finally {
     a.close();
     if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill('SIGKILL');
-    if (second) {
-      second.child.kill('SIGTERM');
-      await second.ended;
-    }
+    await second?.close();
     await proxy.close().catch(() => undefined);
     await receiver.close();
   }
@@ -142,7 +140,7 @@ it('kill -9 right after an edit, a deletion or a room opening commits: its webho
     doomed.push(instance);
     return instance;
   };
-  let survivor: Awaited<ReturnType<typeof startInstanceProcess>> | undefined;
+  let survivor: PeerApp | undefined;
   // Jobs the dying process had claimed would wait out their lease: each crash comes once none is left.
   const noJobsLeft = () => vi.waitFor(async () => expect(await t.sql('select kind from jobs')).toEqual([]), { timeout: 8_000 });
   try {
@@ -156,7 +154,7 @@ it('kill -9 right after an edit, a deletion or a room opening commits: its webho
     expect(receiver.ofType('message.updated')).toEqual([]);
 
     // The restart sends it.
-    survivor = await startInstanceProcess({ ...env, DATABASE_URL: t.databaseUrl });
+    survivor = await startPeerApp(t, env);
     await vi.waitFor(() => expect(receiver.ofType('message.updated').map((e) => e.data.message?.content)).toEqual(['edited before the crash']), { timeout: 8_000 });
     await noJobsLeft();
 
@@ -178,10 +176,7 @@ it('kill -9 right after an edit, a deletion or a room opening commits: its webho
     expect(new Set(receiver.events.map((e) => e.id)).size).toBe(receiver.events.length);
   } finally {
     for (const d of doomed) await d.end();
-    if (survivor) {
-      survivor.child.kill('SIGTERM');
-      await survivor.ended;
-    }
+    await survivor?.close();
     await receiver.close();
   }
 });

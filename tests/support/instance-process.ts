@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import pg from 'pg';
+import { createApp } from '../../server/app.ts';
 import { runMain, servingUrls, type MainProcess } from './main-process.ts';
-import { ADMIN_URL, dropTestDatabase, freshDatabase, TEST_SECRET } from './test-app.ts';
+import { ADMIN_URL, dropTestDatabase, freshDatabase, TEST_SECRET, testConfig } from './test-app.ts';
 
 export interface TestDatabase {
   url: string;
@@ -46,9 +47,17 @@ export async function startInstanceProcess(env: Record<string, string>): Promise
   return { ...main, url, metricsUrl: metricsUrl!, ended };
 }
 
-/** The server processes and databases of one test file, killed and dropped together at its end. */
+/** An instance in the test's own process: one the test never signals, for a fifth of a process's start. */
+export interface InProcessInstance {
+  url: string;
+  metricsUrl: string;
+  close(): Promise<void>;
+}
+
+/** The servers and databases of one test file, stopped and dropped together at its end. */
 export function instanceFleet() {
   const servers: InstanceProcess[] = [];
+  const inProcess: InProcessInstance[] = [];
   const dbs: TestDatabase[] = [];
   return {
     async database(tag: string) {
@@ -61,8 +70,17 @@ export function instanceFleet() {
       servers.push(server);
       return server;
     },
+    /** Like {@link start}, but in this process (`env` needs a DATABASE_URL). */
+    async startInProcess(env: Record<string, string>) {
+      const app = await createApp(testConfig(env.DATABASE_URL!, env));
+      const url = await app.listen();
+      const instance = { url, metricsUrl: app.metricsUrl!, close: () => app.close() };
+      inProcess.push(instance);
+      return instance;
+    },
     async dispose() {
       for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGKILL');
+      await Promise.allSettled(inProcess.map((i) => i.close()));
       await Promise.all(servers.map((s) => s.ended));
       await Promise.all(dbs.map((db) => db.drop()));
     },
