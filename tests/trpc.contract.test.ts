@@ -295,6 +295,15 @@ describe('HTTP batches hold at most 10 calls', () => {
     expect(res.status).toBe(400);
     expect(await stored()).toBe(0);
   });
+
+  it('under /trpc, a batch past the limit whose path no route takes gets one 404 error, not one per call', async ({ t }) => {
+    // Thousands of one-letter calls: the URL is longer than any route's path parameter.
+    const res = await fetch(`${t.url}/trpc/${Array(7_000).fill('a').join(',')}?batch=1`, { method: 'POST' });
+    const body = await res.text();
+    expect(res.status).toBe(404);
+    expect(JSON.parse(body)).toEqual({ error: expect.objectContaining({ data: expect.objectContaining({ code: 'NOT_FOUND', parleyCode: 'NOT_FOUND', path: '' }) }) });
+    expect(body.length).toBeLessThan(1_000);
+  });
 });
 
 describe('resume points', () => {
