@@ -27,35 +27,43 @@ const contents = () =>
     return { counts, migrations, sequences, triggers };
   });
 
-it('a database used and let go comes back as empty as a copy of the template: rows gone, seeded rows and sequences as the migrations left them', async () => {
+/**
+ * A fresh database, changed by `use`, then let go: what it held before and after `use`, whether it
+ * was set aside rather than dropped, and what the next fresh database of that name holds.
+ */
+async function useAndLetGo(use: (c: pg.Client) => Promise<unknown>) {
   await freshDatabase(name);
   const pristine = await contents();
-  expect(pristine.migrations.length).toBeGreaterThan(0);
-  await onDatabase(async (c) => {
+  await onDatabase(use);
+  const used = await contents();
+  const oid = await oidOf(name);
+  await dropTestDatabase(name);
+  // Set aside, not dropped, if it still exists (another process may have taken it already).
+  const setAside = await exists(oid);
+  await freshDatabase(name);
+  return { pristine, used, setAside, next: await contents() };
+}
+
+it('a database used and let go comes back as empty as a copy of the template: rows gone, seeded rows and sequences as the migrations left them', async () => {
+  const { pristine, used, setAside, next } = await useAndLetGo(async (c) => {
     await c.query(`insert into users (id) values ('u1'), ('u2')`);
     await c.query(`insert into chat_rooms (id, participant1_id, participant2_id) values (gen_random_uuid(), 'u1', 'u2')`);
     await c.query(`insert into jobs (kind, payload) values ('left-behind', '{}')`);
     await c.query(`delete from mikro_orm_migrations where id = (select max(id) from mikro_orm_migrations)`);
   });
-  expect(await contents()).not.toEqual(pristine);
-  const used = await oidOf(name);
-  await dropTestDatabase(name);
-  // Set aside, not dropped (another process may have taken it already: it exists all the same).
-  expect(await exists(used)).toBe(true);
-  await freshDatabase(name);
-  expect(await contents()).toEqual(pristine);
+  expect(pristine.migrations.length).toBeGreaterThan(0);
+  expect(used).not.toEqual(pristine);
+  expect(setAside).toBe(true);
+  expect(next).toEqual(pristine);
 });
 
 it('a database whose definition a test changed is dropped, not handed on: the next fresh one has the template’s', async () => {
-  await freshDatabase(name);
-  const pristine = await contents();
-  await onDatabase((c) => c.query(`create trigger refuse_users before insert on users for each row execute function suppress_redundant_updates_trigger()`));
-  expect((await contents()).triggers).toContain('refuse_users');
-  const changed = await oidOf(name);
-  await dropTestDatabase(name);
-  expect(await exists(changed)).toBe(false);
-  await freshDatabase(name);
-  expect(await contents()).toEqual(pristine);
+  const { pristine, used, setAside, next } = await useAndLetGo((c) =>
+    c.query(`create trigger refuse_users before insert on users for each row execute function suppress_redundant_updates_trigger()`),
+  );
+  expect(used.triggers).toContain('refuse_users');
+  expect(setAside).toBe(false);
+  expect(next).toEqual(pristine);
 });
 
 it('the kept admin connection ended under it (a test terminating sessions, a server restart) is replaced: the process carries on', async () => {

@@ -1,8 +1,9 @@
 import { once } from 'node:events';
-import pg from 'pg';
-import { createApp } from '../../server/app.ts';
+import { signToken } from '../../server/identity/sign-token.ts';
 import { runMain, servingUrls, type MainProcess } from './main-process.ts';
-import { ADMIN_URL, dropTestDatabase, freshDatabase, TEST_SECRET, testConfig } from './test-app.ts';
+import { startPeerApp, type PeerApp } from './peer-app.ts';
+import { databaseUrl, withClient } from './template-database.ts';
+import { ADMIN_URL, dropTestDatabase, freshDatabase, TEST_SECRET } from './test-app.ts';
 
 export interface TestDatabase {
   url: string;
@@ -16,19 +17,11 @@ export interface TestDatabase {
 export async function createTestDatabase(tag: string): Promise<TestDatabase> {
   const name = `parley_test_${tag.replace(/\W/g, '_').toLowerCase()}_${process.pid}`;
   await freshDatabase(name);
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
-  const messages = async (roomId: string) => {
-    const client = new pg.Client({ connectionString: url.href });
-    await client.connect();
-    try {
-      return (await client.query<{ seq: number; content: string }>('select seq::int as seq, content from messages where chat_room_id = $1 order by seq', [roomId])).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const url = databaseUrl(ADMIN_URL, name);
+  const messages = (roomId: string) =>
+    withClient(url, async (c) => (await c.query<{ seq: number; content: string }>('select seq::int as seq, content from messages where chat_room_id = $1 order by seq', [roomId])).rows);
   const drop = () => dropTestDatabase(name);
-  return { url: url.href, messages, drop, [Symbol.asyncDispose]: drop };
+  return { url, messages, drop, [Symbol.asyncDispose]: drop };
 }
 
 export interface InstanceProcess extends MainProcess {
@@ -47,17 +40,10 @@ export async function startInstanceProcess(env: Record<string, string>): Promise
   return { ...main, url, metricsUrl: metricsUrl!, ended };
 }
 
-/** An instance in the test's own process: one the test never signals, for a fifth of a process's start. */
-export interface InProcessInstance {
-  url: string;
-  metricsUrl: string;
-  close(): Promise<void>;
-}
-
 /** The servers and databases of one test file, stopped and dropped together at its end. */
 export function instanceFleet() {
   const servers: InstanceProcess[] = [];
-  const inProcess: InProcessInstance[] = [];
+  const inProcess: PeerApp[] = [];
   const dbs: TestDatabase[] = [];
   return {
     async database(tag: string) {
@@ -70,11 +56,12 @@ export function instanceFleet() {
       servers.push(server);
       return server;
     },
-    /** Like {@link start}, but in this process (`env` needs a DATABASE_URL). */
+    /**
+     * Like {@link start}, but in this process (`env` needs a DATABASE_URL): for an instance the test
+     * never signals, at a fifth of a process's start.
+     */
     async startInProcess(env: Record<string, string>) {
-      const app = await createApp(testConfig(env.DATABASE_URL!, env));
-      const url = await app.listen();
-      const instance = { url, metricsUrl: app.metricsUrl!, close: () => app.close() };
+      const instance = await startPeerApp({ databaseUrl: env.DATABASE_URL!, token: (userId) => signToken({ secret: TEST_SECRET, userId }) }, env);
       inProcess.push(instance);
       return instance;
     },

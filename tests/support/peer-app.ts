@@ -12,7 +12,7 @@ export interface PeerApp {
 }
 
 /** A second instance, in this process, on the database of `first`: what a second `npm start` would be. */
-export async function startPeerApp(first: TestApp, env: Record<string, string> = {}): Promise<PeerApp> {
+export async function startPeerApp(first: Pick<TestApp, 'databaseUrl' | 'token'>, env: Record<string, string> = {}): Promise<PeerApp> {
   const app = await createApp(testConfig(first.databaseUrl, env));
   const url = await app.listen();
   const clients: ChatClient[] = [];

@@ -143,12 +143,16 @@ export async function createDatabaseFrom(adminUrl: string, template: string, nam
  * kill them, and pg reports that as an unhandled error in the test run: hence the wait.
  */
 export async function releaseDatabase(adminUrl: string, template: string, state: TemplateState, name: string) {
-  const sessions = async () => (await adminQuery(adminUrl, 'select count(*)::int as n from pg_stat_activity where datname = $1', [name]))[0]!.n as number;
-  try {
-    for (let i = 0; (await sessions()) > 0; i++) {
-      if (i === 50) throw new Error('sessions left');
+  /** Waits, up to a second, until no session is on the database (a closed pool's, or the reset's own, may still be ending). */
+  const alone = async () => {
+    for (let i = 0; i < 50; i++) {
+      if ((await adminQuery(adminUrl, 'select count(*)::int as n from pg_stat_activity where datname = $1', [name]))[0]!.n === 0) return;
       await new Promise((r) => setTimeout(r, 20));
     }
+    throw new Error('sessions left');
+  };
+  try {
+    await alone();
     const reset = await withClient(databaseUrl(adminUrl, name), async (c) => {
       const { rows } = await c.query<{ fingerprint: string }>(FINGERPRINT);
       if (rows[0]!.fingerprint !== state.fingerprint) return false;
@@ -156,17 +160,9 @@ export async function releaseDatabase(adminUrl: string, template: string, state:
       return true;
     });
     if (!reset) throw new Error('definition changed');
-    const spare = `${template}_free_${process.pid}_${++setAside}`;
-    // The reset's own session may still be ending: a rename needs the database to itself.
-    for (let i = 0; ; i++) {
-      try {
-        await adminQuery(adminUrl, `alter database ${name} rename to ${spare}`);
-        return;
-      } catch (err) {
-        if (i >= 20 || (err as { code?: string }).code !== '55006') throw err;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+    // A rename needs the database to itself.
+    await alone();
+    await adminQuery(adminUrl, `alter database ${name} rename to ${template}_free_${process.pid}_${++setAside}`);
   } catch {
     await adminQuery(adminUrl, `drop database if exists ${name} with (force)`);
   }

@@ -5,7 +5,7 @@ import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { createApp, type ParleyApp } from '../../server/app.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
 import { loadConfig } from '../../server/infra/config/config.ts';
-import { adminQuery, createDatabaseFrom, releaseDatabase } from './template-database.ts';
+import { adminQuery, createDatabaseFrom, databaseUrl as urlOf, releaseDatabase } from './template-database.ts';
 
 /** The PostgreSQL server tests create their databases on (never the data itself). */
 export const ADMIN_URL = inject('adminDatabaseUrl');
@@ -97,11 +97,10 @@ export async function startTestApp(
   const tag = basename(testFile).replace(/\.test\.[cm]?[jt]s/, '').replace(/\W/g, '_').toLowerCase();
   const dbName = `parley_test_${tag}_${process.pid}`;
   await freshDatabase(dbName);
-  const databaseUrl = new URL(ADMIN_URL);
-  databaseUrl.pathname = `/${dbName}`;
-  const app = await createApp(testConfig(databaseUrl.href, pooler ? { DATABASE_URL: pooler.pooled(databaseUrl.href), DATABASE_DIRECT_URL: databaseUrl.href, ...env } : env));
+  const databaseUrl = urlOf(ADMIN_URL, dbName);
+  const app = await createApp(testConfig(databaseUrl, pooler ? { DATABASE_URL: pooler.pooled(databaseUrl), DATABASE_DIRECT_URL: databaseUrl, ...env } : env));
   const url = await app.listen();
-  const pool = new pg.Pool({ connectionString: databaseUrl.href, max: 2 });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   const clients: ChatClient[] = [];
   const token = (userId: string, expiresIn = '1h') => signToken({ secret: TEST_SECRET, userId, expiresIn });
   let closing: Promise<void> | undefined;
@@ -122,7 +121,7 @@ export async function startTestApp(
     url,
     // Undefined only when a test turned the listener off.
     metricsUrl: app.metricsUrl!,
-    databaseUrl: databaseUrl.href,
+    databaseUrl,
     token,
     async client(userId) {
       // Tests pin exact event streams; delivery receipts, which add events, have tests of their own.

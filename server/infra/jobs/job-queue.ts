@@ -155,15 +155,17 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
 
   function schedule(ms: number) {
     if (!started || closed) return;
-    const at = Date.now() + Math.max(0, ms);
+    // The clock is read once: a delay worked out from a second read can be negative, and Node
+    // prints a warning for that.
+    const delay = Math.max(0, ms);
+    const at = Date.now() + delay;
     if (at >= nextPollAt) return;
     clearTimeout(timer);
     nextPollAt = at;
-    // The clock may have moved on since `at`: a negative delay makes Node print a warning.
     timer = setTimeout(() => {
       nextPollAt = Infinity;
       poll();
-    }, Math.max(0, at - Date.now()));
+    }, delay);
     timer.unref();
   }
 
