@@ -35,6 +35,11 @@ server. The official \`@trpc/client\` costs that process about twice the CPU per
 \`ws\` client, like the ws/chat rows, so the two surfaces of the server are compared with equally
 lean clients. Both tRPC figures are printed.
 
+Sends are driven the same way: REST and the \`trpc-http-wire\` rows write their requests with
+\`node:http\` over one kept-alive connection per virtual user; the \`trpc-http\` rows use the official
+client's HTTP link, whose \`fetch\` costs the generator more than the request costs the server, so the
+send targets count the plain clients and print the official link's figure beside them.
+
 Send ratios, and the read-replica row's (requests per second with one replica over none): higher is
 better. Delivery, connection and the history stream's ratios: lower is better.`;
 

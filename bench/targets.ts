@@ -3,16 +3,21 @@ import type { Row, Target } from './report.ts';
 import type { DeliveryRun } from './scenarios/live-delivery.ts';
 import type { AbSummary } from './build-ab.ts';
 
-const PARLEY = new Set(['trpc-http', 'trpc-ws', 'rest', 'legacy-ws']);
+const PARLEY = new Set(['trpc-http', 'trpc-http-wire', 'trpc-ws', 'rest', 'legacy-ws']);
 
 export function evaluateTargets(rows: Row[], delivery: DeliveryRun[]): Target[] {
   const targets: Target[] = [];
-  for (const [layout, min] of [['many rooms', 0.8], ['hot room', 0.5]] as const) {
+  // The server's send path against the same SQL sent raw: every surface as a plain client speaks
+  // it (the official tRPC HTTP link's `fetch` is reported beside them, not counted: its cost is
+  // the generator's, on the two cores it shares with the server).
+  for (const [layout, min] of [['many rooms', 0.9], ['hot room', 0.5]] as const) {
     const cells = rows.filter((r) => r.scenario === 'send throughput' && r.params === `c=64, ${layout}` && PARLEY.has(r.surface) && Number.isFinite(r.ratio));
+    const counted = cells.filter((r) => r.surface !== 'trpc-http');
+    const sdkHttp = cells.find((r) => r.surface === 'trpc-http');
     targets.push({
       target: `send c=64 ${layout} ≥ ${min * 100}% of raw-pg same SQL`,
-      measured: cells.map((r) => `${r.surface} ${(r.ratio * 100).toFixed(0)}%`).join(', ') || 'not measured',
-      met: cells.length ? cells.every((r) => r.ratio >= min) : null,
+      measured: (counted.map((r) => `${r.surface} ${(r.ratio * 100).toFixed(0)}%`).join(', ') || 'not measured') + (sdkHttp ? `; with @trpc/client's HTTP link (fetch) ${(sdkHttp.ratio * 100).toFixed(0)}%` : ''),
+      met: counted.length ? counted.every((r) => r.ratio >= min) : null,
     });
   }
   const at2000 = delivery.filter((d) => d.rate === 2000 && d.variant !== 'raw-ws relay');

@@ -14,7 +14,7 @@ import { ratio, summarize, type Summary } from '../stats.ts';
 import { runWorker } from '../workers.ts';
 
 type Mode = Surface | 'pg-send-sql' | 'pg-insert';
-const PARLEY: Surface[] = ['trpc-http', 'trpc-ws', 'rest', 'legacy-ws'];
+const PARLEY: Surface[] = ['trpc-http', 'trpc-http-wire', 'trpc-ws', 'rest', 'legacy-ws'];
 
 export interface Loop {
   roomId: string;
