@@ -57,6 +57,32 @@ const BATCH_MAX = 500;
  * and reopens within the delay announces nothing. Every heartbeat also reaps instances silent for
  * longer than the timeout: their users go offline unless another live instance holds them.
  */
+/**
+ * One statement for a batch of transitions (a JSON array of `{ n, user_id, kind }`; then this
+ * instance's id three times): each user's change to this instance's row, then, per user, whether
+ * another live instance holds them (the check does not see the changes, and need not: it leaves
+ * this instance out), and their last-seen time, stamped now for those gone offline everywhere. The
+ * users' rooms play no part: one event per user reaches every room.
+ *
+ * Every table is reached by its index from the batch's users: joined to them, the planner expected
+ * a hundred users from the JSON and read all of `users` and `presence_users` for each batch.
+ */
+export function decisionSql(timeoutMs: number): string {
+  const fresh = `i.heartbeat_at > now() - ${Math.ceil(timeoutMs)} * interval '1 millisecond'`;
+  return `
+    with batch as (select * from json_to_recordset(?::json) as b(n int, user_id text, kind text)),
+    added as (insert into presence_users (instance_id, user_id) select ?::uuid, user_id from batch where kind = 'arrive' on conflict do nothing),
+    removed as (delete from presence_users p where p.instance_id = ?::uuid and p.user_id = any(array(select user_id from batch where kind = 'leave'))),
+    decided as (select b.*, h.held is not null as held
+                  from batch b left join lateral (
+                    select true as held from presence_users u join presence_instances i on i.id = u.instance_id
+                     where u.user_id = b.user_id and u.instance_id <> ?::uuid and ${fresh} limit 1) h on true),
+    seen as (update users set last_seen_at = date_trunc('minute', now())
+              where users.id = any(array(select user_id from decided where kind <> 'arrive' and not held)) returning users.id, users.last_seen_at)
+    select d.n, d.held, case when d.kind = 'arrive' then (select u.last_seen_at from users u where u.id = d.user_id) else s.last_seen_at end as last_seen_at
+      from decided d left join seen s on s.id = d.user_id`;
+}
+
 export function createPresenceService({
   bus,
   em,
@@ -80,7 +106,6 @@ export function createPresenceService({
   /** When this instance last changed each user's row, for the spacing of changes. */
   const lastChange = new Map<string, number>();
   const timers = new Map<string, NodeJS.Timeout>();
-  const fresh = `heartbeat_at > now() - ${Math.ceil(timing.timeoutMs)} * interval '1 millisecond'`;
 
   bus.subscribe(PRESENCE_KEY, (event) => {
     if (event.type !== 'presence') return;
@@ -107,23 +132,8 @@ export function createPresenceService({
   const LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended(k, 0))
                       from (select 'presence:' || u as k from json_array_elements_text(?::json) u) s order by k`;
 
-  /**
-   * One statement for the whole batch: each user's change to this instance's row, then, per user,
-   * whether another live instance holds them (the check does not see the changes, and need not: it
-   * leaves this instance out), and their last-seen time, stamped now for those gone offline
-   * everywhere. The users' rooms play no part: one event per user reaches every room.
-   */
-  const DECISION_SQL = `
-    with batch as (select * from json_to_recordset(?::json) as b(n int, user_id text, kind text)),
-    added as (insert into presence_users (instance_id, user_id) select ?::uuid, user_id from batch where kind = 'arrive' on conflict do nothing),
-    removed as (delete from presence_users p using batch b where b.kind = 'leave' and p.instance_id = ?::uuid and p.user_id = b.user_id),
-    decided as (select b.*, exists (select 1 from presence_users u join presence_instances i on i.id = u.instance_id
-                                     where u.user_id = b.user_id and u.instance_id <> ?::uuid and i.${fresh}) as held
-                  from batch b),
-    seen as (update users set last_seen_at = date_trunc('minute', now()) from decided d
-              where users.id = d.user_id and d.kind <> 'arrive' and not d.held returning users.id, users.last_seen_at)
-    select d.n, d.held, case when d.kind = 'arrive' then u.last_seen_at else s.last_seen_at end as last_seen_at
-      from decided d left join users u on u.id = d.user_id left join seen s on s.id = d.user_id`;
+  const fresh = `heartbeat_at > now() - ${Math.ceil(timing.timeoutMs)} * interval '1 millisecond'`;
+  const DECISION_SQL = decisionSql(timing.timeoutMs);
 
   /**
    * Decides a batch (at most one transition per user) in one transaction of four round trips,

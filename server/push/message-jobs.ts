@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { inJsonKeys } from '../infra/db/json-keys.ts';
 import { MESSAGE_COLUMNS } from '../messages/message-store.ts';
 
 type Sql = ReturnType<EntityManager['getConnection']>;
@@ -56,21 +57,16 @@ const RETRY_MS = 1_000;
  */
 const GATHER_MS = 25;
 
-export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }: MessageJobsDeps): MessageJobs {
-  const enabled = makers.length > 0;
-  let hinted = new Set<string>();
-  let running: Promise<void> | undefined;
-  let scheduled = false;
-  let sweepTimer: NodeJS.Timeout | undefined;
-  let retryTimer: NodeJS.Timeout | undefined;
-  let closed = false;
-  /** The last pass failed: its rooms wait for the retry, and flushing waits no longer. */
-  let failing = false;
-
-  const passSql = `
+/**
+ * One pass over the rooms of a JSON array (given twice): their cursors locked, the jobs `makers`
+ * make from the messages past them, the cursors moved; and how many messages it saw, how many
+ * rooms have more, and how many of the rooms have no cursor yet.
+ */
+export function jobPassSql(makers: readonly string[]): string {
+  return `
     with cur as (
       select c.chat_room_id as id, c.seq as from_seq from message_job_cursors c
-       where c.chat_room_id in (select (json_array_elements_text(?::json))::uuid)
+       where ${inJsonKeys('c.chat_room_id', 'uuid')}
        order by c.chat_room_id
          for update),
     rooms as (
@@ -87,6 +83,20 @@ export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }:
     select (select count(*) from stored)::int as messages,
            (select count(*) from rooms r join chat_rooms c on c.id = r.id where c.last_seq > r.to_seq)::int as behind,
            (select count(*) from json_array_elements_text(?::json) i where not exists (select from cur where cur.id = i::uuid))::int as uncharted`;
+}
+
+export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }: MessageJobsDeps): MessageJobs {
+  const enabled = makers.length > 0;
+  let hinted = new Set<string>();
+  let running: Promise<void> | undefined;
+  let scheduled = false;
+  let sweepTimer: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  /** The last pass failed: its rooms wait for the retry, and flushing waits no longer. */
+  let failing = false;
+
+  const passSql = jobPassSql(makers);
 
   /** One pass over these rooms; rooms with no cursor yet (new since the migration) get one at 0 first. */
   async function pass(rooms: string[]) {
@@ -94,7 +104,7 @@ export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }:
     const [row] = await sql.execute<Array<{ messages: number; behind: number; uncharted: number }>>(passSql, [list, list]);
     const missing = !row!.uncharted ? [] : await sql.execute<Array<{ id: string }>>(
       `insert into message_job_cursors (chat_room_id, seq)
-       select r.id, 0 from chat_rooms r where r.id in (select (json_array_elements_text(?::json))::uuid)
+       select r.id, 0 from chat_rooms r where ${inJsonKeys('r.id', 'uuid')}
            and not exists (select from message_job_cursors c where c.chat_room_id = r.id)
        on conflict do nothing returning chat_room_id as id`,
       [list],

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, PUSH_SUBSCRIPTIONS_PER_USER, type Message, type PushPayload, type PushSubscribeInput, type RoomMute } from '../../contracts/index.ts';
 import type { PushConfig } from '../infra/config/config.ts';
+import { inJsonKeys } from '../infra/db/json-keys.ts';
 import { jobsInsertSql, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
 import { checkEndpoint, EndpointRefused } from './endpoint-guard.ts';
 import type { MessageJobs } from './message-jobs.ts';
@@ -176,7 +177,7 @@ export function createPushService(deps: PushDeps): PushService {
     // One statement for the claim's accepted pushes, not one each: at a thousand pushes a second
     // those statements took the connection pool from the sends.
     if (delivered.length) await deps.markDelivered(delivered).catch((err: unknown) => log.error({ err, moves: delivered.length }, 'push: marking delivered failed'));
-    if (gone.length) await sql.execute('delete from push_subscriptions where id::text in (select json_array_elements_text(?::json))', [JSON.stringify(gone)]);
+    if (gone.length) await sql.execute(`delete from push_subscriptions where ${inJsonKeys('id', 'uuid')}`, [JSON.stringify(gone)]);
     return outcomes;
   }
 

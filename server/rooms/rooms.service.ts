@@ -9,6 +9,7 @@ import { listInbox, type PartnerVisibility } from './room-inbox.ts';
 import type { Sql } from '../messages/message-store.ts';
 import { rateLimited } from '../infra/limits/rate-limiter.ts';
 import { createReadBatcher } from '../messages/read-batcher.ts';
+import { inJsonKeys } from '../infra/db/json-keys.ts';
 import type { UserDirectory } from '../identity/user-directory.ts';
 
 type Participants = readonly [string, string];
@@ -57,6 +58,11 @@ export interface RoomServiceDeps {
   replicaRead?<T>(read: 'rooms', fn: (sql: Sql) => Promise<T>): Promise<T>;
 }
 
+/** The participants of the rooms named by a JSON array of ids. */
+export const ROOM_PAIRS_SQL = `select id, participant1_id, participant2_id from chat_rooms where ${inJsonKeys('id', 'uuid')}`;
+/** Both sequences of the rooms named by a JSON array of ids. */
+export const ROOM_POSITIONS_SQL = `select r.id, r.last_seq, c.last_change_seq from chat_rooms r left join room_change_counters c on c.chat_room_id = r.id where ${inJsonKeys('r.id', 'uuid')}`;
+
 export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, visibility, outbox, replicaRead }: RoomServiceDeps): RoomService {
   // Participants change only when one is erased (forgetUser), so pairs are cached.
   const participants = new Map<string, Participants>();
@@ -76,7 +82,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
     keyOf: (ask) => ask.roomId,
     async run(asks) {
       const rows = await asks[0]!.em.execute<Array<{ id: string; participant1_id: string; participant2_id: string }>>(
-        'select id, participant1_id, participant2_id from chat_rooms where id in (select (json_array_elements_text(?::json))::uuid)',
+        ROOM_PAIRS_SQL,
         [JSON.stringify(asks.map((ask) => ask.roomId))],
       );
       const found = new Map(rows.map((r) => [r.id, [r.participant1_id, r.participant2_id] as const]));
@@ -229,7 +235,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
     async positions(em, roomIds) {
       // One statement, one snapshot: both sequences of a room as of the same instant.
       const rows = await em.execute<Array<{ id: string; last_seq: string; last_change_seq: string | null }>>(
-        'select r.id, r.last_seq, c.last_change_seq from chat_rooms r left join room_change_counters c on c.chat_room_id = r.id where r.id in (select json_array_elements_text(?::json)::uuid)',
+        ROOM_POSITIONS_SQL,
         [JSON.stringify(roomIds)],
       );
       const byId = new Map(rows.map((r) => [r.id, { seq: Number(r.last_seq), change: Number(r.last_change_seq ?? 0) }]));

@@ -124,6 +124,26 @@ function hidesFor(viewer: string, seen: Seen, event: { type: string; user?: stri
 }
 
 /**
+ * Who is severed from the users of a JSON array (kind b: either way; p: `a` waits for `b` to
+ * answer): from the blocks and the partial indexes on unanswered and declined rooms.
+ */
+export const BLOCK_PAIRS_SQL = `with ids as (select json_array_elements_text(?::json) as id)
+         select 'b' as kind, blocker_id as a, blocked_id as b from user_blocks where blocker_id = any(array(select id from ids))
+         union select 'b', blocker_id, blocked_id from user_blocks where blocked_id = any(array(select id from ids))
+         union select 'b', participant1_id, participant2_id from chat_rooms where declined_at is not null and participant1_id = any(array(select id from ids))
+         union select 'b', participant1_id, participant2_id from chat_rooms where declined_at is not null and participant2_id = any(array(select id from ids))
+         union select 'p', participant1_id, participant2_id from chat_rooms where accepted_at is null and participant1_id = any(array(select id from ids))`;
+
+/** Privacy rows of the users of a JSON array, only for those who hide something: theirs, and their partners'. */
+export const PRIVACY_SQL = `with ids as (select json_array_elements_text(?::json) as id)
+         select u.id as viewer, null as other, u.show_presence, u.send_read_receipts from users u
+          where u.id = any(array(select id from ids)) and not (u.show_presence and u.send_read_receipts)
+         union all select r.participant1_id, u.id, u.show_presence, u.send_read_receipts from chat_rooms r join users u on u.id = r.participant2_id
+          where r.participant1_id = any(array(select id from ids)) and not (u.show_presence and u.send_read_receipts)
+         union all select r.participant2_id, u.id, u.show_presence, u.send_read_receipts from chat_rooms r join users u on u.id = r.participant1_id
+          where r.participant2_id = any(array(select id from ids)) and not (u.show_presence and u.send_read_receipts)`;
+
+/**
  * This process's view of who is severed from whom, for the users it serves now. Live events are
  * filtered against it synchronously, so it is kept loaded rather than asked per event:
  * a change made here re-reads both users before the call returns; the fan-out bus tells the other
@@ -142,22 +162,11 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     // indexes on unanswered and declined rooms; privacy rows only for users who hide something.
     const [pairs, privacy] = await Promise.all([
       sql.execute<Array<{ kind: 'b' | 'p'; a: string; b: string }>>(
-        `with ids as (select json_array_elements_text(?::json) as id)
-         select 'b' as kind, blocker_id as a, blocked_id as b from user_blocks where blocker_id in (select id from ids)
-         union select 'b', blocker_id, blocked_id from user_blocks where blocked_id in (select id from ids)
-         union select 'b', participant1_id, participant2_id from chat_rooms where declined_at is not null and participant1_id in (select id from ids)
-         union select 'b', participant1_id, participant2_id from chat_rooms where declined_at is not null and participant2_id in (select id from ids)
-         union select 'p', participant1_id, participant2_id from chat_rooms where accepted_at is null and participant1_id in (select id from ids)`,
+        BLOCK_PAIRS_SQL,
         [ids],
       ),
       sql.execute<Array<{ viewer: string; other: string | null; show_presence: boolean; send_read_receipts: boolean }>>(
-        `with ids as (select json_array_elements_text(?::json) as id)
-         select i.id as viewer, null as other, u.show_presence, u.send_read_receipts from ids i join users u on u.id = i.id
-          where not (u.show_presence and u.send_read_receipts)
-         union all select i.id, u.id, u.show_presence, u.send_read_receipts from ids i join chat_rooms r on r.participant1_id = i.id join users u on u.id = r.participant2_id
-          where not (u.show_presence and u.send_read_receipts)
-         union all select i.id, u.id, u.show_presence, u.send_read_receipts from ids i join chat_rooms r on r.participant2_id = i.id join users u on u.id = r.participant1_id
-          where not (u.show_presence and u.send_read_receipts)`,
+        PRIVACY_SQL,
         [ids],
       ),
     ]);
