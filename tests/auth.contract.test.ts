@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { describe, expect, test } from 'vitest';
@@ -132,6 +133,54 @@ describe('tokens signed with JWT_SECRET need exp, a past iat, and an age within 
     expect(trpc.status).toBe(401);
     expect(await upgradeStatus(t.url, '/ws/chat/alice/bob/', { authorization: alice })).toBe(401);
     expect((await rooms(t, { authorization: `bearer ${alice}` })).status).toBe(200);
+  });
+});
+
+describe('a token signed with JWT_SECRET is held to what jose holds it to, whichever way its signature is checked', () => {
+  const verifier = createTokenVerifier({ hsSecret: TEST_SECRET, maxAgeSeconds: 3600 });
+  const key = new TextEncoder().encode(TEST_SECRET);
+  const now = () => Math.floor(Date.now() / 1000);
+  const sign = (header: { alg: string; [k: string]: unknown }, claims: { exp?: number; iat?: number } = {}) =>
+    new SignJWT({}).setProtectedHeader(header).setSubject('alice').setIssuedAt(claims.iat ?? now()).setExpirationTime(claims.exp ?? now() + 600).sign(key);
+  // jose signs no header with a critical parameter it does not know.
+  const signedByHand = (header: object, payload: string) => {
+    const signingInput = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${payload}`;
+    return `${signingInput}.${createHmac('sha256', TEST_SECRET).update(signingInput).digest('base64url')}`;
+  };
+  const refusal = async (token: string) => {
+    try {
+      await verifier.verify(token);
+    } catch (err) {
+      return isParleyError(err) ? { code: err.code, details: err.details } : err;
+    }
+    return 'accepted';
+  };
+
+  test('headers with more than alg and typ, and plain ones, are both accepted', async () => {
+    expect(await verifier.verify(await sign({ alg: 'HS256' }))).toMatchObject({ userId: 'alice' });
+    expect(await verifier.verify(await sign({ alg: 'HS256', typ: 'JWT' }))).toMatchObject({ userId: 'alice' });
+    expect(await verifier.verify(await sign({ alg: 'HS256', kid: 'k1' }))).toMatchObject({ userId: 'alice' });
+  });
+
+  test('another signature, a changed payload, a header that is not base64url, an unknown critical header and alg none are refused', async () => {
+    const good = await sign({ alg: 'HS256' });
+    const [header, payload, signature] = good.split('.') as [string, string, string];
+    const otherPayload = Buffer.from(JSON.stringify({ sub: 'mallory', exp: now() + 600, iat: now() })).toString('base64url');
+    for (const bad of [
+      `${header}.${payload}.${signature.startsWith('A') ? 'B' : 'A'}${signature.slice(1)}`,
+      `${header}.${otherPayload}.${signature}`,
+      `${header}!.${payload}.${signature}`,
+      signedByHand({ alg: 'HS256', crit: ['x-unknown'], 'x-unknown': true }, payload),
+      `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`,
+    ]) {
+      expect(await refusal(bad), bad).toMatchObject({ code: 'TOKEN_INVALID' });
+    }
+  });
+
+  test('claims are checked the same way: exp passed, iat in the future, older than the maximum age', async () => {
+    expect(await refusal(await sign({ alg: 'HS256' }, { exp: now() - 10 }))).toMatchObject({ code: 'TOKEN_EXPIRED', details: { claim: 'exp' } });
+    expect(await refusal(await sign({ alg: 'HS256' }, { iat: now() + 120 }))).toMatchObject({ code: 'TOKEN_INVALID', details: { claim: 'iat' } });
+    expect(await refusal(await sign({ alg: 'HS256' }, { iat: now() - 4000 }))).toMatchObject({ code: 'TOKEN_EXPIRED', details: { claim: 'iat' } });
   });
 });
 
