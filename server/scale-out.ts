@@ -8,6 +8,14 @@ import { createPgNotifyEngine } from './live/pg-notify-engine.ts';
 import { createRateLimiter, createMemoryTokens, type RateLimiter } from './infra/limits/rate-limiter.ts';
 import { createMetrics, type Metrics } from './infra/metrics/metrics.ts';
 
+/**
+ * The watched rooms of a JSON object (room id → the newest seq heard) that have newer messages,
+ * with their newest. Each room by its key: joined, the planner hashed the keys against every room,
+ * a scan of the whole table per chunk of the sweep, on every instance, every interval.
+ */
+export const WATCHED_LAST_SEQS_SQL = `select r.id, r.last_seq from json_each_text(?::json) h
+  cross join lateral (select id, last_seq from chat_rooms where id = h.key::uuid limit 1) r where r.last_seq > h.value::bigint`;
+
 /** What lets several instances act as one service: the room bus across them, shared limits, metrics. */
 export interface ScaleOut {
   bus: RoomBus;
@@ -45,7 +53,7 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
           const rows = await orm.em
             .getConnection()
             .execute<{ id: string; last_seq: number }[]>(
-              'select r.id, r.last_seq from json_each_text(?::json) h join chat_rooms r on r.id = h.key::uuid where r.last_seq > h.value::bigint',
+              WATCHED_LAST_SEQS_SQL,
               [JSON.stringify(Object.fromEntries(heard))],
             );
           return new Map(rows.map((r) => [r.id, Number(r.last_seq)]));

@@ -5,6 +5,7 @@ import { jobPassSql } from '../../server/push/message-jobs.ts';
 import { pushJobsFromStored } from '../../server/push/push.service.ts';
 import { ROOM_PAIRS_SQL, ROOM_POSITIONS_SQL } from '../../server/rooms/rooms.service.ts';
 import { BLOCK_PAIRS_SQL, PRIVACY_SQL } from '../../server/safety/block-view.ts';
+import { WATCHED_LAST_SEQS_SQL } from '../../server/scale-out.ts';
 import { webhookJobsFromStored } from '../../server/webhooks/webhooks.service.ts';
 import { withClient } from '../support/template-database.ts';
 import { appTest } from '../support/test-app.ts';
@@ -45,7 +46,7 @@ const scanned = (node: PlanNode): string[] => [
   ...(node.Plans ?? []).flatMap(scanned),
 ];
 
-it('the batched reads and writes of reconnects, sends, history pages and presence changes find their rows by key on a server with 10,000 rooms', async ({ t }) => {
+it('the batched reads and writes of reconnects, sends, history pages, presence changes and the fan-out sweep find their rows by key on a server with 10,000 rooms', async ({ t }) => {
   await withClient(t.databaseUrl, async (c) => {
     await c.query(SEED);
     const { rows } = await c.query<{ id: string; a: string; b: string; attachment: string }>(
@@ -70,6 +71,7 @@ it('the batched reads and writes of reconnects, sends, history pages and presenc
       ['sends', STORE_MESSAGES_SQL, [sends]],
       ['sends with attachments', STORE_MESSAGES_WITH_ATTACHMENTS_SQL, [withAttachments]],
       ['history pages', READ_PAGES_SQL, [pages]],
+      ['the sweep of watched rooms', WATCHED_LAST_SEQS_SQL, [JSON.stringify(Object.fromEntries(rows.map((r) => [r.id, 1])))]],
     ];
     const wholeTables: Record<string, string[]> = {};
     for (const [name, sql, params] of statements) {
