@@ -1,6 +1,5 @@
 import { createHmac, randomUUID } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
+import { Pool } from 'undici';
 import type { Message, OpenedRoom } from '../../contracts/index.ts';
 import { jobsInsertSql, writeJobs, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
 import { messageFromRow, type MessageRow } from '../messages/message-store.ts';
@@ -107,9 +106,11 @@ function eventJobs(events: readonly WebhookEvent[]) {
  */
 export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: WebhookDeps): WebhookService {
   const target = config && new URL(config.url);
-  // One receiver: its connections are kept alive rather than made per event.
-  const agentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  const agent = config && (new URL(config.url).protocol === 'https:' ? new https.Agent(agentOptions) : new http.Agent(agentOptions));
+  // One receiver: its connections are kept alive rather than made per event, and undici's client
+  // costs about a third less CPU per request than node:http's (63 against 99 µs per POST,
+  // docs/architecture.md, "Webhooks"). It follows no redirect.
+  const pool = target && new Pool(target.origin, { connections: 64, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connect: { timeout: timeoutMs } });
+  const path = target && `${target.pathname}${target.search}`;
 
   const event = (type: WebhookType, data: WebhookEvent['data']): WebhookEvent => ({ id: randomUUID(), type, created_at: new Date().toISOString(), data });
 
@@ -132,34 +133,24 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
   async function post(event: WebhookEvent): Promise<{ status?: number; retryAfter?: string; error?: string }> {
     const body = JSON.stringify(event);
     const timestamp = Math.floor(Date.now() / 1000);
-    const url = target!;
-    return new Promise((resolve) => {
-      const request = (url.protocol === 'https:' ? https : http).request(
-        url,
-        {
-          method: 'POST',
-          agent,
-          timeout: timeoutMs,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-            'parley-webhook-id': event.id,
-            'parley-webhook-timestamp': String(timestamp),
-            'parley-signature': signWebhook(config!.secret, timestamp, body),
-          },
+    try {
+      const res = await pool!.request({
+        path: path!,
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'parley-webhook-id': event.id,
+          'parley-webhook-timestamp': String(timestamp),
+          'parley-signature': signWebhook(config!.secret, timestamp, body),
         },
-        (res) => {
-          res.resume();
-          const retryAfter = res.headers['retry-after'];
-          resolve({ status: res.statusCode ?? 0, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) });
-        },
-      );
-      const deadline = setTimeout(() => request.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-      request.on('close', () => clearTimeout(deadline));
-      request.on('timeout', () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      request.on('error', (err) => resolve({ error: err.message }));
-      request.end(body);
-    });
+        body,
+      });
+      await res.body.dump();
+      const retryAfter = res.headers['retry-after'];
+      return { status: res.statusCode, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
+    } catch (err) {
+      return { error: err instanceof Error ? err.message : String(err) };
+    }
   }
 
   return {
@@ -182,7 +173,7 @@ export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: 
       if (config) jobs.wakeIn(0);
     },
     async close() {
-      agent?.destroy();
+      await pool?.destroy();
     },
   };
 }
