@@ -6,18 +6,14 @@ export const NOTIFY_PAYLOAD_MAX_BYTES = 7_900;
 const bytes = (s: string) => Buffer.byteLength(s, 'utf8');
 
 /**
- * Packs batches into as few JSON-array payloads as fit under `maxBytes`. A batch too big on its own
- * keeps its seq range and typing events and leaves its messages out: receivers read those rows.
+ * Packs batches into as few JSON-array payloads as fit under `maxBytes`, in order. A batch too big
+ * on its own goes in pieces (see {@link piecesOf}).
  */
 export function packNotifyPayloads(batches: RoomBatch[], maxBytes = NOTIFY_PAYLOAD_MAX_BYTES): string[] {
   const payloads: string[] = [];
   let parts: string[] = [];
   let size = 2;
-  for (const batch of batches) {
-    let part = JSON.stringify(batch);
-    if (bytes(part) + 2 > maxBytes) {
-      part = JSON.stringify({ ...batch, events: batch.events.filter((e) => e.type !== 'message'), omitted: true });
-    }
+  const add = (part: string) => {
     const partBytes = bytes(part);
     if (parts.length && size + 1 + partBytes > maxBytes) {
       payloads.push(`[${parts.join(',')}]`);
@@ -26,7 +22,51 @@ export function packNotifyPayloads(batches: RoomBatch[], maxBytes = NOTIFY_PAYLO
     }
     parts.push(part);
     size += partBytes + (parts.length > 1 ? 1 : 0);
+  };
+  for (const batch of batches) {
+    const whole = JSON.stringify(batch);
+    if (bytes(whole) + 2 <= maxBytes) add(whole);
+    else for (const piece of piecesOf(batch, maxBytes)) add(piece);
   }
   if (parts.length) payloads.push(`[${parts.join(',')}]`);
   return payloads;
+}
+
+/**
+ * A batch too big for one payload, as batches of the same channel that each fit, in its order: its
+ * messages are left out (receivers read `fromSeq..toSeq` from the database), and so is any other
+ * event too big on its own (the feeds that receive it read again); the first piece carries the seq
+ * range, and `omitted` when anything was left out. A burst of presence changes (a restart with
+ * hundreds of users online) is one such batch: sent whole, NOTIFY refused it, and with it every
+ * other payload of the flush.
+ */
+function piecesOf(batch: RoomBatch, maxBytes: number): string[] {
+  const { events, fromSeq, toSeq, omitted, ...channel } = batch;
+  const kept = events.filter((e) => e.type !== 'message');
+  let left = omitted === true || kept.length < events.length;
+  const pieces: string[][] = [];
+  let piece: string[] = [];
+  // A piece is `{…channel, events: [e1,e2,…]}` (plus the range on the first): its bytes are those of
+  // the empty piece, its events', and their commas. The first piece's extra fields are reserved.
+  const emptyBytes = bytes(JSON.stringify({ ...channel, events: [], fromSeq, toSeq, omitted: true }));
+  let size = emptyBytes;
+  for (const event of kept) {
+    const text = JSON.stringify(event);
+    const eventBytes = bytes(text);
+    if (emptyBytes + eventBytes + 2 > maxBytes) {
+      left = true;
+      continue;
+    }
+    const added = eventBytes + (piece.length ? 1 : 0);
+    if (piece.length && size + added + 2 > maxBytes) {
+      pieces.push(piece);
+      piece = [];
+      size = emptyBytes;
+    }
+    size += eventBytes + (piece.length ? 1 : 0);
+    piece.push(text);
+  }
+  if (piece.length || !pieces.length) pieces.push(piece);
+  const head = (i: number) => JSON.stringify(i === 0 ? { ...channel, fromSeq, toSeq, ...(left && { omitted: true }) } : channel).slice(0, -1);
+  return pieces.map((texts, i) => `${head(i)}${head(i).endsWith('{') ? '' : ','}"events":[${texts.join(',')}]}`);
 }
