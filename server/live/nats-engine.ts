@@ -1,6 +1,7 @@
 import { connect, Events, type NatsConnection, type Subscription } from 'nats';
 import { keyOfChannel, subjectOf } from './bus-key.ts';
 import type { EngineHandlers, FanoutEngine, RoomBatch } from './fanout-engine.ts';
+import { batchParts } from './notify-payload.ts';
 import { createOutgoingSender } from './outgoing-queue.ts';
 
 const PREFIX = 'parley.';
@@ -21,13 +22,9 @@ export function createNatsEngine({ servers, maxQueuedBatches = 10_000 }: { serve
   const subs = new Map<string, Subscription | undefined>();
   const subject = (channel: string) => PREFIX + subjectOf(keyOfChannel(channel));
 
-  function encode(batch: RoomBatch, maxBytes: number) {
-    const payload = encoder.encode(JSON.stringify(batch));
-    if (payload.length <= maxBytes) return payload;
-    // Over the server's max_payload (1 MB by default) the server would close the connection:
-    // receivers read the messages from the database instead.
-    return encoder.encode(JSON.stringify({ ...batch, events: batch.events.filter((e) => e.type !== 'message'), omitted: true }));
-  }
+  // Over the server's max_payload (1 MB by default) the client refuses to publish: a batch that big
+  // goes in pieces, its messages read by the receivers from the database (see batchParts).
+  const encode = (batch: RoomBatch, maxBytes: number) => batchParts(batch, maxBytes).map((part) => encoder.encode(part));
 
   // A PING/PONG per round paces the rounds by the server: what queues meanwhile waits here,
   // bounded, rather than in the client's buffer, which has no bound while it is reconnecting.
@@ -38,7 +35,7 @@ export function createNatsEngine({ servers, maxQueuedBatches = 10_000 }: { serve
       if (!conn || conn.isClosed()) return;
       for (const batch of batches) {
         try {
-          conn.publish(subject(batch.room), encode(batch, conn.info?.max_payload ?? 1024 * 1024));
+          for (const payload of encode(batch, conn.info?.max_payload ?? 1024 * 1024)) conn.publish(subject(batch.room), payload);
         } catch (err) {
           handlers.onError(err, 'nats publish');
         }

@@ -23,13 +23,19 @@ export function packNotifyPayloads(batches: RoomBatch[], maxBytes = NOTIFY_PAYLO
     parts.push(part);
     size += partBytes + (parts.length > 1 ? 1 : 0);
   };
-  for (const batch of batches) {
-    const whole = JSON.stringify(batch);
-    if (bytes(whole) + 2 <= maxBytes) add(whole);
-    else for (const piece of piecesOf(batch, maxBytes)) add(piece);
-  }
+  // Each part is then also a payload alone: `[part]`, two bytes more.
+  for (const batch of batches) for (const part of batchParts(batch, maxBytes - 2)) add(part);
   if (parts.length) payloads.push(`[${parts.join(',')}]`);
   return payloads;
+}
+
+/**
+ * A batch as JSON texts of at most `maxBytes` each: itself when it fits, else in pieces (see
+ * {@link piecesOf}). For every engine whose server limits a message's size.
+ */
+export function batchParts(batch: RoomBatch, maxBytes: number): string[] {
+  const whole = JSON.stringify(batch);
+  return bytes(whole) <= maxBytes ? [whole] : piecesOf(batch, maxBytes);
 }
 
 /**
@@ -53,12 +59,12 @@ function piecesOf(batch: RoomBatch, maxBytes: number): string[] {
   for (const event of kept) {
     const text = JSON.stringify(event);
     const eventBytes = bytes(text);
-    if (emptyBytes + eventBytes + 2 > maxBytes) {
+    if (emptyBytes + eventBytes > maxBytes) {
       left = true;
       continue;
     }
     const added = eventBytes + (piece.length ? 1 : 0);
-    if (piece.length && size + added + 2 > maxBytes) {
+    if (piece.length && size + added > maxBytes) {
       pieces.push(piece);
       piece = [];
       size = emptyBytes;
