@@ -43,21 +43,6 @@ interface Transition {
 const BATCH_MAX = 500;
 
 /**
- * A user is online while at least one of their sockets is open on any instance. The bus carries
- * the events but is at-most-once and forgets, so the truth lives in the database: each instance
- * has a row with a heartbeat (`presence_instances`) and one row per user it holds a socket of
- * (`presence_users`). An instance's first socket of a user and its last one change that row and,
- * under a per-user advisory lock (so instances decide one after another), ask whether another live
- * instance holds the user: only when none does is the change news, published once, to
- * {@link PRESENCE_KEY}. Every instance routes it to the local streams that {@link PresenceService.watch}
- * that user, so a change costs one bus event however many rooms the user has (it was one per room,
- * and a user with thousands of rooms who reconnected in a loop flooded every instance).
- *
- * Changes are debounced per user (see {@link PresenceTiming.offlineDelayMs}): a socket that closes
- * and reopens within the delay announces nothing. Every heartbeat also reaps instances silent for
- * longer than the timeout: their users go offline unless another live instance holds them.
- */
-/**
  * One statement for a batch of transitions (a JSON array of `{ n, user_id, kind }`; then this
  * instance's id three times): each user's change to this instance's row, then, per user, whether
  * another live instance holds them (the check does not see the changes, and need not: it leaves
@@ -83,6 +68,21 @@ export function decisionSql(timeoutMs: number): string {
       from decided d left join seen s on s.id = d.user_id`;
 }
 
+/**
+ * A user is online while at least one of their sockets is open on any instance. The bus carries
+ * the events but is at-most-once and forgets, so the truth lives in the database: each instance
+ * has a row with a heartbeat (`presence_instances`) and one row per user it holds a socket of
+ * (`presence_users`). An instance's first socket of a user and its last one change that row and,
+ * under a per-user advisory lock (so instances decide one after another), ask whether another live
+ * instance holds the user: only when none does is the change news, published once, to
+ * {@link PRESENCE_KEY}. Every instance routes it to the local streams that {@link PresenceService.watch}
+ * that user, so a change costs one bus event however many rooms the user has (it was one per room,
+ * and a user with thousands of rooms who reconnected in a loop flooded every instance).
+ *
+ * Changes are debounced per user (see {@link PresenceTiming.offlineDelayMs}): a socket that closes
+ * and reopens within the delay announces nothing. Every heartbeat also reaps instances silent for
+ * longer than the timeout: their users go offline unless another live instance holds them.
+ */
 export function createPresenceService({
   bus,
   em,

@@ -125,7 +125,8 @@ function hidesFor(viewer: string, seen: Seen, event: { type: string; user?: stri
 
 /**
  * Who is severed from the users of a JSON array (kind b: either way; p: `a` waits for `b` to
- * answer): from the blocks and the partial indexes on unanswered and declined rooms.
+ * answer): from the blocks and the partial indexes on unanswered and declined rooms. The users are
+ * compared as an array, which the indexes answer (see infra/db/json-keys.ts).
  */
 export const BLOCK_PAIRS_SQL = `with ids as (select json_array_elements_text(?::json) as id)
          select 'b' as kind, blocker_id as a, blocked_id as b from user_blocks where blocker_id = any(array(select id from ids))
