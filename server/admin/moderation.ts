@@ -3,6 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type AdminReport, type Ban, type Erased, type Message, type ReportAction, type ReportPage, type RoomChangeEvent, type Unbanned } from '../../contracts/index.ts';
 import type { MessageChangeService } from '../messages/message-changes.service.ts';
 import type { Sql } from '../messages/message-store.ts';
+import { inJsonKeys } from '../infra/db/json-keys.ts';
 import { REPORT_COLUMNS, reportFromRow, type ReportRow } from '../safety/reports.service.ts';
 import type { BlockView } from '../safety/block-view.ts';
 import type { AuditLog } from './audit.ts';
@@ -128,6 +129,19 @@ export function createModeration({ bans, audit, changes, blocks, erased }: Moder
 /** JSON text of a string, as it appears inside jsonb's text form. */
 const JSON_TEXT = (param: string) => `to_jsonb(${param}::text)::text`;
 
+/** Params: the user, the pseudonym (twice each), the user again, a JSON array of their rooms. */
+export const RENAME_IN_ROOMS_SQL = `update chat_rooms set participant1_id = case when participant1_id = ? then ? else participant1_id end,
+                           participant2_id = case when participant2_id = ? then ? else participant2_id end,
+                           name = case when strpos(name, ?) > 0 then null else name end
+      where ${inJsonKeys('id', 'uuid')}`;
+/**
+ * Params: the user, the pseudonym, a JSON array of their rooms, the user. Their rooms' changes are
+ * found by the index: as a join, the erasure's transaction read the whole change log, every read
+ * marker of every room, while it held the user's rooms.
+ */
+export const RENAME_IN_CHANGES_SQL = `update room_changes set event = replace(event::text, ${JSON_TEXT('?')}, ${JSON_TEXT('?')})::jsonb
+      where ${inJsonKeys('chat_room_id', 'uuid')} and strpos(event::text, ${JSON_TEXT('?')}) > 0`;
+
 /**
  * GDPR erasure, in one transaction. The user's messages become tombstones (content gone, seqs
  * kept, a `message_deleted` change each); their read markers, blocks (either way), bans and
@@ -155,14 +169,8 @@ async function eraseIn(tx: EntityManager, changes: MessageChangeService, userId:
     if (events.length) announced.set(roomId, events);
   }
   // A room name is free text either participant chose; one that names the user goes.
-  await tx.execute(
-    `update chat_rooms set participant1_id = case when participant1_id = ? then ? else participant1_id end,
-                           participant2_id = case when participant2_id = ? then ? else participant2_id end,
-                           name = case when strpos(name, ?) > 0 then null else name end
-      where id in (select json_array_elements_text(?::json)::uuid)`,
-    [userId, pseudonym, userId, pseudonym, userId, JSON.stringify(roomIds)],
-  );
-  await tx.execute(`update room_changes set event = replace(event::text, ${JSON_TEXT('?')}, ${JSON_TEXT('?')})::jsonb where chat_room_id in (select json_array_elements_text(?::json)::uuid) and strpos(event::text, ${JSON_TEXT('?')}) > 0`, [userId, pseudonym, JSON.stringify(roomIds), userId]);
+  await tx.execute(RENAME_IN_ROOMS_SQL, [userId, pseudonym, userId, pseudonym, userId, JSON.stringify(roomIds)]);
+  await tx.execute(RENAME_IN_CHANGES_SQL, [userId, pseudonym, JSON.stringify(roomIds), userId]);
   await tx.execute('delete from read_markers where user_id = ?', [userId]);
   await tx.execute('delete from delivered_markers where user_id = ?', [userId]);
   await tx.execute('delete from room_mutes where user_id = ?', [userId]);

@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { RENAME_IN_CHANGES_SQL, RENAME_IN_ROOMS_SQL } from '../../server/admin/moderation.ts';
 import { STORE_MESSAGES_SQL, STORE_MESSAGES_WITH_ATTACHMENTS_SQL, READ_PAGES_SQL, storeMessagesParam } from '../../server/messages/message-store.ts';
 import { decisionSql } from '../../server/presence/presence.service.ts';
 import { jobPassSql } from '../../server/push/message-jobs.ts';
@@ -14,7 +15,7 @@ const it = appTest(import.meta.filename);
 
 const ROOMS = 10_000;
 /** Tables that grow with the users and rooms: none may be read whole for a batch of a few keys. */
-const GROWING = new Set(['chat_rooms', 'users', 'messages', 'room_change_counters', 'message_job_cursors', 'presence_users', 'user_blocks', 'attachments', 'read_markers', 'room_mutes', 'push_subscriptions']);
+const GROWING = new Set(['chat_rooms', 'users', 'messages', 'room_change_counters', 'message_job_cursors', 'presence_users', 'user_blocks', 'attachments', 'read_markers', 'room_mutes', 'push_subscriptions', 'room_changes']);
 
 /** A server of some size: rooms with messages, counters and cursors, users online on two instances, blocks, muted rooms, devices, pending uploads. */
 const SEED = `
@@ -23,6 +24,7 @@ const SEED = `
     select gen_random_uuid(), 'u' || i || 'a', 'u' || i || 'b', now(), 2, now() from generate_series(0, ${ROOMS - 1}) i;
   insert into messages (id, chat_room_id, sender_id, content, seq) select gen_random_uuid(), r.id, r.participant1_id, 'hello', g from chat_rooms r, generate_series(1, 2) g;
   insert into room_change_counters select id, 1, 1 from chat_rooms;
+  insert into room_changes (chat_room_id, change_seq, at_seq, event) select id, 1, 1, jsonb_build_object('type', 'read', 'user', participant2_id, 'seq', 1, 'change_seq', 1) from chat_rooms;
   insert into message_job_cursors (chat_room_id, seq) select id, 0 from chat_rooms;
   insert into read_markers (chat_room_id, user_id, seq) select id, participant2_id, 1 from chat_rooms;
   insert into room_mutes (chat_room_id, user_id) select id, participant2_id from chat_rooms limit 1000;
@@ -46,7 +48,7 @@ const scanned = (node: PlanNode): string[] => [
   ...(node.Plans ?? []).flatMap(scanned),
 ];
 
-it('the batched reads and writes of reconnects, sends, history pages, presence changes and the fan-out sweep find their rows by key on a server with 10,000 rooms', async ({ t }) => {
+it('the batched reads and writes of reconnects, sends, history pages, presence changes, erasures and the fan-out sweep find their rows by key on a server with 10,000 rooms', async ({ t }) => {
   await withClient(t.databaseUrl, async (c) => {
     await c.query(SEED);
     const { rows } = await c.query<{ id: string; a: string; b: string; attachment: string }>(
@@ -71,6 +73,8 @@ it('the batched reads and writes of reconnects, sends, history pages, presence c
       ['sends', STORE_MESSAGES_SQL, [sends]],
       ['sends with attachments', STORE_MESSAGES_WITH_ATTACHMENTS_SQL, [withAttachments]],
       ['history pages', READ_PAGES_SQL, [pages]],
+      ['an erasure renaming the user in their rooms', RENAME_IN_ROOMS_SQL, ['u1a', 'erased-1', 'u1a', 'erased-1', 'u1a', rooms]],
+      ['an erasure renaming the user in their rooms’ changes', RENAME_IN_CHANGES_SQL, ['u1a', 'erased-1', rooms, 'u1a']],
       ['the sweep of watched rooms', WATCHED_LAST_SEQS_SQL, [JSON.stringify(Object.fromEntries(rows.map((r) => [r.id, 1])))]],
     ];
     const wholeTables: Record<string, string[]> = {};
