@@ -56,6 +56,34 @@ const READ_AFTER_MANY_SQL = `
    order by i.k, c.change_seq`;
 
 /**
+ * Delivered markers moved for many rooms and users at once (a JSON array of `{ room, user, seq }`),
+ * each a change of its room.
+ */
+export const RECORD_DELIVERED_MANY_SQL = `with input as (
+   select distinct on (room, "user") room, "user", seq from json_to_recordset(?::json) as i(room uuid, "user" text, seq bigint)
+    order by room, "user", seq desc),
+ room as (select r.id, r.last_seq, i."user", i.seq from input i join chat_rooms r on r.id = i.room),
+ marker as (
+   insert into delivered_markers (chat_room_id, user_id, seq)
+   select id, "user", seq from room where seq between 1 and last_seq order by id, "user"
+   on conflict (chat_room_id, user_id) do update set seq = excluded.seq where delivered_markers.seq < excluded.seq
+   returning chat_room_id, user_id, seq),
+ counts as (select chat_room_id as id, count(*) as n from marker group by chat_room_id),
+ numbered as (
+   insert into room_change_counters as c (chat_room_id, last_change_seq, last_at_seq)
+   select counts.id, counts.n, r.last_seq from counts join chat_rooms r on r.id = counts.id order by counts.id
+   on conflict (chat_room_id) do update
+     set last_change_seq = c.last_change_seq + excluded.last_change_seq, last_at_seq = greatest(c.last_at_seq, excluded.last_at_seq)
+   returning chat_room_id as id, last_change_seq as change_seq, last_at_seq as at_seq),
+ stored as (
+   select m.chat_room_id as id, n.change_seq - counts.n + row_number() over (partition by m.chat_room_id order by m.user_id) as change_seq, n.at_seq,
+          jsonb_build_object('type', 'delivered', 'chat_room', m.chat_room_id, 'user', m.user_id, 'seq', m.seq) as event
+     from marker m join numbered n on n.id = m.chat_room_id join counts on counts.id = m.chat_room_id)
+ insert into room_changes (chat_room_id, change_seq, at_seq, event)
+ select id, change_seq, at_seq, event || jsonb_build_object('change_seq', change_seq) from stored
+ returning chat_room_id, change_seq, at_seq, event`;
+
+/**
  * A change takes its number from the room's row in `room_change_counters`, never from
  * `chat_rooms`: that row's lock is held until the change commits, and every send batch of the
  * room needs the `chat_rooms` row, so numbering there made sends wait for each marker's commit.
@@ -109,29 +137,7 @@ export function createRoomChangeLog(): RoomChangeLog {
       // Rooms in id order, so two such statements lock their counters in the same order. A room
       // moved for both its users takes two numbers from one counter update.
       const rows = await sql.execute<Array<{ chat_room_id: string; change_seq: string; at_seq: string; event: RoomChangeEvent }>>(
-        `with input as (
-           select distinct on (room, "user") room, "user", seq from json_to_recordset(?::json) as i(room uuid, "user" text, seq bigint)
-            order by room, "user", seq desc),
-         room as (select r.id, r.last_seq, i."user", i.seq from input i join chat_rooms r on r.id = i.room),
-         marker as (
-           insert into delivered_markers (chat_room_id, user_id, seq)
-           select id, "user", seq from room where seq between 1 and last_seq order by id, "user"
-           on conflict (chat_room_id, user_id) do update set seq = excluded.seq where delivered_markers.seq < excluded.seq
-           returning chat_room_id, user_id, seq),
-         counts as (select chat_room_id as id, count(*) as n from marker group by chat_room_id),
-         numbered as (
-           insert into room_change_counters as c (chat_room_id, last_change_seq, last_at_seq)
-           select counts.id, counts.n, r.last_seq from counts join chat_rooms r on r.id = counts.id order by counts.id
-           on conflict (chat_room_id) do update
-             set last_change_seq = c.last_change_seq + excluded.last_change_seq, last_at_seq = greatest(c.last_at_seq, excluded.last_at_seq)
-           returning chat_room_id as id, last_change_seq as change_seq, last_at_seq as at_seq),
-         stored as (
-           select m.chat_room_id as id, n.change_seq - counts.n + row_number() over (partition by m.chat_room_id order by m.user_id) as change_seq, n.at_seq,
-                  jsonb_build_object('type', 'delivered', 'chat_room', m.chat_room_id, 'user', m.user_id, 'seq', m.seq) as event
-             from marker m join numbered n on n.id = m.chat_room_id join counts on counts.id = m.chat_room_id)
-         insert into room_changes (chat_room_id, change_seq, at_seq, event)
-         select id, change_seq, at_seq, event || jsonb_build_object('change_seq', change_seq) from stored
-         returning chat_room_id, change_seq, at_seq, event`,
+        RECORD_DELIVERED_MANY_SQL,
         [JSON.stringify(moves.map((m) => ({ room: m.roomId, user: m.userId, seq: m.seq })))],
       );
       return rows

@@ -5,6 +5,7 @@ import { decisionSql } from '../../server/presence/presence.service.ts';
 import { jobPassSql } from '../../server/push/message-jobs.ts';
 import { pushJobsFromStored } from '../../server/push/push.service.ts';
 import { ROOM_PAIRS_SQL, ROOM_POSITIONS_SQL } from '../../server/rooms/rooms.service.ts';
+import { RECORD_DELIVERED_MANY_SQL } from '../../server/messages/room-changes.ts';
 import { BLOCK_PAIRS_SQL, PRIVACY_SQL } from '../../server/safety/block-view.ts';
 import { WATCHED_LAST_SEQS_SQL } from '../../server/scale-out.ts';
 import { webhookJobsFromStored } from '../../server/webhooks/webhooks.service.ts';
@@ -15,7 +16,7 @@ const it = appTest(import.meta.filename);
 
 const ROOMS = 10_000;
 /** Tables that grow with the users and rooms: none may be read whole for a batch of a few keys. */
-const GROWING = new Set(['chat_rooms', 'users', 'messages', 'room_change_counters', 'message_job_cursors', 'presence_users', 'user_blocks', 'attachments', 'read_markers', 'room_mutes', 'push_subscriptions', 'room_changes']);
+const GROWING = new Set(['chat_rooms', 'users', 'messages', 'room_change_counters', 'message_job_cursors', 'presence_users', 'user_blocks', 'attachments', 'read_markers', 'room_mutes', 'push_subscriptions', 'room_changes', 'delivered_markers']);
 
 /** A server of some size: rooms with messages, counters and cursors, users online on two instances, blocks, muted rooms, devices, pending uploads. */
 const SEED = `
@@ -27,6 +28,7 @@ const SEED = `
   insert into room_changes (chat_room_id, change_seq, at_seq, event) select id, 1, 1, jsonb_build_object('type', 'read', 'user', participant2_id, 'seq', 1, 'change_seq', 1) from chat_rooms;
   insert into message_job_cursors (chat_room_id, seq) select id, 0 from chat_rooms;
   insert into read_markers (chat_room_id, user_id, seq) select id, participant2_id, 1 from chat_rooms;
+  insert into delivered_markers (chat_room_id, user_id, seq) select id, participant2_id, 1 from chat_rooms;
   insert into room_mutes (chat_room_id, user_id) select id, participant2_id from chat_rooms limit 1000;
   insert into push_subscriptions (user_id, endpoint, p256dh, auth) select id, 'https://push.example/' || id, 'k', 'a' from users;
   insert into presence_instances (id) values ('00000000-0000-0000-0000-0000000000aa'), ('00000000-0000-0000-0000-0000000000bb');
@@ -48,7 +50,7 @@ const scanned = (node: PlanNode): string[] => [
   ...(node.Plans ?? []).flatMap(scanned),
 ];
 
-it('the batched reads and writes of reconnects, sends, history pages, presence changes, erasures and the fan-out sweep find their rows by key on a server with 10,000 rooms', async ({ t }) => {
+it('the batched reads and writes of reconnects, sends, history pages, delivery receipts, presence changes, erasures and the fan-out sweep find their rows by key on a server with 10,000 rooms', async ({ t }) => {
   await withClient(t.databaseUrl, async (c) => {
     await c.query(SEED);
     const { rows } = await c.query<{ id: string; a: string; b: string; attachment: string }>(
@@ -73,6 +75,7 @@ it('the batched reads and writes of reconnects, sends, history pages, presence c
       ['sends', STORE_MESSAGES_SQL, [sends]],
       ['sends with attachments', STORE_MESSAGES_WITH_ATTACHMENTS_SQL, [withAttachments]],
       ['history pages', READ_PAGES_SQL, [pages]],
+      ['delivered markers of many rooms', RECORD_DELIVERED_MANY_SQL, [JSON.stringify(rows.map((r) => ({ room: r.id, user: r.b, seq: 2 })))]],
       ['an erasure renaming the user in their rooms', RENAME_IN_ROOMS_SQL, ['u1a', 'erased-1', 'u1a', 'erased-1', 'u1a', rooms]],
       ['an erasure renaming the user in their rooms’ changes', RENAME_IN_CHANGES_SQL, ['u1a', 'erased-1', rooms, 'u1a']],
       ['the sweep of watched rooms', WATCHED_LAST_SEQS_SQL, [JSON.stringify(Object.fromEntries(rows.map((r) => [r.id, 1])))]],
