@@ -135,30 +135,25 @@ function plainPost(url: string, headers: Record<string, string>) {
   return { post, close: () => agent.destroy() };
 }
 
-function restClient(e: Endpoint): SurfaceClient {
-  const http = plainPost(`${e.baseUrl}/${e.roomId}/messages/`, { authorization: `Bearer ${e.token}`, 'content-type': 'application/json' });
+/**
+ * A send per POST over `plainPost`: REST (`201`), or tRPC over HTTP spoken the same way (a call per
+ * request, as the link sends a batch of one; `200`): the server's side of `trpc-http` without the
+ * official client's `fetch`.
+ */
+function plainSender(name: string, url: string, token: string, bodyOf: (content: string) => unknown, ok: number): SurfaceClient {
+  const http = plainPost(url, { authorization: `Bearer ${token}`, 'content-type': 'application/json' });
   return {
     async send(content) {
-      const res = await http.post(JSON.stringify({ content, chat_room: e.roomId, sender: e.user }));
-      if (res.status !== 201) throw new Error(`REST send: HTTP ${res.status}`);
+      const res = await http.post(JSON.stringify(bodyOf(content)));
+      if (res.status !== ok) throw new Error(`${name} send: HTTP ${res.status} ${res.body.slice(0, 200)}`);
     },
-    subscribe: () => Promise.reject(new Error('REST has no live feed')),
+    subscribe: () => Promise.reject(new Error(`${name} has no live feed here`)),
     close: async () => http.close(),
   };
 }
 
-/** tRPC over HTTP spoken with `node:http` (a call per request, as the link sends a batch of one): the server's side of `trpc-http` without the official client's `fetch`. */
-function trpcHttpWireClient(e: Endpoint): SurfaceClient {
-  const http = plainPost(`${e.baseUrl}/trpc/messages.send`, { authorization: `Bearer ${e.token}`, 'content-type': 'application/json' });
-  return {
-    async send(content) {
-      const res = await http.post(JSON.stringify({ roomId: e.roomId, content }));
-      if (res.status !== 200) throw new Error(`trpc http wire: HTTP ${res.status} ${res.body.slice(0, 200)}`);
-    },
-    subscribe: () => Promise.reject(new Error('tRPC over HTTP has no live feed here')),
-    close: async () => http.close(),
-  };
-}
+const restClient = (e: Endpoint) => plainSender('REST', `${e.baseUrl}/${e.roomId}/messages/`, e.token, (content) => ({ content, chat_room: e.roomId, sender: e.user }), 201);
+const trpcHttpWireClient = (e: Endpoint) => plainSender('trpc http wire', `${e.baseUrl}/trpc/messages.send`, e.token, (content) => ({ roomId: e.roomId, content }), 200);
 
 /** The legacy socket: a send is acknowledged by the server's `new_message` echo of it (or an error frame). */
 async function legacyWsClient(e: Endpoint): Promise<SurfaceClient> {

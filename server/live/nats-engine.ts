@@ -1,7 +1,7 @@
 import { connect, Events, type NatsConnection, type Subscription } from 'nats';
 import { keyOfChannel, subjectOf } from './bus-key.ts';
 import type { EngineHandlers, FanoutEngine, RoomBatch } from './fanout-engine.ts';
-import { batchParts } from './notify-payload.ts';
+import { batchParts } from './batch-parts.ts';
 import { createOutgoingSender } from './outgoing-queue.ts';
 
 const PREFIX = 'parley.';

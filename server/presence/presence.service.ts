@@ -42,6 +42,9 @@ interface Transition {
 /** Users per batch: one statement's parameters and locks stay bounded however many are queued. */
 const BATCH_MAX = 500;
 
+/** An instance row heard from within the timeout, as a condition on `presence_instances`. */
+const heartbeatFresh = (timeoutMs: number) => `heartbeat_at > now() - ${Math.ceil(timeoutMs)} * interval '1 millisecond'`;
+
 /**
  * One statement for a batch of transitions (a JSON array of `{ n, user_id, kind }`; then this
  * instance's id three times): each user's change to this instance's row, then, per user, whether
@@ -53,7 +56,7 @@ const BATCH_MAX = 500;
  * a hundred users from the JSON and read all of `users` and `presence_users` for each batch.
  */
 export function decisionSql(timeoutMs: number): string {
-  const fresh = `i.heartbeat_at > now() - ${Math.ceil(timeoutMs)} * interval '1 millisecond'`;
+  const fresh = `i.${heartbeatFresh(timeoutMs)}`;
   return `
     with batch as (select * from json_to_recordset(?::json) as b(n int, user_id text, kind text)),
     added as (insert into presence_users (instance_id, user_id) select ?::uuid, user_id from batch where kind = 'arrive' on conflict do nothing),
@@ -132,7 +135,7 @@ export function createPresenceService({
   const LOCK_SQL = `select pg_advisory_xact_lock(hashtextextended(k, 0))
                       from (select 'presence:' || u as k from json_array_elements_text(?::json) u) s order by k`;
 
-  const fresh = `heartbeat_at > now() - ${Math.ceil(timing.timeoutMs)} * interval '1 millisecond'`;
+  const fresh = heartbeatFresh(timing.timeoutMs);
   const DECISION_SQL = decisionSql(timing.timeoutMs);
 
   /**

@@ -5,5 +5,4 @@
  * against the whole table: every cold room's lookup, and every reconnect's read of its room's
  * position, read all the rooms. An array of the keys is looked up in the column's index.
  */
-export const inJsonKeys = (column: string, type: 'text' | 'uuid' = 'text', param = '?') =>
-  `${column} = any(array(select json_array_elements_text(${param}::json)::${type}))`;
+export const inJsonKeys = (column: string, type: 'text' | 'uuid') => `${column} = any(array(select json_array_elements_text(?::json)::${type}))`;
