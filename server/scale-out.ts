@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Config } from './infra/config/config.ts';
 import type { Orm } from './infra/db/orm.ts';
+import { prepared, runPrepared } from './infra/db/prepared.ts';
 import { createRoomBus, type RoomBus } from './live/room-bus.ts';
 import { createFanoutBus } from './live/fanout-bus.ts';
 import type { FanoutEngine } from './live/fanout-engine.ts';
@@ -15,6 +16,7 @@ import { createMetrics, type Metrics } from './infra/metrics/metrics.ts';
  */
 export const WATCHED_LAST_SEQS_SQL = `select r.id, r.last_seq from json_each_text(?::json) h
   cross join lateral (select id, last_seq from chat_rooms where id = h.key::uuid limit 1) r where r.last_seq > h.value::bigint`;
+const WATCHED_LAST_SEQS = prepared(WATCHED_LAST_SEQS_SQL);
 
 /** What lets several instances act as one service: the room bus across them, shared limits, metrics. */
 export interface ScaleOut {
@@ -50,12 +52,7 @@ export async function createScaleOut({ config, orm, log }: { config: Config; orm
         observer: metrics,
         sweepMs: config.fanoutSweepMs,
         async readLastSeqs(heard) {
-          const rows = await orm.em
-            .getConnection()
-            .execute<{ id: string; last_seq: number }[]>(
-              WATCHED_LAST_SEQS_SQL,
-              [JSON.stringify(Object.fromEntries(heard))],
-            );
+          const rows = await runPrepared<{ id: string; last_seq: number }>(orm.em.getConnection(), WATCHED_LAST_SEQS, [JSON.stringify(Object.fromEntries(heard))]);
           return new Map(rows.map((r) => [r.id, Number(r.last_seq)]));
         },
       })

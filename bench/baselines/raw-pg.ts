@@ -1,7 +1,8 @@
 /**
  * The raw-pg baselines, run inside a load worker: Parley's send statement (imported from the
  * server's message store) issued directly over a
- * pool as large as the server's, and a plain single-row INSERT (the floor for any persisted send).
+ * pool as large as the server's, and a plain single-row INSERT (the floor for any persisted send),
+ * both by name, prepared once per connection, as the server runs its hot statements.
  */
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
@@ -16,10 +17,10 @@ export function rawPgSender(pool: pg.Pool, mode: 'pg-send-sql' | 'pg-insert', ro
   return async (content: string) => {
     if (mode === 'pg-send-sql') {
       // A lone send: the statement the server uses for one message without clientId.
-      const { rowCount } = await pool.query(STORE_ONE_MESSAGE_SQL, [roomId, randomUUID(), user, content]);
+      const { rowCount } = await pool.query({ name: 'raw_send', text: STORE_ONE_MESSAGE_SQL, values: [roomId, randomUUID(), user, content] });
       if (rowCount !== 1) throw new Error('send statement inserted nothing');
     } else {
-      await pool.query(INSERT_SQL, [randomUUID(), roomId, user, content, plainSeq++]);
+      await pool.query({ name: 'raw_insert', text: INSERT_SQL, values: [randomUUID(), roomId, user, content, plainSeq++] });
     }
   };
 }

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { MESSAGE_COLUMNS, messageFromRow, poolOf, type MessageRow, type Sql } from '../messages/message-store.ts';
+import { poolOf, type Sql } from '../infra/db/prepared.ts';
+import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from '../messages/message-store.ts';
 import type { Message } from '../../contracts/index.ts';
 
 // The one owner of `attachments` rows (see the migration for their life cycle).

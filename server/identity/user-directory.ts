@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { prepared, runPrepared } from '../infra/db/prepared.ts';
 import { createReadBatcher } from '../messages/read-batcher.ts';
 
 /** Users exist from the first time their id is seen (in a token, or as someone's chat partner). */
@@ -16,13 +17,15 @@ export interface UserDirectory {
   forget(userId: string): void;
 }
 
+const STORE_USERS = prepared('insert into users (id) select json_array_elements_text(?::json) on conflict (id) do nothing');
+
 export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: number } = {}): UserDirectory {
   // Ids known to be stored: saves an upsert per request on the send path.
   const known = new Set<string>();
   const stores = createReadBatcher<{ em: EntityManager; userId: string }, void>({
     keyOf: (ask) => ask.userId,
     run: async (asks) => {
-      await asks[0]!.em.execute('insert into users (id) select json_array_elements_text(?::json) on conflict (id) do nothing', [JSON.stringify(asks.map((a) => a.userId))]);
+      await runPrepared(asks[0]!.em.getConnection(), STORE_USERS, [JSON.stringify(asks.map((a) => a.userId))]);
       return asks.map(() => undefined);
     },
   });

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import type { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
+import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
 import { ParleyError, type Message } from '../../contracts/index.ts';
 import { roomOpenForSends } from '../safety/block-sql.ts';
 import { attachStoredSql } from '../attachments/attach-sql.ts';
@@ -61,20 +61,7 @@ export function messageFromRow(row: MessageRow): Message {
 }
 
 /** Runs raw SQL: the connection itself, since these statements need no EntityManager (nor its per-request fork). */
-export type Sql = ReturnType<EntityManager['getConnection']>;
-
-/**
- * The `pg` pool under a connection, for the send statement. MikroORM's `execute` writes every
- * parameter into the statement's text (it formats the query for its logger, logging or not), so
- * each batch's JSON was escaped into a literal: at 2,000 msg/s a tenth of all the server
- * allocated, and more for PostgreSQL to parse. Through the pool it is one bound parameter.
- */
-const pools = new WeakMap<Sql, Promise<Pool>>();
-export function poolOf(sql: Sql): Promise<Pool> {
-  let pool = pools.get(sql);
-  if (!pool) pools.set(sql, (pool = sql.getNativeClient()));
-  return pool;
-}
+export type { Sql } from '../infra/db/prepared.ts';
 
 /** A message to store; the caller has checked that `sender` is in `roomId`. */
 export interface NewMessage {
@@ -163,6 +150,10 @@ export const STORE_ONE_MESSAGE_SQL = `
   insert into messages (id, chat_room_id, sender_id, content, seq)
   select $2, room.id, $3, $4, room.last_seq from room
   returning ${MESSAGE_COLUMNS}`;
+
+const STORE_ONE = prepared(STORE_ONE_MESSAGE_SQL);
+const STORE_MANY = prepared(STORE_MESSAGES_SQL);
+const STORE_MANY_WITH_ATTACHMENTS = prepared(STORE_MESSAGES_WITH_ATTACHMENTS_SQL);
 
 /** The `$1` of {@link STORE_MESSAGES_SQL}, with fresh ids in input order. */
 export function storeMessagesParam(messages: readonly NewMessage[]) {
@@ -263,18 +254,20 @@ export interface MessageStore {
   redact(tx: EntityManager, roomId: string, which: { messageId: string } | { sender: string; renameTo: string }): Promise<Array<{ message: Message; fresh: boolean }>>;
 }
 
+const READ_PAGES = prepared(READ_PAGES_SQL);
+const READ_AFTER_MANY = prepared(READ_AFTER_MANY_SQL);
+
 // Plain rows, not entities: history and replays read many messages and never modify them.
 export function createMessageStore(): MessageStore {
   return {
     async insert(sql, messages) {
       const [only] = messages;
-      const pool = await poolOf(sql);
       if (messages.length === 1 && only!.clientId === undefined) {
-        const { rows } = await pool.query<MessageRow>(STORE_ONE_MESSAGE_SQL, [only!.roomId, randomUUID(), only!.sender, only!.content]);
+        const rows = await runPrepared<MessageRow>(sql, STORE_ONE, [only!.roomId, randomUUID(), only!.sender, only!.content]);
         return [rows[0] && messageFromRow(rows[0])];
       }
       const { ids, json } = storeMessagesParam(messages);
-      const { rows } = await pool.query<MessageRow>(STORE_MESSAGES_SQL, [json]);
+      const rows = await runPrepared<MessageRow>(sql, STORE_MANY, [json]);
       const stored = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => {
         const row = stored.get(id);
@@ -284,8 +277,7 @@ export function createMessageStore(): MessageStore {
 
     async insertWithAttachments(sql, messages) {
       const { ids, json } = storeMessagesParam(messages);
-      const pool = await poolOf(sql);
-      const { rows } = await pool.query<MessageRow>(STORE_MESSAGES_WITH_ATTACHMENTS_SQL, [json]).catch((err: unknown) => {
+      const rows = await runPrepared<MessageRow>(sql, STORE_MANY_WITH_ATTACHMENTS, [json]).catch((err: unknown) => {
         if (!attachmentTaken(err)) throw err;
         // Of a batch, the coalescer then tries each send alone: the one whose attachment was taken fails alone.
         const message = 'An attachment was attached to another message meanwhile.';
@@ -312,7 +304,7 @@ export function createMessageStore(): MessageStore {
     },
 
     async readAfterMany(sql, reads) {
-      const rows = await sql.execute<Array<MessageRow & { k: number }>>(READ_AFTER_MANY_SQL, [catchUpRanges(reads)]);
+      const rows = await runPrepared<MessageRow & { k: number }>(sql, READ_AFTER_MANY, [catchUpRanges(reads)]);
       const out: Message[][] = reads.map(() => []);
       for (const row of rows) out[row.k]!.push(messageFromRow(row));
       return out;
@@ -323,7 +315,7 @@ export function createMessageStore(): MessageStore {
         const [lo, hi] = rangeOf(page);
         return { k, room: page.roomId, lo, hi, lim: page.limit, back: page.direction === 'backward' };
       });
-      const rows = await sql.execute<Array<Partial<MessageRow> & { k: number; room_change: string }>>(READ_PAGES_SQL, [JSON.stringify(input)]);
+      const rows = await runPrepared<Partial<MessageRow> & { k: number; room_change: string }>(sql, READ_PAGES, [JSON.stringify(input)]);
       const out: StoredPage[] = pages.map(() => ({ messages: [], changeSeq: 0 }));
       for (const row of rows) {
         const page = out[row.k]!;

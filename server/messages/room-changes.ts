@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { prepared, runPrepared } from '../infra/db/prepared.ts';
 import type { RoomChangeEvent } from '../../contracts/index.ts';
 import { catchUpRanges, type CatchUpRead, type Sql } from './message-store.ts';
 
@@ -108,6 +109,9 @@ const storeChange = (event: string) => `insert into room_changes (chat_room_id, 
   select id, change_seq, at_seq, ${event} || jsonb_build_object('change_seq', change_seq) from numbered
   returning change_seq, at_seq`;
 
+const RECORD_DELIVERED_MANY = prepared(RECORD_DELIVERED_MANY_SQL);
+const READ_AFTER_MANY = prepared(READ_AFTER_MANY_SQL);
+
 export function createRoomChangeLog(): RoomChangeLog {
   return {
     async record(em, roomId, unnumbered) {
@@ -136,17 +140,16 @@ export function createRoomChangeLog(): RoomChangeLog {
       if (!moves.length) return [];
       // Rooms in id order, so two such statements lock their counters in the same order. A room
       // moved for both its users takes two numbers from one counter update.
-      const rows = await sql.execute<Array<{ chat_room_id: string; change_seq: string; at_seq: string; event: RoomChangeEvent }>>(
-        RECORD_DELIVERED_MANY_SQL,
-        [JSON.stringify(moves.map((m) => ({ room: m.roomId, user: m.userId, seq: m.seq })))],
-      );
+      const rows = await runPrepared<{ chat_room_id: string; change_seq: string; at_seq: string; event: RoomChangeEvent }>(sql, RECORD_DELIVERED_MANY, [
+        JSON.stringify(moves.map((m) => ({ room: m.roomId, user: m.userId, seq: m.seq }))),
+      ]);
       return rows
         .sort((a, b) => (a.chat_room_id < b.chat_room_id ? -1 : a.chat_room_id > b.chat_room_id ? 1 : Number(a.change_seq) - Number(b.change_seq)))
         .map((r) => ({ roomId: r.chat_room_id, atSeq: Number(r.at_seq), event: r.event }));
     },
 
     async readAfterMany(sql, reads) {
-      const rows = await sql.execute<Array<{ k: number; at_seq: string; event: RoomChangeEvent }>>(READ_AFTER_MANY_SQL, [catchUpRanges(reads)]);
+      const rows = await runPrepared<{ k: number; at_seq: string; event: RoomChangeEvent }>(sql, READ_AFTER_MANY, [catchUpRanges(reads)]);
       const out: StoredChange[][] = reads.map(() => []);
       for (const row of rows) out[row.k]!.push({ atSeq: Number(row.at_seq), event: row.event });
       return out;
@@ -157,25 +160,28 @@ export function createRoomChangeLog(): RoomChangeLog {
 /** The two per-user markers; each has its table, and its moves are changes of the same name. */
 const MARKER_TABLES = { read: 'read_markers', delivered: 'delivered_markers' } as const;
 
+/**
+ * A marker's move in one round trip (it was two: the room's last seq, then the move): marker moves
+ * are the most frequent change. The final select sees the marker table as of the statement's
+ * start, i.e. the marker before the move, which is the answer when nothing moved. Parameters:
+ * room, user, seq.
+ */
+const markerSql = (kind: keyof typeof MARKER_TABLES, table = MARKER_TABLES[kind]) => `
+  with room as (select id, last_seq from chat_rooms where id = $1::uuid),
+  marker as (
+    insert into ${table} (chat_room_id, user_id, seq)
+    select id, $2::text, $3::bigint from room where $3::bigint between 1 and last_seq
+    on conflict (chat_room_id, user_id) do update set seq = excluded.seq where ${table}.seq < excluded.seq
+    returning seq),
+  ${numberChange('select id, 1, last_seq from room where exists (select from marker)')},
+  change as (${storeChange(`jsonb_build_object('type', '${kind}', 'chat_room', id, 'user', $2::text, 'seq', (select seq from marker))`)})
+  select (select last_seq from room) as last_seq,
+         (select seq from ${table} where chat_room_id = $1::uuid and user_id = $2::text) as before,
+         (select seq from marker) as advanced, (select change_seq from change) as change_seq, (select at_seq from change) as at_seq`;
+const MARKER_MOVES = { read: prepared(markerSql('read')), delivered: prepared(markerSql('delivered')) };
+
 async function recordMarker(sql: Sql, kind: keyof typeof MARKER_TABLES, roomId: string, userId: string, seq: number): Promise<ReadOutcome> {
-  const table = MARKER_TABLES[kind];
-  // One round trip (it was two: the room's last seq, then the move): marker moves are the most
-  // frequent change. The final select sees the marker table as of the statement's start, i.e. the
-  // marker before the move, which is the answer when nothing moved.
-  const [row] = await sql.execute<Array<{ last_seq: string; before: string | null; advanced: string | null; change_seq: string | null; at_seq: string | null }>>(
-    `with room as (select id, last_seq from chat_rooms where id = ?),
-     marker as (
-       insert into ${table} (chat_room_id, user_id, seq)
-       select id, ?, ? from room where ?::bigint between 1 and last_seq
-       on conflict (chat_room_id, user_id) do update set seq = excluded.seq where ${table}.seq < excluded.seq
-       returning seq),
-     ${numberChange('select id, 1, last_seq from room where exists (select from marker)')},
-     change as (${storeChange(`jsonb_build_object('type', '${kind}', 'chat_room', id, 'user', ?::text, 'seq', (select seq from marker))`)})
-     select (select last_seq from room) as last_seq,
-            (select seq from ${table} where chat_room_id = ? and user_id = ?) as before,
-            (select seq from marker) as advanced, (select change_seq from change) as change_seq, (select at_seq from change) as at_seq`,
-    [roomId, userId, seq, seq, userId, roomId, userId],
-  );
+  const [row] = await runPrepared<{ last_seq: string; before: string | null; advanced: string | null; change_seq: string | null; at_seq: string | null }>(sql, MARKER_MOVES[kind], [roomId, userId, seq]);
   const lastSeq = Number(row?.last_seq ?? 0);
   if (row?.advanced == null) return { lastSeq, marker: Number(row?.before ?? 0) };
   const marker = Number(row.advanced);

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { inJsonKeys } from '../infra/db/json-keys.ts';
+import { prepared, runPrepared } from '../infra/db/prepared.ts';
 import { MESSAGE_COLUMNS } from '../messages/message-store.ts';
 
 type Sql = ReturnType<EntityManager['getConnection']>;
@@ -96,12 +97,12 @@ export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }:
   /** The last pass failed: its rooms wait for the retry, and flushing waits no longer. */
   let failing = false;
 
-  const passSql = jobPassSql(makers);
+  const passSql = prepared(jobPassSql(makers));
 
   /** One pass over these rooms; rooms with no cursor yet (new since the migration) get one at 0 first. */
   async function pass(rooms: string[]) {
     const list = JSON.stringify(rooms);
-    const [row] = await sql.execute<Array<{ messages: number; behind: number; uncharted: number }>>(passSql, [list, list]);
+    const [row] = await runPrepared<{ messages: number; behind: number; uncharted: number }>(sql, passSql, [list, list]);
     const missing = !row!.uncharted ? [] : await sql.execute<Array<{ id: string }>>(
       `insert into message_job_cursors (chat_room_id, seq)
        select r.id, 0 from chat_rooms r where ${inJsonKeys('r.id', 'uuid')}

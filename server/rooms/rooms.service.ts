@@ -1,4 +1,5 @@
 import { UniqueConstraintViolationException, type EntityManager } from '@mikro-orm/postgresql';
+import { prepared, runPrepared } from '../infra/db/prepared.ts';
 import { ParleyError, type ArchiveState, type OpenedRoom, type RoomFilter, type RoomPage } from '../../contracts/index.ts';
 import { ChatRoom, type IChatRoom } from '../infra/db/entities/chat-room.entity.ts';
 import type { RoomPartner } from './inbox-feed.ts';
@@ -63,6 +64,9 @@ export const ROOM_PAIRS_SQL = `select id, participant1_id, participant2_id from 
 /** Both sequences of the rooms named by a JSON array of ids. */
 export const ROOM_POSITIONS_SQL = `select r.id, r.last_seq, c.last_change_seq from chat_rooms r left join room_change_counters c on c.chat_room_id = r.id where ${inJsonKeys('r.id', 'uuid')}`;
 
+const ROOM_PAIRS = prepared(ROOM_PAIRS_SQL);
+const ROOM_POSITIONS = prepared(ROOM_POSITIONS_SQL);
+
 export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cacheSize = 50_000, requireUnblocked, visibility, outbox, replicaRead }: RoomServiceDeps): RoomService {
   // Participants change only when one is erased (forgetUser), so pairs are cached.
   const participants = new Map<string, Participants>();
@@ -81,10 +85,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
   const coldPairs = createReadBatcher<{ em: EntityManager; roomId: string }, Participants | undefined>({
     keyOf: (ask) => ask.roomId,
     async run(asks) {
-      const rows = await asks[0]!.em.execute<Array<{ id: string; participant1_id: string; participant2_id: string }>>(
-        ROOM_PAIRS_SQL,
-        [JSON.stringify(asks.map((ask) => ask.roomId))],
-      );
+      const rows = await runPrepared<{ id: string; participant1_id: string; participant2_id: string }>(asks[0]!.em.getConnection(), ROOM_PAIRS, [JSON.stringify(asks.map((ask) => ask.roomId))]);
       const found = new Map(rows.map((r) => [r.id, [r.participant1_id, r.participant2_id] as const]));
       return asks.map((ask) => found.get(ask.roomId));
     },
@@ -234,10 +235,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
 
     async positions(em, roomIds) {
       // One statement, one snapshot: both sequences of a room as of the same instant.
-      const rows = await em.execute<Array<{ id: string; last_seq: string; last_change_seq: string | null }>>(
-        ROOM_POSITIONS_SQL,
-        [JSON.stringify(roomIds)],
-      );
+      const rows = await runPrepared<{ id: string; last_seq: string; last_change_seq: string | null }>(em.getConnection(), ROOM_POSITIONS, [JSON.stringify(roomIds)]);
       const byId = new Map(rows.map((r) => [r.id, { seq: Number(r.last_seq), change: Number(r.last_change_seq ?? 0) }]));
       // PostgreSQL writes a uuid in lower case, whatever case it was asked in.
       return roomIds.map((id) => byId.get(id.toLowerCase()) ?? { seq: 0, change: 0 });

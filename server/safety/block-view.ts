@@ -1,4 +1,5 @@
 import { startEpochSweep } from '../infra/db/epoch-sweep.ts';
+import { prepared, runPrepared } from '../infra/db/prepared.ts';
 import { SAFETY_KEY } from '../live/bus-key.ts';
 import type { BusEvent, RoomBus } from '../live/room-bus.ts';
 import type { Sql } from '../messages/message-store.ts';
@@ -144,6 +145,9 @@ export const PRIVACY_SQL = `with ids as (select json_array_elements_text(?::json
          union all select r.participant2_id, u.id, u.show_presence, u.send_read_receipts from chat_rooms r join users u on u.id = r.participant1_id
           where r.participant2_id = any(array(select id from ids)) and not (u.show_presence and u.send_read_receipts)`;
 
+const BLOCK_PAIRS = prepared(BLOCK_PAIRS_SQL);
+const PRIVACY = prepared(PRIVACY_SQL);
+
 /**
  * This process's view of who is severed from whom, for the users it serves now. Live events are
  * filtered against it synchronously, so it is kept loaded rather than asked per event:
@@ -162,14 +166,8 @@ export function createBlockView({ bus, sql, sweepMs, onError }: { bus: RoomBus; 
     // Pairs (kind b: severed either way, p: `a` waits for `b` to answer) come from the partial
     // indexes on unanswered and declined rooms; privacy rows only for users who hide something.
     const [pairs, privacy] = await Promise.all([
-      sql.execute<Array<{ kind: 'b' | 'p'; a: string; b: string }>>(
-        BLOCK_PAIRS_SQL,
-        [ids],
-      ),
-      sql.execute<Array<{ viewer: string; other: string | null; show_presence: boolean; send_read_receipts: boolean }>>(
-        PRIVACY_SQL,
-        [ids],
-      ),
+      runPrepared<{ kind: 'b' | 'p'; a: string; b: string }>(sql, BLOCK_PAIRS, [ids]),
+      runPrepared<{ viewer: string; other: string | null; show_presence: boolean; send_read_receipts: boolean }>(sql, PRIVACY, [ids]),
     ]);
     const found = new Map(users.map((u) => [u, nothingSeen()]));
     for (const { kind, a, b } of pairs) {

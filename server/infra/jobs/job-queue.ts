@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { prepared, runPrepared } from '../db/prepared.ts';
 
 type Sql = ReturnType<EntityManager['getConnection']>;
 
@@ -122,6 +123,29 @@ export const jobsInsertSql = (source: string) => `insert into jobs (kind, key, p
     select kind, key, payload, now() + delay_ms * interval '1 millisecond' from (${source}) j order by kind, key
     on conflict (kind, key) do update set version = jobs.version + 1, payload = excluded.payload`;
 
+/** Claims up to `$3` due jobs of the kinds of the JSON array `$2`, leased for `$1` ms. */
+const CLAIM = prepared(`update jobs j set locked_until = now() + $1::double precision * interval '1 millisecond', attempts = j.attempts + 1
+     from (select id from jobs
+            where run_at <= now() and (locked_until is null or locked_until < now()) and kind in (select json_array_elements_text($2::json))
+            order by run_at limit $3::int for update skip locked) due
+    where j.id = due.id
+   returning j.id, j.kind, j.key, j.payload, j.attempts, j.version`);
+
+/**
+ * Stores the outcomes of a JSON array: a finished job enqueued again while it ran (its version
+ * moved) stays, to run once more from its first attempt for what came meanwhile.
+ */
+const COMPLETE = prepared(`with o as (select * from json_to_recordset($1::json) as o(id bigint, version int, done boolean, delay_ms bigint, payload jsonb, error text)),
+   locked as (select j.id from jobs j join o on o.id = j.id order by j.kind, j.key for update of j),
+   gone as (delete from jobs j using o, locked l where l.id = j.id and o.id = j.id and o.done and j.version = o.version returning j.id)
+   update jobs j set run_at = now() + o.delay_ms * interval '1 millisecond', locked_until = null,
+          attempts = case when o.done then 0 else j.attempts end,
+          payload = case when o.done then j.payload else coalesce(o.payload, j.payload) end,
+          last_error = case when o.done then j.last_error else o.error end
+     from o, locked l
+    where l.id = j.id and o.id = j.id and not exists (select from gone g where g.id = j.id)
+    returning o.delay_ms`);
+
 /**
  * A small durable queue in PostgreSQL: one row per pending job, claimed with `FOR UPDATE SKIP
  * LOCKED` by any instance, leased rather than held in a transaction, so a slow job (a push service
@@ -188,15 +212,7 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
     try {
       if (room <= 0) capped = true;
       if (room > 0 && kinds.size) {
-        const jobs = await sql.execute<Array<{ id: string; kind: string; key: string | null; payload: unknown; attempts: number; version: number }>>(
-          `update jobs j set locked_until = now() + ? * interval '1 millisecond', attempts = j.attempts + 1
-             from (select id from jobs
-                    where run_at <= now() and (locked_until is null or locked_until < now()) and kind in (select json_array_elements_text(?::json))
-                    order by run_at limit ? for update skip locked) due
-            where j.id = due.id
-           returning j.id, j.kind, j.key, j.payload, j.attempts, j.version`,
-          [leaseMs, JSON.stringify([...kinds.keys()]), room],
-        );
+        const jobs = await runPrepared<{ id: string; kind: string; key: string | null; payload: unknown; attempts: number; version: number }>(sql, CLAIM, [leaseMs, JSON.stringify([...kinds.keys()]), room]);
         claimed = jobs.length;
         capped = claimed === room;
         const byKind = new Map<string, Job[]>();
@@ -276,21 +292,7 @@ export function createJobQueue({ sql, pollMs = 500, concurrency = 1024, batch = 
     );
     let kept: Array<{ delay_ms: string | number }> = [];
     try {
-      // A finished job enqueued again while it ran (its version moved) stays, to run once more from
-      // its first attempt for what came meanwhile.
-      kept = await sql.execute(
-        `with o as (select * from json_to_recordset(?::json) as o(id bigint, version int, done boolean, delay_ms bigint, payload jsonb, error text)),
-         locked as (select j.id from jobs j join o on o.id = j.id order by j.kind, j.key for update of j),
-         gone as (delete from jobs j using o, locked l where l.id = j.id and o.id = j.id and o.done and j.version = o.version returning j.id)
-         update jobs j set run_at = now() + o.delay_ms * interval '1 millisecond', locked_until = null,
-                attempts = case when o.done then 0 else j.attempts end,
-                payload = case when o.done then j.payload else coalesce(o.payload, j.payload) end,
-                last_error = case when o.done then j.last_error else o.error end
-           from o, locked l
-          where l.id = j.id and o.id = j.id and not exists (select from gone g where g.id = j.id)
-          returning o.delay_ms`,
-        [JSON.stringify(rows)],
-      );
+      kept = await runPrepared<{ delay_ms: string | number }>(sql, COMPLETE, [JSON.stringify(rows)]);
     } catch (err) {
       // The leases run out and the jobs run again.
       onError(err);
