@@ -184,7 +184,7 @@ function featureTargets(rows: Row[]): Target[] {
   const bare = row('push: a bare webhook POST');
   const share = bare ? Number(bare.data.machineMsPerPost) / Number(bare.data.sendMachineMs) : NaN;
   const bound = bare?.ratio ?? NaN;
-  atLeast('sends with push and webhooks on ≥ 0.9× of off', push, push?.ratio ?? NaN, 0.9, (v) => `${times(v)}${Number.isFinite(share) ? ` (a bare node:http POST costs the machine ${(share * 100).toFixed(0)} % of a send: one per send allows at most ${times(bound)} here)` : ''}`);
+  atLeast('sends with push and webhooks on ≥ 0.9× of off', push, push?.ratio ?? NaN, 0.9, (v) => `${times(v)}${Number.isFinite(share) ? ` (a bare POST through the same client costs the machine (sender and receiver) ${(share * 100).toFixed(0)} % of a send: one per send allows at most ${times(bound)} here)` : ''}`);
   const drain = row('push: queue drain');
   atLeast('push jobs drained ≥ 1,000 notifications/s (loopback push service)', drain, num(drain, 'perSec'), 1000, (v) => `${v.toFixed(0)}/s`);
   const lag = row('push: commit to push request');

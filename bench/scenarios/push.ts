@@ -15,8 +15,8 @@
  *    online: their jobs are put off once, then dropped). After each `default` round the queue is
  *    left to empty (its pushes come due a window later) before the next round, so a backlog weighs
  *    on no round but its own. Beside it, the floor any webhook sender has on this machine: the
- *    machine's CPU for one plain `node:http` POST of an event-sized signed body to the same
- *    receiver, against the machine's CPU per send of `off`.
+ *    machine's CPU for one plain POST (undici, the server's webhook client) of an event-sized
+ *    signed body to the same receiver, against the machine's CPU per send of `off`.
  * 2. (`on` from here.) Drain: jobs for many offline recipients with an unread message written straight into the
  *    queue at once; notifications per second from the first request to the last.
  * 3. Commit to push request: open-loop sends at 1,000 msg/s to offline recipients, each room
@@ -32,9 +32,10 @@
  */
 import { createECDH, randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { Agent, createServer, request, type Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { Pool } from 'undici';
 import webpush from 'web-push';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
@@ -76,25 +77,26 @@ async function acceptingPushService() {
 }
 
 /**
- * Plain `node:http` POSTs of a body the size of a `message.created` event, signed as Parley signs
- * them, to `url` for `ms`, 64 at a time over kept-alive connections: what one POST costs the
- * machine (this sender and the receiver), with no queue, no database and no Parley.
+ * Plain POSTs of a body the size of a `message.created` event, signed as Parley signs them, to
+ * `url` for `ms`, 64 at a time over kept-alive connections, through the client the server's
+ * webhooks use (an undici `Pool`, the cheapest of the clients measured for it): what one POST
+ * costs the machine (this sender and the receiver), with no queue, no database and no Parley.
  */
 async function rawPostCost(url: string, ms: number) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 64, scheduling: 'lifo' });
+  const target = new URL(url);
+  const pool = new Pool(target.origin, { connections: 64 });
   const body = JSON.stringify({
     id: randomUUID(), type: 'message.created', created_at: new Date().toISOString(),
     data: { message: { id: randomUUID(), chat_room_id: randomUUID(), sender_id: 'push-on12a', content: 'push 12345 of a bench round', created_at: new Date().toISOString(), seq: 12345 } },
   });
-  const post = () => new Promise<void>((resolve, reject) => {
+  const post = async () => {
     const timestamp = Math.floor(Date.now() / 1000);
-    const req = request(url, {
-      method: 'POST', agent,
-      headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'parley-webhook-id': randomUUID(), 'parley-webhook-timestamp': String(timestamp), 'parley-signature': signWebhook('bench', timestamp, body) },
-    }, (res) => res.resume().on('end', resolve));
-    req.on('error', reject);
-    req.end(body);
-  });
+    const res = await pool.request({
+      path: target.pathname, method: 'POST', body,
+      headers: { 'content-type': 'application/json', 'parley-webhook-id': randomUUID(), 'parley-webhook-timestamp': String(timestamp), 'parley-signature': signWebhook('bench', timestamp, body) },
+    });
+    await res.body.dump();
+  };
   let posts = 0;
   const cpu0 = machineCpuMs();
   const t0 = performance.now();
@@ -106,7 +108,7 @@ async function rawPostCost(url: string, ms: number) {
   }));
   const elapsed = performance.now() - t0;
   const machineMsPerPost = (machineCpuMs() - cpu0) / posts;
-  agent.destroy();
+  await pool.destroy();
   return { posts, ms: elapsed, perSec: (posts / elapsed) * 1000, machineMsPerPost };
 }
 
@@ -388,8 +390,8 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
       },
       {
         scenario: 'push: a bare webhook POST',
-        surface: 'node:http → webhook receiver',
-        params: `plain node:http POSTs of an event-sized body with its signature header to the same loopback receiver, kept-alive, c=64, ${rawPost.ms.toFixed(0)} ms; the machine's CPU (sender and receiver) per POST, against the machine's CPU per send of \`off\` above (its timed windows)`,
+        surface: 'undici → webhook receiver',
+        params: `plain undici POSTs (the server's webhook client) of an event-sized body with its signature header to the same loopback receiver, kept-alive, c=64, ${rawPost.ms.toFixed(0)} ms; the machine's CPU (sender and receiver) per POST, against the machine's CPU per send of \`off\` above (its timed windows)`,
         result: `${rawPost.posts} POSTs, ${rawPost.perSec.toFixed(0)}/s; machine CPU per POST ${rawPost.machineMsPerPost.toFixed(3)} ms, ${((rawPost.machineMsPerPost / sendAloneMs) * 100).toFixed(0)} % of a send's ${sendAloneMs.toFixed(3)} ms; \`off\`'s sends kept the machine ${(busy * 100).toFixed(0)} % busy, so one POST per send allows at most ${postBound(sendAloneMs, rawPost.machineMsPerPost, busy).toFixed(2)}× of their rate here; what push and webhooks added per message: ${(machinePerMsg.on - machinePerMsg.off).toFixed(3)} ms`,
         baseline: '—',
         ratio: postBound(sendAloneMs, rawPost.machineMsPerPost, busy),

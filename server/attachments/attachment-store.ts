@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { poolOf, type Sql } from '../infra/db/prepared.ts';
+import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
 import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from '../messages/message-store.ts';
 import type { Message } from '../../contracts/index.ts';
 
@@ -21,17 +21,17 @@ const COLUMNS = 'id, chat_room_id, uploader_id, message_id, name, content_type, 
 /** Where each of an attachment's objects lives; the domain's keys, whatever the backend. */
 export const keysOf = (id: string) => ({ upload: `uploads/${id}`, file: `files/${id}`, thumb: `thumbs/${id}` });
 
+const INSERT_PENDING = prepared('insert into attachments (id, chat_room_id, uploader_id, name, content_type, size) values ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::bigint)');
+const FIND_MANY = prepared(`select ${COLUMNS} from attachments where id = any($1::uuid[])`);
+
 export function createAttachmentStore() {
   return {
     async insertPending(sql: Sql, a: { id: string; roomId: string; uploader: string; name: string; contentType: string; size: number }) {
-      await sql.execute('insert into attachments (id, chat_room_id, uploader_id, name, content_type, size) values (?, ?, ?, ?, ?, ?)', [a.id, a.roomId, a.uploader, a.name, a.contentType, a.size]);
+      await runPrepared(sql, INSERT_PENDING, [a.id, a.roomId, a.uploader, a.name, a.contentType, a.size]);
     },
 
-    /** Through the pool, like the send statement it precedes (see `poolOf`). */
-    async findMany(sql: Sql, ids: readonly string[]): Promise<AttachmentRow[]> {
-      const pool = await poolOf(sql);
-      return (await pool.query<AttachmentRow>(`select ${COLUMNS} from attachments where id = any($1::uuid[])`, [ids])).rows;
-    },
+    /** By name, like the send statement it precedes. */
+    findMany: (sql: Sql, ids: readonly string[]): Promise<AttachmentRow[]> => runPrepared<AttachmentRow>(sql, FIND_MANY, [ids]),
 
     /** A ready attachment and the message it belongs to (for fresh URLs), if both are there. */
     async findReady(sql: Sql, id: string): Promise<{ roomId: string; message: Message } | undefined> {

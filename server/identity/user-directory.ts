@@ -17,6 +17,7 @@ export interface UserDirectory {
   forget(userId: string): void;
 }
 
+const STORE_USER = prepared('insert into users (id) values ($1::text) on conflict (id) do nothing');
 const STORE_USERS = prepared('insert into users (id) select json_array_elements_text(?::json) on conflict (id) do nothing');
 
 export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: number } = {}): UserDirectory {
@@ -36,7 +37,7 @@ export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: numbe
   return {
     async ensure(em, userId) {
       if (known.has(userId)) return;
-      await em.execute('insert into users (id) values (?) on conflict (id) do nothing', [userId]);
+      await runPrepared(em.getConnection(), STORE_USER, [userId]);
       remember(userId);
     },
     async ensureSoon(em, userId) {

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { prepared, runPrepared } from '../infra/db/prepared.ts';
 import { ParleyError, PUSH_SUBSCRIPTIONS_PER_USER, type Message, type PushPayload, type PushSubscribeInput, type RoomMute } from '../../contracts/index.ts';
 import type { PushConfig } from '../infra/config/config.ts';
 import { inJsonKeys } from '../infra/db/json-keys.ts';
@@ -119,6 +120,9 @@ const PUSH_STATE_SQL = `
         from push_subscriptions s
        where s.user_id = j."user" and (j.only_ids is null or s.id::text in (select jsonb_array_elements_text(j.only_ids)))) subs`;
 
+const PUSH_STATE = prepared(PUSH_STATE_SQL);
+const DELETE_GONE = prepared(`delete from push_subscriptions where ${inJsonKeys('id', 'uuid')}`);
+
 export function createPushService(deps: PushDeps): PushService {
   const { config, sql, jobs, log } = deps;
   let keys: VapidKeys | undefined;
@@ -136,9 +140,7 @@ export function createPushService(deps: PushDeps): PushService {
       else if ((task.deferred ?? 0) < 1) outcomes[k] = { retryInMs: deps.offlineDelayMs + 250, payload: { ...task, deferred: (task.deferred ?? 0) + 1 } };
     });
     if (!due.length) return outcomes;
-    const states = await sql.execute<PushState[]>(PUSH_STATE_SQL, [
-      JSON.stringify(due.map((k) => ({ k, room: tasks[k]!.room, user: tasks[k]!.user, only_ids: tasks[k]!.only ?? null }))),
-    ]);
+    const states = await runPrepared<PushState>(sql, PUSH_STATE, [JSON.stringify(due.map((k) => ({ k, room: tasks[k]!.room, user: tasks[k]!.user, only_ids: tasks[k]!.only ?? null })))]);
     const gone: string[] = [];
     const delivered: Array<{ roomId: string; userId: string; seq: number }> = [];
     await Promise.all(
@@ -177,7 +179,7 @@ export function createPushService(deps: PushDeps): PushService {
     // One statement for the claim's accepted pushes, not one each: at a thousand pushes a second
     // those statements took the connection pool from the sends.
     if (delivered.length) await deps.markDelivered(delivered).catch((err: unknown) => log.error({ err, moves: delivered.length }, 'push: marking delivered failed'));
-    if (gone.length) await sql.execute(`delete from push_subscriptions where ${inJsonKeys('id', 'uuid')}`, [JSON.stringify(gone)]);
+    if (gone.length) await runPrepared(sql, DELETE_GONE, [JSON.stringify(gone)]);
     return outcomes;
   }
 
