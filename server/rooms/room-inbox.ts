@@ -1,5 +1,6 @@
 import { ParleyError, type RoomFilter, type RoomPage, type RoomSummary } from '../../contracts/index.ts';
 import { MESSAGE_COLUMNS, messageFromRow, type MessageRow, type Sql } from '../messages/message-store.ts';
+import { prepared, runPrepared, type Prepared } from '../infra/db/prepared.ts';
 
 interface InboxRow {
   id: string;
@@ -58,6 +59,46 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 /**
+ * The page statement of each filter, by name: the keyset of each participant column (user, cursor
+ * twice, cursor id, limit), twice; the limit; the user four times.
+ */
+const INBOX_STATEMENTS = new Map<RoomFilter, Prepared>();
+function inboxStatement(filter: RoomFilter): Prepared {
+  let statement = INBOX_STATEMENTS.get(filter);
+  if (statement) return statement;
+  // The page of rooms is chosen first, by each participant column's activity index; only its
+  // rows then get their last message, read markers and unread count.
+  const branch = (column: 'participant1_id' | 'participant2_id') => `(select id, coalesce(last_message_at, created_at) as activity from chat_rooms
+      where ${column} = ?::text and ${FILTERS[filter][column]} and (?::bigint is null
+        or (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid))
+      order by coalesce(last_message_at, created_at) desc, id desc limit ?::int)`;
+  statement = prepared(`with page as (
+       select * from (${branch('participant1_id')} union all ${branch('participant2_id')}) both_sides
+        order by activity desc, id desc limit ?::int)
+     select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
+            (extract(epoch from p.activity) * 1000000)::bigint::text as activity_us,
+            coalesce(mine.seq, 0) as read_seq, coalesce(theirs.seq, 0) as other_read_seq,
+            coalesce(delivered.seq, 0) as other_delivered_seq,
+            u.last_seen_at as other_last_seen_at,
+            r.accepted_at is not null as accepted, r.declined_at is not null as declined,
+            case when r.participant1_id = ?::text then ${archivedBy(1, 'r.')}
+                 else ${archivedBy(2, 'r.')} end as archived,
+            (select count(*) from messages m
+              where m.chat_room_id = r.id and m.seq > coalesce(mine.seq, 0) and m.sender_id <> ?::text and m.deleted_at is null) as unread,
+            (select to_jsonb(lm) from (select ${MESSAGE_COLUMNS} from messages
+                                        where chat_room_id = r.id and seq = r.last_seq) lm) as last_message
+       from page p
+       join chat_rooms r on r.id = p.id
+       join users u on u.id = case when r.participant1_id = ?::text then r.participant2_id else r.participant1_id end
+       left join read_markers mine on mine.chat_room_id = r.id and mine.user_id = ?::text
+       left join read_markers theirs on theirs.chat_room_id = r.id and theirs.user_id = u.id
+       left join delivered_markers delivered on delivered.chat_room_id = r.id and delivered.user_id = u.id
+      order by p.activity desc, p.id desc`);
+  INBOX_STATEMENTS.set(filter, statement);
+  return statement;
+}
+
+/**
  * One keyset page of the user's rooms, newest activity first, in one statement: each with its
  * newest message, the caller's exact unread count (the other participant's undeleted messages
  * after the caller's marker), both read markers and the other participant's delivered marker.
@@ -65,7 +106,7 @@ function decodeCursor(cursor: string): [string, string] {
  * partner (blocks, unanswered requests, privacy settings).
  */
 export async function listInbox(
-  sql: Pick<Sql, 'execute'>,
+  sql: Sql,
   userId: string,
   page: { cursor?: string | undefined; limit: number },
   online: (user: string) => boolean,
@@ -73,38 +114,8 @@ export async function listInbox(
   filter: RoomFilter = 'inbox',
 ): Promise<RoomPage> {
   const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
-  // The page of rooms is chosen first, by each participant column's activity index; only its
-  // rows then get their last message, read markers and unread count.
-  const branch = (column: 'participant1_id' | 'participant2_id') => `(select id, coalesce(last_message_at, created_at) as activity from chat_rooms
-      where ${column} = ? and ${FILTERS[filter][column]} and (?::bigint is null
-        or (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid))
-      order by coalesce(last_message_at, created_at) desc, id desc limit ?)`;
   const keyset = [userId, after?.[0] ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit + 1];
-  const rows = await sql.execute<InboxRow[]>(
-    `with page as (
-       select * from (${branch('participant1_id')} union all ${branch('participant2_id')}) both_sides
-        order by activity desc, id desc limit ?)
-     select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
-            (extract(epoch from p.activity) * 1000000)::bigint::text as activity_us,
-            coalesce(mine.seq, 0) as read_seq, coalesce(theirs.seq, 0) as other_read_seq,
-            coalesce(delivered.seq, 0) as other_delivered_seq,
-            u.last_seen_at as other_last_seen_at,
-            r.accepted_at is not null as accepted, r.declined_at is not null as declined,
-            case when r.participant1_id = ? then ${archivedBy(1, 'r.')}
-                 else ${archivedBy(2, 'r.')} end as archived,
-            (select count(*) from messages m
-              where m.chat_room_id = r.id and m.seq > coalesce(mine.seq, 0) and m.sender_id <> ? and m.deleted_at is null) as unread,
-            (select to_jsonb(lm) from (select ${MESSAGE_COLUMNS} from messages
-                                        where chat_room_id = r.id and seq = r.last_seq) lm) as last_message
-       from page p
-       join chat_rooms r on r.id = p.id
-       join users u on u.id = case when r.participant1_id = ? then r.participant2_id else r.participant1_id end
-       left join read_markers mine on mine.chat_room_id = r.id and mine.user_id = ?
-       left join read_markers theirs on theirs.chat_room_id = r.id and theirs.user_id = u.id
-       left join delivered_markers delivered on delivered.chat_room_id = r.id and delivered.user_id = u.id
-      order by p.activity desc, p.id desc`,
-    [...keyset, ...keyset, page.limit + 1, userId, userId, userId, userId],
-  );
+  const rows = await runPrepared<InboxRow>(sql, inboxStatement(filter), [...keyset, ...keyset, page.limit + 1, userId, userId, userId, userId]);
   const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online, visible));
   const last = rows.length > page.limit ? rows[page.limit - 1]! : undefined;
   return { items, nextCursor: last ? encodeCursor(last.activity_us, last.id) : null };

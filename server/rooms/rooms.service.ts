@@ -195,8 +195,8 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
 
     async list(em, userId, page) {
       const visible = await visibility?.(userId);
-      const read = (sql: Pick<Sql, 'execute'>) => listInbox(sql, userId, page, isOnline, visible, page.filter);
-      return replicaRead ? replicaRead('rooms', read) : read(em);
+      const read = (sql: Sql) => listInbox(sql, userId, page, isOnline, visible, page.filter);
+      return replicaRead ? replicaRead('rooms', read) : read(em.getConnection());
     },
 
     async archive(em, userId, roomId, archived) {
