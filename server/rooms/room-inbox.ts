@@ -59,18 +59,21 @@ function decodeCursor(cursor: string): [string, string] {
 }
 
 /**
- * The page statement of each filter, by name: the keyset of each participant column (user, cursor
- * twice, cursor id, limit), twice; the limit; the user four times.
+ * The page statement of each filter, first page or a later one, by name: for each participant
+ * column the user, the cursor's activity and id (later pages) and the limit; then the limit and
+ * the user four times. A first page and a later one are separate statements: with one for both
+ * (`cursor is null or ...`), the plan PostgreSQL keeps for a statement by name could not start
+ * its index scan at the cursor, and every later page would read from the newest room.
  */
-const INBOX_STATEMENTS = new Map<RoomFilter, Prepared>();
-function inboxStatement(filter: RoomFilter): Prepared {
-  let statement = INBOX_STATEMENTS.get(filter);
+const INBOX_STATEMENTS = new Map<string, Prepared>();
+function inboxStatement(filter: RoomFilter, later: boolean): Prepared {
+  const key = `${filter} ${later}`;
+  let statement = INBOX_STATEMENTS.get(key);
   if (statement) return statement;
   // The page of rooms is chosen first, by each participant column's activity index; only its
   // rows then get their last message, read markers and unread count.
   const branch = (column: 'participant1_id' | 'participant2_id') => `(select id, coalesce(last_message_at, created_at) as activity from chat_rooms
-      where ${column} = ?::text and ${FILTERS[filter][column]} and (?::bigint is null
-        or (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid))
+      where ${column} = ?::text and ${FILTERS[filter][column]}${later ? ` and (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)` : ''}
       order by coalesce(last_message_at, created_at) desc, id desc limit ?::int)`;
   statement = prepared(`with page as (
        select * from (${branch('participant1_id')} union all ${branch('participant2_id')}) both_sides
@@ -94,7 +97,7 @@ function inboxStatement(filter: RoomFilter): Prepared {
        left join read_markers theirs on theirs.chat_room_id = r.id and theirs.user_id = u.id
        left join delivered_markers delivered on delivered.chat_room_id = r.id and delivered.user_id = u.id
       order by p.activity desc, p.id desc`);
-  INBOX_STATEMENTS.set(filter, statement);
+  INBOX_STATEMENTS.set(key, statement);
   return statement;
 }
 
@@ -114,8 +117,8 @@ export async function listInbox(
   filter: RoomFilter = 'inbox',
 ): Promise<RoomPage> {
   const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
-  const keyset = [userId, after?.[0] ?? null, after?.[0] ?? null, after?.[1] ?? null, page.limit + 1];
-  const rows = await runPrepared<InboxRow>(sql, inboxStatement(filter), [...keyset, ...keyset, page.limit + 1, userId, userId, userId, userId]);
+  const keyset = after ? [userId, after[0], after[1], page.limit + 1] : [userId, page.limit + 1];
+  const rows = await runPrepared<InboxRow>(sql, inboxStatement(filter, after !== null), [...keyset, ...keyset, page.limit + 1, userId, userId, userId, userId]);
   const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online, visible));
   const last = rows.length > page.limit ? rows[page.limit - 1]! : undefined;
   return { items, nextCursor: last ? encodeCursor(last.activity_us, last.id) : null };
