@@ -8,11 +8,14 @@ import { INLINE_IMAGE_TYPES } from './content-check.ts';
  * images get a thumbnail job. Returns the `message_id` of each attachment marked: a message with
  * fewer than it names had one taken meanwhile. The attachments are also named as an array of ids,
  * which the planner looks up in the index: joined to the messages alone, it read the whole table.
+ * Their state is tested as `(…) is true`, which the pending uploads' partial index (on their age,
+ * for the sweep) cannot answer: tested plainly, with the table's statistics behind a burst of
+ * uploads, the planner read every pending upload through that index for each send.
  */
 export const attachStoredSql = (stored: string) => `
   update attachments a set status = 'ready', message_id = s.id, next_try_at = now(),
          thumb_state = case when a.content_type in (${[...INLINE_IMAGE_TYPES].map((t) => `'${t}'`).join(', ')}) then 'pending' else 'none' end
     from ${stored} s cross join lateral jsonb_array_elements(s.attachments) f
-   where a.id = (f->>'id')::uuid and a.status = 'pending' and a.chat_room_id = s.room_id and a.uploader_id = s.sender_id
+   where a.id = (f->>'id')::uuid and (a.status = 'pending') is true and a.chat_room_id = s.room_id and a.uploader_id = s.sender_id
      and a.id = any(array(select (g->>'id')::uuid from ${stored} t cross join lateral jsonb_array_elements(t.attachments) g))
   returning a.message_id`;
