@@ -21,7 +21,7 @@ export function createAuthenticator({ verifier, users, em, admit }: Authenticato
       const verified = await verifier.verify(token);
       await admit?.(verified.userId);
       // Most requests come from users already stored: no EntityManager fork for them.
-      if (!users.known(verified.userId)) await users.ensureSoon(em(), verified.userId);
+      if (!users.known(verified.userId)) await users.ensure(em(), verified.userId);
       return verified;
     },
   };

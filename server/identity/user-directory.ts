@@ -4,20 +4,18 @@ import { createReadBatcher } from '../messages/read-batcher.ts';
 
 /** Users exist from the first time their id is seen (in a token, or as someone's chat partner). */
 export interface UserDirectory {
-  ensure(em: EntityManager, userId: string): Promise<void>;
   /**
-   * {@link ensure} together with the other users first seen in this turn, in one statement (after
-   * a restart every reconnecting user is new to the process). `em` must not be in a transaction:
-   * the statement runs on the first caller's.
+   * Stores the user unless known, together with the other users first seen in this turn, in one
+   * statement (after a restart every reconnecting user is new to the process). Runs outside any
+   * transaction `em` may be in.
    */
-  ensureSoon(em: EntityManager, userId: string): Promise<void>;
+  ensure(em: EntityManager, userId: string): Promise<void>;
   /** True when the user is known to be stored already (no database needed). */
   known(userId: string): boolean;
   /** The user's row may be gone (erased): the next request stores it again. */
   forget(userId: string): void;
 }
 
-const STORE_USER = prepared('insert into users (id) values ($1::text) on conflict (id) do nothing');
 const STORE_USERS = prepared('insert into users (id) select json_array_elements_text(?::json) on conflict (id) do nothing');
 
 export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: number } = {}): UserDirectory {
@@ -36,11 +34,6 @@ export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: numbe
   };
   return {
     async ensure(em, userId) {
-      if (known.has(userId)) return;
-      await runPrepared(em.getConnection(), STORE_USER, [userId]);
-      remember(userId);
-    },
-    async ensureSoon(em, userId) {
       if (known.has(userId)) return;
       await stores.load({ em, userId });
       remember(userId);

@@ -1,9 +1,7 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { inJsonKeys } from '../infra/db/json-keys.ts';
-import { prepared, runPrepared } from '../infra/db/prepared.ts';
+import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
 import { MESSAGE_COLUMNS } from '../messages/message-store.ts';
 
-type Sql = ReturnType<EntityManager['getConnection']>;
 
 /**
  * Makes the jobs that follow from stored messages (push notifications, `message.created`
@@ -97,12 +95,12 @@ export function createMessageJobs({ sql, makers, woke, sweepMs = 300_000, log }:
   /** The last pass failed: its rooms wait for the retry, and flushing waits no longer. */
   let failing = false;
 
-  const passSql = prepared(jobPassSql(makers));
+  const passStatement = prepared(jobPassSql(makers));
 
   /** One pass over these rooms; rooms with no cursor yet (new since the migration) get one at 0 first. */
   async function pass(rooms: string[]) {
     const list = JSON.stringify(rooms);
-    const [row] = await runPrepared<{ messages: number; behind: number; uncharted: number }>(sql, passSql, [list, list]);
+    const [row] = await runPrepared<{ messages: number; behind: number; uncharted: number }>(sql, passStatement, [list, list]);
     const missing = !row!.uncharted ? [] : await sql.execute<Array<{ id: string }>>(
       `insert into message_job_cursors (chat_room_id, seq)
        select r.id, 0 from chat_rooms r where ${inJsonKeys('r.id', 'uuid')}

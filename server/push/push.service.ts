@@ -1,5 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { prepared, runPrepared } from '../infra/db/prepared.ts';
+import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
 import { ParleyError, PUSH_SUBSCRIPTIONS_PER_USER, type Message, type PushPayload, type PushSubscribeInput, type RoomMute } from '../../contracts/index.ts';
 import type { PushConfig } from '../infra/config/config.ts';
 import { inJsonKeys } from '../infra/db/json-keys.ts';
@@ -8,7 +7,6 @@ import { checkEndpoint, EndpointRefused } from './endpoint-guard.ts';
 import type { MessageJobs } from './message-jobs.ts';
 import { ENCRYPTION_OVERHEAD_BYTES, MAX_ENCRYPTED_BYTES, type PushSender, type PushTarget, type VapidKeys } from './push-sender.ts';
 
-type Sql = ReturnType<EntityManager['getConnection']>;
 
 export interface PushService {
   /** Loads the VAPID keys and starts sending; throws when push is on and its keys cannot be had. */

@@ -65,17 +65,13 @@ function decodeCursor(cursor: string): [string, string] {
  * (`cursor is null or ...`), the plan PostgreSQL keeps for a statement by name could not start
  * its index scan at the cursor, and every later page would read from the newest room.
  */
-const INBOX_STATEMENTS = new Map<string, Prepared>();
 function inboxStatement(filter: RoomFilter, later: boolean): Prepared {
-  const key = `${filter} ${later}`;
-  let statement = INBOX_STATEMENTS.get(key);
-  if (statement) return statement;
   // The page of rooms is chosen first, by each participant column's activity index; only its
   // rows then get their last message, read markers and unread count.
   const branch = (column: 'participant1_id' | 'participant2_id') => `(select id, coalesce(last_message_at, created_at) as activity from chat_rooms
       where ${column} = ?::text and ${FILTERS[filter][column]}${later ? ` and (coalesce(last_message_at, created_at), id) < (timestamptz 'epoch' + ?::bigint * interval '1 microsecond', ?::uuid)` : ''}
       order by coalesce(last_message_at, created_at) desc, id desc limit ?::int)`;
-  statement = prepared(`with page as (
+  return prepared(`with page as (
        select * from (${branch('participant1_id')} union all ${branch('participant2_id')}) both_sides
         order by activity desc, id desc limit ?::int)
      select r.id, r.participant1_id, r.participant2_id, r.name, r.last_seq,
@@ -97,9 +93,10 @@ function inboxStatement(filter: RoomFilter, later: boolean): Prepared {
        left join read_markers theirs on theirs.chat_room_id = r.id and theirs.user_id = u.id
        left join delivered_markers delivered on delivered.chat_room_id = r.id and delivered.user_id = u.id
       order by p.activity desc, p.id desc`);
-  INBOX_STATEMENTS.set(key, statement);
-  return statement;
 }
+const INBOX_STATEMENTS = Object.fromEntries(
+  (Object.keys(FILTERS) as RoomFilter[]).map((filter) => [filter, { first: inboxStatement(filter, false), later: inboxStatement(filter, true) }]),
+) as Record<RoomFilter, { first: Prepared; later: Prepared }>;
 
 /**
  * One keyset page of the user's rooms, newest activity first, in one statement: each with its
@@ -118,7 +115,7 @@ export async function listInbox(
 ): Promise<RoomPage> {
   const after = page.cursor === undefined ? null : decodeCursor(page.cursor);
   const keyset = after ? [userId, after[0], after[1], page.limit + 1] : [userId, page.limit + 1];
-  const rows = await runPrepared<InboxRow>(sql, inboxStatement(filter, after !== null), [...keyset, ...keyset, page.limit + 1, userId, userId, userId, userId]);
+  const rows = await runPrepared<InboxRow>(sql, INBOX_STATEMENTS[filter][after ? 'later' : 'first'], [...keyset, ...keyset, page.limit + 1, userId, userId, userId, userId]);
   const items = rows.slice(0, page.limit).map((r) => summaryOf(r, userId, online, visible));
   const last = rows.length > page.limit ? rows[page.limit - 1]! : undefined;
   return { items, nextCursor: last ? encodeCursor(last.activity_us, last.id) : null };

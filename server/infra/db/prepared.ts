@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Pool, QueryResultRow } from 'pg';
+import type { Sql } from './read-replicas.ts';
 
-/** A connection to run raw SQL on (MikroORM's), whose `pg` pool {@link poolOf} reaches. */
-export type Sql = ReturnType<EntityManager['getConnection']>;
+export type { Sql };
 
 /**
  * The `pg` pool under a connection. MikroORM's `execute` writes every parameter into the
@@ -11,7 +10,7 @@ export type Sql = ReturnType<EntityManager['getConnection']>;
  * query: PostgreSQL parses and plans it anew every time.
  */
 const pools = new WeakMap<Sql, Promise<Pool>>();
-export function poolOf(sql: Sql): Promise<Pool> {
+function poolOf(sql: Sql): Promise<Pool> {
   let pool = pools.get(sql);
   if (!pool) pools.set(sql, (pool = sql.getNativeClient()));
   return pool;
@@ -43,8 +42,11 @@ export function prepared(text: string): Prepared {
  * then on, as before.
  */
 const unnamed = new WeakSet<Pool>();
-/** "Prepared statement does not exist", "already exists", and "cached plan must not change result type". */
-const BY_NAME_FAILED = new Set(['26000', '42P05', '0A000']);
+/** "Prepared statement does not exist" or "already exists", or "cached plan must not change result type" (one case of `0A000`). */
+const refusedByName = (err: unknown) => {
+  const { code, message } = err as { code?: string; message?: string };
+  return code === '26000' || code === '42P05' || (code === '0A000' && /cached plan/.test(message ?? ''));
+};
 
 /**
  * Runs `statement` on the pool under `sql` (outside any transaction), by name: the hot
@@ -59,8 +61,7 @@ export async function runPrepared<R extends QueryResultRow>(sql: Sql, statement:
     return (await pool.query<R>({ name: statement.name, text: statement.text, values: values as unknown[] })).rows;
   } catch (err) {
     // These fail before the statement runs: running it again unnamed changes nothing twice.
-    if (!BY_NAME_FAILED.has((err as { code?: string }).code ?? '')) throw err;
-    if ((err as { code?: string }).code === '0A000' && !/cached plan/.test(String((err as Error).message))) throw err;
+    if (!refusedByName(err)) throw err;
     unnamed.add(pool);
     process.emitWarning('PostgreSQL refused a statement by name (a pooler in transaction mode, or a table changed under a cached plan): statements run unnamed from now on.', { code: 'PARLEY_UNNAMED_STATEMENTS' });
     return (await pool.query<R>(statement.text, values as unknown[])).rows;

@@ -1,7 +1,5 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
-import { prepared, runPrepared } from '../db/prepared.ts';
+import { prepared, runPrepared, type Sql } from '../db/prepared.ts';
 
-type Sql = ReturnType<EntityManager['getConnection']>;
 
 /** A claimed job. `version` counts the enqueues its key coalesced. */
 export interface Job {
