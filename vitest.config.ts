@@ -14,7 +14,7 @@ const quick = process.env.npm_lifecycle_event === 'test:quick';
  * under the server's code runs alone too: in a shared process the server may be loaded, unmocked.
  */
 const OWN_PROCESS = ['tests/attachments.no-hard-links.test.ts', 'tests/fanout.*.test.ts', 'tests/read-replicas.test.ts', 'tests/presence.fanout.test.ts', 'tests/abuse.test.ts', 'tests/config.contract.test.ts', 'tests/rate-limits.test.ts'];
-const NOT_QUICK = ['**/*.two-instances.test.ts', '**/embedded.smoke.test.ts', '**/fanout.*.test.ts', '**/presence.fanout.test.ts', '**/pgbouncer.test.ts', '**/rate-limits.test.ts', '**/attachments.s3.test.ts', '**/push.test.ts', '**/push.restart.test.ts', '**/webhooks.test.ts'];
+const NOT_QUICK = ['**/*.two-instances.test.ts', '**/embedded.smoke.test.ts', '**/fanout.*.test.ts', '**/presence.fanout.test.ts', '**/pgbouncer.test.ts', '**/rate-limits.test.ts', '**/attachments.s3.test.ts', '**/push.test.ts', '**/push.restart.test.ts', '**/webhooks.test.ts', '**/sdk.type-tests.test.ts'];
 
 // The suite starts a hundred server processes (instances, npm start, workers): with Node's compile
 // cache each after the first skips compiling (and stripping the types of) the server's modules,
@@ -48,8 +48,6 @@ export default defineConfig({
           // Fastify, MikroORM and tRPC was over a quarter of the run. Files share no state but the
           // module cache: each starts its own apps, databases and servers and closes them.
           isolate: false,
-          // The SDK's type tests (`*.test-d.ts`) run under `npm test` too: a type regression fails the run.
-          typecheck: { enabled: !quick, include: ['tests/**/*.test-d.ts'], tsconfig: './tsconfig.json' },
         },
       },
       {
