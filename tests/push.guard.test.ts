@@ -99,7 +99,7 @@ describe('push configuration', () => {
 
   it('a webhook URL needs its secret', () => {
     expect(refusal({ ...production, WEBHOOK_URL: 'https://hooks.example.com/parley' })).toMatch(/WEBHOOK_SECRET: required with WEBHOOK_URL/);
-    expect(loadConfig({ ...production, WEBHOOK_URL: 'https://hooks.example.com/parley', WEBHOOK_SECRET: 's'.repeat(16) }).webhook).toEqual({ url: 'https://hooks.example.com/parley', secret: 's'.repeat(16) });
+    expect(loadConfig({ ...production, WEBHOOK_URL: 'https://hooks.example.com/parley', WEBHOOK_SECRET: 's'.repeat(16) }).webhook).toEqual({ url: 'https://hooks.example.com/parley', secret: 's'.repeat(16), timeoutMs: 10_000 });
     expect(loadConfig(production).webhook).toBeUndefined();
   });
 

@@ -72,7 +72,8 @@ describe('subscriptions', () => {
   });
 });
 
-describe('pushing', () => {
+// Each case has users and a device of its own, and most of each is waiting out a window: side by side.
+describe.concurrent('pushing', () => {
   it('nothing while the recipient has a socket; once the last closes, one encrypted, VAPID-signed push that marks the message delivered', async ({ t }) => {
     const { a, b, room, bId } = await pairWithDevice(t, 'live');
     const inbox = await openInbox(b);

@@ -15,7 +15,7 @@ interface Delivery {
 
 const deliveries: Delivery[] = [];
 /** Every request's event id and type, answered or not. */
-const attempts: Array<{ id: string; type: string }> = [];
+const attempts: Array<{ id: string; type: string; at: number }> = [];
 /** Status codes to answer with, in order; 204 once they run out. 'hang' never answers. */
 const answers: Array<number | 'hang'> = [];
 /** Contents of message events answered 500 the first time they come. */
@@ -28,7 +28,7 @@ const receiver = createServer((req, res) => {
     const { id, type, data } = JSON.parse(body) as { id: string; type: string; data: { message?: { content: string } } };
     const refused = data.message !== undefined && refuseOnce.delete(data.message.content);
     const answer = refused ? 500 : (answers.shift() ?? 204);
-    attempts.push({ id, type });
+    attempts.push({ id, type, at: Date.now() });
     if (answer === 'hang') return;
     if (answer < 300) deliveries.push({ headers: req.headers, body, event: JSON.parse(body) as Delivery['event'] });
     res.writeHead(answer).end();
@@ -38,7 +38,8 @@ const receiver = createServer((req, res) => {
 let t: TestApp;
 beforeAll(async () => {
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  t = await startTestApp(import.meta.filename, { WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, WEBHOOK_SECRET: SECRET });
+  // A hung delivery gives up after a second here, not the default ten.
+  t = await startTestApp(import.meta.filename, { WEBHOOK_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`, WEBHOOK_SECRET: SECRET, WEBHOOK_TIMEOUT_MS: '1000' });
 });
 afterAll(async () => {
   await t?.close();
@@ -98,6 +99,9 @@ it('a failed delivery is retried with the same event id; a receiver that hangs s
   const tries = attempts.filter((x) => x.type === 'room.created').slice(-3);
   expect(tries).toHaveLength(3);
   expect(new Set(tries.map((x) => x.id))).toEqual(new Set([deliveries.find((d) => d.event.type === 'room.created')!.event.id]));
+  // The hung try was given up after WEBHOOK_TIMEOUT_MS (1 s here), then retried after its backoff
+  // (2 s): well before the default timeout alone (10 s) would have let it go.
+  expect(tries[2]!.at - tries[1]!.at).toBeLessThan(8_000);
   const jobs = await t.sql<{ n: number }>('select count(*)::int as n from jobs');
   expect(jobs[0]!.n).toBe(0);
 });

@@ -34,9 +34,9 @@ export interface WebhookService {
 type Executor = Parameters<typeof writeJobs>[0];
 
 export interface WebhookDeps {
-  config: { url: string; secret: string } | undefined;
+  /** `timeoutMs` bounds one delivery, from connect to answer. */
+  config: { url: string; secret: string; timeoutMs: number } | undefined;
   jobs: JobQueue;
-  timeoutMs?: number;
   log: { error(obj: object, msg: string): void };
 }
 
@@ -104,8 +104,9 @@ function eventJobs(events: readonly WebhookEvent[]) {
  * in their change's own transaction), and a receiver that is down or slow only delays its own
  * deliveries, retried with backoff.
  */
-export function createWebhookService({ config, jobs, timeoutMs = 10_000, log }: WebhookDeps): WebhookService {
+export function createWebhookService({ config, jobs, log }: WebhookDeps): WebhookService {
   const target = config && new URL(config.url);
+  const timeoutMs = config?.timeoutMs ?? 0;
   // One receiver: its connections are kept alive rather than made per event, and undici's client
   // costs about a third less CPU per request than node:http's (63 against 99 µs per POST,
   // docs/architecture.md, "Webhooks"). It follows no redirect.

@@ -63,7 +63,7 @@ it('the batched reads and writes of reconnects, sends, history pages, delivery r
     const sends = storeMessagesParam(rows.map((r) => ({ roomId: r.id, sender: r.a, content: 'x' }))).json;
     const withAttachments = storeMessagesParam(rows.map((r) => ({ roomId: r.id, sender: r.a, content: 'x', attachments: [{ id: r.attachment, name: 'f.txt', contentType: 'text/plain', size: 10 }] }))).json;
     const pages = JSON.stringify(rows.map((r, k) => ({ k, room: r.id, lo: 0, hi: 100, lim: 50, back: false })));
-    const makers = [...pushJobsFromStored({ enabled: true, coalesceMs: 2_000 }), ...webhookJobsFromStored({ url: 'http://127.0.0.1:1/hook', secret: 's'.repeat(32) })];
+    const makers = [...pushJobsFromStored({ enabled: true, coalesceMs: 2_000 }), ...webhookJobsFromStored({ url: 'http://127.0.0.1:1/hook', secret: 's'.repeat(32), timeoutMs: 10_000 })];
 
     const statements: Array<[string, string, unknown[]]> = [
       ['room participants', ROOM_PAIRS_SQL, [rooms]],

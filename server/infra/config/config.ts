@@ -116,6 +116,7 @@ const EnvSchema = z.object({
   PUSH_TIMEOUT_MS: int(100).default(10_000),
   WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_TIMEOUT_MS: int(100).default(10_000),
   UPLOAD_RATE_PER_SEC: z.coerce.number().min(0).default(2),
   UPLOAD_BURST: int(1).default(20),
   ATTACHMENT_MAX_BYTES: int(1).default(25 * 1024 * 1024),
@@ -282,8 +283,11 @@ export interface Config {
   /** Presence across instances: each instance's heartbeat, and the silence after which it counts as dead. */
   readonly presence: PresenceTiming;
   readonly push: PushConfig;
-  /** Where every message and room event is POSTed, signed with `secret`; unset: no webhooks. */
-  readonly webhook: { readonly url: string; readonly secret: string } | undefined;
+  /**
+   * Where every message and room event is POSTed, signed with `secret`, each request bounded by
+   * `timeoutMs` from connect to answer; unset: no webhooks.
+   */
+  readonly webhook: { readonly url: string; readonly secret: string; readonly timeoutMs: number } | undefined;
   /** Files in messages: limits, URL lifetimes, and where the bytes live (`s3` with S3_BUCKET, else under `dataDir`). */
   readonly attachments: {
     readonly maxBytes: number;
@@ -453,7 +457,7 @@ export function loadConfig(env: Record<string, string | undefined> = environment
       allowLocalEndpoints: e.PUSH_ALLOW_LOCAL_ENDPOINTS === 'true',
       timeoutMs: e.PUSH_TIMEOUT_MS,
     },
-    webhook: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET } : undefined,
+    webhook: e.WEBHOOK_URL && e.WEBHOOK_SECRET ? { url: e.WEBHOOK_URL, secret: e.WEBHOOK_SECRET, timeoutMs: e.WEBHOOK_TIMEOUT_MS } : undefined,
     moderation: {
       url: e.MODERATION_URL,
       secret: e.MODERATION_SECRET,
