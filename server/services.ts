@@ -194,7 +194,7 @@ export async function createServices({ config, orm, log, jwtSecret, scale }: { c
     orm,
     procedureEm: () => forkOnUse(orm),
     bus,
-    authenticator: createAuthenticator({ verifier, users, em: () => orm.em.fork(), admit: admin.bans.view.check }),
+    authenticator: createAuthenticator({ verifier, users, sql, admit: admin.bans.view.check }),
     rooms,
     inbox: createInboxFeeds({
       bus,

@@ -1,4 +1,4 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
+import type { Sql } from '../infra/db/read-replicas.ts';
 import type { UserDirectory } from './user-directory.ts';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.ts';
 
@@ -10,18 +10,18 @@ export interface Authenticator {
 export interface AuthenticatorDeps {
   verifier: TokenVerifier;
   users: UserDirectory;
-  em: () => EntityManager;
+  sql: Sql;
   /** Refuses a user a valid token does not admit (a ban); from memory, it adds no query per request. */
   admit?: (userId: string) => Promise<void>;
 }
 
-export function createAuthenticator({ verifier, users, em, admit }: AuthenticatorDeps): Authenticator {
+export function createAuthenticator({ verifier, users, sql, admit }: AuthenticatorDeps): Authenticator {
   return {
     async authenticate(token) {
       const verified = await verifier.verify(token);
       await admit?.(verified.userId);
-      // Most requests come from users already stored: no EntityManager fork for them.
-      if (!users.known(verified.userId)) await users.ensure(em(), verified.userId);
+      // Most requests come from users already stored: no statement for them.
+      if (!users.known(verified.userId)) await users.ensure(sql, verified.userId);
       return verified;
     },
   };

@@ -1,15 +1,15 @@
-import type { EntityManager } from '@mikro-orm/postgresql';
 import { prepared, runPrepared } from '../infra/db/prepared.ts';
+import type { Sql } from '../infra/db/read-replicas.ts';
 import { createReadBatcher } from '../messages/read-batcher.ts';
 
 /** Users exist from the first time their id is seen (in a token, or as someone's chat partner). */
 export interface UserDirectory {
   /**
    * Stores the user unless known, together with the other users first seen in this turn, in one
-   * statement (after a restart every reconnecting user is new to the process). Runs outside any
-   * transaction `em` may be in.
+   * statement (after a restart every reconnecting user is new to the process), on `sql`'s pool:
+   * outside any transaction the caller may be in.
    */
-  ensure(em: EntityManager, userId: string): Promise<void>;
+  ensure(sql: Sql, userId: string): Promise<void>;
   /** True when the user is known to be stored already (no database needed). */
   known(userId: string): boolean;
   /** The user's row may be gone (erased): the next request stores it again. */
@@ -21,10 +21,10 @@ const STORE_USERS = prepared('insert into users (id) select json_array_elements_
 export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: number } = {}): UserDirectory {
   // Ids known to be stored: saves an upsert per request on the send path.
   const known = new Set<string>();
-  const stores = createReadBatcher<{ em: EntityManager; userId: string }, void>({
+  const stores = createReadBatcher<{ sql: Sql; userId: string }, void>({
     keyOf: (ask) => ask.userId,
     run: async (asks) => {
-      await runPrepared(asks[0]!.em.getConnection(), STORE_USERS, [JSON.stringify(asks.map((a) => a.userId))]);
+      await runPrepared(asks[0]!.sql, STORE_USERS, [JSON.stringify(asks.map((a) => a.userId))]);
       return asks.map(() => undefined);
     },
   });
@@ -33,9 +33,9 @@ export function createUserDirectory({ cacheSize = 100_000 }: { cacheSize?: numbe
     known.add(userId);
   };
   return {
-    async ensure(em, userId) {
+    async ensure(sql, userId) {
       if (known.has(userId)) return;
-      await stores.load({ em, userId });
+      await stores.load({ sql, userId });
       remember(userId);
     },
     known: (userId) => known.has(userId),

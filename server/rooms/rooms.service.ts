@@ -173,7 +173,7 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
         // Only a new room is refused: an existing one still opens, its history readable by both.
         await requireUnblocked?.(em, userId, otherUserId);
         await checkDailyCap(em, userId);
-        await users.ensure(em, otherUserId);
+        await users.ensure(em.getConnection(), otherUserId);
         try {
           room = await em.transactional(async (tx) => {
             const created = tx.create(ChatRoom, { participant1: userId, participant2: otherUserId, name: name ?? null });
