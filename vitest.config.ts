@@ -1,7 +1,7 @@
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
-import SlowFirst, { SLOW_FILES } from './tests/support/slow-first.ts';
+import SlowFirst from './tests/support/slow-first.ts';
 
 // `npm run test:quick`: one instance's contract surfaces. Left out: the multi-process, packed-SDK
 // and long-running files, the suites of a second instance or a server of their own (Redis, NATS,
@@ -14,7 +14,15 @@ const quick = process.env.npm_lifecycle_event === 'test:quick';
  * under the server's code runs alone too: in a shared process the server may be loaded, unmocked.
  */
 const OWN_PROCESS = ['tests/attachments.no-hard-links.test.ts', 'tests/fanout.*.test.ts', 'tests/read-replicas.test.ts', 'tests/presence.fanout.test.ts', 'tests/abuse.test.ts', 'tests/config.contract.test.ts', 'tests/rate-limits.test.ts'];
-const NOT_QUICK = ['**/*.two-instances.test.ts', '**/embedded.smoke.test.ts', '**/fanout.*.test.ts', '**/presence.fanout.test.ts', '**/pgbouncer.test.ts', '**/rate-limits.test.ts', '**/attachments.s3.test.ts', '**/push.test.ts', '**/push.restart.test.ts', '**/webhooks.test.ts', '**/sdk.type-tests.test.ts'];
+const NOT_QUICK = [
+  // A second instance or servers of their own.
+  '**/*.two-instances.test.ts', '**/embedded.smoke.test.ts', '**/fanout.*.test.ts', '**/presence.fanout.test.ts', '**/pgbouncer.test.ts', '**/rate-limits.test.ts', '**/attachments.s3.test.ts',
+  // Real delays: push and webhook retries, restarts.
+  '**/push.test.ts', '**/push.restart.test.ts', '**/webhooks.test.ts',
+  // Long: the packed SDK and the type tests' compile, processes started and stopped, the abuse loads.
+  '**/sdk.package.test.ts', '**/sdk.type-tests.test.ts', '**/abuse.test.ts', '**/cli.contract.test.ts', '**/embedded.access.test.ts', '**/config.contract.test.ts',
+  '**/workers.test.ts', '**/regressions/second-start-on-data-dir-lost-sends.test.ts', '**/ws-sessions.floods.test.ts', '**/logs.test.ts', '**/lifecycle.test.ts',
+];
 
 // The suite starts a hundred server processes (instances, npm start, workers): with Node's compile
 // cache each after the first skips compiling (and stripping the types of) the server's modules,
@@ -43,7 +51,7 @@ export default defineConfig({
         test: {
           name: 'shared-process',
           include: ['tests/**/*.test.ts'],
-          exclude: ['**/node_modules/**', ...OWN_PROCESS, ...(quick ? [...SLOW_FILES, ...NOT_QUICK] : [])],
+          exclude: ['**/node_modules/**', ...OWN_PROCESS, ...(quick ? NOT_QUICK : [])],
           // A worker runs file after file in one process: each file re-importing the server,
           // Fastify, MikroORM and tRPC was over a quarter of the run. Files share no state but the
           // module cache: each starts its own apps, databases and servers and closes them.

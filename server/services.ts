@@ -174,7 +174,7 @@ export async function createServices({ config, orm, log, jwtSecret, scale }: { c
   });
   const verifier = createTokenVerifier({ ...config.jwt, ...tokenKeys(jwtSecret, config.jwt.jwksUrl) });
   // Feeds that open in one turn (a reconnect storm) read their rooms' positions in one statement.
-  const positions = createReadBatcher<string, Position>({ keyOf: (id) => id, run: (ids) => rooms.positions(orm.em.fork(), ids) });
+  const positions = createReadBatcher<string, Position>({ keyOf: (id) => id, run: (ids) => rooms.positions(sql, ids) });
   const admin = createAdminService({
     bus,
     sql,

@@ -1,5 +1,4 @@
-import { prepared, runPrepared } from '../infra/db/prepared.ts';
-import type { Sql } from '../infra/db/read-replicas.ts';
+import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
 import { createReadBatcher } from '../messages/read-batcher.ts';
 
 /** Users exist from the first time their id is seen (in a token, or as someone's chat partner). */

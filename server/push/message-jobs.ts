@@ -2,7 +2,6 @@ import { inJsonKeys } from '../infra/db/json-keys.ts';
 import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
 import { MESSAGE_COLUMNS } from '../messages/message-store.ts';
 
-
 /**
  * Makes the jobs that follow from stored messages (push notifications, `message.created`
  * webhooks) from the committed messages themselves, never on the send's path: a send writes

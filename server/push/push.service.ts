@@ -7,7 +7,6 @@ import { checkEndpoint, EndpointRefused } from './endpoint-guard.ts';
 import type { MessageJobs } from './message-jobs.ts';
 import { ENCRYPTION_OVERHEAD_BYTES, MAX_ENCRYPTED_BYTES, type PushSender, type PushTarget, type VapidKeys } from './push-sender.ts';
 
-
 export interface PushService {
   /** Loads the VAPID keys and starts sending; throws when push is on and its keys cannot be had. */
   start(): Promise<void>;

@@ -31,9 +31,8 @@ export interface RoomService {
   requireParticipant(em: EntityManager, roomId: string, userId: string): Promise<Participants>;
   /** The room's participants, opener first; ROOM_NOT_FOUND for a missing room. */
   pair(em: EntityManager, roomId: string): Promise<Participants>;
-  /** The room's newest message seq and change seq. */
   /** Rooms' newest message seq and change seq, each read in one snapshot; many rooms in one statement, one result per id, in order. */
-  positions(em: EntityManager, roomIds: readonly string[]): Promise<Position[]>;
+  positions(sql: Sql, roomIds: readonly string[]): Promise<Position[]>;
   /** The user was erased: their rooms' participants changed, so the cached pairs naming them go. */
   forgetUser(userId: string): void;
 }
@@ -233,9 +232,9 @@ export function createRoomService({ users, bus, isOnline, maxNewPerDay = 0, cach
       );
     },
 
-    async positions(em, roomIds) {
+    async positions(sql, roomIds) {
       // One statement, one snapshot: both sequences of a room as of the same instant.
-      const rows = await runPrepared<{ id: string; last_seq: string; last_change_seq: string | null }>(em.getConnection(), ROOM_POSITIONS, [JSON.stringify(roomIds)]);
+      const rows = await runPrepared<{ id: string; last_seq: string; last_change_seq: string | null }>(sql, ROOM_POSITIONS, [JSON.stringify(roomIds)]);
       const byId = new Map(rows.map((r) => [r.id, { seq: Number(r.last_seq), change: Number(r.last_change_seq ?? 0) }]));
       // PostgreSQL writes a uuid in lower case, whatever case it was asked in.
       return roomIds.map((id) => byId.get(id.toLowerCase()) ?? { seq: 0, change: 0 });

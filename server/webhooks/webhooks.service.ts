@@ -106,11 +106,10 @@ function eventJobs(events: readonly WebhookEvent[]) {
  */
 export function createWebhookService({ config, jobs, log }: WebhookDeps): WebhookService {
   const target = config && new URL(config.url);
-  const timeoutMs = config?.timeoutMs ?? 0;
   // One receiver: its connections are kept alive rather than made per event, and undici's client
   // costs about a third less CPU per request than node:http's (63 against 99 µs per POST,
   // docs/architecture.md, "Webhooks"). It follows no redirect.
-  const pool = target && new Pool(target.origin, { connections: 64, headersTimeout: timeoutMs, bodyTimeout: timeoutMs, connect: { timeout: timeoutMs } });
+  const pool = config && target && new Pool(target.origin, { connections: 64, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs, connect: { timeout: config.timeoutMs } });
   const path = target && `${target.pathname}${target.search}`;
 
   const event = (type: WebhookType, data: WebhookEvent['data']): WebhookEvent => ({ id: randomUUID(), type, created_at: new Date().toISOString(), data });

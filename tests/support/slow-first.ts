@@ -1,29 +1,6 @@
 import { BaseSequencer, type TestSpecification } from 'vitest/node';
 
 /**
- * Files left out of `npm run test:quick` for their length: a packed-SDK install, multi-process
- * and 30 s freeze cases, servers started and stopped.
- */
-export const SLOW_FILES = [
-  'tests/sdk.package.test.ts',
-  'tests/fanout.freeze.test.ts',
-  'tests/abuse.test.ts',
-  'tests/fanout.failover.test.ts',
-  'tests/cli.contract.test.ts',
-  'tests/fanout.processes.test.ts',
-  'tests/embedded.access.test.ts',
-  'tests/config.contract.test.ts',
-  'tests/workers.test.ts',
-  'tests/regressions/second-start-on-data-dir-lost-sends.test.ts',
-  'tests/fanout.two-instances.test.ts',
-  'tests/ws-sessions.floods.test.ts',
-  'tests/fanout.outage.test.ts',
-  'tests/presence.two-instances.test.ts',
-  'tests/logs.test.ts',
-  'tests/lifecycle.test.ts',
-];
-
-/**
  * The files that take longest, longest first, from a quiet run's timings (seconds beside each).
  * Started in this order, the run packs its workers instead of ending on one long file started late;
  * the short files not listed fill the gaps. Vitest orders by the last run's durations when it has

@@ -116,6 +116,8 @@ export function forkOnUse(orm: Orm): EntityManager {
     get(_, key) {
       // Raw SQL (read markers, delivered markers) needs the connection only, which every fork shares.
       if (key === 'getConnection' && !em) return orm.em.getConnection.bind(orm.em);
+      // A fork not made yet has begun no transaction: asking (a cold room's participants) makes none.
+      if (key === 'isInTransaction' && !em) return () => false;
       em ??= orm.em.fork();
       const value: unknown = Reflect.get(em, key, em);
       return typeof value === 'function' ? value.bind(em) : value;

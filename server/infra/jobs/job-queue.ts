@@ -1,6 +1,5 @@
 import { prepared, runPrepared, type Sql } from '../db/prepared.ts';
 
-
 /** A claimed job. `version` counts the enqueues its key coalesced. */
 export interface Job {
   id: string;
