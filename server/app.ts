@@ -16,6 +16,7 @@ import { ERROR_MAP } from './transport/errors/transport-codes.ts';
 import { httpServerFactory } from './transport/http/http-server.ts';
 import { replyToBadUrl } from './transport/http/bad-url.ts';
 import { registerCors } from './transport/http/cors.ts';
+import { PRETTY_OPTIONS } from './infra/log-line.ts';
 import { DATABASE_READ_PERIOD_MS } from './infra/metrics/metrics.ts';
 import { sharedRead } from './infra/metrics/shared-read.ts';
 import { DebugRequestLog } from './transport/http/request-log.ts';
@@ -59,7 +60,7 @@ export const LISTEN_BACKLOG = 4096;
 /** The one way to build the service; `main` and every test use it. */
 export async function createApp(config: Config): Promise<ParleyApp> {
   let embedded: EmbeddedPostgres | undefined;
-  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir);
+  if (!config.databaseUrl) embedded = await startEmbeddedPostgres(config.dataDir, { logFormat: config.logFormat });
   const orm = await createOrm({ clientUrl: config.databaseUrl ?? embedded!.url, poolMax: config.dbPoolMax, replicaUrls: config.databaseReplicaUrls });
   try {
     await migrateAt(orm, config);
@@ -74,7 +75,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
     logger: {
       level: config.logLevel,
       serializers: logSerializers,
-      ...(config.logFormat === 'pretty' ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } } : {}),
+      ...(config.logFormat === 'pretty' ? { transport: { target: 'pino-pretty', options: PRETTY_OPTIONS } } : {}),
     },
     logController: new DebugRequestLog(),
     frameworkErrors: replyToBadUrl,

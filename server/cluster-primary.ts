@@ -5,7 +5,6 @@ import { clusterScrape } from './infra/metrics/cluster-metrics.ts';
 import { listenForScrapes } from './transport/http/metrics-listener.ts';
 import { logLine } from './infra/log-line.ts';
 
-const line = (msg: string) => logLine('info', msg);
 
 /**
  * `WORKERS=N`: N full instances on one port through node:cluster. The primary accepts connections
@@ -14,6 +13,7 @@ const line = (msg: string) => logLine('info', msg);
  * the configured engine, exactly as between machines.
  */
 export async function runPrimary(config: Config): Promise<{ port: number; metricsUrl: string | undefined }> {
+  const line = (msg: string) => logLine('info', msg, {}, config.logFormat);
   let stopping = false;
   let started = false;
   // The primary serves the scrape, with every worker's figures: a worker would answer for itself alone.

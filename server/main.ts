@@ -20,8 +20,8 @@ async function start() {
   return { config, app, url: await app.listen() };
 }
 /** A warn line before the app's logger exists, unless the configured level hides warnings. */
-function warnBeforeLogger({ logLevel }: Config, msg: string) {
-  if (!['error', 'fatal', 'silent'].includes(logLevel)) logLine('warn', msg);
+function warnBeforeLogger({ logLevel, logFormat }: Config, msg: string) {
+  if (!['error', 'fatal', 'silent'].includes(logLevel)) logLine('warn', msg, {}, logFormat);
 }
 
 const started = await start().catch(async (err: unknown) => {

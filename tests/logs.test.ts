@@ -40,10 +40,13 @@ it('at debug, each request is logged as it comes in (URL token redacted) and whe
   expect(lines.filter((l) => l.reqId === incoming!.reqId && l !== incoming)).toEqual([expect.objectContaining({ level: 20, msg: 'request completed', res: { statusCode: 200 } })]);
 });
 
-it('LOG_FORMAT=pretty writes lines for a person, not JSON', async () => {
-  const server = await startServerProcess('logs_pretty', { LOG_FORMAT: 'pretty' });
+it('LOG_FORMAT=pretty writes every line for a person, not JSON, the warnings written before the logger exists too', async () => {
+  const server = await startServerProcess('logs_pretty', { LOG_FORMAT: 'pretty', PROT: '1' });
   await server.close();
-  const banner = server.output().split('\n').find((l) => l.includes('Parley serving on'))!;
+  const lines = server.output().split('\n');
+  expect(lines.filter((l) => l.startsWith('{'))).toEqual([]);
+  expect(lines.find((l) => l.includes('did you mean PORT'))).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: PROT is not a Parley variable and is ignored: did you mean PORT\?$/);
+  const banner = lines.find((l) => l.includes('Parley serving on'))!;
   expect(banner).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Parley serving on http:\/\/\S+ \(PostgreSQL at DATABASE_URL\)\. Demo: /);
 });
 

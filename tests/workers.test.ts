@@ -24,6 +24,18 @@ it('WORKERS>1 on the embedded default is refused at start with a message naming 
   expect(stderr).toMatch(/WORKERS: more than one worker needs DATABASE_URL/);
 });
 
+it('WORKERS=2 with LOG_FORMAT=pretty: the primary writes its lines for a person too, like its workers', async () => {
+  const db = await fleet.database('workers_pretty');
+  const server = await fleet.start({ DATABASE_URL: db.url, WORKERS: '2', LOG_FORMAT: 'pretty' });
+  server.child.kill('SIGTERM');
+  expect(await server.ended, server.output()).toBe(0);
+  const lines = server.output().split('\n');
+  expect(lines.filter((l) => l.startsWith('{'))).toEqual([]);
+  // The primary's own: the banner for the whole cluster (its metrics URL), and the stop.
+  expect(lines.filter((l) => /Parley serving on .*metrics on http/.test(l))).toEqual([expect.stringMatching(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Parley serving on /)]);
+  expect(lines.filter((l) => l.includes('SIGTERM: stopping 2 workers'))).toEqual([expect.stringMatching(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: SIGTERM: stopping 2 workers$/)]);
+});
+
 it('WORKERS=2 npm start: two full instances on one port, live events cross between them, the primary\'s /metrics (behind METRICS_TOKEN) counts both workers, SIGTERM stops both', async () => {
   const db = await fleet.database('workers');
   const metricsToken = 'workers-metrics-token-0123456789';

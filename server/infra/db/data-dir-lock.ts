@@ -1,7 +1,7 @@
 import { readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { EmbeddedDatabaseError } from './embedded-errors.ts';
-import { logLine } from '../log-line.ts';
+import { logLine, type LogFormat } from '../log-line.ts';
 
 export interface DataDirLock {
   /** The previous holder died without releasing the lock (e.g. `kill -9`): its database may still be running. */
@@ -15,7 +15,7 @@ export interface DataDirLock {
  * lock, which is taken over. As PostgreSQL does for postmaster.pid, our own and our parent's
  * PID count as stale: after a container restart the same PIDs come round again.
  */
-export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
+export async function lockDataDir(dataDir: string, logFormat: LogFormat = 'json'): Promise<DataDirLock> {
   const file = join(dataDir, 'parley.pid');
   let tookOverFrom: number | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -37,7 +37,7 @@ export async function lockDataDir(dataDir: string): Promise<DataDirLock> {
       );
     }
     if (Number.isInteger(holder) && holder !== process.pid && holder !== process.ppid) tookOverFrom = holder;
-    if (Number.isInteger(holder)) logLine('warn', `DATA_DIR ${dataDir}: taking over its lock from process ${holder}, which is no longer running (a crash or kill -9?)`, { stalePid: holder });
+    if (Number.isInteger(holder)) logLine('warn', `DATA_DIR ${dataDir}: taking over its lock from process ${holder}, which is no longer running (a crash or kill -9?)`, { stalePid: holder }, logFormat);
     await unlink(file).catch(() => undefined);
   }
   throw new EmbeddedDatabaseError('DATA_DIR_IN_USE', `DATA_DIR ${dataDir}: could not take its lock file ${file}`);

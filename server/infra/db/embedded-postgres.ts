@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { LogFormat } from '../log-line.ts';
 import { lockDataDir } from './data-dir-lock.ts';
 import type { PostgresBinaries } from './postgres-binaries.ts';
 import { startPostgresServer, stopStrayServer } from './postgres-server.ts';
@@ -14,6 +15,8 @@ export interface EmbeddedPostgres {
 export interface EmbeddedPostgresOptions {
   /** PostgreSQL's programs; by default those of the npm package for this platform. */
   binaries?: PostgresBinaries;
+  /** How the takeover of a dead holder's lock is logged (LOG_FORMAT). */
+  logFormat?: LogFormat;
 }
 
 /**
@@ -21,9 +24,9 @@ export interface EmbeddedPostgresOptions {
  * held by this process alone: a second process on the same `dataDir` is refused. Its
  * superuser's password is `dataDir/postgres-password`, readable by this user alone.
  */
-export async function startEmbeddedPostgres(dataDir: string, { binaries }: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgres> {
+export async function startEmbeddedPostgres(dataDir: string, { binaries, logFormat }: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgres> {
   await mkdir(dataDir, { recursive: true });
-  const lock = await lockDataDir(dataDir);
+  const lock = await lockDataDir(dataDir, logFormat);
   try {
     const dir = resolve(dataDir, 'postgres');
     if (lock.tookOverFrom !== undefined) await stopStrayServer(dir, binaries);
