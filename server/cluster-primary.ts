@@ -43,9 +43,6 @@ export async function runPrimary(config: Config): Promise<{ port: number; metric
   const port = await fork();
   await Promise.all(Array.from({ length: config.workers - 1 }, fork));
   started = true;
-  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
-  line(startBanner(config, `http://${host}:${port}`, metrics ? `on ${metrics.url}` : 'off'));
-
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       stopping = true;
@@ -56,5 +53,8 @@ export async function runPrimary(config: Config): Promise<{ port: number; metric
       void Promise.all(exits).then((codes) => process.exit(codes.every((c) => c === 0) ? 0 : 1));
     });
   }
+  // Only now: a supervisor may stop the server as soon as it reads that it serves.
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  line(startBanner(config, `http://${host}:${port}`, metrics ? `on ${metrics.url}` : 'off'));
   return { port, metricsUrl: metrics?.url };
 }

@@ -42,8 +42,6 @@ if (started) {
   const { url } = started;
   const { metricsUrl } = started.app;
   const metrics = metricsUrl ? `on ${metricsUrl}` : cluster.isWorker ? 'served by the primary' : 'off';
-  started.app.fastify.log.info(startBanner(started.config, url, metrics));
-
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       started.app.fastify.log.info({ signal }, 'shutting down');
@@ -58,4 +56,6 @@ if (started) {
       );
     });
   }
+  // Only now: a supervisor may stop the server as soon as it reads that it serves.
+  started.app.fastify.log.info(startBanner(started.config, url, metrics));
 }
