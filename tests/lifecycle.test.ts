@@ -1,4 +1,5 @@
 import { afterAll, expect, it } from 'vitest';
+import { holdAfterServing } from './support/hold-after-serving.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { startServerProcess, type ServerProcess } from './support/server-process.ts';
 import { ADMIN_URL, TEST_SECRET, dropTestDatabase, freshDatabase } from './support/test-app.ts';
@@ -15,6 +16,14 @@ it('npm start’s entry point serves, and on SIGTERM closes sockets with 1001 an
   server.child.kill('SIGTERM');
   expect((await socket.closed).code).toBe(1001);
   expect(await server.exited, server.output()).toBe(0);
+});
+
+it('a SIGTERM sent the moment the server says it serves still shuts it down in order (exit 0)', async () => {
+  const early = await startServerProcess('lifecycle_early', { NODE_OPTIONS: holdAfterServing() });
+  early.child.kill('SIGTERM');
+  expect(await early.exited, early.output()).toBe(0);
+  expect(early.output()).toContain('shutting down');
+  await early.close();
 });
 
 it('SIGTERM with a client that never answers the closing handshake: the grace period bounds the shutdown, and it still exits 0', async () => {

@@ -5,6 +5,7 @@ import { afterAll, expect, it, vi } from 'vitest';
 import { createChatClient } from '../client-sdk/index.ts';
 import { signToken } from '../server/identity/sign-token.ts';
 import { LISTEN_APPLICATION_NAME } from '../server/live/pg-notify-engine.ts';
+import { holdAfterServing } from './support/hold-after-serving.ts';
 import { openLegacySocket } from './support/legacy-socket.ts';
 import { instanceFleet } from './support/instance-process.ts';
 import { parsePrometheusText, valueOf } from './support/prometheus-text.ts';
@@ -34,6 +35,14 @@ it('WORKERS=2 with LOG_FORMAT=pretty: the primary writes its lines for a person 
   // The primary's own: the banner for the whole cluster (its metrics URL), and the stop.
   expect(lines.filter((l) => /Parley serving on .*metrics on http/.test(l))).toEqual([expect.stringMatching(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Parley serving on /)]);
   expect(lines.filter((l) => l.includes('SIGTERM: stopping 2 workers'))).toEqual([expect.stringMatching(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: SIGTERM: stopping 2 workers$/)]);
+});
+
+it('WORKERS=2: a SIGTERM sent the moment the primary says the cluster serves stops both workers in order (exit 0)', async () => {
+  const db = await fleet.database('workers_early_stop');
+  const server = await fleet.start({ DATABASE_URL: db.url, WORKERS: '2', NODE_OPTIONS: holdAfterServing() });
+  server.child.kill('SIGTERM');
+  expect(await server.ended, server.output()).toBe(0);
+  expect(server.output()).toContain('SIGTERM: stopping 2 workers');
 });
 
 it('WORKERS=2 npm start: two full instances on one port, live events cross between them, the primary\'s /metrics (behind METRICS_TOKEN) counts both workers, SIGTERM stops both', async () => {
