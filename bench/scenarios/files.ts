@@ -12,8 +12,9 @@
  * 4. RSS while many clients download a 25 MiB file at once (streamed from disk, so it should stay
  *    flat): the server's RSS before, and its peak sampled every 10 ms.
  *
- * S3 is not measured: uploads and downloads go straight between the client and S3 on presigned
- * URLs, so Parley's share is signing a URL (an HMAC), about nothing per byte.
+ * 5. Parley's CPU per MiB uploaded on S3: a second instance on a loopback S3-compatible server
+ *    (s3rver, in this process), the same uploads on presigned POSTs straight to the store. Parley's
+ *    share is signing each (createUpload), nothing per byte. S3 downloads are the store's alone.
  */
 import { connect } from 'node:net';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
@@ -21,6 +22,9 @@ import { signToken } from '../../server/identity/sign-token.ts';
 import { seedPairs, type Pair } from '../db.ts';
 import { BENCH_DIR, cpuMs, nextMessage, rssBytes, rssSampler, spawnNode } from '../proc.ts';
 import { join } from 'node:path';
+import S3rver from 's3rver';
+import { tempDir } from '../../tests/support/temp-dir.ts';
+import { startInstance } from '../instance-process.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { interleave, listRates, roundRatio } from '../rounds.ts';
 
@@ -28,9 +32,18 @@ const CONC = 16;
 const cpuPerSend = (k: { ms: number; ops: number }) => ((k.ms * 1000) / k.ops).toFixed(0);
 const MiB = 1024 * 1024;
 
+/** createUpload, then the bytes as its target says: a PUT (the local store), or S3's presigned POST form. */
 async function uploaded(base: string, c: ChatClient, roomId: string, body: Buffer, name: string) {
   const created = await c.attachments.createUpload.mutate({ roomId, name, contentType: 'text/plain', size: body.length });
-  const res = await fetch(new URL(created.upload.url, base), { method: created.upload.method, headers: { ...created.upload.headers, 'content-type': 'text/plain' }, body });
+  const { url, method, headers, fields } = created.upload;
+  let init: RequestInit = { method, headers: { ...headers, 'content-type': 'text/plain' }, body };
+  if (method === 'POST') {
+    const form = new FormData();
+    for (const [k, v] of Object.entries(fields ?? {})) form.append(k, v);
+    form.append('file', new Blob([body], { type: 'text/plain' }));
+    init = { method, body: form };
+  }
+  const res = await fetch(new URL(url, base), init);
   await res.arrayBuffer();
   if (res.status >= 300) throw new Error(`upload: HTTP ${res.status}`);
   return created.attachmentId;
@@ -89,6 +102,42 @@ async function download(url: string, clients: number, ms: number, once = false):
     });
   await Promise.all(Array.from({ length: clients }, loop));
   return bytes;
+}
+
+/** 5. What `count` 1 MiB uploads through S3 presigned POSTs cost Parley (an instance of its own on s3rver). */
+async function s3UploadCpu(ctx: BenchContext, pairs: Pair[], body: Buffer, count: number): Promise<Row> {
+  await using dir = await tempDir('parley-bench-s3-');
+  const store = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: dir.path, configureBuckets: [{ name: 'parley', configs: [] }] });
+  const { port } = await store.run();
+  const instance = await startInstance(ctx, { S3_ENDPOINT: `http://127.0.0.1:${port}`, S3_BUCKET: 'parley', S3_ACCESS_KEY_ID: 'S3RVER', S3_SECRET_ACCESS_KEY: 'S3RVER', UPLOAD_RATE_PER_SEC: '0' });
+  const clients = await Promise.all(pairs.map(async (p) => createChatClient({ url: instance.url, token: await signToken({ secret: ctx.secret, userId: p.a, expiresIn: '1h' }) })));
+  try {
+    // Warm: the instance's first createUpload loads the AWS SDK.
+    await uploaded(instance.url, clients[0]!, pairs[0]!.roomId, body.subarray(0, 1024), 'warm.txt');
+    // The same uploads of 1 KiB: what is left of a 1 MiB upload's cost over that is per byte.
+    const run = async (bytes: Buffer, tag: string) => {
+      const cpu0 = cpuMs(instance.pid);
+      const u0 = performance.now();
+      for (let k = 0; k < count; k += clients.length) await Promise.all(clients.map((c, j) => uploaded(instance.url, c, pairs[j]!.roomId, bytes, `${tag}-${k + j}.txt`)));
+      return { cpuMsPerUpload: (cpuMs(instance.pid) - cpu0) / count, wallMs: performance.now() - u0 };
+    };
+    const kib = await run(body.subarray(0, 1024), 's3-kib');
+    const mib = await run(body, 's3-mib');
+    const perMiB = mib.cpuMsPerUpload - kib.cpuMsPerUpload;
+    return {
+      scenario: 'files: upload CPU',
+      surface: 'S3 presigned POST (s3rver on loopback)',
+      params: `${count} × 1 MiB and ${count} × 1 KiB, ${clients.length} at a time, straight to the store; a second instance with S3_BUCKET (createUpload counted in CPU)`,
+      result: `server CPU per upload: ${mib.cpuMsPerUpload.toFixed(2)} ms of 1 MiB, ${kib.cpuMsPerUpload.toFixed(2)} ms of 1 KiB (both are signing the POST and storing the attachment's row; the difference, ${perMiB.toFixed(2)} ms, is what a MiB of bytes costs Parley); ${((count / mib.wallMs) * 1000).toFixed(0)} MiB/s`,
+      baseline: '—',
+      ratio: NaN,
+      data: { count, cpuMsPerUpload: mib.cpuMsPerUpload, cpuMsPerSmallUpload: kib.cpuMsPerUpload, cpuMsPerMiB: perMiB, wallMs: mib.wallMs },
+    };
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await instance.stop();
+    await store.close();
+  }
 }
 
 export async function runFiles(ctx: BenchContext): Promise<Row[]> {
@@ -180,6 +229,7 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
       ratio: NaN,
       data: { count, cpuMsPerMiB: cpuPerMiB, wallMs: uploadWall },
     });
+    rows.push(await s3UploadCpu(ctx, pairs.slice(0, 4), mib, count));
 
     // 3. Serving a 1 MiB file.
     const sent = await clients[0]!.messages.send.mutate({ roomId: pairs[0]!.roomId, content: '', attachmentIds: [oneMiB] });
