@@ -5,7 +5,6 @@ import { clusterScrape } from './infra/metrics/cluster-metrics.ts';
 import { listenForScrapes } from './transport/http/metrics-listener.ts';
 import { logLine } from './infra/log-line.ts';
 
-
 /**
  * `WORKERS=N`: N full instances on one port through node:cluster. The primary accepts connections
  * and hands them out in turn (round-robin, Linux's default), so a burst of long-lived sockets is
@@ -13,7 +12,7 @@ import { logLine } from './infra/log-line.ts';
  * the configured engine, exactly as between machines.
  */
 export async function runPrimary(config: Config): Promise<{ port: number; metricsUrl: string | undefined }> {
-  const line = (msg: string) => logLine('info', msg, {}, config.logFormat);
+  const line = (msg: string) => logLine(config.logFormat, 'info', msg);
   let stopping = false;
   let started = false;
   // The primary serves the scrape, with every worker's figures: a worker would answer for itself alone.

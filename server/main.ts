@@ -21,7 +21,7 @@ async function start() {
 }
 /** A warn line before the app's logger exists, unless the configured level hides warnings. */
 function warnBeforeLogger({ logLevel, logFormat }: Config, msg: string) {
-  if (!['error', 'fatal', 'silent'].includes(logLevel)) logLine('warn', msg, {}, logFormat);
+  if (!['error', 'fatal', 'silent'].includes(logLevel)) logLine(logFormat, 'warn', msg);
 }
 
 const started = await start().catch(async (err: unknown) => {

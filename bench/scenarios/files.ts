@@ -23,6 +23,7 @@ import { seedPairs, type Pair } from '../db.ts';
 import { BENCH_DIR, cpuMs, nextMessage, rssBytes, rssSampler, spawnNode } from '../proc.ts';
 import { join } from 'node:path';
 import S3rver from 's3rver';
+import { upload } from '../../tests/support/attachments.ts';
 import { tempDir } from '../../tests/support/temp-dir.ts';
 import { startInstance } from '../instance-process.ts';
 import type { BenchContext, Row } from '../report.ts';
@@ -35,15 +36,7 @@ const MiB = 1024 * 1024;
 /** createUpload, then the bytes as its target says: a PUT (the local store), or S3's presigned POST form. */
 async function uploaded(base: string, c: ChatClient, roomId: string, body: Buffer, name: string) {
   const created = await c.attachments.createUpload.mutate({ roomId, name, contentType: 'text/plain', size: body.length });
-  const { url, method, headers, fields } = created.upload;
-  let init: RequestInit = { method, headers: { ...headers, 'content-type': 'text/plain' }, body };
-  if (method === 'POST') {
-    const form = new FormData();
-    for (const [k, v] of Object.entries(fields ?? {})) form.append(k, v);
-    form.append('file', new Blob([body], { type: 'text/plain' }));
-    init = { method, body: form };
-  }
-  const res = await fetch(new URL(url, base), init);
+  const res = await upload({ url: base }, created.upload, body, 'text/plain');
   await res.arrayBuffer();
   if (res.status >= 300) throw new Error(`upload: HTTP ${res.status}`);
   return created.attachmentId;

@@ -12,7 +12,7 @@ let pretty: ((entry: object) => string) | undefined;
  * warnings, the data directory's lock) and for the cluster primary, which has none: JSON, or
  * pino-pretty's line when the log is for a person (LOG_FORMAT).
  */
-export function logLine(level: 'info' | 'warn', msg: string, fields: Record<string, unknown> = {}, format: LogFormat = 'json') {
+export function logLine(format: LogFormat, level: 'info' | 'warn', msg: string, fields: Record<string, unknown> = {}) {
   const entry = { level: level === 'warn' ? 40 : 30, time: Date.now(), pid: process.pid, ...fields, msg };
   if (format === 'json') return void process.stdout.write(`${JSON.stringify(entry)}\n`);
   // Required on first use: a process logging JSON never loads it.

@@ -10,14 +10,14 @@ export const png = (width = 640, height = 480) => sharp({ create: { width, heigh
 export const elf = () => Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1, 0]), Buffer.alloc(200, 1)]);
 
 /** A URL the server handed out, made absolute (the local store's are relative to Parley). */
-export const absolute = (t: TestApp, url: string) => (url.startsWith('/') ? t.url + url : url);
+export const absolute = (t: Pick<TestApp, 'url'>, url: string) => (url.startsWith('/') ? t.url + url : url);
 
 export async function createUpload(t: TestApp, token: string, input: { roomId: string; name: string; contentType: string; size: number }) {
   return trpcHttp(t.url, 'attachments.createUpload', input, token) as Promise<{ status: number; result?: { data: CreatedUpload }; error?: { data: { parleyCode: string; details: { fields?: Record<string, string[]> } } } }>;
 }
 
 /** Uploads `body` as the upload target says: a PUT of the bytes, or a POST form (S3's presigned POST). */
-export async function upload(t: TestApp, target: CreatedUpload['upload'], body: Buffer, contentType: string) {
+export async function upload(t: Pick<TestApp, 'url'>, target: CreatedUpload['upload'], body: Buffer, contentType: string) {
   if (target.method === 'PUT') {
     return fetch(absolute(t, target.url), { method: 'PUT', headers: { ...target.headers, 'content-type': target.headers?.['content-type'] ?? contentType }, body });
   }

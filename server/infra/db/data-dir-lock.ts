@@ -37,7 +37,7 @@ export async function lockDataDir(dataDir: string, logFormat: LogFormat = 'json'
       );
     }
     if (Number.isInteger(holder) && holder !== process.pid && holder !== process.ppid) tookOverFrom = holder;
-    if (Number.isInteger(holder)) logLine('warn', `DATA_DIR ${dataDir}: taking over its lock from process ${holder}, which is no longer running (a crash or kill -9?)`, { stalePid: holder }, logFormat);
+    if (Number.isInteger(holder)) logLine(logFormat, 'warn', `DATA_DIR ${dataDir}: taking over its lock from process ${holder}, which is no longer running (a crash or kill -9?)`, { stalePid: holder });
     await unlink(file).catch(() => undefined);
   }
   throw new EmbeddedDatabaseError('DATA_DIR_IN_USE', `DATA_DIR ${dataDir}: could not take its lock file ${file}`);
