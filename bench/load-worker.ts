@@ -6,14 +6,14 @@ import { idleConnections } from './scenarios/connections.ts';
 import { idleSockets } from './scenarios/idle-sockets.ts';
 import { cannonLoad } from './scenarios/http-autocannon.ts';
 import { deliveryLoad } from './scenarios/live-delivery.ts';
-import { pushSendAt } from './scenarios/push.ts';
+import { pushPostAt, pushSendAt } from './scenarios/push.ts';
 import { stormClients } from './scenarios/reconnect-storm.ts';
 import { sendLoad } from './scenarios/send-throughput.ts';
 import type { Control } from './workers.ts';
 
 
 type Task = (params: any, control: Control) => Promise<unknown>;
-const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, idleSockets, cannonLoad, pushSendAt, stormClients };
+const tasks: Record<string, Task> = { sendLoad, deliveryLoad, idleConnections, idleSockets, cannonLoad, pushPostAt, pushSendAt, stormClients };
 
 const inbox: Array<{ type: string }> = [];
 const waiters: Array<{ type: string; resolve(msg: any): void }> = [];

@@ -29,6 +29,12 @@
  * Besides the rates, each server's CPU per message over the interleaved rounds, and the
  * machine's: what push and webhooks add to a send, less moved by this shared machine's drift than
  * a rate.
+ *
+ * And in the same rounds, the floor of the target: `off`'s sends while a process of its own makes
+ * one bare event POST to the same receiver for each send the target asks for (0.9× of the last
+ * `off` round's rate, open loop). No webhook sender makes less than one POST per event, and this
+ * one has no queue, no database and nothing on the server's event loop: if the sends do not reach
+ * 0.9× beside it, no implementation does on this machine, whose two cores also run the receiver.
  */
 import { createECDH, randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -46,7 +52,7 @@ import { cpuMs, machineCpuMs, sleep } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { interleave, listRates, roundRatio, sendRate, sendRound } from '../rounds.ts';
 import { summarize } from '../stats.ts';
-import { runWorker } from '../workers.ts';
+import { runWorker, startWorker } from '../workers.ts';
 import type { Loop } from './send-throughput.ts';
 
 const CONC = 64;
@@ -76,47 +82,83 @@ async function acceptingPushService() {
   return { base, arrivals, encrypted: () => encrypted, close: () => (server.closeAllConnections(), new Promise((r) => server.close(r))) };
 }
 
-/**
- * Plain POSTs of a body the size of a `message.created` event, signed as Parley signs them, to
- * `url` for `ms`, 64 at a time over kept-alive connections, through the client the server's
- * webhooks use (an undici `Pool`, the cheapest of the clients measured for it): what one POST
- * costs the machine (this sender and the receiver), with no queue, no database and no Parley.
- */
-async function rawPostCost(url: string, ms: number) {
+/** A POST of a body the size of a `message.created` event, signed as Parley signs them, through `pool`. */
+function eventPoster(url: string, connections: number) {
   const target = new URL(url);
-  const pool = new Pool(target.origin, { connections: 64 });
+  const pool = new Pool(target.origin, { connections });
   const body = JSON.stringify({
     id: randomUUID(), type: 'message.created', created_at: new Date().toISOString(),
     data: { message: { id: randomUUID(), chat_room_id: randomUUID(), sender_id: 'push-on12a', content: 'push 12345 of a bench round', created_at: new Date().toISOString(), seq: 12345 } },
   });
-  const post = async () => {
-    const timestamp = Math.floor(Date.now() / 1000);
-    const res = await pool.request({
-      path: target.pathname, method: 'POST', body,
-      headers: { 'content-type': 'application/json', 'parley-webhook-id': randomUUID(), 'parley-webhook-timestamp': String(timestamp), 'parley-signature': signWebhook('bench', timestamp, body) },
-    });
-    await res.body.dump();
+  return {
+    async post() {
+      const timestamp = Math.floor(Date.now() / 1000);
+      const res = await pool.request({
+        path: target.pathname, method: 'POST', body,
+        headers: { 'content-type': 'application/json', 'parley-webhook-id': randomUUID(), 'parley-webhook-timestamp': String(timestamp), 'parley-signature': signWebhook('bench', timestamp, body) },
+      });
+      await res.body.dump();
+    },
+    close: () => pool.destroy(),
   };
+}
+
+/**
+ * Plain POSTs of an event to `url` for `ms`, 64 at a time over kept-alive connections, through
+ * the client the server's webhooks use (an undici `Pool`, the cheapest of the clients measured
+ * for it): what one POST costs the machine (this sender and the receiver), with no queue, no
+ * database and no Parley.
+ */
+async function rawPostCost(url: string, ms: number) {
+  const poster = eventPoster(url, 64);
   let posts = 0;
   const cpu0 = machineCpuMs();
   const t0 = performance.now();
   await Promise.all(Array.from({ length: 64 }, async () => {
     while (performance.now() - t0 < ms) {
-      await post();
+      await poster.post();
       posts++;
     }
   }));
   const elapsed = performance.now() - t0;
   const machineMsPerPost = (machineCpuMs() - cpu0) / posts;
-  await pool.destroy();
+  await poster.close();
   return { posts, ms: elapsed, perSec: (posts / elapsed) * 1000, machineMsPerPost };
 }
 
+interface PostAtParams {
+  url: string;
+  rate: number;
+  durationMs: number;
+}
+
 /**
- * The highest rate, relative to sends alone, of sends that each also make one POST: the machine
- * can give them no more than all of itself, and each costs a send and a POST of it.
+ * Worker side: event POSTs at `rate` per second for `durationMs`, open loop, at most 256 waiting
+ * for their answer (the rest queue here): the least any webhook sender does for sends at that
+ * rate, in a process of its own, so none of it is on the server's event loop.
  */
-const postBound = (sendMs: number, postMs: number, busy: number) => Math.min(1, sendMs / ((sendMs + postMs) * busy));
+export async function pushPostAt(p: PostAtParams) {
+  const poster = eventPoster(p.url, 64);
+  let issued = 0;
+  let done = 0;
+  let inflight = 0;
+  const start = performance.now();
+  const pending = new Set<Promise<void>>();
+  while (performance.now() - start < p.durationMs) {
+    const due = Math.floor(((performance.now() - start) / 1000) * p.rate);
+    while (issued < due && inflight < 256) {
+      issued++;
+      inflight++;
+      const sent: Promise<void> = poster.post().then(() => void done++, () => undefined).finally(() => (inflight--, pending.delete(sent)));
+      pending.add(sent);
+    }
+    await sleep(2);
+  }
+  const elapsedMs = performance.now() - start;
+  await Promise.all(pending);
+  await poster.close();
+  return { posted: done, perSec: (done / elapsedMs) * 1000 };
+}
 
 /**
  * CPU time of every PostgreSQL process, ms: rounds run one at a time, so over a round it is that
@@ -270,7 +312,7 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
     const backlog: Array<{ left: number; drainMs: number }> = [];
     const pushesBefore = service.arrivals.length;
     await sendRate(ctx, 'push', atDefault.url, loopsOf.on, durationMs);
-    await sendRate(ctx, 'push', off.url, loopsOf.off, durationMs);
+    let lastOff = await sendRate(ctx, 'push', off.url, loopsOf.off, durationMs);
     await queueEmpty(ctx, drainLimitMs);
     // Each server's CPU per message over the rounds (the `on` server's drains included): what push
     // and webhooks cost the server, a figure this shared machine's drift moves less than a rate.
@@ -294,11 +336,25 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
       else machine.sendsAlone = { ms: machine.sendsAlone.ms + r.machineMs, msgs: machine.sendsAlone.msgs + r.ops, windowMs: machine.sendsAlone.windowMs + (r.ops / r.msgsPerSec) * 1000 };
       machine[kind] = { ms: machine[kind].ms + r.machineMs + machineCpuMs() - after, msgs: machine[kind].msgs + r.ops };
       postgres[kind] += postgresCpuMs() - pg0;
+      if (kind === 'off') lastOff = r.msgsPerSec;
       return r.msgsPerSec;
     };
-    const runs = await interleave(ctx.quick ? 1 : 6, { off: () => round('off'), on: () => round('on') });
+    // The floor: \`off\`'s sends beside the least a webhook sender does for them, one bare POST
+    // per send at the target's rate (0.9× of the last \`off\` round), from a process of its own.
+    const floorPosts: number[] = [];
+    let floorHooks = 0;
+    const floorRound = async () => {
+      const hooks0 = hooks.received();
+      const poster = await startWorker('pushPostAt', { url: hooks.url, rate: 0.9 * lastOff, durationMs: durationMs + 3_000 } satisfies PostAtParams);
+      const rate = await sendRate(ctx, 'push (floor)', off.url, loopsOf.off, durationMs);
+      floorPosts.push((await poster.result<{ posted: number; perSec: number }>(60_000)).perSec);
+      await sleep(2_100);
+      floorHooks += hooks.received() - hooks0;
+      return rate;
+    };
+    const runs = await interleave(ctx.quick ? 1 : 6, { off: () => round('off'), on: () => round('on'), floor: floorRound });
     const throughputPushes = service.arrivals.length - pushesBefore;
-    const throughputHooks = hooks.received();
+    const throughputHooks = hooks.received() - floorHooks;
     const cpuPerMsg = {
       on: (cpuMs(atDefault.pid) - cpuFrom.on) / ((await storedIn(ctx, roomsOf.on)) - cpuFrom.onMsgs),
       off: (cpuMs(off.pid) - cpuFrom.off) / ((await storedIn(ctx, roomsOf.off)) - cpuFrom.offMsgs),
@@ -308,8 +364,8 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
     const machinePerMsg = { on: machine.on.ms / machine.on.msgs, off: machine.off.ms / machine.off.msgs };
     const postgresPerMsg = { on: postgres.on / machine.on.msgs, off: postgres.off / machine.off.msgs };
     const sendAloneMs = machine.sendsAlone.ms / machine.sendsAlone.msgs;
-    // How busy `off`'s sends kept the machine: when they use it all, a send that also makes a POST
-    // runs at most at (send) / (send + POST) of their rate, whoever sends the POST.
+    // How busy `off`'s sends kept the machine: what was left beside them, in CPU (the floor rounds
+    // measure what of it sends beside POSTs actually get).
     const busy = machine.sendsAlone.ms / (availableParallelism() * machine.sendsAlone.windowMs);
     const rawPost = await rawPostCost(hooks.url, ctx.quick ? 400 : 2_000);
 
@@ -375,9 +431,10 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
     const ack = summarize(sent.sends.flatMap((s) => (s.acked === undefined ? [] : [s.acked - s.at])));
     const offeredPerSec = (sent.sends.length / sent.elapsedMs) * 1000;
 
-    const { off: offRates, on: onRates } = runs;
+    const { off: offRates, on: onRates, floor: floorRates } = runs;
     const sendRatio = roundRatio(onRates, offRates);
-    if (!ctx.quick && sendRatio < 0.9) ctx.problems.push(`push: sends with push and webhooks on ran at ${sendRatio.toFixed(2)}× of off (target ≥ 0.90×)`);
+    const floorRatio = roundRatio(floorRates, offRates);
+    if (!ctx.quick && sendRatio < 0.9) ctx.problems.push(`push: sends with push and webhooks on ran at ${sendRatio.toFixed(2)}× of off (target ≥ 0.90×); beside bare POSTs at the target's rate, off's sends ran at ${floorRatio.toFixed(2)}×`);
     return [
       {
         scenario: 'push: send throughput',
@@ -392,10 +449,19 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
         scenario: 'push: a bare webhook POST',
         surface: 'undici → webhook receiver',
         params: `plain undici POSTs (the server's webhook client) of an event-sized body with its signature header to the same loopback receiver, kept-alive, c=64, ${rawPost.ms.toFixed(0)} ms; the machine's CPU (sender and receiver) per POST, against the machine's CPU per send of \`off\` above (its timed windows)`,
-        result: `${rawPost.posts} POSTs, ${rawPost.perSec.toFixed(0)}/s; machine CPU per POST ${rawPost.machineMsPerPost.toFixed(3)} ms, ${((rawPost.machineMsPerPost / sendAloneMs) * 100).toFixed(0)} % of a send's ${sendAloneMs.toFixed(3)} ms; \`off\`'s sends kept the machine ${(busy * 100).toFixed(0)} % busy, so one POST per send allows at most ${postBound(sendAloneMs, rawPost.machineMsPerPost, busy).toFixed(2)}× of their rate here; what push and webhooks added per message: ${(machinePerMsg.on - machinePerMsg.off).toFixed(3)} ms`,
+        result: `${rawPost.posts} POSTs, ${rawPost.perSec.toFixed(0)}/s; machine CPU per POST ${rawPost.machineMsPerPost.toFixed(3)} ms, ${((rawPost.machineMsPerPost / sendAloneMs) * 100).toFixed(0)} % of a send's ${sendAloneMs.toFixed(3)} ms; \`off\`'s sends kept the machine ${(busy * 100).toFixed(0)} % busy (the next row measures sends beside such POSTs); what push and webhooks added per message: ${(machinePerMsg.on - machinePerMsg.off).toFixed(3)} ms`,
         baseline: '—',
-        ratio: postBound(sendAloneMs, rawPost.machineMsPerPost, busy),
+        ratio: NaN,
         data: { ...rawPost, sendMachineMs: sendAloneMs, busy, addedMachineMs: machinePerMsg.on - machinePerMsg.off },
+      },
+      {
+        scenario: 'push: sends beside bare POSTs',
+        surface: 'trpc-ws messages.send + undici → webhook receiver',
+        params: `the floor of the first row's target, in its rounds: \`off\`'s sends (push and webhooks off) while a process of its own makes one bare event POST (as the row above) per send the target asks for, open loop at 0.9× of the last \`off\` round's rate, to the same receiver: the least any webhook sender adds at that rate, none of it on the server's event loop, no queue and no database`,
+        result: `${listRates(floorRates)}, beside ${floorPosts.map((x) => x.toFixed(0)).join(' / ')} POSTs/s; \`on\` against this floor: ${roundRatio(onRates, floorRates).toFixed(2)}×`,
+        baseline: `off ${listRates(offRates)}`,
+        ratio: floorRatio,
+        data: { floor: floorRates, posts: floorPosts, off: offRates, onAgainstFloor: roundRatio(onRates, floorRates) },
       },
       {
         scenario: 'push: queue drain',
