@@ -45,7 +45,7 @@ import { Pool } from 'undici';
 import webpush from 'web-push';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
-import { signWebhook } from '../../server/webhooks/webhooks.service.ts';
+import { signWebhook } from '../../server/webhooks/webhook-delivery.ts';
 import { seedPairs } from '../db.ts';
 import { startInstance, type Instance } from '../instance-process.ts';
 import { cpuMs, machineCpuMs, sleep } from '../proc.ts';

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import webpush from 'web-push';
+import { retryAfterMs } from '../infra/retry-after.ts';
 import { checkEndpointForm, EndpointRefused, publicOnlyLookup, type EndpointPolicy } from './endpoint-guard.ts';
 
 /** A device subscription as stored. */
@@ -157,12 +158,4 @@ function resultOf(status: number, retryAfter: string | string[] | undefined): Pu
     return { outcome: 'retry', status, reason: `push service answered ${status}`, ...(after === undefined ? {} : { retryAfterMs: after }) };
   }
   return { outcome: 'refused', status, reason: status >= 300 && status < 400 ? `push service redirected (${status}); not followed` : `push service answered ${status}` };
-}
-
-/** `Retry-After` as seconds or an HTTP date. */
-export function retryAfterMs(value: string | undefined, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }

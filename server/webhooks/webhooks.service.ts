@@ -1,20 +1,9 @@
-import { createHmac, randomUUID } from 'node:crypto';
-import { Pool } from 'undici';
-import type { Message, OpenedRoom } from '../../contracts/index.ts';
-import { jobsInsertSql, writeJobs, type Job, type JobOutcome, type JobQueue } from '../infra/jobs/job-queue.ts';
-import { messageFromRow, type MessageRow } from '../messages/message-store.ts';
+import { randomUUID } from 'node:crypto';
+import type { OpenedRoom } from '../../contracts/index.ts';
+import { jobsInsertSql, writeJobs, type JobOutcomeName } from '../infra/jobs/job-queue.ts';
 import type { Unnumbered } from '../messages/room-changes.ts';
-import { retryAfterMs } from '../push/push-sender.ts';
-
-export type WebhookType = 'message.created' | 'message.updated' | 'message.deleted' | 'room.created';
-
-/** The body of every webhook POST; `id` stays the same across retries of one event. */
-export interface WebhookEvent {
-  id: string;
-  type: WebhookType;
-  created_at: string;
-  data: { message: Message } | { room: OpenedRoom };
-}
+import { startDeliveryThread, type DeliveryThread } from './delivery-thread.ts';
+import type { WebhookEvent, WebhookTarget, WebhookType } from './webhook-delivery.ts';
 
 export interface WebhookService {
   start(): void;
@@ -34,30 +23,11 @@ export interface WebhookService {
 type Executor = Parameters<typeof writeJobs>[0];
 
 export interface WebhookDeps {
-  /** `timeoutMs` bounds one delivery, from connect to answer. */
-  config: { url: string; secret: string; timeoutMs: number } | undefined;
-  jobs: JobQueue;
+  config: WebhookTarget | undefined;
+  /** The database the jobs are in, for the delivery thread's own connections. */
+  databaseUrl: string;
   log: { error(obj: object, msg: string): void };
-}
-
-/** Retries spread over about a day (backoff doubles from 1 s up to 30 min). */
-const MAX_ATTEMPTS = 60;
-
-/** `Parley-Signature: v1=<hex>`: HMAC-SHA256 of `<timestamp>.<body>` with the shared secret. */
-export function signWebhook(secret: string, timestamp: number, body: string): string {
-  return `v1=${createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex')}`;
-}
-
-/**
- * A `message.created` event as a job pass stores it (see {@link webhookJobsFromStored}): the
- * stored row rather than the event, which is made from it as the message's reads make it.
- */
-interface StoredMessageEvent {
-  id: string;
-  type: 'message.created';
-  /** Epoch milliseconds. */
-  at: number;
-  row: MessageRow;
+  onOutcome?(kind: string, outcome: JobOutcomeName): void;
 }
 
 /** Events one job carries, at most. */
@@ -82,15 +52,6 @@ export function webhookJobsFromStored(config: WebhookDeps['config']): string[] {
   ];
 }
 
-/** A job's events: a list, or one event alone (jobs an earlier version wrote, one event each). */
-const eventsOf = (payload: unknown): Array<StoredMessageEvent | WebhookEvent> => {
-  const p = payload as { events: Array<StoredMessageEvent | WebhookEvent> } | StoredMessageEvent | WebhookEvent;
-  return 'events' in p ? p.events : [p];
-};
-
-const eventOf = (stored: StoredMessageEvent | WebhookEvent): WebhookEvent =>
-  'row' in stored ? { id: stored.id, type: stored.type, created_at: new Date(Number(stored.at)).toISOString(), data: { message: messageFromRow(stored.row) } } : stored;
-
 /** Events in jobs of up to {@link EVENTS_PER_JOB}, as a pass groups `message.created`. */
 function eventJobs(events: readonly WebhookEvent[]) {
   const jobs = [];
@@ -104,60 +65,14 @@ function eventJobs(events: readonly WebhookEvent[]) {
  * in their change's own transaction), and a receiver that is down or slow only delays its own
  * deliveries, retried with backoff.
  */
-export function createWebhookService({ config, jobs, log }: WebhookDeps): WebhookService {
-  const target = config && new URL(config.url);
-  // One receiver: its connections are kept alive rather than made per event, and undici's client
-  // costs about a third less CPU per request than node:http's (63 against 99 µs per POST,
-  // docs/architecture.md, "Webhooks"). It follows no redirect.
-  const pool = config && target && new Pool(target.origin, { connections: 64, headersTimeout: config.timeoutMs, bodyTimeout: config.timeoutMs, connect: { timeout: config.timeoutMs } });
-  const path = target && `${target.pathname}${target.search}`;
+export function createWebhookService({ config, databaseUrl, log, onOutcome }: WebhookDeps): WebhookService {
+  let thread: DeliveryThread | undefined;
 
   const event = (type: WebhookType, data: WebhookEvent['data']): WebhookEvent => ({ id: randomUUID(), type, created_at: new Date().toISOString(), data });
 
-  /** Every event of the job, each its own POST; what failed is retried together. */
-  async function deliver(job: Job): Promise<JobOutcome> {
-    const events = eventsOf(job.payload);
-    const results = await Promise.all(events.map(async (stored) => ({ stored, result: await post(eventOf(stored)) })));
-    const failed = results.filter((r) => !(r.result.status !== undefined && r.result.status >= 200 && r.result.status < 300));
-    if (!failed.length) return { done: true };
-    const reasons = failed.map(({ result }) => result.error ?? `receiver answered ${result.status}`);
-    if (job.attempts >= MAX_ATTEMPTS) {
-      for (const [i, { stored }] of failed.entries()) log.error({ event: stored.id, type: stored.type, reason: reasons[i] }, 'webhook: giving up');
-      return { done: true, gaveUp: true };
-    }
-    const backoff = Math.min(1_000 * 2 ** (job.attempts - 1), 1_800_000);
-    const asked = Math.max(0, ...failed.map(({ result }) => retryAfterMs(result.retryAfter) ?? 0));
-    return { retryInMs: Math.max(backoff, asked), payload: { events: failed.map((f) => f.stored) }, error: reasons[0] };
-  }
-
-  async function post(event: WebhookEvent): Promise<{ status?: number; retryAfter?: string; error?: string }> {
-    const body = JSON.stringify(event);
-    const timestamp = Math.floor(Date.now() / 1000);
-    try {
-      const res = await pool!.request({
-        path: path!,
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'parley-webhook-id': event.id,
-          'parley-webhook-timestamp': String(timestamp),
-          'parley-signature': signWebhook(config!.secret, timestamp, body),
-        },
-        body,
-      });
-      await res.body.dump();
-      const retryAfter = res.headers['retry-after'];
-      return { status: res.statusCode, ...(typeof retryAfter === 'string' ? { retryAfter } : {}) };
-    } catch (err) {
-      return { error: err instanceof Error ? err.message : String(err) };
-    }
-  }
-
   return {
     start() {
-      if (!config) return;
-      jobs.handle('webhook', { run: deliver });
-      jobs.start();
+      if (config && !thread) thread = startDeliveryThread({ databaseUrl, target: config, log, ...(onOutcome && { onOutcome }) });
     },
     async changedIn(tx, changes) {
       if (!config) return;
@@ -170,10 +85,11 @@ export function createWebhookService({ config, jobs, log }: WebhookDeps): Webhoo
       if (config) await writeJobs(tx, eventJobs([event('room.created', { room })]));
     },
     committed() {
-      if (config) jobs.wakeIn(0);
+      thread?.wake();
     },
     async close() {
-      await pool?.destroy();
+      await thread?.close();
+      thread = undefined;
     },
   };
 }
