@@ -132,3 +132,26 @@ it('messages stored together whose events fail apart: only the failed one is sen
   for (const d of created().filter((d) => d !== refused)) expect(attempts.filter((x) => x.id === d.event.id)).toHaveLength(1);
   await vi.waitFor(async () => expect((await t.sql<{ n: number }>('select count(*)::int as n from jobs'))[0]!.n).toBe(0));
 });
+
+it('a job run again (as after a process died between a POST and storing its outcome) announces its messages with the same event ids', async () => {
+  deliveries.length = 0;
+  const a = await t.client('hook-g');
+  const room = await a.rooms.open.mutate({ otherUserId: 'hook-h' });
+  await vi.waitFor(() => expect(deliveries.filter((d) => d.event.type === 'room.created')).toHaveLength(1), { timeout: 8_000 });
+  // The message's first POST hangs: meanwhile its job is in the table, claimed, as it was made.
+  answers.push('hang');
+  await a.messages.send.mutate({ roomId: room.id, content: 'announced twice' });
+  let made: unknown;
+  await vi.waitFor(async () => {
+    const [job] = await t.sql<{ payload: unknown }>("select payload from jobs where kind = 'webhook' and locked_until is not null");
+    expect(job).toBeDefined();
+    made = job!.payload;
+  }, { timeout: 8_000, interval: 20 });
+  const announced = () => deliveries.filter((d) => d.event.type === 'message.created' && d.event.data.message!.content === 'announced twice');
+  await vi.waitFor(() => expect(announced()).toHaveLength(1), { timeout: 15_000 });
+  await t.sql("insert into jobs (kind, payload, run_at) values ('webhook', $1, now())", [JSON.stringify(made)]);
+  await vi.waitFor(() => expect(announced()).toHaveLength(2), { timeout: 8_000 });
+  const [first, again] = announced();
+  expect(again!.event.id).toBe(first!.event.id);
+  expect(again!.event.data.message!.id).toBe(first!.event.data.message!.id);
+});

@@ -352,7 +352,7 @@ export async function runPush(ctx: BenchContext): Promise<Row[]> {
       floorHooks += hooks.received() - hooks0;
       return rate;
     };
-    const runs = await interleave(ctx.quick ? 1 : 6, { off: () => round('off'), on: () => round('on'), floor: floorRound });
+    const runs = await interleave(ctx.quick ? 1 : 10, { off: () => round('off'), on: () => round('on'), floor: floorRound });
     const throughputPushes = service.arrivals.length - pushesBefore;
     const throughputHooks = hooks.received() - floorHooks;
     const cpuPerMsg = {

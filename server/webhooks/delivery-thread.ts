@@ -80,9 +80,10 @@ async function runThread({ databaseUrl, target }: ThreadData['parleyWebhookThrea
   const log = { error: (obj: object, msg: string) => tell({ type: 'error', obj, msg }) };
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 2 });
   pool.on('error', (err) => log.error({ err }, 'webhooks: a database connection of the delivery thread failed'));
-  const delivery = createWebhookDelivery(target, log);
+  const sql = poolSql(pool);
+  const delivery = createWebhookDelivery(target, sql, log);
   const jobs = createJobQueue({
-    sql: poolSql(pool),
+    sql,
     onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed'),
     onOutcome: (kind, outcome) => tell({ type: 'outcome', kind, outcome }),
   });

@@ -1,8 +1,9 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { Pool } from 'undici';
 import type { Message, OpenedRoom } from '../../contracts/index.ts';
+import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
 import type { Job, JobOutcome } from '../infra/jobs/job-queue.ts';
-import { messageFromRow, type MessageRow } from '../messages/message-row.ts';
+import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from '../messages/message-row.ts';
 import { retryAfterMs } from '../infra/retry-after.ts';
 
 export type WebhookType = 'message.created' | 'message.updated' | 'message.deleted' | 'room.created';
@@ -28,8 +29,8 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 }
 
 /**
- * A `message.created` event as a job pass stores it (see `webhookJobsFromStored`): the stored
- * row rather than the event, which is made from it as the message's reads make it.
+ * A `message.created` event as a job pass stored it before passes stored ranges: the stored row
+ * rather than the event. Jobs written so still run.
  */
 interface StoredMessageEvent {
   id: string;
@@ -37,6 +38,33 @@ interface StoredMessageEvent {
   /** Epoch milliseconds. */
   at: number;
   row: MessageRow;
+}
+
+/**
+ * The `message.created` events of a job pass (see `webhookJobsFromStored`): for each room, its
+ * messages from seq `lo` to `hi`, announced at `at` (epoch milliseconds).
+ */
+interface CreatedRanges {
+  at: number;
+  ranges: Array<{ room: string; lo: number; hi: number }>;
+}
+
+/** The messages of some ranges of seqs, each room's in order. */
+export const RANGE_MESSAGES_SQL = `select m.* from json_to_recordset(?::json) as r(room uuid, lo bigint, hi bigint)
+  cross join lateral (select ${MESSAGE_COLUMNS} from messages where chat_room_id = r.room and seq >= r.lo and seq <= r.hi order by seq) m`;
+const RANGE_MESSAGES = prepared(RANGE_MESSAGES_SQL);
+
+/**
+ * The id of a message's `message.created` event: the same however often its job is read again (a
+ * job whose process died mid-delivery runs again after its lease), so receivers deduplicate on it.
+ * A name-based UUID (version 5 layout) of the message's id.
+ */
+export function createdEventId(messageId: string): string {
+  const h = createHash('sha1').update(`message.created:${messageId}`).digest();
+  h[6] = (h[6]! & 0x0f) | 0x50;
+  h[8] = (h[8]! & 0x3f) | 0x80;
+  const x = h.subarray(0, 16).toString('hex');
+  return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
 
 /** Retries spread over about a day (backoff doubles from 1 s up to 30 min). */
@@ -57,7 +85,7 @@ export interface WebhookDelivery {
   close(): Promise<void>;
 }
 
-export function createWebhookDelivery(target: WebhookTarget, log: { error(obj: object, msg: string): void }): WebhookDelivery {
+export function createWebhookDelivery(target: WebhookTarget, sql: Sql, log: { error(obj: object, msg: string): void }): WebhookDelivery {
   const url = new URL(target.url);
   // One receiver: its connections are kept alive rather than made per event, and undici's client
   // costs about a third less CPU per request than node:http's (63 against 99 µs per POST,
@@ -88,9 +116,21 @@ export function createWebhookDelivery(target: WebhookTarget, log: { error(obj: o
     }
   }
 
+  /**
+   * A job's events. Messages are read as they are when delivered: one edited or deleted meanwhile
+   * is announced as it now is (its own event follows), one erased is not announced.
+   */
+  async function eventsOfJob(payload: unknown): Promise<Array<StoredMessageEvent | WebhookEvent>> {
+    if (!(payload as Partial<CreatedRanges>).ranges) return eventsOf(payload);
+    const { at, ranges } = payload as CreatedRanges;
+    const rows = await runPrepared<MessageRow>(sql, RANGE_MESSAGES, [JSON.stringify(ranges)]);
+    const createdAt = new Date(Number(at)).toISOString();
+    return rows.map((row) => ({ id: createdEventId(row.id), type: 'message.created', created_at: createdAt, data: { message: messageFromRow(row) } }));
+  }
+
   return {
     async run(job) {
-      const events = eventsOf(job.payload);
+      const events = await eventsOfJob(job.payload);
       const results = await Promise.all(events.map(async (stored) => ({ stored, result: await post(eventOf(stored)) })));
       const failed = results.filter((r) => !(r.result.status !== undefined && r.result.status >= 200 && r.result.status < 300));
       if (!failed.length) return { done: true };

@@ -35,20 +35,24 @@ const EVENTS_PER_JOB = 100;
 
 /**
  * The CTE a job pass runs (see server/push/message-jobs.ts): the `message.created` events of the
- * pass's messages, made from the committed messages, so a process killed after a send's commit
- * still leaves them to send. Up to {@link EVENTS_PER_JOB} events share a job: each is still its
- * own POST, but a job row per event meant three row writes per message (insert, claim, delete)
- * for the database.
+ * pass's messages, as ranges of seqs per room that the delivery reads when it sends (so a process
+ * killed after a send's commit still leaves them to send). A job holds the rooms of about
+ * {@link EVENTS_PER_JOB} messages (a room's messages are never split), each still its own POST.
+ * Storing each message's row in the job instead made the pass build, compress and store every row
+ * as JSON, and the claim read it back: the pass cost PostgreSQL more than the sends it followed.
  */
 export function webhookJobsFromStored(config: WebhookDeps['config']): string[] {
   if (!config) return [];
   return [
     `webhook_jobs as (${jobsInsertSql(`
-      select 'webhook'::text as kind, null::text as key, jsonb_build_object('events', jsonb_agg(event order by n)) as payload, 0::bigint as delay_ms
-        from (select row_number() over (order by s.chat_room_id, s.seq) - 1 as n,
-                     jsonb_build_object('id', gen_random_uuid(), 'type', 'message.created', 'at', floor(extract(epoch from now()) * 1000)::bigint, 'row', to_jsonb(s)) as event
-                from stored s) e
-       group by n / ${EVENTS_PER_JOB}`)})`,
+      select 'webhook'::text as kind, null::text as key,
+             jsonb_build_object('at', floor(extract(epoch from now()) * 1000)::bigint,
+                                'ranges', jsonb_agg(jsonb_build_object('room', g.room, 'lo', g.lo, 'hi', g.hi) order by g.room)) as payload,
+             0::bigint as delay_ms
+        from (select s.chat_room_id as room, min(s.seq) as lo, max(s.seq) as hi,
+                     (sum(count(*)) over (order by s.chat_room_id) - count(*))::bigint as before
+                from stored s group by s.chat_room_id) g
+       group by g.before / ${EVENTS_PER_JOB}`)})`,
   ];
 }
 

@@ -114,11 +114,15 @@ export async function writeJobs(sql: Pick<Sql, 'execute'>, jobs: readonly NewJob
  * The statement that stores the jobs `source` yields (columns `kind, key, payload, delay_ms`);
  * written as a CTE of another statement, the jobs commit with whatever that statement stores.
  * Rows go in key order: the completion statement locks in the same order, so a statement that
- * writes several keyed jobs cannot deadlock with it.
+ * writes several keyed jobs cannot deadlock with it. A keyed job already waiting with the same
+ * payload is left as it is: it has yet to run, and will see what came meanwhile (each pass of a
+ * busy room found its push job waiting, and wrote a new version of the row for nothing). A claimed
+ * one gets a new version, so it runs once more.
  */
 export const jobsInsertSql = (source: string) => `insert into jobs (kind, key, payload, run_at)
     select kind, key, payload, now() + delay_ms * interval '1 millisecond' from (${source}) j order by kind, key
-    on conflict (kind, key) do update set version = jobs.version + 1, payload = excluded.payload`;
+    on conflict (kind, key) do update set version = jobs.version + 1, payload = excluded.payload
+      where jobs.locked_until is not null or jobs.payload is distinct from excluded.payload`;
 
 /** Claims up to `$3` due jobs of the kinds of the JSON array `$2`, leased for `$1` ms. */
 const CLAIM = prepared(`update jobs j set locked_until = now() + $1::double precision * interval '1 millisecond', attempts = j.attempts + 1
