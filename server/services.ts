@@ -101,7 +101,7 @@ export async function createServices({ config, orm, log, jwtSecret, scale }: { c
   });
   const jobs = createJobQueue({ sql, onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed'), onOutcome: metrics.jobOutcome });
   metrics.watchJobs(jobs.backlog);
-  const webhooks = createWebhookService({ config: config.webhook, databaseUrl: orm.config.get('clientUrl')!, log, onOutcome: metrics.jobOutcome });
+  const webhooks = createWebhookService({ config: config.webhook, jobs, sql, log });
   const rooms = createRoomService({
     users,
     bus,
@@ -165,7 +165,6 @@ export async function createServices({ config, orm, log, jwtSecret, scale }: { c
       makers: [...pushJobsFromStored(config.push), ...webhookJobsFromStored(config.webhook)],
       woke: () => {
         jobs.wakeIn(0);
-        webhooks.committed();
         // Push jobs come due after the coalescing window; the poll would find them up to a period late.
         if (config.push.enabled && config.push.coalesceMs > 0) setTimeout(() => jobs.wakeIn(0), config.push.coalesceMs).unref();
       },

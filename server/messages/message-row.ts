@@ -1,7 +1,7 @@
 import type { Message } from '../../contracts/index.ts';
 
-// A `messages` row's columns as raw SQL reads them and their mapping to the wire: no runtime
-// import, so a thread that only maps rows (webhook deliveries) loads none of the contracts.
+// A `messages` row's columns as raw SQL reads them and their mapping to the wire (the rest of the
+// rows' ownership is message-store.ts).
 
 /** A `messages` row as raw SQL returns it: bigint arrives as a string, timestamps as epoch milliseconds (see {@link epochMs}). */
 export interface MessageRow {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { OpenedRoom } from '../../contracts/index.ts';
-import { jobsInsertSql, writeJobs, type JobOutcomeName } from '../infra/jobs/job-queue.ts';
+import type { Sql } from '../infra/db/prepared.ts';
+import { jobsInsertSql, writeJobs, type JobQueue } from '../infra/jobs/job-queue.ts';
 import type { Unnumbered } from '../messages/room-changes.ts';
-import { startDeliveryThread, type DeliveryThread } from './delivery-thread.ts';
-import type { WebhookEvent, WebhookTarget, WebhookType } from './webhook-delivery.ts';
+import { createWebhookDelivery, type WebhookDelivery, type WebhookEvent, type WebhookTarget, type WebhookType } from './webhook-delivery.ts';
 
 export interface WebhookService {
   start(): void;
@@ -24,10 +24,10 @@ type Executor = Parameters<typeof writeJobs>[0];
 
 export interface WebhookDeps {
   config: WebhookTarget | undefined;
-  /** The database the jobs are in, for the delivery thread's own connections. */
-  databaseUrl: string;
+  jobs: JobQueue;
+  /** Where the delivery reads the messages of `message.created` jobs. */
+  sql: Sql;
   log: { error(obj: object, msg: string): void };
-  onOutcome?(kind: string, outcome: JobOutcomeName): void;
 }
 
 /** Events one job carries, at most. */
@@ -69,14 +69,16 @@ function eventJobs(events: readonly WebhookEvent[]) {
  * in their change's own transaction), and a receiver that is down or slow only delays its own
  * deliveries, retried with backoff.
  */
-export function createWebhookService({ config, databaseUrl, log, onOutcome }: WebhookDeps): WebhookService {
-  let thread: DeliveryThread | undefined;
+export function createWebhookService({ config, jobs, sql, log }: WebhookDeps): WebhookService {
+  const delivery: WebhookDelivery | undefined = config && createWebhookDelivery(config, sql, log);
 
   const event = (type: WebhookType, data: WebhookEvent['data']): WebhookEvent => ({ id: randomUUID(), type, created_at: new Date().toISOString(), data });
 
   return {
     start() {
-      if (config && !thread) thread = startDeliveryThread({ databaseUrl, target: config, log, ...(onOutcome && { onOutcome }) });
+      if (!delivery) return;
+      jobs.handle('webhook', { run: delivery.run });
+      jobs.start();
     },
     async changedIn(tx, changes) {
       if (!config) return;
@@ -89,11 +91,10 @@ export function createWebhookService({ config, databaseUrl, log, onOutcome }: We
       if (config) await writeJobs(tx, eventJobs([event('room.created', { room })]));
     },
     committed() {
-      thread?.wake();
+      if (config) jobs.wakeIn(0);
     },
     async close() {
-      await thread?.close();
-      thread = undefined;
+      await delivery?.close();
     },
   };
 }
