@@ -101,7 +101,8 @@ export async function createServices({ config, orm, log, jwtSecret, scale }: { c
   });
   const jobs = createJobQueue({ sql, onError: (err, job) => log.error({ err, job: job && { id: job.id, kind: job.kind } }, 'job failed'), onOutcome: metrics.jobOutcome });
   metrics.watchJobs(jobs.backlog);
-  const webhooks = createWebhookService({ config: config.webhook, jobs, sql, log });
+  const store = createMessageStore();
+  const webhooks = createWebhookService({ config: config.webhook, jobs, readMessages: (reads) => store.readAfterMany(sql, reads), log });
   const rooms = createRoomService({
     users,
     bus,
@@ -123,7 +124,6 @@ export async function createServices({ config, orm, log, jwtSecret, scale }: { c
     maxChars: config.messageMaxChars,
     onHookFailure: (err, outcome) => log.warn({ err, outcome }, `moderation hook failed; the content was ${outcome === 'open' ? 'let through' : 'refused'}`),
   });
-  const store = createMessageStore();
   const changes = createRoomChangeLog();
   const transaction = <T>(fn: (tx: import('@mikro-orm/postgresql').EntityManager) => Promise<T>) => orm.em.fork().transactional(fn);
   // The AWS SDK loads only for an S3 store: it is as many modules as the rest of a start's.

@@ -1,7 +1,11 @@
 import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import pg from 'pg';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import { prepared } from '../server/infra/db/prepared.ts';
+import { jobPassSql } from '../server/push/message-jobs.ts';
+import { webhookJobsFromStored } from '../server/webhooks/webhooks.service.ts';
 import { send, uploaded } from './support/attachments.ts';
 import { startTestApp, type TestApp } from './support/test-app.ts';
 
@@ -154,4 +158,29 @@ it('a job run again (as after a process died between a POST and storing its outc
   const [first, again] = announced();
   expect(again!.event.id).toBe(first!.event.id);
   expect(again!.event.data.message!.id).toBe(first!.event.data.message!.id);
+});
+
+it('a pass that finds hundreds of one room’s messages (a cursor left behind) writes jobs of at most 100 messages each, covering every one', async () => {
+  const a = await t.client('hook-i');
+  const room = await a.rooms.open.mutate({ otherUserId: 'hook-j' });
+  await t.sql("insert into messages (id, chat_room_id, sender_id, content, seq) select gen_random_uuid(), $1, 'hook-i', 'backlog ' || s, s from generate_series(1, 250) s", [room.id]);
+  await t.sql('update chat_rooms set last_seq = 250 where id = $1', [room.id]);
+  await t.sql('insert into message_job_cursors (chat_room_id, seq) values ($1, 0) on conflict (chat_room_id) do update set seq = 0', [room.id]);
+  // The pass in a transaction of this test's own: the server's queue never sees its jobs.
+  const c = new pg.Client({ connectionString: t.databaseUrl });
+  await c.connect();
+  try {
+    await c.query('begin');
+    const { rows: [before] } = await c.query<{ id: string }>('select coalesce(max(id), 0) as id from jobs');
+    const list = JSON.stringify([room.id]);
+    await c.query(prepared(jobPassSql(webhookJobsFromStored({ url: 'http://127.0.0.1:1/hook', secret: SECRET, timeoutMs: 1_000 }))).text, [list, list]);
+    const { rows } = await c.query<{ payload: { ranges: Array<{ after: number; upTo: number }> } }>("select payload from jobs where kind = 'webhook' and id > $1 order by id", [before!.id]);
+    const sizes = rows.map((r) => r.payload.ranges.reduce((n, x) => n + x.upTo - x.after, 0));
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(100);
+    expect(sizes.reduce((x, y) => x + y, 0)).toBe(250);
+    expect(rows.flatMap((r) => r.payload.ranges.map((x) => [x.after, x.upTo]))).toEqual([[0, 100], [100, 200], [200, 250]]);
+  } finally {
+    await c.query('rollback');
+    await c.end();
+  }
 });

@@ -141,15 +141,13 @@ export async function pushPostAt(p: PostAtParams) {
   const poster = eventPoster(p.url, 64);
   let issued = 0;
   let done = 0;
-  let inflight = 0;
   const start = performance.now();
   const pending = new Set<Promise<void>>();
   while (performance.now() - start < p.durationMs) {
     const due = Math.floor(((performance.now() - start) / 1000) * p.rate);
-    while (issued < due && inflight < 256) {
+    while (issued < due && pending.size < 256) {
       issued++;
-      inflight++;
-      const sent: Promise<void> = poster.post().then(() => void done++, () => undefined).finally(() => (inflight--, pending.delete(sent)));
+      const sent: Promise<void> = poster.post().then(() => void done++, () => undefined).finally(() => pending.delete(sent));
       pending.add(sent);
     }
     await sleep(2);

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { OpenedRoom } from '../../contracts/index.ts';
-import type { Sql } from '../infra/db/prepared.ts';
 import { jobsInsertSql, writeJobs, type JobQueue } from '../infra/jobs/job-queue.ts';
 import type { Unnumbered } from '../messages/room-changes.ts';
-import { createWebhookDelivery, type WebhookDelivery, type WebhookEvent, type WebhookTarget, type WebhookType } from './webhook-delivery.ts';
+import { createWebhookDelivery, type ReadMessages, type WebhookDelivery, type WebhookEvent, type WebhookTarget, type WebhookType } from './webhook-delivery.ts';
 
 export interface WebhookService {
   start(): void;
@@ -25,8 +24,8 @@ type Executor = Parameters<typeof writeJobs>[0];
 export interface WebhookDeps {
   config: WebhookTarget | undefined;
   jobs: JobQueue;
-  /** Where the delivery reads the messages of `message.created` jobs. */
-  sql: Sql;
+  /** How the delivery reads the messages of `message.created` jobs. */
+  readMessages: ReadMessages;
   log: { error(obj: object, msg: string): void };
 }
 
@@ -36,10 +35,10 @@ const EVENTS_PER_JOB = 100;
 /**
  * The CTE a job pass runs (see server/push/message-jobs.ts): the `message.created` events of the
  * pass's messages, as ranges of seqs per room that the delivery reads when it sends (so a process
- * killed after a send's commit still leaves them to send). A job holds the rooms of about
- * {@link EVENTS_PER_JOB} messages (a room's messages are never split), each still its own POST.
- * Storing each message's row in the job instead made the pass build, compress and store every row
- * as JSON, and the claim read it back: the pass cost PostgreSQL more than the sends it followed.
+ * killed after a send's commit still leaves them to send). Up to {@link EVENTS_PER_JOB} messages
+ * share a job (a room's may be split between two), each still its own POST. Storing each
+ * message's row in the job instead made the pass build, compress and store every row as JSON, and
+ * the claim read it back: the pass cost PostgreSQL more than the sends it followed.
  */
 export function webhookJobsFromStored(config: WebhookDeps['config']): string[] {
   if (!config) return [];
@@ -47,12 +46,12 @@ export function webhookJobsFromStored(config: WebhookDeps['config']): string[] {
     `webhook_jobs as (${jobsInsertSql(`
       select 'webhook'::text as kind, null::text as key,
              jsonb_build_object('at', floor(extract(epoch from now()) * 1000)::bigint,
-                                'ranges', jsonb_agg(jsonb_build_object('room', g.room, 'lo', g.lo, 'hi', g.hi) order by g.room)) as payload,
+                                'ranges', jsonb_agg(jsonb_build_object('room', g.room, 'after', g.lo - 1, 'upTo', g.hi) order by g.room, g.lo)) as payload,
              0::bigint as delay_ms
-        from (select s.chat_room_id as room, min(s.seq) as lo, max(s.seq) as hi,
-                     (sum(count(*)) over (order by s.chat_room_id) - count(*))::bigint as before
-                from stored s group by s.chat_room_id) g
-       group by g.before / ${EVENTS_PER_JOB}`)})`,
+        from (select n / ${EVENTS_PER_JOB} as job, room, min(seq) as lo, max(seq) as hi
+                from (select s.chat_room_id as room, s.seq, row_number() over (order by s.chat_room_id, s.seq) - 1 as n from stored s) numbered
+               group by n / ${EVENTS_PER_JOB}, room) g
+       group by g.job`)})`,
   ];
 }
 
@@ -69,8 +68,8 @@ function eventJobs(events: readonly WebhookEvent[]) {
  * in their change's own transaction), and a receiver that is down or slow only delays its own
  * deliveries, retried with backoff.
  */
-export function createWebhookService({ config, jobs, sql, log }: WebhookDeps): WebhookService {
-  const delivery: WebhookDelivery | undefined = config && createWebhookDelivery(config, sql, log);
+export function createWebhookService({ config, jobs, readMessages, log }: WebhookDeps): WebhookService {
+  const delivery: WebhookDelivery | undefined = config && createWebhookDelivery(config, readMessages, log);
 
   const event = (type: WebhookType, data: WebhookEvent['data']): WebhookEvent => ({ id: randomUUID(), type, created_at: new Date().toISOString(), data });
 

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { RENAME_IN_CHANGES_SQL, RENAME_IN_ROOMS_SQL } from '../../server/admin/moderation.ts';
-import { STORE_MESSAGES_SQL, STORE_MESSAGES_WITH_ATTACHMENTS_SQL, READ_PAGES_SQL, storeMessagesParam } from '../../server/messages/message-store.ts';
+import { STORE_MESSAGES_SQL, STORE_MESSAGES_WITH_ATTACHMENTS_SQL, READ_AFTER_MANY_SQL, READ_PAGES_SQL, catchUpRanges, storeMessagesParam } from '../../server/messages/message-store.ts';
 import { decisionSql } from '../../server/presence/presence.service.ts';
 import { jobPassSql } from '../../server/push/message-jobs.ts';
 import { pushJobsFromStored } from '../../server/push/push.service.ts';
@@ -8,7 +8,6 @@ import { ROOM_PAIRS_SQL, ROOM_POSITIONS_SQL } from '../../server/rooms/rooms.ser
 import { RECORD_DELIVERED_MANY_SQL } from '../../server/messages/room-changes.ts';
 import { BLOCK_PAIRS_SQL, PRIVACY_SQL } from '../../server/safety/block-view.ts';
 import { WATCHED_LAST_SEQS_SQL } from '../../server/scale-out.ts';
-import { RANGE_MESSAGES_SQL } from '../../server/webhooks/webhook-delivery.ts';
 import { webhookJobsFromStored } from '../../server/webhooks/webhooks.service.ts';
 import { withClient } from '../support/template-database.ts';
 import { appTest } from '../support/test-app.ts';
@@ -73,7 +72,7 @@ it('the batched reads and writes of reconnects, sends, history pages, delivery r
       ['privacy of users', PRIVACY_SQL, [users]],
       ['presence decisions', decisionSql(15_000), [transitions, me, me, me]],
       ['push and webhook jobs', jobPassSql(makers), [rooms, rooms]],
-      ['the messages of webhook jobs', RANGE_MESSAGES_SQL, [JSON.stringify(rows.map((r) => ({ room: r.id, lo: 1, hi: 2 })))]],
+      ['catch-up reads of messages (replays, webhook jobs)', READ_AFTER_MANY_SQL, [catchUpRanges(rows.map((r) => ({ roomId: r.id, after: 0, upTo: 2, limit: 2 })))]],
       ['sends', STORE_MESSAGES_SQL, [sends]],
       ['sends with attachments', STORE_MESSAGES_WITH_ATTACHMENTS_SQL, [withAttachments]],
       ['history pages', READ_PAGES_SQL, [pages]],
