@@ -151,7 +151,7 @@ export async function createApp(config: Config): Promise<ParleyApp> {
   await registerRestAdapter(fastify, services);
   await registerLegacyWsAdapter(fastify, services);
   await registerAdminRoutes(fastify, services);
-  if (services.localFiles) await registerFileRoutes(fastify, services.localFiles);
+  if (services.localFiles) await registerFileRoutes(fastify, services.localFiles, services.attachments.arrivals);
   await registerDocsRoutes(fastify);
   countOpenSockets(fastify, services.metrics);
   await registerDemoRoutes(fastify, {

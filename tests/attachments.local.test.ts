@@ -152,6 +152,48 @@ describe('upload, send, read', () => {
     expect((await t.sql('select status from attachments where id = $1', [id]))[0]).toEqual({ status: 'pending' });
   });
 
+  it('an upload is checked as it arrives: bytes that pass go where no upload URL reaches, and a re-upload changes nothing', async ({ t, pair }) => {
+    const image = await png(16, 16);
+    const created = (await createUpload(t, pair.alice, { roomId: pair.roomId, name: 'dot.png', contentType: 'image/png', size: image.length })).result!.data;
+    const id = created.attachmentId;
+    expect((await upload(t, created.upload, image, 'image/png')).status).toBe(200);
+    expect([await exists(objectPath(id)), await exists(objectPath(id, 'uploads'))]).toEqual([true, false]);
+    expect(await t.sql('select upload_checked from attachments where id = $1', [id])).toEqual([{ upload_checked: true }]);
+    // An executable of the same size to the same URL, still valid: discarded, the checked file stays.
+    const program = Buffer.concat([elf(), Buffer.alloc(image.length)]).subarray(0, image.length);
+    expect((await upload(t, created.upload, program, 'image/png')).status).toBe(200);
+    expect(await exists(objectPath(id, 'uploads'))).toBe(false);
+    const sent = await send(t, pair.alice, { roomId: pair.roomId, attachmentIds: [id] });
+    expect(Buffer.from(await (await fetch(absolute(t, sent.result!.data.attachments![0]!.url))).arrayBuffer()).equals(image)).toBe(true);
+  });
+
+  it('an upload that fails the checks on arrival waits at its upload key for the send to refuse, and a good one replaces it', async ({ t, pair }) => {
+    const image = await png(16, 16);
+    const created = (await createUpload(t, pair.alice, { roomId: pair.roomId, name: 'dot.png', contentType: 'image/png', size: image.length })).result!.data;
+    const id = created.attachmentId;
+    const program = Buffer.concat([elf(), Buffer.alloc(image.length)]).subarray(0, image.length);
+    expect((await upload(t, created.upload, program, 'image/png')).status).toBe(200);
+    expect([await exists(objectPath(id)), await exists(objectPath(id, 'uploads'))]).toEqual([false, true]);
+    expect(await t.sql('select upload_checked from attachments where id = $1', [id])).toEqual([{ upload_checked: false }]);
+    expect((await upload(t, created.upload, image, 'image/png')).status).toBe(200);
+    expect([await exists(objectPath(id)), await exists(objectPath(id, 'uploads'))]).toEqual([true, false]);
+    expect((await send(t, pair.alice, { roomId: pair.roomId, attachmentIds: [id] })).result!.data.attachments![0]!.id).toBe(id);
+  });
+
+  it('a file at the file key that no checked upload put there is checked by the send', async ({ t, pair }) => {
+    // What an earlier version leaves of a send refused for its content: the bytes at the file key.
+    const image = await png(16, 16);
+    const created = (await createUpload(t, pair.alice, { roomId: pair.roomId, name: 'dot.png', contentType: 'image/png', size: image.length })).result!.data;
+    const id = created.attachmentId;
+    const program = Buffer.concat([elf(), Buffer.alloc(image.length)]).subarray(0, image.length);
+    await t.app.services.attachments.storage.write(`files/${id}`, program, 'image/png');
+    // A good upload then finds the file key taken: its bytes are discarded, and nothing says the file was checked.
+    expect((await upload(t, created.upload, image, 'image/png')).status).toBe(200);
+    expect(await t.sql('select upload_checked from attachments where id = $1', [id])).toEqual([{ upload_checked: false }]);
+    const refused = await send(t, pair.alice, { roomId: pair.roomId, attachmentIds: [id] });
+    expect(refused.error!.data.details.fields!.attachmentIds![0]).toMatch(/is not image\/png \(its content is application\/x-elf\)/);
+  });
+
   it('a send refuses what was never uploaded, a wrong size, another room’s or another user’s attachment, and one already used', async ({ t, pair }) => {
     const fields = async (input: Parameters<typeof send>[2], token = pair.alice) => (await send(t, token, input)).error?.data.details.fields?.attachmentIds?.[0];
     const never = (await createUpload(t, pair.alice, { roomId: pair.roomId, name: 'a.txt', contentType: 'text/plain', size: 5 })).result!.data.attachmentId;
@@ -189,9 +231,15 @@ describe('upload, send, read', () => {
       await holder.query('select 1 from chat_rooms where id = $1 for update', [pair.roomId]);
       const first = send(t, pair.alice, { roomId: pair.roomId, content: 'first', attachmentIds: [a] });
       await vi.waitFor(async () => expect(await t.sql("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%attachments%'")).toHaveLength(1), { timeout: 5_000 });
+      // The second send's checks pass; it then waits behind the first.
+      const attachments = t.app.services.attachments;
+      const prepare = attachments.prepare;
+      const checked = new Promise<void>((resolve) => {
+        vi.spyOn(attachments, 'prepare').mockImplementationOnce((...args) => prepare.apply(attachments, args).finally(resolve));
+      });
       const second = send(t, pair.alice, { roomId: pair.roomId, content: 'second', attachmentIds: [b, a] });
-      await vi.waitFor(async () => expect(await exists(objectPath(b))).toBe(true), { timeout: 5_000 });
-      await new Promise((r) => setTimeout(r, 200));
+      await checked;
+      vi.mocked(attachments.prepare).mockRestore();
       await holder.query('commit');
       expect((await first).result!.data.attachments!.map((x) => x.id)).toEqual([a]);
       const refused = await second;

@@ -14,20 +14,30 @@ export interface AttachmentRow {
   content_type: string;
   size: string | number;
   status: 'pending' | 'ready' | 'deleting';
+  /** Its bytes passed a send's checks as they arrived and are at its file key (see `arrived`). */
+  upload_checked: boolean;
 }
 
-const COLUMNS = 'id, chat_room_id, uploader_id, message_id, name, content_type, size, status';
+const COLUMNS = 'id, chat_room_id, uploader_id, message_id, name, content_type, size, status, upload_checked';
 
 /** Where each of an attachment's objects lives; the domain's keys, whatever the backend. */
 export const keysOf = (id: string) => ({ upload: `uploads/${id}`, file: `files/${id}`, thumb: `thumbs/${id}` });
+/** The attachment an upload key is of, if it is one. */
+export const idOfUploadKey = (key: string) => (key.startsWith('uploads/') ? key.slice('uploads/'.length) : undefined);
 
 const INSERT_PENDING = prepared('insert into attachments (id, chat_room_id, uploader_id, name, content_type, size) values ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::bigint)');
 const FIND_MANY = prepared(`select ${COLUMNS} from attachments where id = any($1::uuid[])`);
+const ARRIVED = prepared("update attachments set upload_checked = true where id = $1::uuid and status = 'pending'");
 
 export function createAttachmentStore() {
   return {
     async insertPending(sql: Sql, a: { id: string; roomId: string; uploader: string; name: string; contentType: string; size: number }) {
       await runPrepared(sql, INSERT_PENDING, [a.id, a.roomId, a.uploader, a.name, a.contentType, a.size]);
+    },
+
+    /** Its upload passed a send's checks on arrival and is at its file key, put there by that upload. */
+    async arrived(sql: Sql, id: string) {
+      await runPrepared(sql, ARRIVED, [id]);
     },
 
     /** By name, like the send statement it precedes. */

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { ParleyError, type AttachmentUrls, type CreatedUpload, type Message, type RoomEvent } from '../../contracts/index.ts';
-import type { ObjectStorage } from '../infra/storage/object-storage.ts';
+import type { ArrivalCheck, ObjectStorage } from '../infra/storage/object-storage.ts';
 import type { Sql, StoredAttachment } from '../messages/message-store.ts';
 import type { SendAttachments } from '../messages/messages.service.ts';
-import { createAttachmentStore, keysOf, type AttachmentRow } from './attachment-store.ts';
+import { createAttachmentStore, idOfUploadKey, keysOf, type AttachmentRow } from './attachment-store.ts';
 import { createReadBatcher } from '../messages/read-batcher.ts';
 import { contentMatches, INLINE_IMAGE_TYPES, SNIFF_BYTES, typeAllowed } from './content-check.ts';
 
@@ -43,6 +43,8 @@ export interface JobReport {
 
 export interface AttachmentService extends SendAttachments {
   readonly storage: ObjectStorage;
+  /** A send's checks of an upload, made as its bytes arrive at a store that receives them itself. */
+  readonly arrivals: ArrivalCheck;
   createUpload(input: { roomId: string; uploader: string; name: string; contentType: string; size: number }): Promise<CreatedUpload>;
   /** The room of a ready attachment (for the caller's participation check), or undefined. */
   roomOf(attachmentId: string): Promise<{ roomId: string; message: Message } | undefined>;
@@ -82,7 +84,8 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
    * The rows this instance just created, while their upload is fresh: a send checks their fields
    * (uploader, room, name, type, size never change) without reading them back, one round trip
    * less per send. Taken on first use; whether an attachment is still pending is the send
-   * statement's own check. Bounded: the oldest go first.
+   * statement's own check. An upload checked on arrival here says so in its row here too; one
+   * that arrived at another instance is checked again by the send. Bounded: the oldest go first.
    */
   const fresh = new Map<string, { row: AttachmentRow; at: number }>();
   const freshMs = Math.min(limits.uploadTtlSeconds, limits.pendingTtlSeconds) * 1000;
@@ -226,8 +229,25 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
       if (!closed) void schedule(jobs).catch((err: unknown) => onError(err, 'attachment jobs failed'));
     });
 
+  const arrivals: ArrivalCheck = {
+    peekBytes: SNIFF_BYTES,
+    checkedKey(grant) {
+      const id = idOfUploadKey(grant.key);
+      return id && keysOf(id).file;
+    },
+    // The URL's type and size are under its signature, as createUpload stored them.
+    passes: async (grant, size, head) => size === grant.maxBytes && (await contentMatches(grant.contentType, head)).ok,
+    async arrived(grant) {
+      const id = idOfUploadKey(grant.key)!;
+      await store.arrived(sql, id);
+      const entry = fresh.get(id);
+      if (entry) entry.row = { ...entry.row, upload_checked: true };
+    },
+  };
+
   return {
     storage,
+    arrivals,
 
     async createUpload({ roomId, uploader, name, contentType, size }) {
       if (!typeAllowed(contentType, limits.types)) {
@@ -237,7 +257,7 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
       const id = randomUUID();
       const expiresAt = new Date(now() + limits.uploadTtlSeconds * 1000);
       await store.insertPending(sql, { id, roomId, uploader, name, contentType, size });
-      remember({ id, chat_room_id: roomId, uploader_id: uploader, message_id: null, name, content_type: contentType, size, status: 'pending' });
+      remember({ id, chat_room_id: roomId, uploader_id: uploader, message_id: null, name, content_type: contentType, size, status: 'pending', upload_checked: false });
       const upload = await storage.uploadTarget(keysOf(id).upload, { contentType, size, expiresAt });
       return { attachmentId: id, upload, expiresAt: expiresAt.toISOString() };
     },
@@ -249,6 +269,8 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
           // Another user's or another room's attachment is "no such attachment": its existence is not theirs to learn.
           if (!row || row.uploader_id !== sender || row.chat_room_id !== roomId) throw invalid(`No attachment ${id} of yours in this room.`);
           if (row.status !== 'pending') throw invalid(`Attachment ${id} is already part of a message.`);
+          // Checked as it arrived, and where no upload URL reaches since: nothing to read again.
+          if (row.upload_checked) return { id, name: row.name, contentType: row.content_type, size: Number(row.size) };
           const keys = keysOf(id);
           // Checked where the upload URL cannot reach: a re-upload after this check changes nothing that was checked.
           const object = await storage.moveAndPeek(keys.upload, keys.file, SNIFF_BYTES);

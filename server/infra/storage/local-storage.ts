@@ -4,7 +4,9 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ObjectStorage } from './object-storage.ts';
+import type { ArrivalCheck, ObjectStorage, UploadGrant } from './object-storage.ts';
+
+export type { UploadGrant } from './object-storage.ts';
 
 /** What keys look like: the domain's prefixes and a UUID, so a key can never name a path outside the store. */
 export const LOCAL_KEY = /^(uploads|files|thumbs)\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -39,19 +41,17 @@ export interface OpenedObject {
   close(): Promise<void>;
 }
 
-/** What a verified upload URL allows. */
-export interface UploadGrant {
-  key: string;
-  contentType: string;
-  maxBytes: number;
-}
-
 export interface LocalStorage extends ObjectStorage {
   readonly kind: 'local';
   verifyDownload(key: string, query: Record<string, string | undefined>, now?: number): DownloadGrant;
   verifyUpload(key: string, query: Record<string, string | undefined>, now?: number): UploadGrant;
-  /** Streams `body` to `key`, refusing it once it passes `maxBytes`; readers see the whole file or none. */
-  receive(grant: UploadGrant, body: Readable): Promise<number>;
+  /**
+   * Streams `body` to the grant's key, refusing it once it passes `maxBytes`; readers see the
+   * whole file or none. With `check`, bytes that pass it go to the key it names instead, unless
+   * something is there already (then they are discarded); bytes that fail it go to the grant's key
+   * unless the checked key holds a file (then they are discarded too: that file stays).
+   */
+  receive(grant: UploadGrant, body: Readable, check?: ArrivalCheck): Promise<{ size: number; checked: boolean }>;
   /**
    * The object opened for reading: its size, and either a pipe of (a range of) it or a close.
    * One open and one fstat per download; the caller must call exactly one of `pipeTo` or `close`.
@@ -130,17 +130,20 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
       return { key, contentType, maxBytes };
     },
 
-    async receive({ key, maxBytes }, body) {
-      const path = pathOf(key);
+    async receive(grant, body, check) {
+      const path = pathOf(grant.key);
+      const { maxBytes } = grant;
       // The directory and the final rename are synchronous for the reason moveAndPeek gives.
       mkdirSync(dirname(path), { recursive: true });
       const part = `${path}.${randomBytes(6).toString('hex')}.part`;
+      const head = Buffer.allocUnsafe(check ? check.peekBytes : 0);
       let received = 0;
       try {
         await pipeline(
           body,
           async function* (chunks: AsyncIterable<Buffer>) {
             for await (const chunk of chunks) {
+              if (received < head.length) chunk.copy(head, received, 0, head.length - received);
               received += chunk.length;
               if (received > maxBytes) throw new LocalStoreRefusal('too-large', `The upload is larger than the ${maxBytes} bytes it was declared with.`);
               yield chunk;
@@ -148,8 +151,24 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
           },
           createWriteStream(part, { flags: 'wx' }),
         );
+        const checkedKey = check?.checkedKey(grant);
+        if (checkedKey) {
+          const target = pathOf(checkedKey);
+          if (await check!.passes(grant, received, head.subarray(0, Math.min(received, head.length)))) {
+            const placed = moveUnlessPresent(part, target);
+            // An earlier upload that failed the check is of no use now.
+            discard(path);
+            if (placed) await check!.arrived(grant);
+            return { size: received, checked: placed };
+          }
+          // What is at the checked key stays: a send takes it, not these bytes.
+          if (statSync(target, { throwIfNoEntry: false })) {
+            discard(part);
+            return { size: received, checked: false };
+          }
+        }
         renameSync(part, path);
-        return received;
+        return { size: received, checked: false };
       } catch (err) {
         await rm(part, { force: true });
         throw err;
@@ -263,27 +282,28 @@ async function pipeFile(fd: number, out: Writable, { start, end }: { start: numb
 }
 
 /**
- * Moves `source` to `target` unless `target` exists; then `source` is discarded. A send's checks
- * are of what is at `target`: a later move (a retry, or a second send racing the first with a
- * re-upload in between) must never put other bytes there. A missing `source` (moved already, or
- * never uploaded) is left for the caller to find out. The target's directory is made only when
- * the move says it is missing.
+ * Moves `source` to `target` unless `target` exists; then `source` is discarded. Returns whether
+ * it moved it. The checks, a send's or an upload's on arrival, are of what is at `target`: a later
+ * move (a retry, a re-upload, or a second send racing the first with a re-upload in between) must
+ * never put other bytes there. A missing `source` (moved already, or never uploaded) is left for
+ * the caller to find out. The target's directory is made only when the move says it is missing.
  *
  * A hard link is what refuses an existing target atomically (rename would replace it). The link
  * shares the upload's inode, which is safe because nothing here writes an existing file in place:
  * `receive` and `write` rename a fresh file over the key, so a re-upload gets an inode of its own.
  */
-function moveUnlessPresent(source: string, target: string) {
+function moveUnlessPresent(source: string, target: string): boolean {
   for (let attempt = 0; ; attempt++) {
     try {
       linkSync(source, target);
-      return discard(source);
+      discard(source);
+      return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') return discard(source);
+      if (code === 'EEXIST') return (discard(source), false);
       // The missing one is the source or the target's directory: make the directory once and try again.
       if (code === 'ENOENT') {
-        if (attempt > 0) return;
+        if (attempt > 0) return false;
         mkdirSync(dirname(target), { recursive: true });
         continue;
       }
@@ -303,14 +323,16 @@ const NO_HARD_LINKS = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS']);
  * which every retry would then find and refuse. Such filesystems are a fallback, not a setup to
  * choose: the window needs two moves of one upload and a re-upload within the same instant.
  */
-function renameUnlessPresent(source: string, target: string) {
-  if (statSync(target, { throwIfNoEntry: false })?.isFile()) return discard(source);
+function renameUnlessPresent(source: string, target: string): boolean {
+  if (statSync(target, { throwIfNoEntry: false })?.isFile()) return (discard(source), false);
   // `link` may have refused before looking for the target's directory.
   mkdirSync(dirname(target), { recursive: true });
   try {
     renameSync(source, target);
+    return true;
   } catch (err) {
     unlessMissing(err);
+    return false;
   }
 }
 

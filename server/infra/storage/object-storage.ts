@@ -33,3 +33,24 @@ export interface UploadTarget {
   headers?: Record<string, string>;
   fields?: Record<string, string>;
 }
+
+/** What a verified upload URL allows (of a store that receives uploads itself, the local one). */
+export interface UploadGrant {
+  key: string;
+  contentType: string;
+  maxBytes: number;
+}
+
+/**
+ * What a store that receives uploads itself asks the domain once an upload's bytes are all in:
+ * the checks a send makes, done where the bytes are in hand instead of read back at the send.
+ */
+export interface ArrivalCheck {
+  /** How many leading bytes `passes` is given. */
+  peekBytes: number;
+  /** Where an upload's bytes go once they pass: a key no upload URL names; undefined for an upload not checked on arrival. */
+  checkedKey(grant: UploadGrant): string | undefined;
+  passes(grant: UploadGrant, size: number, head: Uint8Array): Promise<boolean>;
+  /** They are at the checked key, put there by this upload alone. */
+  arrived(grant: UploadGrant): Promise<void>;
+}

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ParleyError } from '../../../contracts/index.ts';
 import { LocalStoreRefusal, type LocalStorage } from '../../infra/storage/local-storage.ts';
+import type { ArrivalCheck } from '../../infra/storage/object-storage.ts';
 import { replyError } from '../errors/http-reply.ts';
 
 interface FileParams {
@@ -45,7 +46,7 @@ function rangeOf(header: string | undefined, size: number): { start: number; end
  * (PUT, streamed to disk) on the URLs the store signed. No bearer token: the signature is the
  * permission, as with S3's presigned URLs.
  */
-export async function registerFileRoutes(parent: FastifyInstance, files: LocalStorage) {
+export async function registerFileRoutes(parent: FastifyInstance, files: LocalStorage, arrivals: ArrivalCheck) {
   await parent.register(async (app) => {
     app.setErrorHandler((err, _req, reply) => replyError(reply, parleyErrorOf(err)));
     // Upload bodies are streamed by the route itself, whatever their type.
@@ -108,7 +109,7 @@ export async function registerFileRoutes(parent: FastifyInstance, files: LocalSt
       }
       const declared = Number(req.headers['content-length']);
       if (declared > grant.maxBytes) throw new ParleyError('PAYLOAD_TOO_LARGE', `The upload is larger than the ${grant.maxBytes} bytes it was declared with.`);
-      await files.receive(grant, req.raw);
+      await files.receive(grant, req.raw, arrivals);
       return reply.code(200).send();
     });
   });
