@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 export const BENCH_DIR = fileURLToPath(new URL('.', import.meta.url));
@@ -112,4 +112,21 @@ export function machineCpuMs(): number {
   const [user, nice, system, , , irq, softirq] = fields.map(Number);
   // In clock ticks of 10 ms (USER_HZ).
   return (user! + nice! + system! + irq! + softirq!) * 10;
+}
+
+/**
+ * CPU time of every PostgreSQL process, ms: rounds run one at a time, so over a round it is that
+ * round's server's statements (and the bench's few). A backend that exits within the span is missed.
+ */
+export function postgresCpuMs() {
+  let sum = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) sum += cpuMs(Number(pid));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return sum;
 }

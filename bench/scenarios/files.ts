@@ -20,7 +20,7 @@ import { connect } from 'node:net';
 import { createChatClient, type ChatClient } from '../../client-sdk/index.ts';
 import { signToken } from '../../server/identity/sign-token.ts';
 import { seedPairs, type Pair } from '../db.ts';
-import { BENCH_DIR, cpuMs, nextMessage, rssBytes, rssSampler, spawnNode } from '../proc.ts';
+import { BENCH_DIR, cpuMs, nextMessage, postgresCpuMs, rssBytes, rssSampler, spawnNode } from '../proc.ts';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { upload } from '../../tests/support/attachments.ts';
@@ -163,12 +163,15 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
       uploadMs += performance.now() - t0;
     };
     let exhausted = 0;
-    // The server's CPU per send of each kind: steadier than the rates on a shared, busy machine.
-    const cpu = { text: { ms: 0, ops: 0 }, file: { ms: 0, ops: 0 } };
+    // CPU per send of each kind (the server's, PostgreSQL's, this generator's): steadier than the
+    // rates on a shared, busy machine, and it says where a difference is.
+    const cpu = { text: { ms: 0, pg: 0, gen: 0, ops: 0 }, file: { ms: 0, pg: 0, gen: 0, ops: 0 } };
     const sendLoop = async (withFile: boolean) => {
       if (withFile) await topUp();
       let ops = 0;
       const cpu0 = cpuMs(ctx.serverPid);
+      const pg0 = postgresCpuMs();
+      const gen0 = process.cpuUsage();
       const start = performance.now();
       await Promise.all(pairs.map(async (p: Pair, i) => {
         for (let n = 0; performance.now() - start < durationMs; n++) {
@@ -181,12 +184,15 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
       const rate = (ops / (performance.now() - start)) * 1000;
       const kind = cpu[withFile ? 'file' : 'text'];
       kind.ms += cpuMs(ctx.serverPid) - cpu0;
+      kind.pg += postgresCpuMs() - pg0;
+      const gen = process.cpuUsage(gen0);
+      kind.gen += (gen.user + gen.system) / 1000;
       kind.ops += ops;
       fastest = Math.max(fastest, rate);
       return rate;
     };
     await sendLoop(false);
-    cpu.text = { ms: 0, ops: 0 };
+    cpu.text = { ms: 0, pg: 0, gen: 0, ops: 0 };
     const runs = await interleave(rounds, { text: () => sendLoop(false), file: () => sendLoop(true) });
     if (exhausted) ctx.problems.push(`files: ${exhausted} loops ran out of pre-uploaded attachments (rates undercount)`);
     const sendRatio = roundRatio(runs.file, runs.text);
@@ -194,11 +200,11 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     rows.push({
       scenario: 'files: send with attachments',
       surface: 'trpc-ws messages.send',
-      params: `c=${CONC}, ${CONC} rooms, ${rounds} interleaved rounds of ${durationMs} ms; one 1 KiB text/plain attachment per send, uploaded before each round, untimed (${uploads} uploads in ${(uploadMs / 1000).toFixed(1)} s); server CPU per send ${cpuPerSend(cpu.file)} µs with an attachment, ${cpuPerSend(cpu.text)} µs text-only`,
+      params: `c=${CONC}, ${CONC} rooms, ${rounds} interleaved rounds of ${durationMs} ms; one 1 KiB text/plain attachment per send, uploaded before each round, untimed (${uploads} uploads in ${(uploadMs / 1000).toFixed(1)} s); CPU per send with an attachment / text-only: server ${cpuPerSend(cpu.file)} / ${cpuPerSend(cpu.text)} µs, PostgreSQL ${cpuPerSend({ ms: cpu.file.pg, ops: cpu.file.ops })} / ${cpuPerSend({ ms: cpu.text.pg, ops: cpu.text.ops })} µs, load generator ${cpuPerSend({ ms: cpu.file.gen, ops: cpu.file.ops })} / ${cpuPerSend({ ms: cpu.text.gen, ops: cpu.text.ops })} µs`,
       result: listRates(runs.file),
       baseline: `text-only ${listRates(runs.text)}`,
       ratio: sendRatio,
-      data: { file: runs.file, text: runs.text, durationMs, uploads, uploadMs, serverCpuUsPerSend: { file: cpu.file.ms * 1000 / cpu.file.ops, text: cpu.text.ms * 1000 / cpu.text.ops } },
+      data: { file: runs.file, text: runs.text, durationMs, uploads, uploadMs, serverCpuUsPerSend: { file: cpu.file.ms * 1000 / cpu.file.ops, text: cpu.text.ms * 1000 / cpu.text.ops }, postgresCpuUsPerSend: { file: cpu.file.pg * 1000 / cpu.file.ops, text: cpu.text.pg * 1000 / cpu.text.ops }, generatorCpuUsPerSend: { file: cpu.file.gen * 1000 / cpu.file.ops, text: cpu.text.gen * 1000 / cpu.text.ops } },
     });
 
     // 2. Server CPU per MiB uploaded.

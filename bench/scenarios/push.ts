@@ -37,7 +37,6 @@
  * 0.9× beside it, no implementation does on this machine, whose two cores also run the receiver.
  */
 import { createECDH, randomBytes, randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import type { AddressInfo } from 'node:net';
@@ -48,7 +47,7 @@ import { signToken } from '../../server/identity/sign-token.ts';
 import { signWebhook } from '../../server/webhooks/webhook-delivery.ts';
 import { seedPairs } from '../db.ts';
 import { startInstance, type Instance } from '../instance-process.ts';
-import { cpuMs, machineCpuMs, sleep } from '../proc.ts';
+import { cpuMs, machineCpuMs, postgresCpuMs, sleep } from '../proc.ts';
 import type { BenchContext, Row } from '../report.ts';
 import { interleave, listRates, roundRatio, sendRate, sendRound } from '../rounds.ts';
 import { summarize } from '../stats.ts';
@@ -156,23 +155,6 @@ export async function pushPostAt(p: PostAtParams) {
   await Promise.all(pending);
   await poster.close();
   return { posted: done, perSec: (done / elapsedMs) * 1000 };
-}
-
-/**
- * CPU time of every PostgreSQL process, ms: rounds run one at a time, so over a round it is that
- * round's server's statements (and the bench's few). A backend that exits within the span is missed.
- */
-function postgresCpuMs() {
-  let sum = 0;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('postgres')) sum += cpuMs(Number(pid));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return sum;
 }
 
 async function webhookReceiver() {
