@@ -168,6 +168,8 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     const cpu = { text: { ms: 0, pg: 0, gen: 0, ops: 0 }, file: { ms: 0, pg: 0, gen: 0, ops: 0 } };
     const sendLoop = async (withFile: boolean) => {
       if (withFile) await topUp();
+      // Every round starts from a collected heap: the untimed uploads' garbage is theirs, not the sends'.
+      await ctx.gc('server');
       let ops = 0;
       const cpu0 = cpuMs(ctx.serverPid);
       const pg0 = postgresCpuMs();
