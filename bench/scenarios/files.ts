@@ -201,7 +201,7 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     if (!ctx.quick && sendRatio < 0.9) ctx.problems.push(`files: sends with an attachment ran at ${sendRatio.toFixed(2)}× of text-only (target ≥ 0.90×)`);
     rows.push({
       scenario: 'files: send with attachments',
-      surface: 'trpc-ws messages.send',
+      surface: 'SDK messages.send (tRPC over HTTP)',
       params: `c=${CONC}, ${CONC} rooms, ${rounds} interleaved rounds of ${durationMs} ms; one 1 KiB text/plain attachment per send, uploaded before each round, untimed (${uploads} uploads in ${(uploadMs / 1000).toFixed(1)} s); CPU per send with an attachment / text-only: server ${cpuPerSend(cpu.file)} / ${cpuPerSend(cpu.text)} µs, PostgreSQL ${cpuPerSend({ ms: cpu.file.pg, ops: cpu.file.ops })} / ${cpuPerSend({ ms: cpu.text.pg, ops: cpu.text.ops })} µs, load generator ${cpuPerSend({ ms: cpu.file.gen, ops: cpu.file.ops })} / ${cpuPerSend({ ms: cpu.text.gen, ops: cpu.text.ops })} µs`,
       result: listRates(runs.file),
       baseline: `text-only ${listRates(runs.text)}`,
