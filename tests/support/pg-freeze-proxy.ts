@@ -6,7 +6,10 @@ import { connect, createServer, type Socket } from 'node:net';
  * committed (the first ReadyForQuery after it that says idle: the statement's own, or that of the
  * commit ending its transaction) nothing more the server writes reaches PostgreSQL, on any
  * connection. The server sees its change commit and nothing after it: what a process killed
- * right after a commit leaves behind.
+ * right after a commit leaves behind. The other connections are held from the moment that
+ * statement is sent: a job queue's poll on one of them could otherwise claim the job the change
+ * just committed, and a claim by the process about to die waits out its lease (two minutes)
+ * before another instance may run the job.
  */
 export interface PgFreezeProxy {
   /** A DATABASE_URL through the proxy. */
@@ -24,6 +27,7 @@ export async function startPgFreezeProxy(databaseUrl: string): Promise<PgFreezeP
   const sockets = new Set<Socket>();
   let armed: { text: string; frozen: () => void } | undefined;
   let frozen = false;
+  let holding = false;
 
   const server = createServer((client) => {
     const upstream = connect(Number(target.port || 5432), target.hostname);
@@ -41,8 +45,9 @@ export async function startPgFreezeProxy(databaseUrl: string): Promise<PgFreezeP
       if (armed && !watching) {
         // A statement's text can straddle two reads.
         sent = (sent + chunk.toString('latin1')).slice(-64_000);
-        if (sent.includes(armed.text)) watching = true;
+        if (sent.includes(armed.text)) watching = holding = true;
       }
+      if (holding && !watching) return;
       upstream.write(chunk);
     });
     let answer = Buffer.alloc(0);
