@@ -6,8 +6,6 @@ import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArrivalCheck, ObjectStorage, UploadGrant } from './object-storage.ts';
 
-export type { UploadGrant } from './object-storage.ts';
-
 /** What keys look like: the domain's prefixes and a UUID, so a key can never name a path outside the store. */
 export const LOCAL_KEY = /^(uploads|files|thumbs)\/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The path prefix Parley serves the local store under. */
