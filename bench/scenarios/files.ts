@@ -30,7 +30,6 @@ import type { BenchContext, Row } from '../report.ts';
 import { interleave, listRates, roundRatio } from '../rounds.ts';
 
 const CONC = 16;
-const cpuPerSend = (k: { ms: number; ops: number }) => ((k.ms * 1000) / k.ops).toFixed(0);
 const MiB = 1024 * 1024;
 
 /** createUpload, then the bytes as its target says: a PUT (the local store), or S3's presigned POST form. */
@@ -198,15 +197,17 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     const runs = await interleave(rounds, { text: () => sendLoop(false), file: () => sendLoop(true) });
     if (exhausted) ctx.problems.push(`files: ${exhausted} loops ran out of pre-uploaded attachments (rates undercount)`);
     const sendRatio = roundRatio(runs.file, runs.text);
+    const usPerSend = (of: 'ms' | 'pg' | 'gen') => ({ file: (cpu.file[of] * 1000) / cpu.file.ops, text: (cpu.text[of] * 1000) / cpu.text.ops });
+    const perSend = (of: 'ms' | 'pg' | 'gen') => `${usPerSend(of).file.toFixed(0)} / ${usPerSend(of).text.toFixed(0)}`;
     if (!ctx.quick && sendRatio < 0.9) ctx.problems.push(`files: sends with an attachment ran at ${sendRatio.toFixed(2)}× of text-only (target ≥ 0.90×)`);
     rows.push({
       scenario: 'files: send with attachments',
       surface: 'SDK messages.send (tRPC over HTTP)',
-      params: `c=${CONC}, ${CONC} rooms, ${rounds} interleaved rounds of ${durationMs} ms; one 1 KiB text/plain attachment per send, uploaded before each round, untimed (${uploads} uploads in ${(uploadMs / 1000).toFixed(1)} s); CPU per send with an attachment / text-only: server ${cpuPerSend(cpu.file)} / ${cpuPerSend(cpu.text)} µs, PostgreSQL ${cpuPerSend({ ms: cpu.file.pg, ops: cpu.file.ops })} / ${cpuPerSend({ ms: cpu.text.pg, ops: cpu.text.ops })} µs, load generator ${cpuPerSend({ ms: cpu.file.gen, ops: cpu.file.ops })} / ${cpuPerSend({ ms: cpu.text.gen, ops: cpu.text.ops })} µs`,
+      params: `c=${CONC}, ${CONC} rooms, ${rounds} interleaved rounds of ${durationMs} ms; one 1 KiB text/plain attachment per send, uploaded before each round, untimed (${uploads} uploads in ${(uploadMs / 1000).toFixed(1)} s); CPU per send with an attachment / text-only: server ${perSend('ms')} µs, PostgreSQL ${perSend('pg')} µs, load generator ${perSend('gen')} µs`,
       result: listRates(runs.file),
       baseline: `text-only ${listRates(runs.text)}`,
       ratio: sendRatio,
-      data: { file: runs.file, text: runs.text, durationMs, uploads, uploadMs, serverCpuUsPerSend: { file: cpu.file.ms * 1000 / cpu.file.ops, text: cpu.text.ms * 1000 / cpu.text.ops }, postgresCpuUsPerSend: { file: cpu.file.pg * 1000 / cpu.file.ops, text: cpu.text.pg * 1000 / cpu.text.ops }, generatorCpuUsPerSend: { file: cpu.file.gen * 1000 / cpu.file.ops, text: cpu.text.gen * 1000 / cpu.text.ops } },
+      data: { file: runs.file, text: runs.text, durationMs, uploads, uploadMs, serverCpuUsPerSend: usPerSend('ms'), postgresCpuUsPerSend: usPerSend('pg'), generatorCpuUsPerSend: usPerSend('gen') },
     });
 
     // 2. Server CPU per MiB uploaded.

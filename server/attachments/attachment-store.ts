@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
+import { isPending } from './attach-sql.ts';
 import { MESSAGE_COLUMNS, messageFromRow, type MessageRow } from '../messages/message-store.ts';
 import type { Message } from '../../contracts/index.ts';
 
@@ -28,13 +29,7 @@ export const idOfUploadKey = (key: string) => (key.startsWith('uploads/') ? key.
 const INSERT_PENDING = prepared('insert into attachments (id, chat_room_id, uploader_id, name, content_type, size) values ($1::uuid, $2::uuid, $3::text, $4::text, $5::text, $6::bigint)');
 export const FIND_MANY_SQL = `select ${COLUMNS} from attachments where id = any($1::uuid[])`;
 const FIND_MANY = prepared(FIND_MANY_SQL);
-/**
- * Its state tested as `(…) is true`, for the reason attach-sql.ts gives: a plan made while the
- * table's statistics are behind a burst of uploads otherwise reads every pending upload through
- * their partial index, for each upload (3.8 ms a call over 30,000 pending uploads, where the
- * key's index takes a few µs).
- */
-export const ARRIVED_SQL = "update attachments set upload_checked = true where id = $1::uuid and (status = 'pending') is true";
+export const ARRIVED_SQL = `update attachments set upload_checked = true where id = $1::uuid and ${isPending()}`;
 const ARRIVED = prepared(ARRIVED_SQL);
 
 export function createAttachmentStore() {

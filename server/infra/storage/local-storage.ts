@@ -49,7 +49,7 @@ export interface LocalStorage extends ObjectStorage {
    * something is there already (then they are discarded); bytes that fail it go to the grant's key
    * unless the checked key holds a file (then they are discarded too: that file stays).
    */
-  receive(grant: UploadGrant, body: Readable, check?: ArrivalCheck): Promise<{ size: number; checked: boolean }>;
+  receive(grant: UploadGrant, body: Readable, check?: ArrivalCheck): Promise<number>;
   /**
    * The object opened for reading: its size, and either a pipe of (a range of) it or a close.
    * One open and one fstat per download; the caller must call exactly one of `pipeTo` or `close`.
@@ -150,23 +150,23 @@ export function createLocalStorage({ root, secret }: { root: string; secret: Buf
           createWriteStream(part, { flags: 'wx' }),
         );
         const checkedKey = check?.checkedKey(grant);
-        if (checkedKey) {
+        if (check && checkedKey) {
           const target = pathOf(checkedKey);
-          if (await check!.passes(grant, received, head.subarray(0, Math.min(received, head.length)))) {
+          if (await check.passes(grant, received, head.subarray(0, Math.min(received, head.length)))) {
             const placed = moveUnlessPresent(part, target);
             // An earlier upload that failed the check is of no use now.
             discard(path);
-            if (placed) await check!.arrived(grant);
-            return { size: received, checked: placed };
+            if (placed) await check.arrived(grant);
+            return received;
           }
           // What is at the checked key stays: a send takes it, not these bytes.
           if (statSync(target, { throwIfNoEntry: false })) {
             discard(part);
-            return { size: received, checked: false };
+            return received;
           }
         }
         renameSync(part, path);
-        return { size: received, checked: false };
+        return received;
       } catch (err) {
         await rm(part, { force: true });
         throw err;
