@@ -254,6 +254,19 @@ describe('upload, send, read', () => {
     expect((await send(t, pair.alice, { roomId: pair.roomId, content: 'again', attachmentIds: [b] })).result!.data.attachments!.map((x) => x.id)).toEqual([b]);
   });
 
+  it('a send with an attachment into a room with a block is refused, and the attachment stays its uploader’s to send once the block is lifted', async ({ t, pair }) => {
+    const id = await uploaded(t, pair.alice, pair.otherRoomId, Buffer.from('held'), 'text/plain', 'held.txt');
+    expect((await trpcHttp(t.url, 'users.block', { userId: 'alice' }, pair.carol)).error).toBeUndefined();
+    try {
+      const refused = await send(t, pair.alice, { roomId: pair.otherRoomId, content: 'blocked', attachmentIds: [id] });
+      expect(refused.error!.data.parleyCode).toBe('BLOCKED');
+      expect(await t.sql('select status, message_id from attachments where id = $1', [id])).toEqual([{ status: 'pending', message_id: null }]);
+    } finally {
+      expect((await trpcHttp(t.url, 'users.unblock', { userId: 'alice' }, pair.carol)).error).toBeUndefined();
+    }
+    expect((await send(t, pair.alice, { roomId: pair.otherRoomId, attachmentIds: [id] })).result!.data.attachments!.map((x) => x.id)).toEqual([id]);
+  });
+
   it('a retried send with its clientId returns the first message', async ({ t, pair }) => {
     const id = await uploaded(t, pair.alice, pair.roomId, Buffer.from('once'), 'text/plain', 'once.txt');
     const first = await send(t, pair.alice, { roomId: pair.roomId, attachmentIds: [id], clientId: 'attach-retry' });

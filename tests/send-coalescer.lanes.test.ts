@@ -8,13 +8,14 @@ interface Item {
 }
 
 /** A coalescer whose batches wait until released, recording each batch as it starts. */
-function gated(withSeparate = true) {
+function gated(withSeparate = true, separateMaxInflight?: number) {
   const batches: Item[][] = [];
   const gates: Array<() => void> = [];
   const coalescer = createCoalescer<Item, number>({
     keyOf: (i) => i.room,
     onBatchError: () => undefined,
     ...(withSeparate && { separate: (i: Item) => i.slow === true }),
+    ...(separateMaxInflight !== undefined && { separateMaxInflight }),
     async run(items) {
       batches.push(items);
       await new Promise<void>((resolve) => gates.push(resolve));
@@ -61,4 +62,15 @@ it('without separate items queued, batches are exactly those of a coalescer with
     return batches.map((b) => b.map((i) => i.n));
   };
   expect(await shapes(true)).toEqual(await shapes(false));
+});
+
+it('separate items can be held to fewer batches at once than the others; those that wait meanwhile go in one batch', async () => {
+  const { coalescer, batches, releaseAll } = gated(true, 1);
+  const all = Array.from({ length: 8 }, (_, n) => coalescer.submit({ room: `r${n}`, n, slow: n % 2 === 1 }));
+  await new Promise((r) => setTimeout(r, 0));
+  // Two batches of the others at once (the default), one of the separate items.
+  expect(batches.map((b) => b.map((i) => i.n))).toEqual([[0], [1], [2]]);
+  await releaseAll();
+  await Promise.all(all);
+  expect(batches.filter((b) => b[0]!.slow).map((b) => b.map((i) => i.n))).toEqual([[1], [3, 5, 7]]);
 });

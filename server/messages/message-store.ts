@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { prepared, runPrepared, type Sql } from '../infra/db/prepared.ts';
 import { ParleyError, type Message } from '../../contracts/index.ts';
 import { roomOpenForSends } from '../safety/block-sql.ts';
-import { attachStoredSql } from '../attachments/attach-sql.ts';
+import { attachOneSql, attachStoredSql } from '../attachments/attach-sql.ts';
 
 // The one owner of `messages` rows: their columns, their mapping to the wire, the statement that
 // stores them and the reads of history and replay. A new column changes this file and a migration.
@@ -151,7 +151,24 @@ export const STORE_ONE_MESSAGE_SQL = `
   select $2, room.id, $3, $4, room.last_seq from room
   returning ${MESSAGE_COLUMNS}`;
 
+/**
+ * {@link STORE_ONE_MESSAGE_SQL} with attachments, marked in the same statement (see
+ * attachments/attach-sql.ts): a lone send with attachments would otherwise unpack JSON as a batch
+ * does, 0.38 ms of PostgreSQL's CPU against 0.28. As the batch statement, it fails as a whole when
+ * one was taken meanwhile. Parameters: those of {@link STORE_ONE_MESSAGE_SQL}, `$5` the stored
+ * attachments (JSON), `$6` their ids.
+ */
+export const STORE_ONE_WITH_ATTACHMENTS_SQL = `
+  with room as (
+    update chat_rooms r set last_seq = r.last_seq + 1, last_message_at = now() where r.id = $1 and ${roomOpenForSends('r')}
+    returning r.id, r.last_seq),
+  attached as (${attachOneSql('room')})
+  insert into messages (id, chat_room_id, sender_id, content, seq, attachments)
+  select $2, room.id, $3, $4, case when (select count(*) from attached) = cardinality($6::uuid[]) then room.last_seq end, $5::jsonb from room
+  returning ${MESSAGE_COLUMNS}`;
+
 const STORE_ONE = prepared(STORE_ONE_MESSAGE_SQL);
+const STORE_ONE_WITH_ATTACHMENTS = prepared(STORE_ONE_WITH_ATTACHMENTS_SQL);
 const STORE_MANY = prepared(STORE_MESSAGES_SQL);
 const STORE_MANY_WITH_ATTACHMENTS = prepared(STORE_MESSAGES_WITH_ATTACHMENTS_SQL);
 
@@ -276,13 +293,21 @@ export function createMessageStore(): MessageStore {
     },
 
     async insertWithAttachments(sql, messages) {
-      const { ids, json } = storeMessagesParam(messages);
-      const rows = await runPrepared<MessageRow>(sql, STORE_MANY_WITH_ATTACHMENTS, [json]).catch((err: unknown) => {
+      const taken = (err: unknown) => {
         if (!attachmentTaken(err)) throw err;
         // Of a batch, the coalescer then tries each send alone: the one whose attachment was taken fails alone.
         const message = 'An attachment was attached to another message meanwhile.';
         throw new ParleyError('INVALID_INPUT', message, { fields: { attachmentIds: [message] } });
-      });
+      };
+      const [only] = messages;
+      if (messages.length === 1 && only!.clientId === undefined) {
+        const attachments = only!.attachments ?? [];
+        const params = [only!.roomId, randomUUID(), only!.sender, only!.content, JSON.stringify(attachments), attachments.map((a) => a.id)];
+        const rows = await runPrepared<MessageRow>(sql, STORE_ONE_WITH_ATTACHMENTS, params).catch(taken);
+        return [rows[0] && messageFromRow(rows[0])];
+      }
+      const { ids, json } = storeMessagesParam(messages);
+      const rows = await runPrepared<MessageRow>(sql, STORE_MANY_WITH_ATTACHMENTS, [json]).catch(taken);
       const stored = new Map(rows.map((r) => [r.id, r]));
       return ids.map((id) => {
         const row = stored.get(id);

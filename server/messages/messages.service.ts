@@ -110,6 +110,10 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
     onBatchError,
     // Same room order as every other send, but batches of their own: a batch with an attachment taken fails as a whole.
     separate: (m) => m.attachments !== undefined,
+    // One statement at a time, so that under load they share statements more: a statement that
+    // marks attachments costs PostgreSQL a fixed 80 µs or so more than a text one (opening the
+    // table and its indexes for the update), and with two at once most carried a single send.
+    separateMaxInflight: 1,
     async run(messages) {
       const started = performance.now();
       const stored = messages[0]!.attachments ? await store.insertWithAttachments(sql, messages) : await store.insert(sql, messages);

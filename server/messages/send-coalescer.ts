@@ -14,11 +14,13 @@ export interface CoalescerOptions<T, R> {
   maxBatch?: number;
   maxInflight?: number;
   /**
-   * Items that go in batches of their own, with their own `maxInflight`, so a slower kind of item
+   * Items that go in batches of their own, with their own limit in flight (`separateMaxInflight`), so a slower kind of item
    * (a send with attachments: a batch that fails as a whole when one attachment was taken) never holds up the others'
    * batches. Their keys still keep one order across both kinds.
    */
   separate?(item: T): boolean;
+  /** How many batches of separate items run at once; `maxInflight` unless said. */
+  separateMaxInflight?: number;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface CoalescerOptions<T, R> {
  * one batch at a time and its items keep their arrival order, and results are delivered in batch
  * order, so each item resolves after every earlier item of its key.
  */
-export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256, maxInflight = 2, separate }: CoalescerOptions<T, R>) {
+export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256, maxInflight = 2, separate, separateMaxInflight = maxInflight }: CoalescerOptions<T, R>) {
   let queue: Pending<T, R>[] = [];
   const busyKeys = new Set<string>();
   let inflight = 0;
@@ -54,7 +56,7 @@ export function createCoalescer<T, R>({ run, keyOf, onBatchError, maxBatch = 256
 
   /** Starts batches of one lane (the separate items, or the others) while it has room. */
   function fill(lane: boolean) {
-    while ((lane ? separateInflight : inflight) < maxInflight && queue.length) {
+    while ((lane ? separateInflight < separateMaxInflight : inflight < maxInflight) && queue.length) {
       const batch: Pending<T, R>[] = [];
       const rest: Pending<T, R>[] = [];
       const taken = new Set<string>();

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { RENAME_IN_CHANGES_SQL, RENAME_IN_ROOMS_SQL } from '../../server/admin/moderation.ts';
-import { STORE_MESSAGES_SQL, STORE_MESSAGES_WITH_ATTACHMENTS_SQL, READ_AFTER_MANY_SQL, READ_PAGES_SQL, catchUpRanges, storeMessagesParam } from '../../server/messages/message-store.ts';
+import { STORE_MESSAGES_SQL, STORE_MESSAGES_WITH_ATTACHMENTS_SQL, STORE_ONE_WITH_ATTACHMENTS_SQL, READ_AFTER_MANY_SQL, READ_PAGES_SQL, catchUpRanges, storeMessagesParam } from '../../server/messages/message-store.ts';
 import { decisionSql } from '../../server/presence/presence.service.ts';
 import { jobPassSql } from '../../server/push/message-jobs.ts';
 import { pushJobsFromStored } from '../../server/push/push.service.ts';
@@ -75,6 +75,7 @@ it('the batched reads and writes of reconnects, sends, history pages, delivery r
       ['catch-up reads of messages (replays, webhook jobs)', READ_AFTER_MANY_SQL, [catchUpRanges(rows.map((r) => ({ roomId: r.id, after: 0, upTo: 2, limit: 2 })))]],
       ['sends', STORE_MESSAGES_SQL, [sends]],
       ['sends with attachments', STORE_MESSAGES_WITH_ATTACHMENTS_SQL, [withAttachments]],
+      ['a lone send with attachments', STORE_ONE_WITH_ATTACHMENTS_SQL, [rows[0]!.id, me, rows[0]!.a, '', JSON.stringify([{ id: rows[0]!.attachment, name: 'f.txt', contentType: 'text/plain', size: 10 }]), [rows[0]!.attachment]]],
       ['history pages', READ_PAGES_SQL, [pages]],
       ['delivered markers of many rooms', RECORD_DELIVERED_MANY_SQL, [JSON.stringify(rows.map((r) => ({ room: r.id, user: r.b, seq: 2 })))]],
       ['an erasure renaming the user in their rooms', RENAME_IN_ROOMS_SQL, ['u1a', 'erased-1', 'u1a', 'erased-1', 'u1a', rooms]],

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import { ARRIVED_SQL, FIND_MANY_SQL } from '../../server/attachments/attachment-store.ts';
-import { STORE_MESSAGES_WITH_ATTACHMENTS_SQL } from '../../server/messages/message-store.ts';
+import { STORE_MESSAGES_WITH_ATTACHMENTS_SQL, STORE_ONE_WITH_ATTACHMENTS_SQL } from '../../server/messages/message-store.ts';
 import { withClient } from '../support/template-database.ts';
 import { appTest } from '../support/test-app.ts';
 
@@ -28,6 +28,7 @@ it('the prepared statements that find uploads by id never read every pending upl
       ['an upload checked on arrival', ARRIVED_SQL, "('00000000-0000-0000-0000-000000000001')"],
       ['uploads a send checks', FIND_MANY_SQL, "(array['00000000-0000-0000-0000-000000000001']::uuid[])"],
       ['sends with attachments', STORE_MESSAGES_WITH_ATTACHMENTS_SQL, `('${JSON.stringify([{ id: '00000000-0000-0000-0000-000000000002', room_id: '00000000-0000-0000-0000-000000000003', sender_id: 'u', content: '', client_id: null, ord: 1, attachments: [{ id: '00000000-0000-0000-0000-000000000001', name: 'f.txt', contentType: 'text/plain', size: 10 }] }])}')`],
+      ['a lone send with attachments', STORE_ONE_WITH_ATTACHMENTS_SQL, `('00000000-0000-0000-0000-000000000003', '00000000-0000-0000-0000-000000000002', 'u', '', '[]', array['00000000-0000-0000-0000-000000000001']::uuid[])`],
     ];
     const reads: Record<string, string[]> = {};
     for (const [name, sql, args] of statements) {
