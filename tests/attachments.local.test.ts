@@ -220,29 +220,27 @@ describe('upload, send, read', () => {
     expect(await t.sql('select count(*)::int as n from messages where attachments @> $1::jsonb', [JSON.stringify([{ id }])])).toEqual([{ n: 1 }]);
   });
 
-  it('a send that finds one of its attachments taken after its checks stores nothing and marks none of its others', async ({ t, pair }) => {
+  it('a send that finds one of its attachments taken after its checks (by another instance) stores nothing and marks none of its others', async ({ t, pair }) => {
     const a = await uploaded(t, pair.alice, pair.roomId, Buffer.from('shared'), 'text/plain', 'shared.txt');
     const b = await uploaded(t, pair.alice, pair.roomId, Buffer.from('own'), 'text/plain', 'own.txt');
-    // The room's row held: the first send waits in its statement while the second passes its checks.
+    // The room's row held: the send waits in its statement after its checks pass.
     const holder = new pg.Client({ connectionString: t.databaseUrl });
     await holder.connect();
     try {
       await holder.query('begin');
       await holder.query('select 1 from chat_rooms where id = $1 for update', [pair.roomId]);
-      const first = send(t, pair.alice, { roomId: pair.roomId, content: 'first', attachmentIds: [a] });
-      await vi.waitFor(async () => expect(await t.sql("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%attachments%'")).toHaveLength(1), { timeout: 5_000 });
-      // The second send's checks pass; it then waits behind the first.
       const attachments = t.app.services.attachments;
       const prepare = attachments.prepare;
       const checked = new Promise<void>((resolve) => {
         vi.spyOn(attachments, 'prepare').mockImplementationOnce((...args) => prepare.apply(attachments, args).finally(resolve));
       });
-      const second = send(t, pair.alice, { roomId: pair.roomId, content: 'second', attachmentIds: [b, a] });
+      const sent = send(t, pair.alice, { roomId: pair.roomId, content: 'second', attachmentIds: [b, a] });
       await checked;
       vi.mocked(attachments.prepare).mockRestore();
+      // What another instance's send of `a` does, committed first.
+      await t.sql("update attachments set status = 'ready', message_id = gen_random_uuid() where id = $1", [a]);
       await holder.query('commit');
-      expect((await first).result!.data.attachments!.map((x) => x.id)).toEqual([a]);
-      const refused = await second;
+      const refused = await sent;
       expect(refused.error!.data.parleyCode).toBe('INVALID_INPUT');
       expect(refused.error!.data.details.fields!.attachmentIds![0]).toBe('An attachment was attached to another message meanwhile.');
     } finally {
@@ -252,6 +250,25 @@ describe('upload, send, read', () => {
     expect(await t.sql('select status, message_id from attachments where id = $1', [b])).toEqual([{ status: 'pending', message_id: null }]);
     // Still the caller's to send.
     expect((await send(t, pair.alice, { roomId: pair.roomId, content: 'again', attachmentIds: [b] })).result!.data.attachments!.map((x) => x.id)).toEqual([b]);
+  });
+
+  it('a second send of an attachment while the first is still being stored is refused at once, without waiting for or failing the first', async ({ t, pair }) => {
+    const id = await uploaded(t, pair.alice, pair.roomId, Buffer.from('twice'), 'text/plain', 'twice.txt');
+    const holder = new pg.Client({ connectionString: t.databaseUrl });
+    await holder.connect();
+    try {
+      await holder.query('begin');
+      await holder.query('select 1 from chat_rooms where id = $1 for update', [pair.roomId]);
+      const first = send(t, pair.alice, { roomId: pair.roomId, content: 'first', attachmentIds: [id] });
+      await vi.waitFor(async () => expect(await t.sql("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%attachments%'")).toHaveLength(1), { timeout: 5_000 });
+      // In upper case too: the same attachment.
+      const second = await Promise.race([send(t, pair.alice, { roomId: pair.roomId, content: 'second', attachmentIds: [id.toUpperCase()] }), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 5_000))]);
+      expect(second === 'waiting' ? second : second.error!.data.details.fields!.attachmentIds![0]).toBe(`Attachment ${id.toUpperCase()} is already part of a message.`);
+      await holder.query('commit');
+      expect((await first).result!.data.attachments!.map((x) => x.id)).toEqual([id]);
+    } finally {
+      await holder.end();
+    }
   });
 
   it('a send with an attachment into a room with a block is refused, and the attachment stays its uploader’s to send once the block is lifted', async ({ t, pair }) => {

@@ -103,6 +103,16 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
   };
 
   /**
+   * Attachments of this instance's sends from their checks until their statement has run. A
+   * second send of one of them meanwhile is refused at once: it would pass the checks (the first
+   * has not committed) and then fail its statement as a whole, and with it every other send of
+   * that statement, retried one by one while the lane waits: one account sending its upload twice
+   * at once could hold up everyone's attachments. Sends on other instances are still caught by the
+   * statement.
+   */
+  const held = new Set<string>();
+
+  /**
    * URLs expire at the next whole minute past the TTL: a message read twice within a minute gets
    * the same URLs, so browsers reuse what they fetched.
    */
@@ -263,6 +273,10 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     },
 
     async prepare(roomId, sender, ids) {
+      const keys = ids.map((id) => id.toLowerCase());
+      const busy = ids.find((id, i) => held.has(keys[i]!) || keys.indexOf(keys[i]!) !== i);
+      if (busy) throw invalid(`Attachment ${busy} is already part of a message.`);
+      for (const key of keys) held.add(key);
       return Promise.all(
         ids.map(async (id) => {
           const row = recall(id) ?? (await rowsById.load(id));
@@ -281,7 +295,14 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
           if (!match.ok) throw invalid(`Attachment ${id} is not ${row.content_type}${match.actual ? ` (its content is ${match.actual})` : ''}.`);
           return { id, name: row.name, contentType: row.content_type, size };
         }),
-      );
+      ).catch((err: unknown) => {
+        for (const key of keys) held.delete(key);
+        throw err;
+      });
+    },
+
+    finished(ids) {
+      for (const id of ids) held.delete(id.toLowerCase());
     },
 
     sent(stored) {

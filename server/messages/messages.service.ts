@@ -22,6 +22,8 @@ export interface SendAttachments {
   prepare(roomId: string, sender: string, ids: readonly string[]): Promise<StoredAttachment[]>;
   /** Told once such a message is stored (thumbnails are made off the request path). */
   sent(stored: Message): void;
+  /** Told once the statement of a send {@link prepare} passed has run, stored or not. */
+  finished(ids: readonly string[]): void;
 }
 
 export interface MessageService {
@@ -148,7 +150,7 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
     const prepared = await attachments.prepare(message.roomId, message.sender, message.attachmentIds!);
     const submitted = coalescer.submit({ ...message, attachments: prepared });
     hook?.();
-    const stored = await submitted;
+    const stored = await submitted.finally(() => attachments.finished(message.attachmentIds!));
     bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
     attachments.sent(stored);
     return afterStored(message, stored);
