@@ -47,6 +47,15 @@ const exists = (path: string) => access(path).then(() => true, () => false);
 const list = async (t: TestApp, token: string, roomId: string) =>
   ((await trpcHttp(t.url, 'messages.list', { roomId, direction: 'backward', limit: 5 }, token, 'query')).result!.data as { items: Message[] }).items;
 
+/** A connection holding the room's row: a send to the room waits in its statement until `release`. */
+async function holdRoom(t: TestApp, roomId: string) {
+  const holder = new pg.Client({ connectionString: t.databaseUrl });
+  await holder.connect();
+  await holder.query('begin');
+  await holder.query('select 1 from chat_rooms where id = $1 for update', [roomId]);
+  return { release: () => holder.query('commit'), [Symbol.asyncDispose]: () => holder.end() };
+}
+
 describe('upload, send, read', () => {
   it('a PNG uploaded within its policy is attached by a send with no text, and both participants can download it', async ({ t, pair }) => {
     const image = await png();
@@ -223,12 +232,9 @@ describe('upload, send, read', () => {
   it('a send that finds one of its attachments taken after its checks (by another instance) stores nothing and marks none of its others', async ({ t, pair }) => {
     const a = await uploaded(t, pair.alice, pair.roomId, Buffer.from('shared'), 'text/plain', 'shared.txt');
     const b = await uploaded(t, pair.alice, pair.roomId, Buffer.from('own'), 'text/plain', 'own.txt');
-    // The room's row held: the send waits in its statement after its checks pass.
-    const holder = new pg.Client({ connectionString: t.databaseUrl });
-    await holder.connect();
-    try {
-      await holder.query('begin');
-      await holder.query('select 1 from chat_rooms where id = $1 for update', [pair.roomId]);
+    {
+      // The room's row held: the send waits in its statement after its checks pass.
+      await using room = await holdRoom(t, pair.roomId);
       const attachments = t.app.services.attachments;
       const prepare = attachments.prepare;
       const checked = new Promise<void>((resolve) => {
@@ -239,12 +245,10 @@ describe('upload, send, read', () => {
       vi.mocked(attachments.prepare).mockRestore();
       // What another instance's send of `a` does, committed first.
       await t.sql("update attachments set status = 'ready', message_id = gen_random_uuid() where id = $1", [a]);
-      await holder.query('commit');
+      await room.release();
       const refused = await sent;
       expect(refused.error!.data.parleyCode).toBe('INVALID_INPUT');
       expect(refused.error!.data.details.fields!.attachmentIds![0]).toBe('An attachment was attached to another message meanwhile.');
-    } finally {
-      await holder.end();
     }
     expect(await t.sql("select count(*)::int as n from messages where content = 'second' and chat_room_id = $1", [pair.roomId])).toEqual([{ n: 0 }]);
     expect(await t.sql('select status, message_id from attachments where id = $1', [b])).toEqual([{ status: 'pending', message_id: null }]);
@@ -254,21 +258,14 @@ describe('upload, send, read', () => {
 
   it('a second send of an attachment while the first is still being stored is refused at once, without waiting for or failing the first', async ({ t, pair }) => {
     const id = await uploaded(t, pair.alice, pair.roomId, Buffer.from('twice'), 'text/plain', 'twice.txt');
-    const holder = new pg.Client({ connectionString: t.databaseUrl });
-    await holder.connect();
-    try {
-      await holder.query('begin');
-      await holder.query('select 1 from chat_rooms where id = $1 for update', [pair.roomId]);
-      const first = send(t, pair.alice, { roomId: pair.roomId, content: 'first', attachmentIds: [id] });
-      await vi.waitFor(async () => expect(await t.sql("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%attachments%'")).toHaveLength(1), { timeout: 5_000 });
-      // In upper case too: the same attachment.
-      const second = await Promise.race([send(t, pair.alice, { roomId: pair.roomId, content: 'second', attachmentIds: [id.toUpperCase()] }), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 5_000))]);
-      expect(second === 'waiting' ? second : second.error!.data.details.fields!.attachmentIds![0]).toBe(`Attachment ${id.toUpperCase()} is already part of a message.`);
-      await holder.query('commit');
-      expect((await first).result!.data.attachments!.map((x) => x.id)).toEqual([id]);
-    } finally {
-      await holder.end();
-    }
+    await using room = await holdRoom(t, pair.roomId);
+    const first = send(t, pair.alice, { roomId: pair.roomId, content: 'first', attachmentIds: [id] });
+    await vi.waitFor(async () => expect(await t.sql("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%attachments%'")).toHaveLength(1), { timeout: 5_000 });
+    // In upper case too: the same attachment.
+    const second = await Promise.race([send(t, pair.alice, { roomId: pair.roomId, content: 'second', attachmentIds: [id.toUpperCase()] }), new Promise<'waiting'>((r) => setTimeout(() => r('waiting'), 5_000))]);
+    expect(second === 'waiting' ? second : second.error!.data.details.fields!.attachmentIds![0]).toBe(`Attachment ${id.toUpperCase()} is already part of a message.`);
+    await room.release();
+    expect((await first).result!.data.attachments!.map((x) => x.id)).toEqual([id]);
   });
 
   it('a send with an attachment into a room with a block is refused, and the attachment stays its uploader’s to send once the block is lifted', async ({ t, pair }) => {
