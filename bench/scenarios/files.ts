@@ -164,7 +164,8 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     let exhausted = 0;
     // CPU per send of each kind (the server's, PostgreSQL's, this generator's): steadier than the
     // rates on a shared, busy machine, and it says where a difference is.
-    const cpu = { text: { ms: 0, pg: 0, gen: 0, ops: 0 }, file: { ms: 0, pg: 0, gen: 0, ops: 0 } };
+    const noCpu = () => ({ ms: 0, pg: 0, gen: 0, ops: 0 });
+    const cpu = { text: noCpu(), file: noCpu() };
     const sendLoop = async (withFile: boolean) => {
       if (withFile) await topUp();
       // Every round starts from a collected heap: the untimed uploads' garbage is theirs, not the sends'.
@@ -195,8 +196,8 @@ export async function runFiles(ctx: BenchContext): Promise<Row[]> {
     // Untimed, one round of each kind: the first file round ran the attachment path's code cold.
     await sendLoop(false);
     await sendLoop(true);
-    cpu.text = { ms: 0, pg: 0, gen: 0, ops: 0 };
-    cpu.file = { ms: 0, pg: 0, gen: 0, ops: 0 };
+    cpu.text = noCpu();
+    cpu.file = noCpu();
     const runs = await interleave(rounds, { text: () => sendLoop(false), file: () => sendLoop(true) });
     if (exhausted) ctx.problems.push(`files: ${exhausted} loops ran out of pre-uploaded attachments (rates undercount)`);
     const sendRatio = roundRatio(runs.file, runs.text);

@@ -273,10 +273,10 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
     },
 
     async prepare(roomId, sender, ids) {
-      const keys = ids.map((id) => id.toLowerCase());
-      const busy = ids.find((id, i) => held.has(keys[i]!) || keys.indexOf(keys[i]!) !== i);
+      const holding = ids.map((id) => id.toLowerCase());
+      const busy = ids.find((id, i) => held.has(holding[i]!) || holding.indexOf(holding[i]!) !== i);
       if (busy) throw invalid(`Attachment ${busy} is already part of a message.`);
-      for (const key of keys) held.add(key);
+      for (const id of holding) held.add(id);
       return Promise.all(
         ids.map(async (id) => {
           const row = recall(id) ?? (await rowsById.load(id));
@@ -296,7 +296,7 @@ export function createAttachmentService({ storage, sql, limits, recordUpdate, tr
           return { id, name: row.name, contentType: row.content_type, size };
         }),
       ).catch((err: unknown) => {
-        for (const key of keys) held.delete(key);
+        for (const id of holding) held.delete(id);
         throw err;
       });
     },

@@ -143,10 +143,13 @@ const attachmentTaken = (err: unknown) => {
  * {@link STORE_MESSAGES_SQL} for one message, without unpacking JSON and grouping, which cost
  * about 0.4 ms a send on this machine. Parameters: `$1` room, `$2` new id, `$3` sender, `$4` content.
  */
-export const STORE_ONE_MESSAGE_SQL = `
+/** The room (`$1`) of a lone send takes the next seq, unless the send is refused: `room` then has no row. */
+const LONE_SEND_ROOM = `
   with room as (
     update chat_rooms r set last_seq = r.last_seq + 1, last_message_at = now() where r.id = $1 and ${roomOpenForSends('r')}
-    returning r.id, r.last_seq)
+    returning r.id, r.last_seq)`;
+
+export const STORE_ONE_MESSAGE_SQL = `${LONE_SEND_ROOM}
   insert into messages (id, chat_room_id, sender_id, content, seq)
   select $2, room.id, $3, $4, room.last_seq from room
   returning ${MESSAGE_COLUMNS}`;
@@ -158,14 +161,14 @@ export const STORE_ONE_MESSAGE_SQL = `
  * one was taken meanwhile. Parameters: those of {@link STORE_ONE_MESSAGE_SQL}, `$5` the stored
  * attachments (JSON), `$6` their ids.
  */
-export const STORE_ONE_WITH_ATTACHMENTS_SQL = `
-  with room as (
-    update chat_rooms r set last_seq = r.last_seq + 1, last_message_at = now() where r.id = $1 and ${roomOpenForSends('r')}
-    returning r.id, r.last_seq),
+export const STORE_ONE_WITH_ATTACHMENTS_SQL = `${LONE_SEND_ROOM},
   attached as (${attachOneSql('room')})
   insert into messages (id, chat_room_id, sender_id, content, seq, attachments)
   select $2, room.id, $3, $4, case when (select count(*) from attached) = cardinality($6::uuid[]) then room.last_seq end, $5::jsonb from room
   returning ${MESSAGE_COLUMNS}`;
+
+/** The one send of `messages` when it can take a lone send's statement (no clientId to look for), else undefined. */
+const loneSend = (messages: readonly NewMessage[]) => (messages.length === 1 && messages[0]!.clientId === undefined ? messages[0] : undefined);
 
 const STORE_ONE = prepared(STORE_ONE_MESSAGE_SQL);
 const STORE_ONE_WITH_ATTACHMENTS = prepared(STORE_ONE_WITH_ATTACHMENTS_SQL);
@@ -278,9 +281,9 @@ const READ_AFTER_MANY = prepared(READ_AFTER_MANY_SQL);
 export function createMessageStore(): MessageStore {
   return {
     async insert(sql, messages) {
-      const [only] = messages;
-      if (messages.length === 1 && only!.clientId === undefined) {
-        const rows = await runPrepared<MessageRow>(sql, STORE_ONE, [only!.roomId, randomUUID(), only!.sender, only!.content]);
+      const only = loneSend(messages);
+      if (only) {
+        const rows = await runPrepared<MessageRow>(sql, STORE_ONE, [only.roomId, randomUUID(), only.sender, only.content]);
         return [rows[0] && messageFromRow(rows[0])];
       }
       const { ids, json } = storeMessagesParam(messages);
@@ -299,10 +302,10 @@ export function createMessageStore(): MessageStore {
         const message = 'An attachment was attached to another message meanwhile.';
         throw new ParleyError('INVALID_INPUT', message, { fields: { attachmentIds: [message] } });
       };
-      const [only] = messages;
-      if (messages.length === 1 && only!.clientId === undefined) {
-        const attachments = only!.attachments ?? [];
-        const params = [only!.roomId, randomUUID(), only!.sender, only!.content, JSON.stringify(attachments), attachments.map((a) => a.id)];
+      const only = loneSend(messages);
+      if (only) {
+        const attachments = only.attachments ?? [];
+        const params = [only.roomId, randomUUID(), only.sender, only.content, JSON.stringify(attachments), attachments.map((a) => a.id)];
         const rows = await runPrepared<MessageRow>(sql, STORE_ONE_WITH_ATTACHMENTS, params).catch(taken);
         return [rows[0] && messageFromRow(rows[0])];
       }

@@ -17,7 +17,7 @@ export interface SendAttachments {
   /**
    * Checks the caller's pending attachments of the room (objects, sizes, real types) and describes
    * them; throws INVALID_INPUT otherwise. The send's own statement marks them used
-   * ({@link MessageStore.insertWithAttachments}).
+   * ({@link MessageStore.insertWithAttachments}); until {@link finished}, another send of them is refused.
    */
   prepare(roomId: string, sender: string, ids: readonly string[]): Promise<StoredAttachment[]>;
   /** Told once such a message is stored (thumbnails are made off the request path). */
@@ -148,9 +148,9 @@ export function createMessageService({ bus, watchPresence, store, sql, changes, 
     }
     // Checking the objects (storage round trips) happens before the send takes its place in the room's order.
     const prepared = await attachments.prepare(message.roomId, message.sender, message.attachmentIds!);
-    const submitted = coalescer.submit({ ...message, attachments: prepared });
+    const submitted = coalescer.submit({ ...message, attachments: prepared }).finally(() => attachments.finished(message.attachmentIds!));
     hook?.();
-    const stored = await submitted.finally(() => attachments.finished(message.attachmentIds!));
+    const stored = await submitted;
     bus.publish(roomKey(message.roomId), { type: 'message', message: stored });
     attachments.sent(stored);
     return afterStored(message, stored);

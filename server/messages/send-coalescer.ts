@@ -14,9 +14,10 @@ export interface CoalescerOptions<T, R> {
   maxBatch?: number;
   maxInflight?: number;
   /**
-   * Items that go in batches of their own, with their own limit in flight (`separateMaxInflight`), so a slower kind of item
-   * (a send with attachments: a batch that fails as a whole when one attachment was taken) never holds up the others'
-   * batches. Their keys still keep one order across both kinds.
+   * Items that go in batches of their own, with their own limit in flight
+   * (`separateMaxInflight`), so a slower kind of item (a send with attachments: a batch that fails
+   * as a whole when one attachment was taken) never holds up the others' batches. Their keys
+   * still keep one order across both kinds.
    */
   separate?(item: T): boolean;
   /** How many batches of separate items run at once; `maxInflight` unless said. */
